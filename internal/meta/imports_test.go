@@ -1,0 +1,79 @@
+// Package meta holds tests about the codebase itself.
+package meta
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/palio-voip/palio"
+
+// allowed lists, for each package of the module, the module's packages it
+// may import: DESIGN.md §2, where dependencies point down the table. A
+// package missing here fails the test until it is given its row.
+var allowed = map[string][]string{
+	"sip":            {},
+	"sip/siptest":    {"sip"},
+	"internal/meta":  {},
+	"examples/unisi": {"*"},
+}
+
+// drivers may be imported only by the store packages that wrap them.
+var drivers = map[string][]string{
+	"modernc.org/sqlite":             {"store/sqlite"},
+	"github.com/go-sql-driver/mysql": {"store/mysql"},
+}
+
+type pkg struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		rules, ok := allowed[name]
+		if !ok {
+			t.Errorf("%s has no row in the import table (DESIGN.md §2): add one", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module+"/") {
+				dep := strings.TrimPrefix(imp, module+"/")
+				if !permitted(rules, dep) {
+					t.Errorf("%s imports %s, which DESIGN.md §2 does not allow", name, dep)
+				}
+				if strings.HasPrefix(dep, "examples/") {
+					t.Errorf("%s imports the example %s", name, dep)
+				}
+			}
+			for drv, who := range drivers {
+				if (imp == drv || strings.HasPrefix(imp, drv+"/")) && !permitted(who, name) && !strings.HasPrefix(name, "examples/") {
+					t.Errorf("%s imports the database driver %s; only %v may", name, drv, who)
+				}
+			}
+		}
+	}
+}
+
+func permitted(rules []string, dep string) bool {
+	for _, r := range rules {
+		if r == "*" || r == dep {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,56 @@
+// Package sip is the core of Palio: the handler contract every stage of a
+// routing pipeline follows, the server that runs a pipeline on UDP, TCP,
+// TLS and WebSocket sockets, the stateful Forwarder at the end of the
+// pipeline, the DialogRelay for in-dialog requests, and the table of calls
+// in progress that accounting, presence and trunk limits feed on.
+//
+// # A pipeline
+//
+// A Palio proxy is a chain of stages, each a Middleware, ending in the
+// Forwarder:
+//
+//	srv, _ := sip.NewServer(sip.Config{Listen: []sip.Listen{
+//		{Network: "udp", Addr: "127.0.0.1:5060"},
+//		{Network: "tcp", Addr: "127.0.0.1:5060"},
+//	}})
+//	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{})
+//	mux := &sip.ServeMux{
+//		Local:    srv.Local(),
+//		InDialog: sip.NewDialogRelay(fwd),
+//		Initial:  sip.Chain(permissions, dialplan, routing)(fwd),
+//	}
+//	srv.Serve(ctx, mux, 10*time.Second)
+//
+// A stage looks at the request, may rewrite it, and either rejects it
+// (return sip.Reject(403, "Forbidden")), passes it on (return
+// next.ServeSIP(ctx, w, r)), or tries alternatives in turn (serial failover
+// on a 503 from the first gateway). Where the call goes is said with
+// sip.WithTargets; the Forwarder forks to several targets in parallel.
+// Handler documents the outcome contract: what a stage returns and what
+// that means upstream.
+//
+// # What it does of RFC 3261 and what it does not
+//
+// The Forwarder is a transaction-stateful proxy (RFC 3261 §16): Via and
+// Record-Route on every branch (double Record-Route across transports,
+// RFC 5658), Max-Forwards (483), loop detection by Via branch hash (482,
+// spirals allowed), received/rport (RFC 3581), Timer C with CANCEL,
+// 408 for a branch that never answers and 503 for one that cannot be
+// reached, best-response selection and challenge merging over forks, 2xx
+// relayed at once with their retransmissions (RFC 6026), CANCEL with a
+// Reason header (RFC 3326) to the other branches when one answers, and a
+// late 2xx after the caller's CANCEL ACKed and BYEd rather than leaked.
+// The DialogRelay loose-routes in-dialog requests and fixes up strict
+// routers' Request-URIs (§16.4).
+//
+// Known limits, from sipgo v1.7.3 underneath: each received message is
+// handled on its own goroutine, so a 200 sent microseconds after a 180 can
+// overtake it at a hop, and the 180 is then dropped by the client
+// transaction (harmless for the call; phones ring for seconds). The 487
+// that answers a caller's CANCEL goes upstream at once, before the
+// downstream branches confirm their own 487s, as in most proxies.
+//
+// The message types are sipgo's, re-exported (Request, Response, URI,
+// Header) so that programs rarely import sipgo themselves; inside this
+// module sipgo's package is imported as sipmsg.
+package sip

@@ -1,0 +1,419 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// ForwarderConfig sets the Forwarder's timers.
+type ForwarderConfig struct {
+	// TimerC bounds how long an INVITE branch may ring: it starts with the
+	// first provisional response and restarts with each one; when it fires
+	// the branch is CANCELled and counts as 408 (RFC 3261 §16.6 step 11,
+	// §16.8). Default 180 s (the RFC asks for more than 3 minutes; lower it
+	// for failover that should not wait for an unanswered phone).
+	TimerC time.Duration
+	// FirstResponse bounds the wait for a branch's first response, after
+	// which it counts as 408 without a CANCEL (Kamailio's fr_timer). Default
+	// 32 s (64*T1, the transaction's own Timer B).
+	FirstResponse time.Duration
+}
+
+// Forwarder is the terminal handler of the pipeline: it relays the request
+// statefully to the targets the pipeline chose (WithTargets) or to its
+// Request-URI, and is the only code that starts client transactions for
+// initial requests. Per branch it adds Via and, for dialog-creating
+// requests, Record-Route; relays provisional responses (not 100) and 2xx
+// at once, and the 2xx retransmissions too; holds back responses ≥ 300 and
+// returns them as a *StatusError; turns a timeout into 408 and a transport
+// error into 503; CANCELs downstream when the caller cancels or Timer C
+// fires; and ACKs and BYEs a 2xx that comes after the caller's CANCEL was
+// answered. Several targets are forked in parallel: the first 2xx cancels
+// the other branches, and with no answer the best final response wins
+// (RFC 3261 §16.7).
+type Forwarder struct {
+	s             *Server
+	timerC        time.Duration
+	firstResponse time.Duration
+}
+
+var _ Handler = (*Forwarder)(nil)
+
+// NewForwarder returns the Forwarder that sends through s.
+func NewForwarder(s *Server, cfg ForwarderConfig) *Forwarder {
+	f := &Forwarder{s: s, timerC: cfg.TimerC, firstResponse: cfg.FirstResponse}
+	if f.timerC <= 0 {
+		f.timerC = 180 * time.Second
+	}
+	if f.firstResponse <= 0 {
+		f.firstResponse = 64 * sipmsg.T1
+	}
+	return f
+}
+
+var (
+	errCompletedElsewhere = errors.New("sip: another branch answered")
+	errGlobalFailure      = errors.New("sip: another branch returned a global failure")
+	errTimerC             = errors.New("sip: no final response before Timer C")
+	errNoResponse         = errors.New("sip: no response")
+)
+
+// ServeSIP forwards r. See Forwarder.
+func (f *Forwarder) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) error {
+	if err := checkMaxForwards(r); err != nil {
+		return err
+	}
+	targets := TargetsFrom(ctx)
+	if len(targets) == 0 {
+		targets = []Target{{URI: r.Recipient}}
+	}
+	var d *dialogEntry
+	if r.IsInvite() && toTag(r) == "" {
+		d = f.s.dialogs.begin(r)
+	}
+	rr := createsDialog(r.Method)
+	if len(targets) == 1 {
+		return f.result(w, []outcome{f.branch(ctx, w, r, targets[0], d, rr)})
+	}
+	return f.fork(ctx, w, r, targets, d, rr)
+}
+
+// createsDialog reports whether a request of this method can create a
+// dialog, and so is record-routed.
+func createsDialog(m Method) bool {
+	return m == INVITE || m == SUBSCRIBE || m == REFER
+}
+
+// fork runs one branch per target in parallel (RFC 3261 §16.7).
+func (f *Forwarder) fork(ctx context.Context, w ResponseWriter, r *Request, targets []Target, d *dialogEntry, rr bool) error {
+	bctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	results := make(chan outcome, len(targets))
+	for _, t := range targets {
+		go func() { results <- f.branch(bctx, w, r, t, d, rr) }()
+	}
+	outs := make([]outcome, 0, len(targets))
+	for range targets {
+		o := <-results
+		outs = append(outs, o)
+		switch {
+		case o.answered:
+			stop(errCompletedElsewhere)
+		case o.code >= 600:
+			stop(errGlobalFailure)
+		}
+	}
+	return f.result(w, outs)
+}
+
+// outcome is how one branch ended.
+type outcome struct {
+	code     int
+	reason   string
+	res      *Response // the downstream final response, ready to relay; nil when ours
+	err      error
+	answered bool // a 2xx went upstream
+}
+
+// result turns the branches' outcomes into the Forwarder's return value.
+func (f *Forwarder) result(w ResponseWriter, outs []outcome) error {
+	for _, o := range outs {
+		if o.answered {
+			return nil
+		}
+	}
+	if w.Status() != 0 {
+		// The caller cancelled and the transaction answered 487 already.
+		return nil
+	}
+	best := bestOutcome(outs)
+	return &StatusError{Code: best.code, Reason: best.reason, Response: best.res, Err: best.err, relayed: best.res != nil}
+}
+
+// bestOutcome picks the response to send upstream (RFC 3261 §16.7 step 6):
+// a 6xx if any; else the lowest class, preferring within 4xx the responses
+// the caller can act on (401, 407, 415, 420, 484) and within 5xx anything
+// but 503. Challenges of all 401/407 responses are merged into the chosen
+// one (step 7).
+func bestOutcome(outs []outcome) outcome {
+	rank := func(c int) int {
+		switch {
+		case c >= 600:
+			return 0
+		case c >= 300 && c < 400:
+			return 10
+		case c >= 400 && c < 500:
+			switch c {
+			case 401, 407, 415, 420, 484:
+				return 20
+			}
+			return 21
+		case c == 503:
+			return 31
+		default:
+			return 30
+		}
+	}
+	bi := 0
+	for i, o := range outs {
+		if rank(o.code) < rank(outs[bi].code) {
+			bi = i
+		}
+	}
+	best := outs[bi]
+	if (best.code == 401 || best.code == 407) && best.res != nil {
+		for i, o := range outs {
+			if i == bi || o.res == nil || (o.code != 401 && o.code != 407) {
+				continue
+			}
+			for _, name := range [...]string{"WWW-Authenticate", "Proxy-Authenticate"} {
+				for _, h := range o.res.GetHeaders(name) {
+					best.res.AppendHeader(sipmsg.HeaderClone(h))
+				}
+			}
+		}
+	}
+	return best
+}
+
+// branch forwards r to one target and waits for the branch's outcome.
+func (f *Forwarder) branch(ctx context.Context, w ResponseWriter, r *Request, t Target, d *dialogEntry, rr bool) (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.s.metrics.panics.Inc()
+			f.s.log.Error("sip: forwarding panic", "callid", callID(r), "panic", fmt.Sprint(p))
+			o = outcome{code: 500, reason: "Server Internal Error", err: errPanic}
+		}
+	}()
+	req, err := f.s.prepare(r, t, rr)
+	if err != nil {
+		se, _ := AsStatus(err)
+		return outcome{code: se.Code, reason: se.Reason, err: se.Err}
+	}
+	b := &branch{f: f, w: w, t: t, req: req, d: d, invite: r.IsInvite()}
+	return b.run(ctx)
+}
+
+// branch is one client transaction of a forwarded request.
+type branch struct {
+	f      *Forwarder
+	w      ResponseWriter
+	t      Target
+	req    *Request // as sent
+	d      *dialogEntry
+	invite bool
+
+	provisional   bool
+	cancelPending bool
+	cancelSent    bool
+	reason        string // Reason header of our CANCEL (RFC 3326)
+
+	mu  sync.Mutex
+	ack *Request // our own ACK, once we hung up a 2xx that came too late
+}
+
+func (b *branch) run(ctx context.Context) outcome {
+	s := b.f.s
+	if b.d != nil {
+		s.dialogs.legStarted(b.d, b.t)
+	}
+	tx, err := s.tr.request(ctx, b.req)
+	if err != nil {
+		o := outcome{code: 503, reason: "Service Unavailable", err: fmt.Errorf("sip: sending to %s: %w", b.t, err)}
+		s.metrics.branch("transport")
+		if ctx.Err() != nil {
+			o = outcome{code: 487, reason: "Request Terminated", err: context.Cause(ctx)}
+			s.metrics.branch("canceled")
+		}
+		b.legEnded(o.code)
+		return o
+	}
+	if b.invite {
+		tx.OnRetransmission(b.retransmitted)
+	}
+
+	timer := time.NewTimer(b.f.firstResponse)
+	defer timer.Stop()
+	done := ctx.Done()
+	var giveUp <-chan time.Time
+	timedOut := false
+	for {
+		select {
+		case res := <-tx.Responses():
+			code := res.StatusCode
+			if code < 200 {
+				if !b.provisional {
+					b.provisional = true
+					if b.cancelPending {
+						b.sendCancel()
+					}
+				}
+				if !b.invite {
+					timer.Stop() // non-INVITE: the transaction's Timer F bounds it
+				} else if !timedOut && !b.cancelSent {
+					timer.Reset(b.f.timerC)
+				}
+				if code > 100 && !b.cancelSent {
+					_ = b.w.WriteResponse(upstream(res))
+					if b.d != nil {
+						s.dialogs.early(b.d, res)
+					}
+				}
+				continue
+			}
+			if code < 300 {
+				return b.answered(res)
+			}
+			o := outcome{code: code, res: upstream(res)}
+			if timedOut {
+				o = outcome{code: 408, reason: "Request Timeout", err: errTimerC}
+			}
+			s.metrics.branch(outcomeLabel(code))
+			b.legEnded(o.code)
+			return o
+		case <-tx.Done():
+			o := txOutcome(tx.Err(), timedOut)
+			b.legEnded(o.code)
+			return o
+		case <-done:
+			done = nil
+			b.cancel(context.Cause(ctx))
+			giveUp = time.After(64 * sipmsg.T1)
+		case <-timer.C:
+			if b.invite && b.provisional {
+				timedOut = true
+				b.reason = `SIP;cause=408;text="Timer C"`
+				b.sendCancel()
+				giveUp = time.After(64 * sipmsg.T1)
+				continue
+			}
+			tx.Terminate()
+			s.metrics.branch("timeout")
+			b.legEnded(408)
+			return outcome{code: 408, reason: "Request Timeout", err: errNoResponse}
+		case <-giveUp:
+			tx.Terminate()
+			o := outcome{code: 487, reason: "Request Terminated", err: context.Cause(ctx)}
+			if timedOut {
+				o = outcome{code: 408, reason: "Request Timeout", err: errTimerC}
+			}
+			s.metrics.branch("timeout")
+			b.legEnded(o.code)
+			return o
+		}
+	}
+}
+
+// txOutcome maps a client transaction that ended without a final response.
+func txOutcome(err error, timedOut bool) outcome {
+	switch {
+	case timedOut:
+		return outcome{code: 408, reason: "Request Timeout", err: errTimerC}
+	case errors.Is(err, sipmsg.ErrTransactionTimeout):
+		return outcome{code: 408, reason: "Request Timeout", err: err}
+	case errors.Is(err, sipmsg.ErrTransactionTransport):
+		return outcome{code: 503, reason: "Service Unavailable", err: err}
+	default:
+		return outcome{code: 500, reason: "Server Internal Error", err: err}
+	}
+}
+
+func (b *branch) legEnded(code int) {
+	if b.d != nil {
+		b.f.s.dialogs.legEnded(b.d, b.t, code)
+	}
+}
+
+// answered relays a 2xx upstream.
+func (b *branch) answered(res *Response) outcome {
+	s := b.f.s
+	s.metrics.branch("2xx")
+	if err := b.w.WriteResponse(upstream(res)); err != nil {
+		if !b.invite {
+			return outcome{code: res.StatusCode, answered: true}
+		}
+		// The caller is gone: its CANCEL was answered before this 2xx came.
+		// The callee's side of the call exists; end it ourselves.
+		b.hangup(res)
+		b.legEnded(487)
+		return outcome{code: 487, reason: "Request Terminated", err: err}
+	}
+	if b.d != nil && !s.dialogs.confirm(b.d, b.t, res) {
+		// A second answer of a fork: the caller gets it and will hang up
+		// that dialog itself; the table keeps the first one.
+		b.legEnded(res.StatusCode)
+	}
+	return outcome{code: res.StatusCode, answered: true}
+}
+
+// retransmitted handles a 2xx retransmission (RFC 6026): relay it, or
+// repeat our ACK when we hung that answer up.
+func (b *branch) retransmitted(res *Response) {
+	b.mu.Lock()
+	ack := b.ack
+	b.mu.Unlock()
+	if ack != nil {
+		_ = b.f.s.tr.write(ack.Clone())
+		return
+	}
+	_ = b.w.WriteResponse(upstream(res))
+}
+
+// cancel reacts to the branch's context ending: the caller cancelled, or
+// another branch answered or failed globally.
+func (b *branch) cancel(cause error) {
+	switch {
+	case errors.Is(cause, errCompletedElsewhere):
+		b.reason = `SIP;cause=200;text="Call completed elsewhere"`
+	case errors.Is(cause, errGlobalFailure):
+		b.reason = `SIP;cause=600;text="Busy Everywhere"`
+	}
+	if !b.invite {
+		return // a non-INVITE cannot be cancelled: wait for its final response
+	}
+	if b.provisional {
+		b.sendCancel()
+		return
+	}
+	// RFC 3261 §9.1: no CANCEL before a provisional response.
+	b.cancelPending = true
+}
+
+// sendCancel sends a CANCEL for the branch (in the background).
+func (b *branch) sendCancel() {
+	if b.cancelSent {
+		return
+	}
+	b.cancelSent = true
+	s := b.f.s
+	s.sendDetached(cancelRequest(b.req, b.reason))
+}
+
+// hangup ACKs and BYEs a 2xx that the caller can no longer receive.
+func (b *branch) hangup(res *Response) {
+	s := b.f.s
+	seq := uint32(1)
+	if cs := b.req.CSeq(); cs != nil {
+		seq = cs.SeqNo
+	}
+	ack, err := s.dialogRequest(ACK, b.req, res, seq, b.t.NextHop)
+	if err != nil {
+		s.log.Warn("sip: cannot hang up a late answer", "callid", callID(res), "error", err)
+		return
+	}
+	b.mu.Lock()
+	b.ack = ack
+	b.mu.Unlock()
+	_ = s.tr.write(ack.Clone())
+	bye, err := s.dialogRequest(BYE, b.req, res, seq+1, b.t.NextHop)
+	if err != nil {
+		return
+	}
+	s.log.Debug("sip: hanging up an answer that came after CANCEL", "callid", callID(res))
+	s.sendDetached(bye)
+}

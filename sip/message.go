@@ -1,0 +1,167 @@
+package sip
+
+import (
+	"strconv"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// The message types of Palio's API are sipgo's, re-exported so that programs
+// built on Palio rarely need to import sipgo themselves.
+type (
+	// Request is a SIP request (RFC 3261 §7.1).
+	Request = sipmsg.Request
+	// Response is a SIP response (RFC 3261 §7.2).
+	Response = sipmsg.Response
+	// URI is a SIP, SIPS or other URI (RFC 3261 §19.1).
+	URI = sipmsg.Uri
+	// Header is one SIP header field value.
+	Header = sipmsg.Header
+	// Method is a SIP request method such as INVITE.
+	Method = sipmsg.RequestMethod
+)
+
+// The request methods Palio routes.
+const (
+	INVITE    = sipmsg.INVITE
+	ACK       = sipmsg.ACK
+	CANCEL    = sipmsg.CANCEL
+	BYE       = sipmsg.BYE
+	REGISTER  = sipmsg.REGISTER
+	OPTIONS   = sipmsg.OPTIONS
+	SUBSCRIBE = sipmsg.SUBSCRIBE
+	NOTIFY    = sipmsg.NOTIFY
+	REFER     = sipmsg.REFER
+	INFO      = sipmsg.INFO
+	MESSAGE   = sipmsg.MESSAGE
+	PRACK     = sipmsg.PRACK
+	UPDATE    = sipmsg.UPDATE
+	PUBLISH   = sipmsg.PUBLISH
+)
+
+// NewResponse builds a response to r with the given status (RFC 3261 §8.2.6):
+// Via, From, To, Call-ID and CSeq are copied, a To tag is added to anything
+// but a 100, and Record-Route is copied where §12.1.1 wants it. An empty
+// reason takes the standard phrase for the code.
+func NewResponse(r *Request, code int, reason string) *Response {
+	if reason == "" {
+		reason = ReasonPhrase(code)
+	}
+	return sipmsg.NewResponseFromRequest(r, code, reason, nil)
+}
+
+// ParseURI parses a SIP URI such as "sip:5002@127.0.0.1:5090;transport=tcp".
+func ParseURI(s string) (URI, error) {
+	var u URI
+	err := sipmsg.ParseUri(s, &u)
+	return u, err
+}
+
+// ReasonPhrase returns the RFC 3261 §21 reason phrase for a status code, or
+// a generic phrase for its class when the code is not a registered one.
+func ReasonPhrase(code int) string {
+	if p, ok := reasonPhrases[code]; ok {
+		return p
+	}
+	switch code / 100 {
+	case 1:
+		return "Session Progress"
+	case 2:
+		return "OK"
+	case 3:
+		return "Redirection"
+	case 4:
+		return "Client Error"
+	case 5:
+		return "Server Error"
+	case 6:
+		return "Global Failure"
+	}
+	return "Status " + strconv.Itoa(code)
+}
+
+var reasonPhrases = map[int]string{
+	100: "Trying",
+	180: "Ringing",
+	181: "Call Is Being Forwarded",
+	182: "Queued",
+	183: "Session Progress",
+	200: "OK",
+	202: "Accepted",
+	300: "Multiple Choices",
+	301: "Moved Permanently",
+	302: "Moved Temporarily",
+	305: "Use Proxy",
+	380: "Alternative Service",
+	400: "Bad Request",
+	401: "Unauthorized",
+	402: "Payment Required",
+	403: "Forbidden",
+	404: "Not Found",
+	405: "Method Not Allowed",
+	406: "Not Acceptable",
+	407: "Proxy Authentication Required",
+	408: "Request Timeout",
+	410: "Gone",
+	413: "Request Entity Too Large",
+	414: "Request-URI Too Long",
+	415: "Unsupported Media Type",
+	416: "Unsupported URI Scheme",
+	420: "Bad Extension",
+	421: "Extension Required",
+	423: "Interval Too Brief",
+	480: "Temporarily Unavailable",
+	481: "Call/Transaction Does Not Exist",
+	482: "Loop Detected",
+	483: "Too Many Hops",
+	484: "Address Incomplete",
+	485: "Ambiguous",
+	486: "Busy Here",
+	487: "Request Terminated",
+	488: "Not Acceptable Here",
+	491: "Request Pending",
+	493: "Undecipherable",
+	500: "Server Internal Error",
+	501: "Not Implemented",
+	502: "Bad Gateway",
+	503: "Service Unavailable",
+	504: "Server Time-out",
+	505: "Version Not Supported",
+	513: "Message Too Large",
+	600: "Busy Everywhere",
+	603: "Decline",
+	604: "Does Not Exist Anywhere",
+	606: "Not Acceptable",
+}
+
+// headerValue returns the value of the first header called name, or "".
+func headerValue(m interface{ GetHeader(string) Header }, name string) string {
+	if h := m.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// tagOf returns the tag parameter of a From or To header value.
+func fromTag(r *Request) string {
+	if f := r.From(); f != nil {
+		t, _ := f.Params.Get("tag")
+		return t
+	}
+	return ""
+}
+
+func toTag(m interface{ To() *sipmsg.ToHeader }) string {
+	if t := m.To(); t != nil {
+		v, _ := t.Params.Get("tag")
+		return v
+	}
+	return ""
+}
+
+func callID(m interface{ CallID() *sipmsg.CallIDHeader }) string {
+	if c := m.CallID(); c != nil {
+		return string(*c)
+	}
+	return ""
+}

@@ -1,0 +1,134 @@
+package sip
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the server's Prometheus collectors. Labels are bounded: the
+// method (unknown methods count as OTHER), the status code, the outcome.
+type metrics struct {
+	requests  *prometheus.CounterVec
+	responses *prometheus.CounterVec
+	branches  *prometheus.CounterVec
+	panics    prometheus.Counter
+	stray     prometheus.Counter
+	dialogs   prometheus.Gauge
+	ended     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_requests_total",
+			Help: "SIP requests received, by method.",
+		}, []string{"method"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_responses_total",
+			Help: "Final responses sent upstream, by status code.",
+		}, []string{"code"}),
+		branches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_branches_total",
+			Help: "Requests forwarded downstream, by outcome (status class, timeout, transport, canceled).",
+		}, []string{"outcome"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_sip_handler_panics_total",
+			Help: "Handler panics recovered and answered with 500.",
+		}),
+		stray: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_sip_stray_responses_total",
+			Help: "Responses that matched no transaction and were dropped.",
+		}),
+		dialogs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "palio_sip_dialogs",
+			Help: "Calls in the dialog table (trying, early or confirmed).",
+		}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_dialogs_ended_total",
+			Help: "Calls that ended, by cause.",
+		}, []string{"cause"}),
+	}
+	if reg != nil {
+		m.requests = register(reg, m.requests)
+		m.responses = register(reg, m.responses)
+		m.branches = register(reg, m.branches)
+		m.panics = register(reg, m.panics)
+		m.stray = register(reg, m.stray)
+		m.dialogs = register(reg, m.dialogs)
+		m.ended = register(reg, m.ended)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name (two servers sharing one registry share their counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+var knownMethods = map[Method]string{
+	INVITE: "INVITE", ACK: "ACK", CANCEL: "CANCEL", BYE: "BYE", REGISTER: "REGISTER",
+	OPTIONS: "OPTIONS", SUBSCRIBE: "SUBSCRIBE", NOTIFY: "NOTIFY", REFER: "REFER",
+	INFO: "INFO", MESSAGE: "MESSAGE", PRACK: "PRACK", UPDATE: "UPDATE", PUBLISH: "PUBLISH",
+}
+
+func (m *metrics) request(method Method) {
+	name, ok := knownMethods[method]
+	if !ok {
+		name = "OTHER"
+	}
+	m.requests.WithLabelValues(name).Inc()
+}
+
+var codeLabels = func() [700]string {
+	var l [700]string
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func (m *metrics) response(code int) {
+	if code < 100 || code > 699 {
+		return
+	}
+	m.responses.WithLabelValues(codeLabels[code]).Inc()
+}
+
+func (m *metrics) branch(outcome string) { m.branches.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) dialogEvent(ev DialogEvent) {
+	switch ev.Kind {
+	case EventCreated:
+		m.dialogs.Inc()
+	case EventTerminated:
+		m.dialogs.Dec()
+		m.ended.WithLabelValues(string(ev.Dialog.Cause)).Inc()
+	}
+}
+
+// outcomeLabel is the branch outcome label of a status code.
+func outcomeLabel(code int) string {
+	switch {
+	case code >= 600:
+		return "6xx"
+	case code >= 500:
+		return "5xx"
+	case code >= 400:
+		return "4xx"
+	case code >= 300:
+		return "3xx"
+	default:
+		return "2xx"
+	}
+}

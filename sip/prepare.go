@@ -1,0 +1,360 @@
+package sip
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// branchPrefix starts every Via branch Palio writes: the RFC 3261 magic
+// cookie and a mark of our own.
+const branchPrefix = "z9hG4bKpl"
+
+// newBranch returns a unique Via branch; a non-empty loop hash is appended
+// after a dot, for loop detection (RFC 3261 §16.6 step 8).
+func newBranch(loopHash string) string {
+	var sb strings.Builder
+	sb.Grow(len(branchPrefix) + 14 + 1 + len(loopHash))
+	sb.WriteString(branchPrefix)
+	sb.WriteString(strconv.FormatUint(rand.Uint64(), 36))
+	if loopHash != "" {
+		sb.WriteByte('.')
+		sb.WriteString(loopHash)
+	}
+	return sb.String()
+}
+
+// loopHash digests what identifies a forwarded request for loop detection
+// (RFC 3261 §16.6 step 8): the Request-URI we send it to, the tags, Call-ID,
+// CSeq number and Proxy-Require/Proxy-Authorization. The same request coming
+// back with the same values is a loop; one whose Request-URI was changed on
+// the way is a spiral, which is legal.
+func loopHash(r *Request, ruri *URI) string {
+	h := fnv.New64a()
+	h.Write([]byte(ruri.String()))
+	h.Write([]byte{0})
+	h.Write([]byte(fromTag(r)))
+	h.Write([]byte{0})
+	h.Write([]byte(toTag(r)))
+	h.Write([]byte{0})
+	h.Write([]byte(callID(r)))
+	h.Write([]byte{0})
+	if c := r.CSeq(); c != nil {
+		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+	}
+	for _, name := range [...]string{"Proxy-Require", "Proxy-Authorization"} {
+		for _, hd := range r.GetHeaders(name) {
+			h.Write([]byte{0})
+			h.Write([]byte(hd.Value()))
+		}
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// looped reports whether r already passed through us with the same loop
+// hash: one of its Vias is ours and carries hash.
+func (s *Server) looped(r *Request, hash string) bool {
+	for _, h := range r.GetHeaders("Via") {
+		v, ok := h.(*sipmsg.ViaHeader)
+		if !ok || !s.local.isOurVia(v) {
+			continue
+		}
+		b, _ := v.Params.Get("branch")
+		if i := strings.LastIndexByte(b, '.'); i >= 0 && strings.HasPrefix(b, branchPrefix) && b[i+1:] == hash {
+			return true
+		}
+	}
+	return false
+}
+
+// isOurVia reports whether a Via's sent-by is one we write.
+func (l *Local) isOurVia(v *sipmsg.ViaHeader) bool {
+	for _, ls := range l.listens {
+		if strings.EqualFold(ls.host, v.Host) && (ls.port == v.Port || (v.Port == 0 && ls.port == sipmsg.DefaultPort(v.Transport))) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMaxForwards refuses a request that may not be forwarded further
+// (RFC 3261 §16.3 step 3).
+func checkMaxForwards(r *Request) error {
+	if mf := r.MaxForwards(); mf != nil && mf.Val() == 0 {
+		return Reject(483, "Too Many Hops")
+	}
+	return nil
+}
+
+// decMaxForwards sets Max-Forwards on the copy b of r to one less than r's
+// (70 when r had none). It writes a new header: Clone shares this one.
+func decMaxForwards(b, r *Request) {
+	n := uint32(70)
+	if mf := r.MaxForwards(); mf != nil {
+		n = mf.Val() - 1
+	}
+	h := sipmsg.MaxForwardsHeader(n)
+	if b.MaxForwards() != nil {
+		b.ReplaceHeader(&h)
+	} else {
+		b.AppendHeader(&h)
+	}
+}
+
+// markReceived writes received and rport into the top Via of b, the copy
+// of r (RFC 3261 §18.2.1, RFC 3581 §4), so that responses find their way
+// back to a NATed sender.
+func markReceived(b, r *Request) {
+	v := b.Via()
+	if v == nil {
+		return
+	}
+	host, port, err := net.SplitHostPort(r.Source())
+	if err != nil {
+		return
+	}
+	if v.Params.Has("rport") {
+		v.Params.Add("rport", port)
+		v.Params.Add("received", host)
+	} else if v.Host != host {
+		v.Params.Add("received", host)
+	}
+}
+
+// addVia prepends our Via for transport and points b at the listener that
+// sends it.
+func (s *Server) addVia(b *Request, transport, loop string) error {
+	ls, ok := s.local.listen(transport)
+	if !ok {
+		return Rejectf(503, "Service Unavailable", errNoListener(transport))
+	}
+	b.PrependHeader(&sipmsg.ViaHeader{
+		ProtocolName:    "SIP",
+		ProtocolVersion: "2.0",
+		Transport:       transport,
+		Host:            ls.host,
+		Port:            ls.port,
+		Params:          sipmsg.HeaderParams{{K: "branch", V: newBranch(loop)}},
+	})
+	b.SetTransport(transport)
+	if transport == "UDP" {
+		// Send from the listening socket, so that the peer's responses and
+		// in-dialog requests come back to the address in our Via.
+		b.Laddr = ls.laddr
+	} else {
+		// A local address pins a pooled TCP connection by our side's
+		// address, which may be another peer's: let the pool choose.
+		b.Laddr = sipmsg.Addr{}
+	}
+	return nil
+}
+
+type errNoListener string
+
+func (e errNoListener) Error() string { return "sip: no listener for transport " + string(e) }
+
+// prepare builds the request for one branch of r towards t (RFC 3261 §16.6):
+// the copy's Request-URI, Max-Forwards, our Route popped, received/rport,
+// our Via and, for dialog-creating requests, our Record-Route (two of them,
+// RFC 5658, when the request changes transport).
+func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, error) {
+	b := r.Clone()
+	b.Recipient = *t.URI.Clone()
+	// A preloaded Route to us (a phone's outbound proxy setting).
+	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
+		b.RemoveHeader("Route")
+	}
+	var route *URI
+	if rt := b.Route(); rt != nil {
+		route = &rt.Address
+	}
+	if route == nil && t.NextHop == "" && s.local.IsLocal(&t.URI) {
+		return nil, Reject(404, "Not Found")
+	}
+	hash := loopHash(r, &t.URI)
+	if s.looped(r, hash) {
+		return nil, Reject(482, "Loop Detected")
+	}
+	decMaxForwards(b, r)
+	markReceived(b, r)
+	tp := t.transport(route)
+	if err := s.addVia(b, tp, hash); err != nil {
+		return nil, err
+	}
+	if recordRoute {
+		in := strings.ToUpper(r.Transport())
+		if in != tp {
+			if ls, ok := s.local.listen(in); ok {
+				b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute()})
+			}
+		}
+		ls, _ := s.local.listen(tp)
+		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute()})
+	}
+	b.SetDestination(t.NextHop)
+	return b, nil
+}
+
+// prepareInDialog builds the request that relays the in-dialog request r
+// (RFC 3261 §16.4, §16.6): strict-router fix-up, our Routes popped, then
+// Max-Forwards, received/rport and our Via. It reports whether r was ours
+// to route: it carried our Route, or its dialog is in the table.
+func (s *Server) prepareInDialog(r *Request) (*Request, bool, error) {
+	b := r.Clone()
+	popped := false
+	var last *URI
+	if b.Route() != nil && s.local.IsLocal(&b.Recipient) {
+		// The previous hop is a strict router: it put our Record-Route URI
+		// in the Request-URI and the remote target in the last Route.
+		u := b.Recipient
+		b.Recipient = popLastRoute(b)
+		last = &u
+		popped = true
+	}
+	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
+		u := rt.Address
+		last = &u
+		b.RemoveHeader("Route")
+		popped = true
+	}
+	known := popped
+	if !known {
+		e, _ := s.dialogs.match(r)
+		known = e != nil
+	}
+	if !known {
+		return nil, false, Reject(481, "Call/Transaction Does Not Exist")
+	}
+	next := &b.Recipient
+	if rt := b.Route(); rt != nil {
+		next = &rt.Address
+	} else if s.local.IsLocal(next) {
+		return nil, true, Reject(481, "Call/Transaction Does Not Exist")
+	}
+	tp := "UDP"
+	if _, ok := next.UriParams.Get("transport"); ok || next.Scheme == "sips" {
+		tp = uriTransport(next)
+	} else if last != nil {
+		if _, ok := last.UriParams.Get("transport"); ok {
+			// The Route we popped last is our interface towards the next hop
+			// (with double Record-Route it differs from the inbound one).
+			tp = uriTransport(last)
+		}
+	}
+	decMaxForwards(b, r)
+	markReceived(b, r)
+	if err := s.addVia(b, tp, ""); err != nil {
+		return nil, true, err
+	}
+	b.SetDestination("")
+	return b, true, nil
+}
+
+// popLastRoute removes the last Route header of b and returns its URI.
+func popLastRoute(b *Request) URI {
+	routes := b.GetHeaders("Route")
+	last := routes[len(routes)-1].(*sipmsg.RouteHeader).Address
+	for range routes {
+		b.RemoveHeader("Route")
+	}
+	for _, h := range routes[:len(routes)-1] {
+		b.AppendHeader(h)
+	}
+	return last
+}
+
+// upstream returns a copy of a downstream response to relay upstream: the
+// same message without our Via (RFC 3261 §16.7 step 3).
+func upstream(res *Response) *Response {
+	up := res.Clone()
+	up.RemoveHeader("Via")
+	return up
+}
+
+// cancelRequest builds the CANCEL for the forwarded request b (RFC 3261
+// §9.1): same Request-URI, top Via, Route, From, To, Call-ID and CSeq
+// number; sent where b went.
+func cancelRequest(b *Request, reason string) *Request {
+	c := sipmsg.NewRequest(CANCEL, *b.Recipient.Clone())
+	c.AppendHeader(b.Via().Clone())
+	for _, h := range b.GetHeaders("Route") {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	mf := sipmsg.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	if h := b.From(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := b.To(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := b.CallID(); h != nil {
+		c.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	seq := uint32(0)
+	if cs := b.CSeq(); cs != nil {
+		seq = cs.SeqNo
+	}
+	c.AppendHeader(&sipmsg.CSeqHeader{SeqNo: seq, MethodName: CANCEL})
+	if reason != "" {
+		c.AppendHeader(sipmsg.NewHeader("Reason", reason))
+	}
+	c.SetBody(nil)
+	c.SetTransport(b.Transport())
+	c.SetDestination(b.Destination())
+	c.Laddr = b.Laddr
+	return c
+}
+
+// dialogRequest builds an ACK or BYE of the dialog a 2xx to the forwarded
+// INVITE b created, sent by the proxy itself (the answer lost the race with
+// the caller's CANCEL). The route set is the 2xx's Record-Route reversed,
+// without our own entries (RFC 3261 §12.1.2).
+func (s *Server) dialogRequest(method Method, b *Request, res *Response, seq uint32, nextHop string) (*Request, error) {
+	target := b.Recipient
+	if c := res.Contact(); c != nil {
+		target = c.Address
+	}
+	req := sipmsg.NewRequest(method, *target.Clone())
+	rrs := res.GetHeaders("Record-Route")
+	var first *URI
+	for i := len(rrs) - 1; i >= 0; i-- {
+		rr, ok := rrs[i].(*sipmsg.RecordRouteHeader)
+		if !ok || s.local.IsLocal(&rr.Address) {
+			continue
+		}
+		rh := &sipmsg.RouteHeader{Address: *rr.Address.Clone()}
+		if first == nil {
+			first = &rh.Address
+		}
+		req.AppendHeader(rh)
+	}
+	mf := sipmsg.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if h := b.From(); h != nil {
+		req.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := res.To(); h != nil {
+		req.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	if h := b.CallID(); h != nil {
+		req.AppendHeader(sipmsg.HeaderClone(h))
+	}
+	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: seq, MethodName: method})
+	req.SetBody(nil)
+	next := &req.Recipient
+	if first != nil {
+		next = first
+	}
+	if err := s.addVia(req, uriTransport(next), ""); err != nil {
+		return nil, err
+	}
+	if first == nil {
+		req.SetDestination(nextHop)
+	}
+	return req, nil
+}

@@ -1,0 +1,711 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config says what a Server listens on and what it is.
+type Config struct {
+	// Listen lists the sockets to serve; at least one.
+	Listen []Listen
+	// Domains are names that mean this proxy on any port ("voip.unisi.it").
+	Domains []string
+	// DialogMaxDuration is how long a confirmed call may last without a
+	// BYE before the dialog table forgets it (default 12 h).
+	DialogMaxDuration time.Duration
+	// UDPBuffer, when positive, sets the receive and send buffer of UDP
+	// listeners in bytes (capped by the kernel's rmem_max/wmem_max).
+	UDPBuffer int
+}
+
+// Listen is one socket the Server serves.
+type Listen struct {
+	// Network is "udp", "tcp", "tls", "ws" or "wss".
+	Network string
+	// Addr is the "host:port" to bind; port 0 picks a free port (see
+	// Local.Addr for the one chosen).
+	Addr string
+	// Advertise is the "host[:port]" written in Via and Record-Route when it
+	// differs from Addr (a wildcard bind, a NAT). Required for 0.0.0.0.
+	Advertise string
+	// CertFile and KeyFile are the PEM certificate and key of TLS and WSS
+	// listeners.
+	CertFile, KeyFile string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithRegisterer registers the server's metrics (palio_sip_*) with r. Without
+// it the metrics are kept but not exported.
+func WithRegisterer(r prometheus.Registerer) Option { return func(s *Server) { s.reg = r } }
+
+// WithResolver sets the DNS resolver used to reach targets given by host
+// name (tests point it at an in-process DNS server).
+func WithResolver(r *net.Resolver) Option { return func(s *Server) { s.resolver = r } }
+
+// Server serves SIP on UDP, TCP, TLS and WebSocket listeners through one
+// sipgo user agent, and is the edge of the handler contract: it hands every
+// request to its Handler (usually a *ServeMux), with a context cancelled by
+// the caller's CANCEL, recovers panics, and turns the outcome into the final
+// response (see Handler). It also owns what the Forwarder and DialogRelay
+// share: the client side of the transaction layer, the Local identity and
+// the Dialogs table.
+type Server struct {
+	log      *slog.Logger
+	reg      prometheus.Registerer
+	resolver *net.Resolver
+	metrics  *metrics
+
+	ua      *sipgo.UserAgent
+	sgs     *sipgo.Server
+	tr      transactor
+	local   *Local
+	dialogs *Dialogs
+
+	packetConns []net.PacketConn
+	listeners   []listener
+
+	handler  Handler
+	baseCtx  context.Context
+	stopBase context.CancelFunc
+	started  atomic.Bool
+	draining atomic.Bool
+	closing  atomic.Bool
+	inflight sync.WaitGroup
+	serving  sync.WaitGroup
+	detached sync.WaitGroup
+	closed   chan struct{}
+	once     sync.Once
+}
+
+type listener struct {
+	network string
+	l       net.Listener
+}
+
+// NewServer binds the configured sockets and prepares the transaction
+// layer; Start (or Serve) begins serving them. Binding here, not in Start,
+// lets the Forwarder know our addresses before the first request.
+func NewServer(cfg Config, opts ...Option) (*Server, error) {
+	if len(cfg.Listen) == 0 {
+		return nil, errors.New("sip: no listeners configured")
+	}
+	s := &Server{closed: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.metrics = newMetrics(s.reg)
+
+	s.local = newLocal()
+	s.local.AddDomain(cfg.Domains...)
+	if err := s.bind(cfg); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+
+	libLog := slog.New(minLevel{s.log.Handler(), slog.LevelWarn}).With("component", "sipgo")
+	uaOpts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent("Palio"),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(libLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sipmsg.WithTransactionLayerLogger(libLog),
+			sipmsg.WithTransactionLayerUnhandledResponseHandler(s.strayResponse),
+		),
+	}
+	if s.resolver != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(s.resolver))
+	}
+	ua, err := sipgo.NewUA(uaOpts...)
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("sip: user agent: %w", err)
+	}
+	s.ua = ua
+	s.sgs, err = sipgo.NewServer(ua, sipgo.WithServerLogger(libLog))
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(libLog))
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	s.tr = sipgoTransactor{cli: cli, closing: &s.closing}
+	// Every request goes through one entry point: no per-method handlers
+	// are registered, so sipgo hands all of them to the no-route handler.
+	s.sgs.OnNoRoute(s.handle)
+	s.dialogs = NewDialogs(cfg.DialogMaxDuration)
+	s.dialogs.Subscribe(s.metrics.dialogEvent)
+	s.baseCtx, s.stopBase = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// init raises sipgo's process-wide UDP limits, before any sipgo socket can
+// read them: sipgo refuses to write a UDP message above 1300 bytes, which
+// breaks INVITEs with large SDP bodies (a video offer, ICE candidates); the
+// kernel fragments them instead, as Kamailio and OpenSIPS let it. The read
+// buffer is raised to the largest datagram for the same reason.
+func init() {
+	sipmsg.UDPMTUSize = 65535
+	sipmsg.TransportBufferReadSize = 65535
+}
+
+func (s *Server) bind(cfg Config) error {
+	for _, ln := range cfg.Listen {
+		network := strings.ToLower(ln.Network)
+		switch network {
+		case "udp":
+			pc, err := net.ListenPacket("udp", ln.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen udp %s: %w", ln.Addr, err)
+			}
+			if cfg.UDPBuffer > 0 {
+				if uc, ok := pc.(*net.UDPConn); ok {
+					_ = uc.SetReadBuffer(cfg.UDPBuffer)
+					_ = uc.SetWriteBuffer(cfg.UDPBuffer)
+				}
+			}
+			s.packetConns = append(s.packetConns, pc)
+			if err := s.local.addListen(network, pc.LocalAddr(), ln.Advertise); err != nil {
+				return err
+			}
+		case "tcp", "ws", "tls", "wss":
+			l, err := net.Listen("tcp", ln.Addr)
+			if err != nil {
+				return fmt.Errorf("sip: listen %s %s: %w", network, ln.Addr, err)
+			}
+			if network == "tls" || network == "wss" {
+				cert, err := tls.LoadX509KeyPair(ln.CertFile, ln.KeyFile)
+				if err != nil {
+					l.Close()
+					return fmt.Errorf("sip: %s certificate: %w", network, err)
+				}
+				l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			}
+			s.listeners = append(s.listeners, listener{network, l})
+			if err := s.local.addListen(network, l.Addr(), ln.Advertise); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("sip: unknown listener network %q (want udp, tcp, tls, ws or wss)", ln.Network)
+		}
+	}
+	return nil
+}
+
+func (s *Server) closeSockets() {
+	for _, pc := range s.packetConns {
+		pc.Close()
+	}
+	for _, l := range s.listeners {
+		l.l.Close()
+	}
+}
+
+// Local returns the server's identity: its listening addresses and domains.
+func (s *Server) Local() *Local { return s.local }
+
+// Dialogs returns the table of calls routed through this server.
+func (s *Server) Dialogs() *Dialogs { return s.dialogs }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Start serves the bound sockets with h in the background. It may be called
+// once.
+func (s *Server) Start(h Handler) error {
+	if h == nil {
+		return errors.New("sip: nil handler")
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("sip: server already started")
+	}
+	s.handler = h
+	for _, pc := range s.packetConns {
+		s.serving.Add(1)
+		go func(pc net.PacketConn) {
+			defer s.serving.Done()
+			_ = s.sgs.ServeUDP(pc)
+		}(pc)
+	}
+	for _, l := range s.listeners {
+		s.serving.Add(1)
+		go func(l listener) {
+			defer s.serving.Done()
+			switch l.network {
+			case "tcp":
+				_ = s.sgs.ServeTCP(l.l)
+			case "tls":
+				_ = s.sgs.ServeTLS(l.l)
+			case "ws":
+				_ = s.sgs.ServeWS(l.l)
+			case "wss":
+				_ = s.sgs.ServeWSS(l.l)
+			}
+		}(l)
+	}
+	for _, pc := range s.packetConns {
+		waitUDPServing(s.ua.TransportLayer(), pc.LocalAddr().String())
+	}
+	s.log.Info("sip: serving", "listen", s.describe())
+	return nil
+}
+
+// waitUDPServing waits (at most a second) until sipgo has put the UDP
+// listener at addr into its connection pool: requests sent from that
+// address before then would try to bind it a second time.
+func waitUDPServing(tp *sipmsg.TransportLayer, addr string) {
+	for i := 0; i < 1000; i++ {
+		if c, err := tp.GetConnection("udp", addr); err == nil {
+			c.TryClose() // a listener is never closed by its reference count
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (s *Server) describe() string {
+	var parts []string
+	for _, ls := range s.local.listens {
+		parts = append(parts, ls.network+"/"+net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port)))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Serve serves with h until ctx is done, then drains (Shutdown) for at most
+// drain before closing.
+func (s *Server) Serve(ctx context.Context, h Handler, drain time.Duration) error {
+	if err := s.Start(h); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting new calls (they get 503 with Retry-After), waits
+// until the requests being handled have finished or ctx is done, then
+// closes the server. In-dialog requests keep flowing while it waits.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("sip: shutdown: requests still in progress: %w", ctx.Err())
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops serving at once: listeners, transactions and the dialog table.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.draining.Store(true)
+		s.closing.Store(true)
+		s.stopBase()
+		s.closeSockets()
+		// Let the requests being handled see the cancelled context and
+		// return before the transport goes: a request still forwarding
+		// after it would open a fresh socket that nothing closes.
+		waitGroup(&s.inflight, 5*time.Second)
+		waitGroup(&s.detached, 5*time.Second)
+		s.ua.Close()
+		s.serving.Wait()
+		// A message read just before the sockets closed may still make
+		// sipgo open a socket to answer it; sweep the pools once more.
+		for range 3 {
+			time.Sleep(5 * time.Millisecond)
+			_ = s.ua.TransportLayer().Close()
+		}
+		s.dialogs.Close()
+		close(s.closed)
+	})
+	return nil
+}
+
+// waitGroup waits for wg at most d.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// strayResponse receives responses that match no client transaction:
+// retransmissions that arrive after the transaction ended. RFC 6026 §8.4
+// has a proxy drop them.
+func (s *Server) strayResponse(res *Response) {
+	s.metrics.stray.Inc()
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("sip: stray response dropped", "status", res.StatusCode, "callid", callID(res))
+	}
+}
+
+// handle is the entry point of every request sipgo receives.
+func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	if s.closing.Load() {
+		return
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	s.metrics.request(req.Method)
+
+	if req.IsAck() {
+		// An ACK for a 2xx: its transaction is a throwaway; never answer it.
+		if validate(req) == nil {
+			_ = s.serve(s.baseCtx, discardWriter{}, req)
+		}
+		return
+	}
+	if s.draining.Load() && toTag(req) == "" {
+		res := NewResponse(req, 503, "Shutting Down")
+		res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
+		_ = tx.Respond(res)
+		return
+	}
+
+	if err := validate(req); err != nil {
+		s.metrics.response(400)
+		_ = tx.Respond(NewResponse(req, 400, err.Error()))
+		return
+	}
+	w := newTxWriter(s, req, tx)
+	ctx, cancel := context.WithCancelCause(s.baseCtx)
+	defer cancel(nil)
+	r := req
+	if req.IsInvite() {
+		// The transaction layer reads tx.Origin() when the caller's CANCEL
+		// arrives (to build the 487); give the chain its own copy to edit.
+		r = req.Clone()
+		if !tx.OnCancel(func(*sipmsg.Request) {
+			w.cancelled()
+			cancel(ErrCanceled)
+		}) {
+			if errors.Is(tx.Err(), sipmsg.ErrTransactionCanceled) {
+				w.cancelled()
+				cancel(ErrCanceled)
+			} else {
+				cancel(ErrTransactionEnded)
+			}
+		}
+	}
+	tx.OnTerminate(func(string, error) { cancel(ErrTransactionEnded) })
+
+	err := s.serve(ctx, w, r)
+	s.finish(w, req, err)
+}
+
+// sendDetached sends a request of the proxy's own (a CANCEL, a BYE) on a
+// client transaction in the background and drops its response.
+func (s *Server) sendDetached(req *Request) {
+	s.detached.Add(1)
+	go func() {
+		defer s.detached.Done()
+		ctx, cancel := context.WithTimeout(s.baseCtx, 64*sipmsg.T1)
+		defer cancel()
+		tx, err := s.tr.request(ctx, req)
+		if err != nil {
+			s.log.Debug("sip: request not sent", "method", string(req.Method), "callid", callID(req), "error", err)
+			return
+		}
+		defer tx.Terminate()
+		for {
+			select {
+			case res := <-tx.Responses():
+				if res.StatusCode >= 200 {
+					return
+				}
+			case <-tx.Done():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// validate checks what a proxy needs of a request before it routes it
+// (RFC 3261 §16.3 step 1, §8.1.1): the mandatory headers, and a CSeq whose
+// method is the request's. It returns the reason phrase of the 400.
+func validate(r *Request) error {
+	switch {
+	case r.Via() == nil:
+		return errors.New("Bad Request: missing Via")
+	case r.From() == nil:
+		return errors.New("Bad Request: missing From")
+	case r.To() == nil:
+		return errors.New("Bad Request: missing To")
+	case r.CallID() == nil:
+		return errors.New("Bad Request: missing Call-ID")
+	case r.CSeq() == nil:
+		return errors.New("Bad Request: missing CSeq")
+	case r.CSeq().MethodName != r.Method:
+		return errors.New("Bad Request: CSeq method mismatch")
+	}
+	return nil
+}
+
+var errPanic = &StatusError{Code: 500, Reason: "Server Internal Error", Err: errors.New("sip: handler panicked")}
+
+// serve runs the handler, turning a panic into a logged 500.
+func (s *Server) serve(ctx context.Context, w ResponseWriter, r *Request) error {
+	return serveRecovered(ctx, s.handler, w, r, s.log, s.metrics.panics.Inc)
+}
+
+// Recover is a middleware that turns a panic in the handlers after it into
+// a 500 outcome, logged once at Error with the stack. The Server recovers
+// by itself; use Recover around code that runs handlers elsewhere.
+func Recover(log *slog.Logger) Middleware {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+			return serveRecovered(ctx, next, w, r, log, nil)
+		})
+	}
+}
+
+func serveRecovered(ctx context.Context, h Handler, w ResponseWriter, r *Request, log *slog.Logger, counted func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if counted != nil {
+				counted()
+			}
+			log.Error("sip: handler panic", "callid", callID(r), "method", string(r.Method), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = errPanic
+		}
+	}()
+	return h.ServeSIP(ctx, w, r)
+}
+
+// finish turns the outcome of a request into its final response (the edge
+// of the contract on Handler).
+func (s *Server) finish(w *txWriter, req *Request, err error) {
+	if w.Status() != 0 {
+		// A final response is already upstream (relayed, or the 487 that
+		// answered the caller's CANCEL): nothing more is due.
+		return
+	}
+	var res *Response
+	if err == nil {
+		s.log.Error("sip: handler returned without a final response", "callid", callID(req), "method", string(req.Method))
+		res = NewResponse(req, 500, "Server Internal Error")
+	} else if se, ok := AsStatus(err); ok {
+		switch {
+		case se.Response != nil && se.relayed && se.Code == 503:
+			// RFC 3261 §16.7 step 6: a 503 from downstream says that
+			// downstream cannot serve; only we know about our other
+			// destinations, so the caller gets a 500.
+			res = NewResponse(req, 500, "Server Internal Error")
+		case se.Response != nil:
+			res = se.Response
+		default:
+			res = NewResponse(req, se.Code, se.reason())
+		}
+		if se.Err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("sip: request failed", "callid", callID(req), "method", string(req.Method), "status", se.Code, "error", se.Err)
+		}
+	} else {
+		s.log.Error("sip: request failed", "callid", callID(req), "method", string(req.Method), "ruri", req.Recipient.String(), "error", err)
+		res = NewResponse(req, 500, "Server Internal Error")
+	}
+	if werr := w.WriteResponse(res); werr != nil && !errors.Is(werr, ErrFinalSent) {
+		s.log.Debug("sip: final response not sent", "callid", callID(req), "status", res.StatusCode, "error", werr)
+	}
+}
+
+// txWriter is the ResponseWriter of a request received on a server
+// transaction.
+type txWriter struct {
+	s      *Server
+	req    *Request // as received: tx.Origin()
+	tx     sipmsg.ServerTransaction
+	dest   string
+	invite bool
+
+	mu       sync.Mutex // serializes writes
+	status   atomic.Int32
+	canceled atomic.Bool
+}
+
+func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter {
+	return &txWriter{s: s, req: req, tx: tx, dest: responseAddr(req), invite: req.IsInvite()}
+}
+
+// cancelled runs inside the transaction layer (under its lock) when the
+// caller's CANCEL matched: the layer answers 487 by itself.
+func (w *txWriter) cancelled() {
+	w.canceled.Store(true)
+	w.status.CompareAndSwap(0, 487)
+	w.s.metrics.response(487)
+	w.s.dialogs.finish(w.req, 487)
+}
+
+func (w *txWriter) Status() int { return int(w.status.Load()) }
+
+func (w *txWriter) WriteResponse(res *Response) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	code := res.StatusCode
+	cur := int(w.status.Load())
+	final := code >= 200
+	if final && cur != 0 && !(w.invite && code < 300 && cur < 300) {
+		return ErrFinalSent
+	}
+	if !final && cur >= 300 {
+		return ErrFinalSent
+	}
+	res.SetDestination(w.dest)
+	res.SetTransport(w.req.Transport())
+	if final && w.canceled.Load() {
+		return ErrFinalSent
+	}
+	err := w.tx.Respond(res)
+	if err != nil {
+		if errors.Is(err, sipmsg.ErrTransactionCanceled) {
+			// The caller's CANCEL won the race while we waited for the
+			// transaction: it sent 487. Our res was stored as the
+			// transaction's last response though; put the 487 back so that
+			// its retransmissions stay right.
+			if final {
+				_ = w.tx.Respond(NewResponse(w.req, 487, "Request Terminated"))
+			}
+			return ErrFinalSent
+		}
+		if final && code < 300 && cur >= 200 {
+			// A 2xx retransmission after the INVITE server transaction
+			// ended: relay it statelessly (RFC 6026 §8.2).
+			return w.s.ua.TransportLayer().WriteMsg(res)
+		}
+		return err
+	}
+	if final {
+		if cur == 0 {
+			w.status.Store(int32(code))
+			w.s.metrics.response(code)
+			if code >= 300 && w.invite {
+				w.s.dialogs.finish(w.req, code)
+			}
+		}
+	}
+	return nil
+}
+
+// responseAddr is where responses to r go over UDP (RFC 3261 §18.2.2 and
+// RFC 3581): the packet's source address, with the Via port unless the
+// client asked for rport.
+func responseAddr(r *Request) string {
+	src := r.Source()
+	host, port, err := net.SplitHostPort(src)
+	if err != nil {
+		return src
+	}
+	if v := r.Via(); v != nil && !v.Params.Has("rport") {
+		if v.Port > 0 {
+			port = strconv.Itoa(v.Port)
+		} else {
+			port = strconv.Itoa(sipmsg.DefaultPort(v.Transport))
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// discardWriter is the ResponseWriter of an ACK: nothing may answer it.
+type discardWriter struct{}
+
+func (discardWriter) WriteResponse(*Response) error { return ErrFinalSent }
+func (discardWriter) Status() int                   { return 0 }
+
+// minLevel is a slog.Handler that drops records below a level: sipgo logs
+// routine events at Info, which a busy proxy cannot afford.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h minLevel) WithGroup(n string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(n), h.min}
+}
+
+// transactor is the client side of the transaction layer, as the Forwarder
+// uses it. Tests and fuzzers substitute a scripted one.
+type transactor interface {
+	// request starts a client transaction for the prebuilt r.
+	request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error)
+	// write sends r without a transaction (ACK for a 2xx).
+	write(r *Request) error
+}
+
+type sipgoTransactor struct {
+	cli     *sipgo.Client
+	closing *atomic.Bool
+}
+
+var errServerClosed = errors.New("sip: server closed")
+
+// prebuilt tells sipgo that the request is complete: with any option it
+// adds nothing (no Via, no Max-Forwards).
+func prebuilt(*sipgo.Client, *sipmsg.Request) error { return nil }
+
+func (t sipgoTransactor) request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error) {
+	if t.closing.Load() {
+		return nil, errServerClosed
+	}
+	return t.cli.TransactionRequest(ctx, r, prebuilt)
+}
+
+func (t sipgoTransactor) write(r *Request) error {
+	if t.closing.Load() {
+		return errServerClosed
+	}
+	return t.cli.WriteRequest(r, prebuilt)
+}
+
+var _ io.Closer = (*Server)(nil)
