@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/sip"
+)
+
+// Config is the example server's configuration file (TOML). Unknown keys
+// are errors. Data (rules, gateways, accounts) will live in the store; the
+// file holds listeners, timers, logging and, until the routing issue lands,
+// a static route table.
+type Config struct {
+	SIP    SIPConfig     `toml:"sip"`
+	HTTP   HTTPConfig    `toml:"http"`
+	Timers TimersConfig  `toml:"timers"`
+	Log    LogConfig     `toml:"log"`
+	Routes []RouteConfig `toml:"route"`
+}
+
+// SIPConfig sets the SIP listeners.
+type SIPConfig struct {
+	// Listen is the "host:port" served over UDP and TCP.
+	Listen string `toml:"listen"`
+	// Advertise is the "host[:port]" written in Via and Record-Route when
+	// Listen is a wildcard or behind NAT.
+	Advertise string `toml:"advertise"`
+	// TLS, when set, adds a TLS listener.
+	TLS *TLSConfig `toml:"tls"`
+	// WS, when set, adds a WebSocket listener on that "host:port".
+	WS string `toml:"ws"`
+	// Domains are the names this proxy answers for ("voip.unisi.it").
+	Domains []string `toml:"domains"`
+	// UDPBuffer sets the UDP socket buffers in bytes (0: kernel default).
+	UDPBuffer int `toml:"udp_buffer"`
+}
+
+// TLSConfig is a TLS listener.
+type TLSConfig struct {
+	Listen string `toml:"listen"`
+	Cert   string `toml:"cert"`
+	Key    string `toml:"key"`
+}
+
+// HTTPConfig sets the admin/metrics HTTP listener.
+type HTTPConfig struct {
+	Listen string `toml:"listen"`
+}
+
+// TimersConfig sets the proxy's timers.
+type TimersConfig struct {
+	TimerC        Duration `toml:"timer_c"`
+	FirstResponse Duration `toml:"first_response"`
+	DialogMax     Duration `toml:"dialog_max"`
+	Drain         Duration `toml:"drain"`
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+}
+
+// RouteConfig is one static route: calls whose Request-URI user equals
+// Number (or starts with Prefix; the longest prefix wins) go to Targets, in
+// parallel when there are several.
+type RouteConfig struct {
+	Number  string   `toml:"number"`
+	Prefix  string   `toml:"prefix"`
+	Targets []string `toml:"targets"`
+}
+
+// Duration is a time.Duration written as "180s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// defaultConfig is the configuration with no file: DESIGN.md §5.
+func defaultConfig() Config {
+	return Config{
+		SIP:  SIPConfig{Listen: "127.0.0.1:5060"},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080"},
+		Timers: TimersConfig{
+			TimerC:        Duration{180 * time.Second},
+			FirstResponse: Duration{32 * time.Second},
+			DialogMax:     Duration{12 * time.Hour},
+			Drain:         Duration{10 * time.Second},
+		},
+		Log: LogConfig{Level: "info"},
+	}
+}
+
+// loadConfig reads path over the defaults; unknown keys are errors.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return cfg, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return cfg, cfg.validate()
+}
+
+func (c Config) validate() error {
+	if c.SIP.Listen == "" {
+		return errors.New("config: sip.listen is empty")
+	}
+	if _, err := logLevel(c.Log.Level); err != nil {
+		return err
+	}
+	for i, r := range c.Routes {
+		if (r.Number == "") == (r.Prefix == "") {
+			return fmt.Errorf("config: route %d: set exactly one of number and prefix", i+1)
+		}
+		if len(r.Targets) == 0 {
+			return fmt.Errorf("config: route %d: no targets", i+1)
+		}
+		for _, t := range r.Targets {
+			u, err := sip.ParseURI(t)
+			if err == nil && u.Host == "" {
+				err = errors.New("no host")
+			}
+			if err != nil {
+				return fmt.Errorf("config: route %d: target %q: %v", i+1, t, err)
+			}
+		}
+	}
+	return nil
+}
+
+func logLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("config: log.level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
