@@ -784,3 +784,32 @@ func TestAnswerAfterCancelIsHungUp(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDrains: during Shutdown a call in progress completes, a new
+// one gets 503 with Retry-After.
+func TestShutdownDrains(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	callee := siptest.NewGateway(t, siptest.Respond(180), siptest.Pause(300*time.Millisecond), siptest.Respond(200))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, callee.URI()))
+	ctx := ctxT(t, 5*time.Second)
+	call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if err := call.WaitCode(ctx, 180); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.srv.Shutdown(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	late, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
+	res, err := late.WaitFinal(ctx)
+	if err != nil || res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("call during shutdown: %v %v, want 503 with Retry-After", res, err)
+	}
+	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("call in progress: %v %v, want 200", res, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

@@ -91,9 +91,9 @@ type Server struct {
 	started  atomic.Bool
 	draining atomic.Bool
 	closing  atomic.Bool
-	inflight sync.WaitGroup
+	inflight atomic.Int64 // requests being handled
+	detached atomic.Int64 // requests of our own in flight (CANCEL, BYE)
 	serving  sync.WaitGroup
-	detached sync.WaitGroup
 	closed   chan struct{}
 	once     sync.Once
 }
@@ -313,16 +313,9 @@ func (s *Server) Serve(ctx context.Context, h Handler, drain time.Duration) erro
 // closes the server. In-dialog requests keep flowing while it waits.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
-	done := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(done)
-	}()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("sip: shutdown: requests still in progress: %w", ctx.Err())
+	if !waitZero(ctx, &s.inflight) {
+		err = fmt.Errorf("sip: shutdown: %d requests still in progress: %w", s.inflight.Load(), ctx.Err())
 	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
@@ -340,8 +333,10 @@ func (s *Server) Close() error {
 		// Let the requests being handled see the cancelled context and
 		// return before the transport goes: a request still forwarding
 		// after it would open a fresh socket that nothing closes.
-		waitGroup(&s.inflight, 5*time.Second)
-		waitGroup(&s.detached, 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		waitZero(ctx, &s.inflight)
+		waitZero(ctx, &s.detached)
+		cancel()
 		s.ua.Close()
 		s.serving.Wait()
 		// A message read just before the sockets closed may still make
@@ -356,17 +351,16 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// waitGroup waits for wg at most d.
-func waitGroup(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
+// waitZero waits until n is zero or ctx ends, and reports which.
+func waitZero(ctx context.Context, n *atomic.Int64) bool {
+	for n.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+	return true
 }
 
 // strayResponse receives responses that match no client transaction:
@@ -385,7 +379,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	s.inflight.Add(1)
-	defer s.inflight.Done()
+	defer s.inflight.Add(-1)
 	s.metrics.request(req.Method)
 
 	if req.IsAck() {
@@ -438,7 +432,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 func (s *Server) sendDetached(req *Request) {
 	s.detached.Add(1)
 	go func() {
-		defer s.detached.Done()
+		defer s.detached.Add(-1)
 		ctx, cancel := context.WithTimeout(s.baseCtx, 64*sipmsg.T1)
 		defer cancel()
 		tx, err := s.tr.request(ctx, req)
