@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// batcher commits writes in groups: each caller hands in its statements
+// and waits for the commit of the transaction they went into. With one
+// SQLite writer, 200 REGISTERs arriving together cost one transaction (and
+// one WAL write) instead of 200 queued ones; each REGISTER is still
+// answered only once its binding is durable, so a database that fails
+// fails the REGISTER, and nothing acknowledged is lost.
+type batcher struct {
+	db   *sql.DB
+	max  int
+	reqs chan *batchOp
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type batchOp struct {
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	done chan error
+}
+
+var errBatcherClosed = errors.New("sqlstore: store closed")
+
+func newBatcher(db *sql.DB, max int) *batcher {
+	b := &batcher{db: db, max: max, reqs: make(chan *batchOp, max*4), stop: make(chan struct{})}
+	b.wg.Add(1)
+	go b.run()
+	return b
+}
+
+// do runs fn inside a group transaction and returns its outcome once the
+// transaction committed (or failed).
+func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	op := &batchOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case b.reqs <- op:
+	case <-b.stop:
+		return errBatcherClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-op.done:
+		return err
+	case <-ctx.Done():
+		// The write may still commit; the caller stops waiting.
+		return ctx.Err()
+	}
+}
+
+func (b *batcher) close() {
+	select {
+	case <-b.stop:
+		return
+	default:
+	}
+	close(b.stop)
+	b.wg.Wait()
+}
+
+func (b *batcher) run() {
+	defer b.wg.Done()
+	batch := make([]*batchOp, 0, b.max)
+	for {
+		select {
+		case <-b.stop:
+			for {
+				select {
+				case op := <-b.reqs:
+					op.done <- errBatcherClosed
+				default:
+					return
+				}
+			}
+		case op := <-b.reqs:
+			batch = append(batch[:0], op)
+		fill:
+			for len(batch) < b.max {
+				select {
+				case op := <-b.reqs:
+					batch = append(batch, op)
+				default:
+					break fill
+				}
+			}
+			b.commit(batch)
+		}
+	}
+}
+
+// commit runs a batch in one transaction; if it fails, each operation is
+// retried in a transaction of its own, so that one bad write fails alone.
+func (b *batcher) commit(batch []*batchOp) {
+	live := batch[:0:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.done <- err
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if err := b.tx(live); err == nil {
+		for _, op := range live {
+			op.done <- nil
+		}
+		return
+	} else if len(live) == 1 {
+		live[0].done <- err
+		return
+	}
+	for _, op := range live {
+		op.done <- b.tx([]*batchOp{op})
+	}
+}
+
+func (b *batcher) tx(ops []*batchOp) error {
+	ctx := context.Background()
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	for _, op := range ops {
+		if err := op.fn(op.ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package sqlstore
+
+import (
+	"strings"
+)
+
+// Dialect is what differs between the SQL databases Palio supports.
+type Dialect int
+
+// The supported dialects.
+const (
+	SQLite Dialect = iota + 1
+	MySQL
+)
+
+// String returns "sqlite" or "mysql", the name of the migrations folder.
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case MySQL:
+		return "mysql"
+	}
+	return "unknown"
+}
+
+// upsert returns an INSERT of cols into table that updates the columns
+// update when a row with the same unique key exists.
+func (d Dialect) upsert(table string, cols []string, conflict []string, update []string) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	b.WriteString(strings.Join(cols, ", "))
+	b.WriteString(") VALUES (")
+	b.WriteString(strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", "))
+	b.WriteString(")")
+	switch d {
+	case SQLite:
+		b.WriteString(" ON CONFLICT(")
+		b.WriteString(strings.Join(conflict, ", "))
+		b.WriteString(") DO UPDATE SET ")
+		for i, c := range update {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c + " = excluded." + c)
+		}
+	case MySQL:
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for i, c := range update {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c + " = VALUES(" + c + ")")
+		}
+	}
+	return b.String()
+}
