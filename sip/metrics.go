@@ -1,9 +1,9 @@
 package sip
 
 import (
-	"errors"
 	"strconv"
 
+	"github.com/palio-voip/palio/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,30 +50,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Calls that ended, by cause.",
 		}, []string{"cause"}),
 	}
-	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.responses = register(reg, m.responses)
-		m.branches = register(reg, m.branches)
-		m.panics = register(reg, m.panics)
-		m.stray = register(reg, m.stray)
-		m.dialogs = register(reg, m.dialogs)
-		m.ended = register(reg, m.ended)
-	}
+	m.requests = promreg.Register(reg, m.requests)
+	m.responses = promreg.Register(reg, m.responses)
+	m.branches = promreg.Register(reg, m.branches)
+	m.panics = promreg.Register(reg, m.panics)
+	m.stray = promreg.Register(reg, m.stray)
+	m.dialogs = promreg.Register(reg, m.dialogs)
+	m.ended = promreg.Register(reg, m.ended)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name (two servers sharing one registry share their counters).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 var knownMethods = map[Method]string{
