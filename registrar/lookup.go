@@ -1,0 +1,96 @@
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/palio-voip/palio/sip"
+)
+
+// Lookup is the stage that sends a request for a registered AOR to its
+// contacts (OpenSIPS's lookup("location") followed by t_relay): it looks up
+// the Request-URI's AOR and hands the Forwarder one sip.Target per live
+// binding, best first (highest q, then the most recently refreshed);
+// several targets are forked in parallel. A binding whose REGISTER came
+// from another address than its contact's (a NAT, or a TCP/TLS connection
+// from an ephemeral port) gets that received address as the next hop, and
+// the transport it registered over, so that the request reaches the phone
+// through the hole or connection it opened. An AOR without a live binding
+// is answered Config.NotRegistered (404, or 480). Put it where the
+// dialplan has classified the call as one to a registered user.
+func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
+	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) error {
+		targets, err := r.targets(ctx, req.Recipient)
+		if err != nil {
+			return err
+		}
+		if len(targets) == 0 {
+			r.metrics.lookups.WithLabelValues("not-registered").Inc()
+			return sip.Reject(r.cfg.NotRegistered, "")
+		}
+		r.metrics.lookups.WithLabelValues("found").Inc()
+		return next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
+	})
+}
+
+// Targets returns where a request for uri would be sent: the live
+// bindings of its AOR as targets, best first; none when it is not
+// registered. It is the Lookup stage without the request (the `route`
+// dry run, the features package).
+func (r *Registrar) Targets(ctx context.Context, uri sip.URI) ([]sip.Target, error) {
+	return r.targets(ctx, uri)
+}
+
+func (r *Registrar) targets(ctx context.Context, uri sip.URI) ([]sip.Target, error) {
+	if uri.User == "" {
+		return nil, nil
+	}
+	list, err := r.Bindings(ctx, r.AOR(uri))
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]sip.Target, 0, len(list))
+	for _, b := range list {
+		t, err := target(b)
+		if err != nil {
+			r.log.Warn("registrar: unusable contact skipped", "aor", b.AOR, "contact", b.Contact, "error", err)
+			continue
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// target turns a binding into the Forwarder's target.
+func target(b Binding) (sip.Target, error) {
+	u, err := sip.ParseURI(b.Contact)
+	if err != nil {
+		return sip.Target{}, fmt.Errorf("registrar: contact %q: %w", b.Contact, err)
+	}
+	t := sip.Target{URI: u, Transport: b.Transport}
+	if b.Received != "" && b.Received != contactAddr(&u, b.Transport) {
+		t.NextHop = b.Received
+	}
+	return t, nil
+}
+
+// contactAddr is the "ip:port" a contact URI points at, with the default
+// port of its transport when it has none.
+func contactAddr(u *sip.URI, transport string) string {
+	port := u.Port
+	if port == 0 {
+		tp := transport
+		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
+			tp = v
+		}
+		if u.Scheme == "sips" {
+			tp = "TLS"
+		}
+		port = sipmsg.DefaultPort(strings.ToUpper(tp))
+	}
+	return net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))
+}

@@ -1,0 +1,144 @@
+package registrar
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/palio-voip/palio/sip"
+)
+
+// ErrNotFound is returned by stores when the binding or subscriber asked
+// for does not exist.
+var ErrNotFound = errors.New("registrar: not found")
+
+// Binding is one contact of an address-of-record (RFC 3261 §10): a row of
+// OpenSIPS's location table. Column mapping: AOR → username[@domain]
+// (split at the last '@' when use_domain is on), Contact → contact,
+// Received → received, Path → path, Expires → expires (unix seconds, 0 for
+// a permanent binding), Q → q, CallID → callid, CSeq → cseq, Updated →
+// last_modified, Flags → flags, UserAgent → user_agent, Socket → socket,
+// Methods → methods (a bitmask there), Instance → sip_instance.
+type Binding struct {
+	// AOR is the address-of-record: "user" or, with Config.UseDomain,
+	// "user@domain" (see Registrar.AOR).
+	AOR string
+	// Contact is the contact URI as the phone sent it, without the angle
+	// brackets and header parameters (expires, q): the key of the binding
+	// within its AOR.
+	Contact string
+	// Received is the "ip:port" the REGISTER came from. When it differs
+	// from the contact's host and port the phone is behind a NAT (or on a
+	// connection-oriented transport), and requests for it are sent there.
+	Received string
+	// Transport is the transport the REGISTER came over: "UDP", "TCP",
+	// "TLS", "WS" or "WSS".
+	Transport string
+	// Expires is when the binding lapses; the zero time means never (a
+	// permanent binding for a static device, OpenSIPS's ul_add).
+	Expires time.Time
+	// Q is the contact's preference, 0 to 1 (RFC 3261 §20.10); 1 when the
+	// Contact had no q parameter. Lookup orders contacts by it.
+	Q float64
+	// CallID and CSeq are those of the REGISTER that last wrote the
+	// binding: they order refreshes (RFC 3261 §10.3 step 7).
+	CallID string
+	CSeq   uint32
+	// UserAgent is the REGISTER's User-Agent header.
+	UserAgent string
+	// Path is the REGISTER's Path header value (RFC 3327), comma-joined,
+	// when it had one. It is recorded but not yet used by Lookup.
+	Path string
+	// Instance is the Contact's +sip.instance parameter (RFC 5626), if any.
+	Instance string
+	// Socket is the local socket the phone registered on, as
+	// "proto:ip:port"; the registrar leaves it empty (the sip package does
+	// not expose the receiving listener yet).
+	Socket string
+	// Methods are the methods the phone accepts, from the REGISTER's Allow
+	// header; nil means all.
+	Methods []sip.Method
+	// Flags is opaque to the registrar: OpenSIPS's branch flags column.
+	Flags int
+	// Updated is when the binding was last written (last_modified).
+	Updated time.Time
+}
+
+// Permanent reports whether the binding never expires.
+func (b Binding) Permanent() bool { return b.Expires.IsZero() }
+
+// Expired reports whether the binding has lapsed at now.
+func (b Binding) Expired(now time.Time) bool {
+	return !b.Expires.IsZero() && !now.Before(b.Expires)
+}
+
+// clone returns b with its own copy of Methods, so that a stored binding
+// never shares memory with the caller's.
+func (b Binding) clone() Binding {
+	b.Methods = slices.Clone(b.Methods)
+	return b
+}
+
+// Store is the location service: the bindings of every AOR. It is the
+// registrar's only state besides the nonce replay window; several
+// registrars (nodes) may share one Store. Implementations must be safe for
+// concurrent use. The registrar serialises its own writes per AOR; it does
+// not need transactions from the store.
+type Store interface {
+	// Put inserts b, or replaces the binding with the same AOR and
+	// Contact.
+	Put(ctx context.Context, b Binding) error
+	// Lookup returns the bindings of aor in no particular order, expired
+	// ones included until DeleteExpired removes them; none is not an
+	// error.
+	Lookup(ctx context.Context, aor string) ([]Binding, error)
+	// Delete removes the binding of aor with this contact, or returns
+	// ErrNotFound.
+	Delete(ctx context.Context, aor, contact string) error
+	// DeleteExpired removes the bindings whose Expires is not zero and not
+	// after now, and returns them.
+	DeleteExpired(ctx context.Context, now time.Time) ([]Binding, error)
+	// List returns every binding (the admin page, `location list`).
+	List(ctx context.Context) ([]Binding, error)
+}
+
+// Subscriber is an account that may register and call: a row of
+// OpenSIPS's subscriber table (username, domain, password, ha1,
+// ha1_sha256) plus what Palio keeps beside it (palio_subscriber, grp).
+type Subscriber struct {
+	// Username and Domain identify the account (5002, voip.unisi.it).
+	Username, Domain string
+	// Password is the plaintext password, used only with
+	// Config.AllowPlaintext (OpenSIPS's calculate_ha1).
+	Password string
+	// HA1 is MD5(username:realm:password), hex; HA1SHA256 the same with
+	// SHA-256 (RFC 7616, RFC 8760). The realm is the one the registrar
+	// challenges with: Config.Realm, or the domain (see NewSubscriber).
+	HA1, HA1SHA256 string
+	// Blocked refuses the account (403) however right its password: the
+	// seed's "Account bloccato".
+	Blocked bool
+	// Classes are the call classes the account may call (local,
+	// national, mobile, international); InboundClasses those it may be
+	// called from. The registrar only carries them, in the Identity, for
+	// the permission stage.
+	Classes        []string
+	InboundClasses []string
+}
+
+// clone returns s with its own copies of the class slices.
+func (s Subscriber) clone() Subscriber {
+	s.Classes = slices.Clone(s.Classes)
+	s.InboundClasses = slices.Clone(s.InboundClasses)
+	return s
+}
+
+// Subscribers gives the registrar the credentials of accounts.
+type Subscribers interface {
+	// Subscriber returns the account username@domain, or ErrNotFound. An
+	// empty domain matches the account by username alone (OpenSIPS with
+	// use_domain off); when several domains hold the username, the
+	// implementation returns the first by domain order.
+	Subscriber(ctx context.Context, username, domain string) (Subscriber, error)
+}
