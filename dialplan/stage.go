@@ -1,0 +1,56 @@
+package dialplan
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/palio-voip/palio/sip"
+)
+
+// Wrap returns the dialplan stage in front of next: a sip.Middleware. It
+// translates the configured field of the request with the configured dpid.
+// On a match it rewrites the field when the output differs (and the field
+// can be written), puts the Result in the context for the stages after it
+// (ResultFrom) and calls next. On no match it calls nothing and returns the
+// configured rejection (420 Invalid Destination by default), as UniSI's
+// script answers numbers that fit no class.
+func (p *Plan) Wrap(next sip.Handler) sip.Handler {
+	return &stage{p: p, next: next}
+}
+
+type stage struct {
+	p    *Plan
+	next sip.Handler
+}
+
+var _ sip.Handler = (*stage)(nil)
+
+func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+	p := s.p
+	in := p.cfg.Field.Get(r)
+	res, out := p.translate(p.cfg.DPID, in)
+	debug := p.log.Enabled(ctx, slog.LevelDebug)
+	if out != outcomeMatch {
+		reject := *p.reject
+		if debug {
+			p.log.DebugContext(ctx, "dialplan: no translation", "callid", callID(r), "ruri", r.Recipient.String(),
+				"field", p.cfg.Field.Name, "input", in, "rule", res.RuleID, "status", reject.Code)
+		}
+		return &reject
+	}
+	if res.Output != in && p.cfg.Field.Set != nil {
+		p.cfg.Field.Set(r, res.Output)
+	}
+	if debug {
+		p.log.DebugContext(ctx, "dialplan: translated", "callid", callID(r), "field", p.cfg.Field.Name,
+			"input", in, "output", res.Output, "rule", res.RuleID, "attrs", res.Attrs)
+	}
+	return s.next.ServeSIP(NewContext(ctx, res), w, r)
+}
+
+func callID(r *sip.Request) string {
+	if c := r.CallID(); c != nil {
+		return c.Value()
+	}
+	return ""
+}
