@@ -813,3 +813,24 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+func TestPing(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	gw := siptest.NewUA(t, siptest.WithUser("gw"))
+	dead := siptest.NewBlackhole(t)
+	ctx := ctxT(t, 5*time.Second)
+	res, err := p.srv.Ping(ctx, target(t, gw.URI()), "sip:prober@localhost")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("ping: %v %v", res, err)
+	}
+	opt := gw.Received(sip.OPTIONS)
+	if len(opt) != 1 || opt[0].From().Address.User != "prober" {
+		t.Fatalf("the gateway got %v", opt)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.srv.Ping(short, target(t, "sip:gw@"+dead.Addr()), ""); err == nil {
+		t.Fatal("ping of a dead gateway succeeded")
+	}
+}
