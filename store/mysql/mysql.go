@@ -67,6 +67,9 @@ func checkDSN(dsn string) (*driver.Config, error) {
 	if cfg.Loc == nil {
 		cfg.Loc = time.UTC
 	}
+	// An UPDATE that writes the values a row already has must still count
+	// as finding it (stores tell "not found" from "unchanged" by it).
+	cfg.ClientFoundRows = true
 	return cfg, nil
 }
 

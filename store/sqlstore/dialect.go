@@ -57,3 +57,21 @@ func (d Dialect) upsert(table string, cols []string, conflict []string, update [
 	}
 	return b.String()
 }
+
+// isDuplicate reports whether err is a unique-key violation. The drivers'
+// error types stay out of this package (it imports none), so their
+// messages are matched: SQLite's "UNIQUE constraint failed" (and the
+// primary key's "constraint failed"), MySQL's error 1062.
+func (d Dialect) isDuplicate(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	switch d {
+	case SQLite:
+		return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "PRIMARY KEY constraint failed")
+	case MySQL:
+		return strings.Contains(s, "Error 1062")
+	}
+	return false
+}

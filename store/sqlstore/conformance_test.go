@@ -1,0 +1,61 @@
+package sqlstore_test
+
+import (
+	"testing"
+
+	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/alias/aliastest"
+	"github.com/palio-voip/palio/dialplan"
+	"github.com/palio-voip/palio/dialplan/dialplantest"
+	"github.com/palio-voip/palio/permission"
+	"github.com/palio-voip/palio/permission/permissiontest"
+	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/registrar/registrartest"
+	"github.com/palio-voip/palio/store/sqlstore"
+	"github.com/palio-voip/palio/store/storetest"
+)
+
+// The stores' conformance suites, on SQLite always and on MariaDB when
+// PALIO_MYSQL_DSN is set: the same tests the memory stores pass.
+
+func TestDialplanStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		dialplantest.TestStore(t, func(t *testing.T) dialplan.Store { return open(t).Dialplan() })
+	})
+}
+
+func TestLocationStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		registrartest.TestStore(t, func(t *testing.T) registrar.Store {
+			s := open(t).Location(sqlstore.LocationOptions{})
+			t.Cleanup(s.Close)
+			return s
+		})
+	})
+}
+
+func TestSubscriberStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		registrartest.TestSubscribers(t, func(t *testing.T, accounts ...registrar.Subscriber) registrar.Subscribers {
+			s := open(t).Subscribers(0)
+			for _, a := range accounts {
+				if err := s.AddSubscriber(t.Context(), a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return s
+		})
+	})
+}
+
+func TestAliasStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		aliastest.TestStore(t, func(t *testing.T) alias.Store { return open(t).Aliases() })
+	})
+}
+
+func TestAddressStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		permissiontest.TestAddressStore(t, func(t *testing.T) permission.AddressStore { return open(t).Addresses() })
+	})
+}

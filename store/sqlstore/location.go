@@ -1,0 +1,367 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/sip"
+)
+
+// LocationStore is registrar.Store over OpenSIPS's location table.
+//
+// Writes go through a group commit: concurrent REGISTERs share one
+// transaction, and each returns once its binding is committed. Lookups go
+// through a small cache in front of the read pool: this node's own writes
+// update it at once; a binding another node wrote is seen as soon as the
+// AOR is not cached, and at most LocationOptions.CacheTTL late when it is
+// (bindings that are absent are never cached, so a phone that registers on
+// another node is found on the next call).
+//
+// Columns: username and domain hold the AOR (user, or user@domain with the
+// registrar's UseDomain); received holds the source as OpenSIPS writes it
+// ("sip:ip:port;transport=tcp"), which also carries the transport; expires
+// is a unix time, 0 for permanent bindings; methods is OpenSIPS's method
+// bitmask (NULL = all). cflags, kv_store and attr are not used.
+type LocationStore struct {
+	db    *DB
+	batch *batcher
+	ttl   time.Duration
+	now   func() time.Time
+	seed  maphash.Seed
+	cache [locShards]locShard
+}
+
+// LocationOptions tunes the location store.
+type LocationOptions struct {
+	// CacheTTL is how long a lookup result is reused (default 2 s; a
+	// negative value turns the cache off).
+	CacheTTL time.Duration
+	// Batch is the most writes one transaction takes (default 256).
+	Batch int
+}
+
+const locShards = 16
+
+type locShard struct {
+	mu sync.Mutex
+	m  map[string]locEntry
+}
+
+type locEntry struct {
+	bindings []registrar.Binding
+	until    time.Time
+}
+
+var _ registrar.Store = (*LocationStore)(nil)
+
+// Location returns the location store of db; Close it to stop its writer.
+func (db *DB) Location(o LocationOptions) *LocationStore {
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 2 * time.Second
+	}
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed()}
+	for i := range s.cache {
+		s.cache[i].m = map[string]locEntry{}
+	}
+	return s
+}
+
+// Close stops the group-commit writer; pending writes fail.
+func (s *LocationStore) Close() { s.batch.close() }
+
+func (s *LocationStore) shard(aor string) *locShard {
+	return &s.cache[maphash.String(s.seed, aor)%locShards]
+}
+
+func (s *LocationStore) forget(aor string) {
+	sh := s.shard(aor)
+	sh.mu.Lock()
+	delete(sh.m, aor)
+	sh.mu.Unlock()
+}
+
+// cloneBindings copies bindings with their own Methods slices, so that
+// neither the caller nor the cache sees the other's changes.
+func cloneBindings(bs []registrar.Binding) []registrar.Binding {
+	out := slices.Clone(bs)
+	for i := range out {
+		out[i].Methods = slices.Clone(out[i].Methods)
+	}
+	return out
+}
+
+// splitAOR maps an AOR to the username and domain columns.
+func splitAOR(aor string) (user, domain string) {
+	u, d, _ := strings.Cut(aor, "@")
+	return u, d
+}
+
+func joinAOR(user string, domain sql.NullString) string {
+	if domain.String == "" {
+		return user
+	}
+	return user + "@" + domain.String
+}
+
+// receivedURI writes a binding's source the way OpenSIPS does.
+func receivedURI(b registrar.Binding) any {
+	if b.Received == "" {
+		return nil
+	}
+	s := "sip:" + b.Received
+	if tp := strings.ToLower(b.Transport); tp != "" && tp != "udp" {
+		s += ";transport=" + tp
+	}
+	return s
+}
+
+// parseReceived reads it back: "ip:port" and the transport.
+func parseReceived(v sql.NullString) (addr, transport string) {
+	s := strings.TrimPrefix(strings.TrimPrefix(v.String, "sip:"), "sips:")
+	if s == "" {
+		return "", ""
+	}
+	addr, params, _ := strings.Cut(s, ";")
+	transport = "UDP"
+	for _, p := range strings.Split(params, ";") {
+		if k, val, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "transport") {
+			transport = strings.ToUpper(val)
+		}
+	}
+	return addr, transport
+}
+
+// OpenSIPS's method bits (parse_methods.h).
+var methodBits = []struct {
+	m   sip.Method
+	bit int
+}{
+	{sip.INVITE, 1}, {sip.CANCEL, 2}, {sip.ACK, 4}, {sip.BYE, 8}, {sip.INFO, 16}, {sip.OPTIONS, 32},
+	{sip.UPDATE, 64}, {sip.REGISTER, 128}, {sip.MESSAGE, 256}, {sip.SUBSCRIBE, 512}, {sip.NOTIFY, 1024},
+	{sip.PRACK, 2048}, {sip.REFER, 4096}, {sip.PUBLISH, 8192},
+}
+
+func methodMask(ms []sip.Method) any {
+	if ms == nil {
+		return nil
+	}
+	n := 0
+	for _, m := range ms {
+		for _, mb := range methodBits {
+			if mb.m == m {
+				n |= mb.bit
+			}
+		}
+	}
+	return n
+}
+
+func methodList(v sql.NullInt64) []sip.Method {
+	if !v.Valid {
+		return nil
+	}
+	out := []sip.Method{}
+	for _, mb := range methodBits {
+		if int(v.Int64)&mb.bit != 0 {
+			out = append(out, mb.m)
+		}
+	}
+	return out
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+var locationCols = []string{"username", "domain", "contact", "received", "path", "expires", "q", "callid", "cseq",
+	"last_modified", "flags", "user_agent", "socket", "methods", "sip_instance"}
+
+// Put inserts b or replaces the binding with the same AOR and contact; it
+// returns once the write is committed.
+func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
+	user, domain := splitAOR(b.AOR)
+	q := s.db.dialect.upsert("location", locationCols, []string{"username", "domain", "contact"}, locationCols[3:])
+	updated := b.Updated
+	if updated.IsZero() {
+		updated = s.now()
+	}
+	args := []any{user, domain, b.Contact, receivedURI(b), nullable(b.Path), unixOrZero(b.Expires), b.Q, b.CallID, int64(b.CSeq),
+		updated.UTC().Format("2006-01-02 15:04:05"), b.Flags, b.UserAgent, nullable(b.Socket), methodMask(b.Methods), nullable(b.Instance)}
+	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
+		s.forget(b.AOR)
+		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
+	}
+	sh := s.shard(b.AOR)
+	sh.mu.Lock()
+	if e, ok := sh.m[b.AOR]; ok {
+		i := slices.IndexFunc(e.bindings, func(x registrar.Binding) bool { return x.Contact == b.Contact })
+		nb := slices.Clone(e.bindings)
+		b := cloneBindings([]registrar.Binding{b})[0]
+		if i >= 0 {
+			nb[i] = b
+		} else {
+			nb = append(nb, b)
+		}
+		sh.m[b.AOR] = locEntry{nb, e.until}
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// Lookup returns the bindings of aor.
+func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Binding, error) {
+	now := s.now()
+	sh := s.shard(aor)
+	if s.ttl > 0 {
+		sh.mu.Lock()
+		e, ok := sh.m[aor]
+		sh.mu.Unlock()
+		if ok && now.Before(e.until) {
+			return cloneBindings(e.bindings), nil
+		}
+	}
+	user, domain := splitAOR(aor)
+	rows, err := s.db.r.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL))", user, domain, domain)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
+	}
+	out, err := scanBindings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
+	}
+	if s.ttl > 0 && len(out) > 0 {
+		sh.mu.Lock()
+		sh.m[aor] = locEntry{cloneBindings(out), now.Add(s.ttl)}
+		sh.mu.Unlock()
+	}
+	return out, nil
+}
+
+func scanBindings(rows *sql.Rows) ([]registrar.Binding, error) {
+	defer rows.Close()
+	var out []registrar.Binding
+	for rows.Next() {
+		var (
+			b                              registrar.Binding
+			user                           string
+			domain, received, path, socket sql.NullString
+			instance                       sql.NullString
+			expires, cseq                  int64
+			q                              float64
+			updated                        any
+			methods                        sql.NullInt64
+		)
+		if err := rows.Scan(&user, &domain, &b.Contact, &received, &path, &expires, &q, &b.CallID, &cseq,
+			&updated, &b.Flags, &b.UserAgent, &socket, &methods, &instance); err != nil {
+			return nil, err
+		}
+		b.AOR = joinAOR(user, domain)
+		b.Received, b.Transport = parseReceived(received)
+		b.Path, b.Socket, b.Instance = path.String, socket.String, instance.String
+		if expires != 0 {
+			b.Expires = time.Unix(expires, 0)
+		}
+		b.Q = math.Round(q*100) / 100
+		b.CSeq = uint32(cseq)
+		b.Methods = methodList(methods)
+		b.Updated = parseDateTime(updated)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// parseDateTime reads a DATETIME column: time.Time from MySQL (parseTime),
+// text from SQLite.
+func parseDateTime(v any) time.Time {
+	switch t := v.(type) {
+	case time.Time:
+		return t
+	case string:
+		if p, err := time.ParseInLocation("2006-01-02 15:04:05", t, time.UTC); err == nil {
+			return p
+		}
+		if p, err := time.Parse(time.RFC3339Nano, t); err == nil {
+			return p
+		}
+	case []byte:
+		return parseDateTime(string(t))
+	}
+	return time.Time{}
+}
+
+// Delete removes the binding of aor with contact.
+func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
+	user, domain := splitAOR(aor)
+	var n int64
+	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL)) AND contact = ?", user, domain, domain, contact)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	s.forget(aor)
+	if err != nil {
+		return fmt.Errorf("sqlstore: location delete %s: %w", aor, err)
+	}
+	if n == 0 {
+		return registrar.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteExpired removes the bindings that lapsed by now and returns them.
+func (s *LocationStore) DeleteExpired(ctx context.Context, now time.Time) ([]registrar.Binding, error) {
+	var gone []registrar.Binding
+	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location WHERE expires <> 0 AND expires <= ?", now.Unix())
+		if err != nil {
+			return err
+		}
+		gone, err = scanBindings(rows)
+		if err != nil || len(gone) == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM location WHERE expires <> 0 AND expires <= ?", now.Unix())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location expiry: %w", err)
+	}
+	for _, b := range gone {
+		s.forget(b.AOR)
+	}
+	return gone, nil
+}
+
+// List returns every binding.
+func (s *LocationStore) List(ctx context.Context) ([]registrar.Binding, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location ORDER BY username, domain, contact_id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location list: %w", err)
+	}
+	out, err := scanBindings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location list: %w", err)
+	}
+	return out, nil
+}
