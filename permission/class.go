@@ -31,6 +31,11 @@ type ClassConfig struct {
 	// in INGRESSO"); found false when user@domain is not a local account.
 	// Nil skips the inbound check.
 	Callee func(ctx context.Context, user, domain string) (classes []string, found bool, err error)
+	// InboundTypes are the call types that address a local account, whose
+	// inbound classes are checked (UniSI: voip); empty checks every call
+	// from a trusted source. Calls of other types (a gateway reaching the
+	// media box or the legacy PBX) then need no account lookup.
+	InboundTypes []string
 	// SourceClasses maps a trusted source's address group to the inbound
 	// class its calls carry (1 → "pstn", 2 → "toip"); unmapped groups
 	// carry "external". An account whose inbound classes are empty or
@@ -86,7 +91,7 @@ func Class(cfg ClassConfig) sip.Middleware {
 			d := ClassDecision{CallType: res.Attrs, Allowed: true}
 			src, _ := SourceFrom(ctx)
 			if src.Trusted {
-				if cfg.Callee != nil {
+				if cfg.Callee != nil && (len(cfg.InboundTypes) == 0 || slices.Contains(cfg.InboundTypes, res.Attrs)) {
 					d.Direction = "inbound"
 					d.Class = cfg.SourceClasses[src.Group]
 					if d.Class == "" {

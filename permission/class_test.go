@@ -97,6 +97,14 @@ func TestClassStage(t *testing.T) {
 			}
 		})
 	}
+	// With InboundTypes, only calls to local accounts look the callee up.
+	only := cfg
+	only.InboundTypes = []string{"voip"}
+	ctxLegacy := permission.NewContext(dialplan.NewContext(context.Background(), dialplan.Result{Attrs: "legacy"}),
+		permission.Source{Trusted: true, Group: 1})
+	if rec, err := siptest.Serve(ctxLegacy, permission.Class(only)(next), siptest.NewRequest(sip.INVITE, "sip:broken@voip.unisi.it")); siptest.Code(rec, err) != 200 {
+		t.Errorf("a legacy call from a gateway looked the callee up: %v", err)
+	}
 	// A store failure is an error (the edge answers 500), not a 403.
 	ctx := permission.NewContext(dialplan.NewContext(context.Background(), dialplan.Result{Attrs: "voip"}),
 		permission.Source{Trusted: true, Group: 1})

@@ -15,15 +15,20 @@ import (
 )
 
 // Config is the example server's configuration file (TOML). Unknown keys
-// are errors. Data (rules, gateways, accounts) will live in the store; the
-// file holds listeners, timers, logging and, until the routing issue lands,
-// a static route table.
+// are errors. Data (rules, gateways, aliases, accounts) lives in the
+// store; the file holds listeners, the store, timers, logging and the
+// deployment's fixed choices.
 type Config struct {
-	SIP    SIPConfig     `toml:"sip"`
-	HTTP   HTTPConfig    `toml:"http"`
-	Timers TimersConfig  `toml:"timers"`
-	Log    LogConfig     `toml:"log"`
-	Routes []RouteConfig `toml:"route"`
+	SIP        SIPConfig        `toml:"sip"`
+	HTTP       HTTPConfig       `toml:"http"`
+	Store      StoreConfig      `toml:"store"`
+	Timers     TimersConfig     `toml:"timers"`
+	Log        LogConfig        `toml:"log"`
+	Registrar  RegistrarConfig  `toml:"registrar"`
+	Permission PermissionConfig `toml:"permission"`
+	ENUM       ENUMConfig       `toml:"enum"`
+	Media      MediaConfig      `toml:"media"`
+	Routes     []RouteConfig    `toml:"route"`
 }
 
 // SIPConfig sets the SIP listeners.
@@ -55,6 +60,18 @@ type HTTPConfig struct {
 	Listen string `toml:"listen"`
 }
 
+// StoreConfig says where the data lives.
+type StoreConfig struct {
+	// SQLite is the database file (default unisi.db; the -db flag sets it).
+	SQLite string `toml:"sqlite"`
+	// MySQL, when set, is the DSN of a MariaDB/MySQL database shared by
+	// several nodes ("user:pw@tcp(db:3306)/palio"); it replaces SQLite.
+	MySQL string `toml:"mysql"`
+	// Poll is how often the change counters are read to reload what
+	// another node or a CLI command changed (0 turns it off).
+	Poll Duration `toml:"poll"`
+}
+
 // TimersConfig sets the proxy's timers.
 type TimersConfig struct {
 	TimerC        Duration `toml:"timer_c"`
@@ -67,6 +84,45 @@ type TimersConfig struct {
 type LogConfig struct {
 	// Level is debug, info, warn or error.
 	Level string `toml:"level"`
+}
+
+// RegistrarConfig tunes REGISTER and authentication.
+type RegistrarConfig struct {
+	// Realm is the digest realm (default "voip.unisi.it").
+	Realm          string   `toml:"realm"`
+	DefaultExpires Duration `toml:"default_expires"`
+	MinExpires     Duration `toml:"min_expires"`
+	MaxExpires     Duration `toml:"max_expires"`
+	MaxContacts    int      `toml:"max_contacts"`
+	// Algorithms are MD5 and/or SHA-256 (default MD5).
+	Algorithms []string `toml:"algorithms"`
+	// Secret signs nonces; give every node the same one.
+	Secret string `toml:"secret"`
+}
+
+// PermissionConfig says which address groups are trusted.
+type PermissionConfig struct {
+	// Trusted are the address groups whose requests skip authentication
+	// (default 1 = PSTN gateways, 2 = ToIP trunk, 3 = media box).
+	Trusted []int `toml:"trusted"`
+	// RejectUntrusted answers requests from other sources with 403 instead
+	// of challenging them.
+	RejectUntrusted bool `toml:"reject_untrusted"`
+}
+
+// ENUMConfig turns ENUM routing on.
+type ENUMConfig struct {
+	Enabled     bool     `toml:"enabled"`
+	Servers     []string `toml:"servers"`
+	Suffix      string   `toml:"suffix"`
+	CountryCode string   `toml:"country_code"`
+	Timeout     Duration `toml:"timeout"`
+}
+
+// MediaConfig locates the Asterisk media box (IVR, fax, voicemail).
+type MediaConfig struct {
+	// Box is its address as a SIP URI ("sip:10.10.5.5:5060").
+	Box string `toml:"box"`
 }
 
 // RouteConfig is one static route: calls whose Request-URI user equals
@@ -94,15 +150,20 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // defaultConfig is the configuration with no file: DESIGN.md §5.
 func defaultConfig() Config {
 	return Config{
-		SIP:  SIPConfig{Listen: "127.0.0.1:5060"},
-		HTTP: HTTPConfig{Listen: "127.0.0.1:8080"},
+		SIP:   SIPConfig{Listen: "127.0.0.1:5060", Domains: []string{"voip.unisi.it"}},
+		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
+		Store: StoreConfig{SQLite: "unisi.db", Poll: Duration{2 * time.Second}},
 		Timers: TimersConfig{
 			TimerC:        Duration{180 * time.Second},
 			FirstResponse: Duration{32 * time.Second},
 			DialogMax:     Duration{12 * time.Hour},
 			Drain:         Duration{10 * time.Second},
 		},
-		Log: LogConfig{Level: "info"},
+		Log:        LogConfig{Level: "info"},
+		Registrar:  RegistrarConfig{Realm: "voip.unisi.it"},
+		Permission: PermissionConfig{Trusted: []int{1, 2, 3}},
+		ENUM:       ENUMConfig{Suffix: "e164.arpa.", CountryCode: "39", Timeout: Duration{time.Second}},
+		Media:      MediaConfig{Box: "sip:127.0.0.1:5080"},
 	}
 }
 
@@ -137,6 +198,11 @@ func (c Config) validate() error {
 	}
 	if _, err := logLevel(c.Log.Level); err != nil {
 		return err
+	}
+	if c.Media.Box != "" {
+		if u, err := sip.ParseURI(c.Media.Box); err != nil || u.Host == "" {
+			return fmt.Errorf("config: media.box %q is not a SIP URI with a host", c.Media.Box)
+		}
 	}
 	for i, r := range c.Routes {
 		if (r.Number == "") == (r.Prefix == "") {

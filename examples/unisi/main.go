@@ -1,45 +1,64 @@
 // Command unisi is the University of Siena deployment of the seed talk,
 // assembled from Palio's packages: a SIP proxy for phones, PSTN gateways,
-// the legacy PBX and the media box.
+// the legacy PBX and the media box, with its data in SQLite (or in a
+// MariaDB/MySQL database shared by several nodes).
 //
 // Usage:
 //
-//	unisi [-sip ADDR] [-http ADDR] [-db PATH] [-config FILE] [serve]
+//	unisi [-sip ADDR] [-http ADDR] [-db PATH] [-config FILE] [command]
 //
-// With no arguments it serves SIP on 127.0.0.1:5060 (UDP and TCP) and
-// metrics on http://127.0.0.1:8080/metrics. SIGHUP reloads the route table
-// from the configuration file; SIGTERM (or Ctrl-C) drains and exits.
+// With no command (or "serve") it serves SIP on 127.0.0.1:5060 (UDP and
+// TCP) and metrics on http://127.0.0.1:8080/metrics, with the database
+// unisi.db in the working directory, created and seeded with the UniSI data
+// on first start. SIGHUP reloads; SIGTERM (or Ctrl-C) drains and exits.
+//
+// Operator commands work on the same database (global flags first):
+//
+//	translate DPID NUMBER [-explain]
+//	route NUMBER -from USER [-src IP:PORT]
+//	import TABLE FILE.tsv
+//	user add USER -password PW [-domain D] [-classes local,national,...] [-inbound ...]
+//	user del|block|unblock USER [-domain D]
+//	user list
+//	location add AOR CONTACT [-expires SECONDS] [-received IP:PORT] [-transport UDP]
+//	location list
+//	location del AOR CONTACT
+//	address add GRP CIDR [-port P] [-proto P] [-tag T] [-pattern GLOB]
+//	address list
+//	address del ID
+//	alias add ALIAS TARGET
+//	alias list
+//	alias del ALIAS
+//
+// Output is plain text, one record a line, tab-separated; errors go to
+// stderr with a non-zero exit status.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
-
-	"github.com/palio-voip/palio/sip"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "time/tzdata" // time recurrences in rules name zones; do not depend on the host's zoneinfo
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// globals are the flags that come before the subcommand.
+// globals are the flags that come before the command.
 type globals struct {
 	sip, http, db, config string
 	set                   map[string]bool
 }
+
+// usageError is a mistake in a command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("unisi", flag.ContinueOnError)
@@ -50,7 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&g.db, "db", "unisi.db", "SQLite database path")
 	fs.StringVar(&g.config, "config", "", "TOML configuration file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: unisi [-sip ADDR] [-http ADDR] [-db PATH] [-config FILE] [serve]")
+		fmt.Fprintln(stderr, "usage: unisi [-sip ADDR] [-http ADDR] [-db PATH] [-config FILE] [command]")
+		fmt.Fprintln(stderr, "commands: serve (default), translate, route, import, user, location, address, alias")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -63,26 +83,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(rest) > 0 {
 		cmd, rest = rest[0], rest[1:]
 	}
+	var err error
 	switch cmd {
 	case "serve":
 		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "unisi: serve takes no arguments, got %q\n", rest)
-			return 2
+			err = usagef("serve takes no arguments, got %q", rest)
+			break
 		}
-		if err := serve(ctx, g, stderr); err != nil {
-			fmt.Fprintln(stderr, "unisi:", err)
-			return 1
-		}
-		return 0
+		err = serve(ctx, g, stderr)
+	case "translate":
+		err = cmdTranslate(ctx, g, rest, stdout)
+	case "route":
+		err = cmdRoute(ctx, g, rest, stdout)
+	case "import":
+		err = cmdImport(ctx, g, rest, stdout)
+	case "user":
+		err = cmdUser(ctx, g, rest, stdout)
+	case "location":
+		err = cmdLocation(ctx, g, rest, stdout)
+	case "address":
+		err = cmdAddress(ctx, g, rest, stdout)
+	case "alias":
+		err = cmdAlias(ctx, g, rest, stdout)
 	default:
-		fmt.Fprintf(stderr, "unisi: unknown subcommand %q\n", cmd)
+		fmt.Fprintf(stderr, "unisi: unknown command %q\n", cmd)
 		fs.Usage()
 		return 2
 	}
+	switch e := err.(type) {
+	case nil:
+		return 0
+	case usageError:
+		fmt.Fprintln(stderr, "unisi:", e.msg)
+		return 2
+	case exitError:
+		if e.msg != "" {
+			fmt.Fprintln(stderr, e.msg)
+		}
+		return e.code
+	default:
+		fmt.Fprintln(stderr, "unisi:", err)
+		return 1
+	}
 }
 
-// config loads the configuration file and applies the flags given on the
-// command line over it.
+// exitError ends a command with a status and, optionally, a message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+// loadConfig loads the configuration file and applies the flags given on
+// the command line over it.
 func (g globals) loadConfig() (Config, error) {
 	cfg, err := loadConfig(g.config)
 	if err != nil {
@@ -94,120 +148,8 @@ func (g globals) loadConfig() (Config, error) {
 	if g.set["http"] || g.config == "" {
 		cfg.HTTP.Listen = g.http
 	}
+	if g.set["db"] || g.config == "" {
+		cfg.Store.SQLite = g.db
+	}
 	return cfg, nil
-}
-
-func serve(ctx context.Context, g globals, stderr io.Writer) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	level, _ := logLevel(cfg.Log.Level)
-	var lv slog.LevelVar
-	lv.Set(level)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	listen := []sip.Listen{
-		{Network: "udp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
-		{Network: "tcp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
-	}
-	if cfg.SIP.TLS != nil {
-		listen = append(listen, sip.Listen{Network: "tls", Addr: cfg.SIP.TLS.Listen, CertFile: cfg.SIP.TLS.Cert, KeyFile: cfg.SIP.TLS.Key, Advertise: cfg.SIP.Advertise})
-	}
-	if cfg.SIP.WS != "" {
-		listen = append(listen, sip.Listen{Network: "ws", Addr: cfg.SIP.WS, Advertise: cfg.SIP.Advertise})
-	}
-	srv, err := sip.NewServer(sip.Config{
-		Listen:            listen,
-		Domains:           cfg.SIP.Domains,
-		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
-		UDPBuffer:         cfg.SIP.UDPBuffer,
-	}, sip.WithLogger(log), sip.WithRegisterer(reg))
-	if err != nil {
-		return err
-	}
-	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{
-		TimerC:        cfg.Timers.TimerC.Duration,
-		FirstResponse: cfg.Timers.FirstResponse.Duration,
-	})
-	routes := &routeStage{}
-	table, err := compileRoutes(cfg.Routes)
-	if err != nil {
-		srv.Close()
-		return err
-	}
-	routes.table.Store(table)
-
-	mux := &sip.ServeMux{
-		Local:    srv.Local(),
-		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  sip.Chain(routes.Wrap)(fwd),
-	}
-
-	hl, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		srv.Close()
-		return fmt.Errorf("http: %w", err)
-	}
-	hmux := http.NewServeMux()
-	hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	hmux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server failed", "error", err)
-		}
-	}()
-
-	if err := srv.Start(mux); err != nil {
-		srv.Close()
-		hsrv.Close()
-		return err
-	}
-	log.Info("unisi: ready", "sip", cfg.SIP.Listen, "http", hl.Addr().String(), "routes", len(cfg.Routes))
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
-	for {
-		select {
-		case <-ctx.Done():
-			return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
-		case s := <-sigs:
-			if s != syscall.SIGHUP {
-				log.Info("unisi: draining", "signal", s.String())
-				return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
-			}
-			// SIGHUP: reload what can change at run time. A failed reload
-			// keeps what runs and says why.
-			nc, err := g.loadConfig()
-			if err == nil {
-				var t *staticRoutes
-				if t, err = compileRoutes(nc.Routes); err == nil {
-					routes.table.Store(t)
-					if l, lerr := logLevel(nc.Log.Level); lerr == nil {
-						lv.Set(l)
-					}
-					log.Info("unisi: reloaded", "routes", len(nc.Routes))
-					continue
-				}
-			}
-			log.Error("unisi: reload failed, keeping the running configuration", "error", err)
-		}
-	}
-}
-
-func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	err := srv.Shutdown(ctx)
-	_ = hsrv.Shutdown(ctx)
-	if err != nil {
-		log.Warn("unisi: shutdown", "error", err)
-	}
-	log.Info("unisi: stopped")
-	return nil
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,158 +59,214 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startExample runs the example server in-process with the given config
-// file contents and returns its SIP address.
-func startExample(t *testing.T, config string) string {
+// example is one example server (a node) run in-process.
+type example struct {
+	t      *testing.T
+	dir    string
+	cfg    string
+	addr   string
+	stderr *syncBuffer
+	stop   func()
+}
+
+// newExample prepares a node in its own directory with the given config
+// file contents (the database is dir/unisi.db unless the config says
+// otherwise); cli and start act on it.
+func newExample(t *testing.T, config string) *example {
 	t.Helper()
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "unisi.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+	cfg := filepath.Join(dir, "unisi.toml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t, "udp")
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return &example{t: t, dir: dir, cfg: cfg, addr: "127.0.0.1:" + strconv.Itoa(freePort(t, "udp")), stderr: &syncBuffer{}}
+}
+
+func (e *example) globals() []string {
+	return []string{"-sip", e.addr, "-http", "127.0.0.1:0", "-db", filepath.Join(e.dir, "unisi.db"), "-config", e.cfg}
+}
+
+// cli runs an operator command against the node's database and returns
+// its output; want is the exit status expected.
+func (e *example) cli(want int, args ...string) string {
+	e.t.Helper()
+	return e.cliT(e.t, want, args...)
+}
+
+// cliT is cli reporting to t (a subtest).
+func (e *example) cliT(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append(e.globals(), args...), &out, &errb)
+	if code != want {
+		t.Fatalf("unisi %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// start runs the server until the test ends (or stop), waiting until it
+// answers OPTIONS.
+func (e *example) start() {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"-sip", addr, "-http", "127.0.0.1:0", "-db", filepath.Join(dir, "unisi.db"), "-config", cfgPath}, &stderr, &stderr)
-	}()
-	t.Cleanup(func() {
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, e.globals(), e.stderr, e.stderr) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		if code := <-done; code != 0 {
-			t.Errorf("server exited %d:\n%s", code, stderr.String())
+			e.t.Errorf("server exited %d:\n%s", code, e.stderr.String())
 		}
-	})
-	// Wait until it answers an OPTIONS ping.
-	pinger := siptest.NewUA(t, siptest.WithUser("ping"))
-	for i := 0; i < 100; i++ {
-		pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		res, err := pinger.Options(pctx, "sip:"+addr)
+	}
+	e.t.Cleanup(e.stop)
+	pinger := siptest.NewUA(e.t, siptest.WithUser("ping"))
+	defer pinger.Close()
+	for range 200 {
+		pctx, pcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		res, err := pinger.Options(pctx, "sip:"+e.addr)
 		pcancel()
 		if err == nil && res.StatusCode == 200 {
-			return addr
+			return
 		}
 		select {
 		case code := <-done:
-			t.Fatalf("server exited %d:\n%s", code, stderr.String())
+			e.t.Fatalf("server exited %d:\n%s", code, e.stderr.String())
 		default:
 		}
 	}
-	t.Fatalf("server not answering:\n%s", stderr.String())
-	return ""
+	e.t.Fatalf("server not answering:\n%s", e.stderr.String())
 }
 
-func TestStaticRouteCall(t *testing.T) {
-	callee := siptest.NewUA(t, siptest.WithUser("5002"))
-	addr := startExample(t, "[[route]]\nnumber = \"5002\"\ntargets = [\""+callee.URI()+"\"]\n")
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(addr))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	call, err := caller.Invite(ctx, "sip:5002@"+addr)
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// phone registers a UA as user through the node.
+func (e *example) phone(user string) *siptest.UA {
+	e.t.Helper()
+	ua := siptest.NewUA(e.t, siptest.WithUser(user), siptest.WithProxy(e.addr), siptest.WithCredentials(user, "unisi"+user))
+	res, err := ua.Register(ctxT(e.t, 5*time.Second), e.addr, "sip:"+user+"@voip.unisi.it", "unisi"+user, 3600)
+	if err != nil || res.StatusCode != 200 {
+		e.t.Fatalf("REGISTER %s: %v %v\n%s", user, res, err, e.stderr.String())
+	}
+	return ua
+}
+
+func finalCode(t *testing.T, c *siptest.Call, err error) int {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("final: %v %v", res, err)
-	}
-	if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("BYE: %v %v", res, err)
-	}
-	// A number without a route gets 404.
-	call2, _ := caller.Invite(ctx, "sip:9999@"+addr)
-	if res, err := call2.WaitFinal(ctx); err != nil || res.StatusCode != 404 {
-		t.Fatalf("unrouted: %v %v, want 404", res, err)
-	}
-}
-
-func TestConfigStrict(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name, body, want string
-	}{
-		{"unknown key", "[sip]\nlisten = \"127.0.0.1:5060\"\nlisten_typo = 1\n", "unknown keys: sip.listen_typo"},
-		{"bad level", "[log]\nlevel = \"loud\"\n", "log.level"},
-		{"route without targets", "[[route]]\nnumber = \"5002\"\n", "no targets"},
-		{"bad target", "[[route]]\nprefix = \"0\"\ntargets = [\"sip:\"]\n", "target"},
-		{"bad duration", "[timers]\ntimer_c = \"soon\"\n", "timer_c"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".toml")
-			os.WriteFile(p, []byte(tt.body), 0o644)
-			_, err := loadConfig(p)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v, want an error mentioning %q", err, tt.want)
-			}
-		})
-	}
-	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"frobnicate"}, &stderr, &stderr); code != 2 || !strings.Contains(stderr.String(), "unknown subcommand") {
-		t.Errorf("unknown subcommand: exit %d, %q", code, stderr.String())
-	}
-}
-
-// TestSIPp runs SIPp's UAC through the example server to SIPp's UAS with
-// the bench scenarios (INVITE/180/200/ACK/pause/BYE), 100 calls: all must
-// succeed.
-func TestSIPp(t *testing.T) {
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Skip("sipp not installed (apt-get install sip-tester); .ci/run installs it")
-	}
-	uasPort := freePort(t, "udp")
-	addr := startExample(t, "[log]\nlevel = \"warn\"\n[[route]]\nnumber = \"5002\"\ntargets = [\"sip:5002@127.0.0.1:"+strconv.Itoa(uasPort)+"\"]\n")
-	dir := t.TempDir()
-	scen, _ := filepath.Abs("testdata")
-	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
-		"-timeout", "60s", "-m", "100")
-	uas.Dir = dir
-	var uasOut bytes.Buffer
-	uas.Stdout, uas.Stderr = &uasOut, &uasOut
-	if err := uas.Start(); err != nil {
+	res, err := c.WaitFinal(ctxT(t, 10*time.Second))
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		uas.Process.Kill()
-		uas.Wait()
-	}()
-	time.Sleep(200 * time.Millisecond)
-	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-i", "127.0.0.1",
-		"-p", strconv.Itoa(freePort(t, "udp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
-		"-r", "50", "-m", "100", "-l", "200", "-timeout", "60s", "-recv_timeout", "10000",
-		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", addr)
-	uac.Dir = dir
-	out, err := uac.CombinedOutput()
-	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
-	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
-	if err != nil || succ != "100" || fail != "0" {
-		t.Fatalf("sipp: %v, successful=%s failed=%s\n%s\nUAS:\n%s", err, succ, fail, tail(string(out), 40), tail(uasOut.String(), 20))
-	}
-	t.Logf("sipp: 100 calls, successful=%s failed=%s", succ, fail)
-	_ = sip.INVITE
+	return res.StatusCode
 }
 
-// statColumn returns the last row's value of a column of a SIPp stat file.
-func statColumn(csv, name string) string {
-	lines := strings.Split(strings.TrimSpace(csv), "\n")
-	if len(lines) < 2 {
-		return ""
-	}
-	head := strings.Split(lines[0], ";")
-	last := strings.Split(lines[len(lines)-1], ";")
-	for i, h := range head {
-		if h == name && i < len(last) {
-			return last[i]
+// TestUniSICalls places the calls of issues #4 and #6 through the
+// example: phones register with digest and call each other; 5500 reaches
+// the media box as FAX_5500; an international call needs the class; a
+// gateway's call needs no authentication; a blocked account cannot
+// register.
+func TestUniSICalls(t *testing.T) {
+	media := siptest.NewUA(t, siptest.WithUser("asterisk"))
+	intl := siptest.NewGateway(t, siptest.Respond(180), siptest.Pause(10*time.Millisecond), siptest.Respond(200))
+	gwPort := freePort(t, "udp")
+	e := newExample(t, fmt.Sprintf(`
+[media]
+box = "sip:127.0.0.1:%d"
+[[route]]
+prefix = "000"
+targets = ["%s"]
+`, mediaPort(media), intl.URI()))
+	e.cli(0, "address", "add", "1", "127.0.0.1", "-port", strconv.Itoa(gwPort), "-tag", "test-gateway")
+	e.start()
+
+	callee := e.phone("5003")
+	caller := e.phone("5002")
+	ctx := ctxT(t, 10*time.Second)
+
+	t.Run("phone to phone", func(t *testing.T) {
+		call, err := caller.Invite(ctx, "sip:5003@"+e.addr)
+		if code := finalCode(t, call, err); code != 200 {
+			t.Fatalf("got %d, want 200", code)
 		}
-	}
-	return ""
+		if codes := call.Codes(); codes[0] != 407 {
+			t.Errorf("the first answer was %v, want a 407 challenge", codes)
+		}
+		if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Fatalf("BYE: %v %v", res, err)
+		}
+	})
+	t.Run("fax number to the media box", func(t *testing.T) {
+		call, err := caller.Invite(ctx, "sip:5500@"+e.addr)
+		if code := finalCode(t, call, err); code != 200 {
+			t.Fatalf("got %d, want 200", code)
+		}
+		in, err := media.WaitIncoming(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := in.Invite.Recipient.User; u != "FAX_5500" {
+			t.Errorf("the media box got %q, want FAX_5500", u)
+		}
+		call.Bye(ctx)
+	})
+	t.Run("international without the class", func(t *testing.T) {
+		local := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(e.addr), siptest.WithCredentials("5001", "unisi5001"))
+		call, err := local.Invite(ctx, "sip:000442079460000@"+e.addr)
+		if code := finalCode(t, call, err); code != 403 {
+			t.Fatalf("got %d, want 403", code)
+		}
+		if n := len(intl.Received(sip.INVITE)); n != 0 {
+			t.Errorf("the gateway got %d INVITEs", n)
+		}
+	})
+	t.Run("international with the class", func(t *testing.T) {
+		call, err := caller.Invite(ctx, "sip:000442079460000@"+e.addr)
+		if code := finalCode(t, call, err); code != 200 {
+			t.Fatalf("got %d, want 200", code)
+		}
+		call.Bye(ctx)
+	})
+	t.Run("trusted gateway needs no authentication", func(t *testing.T) {
+		gwua := siptest.NewUA(t, siptest.WithListen("127.0.0.1:"+strconv.Itoa(gwPort)), siptest.WithUser("0577232111"), siptest.WithProxy(e.addr))
+		call, err := gwua.Invite(ctx, "sip:5003@"+e.addr)
+		if code := finalCode(t, call, err); code != 200 {
+			t.Fatalf("got %d, want 200", code)
+		}
+		for _, c := range call.Codes() {
+			if c == 401 || c == 407 {
+				t.Errorf("the gateway was challenged: %v", call.Codes())
+			}
+		}
+		call.Bye(ctx)
+	})
+	t.Run("blocked account", func(t *testing.T) {
+		ua := siptest.NewUA(t, siptest.WithUser("5009"))
+		res, err := ua.Register(ctx, e.addr, "sip:5009@voip.unisi.it", "unisi5009", 3600)
+		if err != nil || res.StatusCode != 403 {
+			t.Fatalf("got %v %v, want 403", res, err)
+		}
+	})
+	t.Run("unknown number", func(t *testing.T) {
+		call, err := caller.Invite(ctx, "sip:999@"+e.addr)
+		if code := finalCode(t, call, err); code != 420 {
+			t.Fatalf("got %d, want 420 Invalid Destination", code)
+		}
+	})
+	_ = callee
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+func mediaPort(ua *siptest.UA) int {
+	_, p, _ := net.SplitHostPort(ua.Addr())
+	n, _ := strconv.Atoi(p)
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -16,6 +17,7 @@ type Call struct {
 	invite *sip.Request
 	tx     sipmsg.ClientTransaction
 	noAck  bool
+	authed bool // the INVITE was resent with credentials once
 
 	mu        sync.Mutex
 	responses []*sip.Response
@@ -116,6 +118,14 @@ func (c *Call) read() {
 	for {
 		select {
 		case res := <-c.tx.Responses():
+			if (res.StatusCode == 401 || res.StatusCode == 407) && c.u.password != "" && !c.authed {
+				c.mu.Lock()
+				c.responses = append(c.responses, res)
+				c.mu.Unlock()
+				if err := c.authenticate(res); err == nil {
+					continue
+				}
+			}
 			c.mu.Lock()
 			c.responses = append(c.responses, res)
 			final := res.StatusCode >= 200 && c.final == nil
@@ -161,6 +171,47 @@ func (c *Call) read() {
 			return
 		}
 	}
+}
+
+// authenticate resends the INVITE with the credentials a 401/407 asks for
+// (RFC 3261 §22.2): same Call-ID and tags, CSeq plus one, a new branch.
+func (c *Call) authenticate(res *sip.Response) error {
+	name, hdr := "Authorization", res.GetHeader("WWW-Authenticate")
+	if res.StatusCode == 407 {
+		name, hdr = "Proxy-Authorization", res.GetHeader("Proxy-Authenticate")
+	}
+	if hdr == nil {
+		return errors.New("no challenge")
+	}
+	chal, err := digest.ParseChallenge(hdr.Value())
+	if err != nil {
+		return err
+	}
+	inv := c.invite.Clone()
+	cred, err := digest.Digest(chal, digest.Options{
+		Method: "INVITE", URI: inv.Recipient.String(), Username: c.u.authUser, Password: c.u.password,
+		Count: 1, Cnonce: sipmsg.GenerateTagN(12),
+	})
+	if err != nil {
+		return err
+	}
+	inv.RemoveHeader("Via")
+	inv.PrependHeader(c.u.via())
+	inv.CSeq().SeqNo++
+	inv.RemoveHeader(name)
+	inv.AppendHeader(sipmsg.NewHeader(name, cred.String()))
+	tx, err := c.u.cli.TransactionRequest(context.Background(), inv.Clone(), prebuilt)
+	if err != nil {
+		return err
+	}
+	c.u.mu.Lock()
+	c.d.cseq = inv.CSeq().SeqNo
+	c.u.mu.Unlock()
+	c.mu.Lock()
+	c.invite, c.tx, c.authed = inv, tx, true
+	c.mu.Unlock()
+	tx.OnRetransmission(c.retransmitted)
+	return nil
 }
 
 // retransmitted counts a 2xx retransmission and ACKs it again.
@@ -243,8 +294,11 @@ func (c *Call) Ack() error {
 		return errors.New("siptest: no 2xx to ACK")
 	}
 	c.mu.Unlock()
+	c.mu.Lock()
+	seq := c.invite.CSeq().SeqNo
+	c.mu.Unlock()
 	ack := c.u.request(c.d, sip.ACK, nil)
-	ack.CSeq().SeqNo = 1
+	ack.CSeq().SeqNo = seq
 	c.mu.Lock()
 	c.ack = ack
 	c.mu.Unlock()
@@ -292,7 +346,9 @@ func (c *Call) ReInvite(ctx context.Context) (*sip.Response, error) {
 // Cancel sends a CANCEL for the INVITE (RFC 3261 §9.1) and returns the
 // CANCEL's own final response; the INVITE's (487) comes via WaitFinal.
 func (c *Call) Cancel(ctx context.Context) (*sip.Response, error) {
+	c.mu.Lock()
 	inv := c.invite
+	c.mu.Unlock()
 	cancel := sipmsg.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	cancel.AppendHeader(inv.Via().Clone())
 	mf := sipmsg.MaxForwardsHeader(70)

@@ -37,6 +37,9 @@ type UA struct {
 	proxy    string
 	script   []Step
 	extra2xx int
+	authUser string
+	password string
+	listen   string
 
 	pc net.PacketConn
 	ln net.Listener
@@ -72,6 +75,16 @@ func WithProxy(addr string) Option { return func(u *UA) { u.proxy = addr } }
 // WithScript sets how the UA answers incoming INVITEs.
 func WithScript(steps ...Step) Option { return func(u *UA) { u.script = steps } }
 
+// WithListen binds the UA to addr ("127.0.0.1:5070") instead of a free
+// port: a gateway whose address the proxy trusts.
+func WithListen(addr string) Option { return func(u *UA) { u.listen = addr } }
+
+// WithCredentials makes the UA answer a 401/407 to its INVITEs with
+// digest credentials (once per call).
+func WithCredentials(user, password string) Option {
+	return func(u *UA) { u.authUser, u.password = user, password }
+}
+
 // WithExtra2xx makes the UA send its 2xx n more times, 50 ms apart, even
 // after the ACK: a UAS whose retransmissions the proxy must relay.
 func WithExtra2xx(n int) Option { return func(u *UA) { u.extra2xx = n } }
@@ -91,6 +104,9 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 	for _, o := range opts {
 		o(u)
 	}
+	if u.listen == "" {
+		u.listen = "127.0.0.1:0"
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("siptest-"+u.user),
@@ -107,14 +123,14 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 	u.srv, _ = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
 	switch u.network {
 	case "udp":
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", u.listen)
 		if err != nil {
 			t.Fatalf("siptest: %v", err)
 		}
 		u.pc = pc
 		u.host, u.port = splitHostPort(pc.LocalAddr().String())
 	case "tcp":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", u.listen)
 		if err != nil {
 			t.Fatalf("siptest: %v", err)
 		}

@@ -142,6 +142,21 @@ func parseReceived(v sql.NullString) (addr, transport string) {
 	return addr, transport
 }
 
+// contactTransport is the transport a contact URI names (UDP when none).
+func contactTransport(contact string) string {
+	u, err := sip.ParseURI(contact)
+	if err != nil {
+		return "UDP"
+	}
+	if tp, ok := u.UriParams.Get("transport"); ok && tp != "" {
+		return strings.ToUpper(tp)
+	}
+	if u.Scheme == "sips" {
+		return "TLS"
+	}
+	return "UDP"
+}
+
 // OpenSIPS's method bits (parse_methods.h).
 var methodBits = []struct {
 	m   sip.Method
@@ -275,6 +290,9 @@ func scanBindings(rows *sql.Rows) ([]registrar.Binding, error) {
 		}
 		b.AOR = joinAOR(user, domain)
 		b.Received, b.Transport = parseReceived(received)
+		if b.Transport == "" {
+			b.Transport = contactTransport(b.Contact)
+		}
 		b.Path, b.Socket, b.Instance = path.String, socket.String, instance.String
 		if expires != 0 {
 			b.Expires = time.Unix(expires, 0)

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/icholy/digest"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTranslate runs `translate` on the seeded UniSI dialplan with
+// real-looking numbers of every class (0 is the outside line).
+func TestTranslate(t *testing.T) {
+	e := newExample(t, "")
+	tests := []struct {
+		number, want string
+		code         int
+	}{
+		{"5002", "5002\tvoip", 0},                   // a Siena extension
+		{"6123", "6123\tvoip", 0},                   // another VoIP range
+		{"00575123456", "00575123456\tnational", 0}, // Arezzo, dialled with the outside line
+		{"00577232111", "00577232111\tnational", 0}, // Siena
+		{"03351234567", "03351234567\tmobile", 0},   // a mobile
+		{"000442079460000", "000442079460000\tinternational", 0},
+		{"21456", "21456\tlegacy", 0}, // an MD110 extension
+		{"8012", "8012\tlegacy", 0},
+		{"8850", "8850\tmedia", 0},              // the media box
+		{"05771530123", "05771530123\ttoip", 0}, // a ToIP DID
+		{"FAX_5500", "FAX_5500\tmedia", 0},
+		{"999", "", 1},
+		{"0577", "", 1},
+		{"55555", "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.number, func(t *testing.T) {
+			out := e.cliT(t, tt.code, "translate", "0", tt.number)
+			if tt.code == 0 && strings.TrimSpace(out) != tt.want {
+				t.Errorf("got %q, want %q", out, tt.want)
+			}
+			if tt.code == 1 && !strings.Contains(out, "no match") {
+				t.Errorf("no-match output: %q", out)
+			}
+		})
+	}
+	out := e.cli(0, "translate", "-explain", "0", "00577232111")
+	if !strings.Contains(out, "rule 3") && !strings.Contains(out, "id 3") && !strings.Contains(out, " 3 ") {
+		t.Errorf("explain does not name rule 3:\n%s", out)
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	e := newExample(t, "")
+	if out := e.cli(0, "user", "add", "5100", "-password", "s3cret", "-classes", "local,national"); !strings.Contains(out, "5100@voip.unisi.it") {
+		t.Errorf("add: %q", out)
+	}
+	e.cli(1, "user", "add", "5100", "-password", "x")
+	e.cli(2, "user", "add", "5101")
+	e.cli(0, "user", "block", "5100")
+	list := e.cli(0, "user", "list")
+	if !strings.Contains(list, "5100\tvoip.unisi.it\tlocal,national\tall\tblocked") {
+		t.Errorf("list:\n%s", list)
+	}
+	e.cli(0, "user", "unblock", "5100")
+	if list := e.cli(0, "user", "list"); !strings.Contains(list, "5100\tvoip.unisi.it\tlocal,national\tall\tactive") {
+		t.Errorf("after unblock:\n%s", list)
+	}
+	e.cli(0, "user", "del", "5100")
+	e.cli(1, "user", "del", "5100")
+	e.cli(2, "user", "frob")
+}
+
+func TestLocationAddressAliasCommands(t *testing.T) {
+	e := newExample(t, "")
+	e.cli(0, "location", "add", "5002", "sip:5002@127.0.0.1:5090")
+	e.cli(0, "location", "add", "5003", "sip:5003@10.0.0.3:5060", "-expires", "600", "-received", "192.0.2.3:40000")
+	list := e.cli(0, "location", "list")
+	if !strings.Contains(list, "5002\tsip:5002@127.0.0.1:5090\t-\tUDP\tpermanent") || !strings.Contains(list, "5003\tsip:5003@10.0.0.3:5060\t192.0.2.3:40000\tUDP\t") {
+		t.Errorf("location list:\n%s", list)
+	}
+	e.cli(0, "location", "del", "5003", "sip:5003@10.0.0.3:5060")
+	e.cli(1, "location", "del", "5003", "sip:5003@10.0.0.3:5060")
+	e.cli(2, "location", "add", "5004", "not a uri")
+
+	out := e.cli(0, "address", "add", "4", "10.40.0.0/16", "-proto", "tcp", "-tag", "lab")
+	id := strings.Fields(out)[1]
+	if list := e.cli(0, "address", "list"); !strings.Contains(list, id+"\t4\t10.40.0.0/16\t0\ttcp\t-\tlab") {
+		t.Errorf("address list:\n%s", list)
+	}
+	e.cli(2, "address", "add", "4", "10.40.0.0/33")
+	e.cli(2, "address", "add", "x", "10.40.0.0/16")
+	e.cli(0, "address", "del", id)
+	e.cli(1, "address", "del", id)
+
+	e.cli(0, "alias", "add", "5600", "FAX_5600")
+	e.cli(1, "alias", "add", "5600", "other")
+	if list := e.cli(0, "alias", "list"); !strings.Contains(list, "5600@voip.unisi.it\tFAX_5600@voip.unisi.it") {
+		t.Errorf("alias list:\n%s", list)
+	}
+	if out := e.cli(0, "route", "5600", "-from", "5001"); !strings.Contains(out, "FAX_5600") {
+		t.Errorf("route after alias add:\n%s", out)
+	}
+	e.cli(0, "alias", "del", "5600")
+	e.cli(1, "alias", "del", "5600")
+}
+
+func TestImport(t *testing.T) {
+	e := newExample(t, "")
+	tsv := filepath.Join(e.dir, "rules.tsv")
+	os.WriteFile(tsv, []byte("id\tdpid\tpr\tmatch_op\tmatch_exp\tattrs\n"+
+		"100\t1\t1\t1\t^7.{3}$\tvoip\n"+
+		"101\t1\t1\t1\t^(?=9)\tvoip\n"+ // lookahead: RE2 cannot
+		"102\t1\t1\t7\t^8\tvoip\n"+ // unknown match_op
+		"103\t1\tx\t1\t^9\tvoip\n"), 0o644) // bad integer
+	out := e.cli(1, "import", "dialplan", tsv)
+	if !strings.Contains(out, "loaded\t1") || strings.Count(out, "rejected\t") != 3 {
+		t.Errorf("import:\n%s", out)
+	}
+	if got := e.cli(0, "translate", "1", "7123"); strings.TrimSpace(got) != "7123\tvoip" {
+		t.Errorf("the imported rule: %q", got)
+	}
+	e.cli(2, "import", "dialplan")
+	e.cli(1, "import", "nosuch", tsv)
+}
+
+func TestRouteDryRun(t *testing.T) {
+	e := newExample(t, "")
+	e.cli(0, "location", "add", "5003", "sip:5003@10.0.0.3:5060")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"registered phone", []string{"route", "5003", "-from", "5002"}, 0,
+			[]string{"auth\tcaller 5002@voip.unisi.it", "dialplan\trule 2: 5003 -> 5003, class voip", "target\t1\tsip:5003@10.0.0.3:5060", "result\t200"}},
+		{"class refused", []string{"route", "03351234567", "-from", "5001"}, 1,
+			[]string{"class mobile", "result\t403 Forbidden: class not allowed"}},
+		{"blocked caller", []string{"route", "5003", "-from", "5009"}, 1, []string{"result\t403 Account Blocked"}},
+		{"unknown caller", []string{"route", "5003", "-from", "7777"}, 1, []string{"result\t403"}},
+		{"from a gateway", []string{"route", "5003", "-from", "x", "-src", "10.10.1.1:5060"}, 0,
+			[]string{"source\ttrusted 10.10.1.1:5060 group 1 (gw-siena-1)", "auth\tnot needed", "inbound call needs pstn", "result\t200"}},
+		{"invalid destination", []string{"route", "999", "-from", "5002"}, 1, []string{"result\t420 Invalid Destination"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := e.cliT(t, tt.code, tt.args...)
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	e.cli(2, "route", "5003")
+}
+
+func TestConfigStrict(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown key", "[sip]\nlisten = \"127.0.0.1:5060\"\nlisten_typo = 1\n", "unknown keys: sip.listen_typo"},
+		{"bad level", "[log]\nlevel = \"loud\"\n", "log.level"},
+		{"route without targets", "[[route]]\nnumber = \"5002\"\n", "no targets"},
+		{"bad target", "[[route]]\nprefix = \"0\"\ntargets = [\"sip:\"]\n", "target"},
+		{"bad duration", "[timers]\ntimer_c = \"soon\"\n", "timer_c"},
+		{"bad media box", "[media]\nbox = \"nowhere\"\n", "media.box"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".toml")
+			os.WriteFile(p, []byte(tt.body), 0o644)
+			_, err := loadConfig(p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"frobnicate"}, &stderr, &stderr); code != 2 || !strings.Contains(stderr.String(), "unknown command") {
+		t.Errorf("unknown command: exit %d, %q", code, stderr.String())
+	}
+}
+
+func writeAll(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/palio-voip/palio/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// serve runs the server until ctx ends or SIGTERM/SIGINT, reloading on
+// SIGHUP.
+func serve(ctx context.Context, g globals, stderr io.Writer) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	level, _ := logLevel(cfg.Log.Level)
+	var lv slog.LevelVar
+	lv.Set(level)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a, err := newApp(ctx, cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	listen := []sip.Listen{
+		{Network: "udp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
+		{Network: "tcp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
+	}
+	if cfg.SIP.TLS != nil {
+		listen = append(listen, sip.Listen{Network: "tls", Addr: cfg.SIP.TLS.Listen, CertFile: cfg.SIP.TLS.Cert, KeyFile: cfg.SIP.TLS.Key, Advertise: cfg.SIP.Advertise})
+	}
+	if cfg.SIP.WS != "" {
+		listen = append(listen, sip.Listen{Network: "ws", Addr: cfg.SIP.WS, Advertise: cfg.SIP.Advertise})
+	}
+	srv, err := sip.NewServer(sip.Config{
+		Listen:            listen,
+		Domains:           cfg.SIP.Domains,
+		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
+		UDPBuffer:         cfg.SIP.UDPBuffer,
+	}, sip.WithLogger(log), sip.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{
+		TimerC:        cfg.Timers.TimerC.Duration,
+		FirstResponse: cfg.Timers.FirstResponse.Duration,
+	})
+	mux := &sip.ServeMux{
+		Local:    srv.Local(),
+		Register: a.regr,
+		InDialog: sip.NewDialogRelay(fwd),
+		Initial:  a.pipeline(a.regr.Authenticate, fwd),
+	}
+
+	hl, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("http: %w", err)
+	}
+	hmux := http.NewServeMux()
+	hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hmux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.db.Ping(r.Context()); err != nil {
+			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server failed", "error", err)
+		}
+	}()
+
+	if err := srv.Start(mux); err != nil {
+		srv.Close()
+		hsrv.Close()
+		return err
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		a.watch(wctx)
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
+	store := "sqlite:" + cfg.Store.SQLite
+	if cfg.Store.MySQL != "" {
+		store = "mysql"
+	}
+	log.Info("unisi: ready", "sip", srv.Local().Addr("udp"), "http", hl.Addr().String(), "store", store)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
+		case s := <-sigs:
+			if s != syscall.SIGHUP {
+				log.Info("unisi: draining", "signal", s.String())
+				return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
+			}
+			// SIGHUP: the data snapshots, the static routes and the log
+			// level. A failed reload keeps what runs and says why.
+			a.reload(ctx)
+			nc, err := g.loadConfig()
+			if err == nil {
+				var t *staticRoutes
+				if t, err = compileRoutes(nc.Routes); err == nil {
+					a.static.table.Store(t)
+					if l, lerr := logLevel(nc.Log.Level); lerr == nil {
+						lv.Set(l)
+					}
+					continue
+				}
+			}
+			log.Error("unisi: configuration reload failed, keeping the running one", "error", err)
+		}
+	}
+}
+
+func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	_ = hsrv.Shutdown(ctx)
+	if err != nil {
+		log.Warn("unisi: shutdown", "error", err)
+	}
+	log.Info("unisi: stopped")
+	return nil
+}
