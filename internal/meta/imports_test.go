@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"registrar/registrartest":   {"registrar", "sip"},
 	"routing":                   {"sip", "dialplan", "internal/*"},
 
-	"store/sqlstore":  {"alias", "dialplan", "registrar", "permission", "routing", "internal/*"},
+	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "internal/*"},
 	"store/sqlite":    {"store/sqlstore"},
 	"store/mysql":     {"store/sqlstore"},
 	"store/storetest": {"store/sqlstore", "store/sqlite", "store/mysql"},
