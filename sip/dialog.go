@@ -164,8 +164,12 @@ type dialogKey struct{ callID, fromTag string }
 // mu; code holding a shard lock never waits for an entry lock (it reads
 // ended, or locks an entry nobody else can see yet).
 type dialogEntry struct {
-	mu       sync.Mutex
-	d        Dialog
+	mu sync.Mutex
+	d  Dialog
+	// cseq and branch identify the INVITE that created the dialog, so that
+	// its retransmissions are recognised (see retransmission).
+	cseq     uint32
+	branch   string
 	answered *Leg        // the branch that answered, ended with the dialog
 	ended    atomic.Bool // d.State == DialogTerminated
 }
@@ -327,15 +331,21 @@ func (t *Dialogs) begin(r *Request) *dialogEntry {
 	e := &dialogEntry{d: Dialog{
 		CallID:     k.callID,
 		FromTag:    k.fromTag,
-		RequestURI: r.Recipient.String(),
+		RequestURI: uriString(&r.Recipient),
 		State:      DialogTrying,
 		Created:    t.now(),
 	}}
 	if f := r.From(); f != nil {
-		e.d.From = f.Address.String()
+		e.d.From = uriString(&f.Address)
 	}
 	if to := r.To(); to != nil {
-		e.d.To = to.Address.String()
+		e.d.To = uriString(&to.Address)
+	}
+	if cs := r.CSeq(); cs != nil {
+		e.cseq = cs.SeqNo
+	}
+	if v := r.Via(); v != nil {
+		e.branch, _ = v.Params.Get("branch")
 	}
 	e.mu.Lock()
 	s.m[k] = e
@@ -348,7 +358,7 @@ func (t *Dialogs) begin(r *Request) *dialogEntry {
 func (t *Dialogs) legStarted(e *dialogEntry, target Target) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	dest := target.URI.String()
+	dest := uriString(&target.URI)
 	if e.d.State < DialogConfirmed {
 		e.d.Destination = dest
 		e.d.Gateway = target.Gateway
@@ -360,7 +370,7 @@ func (t *Dialogs) legStarted(e *dialogEntry, target Target) {
 func (t *Dialogs) legEnded(e *dialogEntry, target Target, code int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t.publish(DialogEvent{Kind: EventBranchEnded, Dialog: e.d, Leg: Leg{Destination: target.URI.String(), Gateway: target.Gateway, Code: code}})
+	t.publish(DialogEvent{Kind: EventBranchEnded, Dialog: e.d, Leg: Leg{Destination: uriString(&target.URI), Gateway: target.Gateway, Code: code}})
 }
 
 func (t *Dialogs) early(e *dialogEntry, res *Response) {
@@ -388,7 +398,7 @@ func (t *Dialogs) confirm(e *dialogEntry, target Target, res *Response) bool {
 	case DialogTerminated, DialogConfirmed:
 		return false
 	}
-	dest := target.URI.String()
+	dest := uriString(&target.URI)
 	e.d.State = DialogConfirmed
 	e.d.ToTag = toTag(res)
 	e.d.Answered = t.now()
@@ -398,6 +408,24 @@ func (t *Dialogs) confirm(e *dialogEntry, target Target, res *Response) bool {
 	e.answered = &Leg{Destination: dest, Gateway: target.Gateway, Code: res.StatusCode}
 	t.publish(DialogEvent{Kind: EventConfirmed, Dialog: e.d})
 	return true
+}
+
+// retransmission reports whether the initial INVITE r repeats the one
+// that created a dialog still in the table: same Call-ID, From tag, CSeq and
+// top Via branch (RFC 3261 §17.2.3).
+func (t *Dialogs) retransmission(r *Request) bool {
+	e := t.lookup(dialogKey{callID(r), fromTag(r)})
+	if e == nil {
+		return false
+	}
+	cs, v := r.CSeq(), r.Via()
+	if cs == nil || v == nil {
+		return false
+	}
+	b, _ := v.Params.Get("branch")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.d.State != DialogTerminated && e.cseq == cs.SeqNo && e.branch == b && b != ""
 }
 
 // finish ends an unanswered dialog because a final response ≥ 300 (or the

@@ -267,7 +267,15 @@ func (b *branch) run(ctx context.Context) outcome {
 				continue
 			}
 			if code < 300 {
-				return b.answered(res)
+				o := b.answered(res)
+				if o.answered && b.invite {
+					// The callee retransmits its 2xx until the caller's ACK
+					// reaches it, end to end: the stray-response path
+					// forwards those statelessly, so the transaction need
+					// not stay in Accepted for Timer M.
+					tx.Terminate()
+				}
+				return o
 			}
 			o := outcome{code: code, res: upstream(res)}
 			if timedOut {

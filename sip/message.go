@@ -2,6 +2,8 @@ package sip
 
 import (
 	"strconv"
+	"strings"
+	"unsafe"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -164,4 +166,72 @@ func callID(m interface{ CallID() *sipmsg.CallIDHeader }) string {
 		return string(*c)
 	}
 	return ""
+}
+
+// uriString formats u as URI.String does, with one allocation: the
+// dialog table formats a few URIs per call.
+func uriString(u *URI) string {
+	n := len(u.Scheme) + len(u.User) + len(u.Password) + len(u.Host) + 16
+	for _, kv := range u.UriParams {
+		n += len(kv.K) + len(kv.V) + 2
+	}
+	for _, kv := range u.Headers {
+		n += len(kv.K) + len(kv.V) + 2
+	}
+	b := make([]byte, 0, n)
+	b = appendURI(b, u)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func appendURI(b []byte, u *URI) []byte {
+	if u.Raw() != "" || u.Wildcard || u.HierarhicalSlashes || strings.ContainsAny(u.Host, ":") {
+		return append(b, u.String()...)
+	}
+	scheme := u.Scheme
+	if scheme == "" {
+		scheme = "sip"
+	}
+	b = append(b, scheme...)
+	b = append(b, ':')
+	if u.User != "" {
+		b = append(b, u.User...)
+		if u.Password != "" {
+			b = append(b, ':')
+			b = append(b, u.Password...)
+		}
+		b = append(b, '@')
+	}
+	b = append(b, u.Host...)
+	if u.Port > 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(u.Port), 10)
+	}
+	for _, kv := range u.UriParams {
+		b = append(b, ';')
+		b = appendParam(b, kv.K, kv.V)
+	}
+	for i, kv := range u.Headers {
+		if i == 0 {
+			b = append(b, '?')
+		} else {
+			b = append(b, '&')
+		}
+		b = appendParam(b, kv.K, kv.V)
+	}
+	return b
+}
+
+// appendParam writes k=v, quoting a value with whitespace as sipgo does.
+func appendParam(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	if v == "" {
+		return b
+	}
+	if strings.ContainsAny(v, " \t") {
+		b = append(b, '=', '"')
+		b = append(b, v...)
+		return append(b, '"')
+	}
+	b = append(b, '=')
+	return append(b, v...)
 }

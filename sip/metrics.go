@@ -15,8 +15,12 @@ type metrics struct {
 	branches  *prometheus.CounterVec
 	panics    prometheus.Counter
 	stray     prometheus.Counter
-	dialogs   prometheus.Gauge
-	ended     *prometheus.CounterVec
+	// strayRelayed counts 2xx retransmissions forwarded statelessly;
+	// absorbed, INVITE retransmissions of answered calls.
+	strayRelayed prometheus.Counter
+	absorbed     prometheus.Counter
+	dialogs      prometheus.Gauge
+	ended        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,6 +45,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_sip_stray_responses_total",
 			Help: "Responses that matched no transaction and were dropped.",
 		}),
+		strayRelayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_sip_relayed_retransmissions_total",
+			Help: "2xx retransmissions forwarded statelessly after their transaction ended.",
+		}),
+		absorbed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_sip_absorbed_retransmissions_total",
+			Help: "INVITE retransmissions of answered calls, dropped.",
+		}),
 		dialogs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "palio_sip_dialogs",
 			Help: "Calls in the dialog table (trying, early or confirmed).",
@@ -55,6 +67,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.branches = promreg.Register(reg, m.branches)
 	m.panics = promreg.Register(reg, m.panics)
 	m.stray = promreg.Register(reg, m.stray)
+	m.strayRelayed = promreg.Register(reg, m.strayRelayed)
+	m.absorbed = promreg.Register(reg, m.absorbed)
 	m.dialogs = promreg.Register(reg, m.dialogs)
 	m.ended = promreg.Register(reg, m.ended)
 	return m

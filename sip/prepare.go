@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"hash/fnv"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -34,31 +33,74 @@ func newBranch(loopHash string) string {
 // back with the same values is a loop; one whose Request-URI was changed on
 // the way is a spiral, which is legal.
 func loopHash(r *Request, ruri *URI) string {
-	h := fnv.New64a()
-	h.Write([]byte(ruri.String()))
-	h.Write([]byte{0})
-	h.Write([]byte(fromTag(r)))
-	h.Write([]byte{0})
-	h.Write([]byte(toTag(r)))
-	h.Write([]byte{0})
-	h.Write([]byte(callID(r)))
-	h.Write([]byte{0})
+	h := newFNV()
+	h.uri(ruri)
+	h.byte(0)
+	h.str(fromTag(r))
+	h.byte(0)
+	h.str(toTag(r))
+	h.byte(0)
+	h.str(callID(r))
+	h.byte(0)
 	if c := r.CSeq(); c != nil {
-		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+		h.uint(uint64(c.SeqNo))
 	}
-	for _, name := range [...]string{"Proxy-Require", "Proxy-Authorization"} {
-		for _, hd := range r.GetHeaders(name) {
-			h.Write([]byte{0})
-			h.Write([]byte(hd.Value()))
+	for _, hd := range r.Headers() {
+		switch hd.Name() {
+		case "Proxy-Require", "Proxy-Authorization":
+			h.byte(0)
+			h.str(hd.Value())
 		}
 	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	var b [13]byte
+	return string(strconv.AppendUint(b[:0], uint64(h), 36))
+}
+
+// fnv64a is FNV-1a over strings without the []byte conversions of the
+// hash.Hash interface.
+type fnv64a uint64
+
+func newFNV() fnv64a { return 14695981039346656037 }
+
+func (h *fnv64a) byte(c byte) { *h = (*h ^ fnv64a(c)) * 1099511628211 }
+
+func (h *fnv64a) str(s string) {
+	for i := 0; i < len(s); i++ {
+		h.byte(s[i])
+	}
+}
+
+func (h *fnv64a) uint(n uint64) {
+	for {
+		h.byte(byte('0' + n%10))
+		if n < 10 {
+			return
+		}
+		n /= 10
+	}
+}
+
+// uri feeds the parts of u that make it a different URI.
+func (h *fnv64a) uri(u *URI) {
+	h.str(u.Scheme)
+	h.byte(':')
+	h.str(u.User)
+	h.byte('@')
+	h.str(u.Host)
+	h.byte(':')
+	h.uint(uint64(u.Port))
+	for _, kv := range u.UriParams {
+		h.byte(';')
+		h.str(kv.K)
+		h.byte('=')
+		h.str(kv.V)
+	}
 }
 
 // looped reports whether r already passed through us with the same loop
 // hash: one of its Vias is ours and carries hash.
 func (s *Server) looped(r *Request, hash string) bool {
-	for _, h := range r.GetHeaders("Via") {
+	for _, h := range r.Headers() {
 		v, ok := h.(*sipmsg.ViaHeader)
 		if !ok || !s.local.isOurVia(v) {
 			continue
@@ -267,12 +309,14 @@ func popLastRoute(b *Request) URI {
 	return last
 }
 
-// upstream returns a copy of a downstream response to relay upstream: the
-// same message without our Via (RFC 3261 §16.7 step 3).
+// upstream turns a downstream response into the one to relay upstream:
+// the same message without our Via (RFC 3261 §16.7 step 3). It edits res in
+// place: once the client transaction has passed a response up, sipgo does
+// not read it again (the ACK of a non-2xx is built before, from the same
+// headers), so the copy a clone would make is not needed.
 func upstream(res *Response) *Response {
-	up := res.Clone()
-	up.RemoveHeader("Via")
-	return up
+	res.RemoveHeader("Via")
+	return res
 }
 
 // cancelRequest builds the CANCEL for the forwarded request b (RFC 3261

@@ -834,3 +834,46 @@ func TestPing(t *testing.T) {
 		t.Fatal("ping of a dead gateway succeeded")
 	}
 }
+
+// TestInviteRetransmissionAfterAnswer: the proxy ends an INVITE's
+// transactions once the 2xx is relayed; an INVITE retransmitted after that
+// (a caller that missed the 2xx) must not start a second call. The
+// callee's 2xx retransmissions still reach the caller, statelessly.
+func TestInviteRetransmissionAfterAnswer(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	p.route("5002", target(t, callee.URI()))
+	caller := newRawUAS(t) // a bare socket, playing the caller
+	ctx := ctxT(t, 5*time.Second)
+
+	inv := "INVITE sip:5002@" + p.udp() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + caller.addr() + ";branch=z9hG4bK-raw-1;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: <sip:5002@127.0.0.1>\r\n" +
+		"Call-ID: retrans-after-answer\r\nCSeq: 1 INVITE\r\nContact: <sip:5001@" + caller.addr() + ">\r\nContent-Length: 0\r\n\r\n"
+	proxy, _ := net.ResolveUDPAddr("udp", p.udp())
+	if _, err := caller.pc.WriteTo([]byte(inv), proxy); err != nil {
+		t.Fatal(err)
+	}
+	var ok *sip.Response
+	for ok == nil {
+		select {
+		case m := <-caller.msgs:
+			if r, isRes := m.msg.(*sip.Response); isRes && r.StatusCode == 200 {
+				ok = r
+			}
+		case <-ctx.Done():
+			t.Fatal("no 200")
+		}
+	}
+	// Retransmit the INVITE as if the 200 were lost, after the proxy ended
+	// its transactions.
+	time.Sleep(50 * time.Millisecond)
+	if _, err := caller.pc.WriteTo([]byte(inv), proxy); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(callee.Received(sip.INVITE)); n != 1 {
+		t.Fatalf("the callee got %d INVITEs, want 1: a retransmission started a second call", n)
+	}
+}

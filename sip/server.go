@@ -169,9 +169,20 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // breaks INVITEs with large SDP bodies (a video offer, ICE candidates); the
 // kernel fragments them instead, as Kamailio and OpenSIPS let it. The read
 // buffer is raised to the largest datagram for the same reason.
+//
+// It also shortens how long finished transactions wait: sipgo keeps a
+// non-INVITE client transaction 32 s after its final response (Timer D where
+// RFC 3261 §17.1.2.2 has Timer K = T4 = 5 s) and a non-INVITE server
+// transaction 64*T1 (Timer J). A proxy handling thousands of calls a second
+// holds every message that long; Kamailio waits 5 s (wt_timer). Palio uses
+// T4 (5 s) for both: a retransmission of a request whose final response was
+// lost arrives within T2 (4 s) of that response, and a retransmitted final
+// response within the same window.
 func init() {
 	sipmsg.UDPMTUSize = 65535
 	sipmsg.TransportBufferReadSize = 65535
+	sipmsg.Timer_D = sipmsg.T4
+	sipmsg.Timer_J = sipmsg.T4
 }
 
 func (s *Server) bind(cfg Config) error {
@@ -363,14 +374,76 @@ func waitZero(ctx context.Context, n *atomic.Int64) bool {
 	return true
 }
 
-// strayResponse receives responses that match no client transaction:
-// retransmissions that arrive after the transaction ended. RFC 6026 §8.4
-// has a proxy drop them.
+// strayResponse receives responses that match no client transaction. A
+// 2xx to an INVITE is an end-to-end retransmission of the callee's answer
+// (the Forwarder ends the INVITE transactions as soon as it relays the
+// first 2xx, since the UAs retransmit 2xx and ACK end to end): it is
+// forwarded statelessly along its Via path, as RFC 3261 §16.7 has a proxy
+// do. Anything else is dropped (RFC 6026 §8.4).
 func (s *Server) strayResponse(res *Response) {
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		if cs := res.CSeq(); cs != nil && cs.MethodName == INVITE {
+			if err := s.forwardStateless(res); err == nil {
+				s.metrics.strayRelayed.Inc()
+				return
+			} else if s.log.Enabled(context.Background(), slog.LevelDebug) {
+				s.log.Debug("sip: 2xx retransmission not relayed", "callid", callID(res), "error", err)
+			}
+		}
+	}
 	s.metrics.stray.Inc()
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip: stray response dropped", "status", res.StatusCode, "callid", callID(res))
 	}
+}
+
+// forwardStateless sends a response on without a transaction: our Via is
+// removed and the response goes where the next Via says (received and
+// rport first, RFC 3581).
+func (s *Server) forwardStateless(res *Response) error {
+	v := res.Via()
+	if v == nil || !s.local.isOurVia(v) {
+		return errors.New("sip: top Via is not ours")
+	}
+	if b, _ := v.Params.Get("branch"); !strings.HasPrefix(b, branchPrefix) {
+		return errors.New("sip: top Via branch is not ours")
+	}
+	res.RemoveHeader("Via")
+	next := res.Via()
+	if next == nil {
+		return errors.New("sip: no Via left")
+	}
+	host := next.Host
+	if r, ok := next.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	port := next.Port
+	if rp, ok := next.Params.Get("rport"); ok && rp != "" {
+		if n, err := strconv.Atoi(rp); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = sipmsg.DefaultPort(next.Transport)
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	network := strings.ToLower(next.Transport)
+	res.SetDestination(addr)
+	res.SetTransport(next.Transport)
+	if network == "udp" && len(s.packetConns) > 0 {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return err
+		}
+		_, err = s.packetConns[0].WriteTo([]byte(res.String()), ua)
+		return err
+	}
+	conn, err := s.ua.TransportLayer().GetConnection(network, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.TryClose()
+	return conn.WriteMsg(res)
 }
 
 // handle is the entry point of every request sipgo receives.
@@ -401,6 +474,13 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		_ = tx.Respond(NewResponse(req, 400, err.Error()))
 		return
 	}
+	if req.IsInvite() && toTag(req) == "" && s.dialogs.retransmission(req) {
+		// The INVITE of a call already answered, retransmitted after its
+		// transaction ended: the 2xx already went (and is retransmitted by
+		// the callee); nothing is due.
+		s.metrics.absorbed.Inc()
+		return
+	}
 	w := newTxWriter(s, req, tx)
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	defer cancel(nil)
@@ -425,6 +505,15 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	err := s.serve(ctx, w, r)
 	s.finish(w, req, err)
+	if w.invite {
+		if st := w.Status(); st >= 200 && st < 300 {
+			// The 2xx is relayed; its retransmissions and the ACK travel end
+			// to end (forwarded statelessly), and a retransmitted INVITE is
+			// absorbed by the dialog table: the transaction need not wait for
+			// Timer L (32 s) holding the call's messages.
+			tx.Terminate()
+		}
+	}
 }
 
 // sendDetached sends a request of the proxy's own (a CANCEL, a BYE) on a
