@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"registrar":                 {"sip", "internal/*"},
 	"registrar/registrartest":   {"registrar", "sip"},
 	"routing":                   {"sip", "dialplan", "internal/*"},
+	"routing/routingtest":       {"routing"},
 
 	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "internal/*"},
 	"store/sqlite":    {"store/sqlstore"},

@@ -11,6 +11,8 @@ import (
 	"github.com/palio-voip/palio/permission/permissiontest"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/registrar/registrartest"
+	"github.com/palio-voip/palio/routing"
+	"github.com/palio-voip/palio/routing/routingtest"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/palio-voip/palio/store/storetest"
 )
@@ -57,5 +59,17 @@ func TestAliasStore(t *testing.T) {
 func TestAddressStore(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
 		permissiontest.TestAddressStore(t, func(t *testing.T) permission.AddressStore { return open(t).Addresses() })
+	})
+}
+
+func TestRoutingStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		routingtest.TestStore(t, func(t *testing.T, seed routing.Data) routing.Store {
+			s := open(t).Routing()
+			if err := s.Replace(t.Context(), seed); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
 	})
 }

@@ -58,6 +58,25 @@ func (d Dialect) upsert(table string, cols []string, conflict []string, update [
 	return b.String()
 }
 
+// exact returns a WHERE condition matching col against one placeholder
+// byte for byte. MySQL's default collations fold case and ignore trailing
+// spaces ('GW-A ' = 'gw-a'), so there the indexed comparison is kept and
+// narrowed by a binary one; SQLite's = is already exact.
+func (d Dialect) exact(col string) string {
+	if d == MySQL {
+		return col + " = ? AND CAST(" + col + " AS BINARY) = CAST(? AS BINARY)"
+	}
+	return col + " = ?"
+}
+
+// exactArgs returns the arguments exact's condition takes for v.
+func (d Dialect) exactArgs(v string) []any {
+	if d == MySQL {
+		return []any{v, v}
+	}
+	return []any{v}
+}
+
 // isDuplicate reports whether err is a unique-key violation. The drivers'
 // error types stay out of this package (it imports none), so their
 // messages are matched: SQLite's "UNIQUE constraint failed" (and the

@@ -83,3 +83,62 @@ func TestImportRejects(t *testing.T) {
 		}
 	})
 }
+
+// TestImportRouting loads an OpenSIPS drouting dump (the four dr_ tables
+// and Palio's channel limits) and reads it back through the routing store.
+func TestImportRouting(t *testing.T) {
+	tables := []struct{ table, tsv string }{
+		{"dr_gateways", "id\tgwid\ttype\taddress\tstrip\tpri_prefix\tattrs\tprobe_mode\tstate\tsocket\tdescription\n" +
+			"1\tgw-si\t1\t172.20.1.10:5060\t1\t\tsite=siena\t2\t0\t\tSiena PRI\n" +
+			"2\tgw-ar\t1\t172.20.2.10\t0\t0039\t\t0\t1\tudp:172.20.0.2:5060\t\n"},
+		{"dr_carriers", "id\tcarrierid\tgwlist\tflags\tsort_alg\tstate\tattrs\tdescription\n" +
+			"1\tpstn\tgw-si=70,gw-ar=30\t0\tW\t0\t\t\n"},
+		{"dr_rules", "ruleid\tgroupid\tprefix\ttimerec\tpriority\trouteid\tgwlist\tsort_alg\tsort_profile\tattrs\tdescription\n" +
+			"1\t0,1\t0\t\t0\t\t#pstn\tN\t\tnational\t\n" +
+			"2\t1\t00\t\t5\t\tgw-ar,gw-si\tN\t3\t\t\n"},
+		{"dr_groups", "id\tusername\tdomain\tgroupid\tdescription\n" +
+			"1\t5001\tvoip.unisi.it\t1\t\n" +
+			"2\t5002\t\t1\tno domain\n"},
+		{"palio_dr_limits", "kind\tid\tchannels\n" +
+			"gw\tgw-si\t30\n" +
+			"carrier\tpstn\t60\n"},
+	}
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		db := open(t)
+		ctx := context.Background()
+		before, _ := db.Versions(ctx)
+		for _, tt := range tables {
+			rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.tsv), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.table, err)
+			}
+			if want := strings.Count(tt.tsv, "\n") - 1; rep.Loaded != want || len(rep.Rejected) != 0 {
+				t.Fatalf("%s: got %+v, want %d loaded", tt.table, rep, want)
+			}
+		}
+		after, _ := db.Versions(ctx)
+		if after["routing"] <= before["routing"] {
+			t.Errorf("routing change counter did not move: %d → %d", before["routing"], after["routing"])
+		}
+		d, err := db.Routing().Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Gateways) != 2 || len(d.Carriers) != 1 || len(d.Rules) != 2 || len(d.Groups) != 2 {
+			t.Fatalf("loaded %d gateways, %d carriers, %d rules, %d groups; want 2, 1, 2, 2", len(d.Gateways), len(d.Carriers), len(d.Rules), len(d.Groups))
+		}
+		gw := d.Gateways[1]
+		if gw.GWID != "gw-ar" || gw.PriPrefix != "0039" || gw.Socket != "udp:172.20.0.2:5060" || gw.State != 1 || gw.Channels != 0 {
+			t.Errorf("gateway 2: got %+v", gw)
+		}
+		if d.Gateways[0].Channels != 30 || d.Carriers[0].Channels != 60 || d.Carriers[0].GWList != "gw-si=70,gw-ar=30" {
+			t.Errorf("limits or carrier: got gateway %+v, carrier %+v", d.Gateways[0], d.Carriers[0])
+		}
+		if r := d.Rules[1]; r.Prefix != "00" || r.Priority != 5 || r.SortProfile != 3 || r.GWList != "gw-ar,gw-si" {
+			t.Errorf("rule 2: got %+v", r)
+		}
+		if g := d.Groups[1]; g.Username != "5002" || g.Domain != "" || g.Group != 1 {
+			t.Errorf("group 2: got %+v", g)
+		}
+	})
+}

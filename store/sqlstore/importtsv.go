@@ -30,6 +30,27 @@ var importable = map[string]map[string]column{
 		"ha1": {}, "ha1_sha256": {}, "ha1_sha512t256": {},
 	},
 	"grp": {"id": {integer: true}, "username": {}, "domain": {}, "grp": {}},
+	"dr_gateways": {
+		"id": {integer: true}, "gwid": {}, "type": {integer: true}, "address": {},
+		"strip": {integer: true}, "pri_prefix": {nullable: true}, "attrs": {nullable: true},
+		"probe_mode": {integer: true}, "state": {integer: true}, "socket": {nullable: true},
+		"description": {nullable: true},
+	},
+	"dr_rules": {
+		"ruleid": {integer: true}, "groupid": {}, "prefix": {}, "timerec": {nullable: true},
+		"priority": {integer: true}, "routeid": {nullable: true}, "gwlist": {},
+		"sort_alg": {}, "sort_profile": {integer: true, nullable: true}, "attrs": {nullable: true},
+		"description": {nullable: true},
+	},
+	"dr_carriers": {
+		"id": {integer: true}, "carrierid": {}, "gwlist": {}, "flags": {integer: true},
+		"sort_alg": {}, "state": {integer: true}, "attrs": {nullable: true}, "description": {nullable: true},
+	},
+	"dr_groups": {
+		"id": {integer: true}, "username": {}, "domain": {nullable: true}, "groupid": {integer: true},
+		"description": {nullable: true},
+	},
+	"palio_dr_limits": {"kind": {}, "id": {}, "channels": {integer: true}},
 }
 
 // ImportTables returns the tables ImportTSV accepts, sorted.

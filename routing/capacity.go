@@ -1,0 +1,244 @@
+package routing
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/palio-voip/palio/sip"
+)
+
+// Trunk capacity. Calls in progress are counted per gateway from the
+// dialog table's branch events (Watch): EventBranchStarted adds one to the
+// gateway named by Leg.Gateway, EventBranchEnded takes it away, and the
+// table guarantees one end per start, whether the branch failed, was
+// cancelled, or was answered and later hung up from either side. A
+// carrier's count is the sum of its gateways' counts, however each call
+// was routed to them.
+//
+// Between the moment the stage picks a gateway and the moment the
+// Forwarder reports the branch, a call is not yet in the table: the stage
+// reserves a channel for it (reserve), which the branch's start event
+// takes over, so that concurrent calls cannot overshoot a limit.
+
+// pendKey identifies a reservation: the call (as the dialog table knows it)
+// and the gateway.
+type pendKey struct{ callID, fromTag, gwid string }
+
+// alarmAt returns the number of calls at which a trunk of channels raises
+// its alarm, or 0 for none.
+func alarmAt(channels int, threshold float64) int {
+	if channels <= 0 || threshold <= 0 {
+		return 0
+	}
+	n := int(math.Ceil(float64(channels)*threshold - 1e-9))
+	return max(1, min(n, channels))
+}
+
+// usedLocked returns the calls in progress and reserved on c's gateways.
+func (c *crState) usedLocked() int {
+	n := 0
+	for _, m := range c.members {
+		n += m.legs + m.pending
+	}
+	return n
+}
+
+// legsLocked returns the calls in progress on c's gateways.
+func (c *crState) legsLocked() int {
+	n := 0
+	for _, m := range c.members {
+		n += m.legs
+	}
+	return n
+}
+
+// fullness says which trunk is at its limit.
+type fullness struct {
+	carrier        string // "" when the gateway itself is full
+	used, channels int
+}
+
+func (f fullness) kind() string {
+	if f.carrier != "" {
+		return "carrier"
+	}
+	return "gateway"
+}
+
+func (f fullness) trunk(g *gateway) string {
+	if f.carrier != "" {
+		return f.carrier
+	}
+	return g.row.GWID
+}
+
+// String returns "full: 30 of 30 channels" or "carrier pstn full: ...".
+func (f fullness) String() string {
+	s := fmt.Sprintf("full: %d of %d channels", f.used, f.channels)
+	if f.carrier != "" {
+		s = "carrier " + f.carrier + " " + s
+	}
+	return s
+}
+
+// fullLocked says whether no call may be added to s now, and which trunk
+// is at its limit.
+func fullLocked(s *gwState) (fullness, bool) {
+	if s.channels > 0 && s.legs+s.pending >= s.channels {
+		return fullness{used: s.legs + s.pending, channels: s.channels}, true
+	}
+	for _, c := range s.carriers {
+		if c.channels > 0 {
+			if n := c.usedLocked(); n >= c.channels {
+				return fullness{carrier: c.id, used: n, channels: c.channels}, true
+			}
+		}
+	}
+	return fullness{}, false
+}
+
+// full says whether g cannot take a call now, and why.
+func (r *Router) full(g *gateway) (fullness, bool) {
+	if !g.capped {
+		return fullness{}, false
+	}
+	r.capMu.Lock()
+	defer r.capMu.Unlock()
+	return fullLocked(g.rt)
+}
+
+// reserve takes a channel on g for the call k, or says why it cannot.
+func (r *Router) reserve(g *gateway, k pendKey) (fullness, bool) {
+	if !g.capped {
+		return fullness{}, false
+	}
+	r.capMu.Lock()
+	defer r.capMu.Unlock()
+	if f, full := fullLocked(g.rt); full {
+		return f, true
+	}
+	g.rt.pending++
+	r.pending[k]++
+	return fullness{}, false
+}
+
+// release gives back the reservation for k if the dialog table did not
+// take it over (no branch was started).
+func (r *Router) release(g *gateway, k pendKey) {
+	if !g.capped {
+		return
+	}
+	r.capMu.Lock()
+	defer r.capMu.Unlock()
+	if r.takePendingLocked(k) {
+		s := r.gwRT[k.gwid]
+		if s != nil && s.pending > 0 {
+			s.pending--
+		}
+	}
+}
+
+func (r *Router) takePendingLocked(k pendKey) bool {
+	n := r.pending[k]
+	switch {
+	case n == 0:
+		return false
+	case n == 1:
+		delete(r.pending, k)
+	default:
+		r.pending[k] = n - 1
+	}
+	return true
+}
+
+// Watch counts the calls in progress per gateway and carrier from the
+// branch events of d (the proxy's dialog table, sip.Server.Dialogs), for
+// the channel limits, the trunk alarms and the palio_routing_*_calls
+// gauges. Without it, limits are not enforced. The returned function
+// stops watching; Close stops every watch (and Watch after Close does
+// nothing).
+func (r *Router) Watch(d *sip.Dialogs) (stop func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return func() {}
+	}
+	unsub := d.Subscribe(r.onDialogEvent)
+	r.unwatch = append(r.unwatch, unsub)
+	return unsub
+}
+
+// onDialogEvent counts branches. It runs on the goroutine that caused the
+// event and does not call back into the table.
+func (r *Router) onDialogEvent(ev sip.DialogEvent) {
+	if ev.Kind != sip.EventBranchStarted && ev.Kind != sip.EventBranchEnded {
+		return
+	}
+	id := ev.Leg.Gateway
+	if id == "" {
+		return // a phone, not a gateway
+	}
+	r.capMu.Lock()
+	defer r.capMu.Unlock()
+	s := r.gwRT[id]
+	if s == nil {
+		// A gateway of another stage, or one a reload removed: count it
+		// all the same, so that a later reload finds the right figure.
+		s = &gwState{id: id}
+		r.gwRT[id] = s
+	}
+	if ev.Kind == sip.EventBranchStarted {
+		if r.takePendingLocked(pendKey{ev.Dialog.CallID, ev.Dialog.FromTag, id}) && s.pending > 0 {
+			s.pending--
+		}
+		s.legs++
+	} else if s.legs > 0 {
+		s.legs--
+	} else {
+		r.log.Warn("routing: branch ended on a gateway with no call in progress", "gateway", id, "callid", ev.Dialog.CallID)
+	}
+	r.evalLocked(s)
+}
+
+// evalLocked updates the gauges and alarms of s and of its carriers after
+// its count changed.
+func (r *Router) evalLocked(s *gwState) {
+	if s.mCalls != nil {
+		s.mCalls.Set(float64(s.legs))
+	}
+	r.alarmLocked(&s.alarm, s.legs, s.channels, s.alarmAt, s.id, "")
+	for _, c := range s.carriers {
+		n := c.legsLocked()
+		if c.mCalls != nil {
+			c.mCalls.Set(float64(n))
+		}
+		r.alarmLocked(&c.alarm, n, c.channels, c.alarmAt, "", c.id)
+	}
+}
+
+// alarmLocked raises or clears one trunk's alarm.
+func (r *Router) alarmLocked(alarm *bool, calls, channels, at int, gwid, crid string) {
+	var kind EventKind
+	switch {
+	case !*alarm && at > 0 && calls >= at:
+		kind = EventTrunkAlarm
+	case *alarm && (at == 0 || calls < at):
+		kind = EventTrunkAlarmCleared
+	default:
+		return
+	}
+	*alarm = kind == EventTrunkAlarm
+	ev := Event{Kind: kind, Time: r.now(), Gateway: gwid, Carrier: crid, Calls: calls, Channels: channels}
+	label, trunk := "gateway", gwid
+	if crid != "" {
+		label, trunk = "carrier", crid
+	}
+	if *alarm {
+		r.m.alarm.WithLabelValues(label, trunk).Set(1)
+		r.log.Warn("routing: "+ev.String(), label, trunk)
+	} else {
+		r.m.alarm.WithLabelValues(label, trunk).Set(0)
+		r.log.Info("routing: "+ev.String(), label, trunk)
+	}
+	r.events.post(job{ev: ev})
+}

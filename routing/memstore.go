@@ -1,0 +1,80 @@
+package routing
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// MemStore is a Store in memory, for tests and for programs that keep
+// their routing tables in code or in a file of their own.
+type MemStore struct {
+	mu sync.Mutex
+	d  Data
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns a MemStore holding a copy of d.
+func NewMemStore(d Data) *MemStore {
+	s := &MemStore{}
+	s.Set(d)
+	return s
+}
+
+// Set replaces everything the store holds with a copy of d; a Reload
+// makes the Router use it.
+func (s *MemStore) Set(d Data) {
+	d = d.Clone()
+	slices.SortStableFunc(d.Gateways, func(a, b Gateway) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(d.Carriers, func(a, b Carrier) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(d.Rules, func(a, b Rule) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(d.Groups, func(a, b GroupMember) int { return cmp.Compare(a.ID, b.ID) })
+	s.mu.Lock()
+	s.d = d
+	s.mu.Unlock()
+}
+
+// Load returns a copy of everything the store holds.
+func (s *MemStore) Load(ctx context.Context) (Data, error) {
+	if err := ctx.Err(); err != nil {
+		return Data{}, fmt.Errorf("routing: load: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.d.Clone(), nil
+}
+
+// SetGatewayState stores the state of gateway gwid.
+func (s *MemStore) SetGatewayState(ctx context.Context, gwid string, state State) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("routing: set gateway %s state: %w", gwid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.d.Gateways {
+		if s.d.Gateways[i].GWID == gwid {
+			s.d.Gateways[i].State = state
+			return nil
+		}
+	}
+	return fmt.Errorf("routing: set gateway %s state: %w", gwid, ErrNotFound)
+}
+
+// SetCarrierState stores the state of carrier id.
+func (s *MemStore) SetCarrierState(ctx context.Context, id string, state State) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("routing: set carrier %s state: %w", id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.d.Carriers {
+		if s.d.Carriers[i].CarrierID == id {
+			s.d.Carriers[i].State = state
+			return nil
+		}
+	}
+	return fmt.Errorf("routing: set carrier %s state: %w", id, ErrNotFound)
+}

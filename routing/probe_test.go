@@ -1,0 +1,286 @@
+package routing_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/routing"
+	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// fakePinger answers probes per gateway with a status code, or not at all
+// (code 0: it waits for the probe's deadline).
+type fakePinger struct {
+	mu    sync.Mutex
+	code  map[string]int
+	pings map[string]int
+	last  map[string]sip.Target
+	from  string
+	seen  chan string
+}
+
+func newFakePinger() *fakePinger {
+	return &fakePinger{code: map[string]int{}, pings: map[string]int{}, last: map[string]sip.Target{}, seen: make(chan string, 1000)}
+}
+
+func (p *fakePinger) set(gw string, code int) {
+	p.mu.Lock()
+	p.code[gw] = code
+	p.mu.Unlock()
+}
+
+func (p *fakePinger) count(gw string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pings[gw]
+}
+
+func (p *fakePinger) Ping(ctx context.Context, t sip.Target, from string) (*sip.Response, error) {
+	p.mu.Lock()
+	p.pings[t.Gateway]++
+	p.last[t.Gateway] = t
+	p.from = from
+	code := p.code[t.Gateway]
+	p.mu.Unlock()
+	select {
+	case p.seen <- t.Gateway:
+	default:
+	}
+	if code == 0 {
+		<-ctx.Done()
+		return nil, fmt.Errorf("sip: ping %s: %w", t, ctx.Err())
+	}
+	req := siptest.NewRequest(sip.OPTIONS, t.URI.String())
+	return sip.NewResponse(req, code, ""), nil
+}
+
+func probeData() routing.Data {
+	gws := gateways(4)
+	gws[0].ProbeMode = routing.ProbeAlways
+	gws[1].ProbeMode = routing.ProbeWhenInactive
+	gws[2].ProbeMode = routing.ProbeNever
+	gws[3].ProbeMode = routing.ProbeAlways
+	gws[3].Address = "sip:pbx@172.20.0.21:5070;transport=tcp"
+	gws[3].Socket = "tcp:172.20.0.2:5060"
+	return routing.Data{Gateways: gws, Rules: []routing.Rule{{ID: 1, Groups: "0", GWList: "g1,g2,g3,g4"}}}
+}
+
+func fastProbes() routing.ProbeConfig {
+	return routing.ProbeConfig{Interval: 20 * time.Millisecond, Timeout: 50 * time.Millisecond}
+}
+
+// waitState waits until gateway gw is in state want.
+func waitState(t *testing.T, r *routing.Router, gw string, want routing.State) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, g := range r.Gateways() {
+			if g.GWID == gw && g.State == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway %s never became %v: %+v", gw, want, r.Gateways())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitEvent waits for the next event matching match.
+func waitEvent(t *testing.T, events <-chan routing.Event, match func(routing.Event) bool) routing.Event {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if match(ev) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no such event")
+		}
+	}
+}
+
+func TestProbing(t *testing.T) {
+	store := routing.NewMemStore(probeData())
+	r, err := routing.New(routing.Config{Probe: fastProbes()}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	events := make(chan routing.Event, 100)
+	defer r.Subscribe(func(ev routing.Event) { events <- ev })()
+	p := newFakePinger()
+	for _, g := range []string{"g1", "g2", "g3", "g4"} {
+		p.set(g, 200)
+	}
+	if err := r.StartProbing(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartProbing(p); err == nil {
+		t.Error("StartProbing twice: got no error")
+	}
+
+	// g1 answers 503: inactive.
+	p.set("g1", 503)
+	ev := waitEvent(t, events, func(ev routing.Event) bool { return ev.Gateway == "g1" })
+	if ev.State != routing.StateInactive || ev.Previous != routing.StateActive || ev.Cause != routing.CauseProbe ||
+		ev.Detail != "503 Service Unavailable" || ev.Address != "10.0.0.1" {
+		t.Errorf("event: got %+v, want g1 active -> inactive by probe, 503", ev)
+	}
+	if d, _ := r.Route(0, "1"); len(d.Destinations) != 3 || d.Destinations[0].Gateway != "g2" {
+		t.Errorf("while g1 is inactive: got %v, want g2, g3, g4", gatewaysOf(d))
+	}
+	// The state went to the store.
+	waitStored(t, store, "g1", routing.StateInactive)
+
+	// g1 answers again: active.
+	p.set("g1", 200)
+	ev = waitEvent(t, events, func(ev routing.Event) bool { return ev.Gateway == "g1" })
+	if ev.State != routing.StateActive || ev.Detail != "200 OK" {
+		t.Errorf("event: got %+v, want g1 active again", ev)
+	}
+	waitStored(t, store, "g1", routing.StateActive)
+
+	// g1 goes silent: the timeout makes it inactive.
+	p.set("g1", 0)
+	ev = waitEvent(t, events, func(ev routing.Event) bool { return ev.Gateway == "g1" })
+	if ev.State != routing.StateInactive {
+		t.Errorf("event: got %+v, want g1 inactive after a timeout", ev)
+	}
+	for _, g := range r.Gateways() {
+		if g.GWID == "g1" && g.Probe.Err == nil {
+			t.Errorf("g1's last probe: got %v, want the timeout", g.Probe)
+		}
+	}
+
+	// An operator disables g4: probes that answer do not bring it back.
+	if err := r.SetGatewayEnabled(t.Context(), "g4", false); err != nil {
+		t.Fatal(err)
+	}
+	n := p.count("g4")
+	for p.count("g4") < n+3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitState(t, r, "g4", routing.StateDisabled)
+	// ... nor do probes that fail change it.
+	p.set("g4", 500)
+	n = p.count("g4")
+	for p.count("g4") < n+3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitState(t, r, "g4", routing.StateDisabled)
+	if err := r.SetGatewayEnabled(t.Context(), "g4", true); err != nil {
+		t.Fatal(err)
+	}
+	ev = waitEvent(t, events, func(ev routing.Event) bool {
+		return ev.Gateway == "g4" && ev.Cause == routing.CauseProbe
+	})
+	if ev.State != routing.StateInactive || ev.Previous != routing.StateActive {
+		t.Errorf("re-enabled g4 answering 500: got %+v, want it inactive again", ev)
+	}
+
+	// g2 (probe only while inactive) and g3 (never) are not probed.
+	if c := p.count("g2"); c != 0 {
+		t.Errorf("g2 (probe_mode 1, active) probed %d times, want 0", c)
+	}
+	if c := p.count("g3"); c != 0 {
+		t.Errorf("g3 (probe_mode 0) probed %d times, want 0", c)
+	}
+	p.mu.Lock()
+	target, from := p.last["g4"], p.from
+	p.mu.Unlock()
+	if target.URI.String() != "sip:172.20.0.21:5070;transport=tcp" || target.Transport != "TCP" || from != "sip:prober@localhost" {
+		t.Errorf("probe of g4: got %s transport %q from %s, want sip:172.20.0.21:5070;transport=tcp over TCP from sip:prober@localhost", target.URI.String(), target.Transport, from)
+	}
+}
+
+func waitStored(t *testing.T, s *routing.MemStore, gw string, want routing.State) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, _ := s.Load(context.Background())
+		for _, g := range d.Gateways {
+			if g.GWID == gw && g.State == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store never held %s %v", gw, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestProbeWhenInactive checks probe_mode 1: a gateway made inactive by a
+// failed call is probed until it answers, then no more.
+func TestProbeWhenInactive(t *testing.T) {
+	r := newRouter(t, routing.Config{Probe: fastProbes(), DisableCodes: []int{503}}, probeData(), time.Time{})
+	p := newFakePinger()
+	p.set("g2", 200)
+	p.set("g1", 200)
+	p.set("g4", 200)
+	if err := r.StartProbing(p); err != nil {
+		t.Fatal(err)
+	}
+	next := &scripted{outcome: map[string]error{"g1": status(408), "g2": status(503)}}
+	if _, err := siptest.Serve(t.Context(), r.Wrap(next), invite("sip:123@voip.unisi.it")); err != nil {
+		t.Fatal(err)
+	}
+	// g2 went inactive on its 503, was probed, answered 200: active again.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.count("g2") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitState(t, r, "g2", routing.StateActive)
+	n := p.count("g2")
+	if n == 0 {
+		t.Fatal("inactive g2 never probed")
+	}
+	time.Sleep(100 * time.Millisecond) // five more rounds
+	if c := p.count("g2"); c > n+1 {
+		t.Errorf("active g2 still probed: %d probes after it came back, want at most 1 in flight", c-n)
+	}
+}
+
+func TestProbeReplyCodes(t *testing.T) {
+	for _, tt := range []struct {
+		codes []int
+		want  routing.State
+	}{
+		{nil, routing.StateInactive},
+		{[]int{404}, routing.StateActive},
+	} {
+		cfg := routing.Config{Probe: fastProbes()}
+		cfg.Probe.ReplyCodes = tt.codes
+		gws := gateways(1)
+		gws[0].ProbeMode, gws[0].State = routing.ProbeAlways, routing.StateInactive
+		if tt.want == routing.StateInactive {
+			gws[0].State = routing.StateActive
+		}
+		r := newRouter(t, cfg, routing.Data{Gateways: gws}, time.Time{})
+		p := newFakePinger()
+		p.set("g1", 404)
+		if err := r.StartProbing(p); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, r, "g1", tt.want)
+	}
+}
+
+func TestProbingAfterClose(t *testing.T) {
+	r, err := routing.New(routing.Config{VolatileState: true}, routing.NewMemStore(probeData()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := r.StartProbing(newFakePinger()); err == nil {
+		t.Error("StartProbing after Close: got no error")
+	}
+	r.Close() // twice is fine
+}

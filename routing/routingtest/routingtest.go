@@ -1,0 +1,355 @@
+// Package routingtest checks implementations of routing.Store, in the
+// manner of testing/fstest: a store package runs TestStore against its
+// implementation, and every implementation behaves alike.
+//
+//	func TestStore(t *testing.T) {
+//		routingtest.TestStore(t, func(t *testing.T, seed routing.Data) routing.Store {
+//			return newStoreHolding(t, seed) // the rows of seed in fresh tables
+//		})
+//	}
+//
+// It also holds the University of Siena's routing tables (UniSI), for
+// tests and examples.
+package routingtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/palio-voip/palio/routing"
+)
+
+// TestStore runs the conformance suite against the stores newStore
+// returns. Each subtest calls newStore once, with the rows the store must
+// hold (seed, with every ID set); the store may not add any. The values
+// used fit OpenSIPS's column sizes (gwid and carrierid 64 characters,
+// address and socket 128, pri_prefix 16, attrs, groupid, timerec, routeid
+// and gwlist 255, prefix 64, username 64, domain 128, description 128).
+func TestStore(t *testing.T, newStore func(t *testing.T, seed routing.Data) routing.Store) {
+	tests := []struct {
+		name string
+		seed routing.Data
+		fn   func(t *testing.T, s routing.Store, seed routing.Data)
+	}{
+		{"Empty", routing.Data{}, testEmpty},
+		{"RoundTrip", fullAndBare(), testRoundTrip},
+		{"OrderByID", shuffled(), testOrderByID},
+		{"ChannelLimits", limits(), testRoundTrip},
+		{"SetGatewayState", routingData(), testSetGatewayState},
+		{"SetCarrierState", routingData(), testSetCarrierState},
+		{"UnknownIDs", routingData(), testUnknownIDs},
+		{"ResultsAreCopies", fullAndBare(), testResultsAreCopies},
+		{"CanceledContext", routingData(), testCanceledContext},
+		{"Concurrent", UniSI(), testConcurrent},
+		{"UniSI", UniSI(), testUniSI},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t, tt.seed.Clone()), tt.seed.Clone()) })
+	}
+}
+
+func ctx() context.Context { return context.Background() }
+
+func mustLoad(t *testing.T, s routing.Store) routing.Data {
+	t.Helper()
+	d, err := s.Load(ctx())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return d
+}
+
+// fullAndBare has, in every table, a row with every column set to its
+// widest value and a row with every optional column empty (NULL in SQL).
+func fullAndBare() routing.Data {
+	return routing.Data{
+		Gateways: []routing.Gateway{
+			{
+				ID: 7, GWID: strings.Repeat("g", 60) + "-1.x", Type: 3,
+				Address:   "sips:trunk-" + strings.Repeat("a", 80) + ".example.net:5061;transport=tls;lr",
+				Strip:     2,
+				PriPrefix: "+39" + strings.Repeat("9", 13),
+				Attrs:     "site=siena;pri=1;note=\"quoted\" 'single' \\ ü " + strings.Repeat("x", 190),
+				ProbeMode: routing.ProbeAlways, State: routing.StateInactive,
+				Socket:      "tls:172.20.0.2:5061",
+				Description: "Siena PRI\twith a tab and ünïcode",
+				Channels:    30,
+			},
+			{ID: 8, GWID: "bare", Address: "10.0.0.1"},
+		},
+		Carriers: []routing.Carrier{
+			{
+				ID: 3, CarrierID: strings.Repeat("c", 64),
+				GWList:  "bare=10, " + strings.Repeat("g", 60) + "-1.x=90|bare",
+				Flags:   routing.CarrierFirstOnly | routing.CarrierOff,
+				SortAlg: routing.SortWeight, State: routing.StateDisabled,
+				Attrs: strings.Repeat("a", 255), Description: "first only, off",
+				Channels: 120,
+			},
+			{ID: 4, CarrierID: "bare-carrier"},
+		},
+		Rules: []routing.Rule{
+			{
+				ID: 5, Groups: "0,1|2," + strings.Repeat("9", 240), Prefix: strings.Repeat("0", 64),
+				TimeRec:  "Europe/Rome|20260105T080000||PT10H|weekly|||MO,TU,WE,TH,FR & !(Europe/Rome|20261224T000000|20261227T000000)",
+				Priority: -3, RouteID: "route_" + strings.Repeat("r", 200),
+				GWList:  "#" + strings.Repeat("c", 64) + "=5,bare",
+				SortAlg: routing.SortQuality, SortProfile: 4,
+				Attrs: "national", Description: strings.Repeat("d", 128),
+			},
+			{ID: 6, Groups: "0"},
+		},
+		Groups: []routing.GroupMember{
+			{ID: 2, Username: strings.Repeat("u", 64), Domain: strings.Repeat("d", 119) + ".unisi.it", Group: 7, Description: "ü"},
+			{ID: 3, Username: "5890"},
+		},
+	}
+}
+
+// shuffled has rows whose IDs are not in insertion order.
+func shuffled() routing.Data {
+	return routing.Data{
+		Gateways: []routing.Gateway{{ID: 30, GWID: "c", Address: "10.0.0.3"}, {ID: 10, GWID: "a", Address: "10.0.0.1"}, {ID: 20, GWID: "b", Address: "10.0.0.2"}},
+		Carriers: []routing.Carrier{{ID: 9, CarrierID: "z"}, {ID: 1, CarrierID: "y"}},
+		Rules:    []routing.Rule{{ID: 300, Groups: "0"}, {ID: 3, Groups: "0"}, {ID: 30, Groups: "0"}},
+		Groups:   []routing.GroupMember{{ID: 5, Username: "b"}, {ID: 4, Username: "a"}},
+	}
+}
+
+// limits has gateways and carriers with and without channel limits.
+func limits() routing.Data {
+	return routing.Data{
+		Gateways: []routing.Gateway{
+			{ID: 1, GWID: "pri-1", Address: "10.0.0.1", Channels: 30},
+			{ID: 2, GWID: "sip-trunk", Address: "10.0.0.2", Channels: 0},
+			{ID: 3, GWID: "bri", Address: "10.0.0.3", Channels: 2},
+		},
+		Carriers: []routing.Carrier{
+			{ID: 1, CarrierID: "pstn", GWList: "pri-1,bri", Channels: 32},
+			{ID: 2, CarrierID: "open", GWList: "sip-trunk"},
+		},
+	}
+}
+
+// routingData is a small table for the state tests.
+func routingData() routing.Data {
+	return routing.Data{
+		Gateways: []routing.Gateway{
+			{ID: 1, GWID: "gw-a", Address: "10.0.0.1", ProbeMode: routing.ProbeAlways, Channels: 30, Attrs: "a"},
+			{ID: 2, GWID: "gw-b", Address: "10.0.0.2", State: routing.StateDisabled},
+		},
+		Carriers: []routing.Carrier{
+			{ID: 1, CarrierID: "pstn", GWList: "gw-a,gw-b", SortAlg: routing.SortWeight, Channels: 60},
+			{ID: 2, CarrierID: "backup", GWList: "gw-b", State: routing.StateDisabled},
+		},
+		Rules: []routing.Rule{{ID: 1, Groups: "0", Prefix: "0", GWList: "#pstn"}},
+	}
+}
+
+func testEmpty(t *testing.T, s routing.Store, _ routing.Data) {
+	d := mustLoad(t, s)
+	if n := len(d.Gateways) + len(d.Carriers) + len(d.Rules) + len(d.Groups); n != 0 {
+		t.Errorf("Load of an empty store: got %d rows (%+v), want 0", n, d)
+	}
+	if err := s.SetGatewayState(ctx(), "gw-a", routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
+		t.Errorf("SetGatewayState on an empty store: got %v, want ErrNotFound", err)
+	}
+	if err := s.SetCarrierState(ctx(), "pstn", routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
+		t.Errorf("SetCarrierState on an empty store: got %v, want ErrNotFound", err)
+	}
+}
+
+func testRoundTrip(t *testing.T, s routing.Store, seed routing.Data) {
+	got := mustLoad(t, s)
+	want := sortedByID(seed)
+	compare(t, "Load", got, want)
+}
+
+func testOrderByID(t *testing.T, s routing.Store, _ routing.Data) {
+	d := mustLoad(t, s)
+	var gw, cr, ru, gr []int
+	for _, g := range d.Gateways {
+		gw = append(gw, g.ID)
+	}
+	for _, c := range d.Carriers {
+		cr = append(cr, c.ID)
+	}
+	for _, r := range d.Rules {
+		ru = append(ru, r.ID)
+	}
+	for _, g := range d.Groups {
+		gr = append(gr, g.ID)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want []int
+	}{
+		{"gateway ids", gw, []int{10, 20, 30}},
+		{"carrier ids", cr, []int{1, 9}},
+		{"rule ids", ru, []int{3, 30, 300}},
+		{"group member ids", gr, []int{4, 5}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("Load: %s: got %v, want %v (ascending)", c.what, c.got, c.want)
+		}
+	}
+}
+
+func testSetGatewayState(t *testing.T, s routing.Store, seed routing.Data) {
+	for _, st := range []routing.State{routing.StateInactive, routing.StateDisabled, routing.StateActive} {
+		if err := s.SetGatewayState(ctx(), "gw-a", st); err != nil {
+			t.Fatalf("SetGatewayState(gw-a, %v): %v", st, err)
+		}
+		want := sortedByID(seed)
+		want.Gateways[0].State = st
+		compare(t, fmt.Sprintf("Load after SetGatewayState(gw-a, %v)", st), mustLoad(t, s), want)
+	}
+	// Setting the state a gateway already has is not an error.
+	if err := s.SetGatewayState(ctx(), "gw-b", routing.StateDisabled); err != nil {
+		t.Errorf("SetGatewayState(gw-b, its current state): %v", err)
+	}
+}
+
+func testSetCarrierState(t *testing.T, s routing.Store, seed routing.Data) {
+	if err := s.SetCarrierState(ctx(), "pstn", routing.StateDisabled); err != nil {
+		t.Fatalf("SetCarrierState(pstn, disabled): %v", err)
+	}
+	if err := s.SetCarrierState(ctx(), "backup", routing.StateActive); err != nil {
+		t.Fatalf("SetCarrierState(backup, active): %v", err)
+	}
+	want := sortedByID(seed)
+	want.Carriers[0].State = routing.StateDisabled
+	want.Carriers[1].State = routing.StateActive
+	compare(t, "Load after SetCarrierState", mustLoad(t, s), want)
+}
+
+func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
+	for _, id := range []string{"gw-c", "GW-A", "gw-a ", "pstn", ""} {
+		if err := s.SetGatewayState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
+			t.Errorf("SetGatewayState(%q): got %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, id := range []string{"gw-a", "PSTN", ""} {
+		if err := s.SetCarrierState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
+			t.Errorf("SetCarrierState(%q): got %v, want ErrNotFound", id, err)
+		}
+	}
+	compare(t, "Load after failed state changes", mustLoad(t, s), sortedByID(seed))
+}
+
+func testResultsAreCopies(t *testing.T, s routing.Store, seed routing.Data) {
+	d := mustLoad(t, s)
+	d.Gateways[0].Address = "changed"
+	d.Carriers[0].GWList = "changed"
+	d.Rules[0].Prefix = "changed"
+	d.Groups[0].Group = 99
+	d.Gateways = append(d.Gateways[:1], routing.Gateway{ID: 100, GWID: "added"})
+	compare(t, "Load after changing an earlier result", mustLoad(t, s), sortedByID(seed))
+}
+
+func testCanceledContext(t *testing.T, s routing.Store, seed routing.Data) {
+	c, cancel := context.WithCancel(ctx())
+	cancel()
+	if _, err := s.Load(c); !errors.Is(err, context.Canceled) {
+		t.Errorf("Load with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if err := s.SetGatewayState(c, "gw-a", routing.StateDisabled); !errors.Is(err, context.Canceled) {
+		t.Errorf("SetGatewayState with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if err := s.SetCarrierState(c, "pstn", routing.StateDisabled); !errors.Is(err, context.Canceled) {
+		t.Errorf("SetCarrierState with a cancelled context: got %v, want context.Canceled", err)
+	}
+	compare(t, "Load after cancelled calls", mustLoad(t, s), sortedByID(seed))
+}
+
+func testConcurrent(t *testing.T, s routing.Store, seed routing.Data) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i, g := range seed.Gateways {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for n := range 5 {
+				st := routing.State((i + n) % 3)
+				if err := s.SetGatewayState(ctx(), g.GWID, st); err != nil {
+					errs <- fmt.Errorf("SetGatewayState(%s, %v): %w", g.GWID, st, err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := s.Load(ctx()); err != nil {
+				errs <- fmt.Errorf("Load: %w", err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Every writer ended on state (i+4)%3.
+	want := sortedByID(seed)
+	for i := range want.Gateways {
+		want.Gateways[i].State = routing.State((i + 4) % 3)
+	}
+	compare(t, "Load after concurrent state changes", mustLoad(t, s), want)
+}
+
+// testUniSI loads the UniSI tables into a Router through the store and
+// checks that a national call to Siena goes out through the Siena PRIs.
+func testUniSI(t *testing.T, s routing.Store, seed routing.Data) {
+	compare(t, "Load", mustLoad(t, s), sortedByID(seed))
+	r, err := routing.New(routing.Config{ExtraPrefixChars: UniSIPrefixChars, VolatileState: true}, s)
+	if err != nil {
+		t.Fatalf("routing.New over the store: %v", err)
+	}
+	defer r.Close()
+	d, err := r.Route(0, "00577232111")
+	if err != nil {
+		t.Fatalf("Route(0, 00577232111): %v", err)
+	}
+	if d.Rule != 10 || len(d.Destinations) != 4 {
+		t.Fatalf("Route(0, 00577232111): got rule %d with %d destinations, want rule 10 with the 4 Siena PRIs", d.Rule, len(d.Destinations))
+	}
+	for _, dst := range d.Destinations {
+		if !strings.HasPrefix(dst.Gateway, "gw-siena-") || dst.User != "0577232111" || dst.Carrier != "pstn-siena" {
+			t.Errorf("destination %v: want a gw-siena-N of pstn-siena with user 0577232111", dst)
+		}
+	}
+}
+
+// sortedByID returns d with every table in ascending ID order, as Load
+// returns it.
+func sortedByID(d routing.Data) routing.Data {
+	m := routing.NewMemStore(d)
+	out, _ := m.Load(ctx())
+	return out
+}
+
+// compare reports the differences between two Data, row by row.
+func compare(t *testing.T, what string, got, want routing.Data) {
+	t.Helper()
+	check := func(table string, g, w any) {
+		gv, wv := reflect.ValueOf(g), reflect.ValueOf(w)
+		if gv.Len() != wv.Len() {
+			t.Errorf("%s: %s: got %d rows, want %d:\n got %+v\nwant %+v", what, table, gv.Len(), wv.Len(), g, w)
+			return
+		}
+		for i := 0; i < gv.Len(); i++ {
+			if !reflect.DeepEqual(gv.Index(i).Interface(), wv.Index(i).Interface()) {
+				t.Errorf("%s: %s row %d:\n got %+v\nwant %+v", what, table, i, gv.Index(i).Interface(), wv.Index(i).Interface())
+			}
+		}
+	}
+	check("dr_gateways", got.Gateways, want.Gateways)
+	check("dr_carriers", got.Carriers, want.Carriers)
+	check("dr_rules", got.Rules, want.Rules)
+	check("dr_groups", got.Groups, want.Groups)
+}

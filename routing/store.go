@@ -1,0 +1,29 @@
+package routing
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned for a gateway or carrier id the store or the
+// Router does not hold.
+var ErrNotFound = errors.New("routing: not found")
+
+// Store holds the routing tables: OpenSIPS's dr_gateways, dr_carriers,
+// dr_rules and dr_groups, plus the channel limits (palio_dr_limits in SQL
+// stores). The Router reads everything at New and at each Reload, never
+// per call, and writes back only gateway and carrier states (OpenSIPS's
+// persistent_state). Implementations must be safe for concurrent use.
+// routingtest.TestStore checks an implementation's behaviour.
+type Store interface {
+	// Load returns every row of every table: gateways and carriers by
+	// ascending ID, rules by ascending ID, group members by ascending ID.
+	// The result shares nothing with the store.
+	Load(ctx context.Context) (Data, error)
+	// SetGatewayState stores the state of the gateway whose GWID is gwid,
+	// or fails with ErrNotFound.
+	SetGatewayState(ctx context.Context, gwid string, state State) error
+	// SetCarrierState stores the state of the carrier whose CarrierID is
+	// id, or fails with ErrNotFound.
+	SetCarrierState(ctx context.Context, id string, state State) error
+}

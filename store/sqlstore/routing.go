@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/palio-voip/palio/routing"
+)
+
+// RoutingStore is routing.Store over OpenSIPS's drouting tables
+// (dr_gateways, dr_rules, dr_carriers, dr_groups: every column) and Palio's
+// channel limits (palio_dr_limits: kind "gw" or "carrier", the gwid or
+// carrierid, channels).
+type RoutingStore struct{ db *DB }
+
+var _ routing.Store = (*RoutingStore)(nil)
+
+// Routing returns the routing store of db.
+func (db *DB) Routing() *RoutingStore { return &RoutingStore{db} }
+
+// Load returns every row, each table by ascending id.
+func (s *RoutingStore) Load(ctx context.Context) (routing.Data, error) {
+	var d routing.Data
+	limits := map[[2]string]int{}
+	if err := s.query(ctx, "SELECT kind, id, channels FROM palio_dr_limits", func(rows *sql.Rows) error {
+		var kind, id string
+		var n int
+		if err := rows.Scan(&kind, &id, &n); err != nil {
+			return err
+		}
+		limits[[2]string{kind, id}] = n
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	if err := s.query(ctx, "SELECT id, gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description FROM dr_gateways ORDER BY id", func(rows *sql.Rows) error {
+		var g routing.Gateway
+		var pri, attrs, socket, desc sql.NullString
+		var probe, state int
+		if err := rows.Scan(&g.ID, &g.GWID, &g.Type, &g.Address, &g.Strip, &pri, &attrs, &probe, &state, &socket, &desc); err != nil {
+			return err
+		}
+		g.PriPrefix, g.Attrs, g.Socket, g.Description = pri.String, attrs.String, socket.String, desc.String
+		g.ProbeMode, g.State = routing.ProbeMode(probe), routing.State(state)
+		g.Channels = limits[[2]string{"gw", g.GWID}]
+		d.Gateways = append(d.Gateways, g)
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	if err := s.query(ctx, "SELECT id, carrierid, gwlist, flags, sort_alg, state, attrs, description FROM dr_carriers ORDER BY id", func(rows *sql.Rows) error {
+		var c routing.Carrier
+		var attrs, desc sql.NullString
+		var flags, state int
+		var alg string
+		if err := rows.Scan(&c.ID, &c.CarrierID, &c.GWList, &flags, &alg, &state, &attrs, &desc); err != nil {
+			return err
+		}
+		c.Flags, c.SortAlg, c.State = routing.CarrierFlags(flags), routing.SortAlg(alg), routing.State(state)
+		c.Attrs, c.Description = attrs.String, desc.String
+		c.Channels = limits[[2]string{"carrier", c.CarrierID}]
+		d.Carriers = append(d.Carriers, c)
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	if err := s.query(ctx, "SELECT ruleid, groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description FROM dr_rules ORDER BY ruleid", func(rows *sql.Rows) error {
+		var r routing.Rule
+		var timerec, routeid, attrs, desc sql.NullString
+		var profile sql.NullInt64
+		var alg string
+		if err := rows.Scan(&r.ID, &r.Groups, &r.Prefix, &timerec, &r.Priority, &routeid, &r.GWList, &alg, &profile, &attrs, &desc); err != nil {
+			return err
+		}
+		r.TimeRec, r.RouteID, r.Attrs, r.Description = timerec.String, routeid.String, attrs.String, desc.String
+		r.SortAlg, r.SortProfile = routing.SortAlg(alg), int(profile.Int64)
+		d.Rules = append(d.Rules, r)
+		return nil
+	}); err != nil {
+		return d, err
+	}
+	err := s.query(ctx, "SELECT id, username, domain, groupid, description FROM dr_groups ORDER BY id", func(rows *sql.Rows) error {
+		var g routing.GroupMember
+		var domain, desc sql.NullString
+		if err := rows.Scan(&g.ID, &g.Username, &domain, &g.Group, &desc); err != nil {
+			return err
+		}
+		g.Domain, g.Description = domain.String, desc.String
+		d.Groups = append(d.Groups, g)
+		return nil
+	})
+	return d, err
+}
+
+func (s *RoutingStore) query(ctx context.Context, q string, row func(*sql.Rows) error) error {
+	rows, err := s.db.r.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("sqlstore: routing: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return fmt.Errorf("sqlstore: routing: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: routing: %w", err)
+	}
+	return nil
+}
+
+// SetGatewayState stores a gateway's state (persistent_state).
+func (s *RoutingStore) SetGatewayState(ctx context.Context, gwid string, state routing.State) error {
+	res, err := s.db.w.ExecContext(ctx, "UPDATE dr_gateways SET state = ? WHERE "+s.db.dialect.exact("gwid"), append([]any{int(state)}, s.db.dialect.exactArgs(gwid)...)...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: gateway %s state: %w", gwid, err)
+	}
+	return mustAffect(res, routing.ErrNotFound)
+}
+
+// SetCarrierState stores a carrier's state.
+func (s *RoutingStore) SetCarrierState(ctx context.Context, id string, state routing.State) error {
+	res, err := s.db.w.ExecContext(ctx, "UPDATE dr_carriers SET state = ? WHERE "+s.db.dialect.exact("carrierid"), append([]any{int(state)}, s.db.dialect.exactArgs(id)...)...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: carrier %s state: %w", id, err)
+	}
+	return mustAffect(res, routing.ErrNotFound)
+}
+
+// Replace replaces every row of the routing tables with d, in one
+// transaction (provisioning a topology; the tests' seed).
+func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
+	tx, err := s.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: routing replace: %w", err)
+	}
+	defer tx.Rollback()
+	for _, t := range []string{"dr_gateways", "dr_rules", "dr_carriers", "dr_groups", "palio_dr_limits"} {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+			return fmt.Errorf("sqlstore: routing replace: %w", err)
+		}
+	}
+	exec := func(q string, args ...any) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("sqlstore: routing replace: %w", err)
+		}
+		return nil
+	}
+	for _, g := range d.Gateways {
+		if err := exec("INSERT INTO dr_gateways (id, gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			g.ID, g.GWID, g.Type, g.Address, g.Strip, nullable(g.PriPrefix), nullable(g.Attrs), int(g.ProbeMode), int(g.State), nullable(g.Socket), nullable(g.Description)); err != nil {
+			return err
+		}
+		if g.Channels != 0 {
+			if err := exec("INSERT INTO palio_dr_limits (kind, id, channels) VALUES ('gw', ?, ?)", g.GWID, g.Channels); err != nil {
+				return err
+			}
+		}
+	}
+	for _, c := range d.Carriers {
+		if err := exec("INSERT INTO dr_carriers (id, carrierid, gwlist, flags, sort_alg, state, attrs, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			c.ID, c.CarrierID, c.GWList, int(c.Flags), string(c.SortAlg), int(c.State), nullable(c.Attrs), nullable(c.Description)); err != nil {
+			return err
+		}
+		if c.Channels != 0 {
+			if err := exec("INSERT INTO palio_dr_limits (kind, id, channels) VALUES ('carrier', ?, ?)", c.CarrierID, c.Channels); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range d.Rules {
+		if err := exec("INSERT INTO dr_rules (ruleid, groupid, prefix, timerec, priority, routeid, gwlist, sort_alg, sort_profile, attrs, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			r.ID, r.Groups, r.Prefix, nullable(r.TimeRec), r.Priority, nullable(r.RouteID), r.GWList, string(r.SortAlg), r.SortProfile, nullable(r.Attrs), nullable(r.Description)); err != nil {
+			return err
+		}
+	}
+	for _, g := range d.Groups {
+		if err := exec("INSERT INTO dr_groups (id, username, domain, groupid, description) VALUES (?, ?, ?, ?, ?)",
+			g.ID, g.Username, nullable(g.Domain), g.Group, nullable(g.Description)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: routing replace: %w", err)
+	}
+	return nil
+}
