@@ -32,6 +32,13 @@ type Config struct {
 	// UDPBuffer, when positive, sets the receive and send buffer of UDP
 	// listeners in bytes (capped by the kernel's rmem_max/wmem_max).
 	UDPBuffer int
+	// Stateless lists the methods answered without a server transaction
+	// when they arrive over UDP, as OpenSIPS's registrar replies
+	// statelessly: a retransmission is simply handled again, so the
+	// handler must be idempotent (the registrar is: a repeated CSeq is a
+	// retransmission). Nil means REGISTER; an empty, non-nil slice turns
+	// it off. Over TCP, TLS and WebSocket every request has a transaction.
+	Stateless []Method
 }
 
 // Listen is one socket the Server serves.
@@ -85,17 +92,18 @@ type Server struct {
 	packetConns []net.PacketConn
 	listeners   []listener
 
-	handler  Handler
-	baseCtx  context.Context
-	stopBase context.CancelFunc
-	started  atomic.Bool
-	draining atomic.Bool
-	closing  atomic.Bool
-	inflight atomic.Int64 // requests being handled
-	detached atomic.Int64 // requests of our own in flight (CANCEL, BYE)
-	serving  sync.WaitGroup
-	closed   chan struct{}
-	once     sync.Once
+	handler   Handler
+	stateless []Method
+	baseCtx   context.Context
+	stopBase  context.CancelFunc
+	started   atomic.Bool
+	draining  atomic.Bool
+	closing   atomic.Bool
+	inflight  atomic.Int64 // requests being handled
+	detached  atomic.Int64 // requests of our own in flight (CANCEL, BYE)
+	serving   sync.WaitGroup
+	closed    chan struct{}
+	once      sync.Once
 }
 
 type listener struct {
@@ -118,6 +126,10 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.metrics = newMetrics(s.reg)
+	s.stateless = cfg.Stateless
+	if s.stateless == nil {
+		s.stateless = []Method{REGISTER}
+	}
 
 	s.local = newLocal()
 	s.local.AddDomain(cfg.Domains...)
@@ -129,7 +141,10 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	libLog := slog.New(minLevel{s.log.Handler(), slog.LevelWarn}).With("component", "sipgo")
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("Palio"),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(libLog)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sipmsg.WithTransportLayerLogger(libLog),
+			sipmsg.WithTransportLayerReadFilter(s.readFilter),
+		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(libLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(s.strayResponse),
@@ -602,7 +617,7 @@ func serveRecovered(ctx context.Context, h Handler, w ResponseWriter, r *Request
 
 // finish turns the outcome of a request into its final response (the edge
 // of the contract on Handler).
-func (s *Server) finish(w *txWriter, req *Request, err error) {
+func (s *Server) finish(w ResponseWriter, req *Request, err error) {
 	if w.Status() != 0 {
 		// A final response is already upstream (relayed, or the 487 that
 		// answered the caller's CANCEL): nothing more is due.
@@ -634,6 +649,108 @@ func (s *Server) finish(w *txWriter, req *Request, err error) {
 	if werr := w.WriteResponse(res); werr != nil && !errors.Is(werr, ErrFinalSent) {
 		s.log.Debug("sip: final response not sent", "callid", callID(req), "status", res.StatusCode, "error", werr)
 	}
+}
+
+// readFilter sees every UDP datagram before sipgo parses it. A request of
+// a stateless method is taken out of sipgo's path (no server transaction,
+// no timers) and handled by serveStateless; anything else goes on as it is.
+// It never returns an error: sipgo stops a listener whose filter fails.
+func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
+	if props.Transport != "UDP" || len(s.stateless) == 0 || s.closing.Load() {
+		return data, nil
+	}
+	for _, m := range s.stateless {
+		if len(data) > len(m) && string(data[:len(m)]) == string(m) && data[len(m)] == ' ' {
+			buf := make([]byte, len(data))
+			copy(buf, data)
+			s.inflight.Add(1)
+			go s.serveStateless(buf, props.RemoteAddr, props.LocalAddr)
+			return nil, nil
+		}
+	}
+	return data, nil
+}
+
+// serveStateless handles a request without a server transaction and
+// answers it from the listening socket it came to.
+func (s *Server) serveStateless(data []byte, from, to net.Addr) {
+	defer s.inflight.Add(-1)
+	m, err := sipmsg.ParseMessage(data)
+	if err != nil {
+		s.log.Debug("sip: unparsable request dropped", "src", from.String(), "error", err)
+		return
+	}
+	req, ok := m.(*sipmsg.Request)
+	if !ok {
+		return
+	}
+	req.SetSource(from.String())
+	req.SetTransport("UDP")
+	s.metrics.request(req.Method)
+	pc := s.packetConnFor(to)
+	if pc == nil {
+		return
+	}
+	w := &statelessWriter{s: s, pc: pc, dest: responseAddr(req)}
+	if err := validate(req); err != nil {
+		_ = w.WriteResponse(NewResponse(req, 400, err.Error()))
+		return
+	}
+	if s.draining.Load() {
+		res := NewResponse(req, 503, "Shutting Down")
+		res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
+		_ = w.WriteResponse(res)
+		return
+	}
+	err = s.serve(s.baseCtx, w, req)
+	s.finish(w, req, err)
+}
+
+// packetConnFor returns the UDP listener bound to addr (the first one if
+// none is: a wildcard listener reports the address it was bound with).
+func (s *Server) packetConnFor(addr net.Addr) net.PacketConn {
+	for _, pc := range s.packetConns {
+		if pc.LocalAddr().String() == addr.String() {
+			return pc
+		}
+	}
+	if len(s.packetConns) == 0 {
+		return nil
+	}
+	return s.packetConns[0]
+}
+
+// statelessWriter answers a request handled without a transaction.
+type statelessWriter struct {
+	s      *Server
+	pc     net.PacketConn
+	dest   string
+	mu     sync.Mutex
+	status int
+}
+
+func (w *statelessWriter) WriteResponse(res *Response) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if res.StatusCode >= 200 {
+		if w.status != 0 {
+			return ErrFinalSent
+		}
+		w.status = res.StatusCode
+		w.s.metrics.response(res.StatusCode)
+	}
+	addr, err := net.ResolveUDPAddr("udp", w.dest)
+	if err != nil {
+		return fmt.Errorf("sip: response address %q: %w", w.dest, err)
+	}
+	_, err = w.pc.WriteTo([]byte(res.String()), addr)
+	return err
+}
+
+func (w *statelessWriter) Status() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status
 }
 
 // txWriter is the ResponseWriter of a request received on a server

@@ -58,6 +58,8 @@ type TLSConfig struct {
 // HTTPConfig sets the admin/metrics HTTP listener.
 type HTTPConfig struct {
 	Listen string `toml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/ (off by default).
+	Pprof bool `toml:"pprof"`
 }
 
 // StoreConfig says where the data lives.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -84,6 +85,12 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if cfg.HTTP.Pprof {
+		hmux.HandleFunc("/debug/pprof/", pprof.Index)
+		hmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		hmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		hmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
