@@ -410,6 +410,19 @@ func (t *Dialogs) confirm(e *dialogEntry, target Target, res *Response) bool {
 	return true
 }
 
+// createdBy reports whether e is the dialog the initial INVITE r created
+// (same CSeq and top Via branch).
+func (e *dialogEntry) createdBy(r *Request) bool {
+	cs, v := r.CSeq(), r.Via()
+	if cs == nil || v == nil {
+		return false
+	}
+	b, _ := v.Params.Get("branch")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cseq == cs.SeqNo && e.branch == b
+}
+
 // retransmission reports whether the initial INVITE r repeats the one
 // that created a dialog still in the table: same Call-ID, From tag, CSeq and
 // top Via branch (RFC 3261 §17.2.3).
@@ -429,10 +442,13 @@ func (t *Dialogs) retransmission(r *Request) bool {
 }
 
 // finish ends an unanswered dialog because a final response ≥ 300 (or the
-// 487 that answers a CANCEL) went upstream.
+// 487 that answers a CANCEL) went upstream for r. Only the dialog r
+// created is ended: a phone answers a 407 challenge with a new INVITE of
+// the same Call-ID and From tag (a new CSeq and branch), which may have
+// created its dialog before the 407's writer gets here.
 func (t *Dialogs) finish(r *Request, code int) {
 	e := t.lookup(dialogKey{callID(r), fromTag(r)})
-	if e == nil {
+	if e == nil || !e.createdBy(r) {
 		return
 	}
 	cause := CauseRejected

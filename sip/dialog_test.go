@@ -178,3 +178,43 @@ func TestDialogCloseEndsAll(t *testing.T) {
 		t.Errorf("last event: %+v", log.last())
 	}
 }
+
+// TestDialogFinishSparesTheChallengeAnswer: a phone answers the proxy's
+// 407 with a new INVITE (same Call-ID and From tag, next CSeq, new branch),
+// which may create its dialog before the writer of the 407 reports that
+// final response. The 407 must not end the new call's dialog.
+func TestDialogFinishSparesTheChallengeAnswer(t *testing.T) {
+	d := NewDialogs(time.Hour)
+	defer d.Close()
+	var log eventLog
+	d.Subscribe(log.add)
+	challenged := parseRequest(t, inviteMsg)
+	authorized := parseRequest(t, inviteMsg)
+	authorized.CSeq().SeqNo++
+	authorized.Via().Params.Add("branch", "z9hG4bK-second-attempt")
+
+	e := d.begin(authorized)
+	uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
+	d.legStarted(e, Target{URI: uas, Gateway: "gw"})
+	d.finish(challenged, 407) // late: the 407 went out before the new INVITE came
+	if d.Len() != 1 {
+		t.Fatal("the 407 of the first INVITE ended the dialog of the second")
+	}
+	if !d.confirm(e, Target{URI: uas, Gateway: "gw"}, answer(t, authorized, 200, "x")) {
+		t.Fatal("the answer of the second INVITE was not taken")
+	}
+	for _, ev := range log.events {
+		if ev.Kind == EventTerminated || ev.Kind == EventBranchEnded {
+			t.Errorf("unexpected %v event: %+v", ev.Kind, ev.Dialog)
+		}
+	}
+	// The INVITE that created the dialog still ends it when rejected.
+	d2 := NewDialogs(time.Hour)
+	defer d2.Close()
+	e2 := d2.begin(authorized)
+	d2.legStarted(e2, Target{URI: uas})
+	d2.finish(authorized, 486)
+	if d2.Len() != 0 {
+		t.Error("finish of the creating INVITE left its dialog in the table")
+	}
+}
