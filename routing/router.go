@@ -187,6 +187,14 @@ func (r *Router) Explain(group int, number string) ([]Decision, error) {
 	return out, nil
 }
 
+// Group returns the routing group of the caller of req: its dr_groups
+// row's group (From user, and host unless Config.IgnoreDomain), else
+// Config.DefaultGroup. With Explain it tells where a request would go
+// without sending it (the CLI's dry run).
+func (r *Router) Group(req *sip.Request) int {
+	return r.groupOf(r.tab.Load(), req)
+}
+
 // ErrNoRoute is the error of Route and Explain when no rule matches.
 var ErrNoRoute = errors.New("routing: no route")
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/routing"
+	"github.com/palio-voip/palio/sip"
 )
 
 // gateways returns n gateways g1..gn at 10.0.0.1..n.
@@ -303,5 +304,41 @@ func TestLoadReport(t *testing.T) {
 	}
 	if !strings.Contains(rep.String(), "15 discarded, 6 other problems") {
 		t.Errorf("report: got %q", rep.String())
+	}
+}
+
+// TestGroup checks the caller's group as the stage and the dry run see
+// it: by From user and host (host without regard to case), by user alone
+// with IgnoreDomain, else the default group.
+func TestGroup(t *testing.T) {
+	d := routing.Data{Groups: []routing.GroupMember{
+		{ID: 1, Username: "5890", Domain: "voip.unisi.it", Group: 1},
+		{ID: 2, Username: "5891", Domain: "other.example", Group: 2},
+	}}
+	tests := []struct {
+		name         string
+		ignoreDomain bool
+		from         string
+		want         int
+	}{
+		{"member", false, "sip:5890@voip.unisi.it", 1},
+		{"host case", false, "sip:5890@VOIP.Unisi.IT", 1},
+		{"other domain", false, "sip:5890@elsewhere.example", 9},
+		{"not a member", false, "sip:5002@voip.unisi.it", 9},
+		{"user alone", true, "sip:5891@voip.unisi.it", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRouter(t, routing.Config{DefaultGroup: 9, IgnoreDomain: tt.ignoreDomain}, d, time.Time{})
+			req := invite("sip:0577232111@voip.unisi.it")
+			u, err := sip.ParseURI(tt.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.From().Address = u
+			if got := r.Group(req); got != tt.want {
+				t.Errorf("Group: got %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

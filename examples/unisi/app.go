@@ -13,6 +13,7 @@ import (
 	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/store/mysql"
 	"github.com/palio-voip/palio/store/sqlite"
@@ -36,7 +37,7 @@ type app struct {
 	acl     *permission.Addresses
 	regr    *registrar.Registrar
 	enum    *enum.Resolver
-	static  *routeStage
+	router  *routing.Router
 	domain  string
 }
 
@@ -107,16 +108,53 @@ func (a *app) build(ctx context.Context) error {
 			return err
 		}
 	}
-	a.static = &routeStage{}
-	table, err := compileRoutes(a.cfg.Routes)
-	if err != nil {
+	if a.router, err = routing.New(a.routingConfig(), a.db.Routing(), routing.WithLogger(a.log), routing.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
-	a.static.table.Store(table)
 	return nil
 }
 
+// prefixChars are the characters UniSI's rule prefixes use besides digits:
+// the media box's accounts are FAX_<n> and IVR_<n> after the alias stage,
+// and an operator may add rules for other such names.
+const prefixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+
+// routingConfig is the routing.Config of the configuration file.
+//
+// Gateway states are reloaded from the store (ReloadState): the operator
+// commands (gateway enable|disable) and other nodes change them there,
+// and every node follows the store. Probe results are written back to it,
+// so all nodes share what one saw.
+func (a *app) routingConfig() routing.Config {
+	rc := a.cfg.Routing
+	cfg := routing.Config{
+		DefaultGroup:     rc.DefaultGroup,
+		Fallback:         rc.Fallback,
+		ExtraPrefixChars: prefixChars,
+		FailoverCodes:    rc.FailoverCodes,
+		AlarmThreshold:   rc.AlarmThreshold,
+		ReloadState:      true,
+		Probe: routing.ProbeConfig{
+			Timeout:    rc.ProbeTimeout.Duration,
+			ReplyCodes: rc.ProbeReplyCodes,
+			From:       "sip:prober@" + a.domain,
+		},
+	}
+	if rc.ProbeInterval != nil {
+		cfg.Probe.Interval = rc.ProbeInterval.Duration
+	}
+	return cfg
+}
+
+// probing reports whether the configuration asks for gateway probing.
+func (a *app) probing() bool {
+	return a.cfg.Routing.ProbeInterval == nil || a.cfg.Routing.ProbeInterval.Duration > 0
+}
+
 func (a *app) close() {
+	if a.router != nil {
+		a.router.Close()
+	}
 	if a.regr != nil {
 		a.regr.Close()
 	}
@@ -150,6 +188,12 @@ func (a *app) reload(ctx context.Context, tables ...string) {
 	}
 	if want("address") {
 		if _, err := a.acl.Reload(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if want("routing") {
+		// The router logs the rows it leaves out.
+		if _, err := a.router.Reload(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -217,7 +261,7 @@ func (a *app) stages(auth sip.Middleware, next sip.Handler) []stage {
 			Caller:        callerClasses,
 			Callee:        a.calleeClasses,
 			InboundTypes:  []string{"voip"},
-			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local"},
+			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"},
 		})},
 		stage{"destination", a.destination},
 	)
@@ -233,27 +277,18 @@ func (a *app) pipeline(auth sip.Middleware, next sip.Handler) sip.Handler {
 }
 
 // destination sends each class where UniSI sends it: voip to the phones'
-// registrations, media to the Asterisk media box, the others to the static
-// routes of the configuration (the routing issue replaces them).
+// registrations; legacy, national, mobile, international, toip and media
+// to dynamic routing, whose rules pick the MD110s, the PSTN gateways of
+// the three sites, the ToIP trunk or the Asterisk media box, with
+// failover. A class without routing rules gets the router's 404 No Route.
 func (a *app) destination(next sip.Handler) sip.Handler {
 	lookup := a.regr.Lookup(next)
-	static := a.static.Wrap(next)
-	box, _ := sip.ParseURI(a.cfg.Media.Box)
+	routed := a.router.Wrap(next)
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		res, _ := dialplan.ResultFrom(ctx)
-		switch res.Attrs {
-		case "voip":
+		if res, _ := dialplan.ResultFrom(ctx); res.Attrs == "voip" {
 			return lookup.ServeSIP(ctx, w, r)
-		case "media":
-			if box.Host == "" {
-				return sip.Reject(503, "No Media Box")
-			}
-			u := box
-			u.User = r.Recipient.User
-			return next.ServeSIP(sip.WithTargets(ctx, sip.Target{URI: u, Gateway: "mediabox"}), w, r)
-		default:
-			return static.ServeSIP(ctx, w, r)
 		}
+		return routed.ServeSIP(ctx, w, r)
 	})
 }
 

@@ -133,6 +133,16 @@ func cmdImport(ctx context.Context, g globals, args []string, out io.Writer) err
 	if len(rep.Rejected) > 0 {
 		return exitError{code: 1, msg: fmt.Sprintf("unisi: import: %d rows rejected", len(rep.Rejected))}
 	}
+	if strings.HasPrefix(args[0], "dr_") || args[0] == "palio_dr_limits" {
+		// A routing row is checked against the others (a gwlist naming a
+		// gateway that is not there): load them all as the server would.
+		a, err := openRouter(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return reportRouting(ctx, a, out)
+	}
 	return nil
 }
 

@@ -138,8 +138,8 @@ func TestRouteDryRun(t *testing.T) {
 			[]string{"class mobile", "result\t403 Forbidden: class not allowed"}},
 		{"blocked caller", []string{"route", "5003", "-from", "5009"}, 1, []string{"result\t403 Account Blocked"}},
 		{"unknown caller", []string{"route", "5003", "-from", "7777"}, 1, []string{"result\t403"}},
-		{"from a gateway", []string{"route", "5003", "-from", "x", "-src", "10.10.1.1:5060"}, 0,
-			[]string{"source\ttrusted 10.10.1.1:5060 group 1 (gw-siena-1)", "auth\tnot needed", "inbound call needs pstn", "result\t200"}},
+		{"from a gateway", []string{"route", "5003", "-from", "x", "-src", "198.51.100.11:5060"}, 0,
+			[]string{"source\ttrusted 198.51.100.11:5060 group 1 (gw-siena-1)", "auth\tnot needed", "inbound call needs pstn", "result\t200"}},
 		{"invalid destination", []string{"route", "999", "-from", "5002"}, 1, []string{"result\t420 Invalid Destination"}},
 	}
 	for _, tt := range tests {
@@ -162,10 +162,12 @@ func TestConfigStrict(t *testing.T) {
 	}{
 		{"unknown key", "[sip]\nlisten = \"127.0.0.1:5060\"\nlisten_typo = 1\n", "unknown keys: sip.listen_typo"},
 		{"bad level", "[log]\nlevel = \"loud\"\n", "log.level"},
-		{"route without targets", "[[route]]\nnumber = \"5002\"\n", "no targets"},
-		{"bad target", "[[route]]\nprefix = \"0\"\ntargets = [\"sip:\"]\n", "target"},
+		{"static routes are data now", "[[route]]\nnumber = \"5002\"\n", "unknown keys: route"},
+		{"media box is a gateway now", "[media]\nbox = \"sip:127.0.0.1\"\n", "unknown keys: media"},
 		{"bad duration", "[timers]\ntimer_c = \"soon\"\n", "timer_c"},
-		{"bad media box", "[media]\nbox = \"nowhere\"\n", "media.box"},
+		{"alarm over the limit", "[routing]\nalarm_threshold = 1.5\n", "alarm_threshold"},
+		{"bad failover code", "[routing]\nfailover_codes = [503, 42]\n", "status code 42"},
+		{"negative probe interval", "[routing]\nprobe_interval = \"-1s\"\n", "probe_interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

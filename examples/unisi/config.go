@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/palio-voip/palio/sip"
 )
 
 // Config is the example server's configuration file (TOML). Unknown keys
@@ -27,8 +26,7 @@ type Config struct {
 	Registrar  RegistrarConfig  `toml:"registrar"`
 	Permission PermissionConfig `toml:"permission"`
 	ENUM       ENUMConfig       `toml:"enum"`
-	Media      MediaConfig      `toml:"media"`
-	Routes     []RouteConfig    `toml:"route"`
+	Routing    RoutingConfig    `toml:"routing"`
 }
 
 // SIPConfig sets the SIP listeners.
@@ -105,7 +103,7 @@ type RegistrarConfig struct {
 // PermissionConfig says which address groups are trusted.
 type PermissionConfig struct {
 	// Trusted are the address groups whose requests skip authentication
-	// (default 1 = PSTN gateways, 2 = ToIP trunk, 3 = media box).
+	// (default 1 = PSTN gateways, 2 = ToIP trunk, 3 = media box, 4 = MD110s).
 	Trusted []int `toml:"trusted"`
 	// RejectUntrusted answers requests from other sources with 403 instead
 	// of challenging them.
@@ -121,19 +119,28 @@ type ENUMConfig struct {
 	Timeout     Duration `toml:"timeout"`
 }
 
-// MediaConfig locates the Asterisk media box (IVR, fax, voicemail).
-type MediaConfig struct {
-	// Box is its address as a SIP URI ("sip:10.10.5.5:5060").
-	Box string `toml:"box"`
-}
-
-// RouteConfig is one static route: calls whose Request-URI user equals
-// Number (or starts with Prefix; the longest prefix wins) go to Targets, in
-// parallel when there are several.
-type RouteConfig struct {
-	Number  string   `toml:"number"`
-	Prefix  string   `toml:"prefix"`
-	Targets []string `toml:"targets"`
+// RoutingConfig tunes dynamic routing (the gateways, carriers and rules
+// themselves are in the store's dr_ tables).
+type RoutingConfig struct {
+	// DefaultGroup is the routing group of callers without a dr_groups
+	// row (default 0).
+	DefaultGroup int `toml:"default_group"`
+	// Fallback tries the next rule when a rule's destinations are
+	// exhausted (drouting's F flag).
+	Fallback bool `toml:"fallback"`
+	// FailoverCodes are the gateway answers that move a call to the next
+	// destination (default 408, 500, 502, 503, 504).
+	FailoverCodes []int `toml:"failover_codes"`
+	// ProbeInterval is the time between OPTIONS rounds to the gateways
+	// (default 30s; "0s" turns probing off) and ProbeTimeout bounds one
+	// probe (default 5s).
+	ProbeInterval *Duration `toml:"probe_interval"`
+	ProbeTimeout  Duration  `toml:"probe_timeout"`
+	// ProbeReplyCodes are answers to OPTIONS that count as up besides 200.
+	ProbeReplyCodes []int `toml:"probe_reply_codes"`
+	// AlarmThreshold is the share of a trunk's channels at which the
+	// capacity alarm fires (default 0.8).
+	AlarmThreshold float64 `toml:"alarm_threshold"`
 }
 
 // Duration is a time.Duration written as "180s" in TOML.
@@ -163,9 +170,8 @@ func defaultConfig() Config {
 		},
 		Log:        LogConfig{Level: "info"},
 		Registrar:  RegistrarConfig{Realm: "voip.unisi.it"},
-		Permission: PermissionConfig{Trusted: []int{1, 2, 3}},
+		Permission: PermissionConfig{Trusted: []int{1, 2, 3, 4}},
 		ENUM:       ENUMConfig{Suffix: "e164.arpa.", CountryCode: "39", Timeout: Duration{time.Second}},
-		Media:      MediaConfig{Box: "sip:127.0.0.1:5080"},
 	}
 }
 
@@ -201,27 +207,19 @@ func (c Config) validate() error {
 	if _, err := logLevel(c.Log.Level); err != nil {
 		return err
 	}
-	if c.Media.Box != "" {
-		if u, err := sip.ParseURI(c.Media.Box); err != nil || u.Host == "" {
-			return fmt.Errorf("config: media.box %q is not a SIP URI with a host", c.Media.Box)
+	rc := c.Routing
+	if rc.AlarmThreshold > 1 {
+		return fmt.Errorf("config: routing.alarm_threshold %v: want a share of the channels, at most 1", rc.AlarmThreshold)
+	}
+	for _, codes := range [][]int{rc.FailoverCodes, rc.ProbeReplyCodes} {
+		for _, code := range codes {
+			if code < 100 || code > 699 {
+				return fmt.Errorf("config: routing: status code %d: want 100..699", code)
+			}
 		}
 	}
-	for i, r := range c.Routes {
-		if (r.Number == "") == (r.Prefix == "") {
-			return fmt.Errorf("config: route %d: set exactly one of number and prefix", i+1)
-		}
-		if len(r.Targets) == 0 {
-			return fmt.Errorf("config: route %d: no targets", i+1)
-		}
-		for _, t := range r.Targets {
-			u, err := sip.ParseURI(t)
-			if err == nil && u.Host == "" {
-				err = errors.New("no host")
-			}
-			if err != nil {
-				return fmt.Errorf("config: route %d: target %q: %v", i+1, t, err)
-			}
-		}
+	if rc.ProbeInterval != nil && rc.ProbeInterval.Duration < 0 {
+		return fmt.Errorf("config: routing.probe_interval %v is negative", rc.ProbeInterval.Duration)
 	}
 	return nil
 }

@@ -29,6 +29,10 @@
 //	alias add ALIAS TARGET
 //	alias list
 //	alias del ALIAS
+//	gateway list
+//	gateway enable|disable ID
+//	carrier list
+//	carrier enable|disable ID
 //
 // Output is plain text, one record a line, tab-separated; errors go to
 // stderr with a non-zero exit status.
@@ -70,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&g.config, "config", "", "TOML configuration file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: unisi [-sip ADDR] [-http ADDR] [-db PATH] [-config FILE] [command]")
-		fmt.Fprintln(stderr, "commands: serve (default), translate, route, import, user, location, address, alias")
+		fmt.Fprintln(stderr, "commands: serve (default), translate, route, import, user, location, address, alias, gateway, carrier")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +109,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAddress(ctx, g, rest, stdout)
 	case "alias":
 		err = cmdAlias(ctx, g, rest, stdout)
+	case "gateway":
+		err = cmdGateway(ctx, g, rest, stdout)
+	case "carrier":
+		err = cmdCarrier(ctx, g, rest, stdout)
 	default:
 		fmt.Fprintf(stderr, "unisi: unknown command %q\n", cmd)
 		fs.Usage()

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
@@ -105,24 +103,30 @@ func (e *example) cliT(t *testing.T, want int, args ...string) string {
 }
 
 // start runs the server until the test ends (or stop), waiting until it
-// answers OPTIONS.
+// answers OPTIONS. The SIP port was free when newExample picked it; if
+// another process took it since, start picks another and tries again.
 func (e *example) start() {
+	e.t.Helper()
+	for attempt := 1; ; attempt++ {
+		code, up := e.try()
+		if up {
+			return
+		}
+		if attempt < 5 && strings.Contains(e.stderr.String(), "address already in use") {
+			e.addr = "127.0.0.1:" + strconv.Itoa(freePort(e.t, "udp"))
+			continue
+		}
+		e.t.Fatalf("server exited %d:\n%s", code, e.stderr.String())
+	}
+}
+
+// try starts the server and waits until it answers OPTIONS (up) or exits
+// (its exit status).
+func (e *example) try() (code int, up bool) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, e.globals(), e.stderr, e.stderr) }()
-	stopped := false
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if code := <-done; code != 0 {
-			e.t.Errorf("server exited %d:\n%s", code, e.stderr.String())
-		}
-	}
-	e.t.Cleanup(e.stop)
 	pinger := siptest.NewUA(e.t, siptest.WithUser("ping"))
 	defer pinger.Close()
 	for range 200 {
@@ -130,15 +134,37 @@ func (e *example) start() {
 		res, err := pinger.Options(pctx, "sip:"+e.addr)
 		pcancel()
 		if err == nil && res.StatusCode == 200 {
-			return
+			select {
+			case code := <-done: // someone else answered on the port
+				cancel()
+				return code, false
+			default:
+			}
+			stopped := false
+			e.stop = func() {
+				if stopped {
+					return
+				}
+				stopped = true
+				cancel()
+				if code := <-done; code != 0 {
+					e.t.Errorf("server exited %d:\n%s", code, e.stderr.String())
+				}
+			}
+			e.t.Cleanup(e.stop)
+			return 0, true
 		}
 		select {
 		case code := <-done:
-			e.t.Fatalf("server exited %d:\n%s", code, e.stderr.String())
+			cancel()
+			return code, false
 		default:
 		}
 	}
+	cancel()
+	<-done
 	e.t.Fatalf("server not answering:\n%s", e.stderr.String())
+	return 0, false
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -176,16 +202,10 @@ func finalCode(t *testing.T, c *siptest.Call, err error) int {
 // gateway's call needs no authentication; a blocked account cannot
 // register.
 func TestUniSICalls(t *testing.T) {
-	media := siptest.NewUA(t, siptest.WithUser("asterisk"))
-	intl := siptest.NewGateway(t, siptest.Respond(180), siptest.Pause(10*time.Millisecond), siptest.Respond(200))
 	gwPort := freePort(t, "udp")
-	e := newExample(t, fmt.Sprintf(`
-[media]
-box = "sip:127.0.0.1:%d"
-[[route]]
-prefix = "000"
-targets = ["%s"]
-`, mediaPort(media), intl.URI()))
+	e := newExample(t, "[routing]\nprobe_interval = \"0s\"\n")
+	gws := e.gateways(nil)
+	media := gws["media-asterisk"]
 	e.cli(0, "address", "add", "1", "127.0.0.1", "-port", strconv.Itoa(gwPort), "-tag", "test-gateway")
 	e.start()
 
@@ -225,14 +245,17 @@ targets = ["%s"]
 		if code := finalCode(t, call, err); code != 403 {
 			t.Fatalf("got %d, want 403", code)
 		}
-		if n := len(intl.Received(sip.INVITE)); n != 0 {
-			t.Errorf("the gateway got %d INVITEs", n)
+		if n := invites(gws, sienaPRIs...); n != 0 {
+			t.Errorf("the PSTN gateways got %d INVITEs", n)
 		}
 	})
 	t.Run("international with the class", func(t *testing.T) {
 		call, err := caller.Invite(ctx, "sip:000442079460000@"+e.addr)
 		if code := finalCode(t, call, err); code != 200 {
 			t.Fatalf("got %d, want 200", code)
+		}
+		if n := invites(gws, sienaPRIs...); n != 1 {
+			t.Errorf("the Siena PRIs got %d INVITEs, want 1", n)
 		}
 		call.Bye(ctx)
 	})

@@ -98,9 +98,8 @@ func TestTwoNodesShareMariaDB(t *testing.T) {
 func TestDatabaseOutage(t *testing.T) {
 	dsn := storetest.MySQLDSN(t)
 	px := newTCPProxy(t, "127.0.0.1:3306")
-	media := siptest.NewUA(t, siptest.WithUser("asterisk"))
-	e := newExample(t, mysqlConfig(strings.Replace(dsn, "127.0.0.1:3306", px.addr(), 1))+
-		fmt.Sprintf("[media]\nbox = %q\n", "sip:"+media.Addr()))
+	e := newExample(t, mysqlConfig(strings.Replace(dsn, "127.0.0.1:3306", px.addr(), 1))+"[routing]\nprobe_interval = \"0s\"\n")
+	e.gateways(nil)
 	e.start()
 	ctx := ctxT(t, 30*time.Second)
 	phone := e.phone("5003")

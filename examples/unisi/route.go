@@ -15,6 +15,7 @@ import (
 	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -54,6 +55,9 @@ func cmdRoute(ctx context.Context, g globals, args []string, out io.Writer) erro
 	})
 	var chain []sip.Middleware
 	for _, s := range a.stages(a.asCaller(*from), term) {
+		if s.name == "destination" {
+			chain = append(chain, a.explainRouting(tr))
+		}
 		chain = append(chain, s.mw, tr.after(s.name))
 	}
 	h := sip.Chain(chain...)(term)
@@ -84,6 +88,65 @@ func statusReason(se *sip.StatusError) string {
 		return se.Response.Reason
 	}
 	return sip.ReasonPhrase(se.Code)
+}
+
+// explainRouting wraps the destination stage of a dry run. For a class
+// that goes to dynamic routing it records the router's decision: the rule
+// and its destinations in the order the stage tries them, with those
+// skipped and why. When the stage reached the (stand-in) Forwarder, that
+// is the decision it made, with the very order its weighted draw gave;
+// when it could not (no rule, every destination skipped), Router.Explain
+// (OpenSIPS's dr_number_routing) shows why.
+func (a *app) explainRouting(tr *trace) sip.Middleware {
+	return func(next sip.Handler) sip.Handler {
+		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			if res, _ := dialplan.ResultFrom(ctx); res.Attrs == "voip" {
+				tr.add("destination", "registrar lookup of %s", r.Recipient.User)
+				return next.ServeSIP(ctx, w, r)
+			}
+			group, number := a.router.Group(r), r.Recipient.User
+			err := next.ServeSIP(ctx, w, r)
+			if tr.decision != nil {
+				tr.routing(*tr.decision)
+				return err
+			}
+			ds, xerr := a.router.Explain(group, number)
+			if xerr != nil {
+				tr.add("routing", "group %d, number %s: no rule", group, number)
+			}
+			for _, d := range ds {
+				tr.routing(d)
+			}
+			return err
+		})
+	}
+}
+
+// routing records a routing decision.
+func (t *trace) routing(d routing.Decision) {
+	prefix := d.Prefix
+	if prefix == "" {
+		prefix = "(none)"
+	}
+	t.add("routing", "group %d, number %s: rule %d, prefix %s, priority %d, attrs %s", d.Group, d.Number, d.Rule, prefix, d.Priority, dash(d.Attrs))
+	for i, dst := range d.Destinations {
+		via := ""
+		if dst.Carrier != "" {
+			via = " via #" + dst.Carrier
+		}
+		tg := dst.Target()
+		t.add("destination", "%d\t%s%s\t%s", i+1, dst.Gateway, via, tg.String())
+	}
+	for _, sk := range d.Skipped {
+		name := sk.Gateway
+		switch {
+		case name == "":
+			name = "#" + sk.Carrier
+		case sk.Carrier != "":
+			name += " via #" + sk.Carrier
+		}
+		t.add("skipped", "%s\t%s", name, sk.Reason)
+	}
 }
 
 // asCaller stands in for authentication in a dry run: the caller is the
@@ -137,9 +200,10 @@ func syntheticInvite(number, from, domain, src string) *sip.Request {
 
 // trace collects each stage's decision as the request passes.
 type trace struct {
-	lines   []string
-	targets []sip.Target
-	ruri    string
+	lines    []string
+	targets  []sip.Target
+	ruri     string
+	decision *routing.Decision // the routing stage's, when it forwarded
 }
 
 func (t *trace) add(stage, format string, a ...any) {
@@ -208,6 +272,9 @@ func orNone(s string) string {
 func (t *trace) final(ctx context.Context, r *sip.Request) {
 	t.ruri = r.Recipient.String()
 	t.targets = sip.TargetsFrom(ctx)
+	if d, ok := routing.DecisionFrom(ctx); ok {
+		t.decision = &d
+	}
 }
 
 func (t *trace) print(out io.Writer) {

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	_ "embed"
+	"embed"
 	"fmt"
 	"log/slog"
 
@@ -18,6 +18,23 @@ import (
 //
 //go:embed seed/unisi-dialplan.tsv
 var unisiDialplan []byte
+
+// The UniSI routing topology, as OpenSIPS drouting dumps: the PSTN
+// gateways of the three sites (one PRI, 30 channels, each; Siena's four
+// form the carrier pstn-siena), the Ericsson MD110s (the carrier md110),
+// the ToIP trunk and the Asterisk media box. The addresses are
+// documentation addresses (RFC 5737, 198.51.100.0/24) that reach no one:
+// put your gateways' in their place (gateway list shows them). The media
+// box's is on this host, so that a local Asterisk works out of the box. The rules
+// send the outside line (0…) to the PSTN (Arezzo's and Grosseto's area
+// codes to their own PRI first), 2xxxx and 80… to the MD110s, the ToIP
+// range to its trunk, and 88…, FAX_… and IVR_… to the media box.
+//
+//go:embed seed/dr_gateways.tsv seed/dr_carriers.tsv seed/dr_rules.tsv seed/palio_dr_limits.tsv
+var unisiRouting embed.FS
+
+// routingTables are the routing seed files in the order they load.
+var routingTables = []string{"dr_gateways", "dr_carriers", "dr_rules", "palio_dr_limits"}
 
 // mediaRule classifies the media box's accounts: the alias stage turns the
 // fax number 5500 into FAX_5500 (and IVR numbers into IVR_<n>) before the
@@ -42,22 +59,28 @@ var demoAccounts = []demoAccount{
 	{"IVR_5000", []string{"local"}, false},
 }
 
-// demoAddresses: the PSTN gateways of the three sites (group 1), the ToIP
-// trunk (group 2), the media box (group 3). Addresses are illustrative.
+// demoAddresses are the sources trusted without authentication, the
+// gateways of the routing seed: the PSTN gateways of the three sites
+// (group 1), the ToIP trunk (group 2), the media box (group 3) and the
+// MD110s (group 4).
 var demoAddresses = []permission.Address{
-	{Group: 1, IP: "10.10.1.1", Mask: 32, ContextInfo: "gw-siena-1"},
-	{Group: 1, IP: "10.10.1.2", Mask: 32, ContextInfo: "gw-siena-2"},
-	{Group: 1, IP: "10.10.1.3", Mask: 32, ContextInfo: "gw-siena-3"},
-	{Group: 1, IP: "10.10.1.4", Mask: 32, ContextInfo: "gw-siena-4"},
-	{Group: 1, IP: "10.20.1.1", Mask: 32, ContextInfo: "gw-arezzo"},
-	{Group: 1, IP: "10.30.1.1", Mask: 32, ContextInfo: "gw-grosseto"},
-	{Group: 2, IP: "192.0.2.10", Mask: 32, ContextInfo: "toip"},
-	{Group: 3, IP: "127.0.0.1", Mask: 32, Port: 5080, ContextInfo: "mediabox"},
+	{Group: 1, IP: "198.51.100.11", Mask: 32, ContextInfo: "gw-siena-1"},
+	{Group: 1, IP: "198.51.100.12", Mask: 32, ContextInfo: "gw-siena-2"},
+	{Group: 1, IP: "198.51.100.13", Mask: 32, ContextInfo: "gw-siena-3"},
+	{Group: 1, IP: "198.51.100.14", Mask: 32, ContextInfo: "gw-siena-4"},
+	{Group: 1, IP: "198.51.100.21", Mask: 32, ContextInfo: "gw-arezzo"},
+	{Group: 1, IP: "198.51.100.31", Mask: 32, ContextInfo: "gw-grosseto"},
+	{Group: 2, IP: "198.51.100.51", Mask: 32, ContextInfo: "toip"},
+	{Group: 3, IP: "127.0.0.1", Mask: 32, Port: 5080, ContextInfo: "media-asterisk"},
+	{Group: 4, IP: "198.51.100.41", Mask: 32, ContextInfo: "md110-siena"},
+	{Group: 4, IP: "198.51.100.42", Mask: 32, ContextInfo: "md110-arezzo"},
+	{Group: 4, IP: "198.51.100.43", Mask: 32, ContextInfo: "md110-grosseto"},
 }
 
 // seed fills an empty database with the UniSI data: the dialplan, the
-// aliases of the media box, the trusted addresses and demo accounts. A
-// database whose dialplan table has rows is left alone.
+// routing topology, the aliases of the media box, the trusted addresses
+// and demo accounts. A database whose dialplan table has rows is left
+// alone.
 func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.Logger) error {
 	rules, err := db.Dialplan().Rules(ctx)
 	if err != nil {
@@ -75,6 +98,19 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	}
 	if _, err := db.Dialplan().AddRule(ctx, mediaRule); err != nil {
 		return fmt.Errorf("seed: dialplan: %w", err)
+	}
+	for _, table := range routingTables {
+		tsv, err := unisiRouting.ReadFile("seed/" + table + ".tsv")
+		if err != nil {
+			return err
+		}
+		rep, err := db.ImportTSV(ctx, table, bytes.NewReader(tsv), nil)
+		if err != nil {
+			return fmt.Errorf("seed: %s: %w", table, err)
+		}
+		if len(rep.Rejected) > 0 {
+			return fmt.Errorf("seed: %s: %d rows rejected (line %d: %s)", table, len(rep.Rejected), rep.Rejected[0].Line, rep.Rejected[0].Reason)
+		}
 	}
 	for _, a := range []alias.Alias{
 		{AliasUsername: "5500", AliasDomain: domain, Username: "FAX_5500", Domain: domain},
@@ -97,7 +133,7 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 			return fmt.Errorf("seed: account %s: %w", d.user, err)
 		}
 	}
-	log.Info("unisi: seeded a new database", "rules", rep.Loaded+1, "aliases", 2, "addresses", len(demoAddresses),
+	log.Info("unisi: seeded a new database", "rules", rep.Loaded+1, "aliases", 2, "gateways", 11, "addresses", len(demoAddresses),
 		"accounts", len(demoAccounts), "passwords", "unisi<number>, e.g. 5002/unisi5002")
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,6 +65,10 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		TimerC:        cfg.Timers.TimerC.Duration,
 		FirstResponse: cfg.Timers.FirstResponse.Duration,
 	})
+	stopWatching := a.router.Watch(srv.Dialogs())
+	defer stopWatching()
+	unsubscribe := a.router.Subscribe(func(e routing.Event) { logRoutingEvent(log, e) })
+	defer unsubscribe()
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
 		Register: a.regr,
@@ -103,6 +108,13 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		hsrv.Close()
 		return err
 	}
+	if a.probing() {
+		if err := a.router.StartProbing(srv); err != nil {
+			srv.Close()
+			hsrv.Close()
+			return err
+		}
+	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -131,23 +143,31 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 				log.Info("unisi: draining", "signal", s.String())
 				return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
 			}
-			// SIGHUP: the data snapshots, the static routes and the log
-			// level. A failed reload keeps what runs and says why.
+			// SIGHUP: the data snapshots and the log level. A failed
+			// reload keeps what runs and says why.
 			a.reload(ctx)
 			nc, err := g.loadConfig()
-			if err == nil {
-				var t *staticRoutes
-				if t, err = compileRoutes(nc.Routes); err == nil {
-					a.static.table.Store(t)
-					if l, lerr := logLevel(nc.Log.Level); lerr == nil {
-						lv.Set(l)
-					}
-					continue
-				}
+			if err != nil {
+				log.Error("unisi: configuration reload failed, keeping the running one", "error", err)
+				continue
 			}
-			log.Error("unisi: configuration reload failed, keeping the running one", "error", err)
+			if l, lerr := logLevel(nc.Log.Level); lerr == nil {
+				lv.Set(l)
+			}
 		}
 	}
+}
+
+// logRoutingEvent logs gateway state changes and trunk alarms: a gateway
+// going down and a trunk near its channel limit are warnings.
+func logRoutingEvent(log *slog.Logger, e routing.Event) {
+	level := slog.LevelInfo
+	switch {
+	case e.Kind == routing.EventTrunkAlarm,
+		e.Kind == routing.EventGatewayState && e.State != routing.StateActive && e.Cause != routing.CauseOperator:
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, "unisi: "+e.String(), "event", e.Kind.String())
 }
 
 func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog.Logger) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,8 +30,8 @@ func TestSIPp(t *testing.T) {
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
 		"-timeout", "60s", "-m", "100")
 	uas.Dir = dir
-	var uasOut bytes.Buffer
-	uas.Stdout, uas.Stderr = &uasOut, &uasOut
+	uasOut := &syncBuffer{} // read on failure while the UAS still runs
+	uas.Stdout, uas.Stderr = uasOut, uasOut
 	if err := uas.Start(); err != nil {
 		t.Fatal(err)
 	}
