@@ -275,7 +275,18 @@ func (b *branch) run(ctx context.Context) outcome {
 					// not stay in Accepted for Timer M.
 					tx.Terminate()
 				}
+				if !b.invite {
+					// A non-INVITE's final response is retransmitted only
+					// when its request is; the request carries a stable
+					// branch (stableBranch), so a retransmission forwarded
+					// again meets the next hop's transaction: ours need not
+					// wait for Timer K holding the messages.
+					tx.Terminate()
+				}
 				return o
+			}
+			if !b.invite {
+				tx.Terminate() // as for a 2xx above
 			}
 			o := outcome{code: code, res: upstream(res)}
 			if timedOut {

@@ -17,7 +17,7 @@ import (
 func (s *Server) Ping(ctx context.Context, t Target, from string) (*Response, error) {
 	req := sipmsg.NewRequest(OPTIONS, *t.URI.Clone())
 	tp := t.transport(nil)
-	if err := s.addVia(req, tp, ""); err != nil {
+	if err := s.addVia(req, tp, newBranch("")); err != nil {
 		return nil, err
 	}
 	mf := sipmsg.MaxForwardsHeader(70)

@@ -27,6 +27,51 @@ func newBranch(loopHash string) string {
 	return sb.String()
 }
 
+// stableBranch returns the branch of our Via for the non-INVITE request r
+// forwarded to next: derived from r's own top Via (branch, sent-by), its
+// method and CSeq and next, so that a retransmission of r forwarded again
+// after our transactions ended carries the same branch, and the next hop's
+// transaction (which keeps its final response for Timer J) answers it as a
+// retransmission (RFC 3261 §16.11 does the same for stateless proxies). A
+// request without an RFC 3261 branch is identified by its Call-ID and tags
+// too. The loop hash follows, as in newBranch.
+func stableBranch(r *Request, next *URI, loop string) string {
+	h := newFNV()
+	if v := r.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.str(b)
+		h.byte(0)
+		h.str(v.Host)
+		h.uint(uint64(v.Port))
+		if !strings.HasPrefix(b, sipmsg.RFC3261BranchMagicCookie) {
+			h.byte(0)
+			h.str(callID(r))
+			h.byte(0)
+			h.str(fromTag(r))
+			h.byte(0)
+			h.str(toTag(r))
+		}
+	}
+	h.byte(0)
+	h.str(string(r.Method))
+	if c := r.CSeq(); c != nil {
+		h.uint(uint64(c.SeqNo))
+	}
+	h.byte(0)
+	h.uri(next)
+	var sb strings.Builder
+	sb.Grow(len(branchPrefix) + 14 + 1 + len(loop))
+	sb.WriteString(branchPrefix)
+	sb.WriteByte('s')
+	var b [13]byte
+	sb.Write(strconv.AppendUint(b[:0], uint64(h), 36))
+	if loop != "" {
+		sb.WriteByte('.')
+		sb.WriteString(loop)
+	}
+	return sb.String()
+}
+
 // loopHash digests what identifies a forwarded request for loop detection
 // (RFC 3261 §16.6 step 8): the Request-URI we send it to, the tags, Call-ID,
 // CSeq number and Proxy-Require/Proxy-Authorization. The same request coming
@@ -169,7 +214,7 @@ func markReceived(b, r *Request) {
 
 // addVia prepends our Via for transport and points b at the listener that
 // sends it.
-func (s *Server) addVia(b *Request, transport, loop string) error {
+func (s *Server) addVia(b *Request, transport, branch string) error {
 	ls, ok := s.local.listen(transport)
 	if !ok {
 		return Rejectf(503, "Service Unavailable", errNoListener(transport))
@@ -180,7 +225,7 @@ func (s *Server) addVia(b *Request, transport, loop string) error {
 		Transport:       transport,
 		Host:            ls.host,
 		Port:            ls.port,
-		Params:          sipmsg.HeaderParams{{K: "branch", V: newBranch(loop)}},
+		Params:          sipmsg.HeaderParams{{K: "branch", V: branch}},
 	})
 	b.SetTransport(transport)
 	if transport == "UDP" {
@@ -224,7 +269,11 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 	decMaxForwards(b, r)
 	markReceived(b, r)
 	tp := t.transport(route)
-	if err := s.addVia(b, tp, hash); err != nil {
+	branch := newBranch(hash)
+	if !r.IsInvite() {
+		branch = stableBranch(r, &t.URI, hash)
+	}
+	if err := s.addVia(b, tp, branch); err != nil {
 		return nil, err
 	}
 	if recordRoute {
@@ -289,7 +338,11 @@ func (s *Server) prepareInDialog(r *Request) (*Request, bool, error) {
 	}
 	decMaxForwards(b, r)
 	markReceived(b, r)
-	if err := s.addVia(b, tp, ""); err != nil {
+	branch := newBranch("")
+	if !r.IsInvite() && !r.IsAck() {
+		branch = stableBranch(r, next, "")
+	}
+	if err := s.addVia(b, tp, branch); err != nil {
 		return nil, true, err
 	}
 	b.SetDestination("")
@@ -394,7 +447,7 @@ func (s *Server) dialogRequest(method Method, b *Request, res *Response, seq uin
 	if first != nil {
 		next = first
 	}
-	if err := s.addVia(req, uriTransport(next), ""); err != nil {
+	if err := s.addVia(req, uriTransport(next), newBranch("")); err != nil {
 		return nil, err
 	}
 	if first == nil {

@@ -193,11 +193,24 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // T4 (5 s) for both: a retransmission of a request whose final response was
 // lost arrives within T2 (4 s) of that response, and a retransmitted final
 // response within the same window.
+//
+// Timer L (INVITE server transaction) and Timer M (INVITE client
+// transaction) keep an answered INVITE's transactions in RFC 6026's
+// Accepted state for 64*T1 (32 s). Palio ends both at the 2xx: the 2xx
+// retransmissions and the ACK are relayed statelessly and a retransmitted
+// INVITE is absorbed by the dialog table. But sipgo v1.7.3 does not stop
+// those two timers when a transaction is terminated, so each timer would
+// hold its transaction, with the INVITE and the 2xx and their bodies, for
+// 32 s all the same: at 3000 calls/s, 190 000 transactions. T1 (500 ms)
+// bounds that and still covers the moment between the 2xx and Palio's
+// own termination.
 func init() {
 	sipmsg.UDPMTUSize = 65535
 	sipmsg.TransportBufferReadSize = 65535
 	sipmsg.Timer_D = sipmsg.T4
 	sipmsg.Timer_J = sipmsg.T4
+	sipmsg.Timer_L = sipmsg.T1
+	sipmsg.Timer_M = sipmsg.T1
 }
 
 func (s *Server) bind(cfg Config) error {
@@ -520,6 +533,15 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 
 	err := s.serve(ctx, w, r)
 	s.finish(w, req, err)
+	if !w.invite && toTag(req) != "" && w.Status() >= 200 {
+		// An in-dialog request other than INVITE (a BYE, mostly) is
+		// relayed with a stable branch or refused (481, 483): a
+		// retransmission that finds no transaction is relayed or refused
+		// again, and the next hop's transaction answers it. Keeping ours
+		// for Timer J would hold every BYE of every call for 5 s.
+		tx.Terminate()
+		return
+	}
 	if w.invite {
 		if st := w.Status(); st >= 200 && st < 300 {
 			// The 2xx is relayed; its retransmissions and the ACK travel end
