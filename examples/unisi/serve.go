@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	var lv slog.LevelVar
 	lv.Set(level)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
+	tuneRuntime(cfg.Runtime)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -155,6 +157,21 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 				lv.Set(l)
 			}
 		}
+	}
+}
+
+// tuneRuntime applies the [runtime] settings the environment does not
+// already set.
+func tuneRuntime(rc RuntimeConfig) {
+	if os.Getenv("GOGC") == "" {
+		gogc := rc.GOGC
+		if gogc <= 0 {
+			gogc = 100
+		}
+		debug.SetGCPercent(gogc)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && rc.MemoryLimit > 0 {
+		debug.SetMemoryLimit(rc.MemoryLimit << 20)
 	}
 }
 

@@ -33,10 +33,12 @@ import (
 type LocationStore struct {
 	db    *DB
 	batch *batcher
-	ttl   time.Duration
-	now   func() time.Time
-	seed  maphash.Seed
-	cache [locShards]locShard
+	// putQuery is the binding upsert of the dialect.
+	putQuery string
+	ttl      time.Duration
+	now      func() time.Time
+	seed     maphash.Seed
+	cache    [locShards]locShard
 }
 
 // LocationOptions tunes the location store.
@@ -70,7 +72,8 @@ func (db *DB) Location(o LocationOptions) *LocationStore {
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
-	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed()}
+	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed(),
+		putQuery: db.dialect.upsert("location", locationCols, []string{"username", "domain", "contact"}, locationCols[3:])}
 	for i := range s.cache {
 		s.cache[i].m = map[string]locEntry{}
 	}
@@ -209,15 +212,18 @@ var locationCols = []string{"username", "domain", "contact", "received", "path",
 // returns once the write is committed.
 func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 	user, domain := splitAOR(b.AOR)
-	q := s.db.dialect.upsert("location", locationCols, []string{"username", "domain", "contact"}, locationCols[3:])
+	st, err := s.db.writeStmt(ctx, s.putQuery)
+	if err != nil {
+		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
+	}
 	updated := b.Updated
 	if updated.IsZero() {
 		updated = s.now()
 	}
 	args := []any{user, domain, b.Contact, receivedURI(b), nullable(b.Path), unixOrZero(b.Expires), b.Q, b.CallID, int64(b.CSeq),
 		updated.UTC().Format("2006-01-02 15:04:05"), b.Flags, b.UserAgent, nullable(b.Socket), methodMask(b.Methods), nullable(b.Instance)}
-	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, q, args...)
+	err = s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		return err
 	})
 	if err != nil {
