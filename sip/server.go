@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -94,16 +95,19 @@ type Server struct {
 
 	handler   Handler
 	stateless []Method
-	baseCtx   context.Context
-	stopBase  context.CancelFunc
-	started   atomic.Bool
-	draining  atomic.Bool
-	closing   atomic.Bool
-	inflight  atomic.Int64 // requests being handled
-	detached  atomic.Int64 // requests of our own in flight (CANCEL, BYE)
-	serving   sync.WaitGroup
-	closed    chan struct{}
-	once      sync.Once
+	// statelessQ feeds the workers of stateless requests (see readFilter).
+	statelessQ chan statelessJob
+	workers    sync.WaitGroup
+	baseCtx    context.Context
+	stopBase   context.CancelFunc
+	started    atomic.Bool
+	draining   atomic.Bool
+	closing    atomic.Bool
+	inflight   atomic.Int64 // requests being handled
+	detached   atomic.Int64 // requests of our own in flight (CANCEL, BYE)
+	serving    sync.WaitGroup
+	closed     chan struct{}
+	once       sync.Once
 }
 
 type listener struct {
@@ -284,6 +288,13 @@ func (s *Server) Start(h Handler) error {
 		return errors.New("sip: server already started")
 	}
 	s.handler = h
+	if len(s.stateless) > 0 && len(s.packetConns) > 0 {
+		s.statelessQ = make(chan statelessJob, statelessQueue)
+		for range statelessWorkers() {
+			s.workers.Add(1)
+			go s.statelessWorker()
+		}
+	}
 	for _, pc := range s.packetConns {
 		s.serving.Add(1)
 		go func(pc net.PacketConn) {
@@ -378,6 +389,10 @@ func (s *Server) Close() error {
 		cancel()
 		s.ua.Close()
 		s.serving.Wait()
+		if s.statelessQ != nil {
+			close(s.statelessQ) // the read loops are gone: nothing sends any more
+			s.workers.Wait()
+		}
 		// A message read just before the sockets closed may still make
 		// sipgo open a socket to answer it; sweep the pools once more.
 		for range 3 {
@@ -686,18 +701,50 @@ func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byt
 			buf := make([]byte, len(data))
 			copy(buf, data)
 			s.inflight.Add(1)
-			go s.serveStateless(buf, props.RemoteAddr, props.LocalAddr)
+			job := statelessJob{buf, props.RemoteAddr, props.LocalAddr}
+			select {
+			case s.statelessQ <- job:
+			default:
+				// Every worker is busy (waiting for the database, say):
+				// do not hold up the socket's read loop.
+				go s.serveStateless(job)
+			}
 			return nil, nil
 		}
 	}
 	return data, nil
 }
 
+// statelessJob is a datagram for serveStateless.
+type statelessJob struct {
+	data     []byte
+	from, to net.Addr
+}
+
+// statelessQueue is how many stateless requests wait for a worker before
+// readFilter starts goroutines of their own.
+const statelessQueue = 1024
+
+// statelessWorkers is how many goroutines serve stateless requests. They
+// live as long as the server, so their stacks are grown once: a goroutine
+// per REGISTER spent a tenth of the CPU growing its stack. There are
+// enough of them for a write-through location store, where each waits
+// for its group commit.
+func statelessWorkers() int { return max(64, 8*runtime.GOMAXPROCS(0)) }
+
+func (s *Server) statelessWorker() {
+	defer s.workers.Done()
+	for job := range s.statelessQ {
+		s.serveStateless(job)
+	}
+}
+
 // serveStateless handles a request without a server transaction and
 // answers it from the listening socket it came to.
-func (s *Server) serveStateless(data []byte, from, to net.Addr) {
+func (s *Server) serveStateless(job statelessJob) {
 	defer s.inflight.Add(-1)
-	m, err := sipmsg.ParseMessage(data)
+	from, to := job.from, job.to
+	m, err := sipmsg.ParseMessage(job.data)
 	if err != nil {
 		s.log.Debug("sip: unparsable request dropped", "src", from.String(), "error", err)
 		return

@@ -82,7 +82,7 @@ func (a *app) build(ctx context.Context) error {
 	if a.acl, err = permission.NewAddresses(a.db.Addresses(), permission.WithLogger(a.log), permission.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
-	a.loc = a.db.Location(sqlstore.LocationOptions{})
+	a.loc = a.db.Location(sqlstore.LocationOptions{WriteBack: a.cfg.Registrar.WriteBack.Duration, Logger: a.log})
 	a.subs = a.db.Subscribers(0)
 	rc := a.cfg.Registrar
 	a.regr, err = registrar.New(registrar.Config{

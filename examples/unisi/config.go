@@ -113,6 +113,12 @@ type RegistrarConfig struct {
 	Algorithms []string `toml:"algorithms"`
 	// Secret signs nonces; give every node the same one.
 	Secret string `toml:"secret"`
+	// WriteBack, when set, keeps bindings in memory and writes them to
+	// the store every WriteBack (OpenSIPS's usrloc db_mode 2) instead of
+	// answering each REGISTER once its binding is written (db_mode 1, the
+	// default): a crash then loses up to that much of the latest
+	// REGISTERs, and other nodes see a binding that much later.
+	WriteBack Duration `toml:"write_back"`
 }
 
 // PermissionConfig says which address groups are trusted.
@@ -233,6 +239,9 @@ func (c Config) validate() error {
 				return fmt.Errorf("config: routing: status code %d: want 100..699", code)
 			}
 		}
+	}
+	if c.Registrar.WriteBack.Duration < 0 {
+		return fmt.Errorf("config: registrar.write_back %v is negative", c.Registrar.WriteBack.Duration)
 	}
 	if rc.ProbeInterval != nil && rc.ProbeInterval.Duration < 0 {
 		return fmt.Errorf("config: routing.probe_interval %v is negative", rc.ProbeInterval.Duration)

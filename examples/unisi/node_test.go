@@ -17,7 +17,18 @@ import (
 // survives a restart of the server: after it, a call reaches the phone
 // without a new REGISTER.
 func TestRestartKeepsBindings(t *testing.T) {
-	e := newExample(t, "")
+	for _, tt := range []struct{ name, config string }{
+		{"write-through", ""},
+		// The binding is only in memory until an hour has passed: the
+		// graceful stop writes it.
+		{"write-back", "[registrar]\nwrite_back = \"1h\"\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testRestartKeepsBindings(t, tt.config) })
+	}
+}
+
+func testRestartKeepsBindings(t *testing.T, config string) {
+	e := newExample(t, config)
 	e.start()
 	callee := e.phone("5003")
 	e.stop()

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/alias/aliastest"
@@ -27,13 +28,26 @@ func TestDialplanStore(t *testing.T) {
 }
 
 func TestLocationStore(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
-		registrartest.TestStore(t, func(t *testing.T) registrar.Store {
-			s := open(t).Location(sqlstore.LocationOptions{})
-			t.Cleanup(s.Close)
-			return s
+	for _, mode := range []struct {
+		name string
+		opts sqlstore.LocationOptions
+	}{
+		{"write-through", sqlstore.LocationOptions{}},
+		// Every change still in memory (List and DeleteExpired write them).
+		{"write-back, long", sqlstore.LocationOptions{WriteBack: time.Hour}},
+		// Rounds of writes under the suite's feet.
+		{"write-back, 5ms", sqlstore.LocationOptions{WriteBack: 5 * time.Millisecond}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+				registrartest.TestStore(t, func(t *testing.T) registrar.Store {
+					s := open(t).Location(mode.opts)
+					t.Cleanup(s.Close)
+					return s
+				})
+			})
 		})
-	})
+	}
 }
 
 func TestSubscriberStore(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -18,12 +19,16 @@ import (
 // LocationStore is registrar.Store over OpenSIPS's location table.
 //
 // Writes go through a group commit: concurrent REGISTERs share one
-// transaction, and each returns once its binding is committed. Lookups go
+// transaction, and each returns once its binding is committed. With
+// LocationOptions.WriteBack they are kept in memory instead and written
+// together every WriteBack (OpenSIPS's usrloc db_mode 2). Lookups go
 // through a small cache in front of the read pool: this node's own writes
-// update it at once; a binding another node wrote is seen as soon as the
-// AOR is not cached, and at most LocationOptions.CacheTTL late when it is
-// (bindings that are absent are never cached, so a phone that registers on
-// another node is found on the next call).
+// update it at once (and keep the AOR cached, since it then holds what
+// this node wrote last); a binding another node wrote is seen as soon as
+// the AOR is not cached, that is at most LocationOptions.CacheTTL after
+// this node last read or wrote that AOR (bindings that are absent are
+// never cached, so a phone that registers on another node is found on the
+// next call).
 //
 // Columns: username and domain hold the AOR (user, or user@domain with the
 // registrar's UseDomain); received holds the source as OpenSIPS writes it
@@ -39,6 +44,8 @@ type LocationStore struct {
 	now      func() time.Time
 	seed     maphash.Seed
 	cache    [locShards]locShard
+	wb       *writeBack // nil: write-through
+	log      *slog.Logger
 }
 
 // LocationOptions tunes the location store.
@@ -48,6 +55,18 @@ type LocationOptions struct {
 	CacheTTL time.Duration
 	// Batch is the most writes one transaction takes (default 256).
 	Batch int
+	// WriteBack, when positive, turns write-through into write-back: Put
+	// and Delete return at once, their changes are seen by this store's
+	// lookups at once, and they are written to the database together
+	// every WriteBack (and by Close, DeleteExpired and List). A crash
+	// loses at most that much of the latest REGISTERs (refreshes, mostly:
+	// the phones send them again); other nodes see a binding up to
+	// WriteBack later. A failed write is logged and retried on the next
+	// round. OpenSIPS's usrloc db_mode 2; zero is db_mode 1.
+	WriteBack time.Duration
+	// Logger receives the failures of write-back rounds (default
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 const locShards = 16
@@ -77,11 +96,31 @@ func (db *DB) Location(o LocationOptions) *LocationStore {
 	for i := range s.cache {
 		s.cache[i].m = map[string]locEntry{}
 	}
+	s.log = o.Logger
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if o.WriteBack > 0 {
+		s.wb = newWriteBack()
+		go s.writeBackLoop(o.WriteBack)
+	}
 	return s
 }
 
-// Close stops the group-commit writer; pending writes fail.
-func (s *LocationStore) Close() { s.batch.close() }
+// Close writes the bindings a write-back store holds, then stops the
+// group-commit writer; writes still queued fail.
+func (s *LocationStore) Close() {
+	if s.wb != nil {
+		s.wb.once.Do(func() {
+			close(s.wb.stop)
+			<-s.wb.done
+			if err := s.flush(context.Background()); err != nil {
+				s.log.Error("sqlstore: location: bindings not written at close", "error", err)
+			}
+		})
+	}
+	s.batch.close()
+}
 
 func (s *LocationStore) shard(aor string) *locShard {
 	return &s.cache[maphash.String(s.seed, aor)%locShards]
@@ -211,17 +250,22 @@ var locationCols = []string{"username", "domain", "contact", "received", "path",
 // Put inserts b or replaces the binding with the same AOR and contact; it
 // returns once the write is committed.
 func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
-	user, domain := splitAOR(b.AOR)
+	if b.Updated.IsZero() {
+		b.Updated = s.now()
+	}
+	if s.wb != nil {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
+		}
+		s.wb.add(b.AOR, b.Contact, wbOp{b: cloneBindings([]registrar.Binding{b})[0]})
+		s.cachePut(b)
+		return nil
+	}
 	st, err := s.db.writeStmt(ctx, s.putQuery)
 	if err != nil {
 		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 	}
-	updated := b.Updated
-	if updated.IsZero() {
-		updated = s.now()
-	}
-	args := []any{user, domain, b.Contact, receivedURI(b), nullable(b.Path), unixOrZero(b.Expires), b.Q, b.CallID, int64(b.CSeq),
-		updated.UTC().Format("2006-01-02 15:04:05"), b.Flags, b.UserAgent, nullable(b.Socket), methodMask(b.Methods), nullable(b.Instance)}
+	args := putArgs(b)
 	err = s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		return err
@@ -230,6 +274,19 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 		s.forget(b.AOR)
 		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 	}
+	s.cachePut(b)
+	return nil
+}
+
+// putArgs are the upsert's arguments for b.
+func putArgs(b registrar.Binding) []any {
+	user, domain := splitAOR(b.AOR)
+	return []any{user, domain, b.Contact, receivedURI(b), nullable(b.Path), unixOrZero(b.Expires), b.Q, b.CallID, int64(b.CSeq),
+		b.Updated.UTC().Format("2006-01-02 15:04:05"), b.Flags, b.UserAgent, nullable(b.Socket), methodMask(b.Methods), nullable(b.Instance)}
+}
+
+// cachePut applies b to the cached bindings of its AOR, if cached.
+func (s *LocationStore) cachePut(b registrar.Binding) {
 	sh := s.shard(b.AOR)
 	sh.mu.Lock()
 	if e, ok := sh.m[b.AOR]; ok {
@@ -241,10 +298,15 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 		} else {
 			nb = append(nb, b)
 		}
-		sh.m[b.AOR] = locEntry{nb, e.until}
+		// This store wrote the AOR's latest state: it is as fresh as a
+		// lookup now would be.
+		until := e.until
+		if s.ttl > 0 {
+			until = s.now().Add(s.ttl)
+		}
+		sh.m[b.AOR] = locEntry{nb, until}
 	}
 	sh.mu.Unlock()
-	return nil
 }
 
 // Lookup returns the bindings of aor.
@@ -267,6 +329,9 @@ func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Bin
 	out, err := scanBindings(rows)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
+	}
+	if s.wb != nil {
+		out = s.wb.overlay(aor, out)
 	}
 	if s.ttl > 0 && len(out) > 0 {
 		sh.mu.Lock()
@@ -333,6 +398,18 @@ func parseDateTime(v any) time.Time {
 
 // Delete removes the binding of aor with contact.
 func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
+	if s.wb != nil {
+		bs, err := s.Lookup(ctx, aor)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(bs, func(b registrar.Binding) bool { return b.Contact == contact }) {
+			return registrar.ErrNotFound
+		}
+		s.wb.add(aor, contact, wbOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
+		s.forget(aor)
+		return nil
+	}
 	user, domain := splitAOR(aor)
 	var n int64
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -355,6 +432,9 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 
 // DeleteExpired removes the bindings that lapsed by now and returns them.
 func (s *LocationStore) DeleteExpired(ctx context.Context, now time.Time) ([]registrar.Binding, error) {
+	if err := s.flush(ctx); err != nil {
+		return nil, fmt.Errorf("sqlstore: location expiry: %w", err)
+	}
 	var gone []registrar.Binding
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location WHERE expires <> 0 AND expires <= ?", now.Unix())
@@ -379,6 +459,9 @@ func (s *LocationStore) DeleteExpired(ctx context.Context, now time.Time) ([]reg
 
 // List returns every binding.
 func (s *LocationStore) List(ctx context.Context) ([]registrar.Binding, error) {
+	if err := s.flush(ctx); err != nil {
+		return nil, fmt.Errorf("sqlstore: location list: %w", err)
+	}
 	rows, err := s.db.r.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location ORDER BY username, domain, contact_id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: location list: %w", err)
