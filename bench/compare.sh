@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/compare.sh [ROUNDS]
+#
+# Palio's UniSI example against Kamailio 5.6 doing the same job, measured
+# side by side with the SIPp harness in ../../shared/bench (or $BENCH_DIR):
+# the two targets take turns on 127.0.0.1:5060, each turn running
+#   maxcps.sh            highest call rate with < 0.1 % failed calls
+#   cps.sh 3000 15       CPU-seconds per 1000 calls and memory at 3000 calls/s
+#   reg.sh 3000 15       REGISTER with digest auth at 3000/s
+# Palio runs reg.sh twice: with the example's default location store
+# (write-through: each REGISTER answered once its binding is in SQLite)
+# and with [registrar] write_back = "1s" (usrloc db_mode 2; Kamailio's
+# reference config keeps its location in memory only, db_mode 0).
+# Then one table with the ratios (Palio / Kamailio) of the last round.
+# The example runs on a fresh SQLite database prepared by prepare.sh:
+# 127.0.0.1 trusted, a permanent binding 5002 -> 127.0.0.1:5090, the 1000
+# bench accounts.
+# Env: BENCH_DIR, BENCH_OUT (default /tmp/palio-bench), SKIP_MAXCPS=1,
+#      CPS_RATE (3000), REG_RATE (3000), RUN_SECONDS (15).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
+[[ -x $BENCH_DIR/cps.sh ]] || { echo "compare.sh: no SIPp harness in '$BENCH_DIR' (set BENCH_DIR)" >&2; exit 2; }
+ROUNDS=${1:-1}
+CPS_RATE=${CPS_RATE:-3000} REG_RATE=${REG_RATE:-3000} RUN_SECONDS=${RUN_SECONDS:-15}
+export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/compare-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$BENCH_OUT"
+LOG=$BENCH_OUT/compare.log
+say() { echo "$*" | tee -a "$LOG"; }
+
+work=$BENCH_OUT/palio
+mkdir -p "$work"
+( cd "$here/.." && go build -o "$work/unisi" ./examples/unisi ) || exit 1
+"$here/prepare.sh" "$work/unisi" "$work/unisi.db" "$BENCH_DIR/users.csv" >/dev/null || exit 1
+cat > "$work/bench.toml" <<TOML
+[log]
+level = "warn"
+[sip]
+udp_buffer = 4194304
+[store]
+poll = "0s"
+# The seeded gateways are documentation addresses; the Kamailio reference
+# probes nothing either.
+[routing]
+probe_interval = "0s"
+TOML
+{ cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "1s"\n'; } > "$work/bench-wb.toml"
+
+TPID=
+stop_target() { [[ -n $TPID ]] && { kill -TERM "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; }; TPID=; sleep 2; }
+trap stop_target EXIT
+
+start_target() {
+  if ss -H -lun "sport = :5060" | grep -q .; then say "error: UDP 5060 busy"; return 1; fi
+  case $1 in
+    palio) ( cd "$work" && exec ./unisi -db unisi.db -http 127.0.0.1:0 -config "${3:-bench.toml}" ) > "$BENCH_OUT/palio-$2.log" 2>&1 & ;;
+    kamailio) "$BENCH_DIR/kamailio/run.sh" > "$BENCH_OUT/kamailio-$2.log" 2>&1 & ;;
+  esac
+  TPID=$!
+  for _ in $(seq 1 100); do ss -H -lun "sport = :5060" | grep -q . && break; sleep 0.1; done
+  sleep 1
+}
+
+declare -A R
+field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+for round in $(seq 1 "$ROUNDS"); do
+  for t in palio kamailio; do
+    start_target "$t" "$round" || exit 1
+    export TARGET_PID=$TPID
+    say "== $t round $round (pid $TPID)"
+    if [[ ${SKIP_MAXCPS:-0} != 1 ]]; then
+      line=$("$BENCH_DIR/maxcps.sh" 127.0.0.1:5060 | tail -1); say "$line"
+      R[$t,maxcps]=$(field "$line" max_rate_ok)
+      stop_target; start_target "$t" "$round" || exit 1; export TARGET_PID=$TPID
+    fi
+    line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$CPS_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+    R[$t,cpu]=$(field "$line" cpu_s_per_1k); R[$t,failed]=$(field "$line" failed)
+    R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb)
+    sleep 3
+    line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+    R[$t,regcpu]=$(field "$line" cpu_s_per_1k); R[$t,regfailed]=$(field "$line" failed)
+    stop_target
+    if [[ $t == palio ]]; then
+      start_target palio "$round-wb" bench-wb.toml || exit 1
+      export TARGET_PID=$TPID
+      say "== palio, write-back location store, round $round (pid $TPID)"
+      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+      R[palio,regcpu_wb]=$(field "$line" cpu_s_per_1k); R[palio,regfailed_wb]=$(field "$line" failed)
+      stop_target
+    fi
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+mem_p=${R[palio,rss]:-} mem_k=${R[kamailio,pss]:-}
+say ""
+say "| metric | Palio | Kamailio | Palio/Kamailio |"
+say "|---|---|---|---|"
+say "| max calls/s with < 0.1 % failed (maxcps.sh) | ${R[palio,maxcps]:--} | ${R[kamailio,maxcps]:--} | $(ratio "${R[palio,maxcps]:-}" "${R[kamailio,maxcps]:-}") |"
+say "| CPU-s per 1000 calls at $CPS_RATE/s (cps.sh) | ${R[palio,cpu]:--} | ${R[kamailio,cpu]:--} | $(ratio "${R[palio,cpu]:-}" "${R[kamailio,cpu]:-}") |"
+say "| failed calls at $CPS_RATE/s | ${R[palio,failed]:--} | ${R[kamailio,failed]:--} | |"
+say "| memory at $CPS_RATE/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
+say "| CPU-s per 1000 REGISTERs at $REG_RATE/s (reg.sh) | ${R[palio,regcpu]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu]:-}" "${R[kamailio,regcpu]:-}") |"
+say "| failed REGISTERs at $REG_RATE/s | ${R[palio,regfailed]:--} | ${R[kamailio,regfailed]:--} | |"
+say "| CPU-s per 1000 REGISTERs at $REG_RATE/s, Palio write-back 1 s | ${R[palio,regcpu_wb]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu_wb]:-}" "${R[kamailio,regcpu]:-}") |"
+say "| failed REGISTERs at $REG_RATE/s, Palio write-back 1 s | ${R[palio,regfailed_wb]:--} | ${R[kamailio,regfailed]:--} | |"
+say ""
+say "raw runs: $BENCH_OUT"
