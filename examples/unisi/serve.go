@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -69,8 +68,6 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	})
 	stopWatching := a.router.Watch(srv.Dialogs())
 	defer stopWatching()
-	unsubscribe := a.router.Subscribe(func(e routing.Event) { logRoutingEvent(log, e) })
-	defer unsubscribe()
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
 		Register: a.regr,
@@ -173,18 +170,6 @@ func tuneRuntime(rc RuntimeConfig) {
 	if os.Getenv("GOMEMLIMIT") == "" && rc.MemoryLimit > 0 {
 		debug.SetMemoryLimit(rc.MemoryLimit << 20)
 	}
-}
-
-// logRoutingEvent logs gateway state changes and trunk alarms: a gateway
-// going down and a trunk near its channel limit are warnings.
-func logRoutingEvent(log *slog.Logger, e routing.Event) {
-	level := slog.LevelInfo
-	switch {
-	case e.Kind == routing.EventTrunkAlarm,
-		e.Kind == routing.EventGatewayState && e.State != routing.StateActive && e.Cause != routing.CauseOperator:
-		level = slog.LevelWarn
-	}
-	log.Log(context.Background(), level, "unisi: "+e.String(), "event", e.Kind.String())
 }
 
 func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog.Logger) error {
