@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -226,44 +224,23 @@ func claimedUser(req *sip.Request) string {
 // findCredentials returns the digest credentials of req for realm (a
 // request may carry credentials for several proxies), and whether some
 // header of the kind could not be parsed.
-func findCredentials(req *sip.Request, name, realm string) (*digest.Credentials, bool) {
+func findCredentials(req *sip.Request, name, realm string) (*credentials, bool) {
 	malformed := false
 	for _, h := range req.GetHeaders(name) {
 		v := h.Value()
-		if !digest.IsDigest(v) {
+		if !isDigest(v) {
 			continue
 		}
-		cr, err := digest.ParseCredentials(v)
+		cr, err := parseCredentials(v)
 		if err != nil {
 			malformed = true
 			continue
 		}
 		if strings.EqualFold(cr.Realm, realm) {
-			return cr, false
+			return &cr, false
 		}
 	}
 	return nil, malformed
-}
-
-// responseMatches computes the response the client should have sent from
-// the stored HA1 and compares it with the one it sent, in constant time.
-func responseMatches(cr *digest.Credentials, alg, ha1, method string) bool {
-	chal := &digest.Challenge{Realm: cr.Realm, Nonce: cr.Nonce, Opaque: cr.Opaque, Algorithm: alg}
-	if cr.QOP != "" {
-		chal.QOP = []string{cr.QOP}
-	}
-	want, err := digest.Digest(chal, digest.Options{
-		Method:   method,
-		URI:      cr.URI,
-		Username: cr.Username,
-		A1:       strings.ToLower(ha1),
-		Cnonce:   cr.Cnonce,
-		Count:    cr.Nc,
-	})
-	if err != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(cr.Response))) == 1
 }
 
 // challenge returns the 401/407 outcome with a fresh nonce: one header per
@@ -272,8 +249,7 @@ func (r *Registrar) challenge(req *sip.Request, kind authHeaders, realm string, 
 	res := sip.NewResponse(req, kind.code, "")
 	nonce := r.nonce.issue(r.now(), realm)
 	for _, alg := range r.algs {
-		c := digest.Challenge{Realm: realm, Nonce: nonce, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
-		res.AppendHeader(sipmsg.NewHeader(kind.challenge, c.String()))
+		res.AppendHeader(sipmsg.NewHeader(kind.challenge, challengeValue(realm, nonce, alg, stale)))
 	}
 	r.metrics.challenge(kind.code)
 	return &sip.StatusError{Code: kind.code, Response: res}
@@ -327,7 +303,7 @@ func consumeCredentials(req *sip.Request, name, realm string) {
 	}
 	var keep []sip.Header
 	for _, h := range hs {
-		if cr, err := digest.ParseCredentials(h.Value()); err != nil || !strings.EqualFold(cr.Realm, realm) {
+		if cr, err := parseCredentials(h.Value()); err != nil || !strings.EqualFold(cr.Realm, realm) {
 			keep = append(keep, h)
 		}
 	}
