@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -808,13 +810,26 @@ func (w *statelessWriter) WriteResponse(res *Response) error {
 		w.status = res.StatusCode
 		w.s.metrics.response(res.StatusCode)
 	}
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer responseBuffers.Put(buf)
+	buf.Reset()
+	res.StringWrite(buf)
+	if ap, err := netip.ParseAddrPort(w.dest); err == nil {
+		if uc, ok := w.pc.(*net.UDPConn); ok {
+			_, err = uc.WriteToUDPAddrPort(buf.Bytes(), ap)
+			return err
+		}
+	}
 	addr, err := net.ResolveUDPAddr("udp", w.dest)
 	if err != nil {
 		return fmt.Errorf("sip: response address %q: %w", w.dest, err)
 	}
-	_, err = w.pc.WriteTo([]byte(res.String()), addr)
+	_, err = w.pc.WriteTo(buf.Bytes(), addr)
 	return err
 }
+
+// responseBuffers hold serialized responses of the stateless path.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (w *statelessWriter) Status() int {
 	w.mu.Lock()
