@@ -428,17 +428,12 @@ func (e *dialogEntry) createdBy(r *Request) bool {
 // top Via branch (RFC 3261 §17.2.3).
 func (t *Dialogs) retransmission(r *Request) bool {
 	e := t.lookup(dialogKey{callID(r), fromTag(r)})
-	if e == nil {
+	if e == nil || e.branch == "" || !e.createdBy(r) {
 		return false
 	}
-	cs, v := r.CSeq(), r.Via()
-	if cs == nil || v == nil {
-		return false
-	}
-	b, _ := v.Params.Get("branch")
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.d.State != DialogTerminated && e.cseq == cs.SeqNo && e.branch == b && b != ""
+	return e.d.State != DialogTerminated
 }
 
 // finish ends an unanswered dialog because a final response ≥ 300 (or the

@@ -16,10 +16,18 @@ const branchPrefix = "z9hG4bKpl"
 // newBranch returns a unique Via branch; a non-empty loop hash is appended
 // after a dot, for loop detection (RFC 3261 §16.6 step 8).
 func newBranch(loopHash string) string {
+	return formatBranch("", rand.Uint64(), loopHash)
+}
+
+// formatBranch writes our branch: the prefix, a kind marker, id in base
+// 36, and the loop hash after a dot when there is one.
+func formatBranch(kind string, id uint64, loopHash string) string {
 	var sb strings.Builder
-	sb.Grow(len(branchPrefix) + 14 + 1 + len(loopHash))
+	sb.Grow(len(branchPrefix) + len(kind) + 13 + 1 + len(loopHash))
 	sb.WriteString(branchPrefix)
-	sb.WriteString(strconv.FormatUint(rand.Uint64(), 36))
+	sb.WriteString(kind)
+	var b [13]byte
+	sb.Write(strconv.AppendUint(b[:0], id, 36))
 	if loopHash != "" {
 		sb.WriteByte('.')
 		sb.WriteString(loopHash)
@@ -59,17 +67,7 @@ func stableBranch(r *Request, next *URI, loop string) string {
 	}
 	h.byte(0)
 	h.uri(next)
-	var sb strings.Builder
-	sb.Grow(len(branchPrefix) + 14 + 1 + len(loop))
-	sb.WriteString(branchPrefix)
-	sb.WriteByte('s')
-	var b [13]byte
-	sb.Write(strconv.AppendUint(b[:0], uint64(h), 36))
-	if loop != "" {
-		sb.WriteByte('.')
-		sb.WriteString(loop)
-	}
-	return sb.String()
+	return formatBranch("s", uint64(h), loop)
 }
 
 // loopHash digests what identifies a forwarded request for loop detection

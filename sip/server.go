@@ -476,12 +476,7 @@ func (s *Server) forwardStateless(res *Response) error {
 	res.SetDestination(addr)
 	res.SetTransport(next.Transport)
 	if network == "udp" && len(s.packetConns) > 0 {
-		ua, err := net.ResolveUDPAddr("udp", addr)
-		if err != nil {
-			return err
-		}
-		_, err = s.packetConns[0].WriteTo([]byte(res.String()), ua)
-		return err
+		return writeUDP(s.packetConns[0], addr, res)
 	}
 	conn, err := s.ua.TransportLayer().GetConnection(network, addr)
 	if err != nil {
@@ -810,25 +805,31 @@ func (w *statelessWriter) WriteResponse(res *Response) error {
 		w.status = res.StatusCode
 		w.s.metrics.response(res.StatusCode)
 	}
+	return writeUDP(w.pc, w.dest, res)
+}
+
+// writeUDP sends res from pc to dest ("ip:port", or a host name) without a
+// transaction: from a pooled buffer, to a parsed address when dest is one.
+func writeUDP(pc net.PacketConn, dest string, res *Response) error {
 	buf := responseBuffers.Get().(*bytes.Buffer)
 	defer responseBuffers.Put(buf)
 	buf.Reset()
 	res.StringWrite(buf)
-	if ap, err := netip.ParseAddrPort(w.dest); err == nil {
-		if uc, ok := w.pc.(*net.UDPConn); ok {
+	if ap, err := netip.ParseAddrPort(dest); err == nil {
+		if uc, ok := pc.(*net.UDPConn); ok {
 			_, err = uc.WriteToUDPAddrPort(buf.Bytes(), ap)
 			return err
 		}
 	}
-	addr, err := net.ResolveUDPAddr("udp", w.dest)
+	addr, err := net.ResolveUDPAddr("udp", dest)
 	if err != nil {
-		return fmt.Errorf("sip: response address %q: %w", w.dest, err)
+		return fmt.Errorf("sip: response address %q: %w", dest, err)
 	}
-	_, err = w.pc.WriteTo(buf.Bytes(), addr)
+	_, err = pc.WriteTo(buf.Bytes(), addr)
 	return err
 }
 
-// responseBuffers hold serialized responses of the stateless path.
+// responseBuffers hold serialized responses sent without a transaction.
 var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (w *statelessWriter) Status() int {

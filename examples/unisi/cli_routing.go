@@ -47,67 +47,59 @@ func channelsText(n int) string {
 
 // cmdGateway is `gateway list|enable|disable ID`.
 func cmdGateway(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && len(args) != 2) || (args[0] == "list" && len(args) != 1) {
-		return usagef("usage: gateway list | gateway enable|disable ID")
-	}
-	a, err := openRouter(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	switch args[0] {
-	case "list":
-		// gwid, address, state, probe mode, channel limit, carriers' attrs
-		// aside: what an operator needs to see at a glance.
-		for _, gw := range a.router.Gateways() {
-			fmt.Fprintf(out, "%s\t%s\t%s\tprobe=%s\tchannels=%s\t%s\n", gw.GWID, gw.Address, gw.State,
-				probeText(gw.ProbeMode), channelsText(gw.Channels), dash(gw.Description))
-		}
-		return nil
-	case "enable", "disable":
-		on := args[0] == "enable"
-		err := a.router.SetGatewayEnabled(ctx, args[1], on)
-		if errors.Is(err, routing.ErrNotFound) {
-			return fmt.Errorf("no gateway %q (gateway list shows them)", args[1])
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%sd\t%s\n", args[0], args[1])
-		return nil
-	}
-	return usagef("gateway: unknown subcommand %q (list, enable, disable)", args[0])
+	return trunkCommand(ctx, g, args, out, "gateway",
+		func(a *app) {
+			// What an operator needs to see at a glance.
+			for _, gw := range a.router.Gateways() {
+				fmt.Fprintf(out, "%s\t%s\t%s\tprobe=%s\tchannels=%s\t%s\n", gw.GWID, gw.Address, gw.State,
+					probeText(gw.ProbeMode), channelsText(gw.Channels), dash(gw.Description))
+			}
+		},
+		func(a *app, id string, on bool) error { return a.router.SetGatewayEnabled(ctx, id, on) })
 }
 
 // cmdCarrier is `carrier list|enable|disable ID`.
 func cmdCarrier(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && len(args) != 2) || (args[0] == "list" && len(args) != 1) {
-		return usagef("usage: carrier list | carrier enable|disable ID")
+	return trunkCommand(ctx, g, args, out, "carrier",
+		func(a *app) {
+			for _, c := range a.router.Carriers() {
+				fmt.Fprintf(out, "%s\t%s\t%s\tsort=%s\tchannels=%s\t%s\n", c.CarrierID, c.GWList, c.State,
+					c.SortAlg, channelsText(c.Channels), dash(c.Description))
+			}
+		},
+		func(a *app, id string, on bool) error { return a.router.SetCarrierEnabled(ctx, id, on) })
+}
+
+// trunkCommand runs `KIND list` with list, or `KIND enable|disable ID`
+// with set, on a Router over the configured store.
+func trunkCommand(ctx context.Context, g globals, args []string, out io.Writer, kind string,
+	list func(a *app), set func(a *app, id string, on bool) error) error {
+	switch {
+	case len(args) == 1 && args[0] == "list":
+	case len(args) == 2 && (args[0] == "enable" || args[0] == "disable"):
+	case len(args) == 0 || args[0] == "list" || args[0] == "enable" || args[0] == "disable":
+		return usagef("usage: %s list | %s enable|disable ID", kind, kind)
+	default:
+		return usagef("%s: unknown subcommand %q (list, enable, disable)", kind, args[0])
 	}
 	a, err := openRouter(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	switch args[0] {
-	case "list":
-		for _, c := range a.router.Carriers() {
-			fmt.Fprintf(out, "%s\t%s\t%s\tsort=%s\tchannels=%s\t%s\n", c.CarrierID, c.GWList, c.State,
-				c.SortAlg, channelsText(c.Channels), dash(c.Description))
-		}
-		return nil
-	case "enable", "disable":
-		err := a.router.SetCarrierEnabled(ctx, args[1], args[0] == "enable")
-		if errors.Is(err, routing.ErrNotFound) {
-			return fmt.Errorf("no carrier %q (carrier list shows them)", args[1])
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%sd\t%s\n", args[0], args[1])
+	if args[0] == "list" {
+		list(a)
 		return nil
 	}
-	return usagef("carrier: unknown subcommand %q (list, enable, disable)", args[0])
+	err = set(a, args[1], args[0] == "enable")
+	if errors.Is(err, routing.ErrNotFound) {
+		return fmt.Errorf("no %s %q (%s list shows them)", kind, args[1], kind)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%sd\t%s\n", args[0], args[1])
+	return nil
 }
 
 // reportRouting loads the routing tables as the server would and prints

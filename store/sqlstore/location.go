@@ -133,12 +133,24 @@ func (s *LocationStore) forget(aor string) {
 	sh.mu.Unlock()
 }
 
+// deleteBindingQuery deletes one binding: username, domain twice, contact.
+const deleteBindingQuery = "DELETE FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL)) AND contact = ?"
+
+// cloneBinding copies b with its own Methods slice.
+func cloneBinding(b registrar.Binding) registrar.Binding {
+	b.Methods = slices.Clone(b.Methods)
+	return b
+}
+
 // cloneBindings copies bindings with their own Methods slices, so that
 // neither the caller nor the cache sees the other's changes.
 func cloneBindings(bs []registrar.Binding) []registrar.Binding {
-	out := slices.Clone(bs)
-	for i := range out {
-		out[i].Methods = slices.Clone(out[i].Methods)
+	if bs == nil {
+		return nil
+	}
+	out := make([]registrar.Binding, len(bs))
+	for i, b := range bs {
+		out[i] = cloneBinding(b)
 	}
 	return out
 }
@@ -257,7 +269,7 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 		}
-		s.wb.add(b.AOR, b.Contact, wbOp{b: cloneBindings([]registrar.Binding{b})[0]})
+		s.wb.add(b.AOR, b.Contact, wbOp{b: cloneBinding(b)})
 		s.cachePut(b)
 		return nil
 	}
@@ -292,7 +304,7 @@ func (s *LocationStore) cachePut(b registrar.Binding) {
 	if e, ok := sh.m[b.AOR]; ok {
 		i := slices.IndexFunc(e.bindings, func(x registrar.Binding) bool { return x.Contact == b.Contact })
 		nb := slices.Clone(e.bindings)
-		b := cloneBindings([]registrar.Binding{b})[0]
+		b := cloneBinding(b)
 		if i >= 0 {
 			nb[i] = b
 		} else {
@@ -413,7 +425,7 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 	user, domain := splitAOR(aor)
 	var n int64
 	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL)) AND contact = ?", user, domain, domain, contact)
+		res, err := tx.ExecContext(ctx, deleteBindingQuery, user, domain, domain, contact)
 		if err != nil {
 			return err
 		}

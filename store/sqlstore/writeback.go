@@ -67,9 +67,9 @@ func (w *writeBack) overlay(aor string, bindings []registrar.Binding) []registra
 			case op.del && i >= 0:
 				bindings = append(bindings[:i], bindings[i+1:]...)
 			case !op.del && i >= 0:
-				bindings[i] = cloneBindings([]registrar.Binding{op.b})[0]
+				bindings[i] = cloneBinding(op.b)
 			case !op.del:
-				bindings = append(bindings, cloneBindings([]registrar.Binding{op.b})[0])
+				bindings = append(bindings, cloneBinding(op.b))
 			}
 		}
 	}
@@ -124,7 +124,7 @@ func (s *LocationStore) flush(ctx context.Context) error {
 				for contact, op := range m {
 					var err error
 					if op.del {
-						_, err = tx.ExecContext(ctx, "DELETE FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL)) AND contact = ?", user, domain, domain, contact)
+						_, err = tx.ExecContext(ctx, deleteBindingQuery, user, domain, domain, contact)
 					} else {
 						_, err = put.ExecContext(ctx, putArgs(op.b)...)
 					}
