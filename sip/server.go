@@ -42,6 +42,15 @@ type Config struct {
 	// retransmission). Nil means REGISTER; an empty, non-nil slice turns
 	// it off. Over TCP, TLS and WebSocket every request has a transaction.
 	Stateless []Method
+	// InlineStateless serves the Stateless requests on the read loop of the
+	// UDP socket they came to, instead of handing each to a worker
+	// goroutine: one goroutine wake less per request (REGISTER costs about
+	// a seventh less CPU), but the socket reads nothing else until the
+	// handler returns. Set it only when the handlers of those methods do
+	// not wait on the network or on a disk write: a registrar whose
+	// location store is in memory or written back later, whose
+	// subscribers are in a local database.
+	InlineStateless bool
 }
 
 // Listen is one socket the Server serves.
@@ -97,6 +106,7 @@ type Server struct {
 
 	handler   Handler
 	stateless []Method
+	inline    bool // Config.InlineStateless
 	// statelessQ feeds the workers of stateless requests (see readFilter).
 	statelessQ chan statelessJob
 	workers    sync.WaitGroup
@@ -133,6 +143,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	}
 	s.metrics = newMetrics(s.reg)
 	s.stateless = cfg.Stateless
+	s.inline = cfg.InlineStateless
 	if s.stateless == nil {
 		s.stateless = []Method{REGISTER}
 	}
@@ -290,7 +301,7 @@ func (s *Server) Start(h Handler) error {
 		return errors.New("sip: server already started")
 	}
 	s.handler = h
-	if len(s.stateless) > 0 && len(s.packetConns) > 0 {
+	if len(s.stateless) > 0 && len(s.packetConns) > 0 && !s.inline {
 		s.statelessQ = make(chan statelessJob, statelessQueue)
 		for range statelessWorkers() {
 			s.workers.Add(1)
@@ -687,17 +698,24 @@ func (s *Server) finish(w ResponseWriter, req *Request, err error) {
 
 // readFilter sees every UDP datagram before sipgo parses it. A request of
 // a stateless method is taken out of sipgo's path (no server transaction,
-// no timers) and handled by serveStateless; anything else goes on as it is.
-// It never returns an error: sipgo stops a listener whose filter fails.
+// no timers) and handled by serveStateless, right here or on a worker;
+// anything else goes on as it is. It never returns an error: sipgo stops
+// a listener whose filter fails.
 func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
 	if props.Transport != "UDP" || len(s.stateless) == 0 || s.closing.Load() {
 		return data, nil
 	}
 	for _, m := range s.stateless {
 		if len(data) > len(m) && string(data[:len(m)]) == string(m) && data[len(m)] == ' ' {
+			s.inflight.Add(1)
+			if s.inline {
+				// The parser copies what it keeps, so data, sipgo's read
+				// buffer, may be parsed in place.
+				s.serveStateless(statelessJob{data, props.RemoteAddr, props.LocalAddr})
+				return nil, nil
+			}
 			buf := make([]byte, len(data))
 			copy(buf, data)
-			s.inflight.Add(1)
 			job := statelessJob{buf, props.RemoteAddr, props.LocalAddr}
 			select {
 			case s.statelessQ <- job:

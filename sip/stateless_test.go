@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,29 +73,38 @@ func (u *rawUDP) register(branch string, cseq int, via string) string {
 // would absorb the retransmission), the response goes to the source with
 // rport filled in, an invalid REGISTER gets 400, and a draining server
 // 503. Over TCP, and with Stateless turned off, REGISTER keeps its
-// transaction.
+// transaction. Served inline on the read loop, the requests a handler
+// saw stay intact once the socket's buffer has been read into again.
 func TestStatelessRegister(t *testing.T) {
 	leakCheck(t)
 	tests := []struct {
 		name      string
 		stateless []sip.Method
+		inline    bool
 		wantCalls int64
 	}{
-		{"default", nil, 2},
-		{"off", []sip.Method{}, 1},
+		{"default", nil, false, 2},
+		{"inline", nil, true, 2},
+		{"off", []sip.Method{}, false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int64
+			var mu sync.Mutex
+			seen := map[*sip.Request]string{}
 			srv, err := sip.NewServer(sip.Config{
-				Listen:    []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}},
-				Stateless: tt.stateless,
+				Listen:          []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}},
+				Stateless:       tt.stateless,
+				InlineStateless: tt.inline,
 			}, sip.WithLogger(testLogger()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
 				calls.Add(1)
+				mu.Lock()
+				seen[r] = r.String()
+				mu.Unlock()
 				return w.WriteResponse(sip.NewResponse(r, 200, "OK"))
 			})
 			if err := srv.Start(h); err != nil {
@@ -125,6 +135,13 @@ func TestStatelessRegister(t *testing.T) {
 			u.send(bad)
 			if res := u.read(2 * time.Second); !strings.HasPrefix(res, "SIP/2.0 400 ") {
 				t.Errorf("CSeq method mismatch: got %q, want 400", res)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for r, was := range seen {
+				if now := r.String(); now != was {
+					t.Errorf("a request changed after its handler saw it:\nwas %q\nnow %q", was, now)
+				}
 			}
 		})
 	}

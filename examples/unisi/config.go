@@ -117,7 +117,9 @@ type RegistrarConfig struct {
 	// the store every WriteBack (OpenSIPS's usrloc db_mode 2) instead of
 	// answering each REGISTER once its binding is written (db_mode 1, the
 	// default): a crash then loses up to that much of the latest
-	// REGISTERs, and other nodes see a binding that much later.
+	// REGISTERs, and other nodes see a binding that much later. On the
+	// SQLite store it also has REGISTERs over UDP served on the socket's
+	// read loop (sip.Config.InlineStateless), as nothing they do waits.
 	WriteBack Duration `toml:"write_back"`
 }
 
