@@ -7,10 +7,12 @@
 #   maxcps.sh            highest call rate with < 0.1 % failed calls
 #   cps.sh 3000 15       CPU-seconds per 1000 calls and memory at 3000 calls/s
 #   reg.sh 3000 15       REGISTER with digest auth at 3000/s
-# Palio runs reg.sh twice: with the example's default location store
-# (write-through: each REGISTER answered once its binding is in SQLite)
-# and with [registrar] write_back = "1s" (usrloc db_mode 2; Kamailio's
-# reference config keeps its location in memory only, db_mode 0).
+# Each runs reg.sh twice, once per way of keeping the location:
+#   in memory   Palio with [registrar] write_back = "1s" (usrloc db_mode 2),
+#               Kamailio's reference config as it is (db_mode 0)
+#   written     Palio's default store (each REGISTER answered once its
+#   through     binding is in SQLite), Kamailio with db_mode 1 on its
+#               SQLite file (kamailio-writethrough.sh)
 # Then one table with the ratios (Palio / Kamailio) of the last round.
 # The example runs on a fresh SQLite database prepared by prepare.sh:
 # 127.0.0.1 trusted, a permanent binding 5002 -> 127.0.0.1:5090, the 1000
@@ -55,6 +57,7 @@ start_target() {
   case $1 in
     palio) ( cd "$work" && exec ./unisi -db unisi.db -http 127.0.0.1:0 -config "${3:-bench.toml}" ) > "$BENCH_OUT/palio-$2.log" 2>&1 & ;;
     kamailio) "$BENCH_DIR/kamailio/run.sh" > "$BENCH_OUT/kamailio-$2.log" 2>&1 & ;;
+    kamailio-wt) "$here/kamailio-writethrough.sh" > "$BENCH_OUT/kamailio-$2.log" 2>&1 & ;;
   esac
   TPID=$!
   for _ in $(seq 1 100); do ss -H -lun "sport = :5060" | grep -q . && break; sleep 0.1; done
@@ -88,6 +91,13 @@ for round in $(seq 1 "$ROUNDS"); do
       line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
       R[palio,regcpu_wb]=$(field "$line" cpu_s_per_1k); R[palio,regfailed_wb]=$(field "$line" failed)
       stop_target
+    else
+      start_target kamailio-wt "$round-wt" || exit 1
+      export TARGET_PID=$TPID
+      say "== kamailio, usrloc db_mode 1 (write-through), round $round (pid $TPID)"
+      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+      R[kamailio,regcpu_wt]=$(field "$line" cpu_s_per_1k); R[kamailio,regfailed_wt]=$(field "$line" failed)
+      stop_target
     fi
   done
 done
@@ -101,9 +111,9 @@ say "| max calls/s with < 0.1 % failed (maxcps.sh) | ${R[palio,maxcps]:--} | ${R
 say "| CPU-s per 1000 calls at $CPS_RATE/s (cps.sh) | ${R[palio,cpu]:--} | ${R[kamailio,cpu]:--} | $(ratio "${R[palio,cpu]:-}" "${R[kamailio,cpu]:-}") |"
 say "| failed calls at $CPS_RATE/s | ${R[palio,failed]:--} | ${R[kamailio,failed]:--} | |"
 say "| memory at $CPS_RATE/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
-say "| CPU-s per 1000 REGISTERs at $REG_RATE/s (reg.sh) | ${R[palio,regcpu]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu]:-}" "${R[kamailio,regcpu]:-}") |"
-say "| failed REGISTERs at $REG_RATE/s | ${R[palio,regfailed]:--} | ${R[kamailio,regfailed]:--} | |"
-say "| CPU-s per 1000 REGISTERs at $REG_RATE/s, Palio write-back 1 s | ${R[palio,regcpu_wb]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu_wb]:-}" "${R[kamailio,regcpu]:-}") |"
-say "| failed REGISTERs at $REG_RATE/s, Palio write-back 1 s | ${R[palio,regfailed_wb]:--} | ${R[kamailio,regfailed]:--} | |"
+say "| CPU-s per 1000 REGISTERs at $REG_RATE/s (reg.sh), location in memory: Palio write-back 1 s, Kamailio db_mode 0 | ${R[palio,regcpu_wb]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu_wb]:-}" "${R[kamailio,regcpu]:-}") |"
+say "| failed REGISTERs at $REG_RATE/s, location in memory | ${R[palio,regfailed_wb]:--} | ${R[kamailio,regfailed]:--} | |"
+say "| CPU-s per 1000 REGISTERs at $REG_RATE/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | ${R[palio,regcpu]:--} | ${R[kamailio,regcpu_wt]:--} | $(ratio "${R[palio,regcpu]:-}" "${R[kamailio,regcpu_wt]:-}") |"
+say "| failed REGISTERs at $REG_RATE/s, written through | ${R[palio,regfailed]:--} | ${R[kamailio,regfailed_wt]:--} | |"
 say ""
 say "raw runs: $BENCH_OUT"
