@@ -45,7 +45,7 @@ type Config struct {
 	// InlineStateless serves the Stateless requests on the read loop of the
 	// UDP socket they came to, instead of handing each to a worker
 	// goroutine: one goroutine wake less per request (REGISTER costs about
-	// a seventh less CPU), but the socket reads nothing else until the
+	// a fifth less CPU), but the socket reads nothing else until the
 	// handler returns. Set it only when the handlers of those methods do
 	// not wait on the network or on a disk write: a registrar whose
 	// location store is in memory or written back later, whose
