@@ -1,10 +1,16 @@
 package sip
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,4 +124,81 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// FuzzServeStateless feeds arbitrary datagrams to the read filter of a
+// server that serves REGISTER inline on its UDP read loop, as the example
+// does with a write-back location store. A panic there would take the
+// socket's read loop down, so whatever the input, the filter must return
+// without an error, consume exactly the datagrams that start with the
+// stateless method, serve them before it returns, and give the handler
+// only requests that parsed and validated.
+func FuzzServeStateless(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+		if i := strings.IndexByte(s, ' '); i > 0 {
+			f.Add([]byte("REGISTER" + s[i:]))
+		}
+	}
+	for _, b := range tortureMessages(f) {
+		f.Add(b)
+		if i := bytes.IndexByte(b, ' '); i > 0 {
+			f.Add(append([]byte("REGISTER"), b[i:]...))
+		}
+	}
+	srv, err := NewServer(Config{
+		Listen:          []Listen{{Network: "udp", Addr: "127.0.0.1:0"}},
+		InlineStateless: true,
+	}, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var served, invalid atomic.Int64
+	h := HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+		served.Add(1)
+		if validate(r) != nil {
+			invalid.Add(1)
+		}
+		return w.WriteResponse(NewResponse(r, 200, "OK"))
+	})
+	if err := srv.Start(h); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { srv.Close() })
+	// Responses go to the source address (or the top Via's port there):
+	// a socket of the test's own, drained by nobody.
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { sink.Close() })
+	props := sipmsg.TransportReadProps{
+		Transport:  "UDP",
+		LocalAddr:  srv.packetConns[0].LocalAddr(),
+		RemoteAddr: sink.LocalAddr(),
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := append([]byte(nil), data...)
+		before := served.Load()
+		out, err := srv.readFilter(props, data)
+		if err != nil {
+			t.Fatalf("read filter error %v: the listener would stop", err)
+		}
+		stateless := bytes.HasPrefix(in, []byte("REGISTER "))
+		if stateless && out != nil {
+			t.Fatalf("a REGISTER datagram was passed on to sipgo:\n%q", in)
+		}
+		if !stateless && !bytes.Equal(out, in) {
+			t.Fatalf("a datagram of another method was changed:\n%q\n%q", in, out)
+		}
+		if n := srv.inflight.Load(); n != 0 {
+			t.Fatalf("%d requests still in flight after the filter returned", n)
+		}
+		if served.Load() > before+1 {
+			t.Fatalf("one datagram reached the handler %d times", served.Load()-before)
+		}
+		if invalid.Load() != 0 {
+			t.Fatalf("the handler got a request that does not validate:\n%q", in)
+		}
+	})
 }
