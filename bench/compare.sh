@@ -67,6 +67,18 @@ start_target() {
 declare -A R
 field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
+# reg_alone TARGET SUFFIX LABEL [CONFIG]: reg.sh alone on a fresh TARGET,
+# the other way of keeping the location; results under R[...,regcpu_SUFFIX].
+reg_alone() {
+  local key=${1%-*}
+  start_target "$1" "$round-$2" "${4:-}" || exit 1
+  export TARGET_PID=$TPID
+  say "== $key, $3, round $round (pid $TPID)"
+  line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+  R[$key,regcpu_$2]=$(field "$line" cpu_s_per_1k); R[$key,regfailed_$2]=$(field "$line" failed)
+  stop_target
+}
+
 for round in $(seq 1 "$ROUNDS"); do
   for t in palio kamailio; do
     start_target "$t" "$round" || exit 1
@@ -85,19 +97,9 @@ for round in $(seq 1 "$ROUNDS"); do
     R[$t,regcpu]=$(field "$line" cpu_s_per_1k); R[$t,regfailed]=$(field "$line" failed)
     stop_target
     if [[ $t == palio ]]; then
-      start_target palio "$round-wb" bench-wb.toml || exit 1
-      export TARGET_PID=$TPID
-      say "== palio, write-back location store, round $round (pid $TPID)"
-      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-      R[palio,regcpu_wb]=$(field "$line" cpu_s_per_1k); R[palio,regfailed_wb]=$(field "$line" failed)
-      stop_target
+      reg_alone palio wb "write-back location store" bench-wb.toml
     else
-      start_target kamailio-wt "$round-wt" || exit 1
-      export TARGET_PID=$TPID
-      say "== kamailio, usrloc db_mode 1 (write-through), round $round (pid $TPID)"
-      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-      R[kamailio,regcpu_wt]=$(field "$line" cpu_s_per_1k); R[kamailio,regfailed_wt]=$(field "$line" failed)
-      stop_target
+      reg_alone kamailio-wt wt "usrloc db_mode 1 (write-through)"
     fi
   done
 done
