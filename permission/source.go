@@ -75,6 +75,7 @@ func (a *Addresses) Source(cfg SourceConfig) sip.Middleware {
 					src.Trusted, src.Group, src.ContextInfo = true, m.Group, m.ContextInfo
 				}
 			}
+			sip.CallFrom(ctx).SetSourceCheck(sip.SourceCheck{Trusted: src.Trusted, Group: src.Group, Info: src.ContextInfo})
 			switch {
 			case src.Trusted:
 				a.metrics.sources.WithLabelValues("trusted").Inc()

@@ -68,12 +68,25 @@ var (
 // consume_credentials). ACK and CANCEL are never challenged (RFC 3261
 // §22.1). SUBSCRIBE and PUBLISH that a sip.ServeMux hands to its Presence
 // handler do not go through the Initial chain: wrap that handler too.
+//
+// Caller identity (RFC 3325): only trusted sources may assert who the
+// caller is. A trusted source's P-Asserted-Identity, P-Preferred-Identity
+// and Remote-Party-ID pass unchanged; an authenticated request leaves
+// with exactly one P-Asserted-Identity, the identity it preferred when
+// the account owns it (Config.Owns) or else the account's AOR, and
+// without its own P-Asserted-Identity, P-Preferred-Identity or
+// Remote-Party-ID; any other request (a method not challenged) loses all
+// three.
 func (r *Registrar) Authenticate(next sip.Handler) sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) error {
-		if req.Method == sip.ACK || req.Method == sip.CANCEL || !slices.Contains(r.auth, req.Method) {
+		if req.Method == sip.ACK || req.Method == sip.CANCEL {
 			return next.ServeSIP(ctx, w, req)
 		}
 		if r.cfg.TrustedSource != nil && r.cfg.TrustedSource(ctx, req) {
+			return next.ServeSIP(ctx, w, req)
+		}
+		if !slices.Contains(r.auth, req.Method) {
+			stripIdentity(req)
 			return next.ServeSIP(ctx, w, req)
 		}
 		id, err := r.authenticate(ctx, req, proxyAuth)
@@ -81,6 +94,8 @@ func (r *Registrar) Authenticate(next sip.Handler) sip.Handler {
 			return err
 		}
 		consumeCredentials(req, proxyAuth.credentials, id.Realm)
+		r.assertIdentity(ctx, req, id)
+		sip.CallFrom(ctx).SetCaller(sip.CallerIdentity{User: id.Username, Domain: id.Domain})
 		return next.ServeSIP(NewContext(ctx, id), w, req)
 	})
 }

@@ -80,6 +80,11 @@ type Config struct {
 	// an Identity: permission.TrustedSource, after the permission.Source
 	// stage. REGISTER is always authenticated.
 	TrustedSource func(ctx context.Context, r *sip.Request) bool
+	// Owns, when set, says whether the account id may present u as its
+	// identity in a P-Preferred-Identity (a number it answers to, an
+	// alias). The default allows the account's own user at its domain or
+	// realm. See Authenticate for what is done with identity headers.
+	Owns func(ctx context.Context, id Identity, u *sip.URI) bool
 
 	// NotRegistered is the status the Lookup stage answers for an AOR with
 	// no live contact: 404 (default) or 480.

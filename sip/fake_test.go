@@ -171,6 +171,7 @@ func newOfflineServer(t testing.TB, down *scripted, targets ...Target) *Server {
 		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		metrics: newMetrics(nil),
 		local:   newLocal(),
+		rr:      newRouteSigner(nil),
 		closed:  make(chan struct{}),
 	}
 	if err := s.local.addListen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}, ""); err != nil {

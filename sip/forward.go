@@ -207,6 +207,9 @@ type branch struct {
 	req    *Request // as sent
 	d      *dialogEntry
 	invite bool
+	// refresh, when set, sees the 2xx of an in-dialog request (a target
+	// refresh of the answering end).
+	refresh func(*Response)
 
 	provisional   bool
 	cancelPending bool
@@ -259,6 +262,9 @@ func (b *branch) run(ctx context.Context) outcome {
 					timer.Reset(b.f.timerC)
 				}
 				if code > 100 && !b.cancelSent {
+					if b.d != nil {
+						s.dialogs.noteCallee(b.d, b.t, res)
+					}
 					_ = b.w.WriteResponse(upstream(res))
 					if b.d != nil {
 						s.dialogs.early(b.d, res)
@@ -352,6 +358,12 @@ func (b *branch) legEnded(code int) {
 func (b *branch) answered(res *Response) outcome {
 	s := b.f.s
 	s.metrics.branch("2xx")
+	if b.d != nil {
+		s.dialogs.noteCallee(b.d, b.t, res)
+	}
+	if b.refresh != nil {
+		b.refresh(res)
+	}
 	if err := b.w.WriteResponse(upstream(res)); err != nil {
 		if !b.invite {
 			return outcome{code: res.StatusCode, answered: true}

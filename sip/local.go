@@ -174,8 +174,9 @@ func (l *Local) Addr(network string) string {
 	return net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port))
 }
 
-// recordRoute returns our Record-Route URI for transport.
-func (ls localListen) recordRoute() URI {
+// recordRoute returns our Record-Route URI for transport, carrying the
+// dialog's signature sig (see routeSigner).
+func (ls localListen) recordRoute(sig string) URI {
 	return URI{
 		Scheme: "sip",
 		Host:   ls.host,
@@ -183,6 +184,7 @@ func (ls localListen) recordRoute() URI {
 		UriParams: sipmsg.HeaderParams{
 			{K: "transport", V: ls.network},
 			{K: "lr", V: ""},
+			{K: routeParam, V: sig},
 		},
 	}
 }

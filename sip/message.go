@@ -44,13 +44,54 @@ const (
 // NewResponse builds a response to r with the given status (RFC 3261 §8.2.6):
 // Via, From, To, Call-ID and CSeq are copied, a To tag is added to anything
 // but a 100, and Record-Route is copied where §12.1.1 wants it. An empty
-// reason takes the standard phrase for the code.
+// reason takes the standard phrase for the code. The status line always
+// says SIP/2.0, whatever version r claimed.
+//
+// The To tag added is the proxy's local tag for r: derived from the
+// request, so that a retransmission answered again gets the same tag (as
+// OpenSIPS's sl module does), and marked as ours, so that the ACK of a
+// rejection whose transaction already ended is recognised and absorbed.
 func NewResponse(r *Request, code int, reason string) *Response {
 	if reason == "" {
 		reason = ReasonPhrase(code)
 	}
-	return sipmsg.NewResponseFromRequest(r, code, reason, nil)
+	res := sipmsg.NewResponseFromRequest(r, code, reason, nil)
+	res.SipVersion = "SIP/2.0"
+	if code > 100 && toTag(r) == "" {
+		if to := res.To(); to != nil {
+			to.Params.Add("tag", localTag(r))
+		}
+	}
+	return res
 }
+
+// localTagPrefix starts the To tags of the responses the proxy makes
+// itself.
+const localTagPrefix = "pl-"
+
+// localTag returns the To tag of the proxy's own responses to r: a digest
+// of what identifies r's transaction (Call-ID, From tag, CSeq, top Via
+// branch), so that it is the same for r's retransmissions.
+func localTag(r *Request) string {
+	h := newFNV()
+	h.str(callID(r))
+	h.byte(0)
+	h.str(fromTag(r))
+	h.byte(0)
+	if cs := r.CSeq(); cs != nil {
+		h.uint(uint64(cs.SeqNo))
+	}
+	h.byte(0)
+	if v := r.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.str(b)
+	}
+	var b [16]byte
+	return localTagPrefix + string(strconv.AppendUint(b[:0], uint64(h), 36))
+}
+
+// isLocalTag reports whether tag is one of the proxy's local tags.
+func isLocalTag(tag string) bool { return strings.HasPrefix(tag, localTagPrefix) }
 
 // ParseURI parses a SIP URI such as "sip:5002@127.0.0.1:5090;transport=tcp".
 func ParseURI(s string) (URI, error) {

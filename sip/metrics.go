@@ -21,6 +21,8 @@ type metrics struct {
 	absorbed     prometheus.Counter
 	dialogs      prometheus.Gauge
 	ended        *prometheus.CounterVec
+	// inDialogRefused counts in-dialog requests the DialogRelay refused.
+	inDialogRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_sip_dialogs_ended_total",
 			Help: "Calls that ended, by cause.",
 		}, []string{"cause"}),
+		inDialogRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_in_dialog_refused_total",
+			Help: "In-dialog requests refused, by reason: unknown-dialog (481), bad-signature (a Route of ours not signed for the dialog, 403), not-a-party (a dialog in the table, but not from one end to the other, 403).",
+		}, []string{"reason"}),
 	}
 	m.requests = promreg.Register(reg, m.requests)
 	m.responses = promreg.Register(reg, m.responses)
@@ -71,6 +77,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.absorbed = promreg.Register(reg, m.absorbed)
 	m.dialogs = promreg.Register(reg, m.dialogs)
 	m.ended = promreg.Register(reg, m.ended)
+	m.inDialogRefused = promreg.Register(reg, m.inDialogRefused)
 	return m
 }
 

@@ -22,6 +22,9 @@ import (
 //     user): answered 200 here, with Allow.
 //   - BYE, PRACK and UPDATE without a To tag: 481 (they only make sense in
 //     a dialog).
+//   - a request for InDialog or Initial with Max-Forwards 0: 483, before
+//     any stage looks at it (RFC 3261 §16.3 step 3); REGISTER, presence
+//     and OPTIONS to the proxy are for us, not forwarded, and are served.
 //   - any other request: Initial (the pipeline), when its method is in
 //     Methods.
 //
@@ -63,6 +66,9 @@ func (m *ServeMux) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) e
 		return m.Presence.ServeSIP(ctx, w, r)
 	case inDialog:
 		if m.InDialog != nil {
+			if err := checkMaxForwards(r); err != nil {
+				return err
+			}
 			return m.InDialog.ServeSIP(ctx, w, r)
 		}
 	case r.Method == REGISTER:
@@ -78,6 +84,12 @@ func (m *ServeMux) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) e
 		return Reject(481, "Call/Transaction Does Not Exist")
 	default:
 		if m.Initial != nil && slices.Contains(m.methods(), r.Method) {
+			// RFC 3261 §16.3 step 3: a request that may not be forwarded
+			// gets 483 before routing looks at it (the dialplan would
+			// answer 420 to a number it does not know, for one).
+			if err := checkMaxForwards(r); err != nil {
+				return err
+			}
 			return m.Initial.ServeSIP(ctx, w, r)
 		}
 	}

@@ -275,14 +275,15 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 		return nil, err
 	}
 	if recordRoute {
+		sig := s.rr.sign(callID(r), fromTag(r))
 		in := strings.ToUpper(r.Transport())
 		if in != tp {
 			if ls, ok := s.local.listen(in); ok {
-				b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute()})
+				b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig)})
 			}
 		}
 		ls, _ := s.local.listen(tp)
-		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute()})
+		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig)})
 	}
 	b.SetDestination(t.NextHop)
 	return b, nil
@@ -290,39 +291,56 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 
 // prepareInDialog builds the request that relays the in-dialog request r
 // (RFC 3261 §16.4, §16.6): strict-router fix-up, our Routes popped, then
-// Max-Forwards, received/rport and our Via. It reports whether r was ours
-// to route: it carried our Route, or its dialog is in the table.
-func (s *Server) prepareInDialog(r *Request) (*Request, bool, error) {
-	b := r.Clone()
-	popped := false
+// Max-Forwards, received/rport and our Via. It admits r only when it
+// belongs to a dialog we routed (see DialogRelay) and returns the dialog
+// entry it matched, if any, and whether r came from the caller.
+func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCaller bool, err error) {
+	b = r.Clone()
+	popped, signed := false, false
 	var last *URI
+	check := func(u *URI) {
+		if sig, ok := u.UriParams.Get(routeParam); ok && !signed {
+			id := callID(r)
+			signed = s.rr.verify(sig, id, fromTag(r)) || s.rr.verify(sig, id, toTag(r))
+		}
+	}
 	if b.Route() != nil && s.local.IsLocal(&b.Recipient) {
 		// The previous hop is a strict router: it put our Record-Route URI
 		// in the Request-URI and the remote target in the last Route.
 		u := b.Recipient
 		b.Recipient = popLastRoute(b)
+		check(&u)
 		last = &u
 		popped = true
 	}
 	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
 		u := rt.Address
+		check(&u)
 		last = &u
 		b.RemoveHeader("Route")
 		popped = true
 	}
-	known := popped
-	if !known {
-		e, _ := s.dialogs.match(r)
-		known = e != nil
-	}
-	if !known {
-		return nil, false, Reject(481, "Call/Transaction Does Not Exist")
+	e, fromCaller = s.dialogs.match(r)
+	switch {
+	case e != nil:
+		if !s.dialogs.admits(e, r, fromCaller, &b.Recipient) {
+			s.metrics.inDialogRefused.WithLabelValues("not-a-party").Inc()
+			return nil, nil, false, Reject(403, "Forbidden: Not a Party of This Dialog")
+		}
+	case signed:
+		// A dialog we routed that is not in our table.
+	case popped:
+		s.metrics.inDialogRefused.WithLabelValues("bad-signature").Inc()
+		return nil, nil, false, Reject(403, "Forbidden: Route Not Issued by This Proxy")
+	default:
+		s.metrics.inDialogRefused.WithLabelValues("unknown-dialog").Inc()
+		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
 	}
 	next := &b.Recipient
 	if rt := b.Route(); rt != nil {
 		next = &rt.Address
 	} else if s.local.IsLocal(next) {
-		return nil, true, Reject(481, "Call/Transaction Does Not Exist")
+		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
 	}
 	tp := "UDP"
 	if _, ok := next.UriParams.Get("transport"); ok || next.Scheme == "sips" {
@@ -341,10 +359,10 @@ func (s *Server) prepareInDialog(r *Request) (*Request, bool, error) {
 		branch = stableBranch(r, next, "")
 	}
 	if err := s.addVia(b, tp, branch); err != nil {
-		return nil, true, err
+		return nil, nil, false, err
 	}
 	b.SetDestination("")
-	return b, true, nil
+	return b, e, fromCaller, nil
 }
 
 // popLastRoute removes the last Route header of b and returns its URI.

@@ -52,6 +52,13 @@ func newProxy(t *testing.T, fc sip.ForwarderConfig) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startProxy(t, srv, fc)
+}
+
+// startProxy serves srv with the test pipeline: a route table filled by
+// route and routeSerial, then the Forwarder.
+func startProxy(t *testing.T, srv *sip.Server, fc sip.ForwarderConfig) *testProxy {
+	t.Helper()
 	p := &testProxy{srv: srv, routes: map[string][]sip.Target{}, serial: map[string]bool{}}
 	p.fwd = sip.NewForwarder(srv, fc)
 	route := func(next sip.Handler) sip.Handler {

@@ -8,8 +8,25 @@ import "context"
 // request on per the remaining Route or the Request-URI. An ACK for a 2xx is
 // relayed statelessly; other requests go through a client transaction,
 // with the Forwarder's timers, CANCEL handling and response relay. A BYE
-// ends the call in the dialog table. Requests that carry no Route of ours
-// and belong to no dialog we know get 481.
+// ends the call in the dialog table.
+//
+// It relays only what belongs to a dialog the proxy routed, so that
+// nobody can use it to reach a gateway that trusts the proxy's address
+// (RFC 3261 §16.12 does not oblige a proxy to relay what it never
+// routed):
+//
+//   - A request of a call in the dialog table must come from one end of
+//     it and go to the other (Dialogs.admits: its tags, and its
+//     Request-URI against the Contacts each end gave, with target
+//     refreshes); anything else gets 403.
+//   - A request of a dialog not in the table (routed before a restart, by
+//     another node sharing the secret, or a subscription's) must carry a
+//     Route of ours whose signature matches its Call-ID and one of its
+//     tags (see Config.RouteSecret); a Route of ours with no or a wrong
+//     signature gets 403.
+//   - Anything else gets 481.
+//
+// An ACK that fails these checks is dropped, as an ACK is never answered.
 type DialogRelay struct {
 	f *Forwarder
 }
@@ -29,7 +46,7 @@ func (d *DialogRelay) ServeSIP(ctx context.Context, w ResponseWriter, r *Request
 		}
 		return err
 	}
-	fwd, _, err := s.prepareInDialog(r)
+	fwd, e, fromCaller, err := s.prepareInDialog(r)
 	if err != nil {
 		if ack {
 			return nil // an ACK is never answered
@@ -46,5 +63,8 @@ func (d *DialogRelay) ServeSIP(ctx context.Context, w ResponseWriter, r *Request
 		s.dialogs.bye(r)
 	}
 	b := &branch{f: d.f, w: w, t: Target{URI: fwd.Recipient}, req: fwd, invite: r.IsInvite()}
+	if e != nil {
+		b.refresh = func(res *Response) { s.dialogs.noteRefresh(e, r, fromCaller, res) }
+	}
 	return d.f.result(w, []outcome{b.run(ctx)})
 }

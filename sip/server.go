@@ -51,6 +51,12 @@ type Config struct {
 	// location store is in memory or written back later, whose
 	// subscribers are in a local database.
 	InlineStateless bool
+	// RouteSecret keys the signature the proxy writes into its
+	// Record-Route entries and checks on the in-dialog requests that come
+	// back along them (see DialogRelay). Nodes that share an address, or
+	// that should keep relaying calls established before a restart, need
+	// the same secret; empty means a random one for this process.
+	RouteSecret []byte
 }
 
 // Listen is one socket the Server serves.
@@ -100,6 +106,7 @@ type Server struct {
 	tr      transactor
 	local   *Local
 	dialogs *Dialogs
+	rr      *routeSigner
 
 	packetConns []net.PacketConn
 	listeners   []listener
@@ -148,6 +155,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.stateless = []Method{REGISTER}
 	}
 
+	s.rr = newRouteSigner(cfg.RouteSecret)
 	s.local = newLocal()
 	s.local.AddDomain(cfg.Domains...)
 	if err := s.bind(cfg); err != nil {
@@ -507,22 +515,32 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.metrics.request(req.Method)
 
 	if req.IsAck() {
-		// An ACK for a 2xx: its transaction is a throwaway; never answer it.
-		if validate(req) == nil {
+		// An ACK for a 2xx, or for a rejection of ours whose transaction
+		// already ended (see rejectAtEdge): never answered.
+		if isLocalTag(toTag(req)) {
+			if e, _ := s.dialogs.match(req); e == nil {
+				s.metrics.absorbed.Inc()
+				return
+			}
+		}
+		if validate(req) == nil && supportedVersion(req) {
 			_ = s.serve(s.baseCtx, discardWriter{}, req)
 		}
+		return
+	}
+	if !supportedVersion(req) {
+		s.rejectAtEdge(tx, req, NewResponse(req, 505, "Version Not Supported"))
 		return
 	}
 	if s.draining.Load() && toTag(req) == "" {
 		res := NewResponse(req, 503, "Shutting Down")
 		res.AppendHeader(sipmsg.NewHeader("Retry-After", "30"))
-		_ = tx.Respond(res)
+		s.rejectAtEdge(tx, req, res)
 		return
 	}
 
 	if err := validate(req); err != nil {
-		s.metrics.response(400)
-		_ = tx.Respond(NewResponse(req, 400, err.Error()))
+		s.rejectAtEdge(tx, req, NewResponse(req, 400, err.Error()))
 		return
 	}
 	if req.IsInvite() && toTag(req) == "" && s.dialogs.retransmission(req) {
@@ -535,6 +553,11 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	w := newTxWriter(s, req, tx)
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	defer cancel(nil)
+	var call *Call
+	if req.IsInvite() && toTag(req) == "" {
+		call = NewCall(req)
+		ctx = WithCall(ctx, call)
+	}
 	r := req
 	if req.IsInvite() {
 		// The transaction layer reads tx.Origin() when the caller's CANCEL
@@ -555,25 +578,42 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	tx.OnTerminate(func(string, error) { cancel(ErrTransactionEnded) })
 
 	err := s.serve(ctx, w, r)
-	s.finish(w, req, err)
-	if !w.invite && toTag(req) != "" && w.Status() >= 200 {
+	local := s.finish(w, req, err)
+	st := w.Status()
+	switch {
+	case !w.invite && toTag(req) != "" && st >= 200:
 		// An in-dialog request other than INVITE (a BYE, mostly) is
 		// relayed with a stable branch or refused (481, 483): a
 		// retransmission that finds no transaction is relayed or refused
 		// again, and the next hop's transaction answers it. Keeping ours
 		// for Timer J would hold every BYE of every call for 5 s.
 		tx.Terminate()
-		return
+	case w.invite && st >= 200 && st < 300:
+		// The 2xx is relayed; its retransmissions and the ACK travel end
+		// to end (forwarded statelessly), and a retransmitted INVITE is
+		// absorbed by the dialog table: the transaction need not wait for
+		// Timer L (32 s) holding the call's messages.
+		tx.Terminate()
+	case w.invite && st >= 300 && local && !call.KnownPeer():
+		// Our own rejection of an INVITE from a sender no stage vouched
+		// for (the 407 challenge, a 403, an in-dialog INVITE of no dialog
+		// we routed): sent once, as OpenSIPS's sl_send_reply does, not
+		// retransmitted for Timer H to a source that may never ACK (a
+		// reflection amplifier under a flood, holding a transaction
+		// each). A retransmitted INVITE is answered again; the ACK carries
+		// our local tag (or the To tag it came with) and goes nowhere.
+		tx.Terminate()
 	}
-	if w.invite {
-		if st := w.Status(); st >= 200 && st < 300 {
-			// The 2xx is relayed; its retransmissions and the ACK travel end
-			// to end (forwarded statelessly), and a retransmitted INVITE is
-			// absorbed by the dialog table: the transaction need not wait for
-			// Timer L (32 s) holding the call's messages.
-			tx.Terminate()
-		}
-	}
+}
+
+// rejectAtEdge answers req with res before any handler ran (a malformed
+// request, an unsupported version, a server shutting down), and ends the
+// transaction at once: the sender is unknown, so the response is sent
+// once, as a stateless proxy would; a retransmission is answered again.
+func (s *Server) rejectAtEdge(tx sipmsg.ServerTransaction, req *Request, res *Response) {
+	s.metrics.response(res.StatusCode)
+	_ = tx.Respond(res)
+	tx.Terminate()
 }
 
 // sendDetached sends a request of the proxy's own (a CANCEL, a BYE) on a
@@ -620,10 +660,19 @@ func validate(r *Request) error {
 		return errors.New("Bad Request: missing Call-ID")
 	case r.CSeq() == nil:
 		return errors.New("Bad Request: missing CSeq")
-	case r.CSeq().MethodName != r.Method:
+	case !strings.EqualFold(string(r.CSeq().MethodName), string(r.Method)):
+		// sipgo upper-cases the method of the request line (not the
+		// CSeq's), so an extension method such as RFC 4475's intmeth.dat
+		// compares equal only without case.
 		return errors.New("Bad Request: CSeq method mismatch")
 	}
 	return nil
+}
+
+// supportedVersion reports whether r speaks SIP/2.0, the only version
+// there is (RFC 3261 §8.2.1 wants 505 for any other).
+func supportedVersion(r *Request) bool {
+	return strings.EqualFold(r.SipVersion, "SIP/2.0")
 }
 
 var errPanic = &StatusError{Code: 500, Reason: "Server Internal Error", Err: errors.New("sip: handler panicked")}
@@ -661,13 +710,16 @@ func serveRecovered(ctx context.Context, h Handler, w ResponseWriter, r *Request
 }
 
 // finish turns the outcome of a request into its final response (the edge
-// of the contract on Handler).
-func (s *Server) finish(w ResponseWriter, req *Request, err error) {
+// of the contract on Handler). It reports whether it sent a response of
+// the proxy's own: a rejection by a stage or by the edge, rather than
+// nothing (a final response already went) or one relayed from downstream.
+func (s *Server) finish(w ResponseWriter, req *Request, err error) (local bool) {
 	if w.Status() != 0 {
 		// A final response is already upstream (relayed, or the 487 that
 		// answered the caller's CANCEL): nothing more is due.
-		return
+		return false
 	}
+	local = true
 	var res *Response
 	if err == nil {
 		s.log.Error("sip: handler returned without a final response", "callid", callID(req), "method", string(req.Method))
@@ -681,6 +733,7 @@ func (s *Server) finish(w ResponseWriter, req *Request, err error) {
 			res = NewResponse(req, 500, "Server Internal Error")
 		case se.Response != nil:
 			res = se.Response
+			local = !se.relayed
 		default:
 			res = NewResponse(req, se.Code, se.reason())
 		}
@@ -694,6 +747,7 @@ func (s *Server) finish(w ResponseWriter, req *Request, err error) {
 	if werr := w.WriteResponse(res); werr != nil && !errors.Is(werr, ErrFinalSent) {
 		s.log.Debug("sip: final response not sent", "callid", callID(req), "status", res.StatusCode, "error", werr)
 	}
+	return local
 }
 
 // readFilter sees every UDP datagram before sipgo parses it. A request of
@@ -776,6 +830,10 @@ func (s *Server) serveStateless(job statelessJob) {
 		return
 	}
 	w := &statelessWriter{s: s, pc: pc, dest: responseAddr(req)}
+	if !supportedVersion(req) {
+		_ = w.WriteResponse(NewResponse(req, 505, "Version Not Supported"))
+		return
+	}
 	if err := validate(req); err != nil {
 		_ = w.WriteResponse(NewResponse(req, 400, err.Error()))
 		return

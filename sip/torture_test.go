@@ -19,11 +19,11 @@ import (
 // gets an error or is dropped, never a crash or a stuck listener.
 func TestTortureOverSockets(t *testing.T) {
 	leakCheck(t)
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/emiago/sipgo").Output()
+	dir, err := goModDir("github.com/emiago/sipgo")
 	if err != nil {
 		t.Skipf("cannot locate the sipgo module: %v", err)
 	}
-	files, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "sip", "testdata", "torture", "*", "*.dat"))
+	files, _ := filepath.Glob(filepath.Join(dir, "sip", "testdata", "torture", "*", "*.dat"))
 	if len(files) == 0 {
 		t.Skip("no torture messages in the sipgo module")
 	}
@@ -74,4 +74,10 @@ func TestTortureOverSockets(t *testing.T) {
 		_, _ = tcp.Write(data)
 		ping(name)
 	}
+}
+
+// goModDir returns the directory of a module the build uses.
+func goModDir(module string) (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	return strings.TrimSpace(string(out)), err
 }

@@ -40,7 +40,9 @@ type RuntimeConfig struct {
 	GOGC int `toml:"gogc"`
 	// MemoryLimit, in MiB, is a soft limit on the process's memory (the
 	// GOMEMLIMIT environment variable wins when set): near it the
-	// collector runs more often. 0: none.
+	// collector runs more often, whatever GOGC says, so that a flood
+	// cannot grow the heap without bound. Default 512 (the proxy uses
+	// about 120 MB at 3000 calls/s); 0 or less: none.
 	MemoryLimit int64 `toml:"memory_limit_mib"`
 }
 
@@ -195,7 +197,7 @@ func defaultConfig() Config {
 		Registrar:  RegistrarConfig{Realm: "voip.unisi.it"},
 		Permission: PermissionConfig{Trusted: []int{1, 2, 3, 4}},
 		ENUM:       ENUMConfig{Suffix: "e164.arpa.", CountryCode: "39", Timeout: Duration{time.Second}},
-		Runtime:    RuntimeConfig{GOGC: 400},
+		Runtime:    RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 	}
 }
 

@@ -106,6 +106,23 @@ func (in *Incoming) WaitBye(ctx context.Context) error {
 	return in.u.wait(ctx, func() bool { return in.d.ended })
 }
 
+// Request sends an in-dialog request from the callee's side (INFO,
+// UPDATE, a re-INVITE with body...) and returns its final response; a 2xx
+// to a re-INVITE is ACKed.
+func (in *Incoming) Request(ctx context.Context, method sip.Method, body []byte) (*sip.Response, error) {
+	req := in.u.request(in.d, method, body)
+	res, err := in.u.do(ctx, req.Clone())
+	if err != nil {
+		return nil, err
+	}
+	if method == sip.INVITE && res.StatusCode < 300 {
+		ack := in.u.request(in.d, sip.ACK, nil)
+		ack.CSeq().SeqNo = req.CSeq().SeqNo
+		_ = in.u.cli.WriteRequest(ack, prebuilt)
+	}
+	return res, nil
+}
+
 // Bye hangs up the answered call from the callee's side.
 func (in *Incoming) Bye(ctx context.Context) (*sip.Response, error) {
 	req := in.u.request(in.d, sip.BYE, nil)
