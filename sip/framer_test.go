@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -335,5 +336,57 @@ func TestLibHandler(t *testing.T) {
 	}
 	if n := counterValue(m.logSuppressed); n != 6 {
 		t.Errorf("suppressed: got %v, want 6 (4 sipgo lines, 2 unparsable)", n)
+	}
+}
+
+// pipeConn returns a streamConn over one end of a pipe, and the other end.
+func pipeConn(t *testing.T, limits StreamLimits) (*streamConn, net.Conn, *metrics) {
+	t.Helper()
+	m := newMetrics(nil)
+	g := newStreamGuard(limits, newInputLog(slog.New(slog.DiscardHandler), m), m)
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return newStreamConn(g, a, "tcp", netip.MustParseAddr("192.0.2.1"), nil), b, m
+}
+
+// TestStreamConnWriteTimeout: a peer that stops reading loses its
+// connection after MessageTimeout.
+func TestStreamConnWriteTimeout(t *testing.T) {
+	c, _, m := pipeConn(t, StreamLimits{MessageTimeout: 50 * time.Millisecond})
+	_, err := c.Write([]byte("SIP/2.0 200 OK\r\n\r\n")) // nobody reads a pipe's other end
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if n := counterValue(m.streamClosed.WithLabelValues(closedWrite)); n != 1 {
+		t.Errorf("closed by write timeout: got %v, want 1", n)
+	}
+}
+
+// TestStreamConnCallerDeadline: a deadline the caller sets (sipgo's
+// WebSocket handshake does) ends a Read with a timeout, not the
+// connection; clearing it leaves the limits' own deadlines.
+func TestStreamConnCallerDeadline(t *testing.T) {
+	c, peer, m := pipeConn(t, StreamLimits{IdleTimeout: time.Hour})
+	c.SetDeadline(time.Now().Add(30 * time.Millisecond))
+	_, err := c.Read(make([]byte, 10))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got %v, want the caller's timeout", err)
+	}
+	if c.closed.Load() {
+		t.Fatal("connection closed by the caller's deadline")
+	}
+	c.SetDeadline(time.Time{})
+	go peer.Write([]byte("\r\n\r\n"))
+	if n, err := c.Read(make([]byte, 10)); n != 4 || err != nil {
+		t.Fatalf("after clearing the deadline: got %d %v, want 4 bytes", n, err)
+	}
+	peer.Close()
+	if _, err := c.Read(make([]byte, 10)); err != io.EOF {
+		t.Fatalf("peer gone: got %v, want EOF", err)
+	}
+	if n := counterValue(m.streamClosed.WithLabelValues(closedPeer)); n != 1 {
+		t.Errorf("closed by the peer: got %v, want 1", n)
 	}
 }

@@ -25,8 +25,9 @@ type StreamLimits struct {
 	// tcp_connection_lifetime). A connection that registered a contact
 	// (the proxy sent a 2xx to a REGISTER over it) may stay idle for the
 	// registration's expiry plus 32 s (64*T1, so that the refresh sent at
-	// expiry has its whole transaction); RFC 5626 keepalives (CRLFCRLF)
-	// count as traffic. A connection that still holds a transaction (an
+	// expiry has its whole transaction), the longest any 2xx over it
+	// granted, at most 24 h; RFC 5626 keepalives (CRLFCRLF) count as
+	// traffic. A connection that still holds a transaction (an
 	// INVITE ringing, a response on its way) is not idle.
 	IdleTimeout time.Duration
 	// MessageTimeout bounds how long a message may take to arrive once
