@@ -50,6 +50,17 @@
 // that answers a caller's CANCEL goes upstream at once, before the
 // downstream branches confirm their own 487s, as in most proxies.
 //
+// # Hostile peers
+//
+// The Server bounds what a peer can hold or make it write. TCP, TLS and
+// WebSocket connections are capped per source address and in all, closed
+// when idle (unless they carry a registration or a transaction) and when a
+// message, TLS handshake or write takes longer than MessageTimeout (see
+// StreamLimits). Input that cannot be parsed, on any transport, is counted
+// and logged as one short Warn line per source and second naming the
+// source (a line fail2ban can act on, see the README), never with the
+// payload; sipgo's other lines are cut and rate-limited.
+//
 // The message types are sipgo's, re-exported (Request, Response, URI,
 // Header) so that programs rarely import sipgo themselves; inside this
 // module sipgo's package is imported as sipmsg.

@@ -23,6 +23,13 @@ type metrics struct {
 	ended        *prometheus.CounterVec
 	// inDialogRefused counts in-dialog requests the DialogRelay refused.
 	inDialogRefused *prometheus.CounterVec
+
+	// Stream transports (streamlimit.go) and hostile input (logfilter.go).
+	streamConns   *prometheus.GaugeVec
+	streamRefused *prometheus.CounterVec
+	streamClosed  *prometheus.CounterVec
+	unparsable    *prometheus.CounterVec
+	logSuppressed prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,6 +75,38 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "In-dialog requests refused, by reason: unknown-dialog (481), bad-signature (a Route of ours not signed for the dialog, 403), not-a-party (a dialog in the table, but not from one end to the other, 403).",
 		}, []string{"reason"}),
 	}
+	m.streamConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "palio_sip_stream_connections",
+		Help: "Accepted TCP, TLS and WebSocket connections open, by transport.",
+	}, []string{"transport"})
+	m.streamRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_sip_stream_refused_total",
+		Help: "Stream connections closed at accept because a cap was reached, by cap (per-ip, total).",
+	}, []string{"reason"})
+	m.streamClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_sip_stream_closed_total",
+		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local).",
+	}, []string{"reason"})
+	m.unparsable = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_sip_unparsable_total",
+		Help: "Messages that could not be parsed, by transport.",
+	}, []string{"transport"})
+	m.logSuppressed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "palio_sip_log_suppressed_total",
+		Help: "Log lines about hostile input or from sipgo suppressed by rate limiting.",
+	})
+	for _, t := range []string{"tcp", "tls", "ws", "wss"} {
+		m.streamConns.WithLabelValues(t)
+	}
+	for _, t := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+		m.unparsable.WithLabelValues(t)
+	}
+	for _, r := range []string{refusedPerIP, refusedTotal} {
+		m.streamRefused.WithLabelValues(r)
+	}
+	for _, r := range []string{closedIdle, closedMessage, closedWrite, closedHandshake, closedPeer, closedError, closedLocal} {
+		m.streamClosed.WithLabelValues(r)
+	}
 	m.requests = promreg.Register(reg, m.requests)
 	m.responses = promreg.Register(reg, m.responses)
 	m.branches = promreg.Register(reg, m.branches)
@@ -78,6 +117,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dialogs = promreg.Register(reg, m.dialogs)
 	m.ended = promreg.Register(reg, m.ended)
 	m.inDialogRefused = promreg.Register(reg, m.inDialogRefused)
+	m.streamConns = promreg.Register(reg, m.streamConns)
+	m.streamRefused = promreg.Register(reg, m.streamRefused)
+	m.streamClosed = promreg.Register(reg, m.streamClosed)
+	m.unparsable = promreg.Register(reg, m.unparsable)
+	m.logSuppressed = promreg.Register(reg, m.logSuppressed)
 	return m
 }
 

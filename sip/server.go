@@ -57,6 +57,10 @@ type Config struct {
 	// that should keep relaying calls established before a restart, need
 	// the same secret; empty means a random one for this process.
 	RouteSecret []byte
+	// Streams bounds TCP, TLS and WebSocket connections: idle and message
+	// timeouts, caps per source and in all (see StreamLimits; the zero
+	// value means the defaults).
+	Streams StreamLimits
 }
 
 // Listen is one socket the Server serves.
@@ -110,6 +114,8 @@ type Server struct {
 
 	packetConns []net.PacketConn
 	listeners   []listener
+	streams     *streamGuard // StreamLimits of the stream listeners
+	inputs      *inputLog    // bounded, rate-limited lines about bad input
 
 	handler   Handler
 	stateless []Method
@@ -149,6 +155,8 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.metrics = newMetrics(s.reg)
+	s.inputs = newInputLog(s.log, s.metrics)
+	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
 	s.stateless = cfg.Stateless
 	s.inline = cfg.InlineStateless
 	if s.stateless == nil {
@@ -163,12 +171,15 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 
-	libLog := slog.New(minLevel{s.log.Handler(), slog.LevelWarn}).With("component", "sipgo")
+	// sipgo logs routine events at Info, which a busy proxy cannot
+	// afford, and some Error lines per bad packet: inputs keeps Warn and
+	// above, bounded and rate-limited.
+	libLog := slog.New(s.inputs.handler(s.log.Handler())).With("component", "sipgo")
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("Palio"),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(libLog),
-			sipmsg.WithTransportLayerReadFilter(s.readFilter),
+			sipmsg.WithTransportLayerReadFilter(s.inputs.filter(s.readFilter)),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(libLog),
@@ -184,6 +195,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
 	s.ua = ua
+	s.streams.tl = ua.TransportLayer()
 	s.sgs, err = sipgo.NewServer(ua, sipgo.WithServerLogger(libLog))
 	if err != nil {
 		s.closeSockets()
@@ -262,14 +274,16 @@ func (s *Server) bind(cfg Config) error {
 			if err != nil {
 				return fmt.Errorf("sip: listen %s %s: %w", network, ln.Addr, err)
 			}
+			var conf *tls.Config
 			if network == "tls" || network == "wss" {
 				cert, err := tls.LoadX509KeyPair(ln.CertFile, ln.KeyFile)
 				if err != nil {
 					l.Close()
 					return fmt.Errorf("sip: %s certificate: %w", network, err)
 				}
-				l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+				conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
+			l = s.streams.listener(l, network, conf)
 			s.listeners = append(s.listeners, listener{network, l})
 			if err := s.local.addListen(network, l.Addr(), ln.Advertise); err != nil {
 				return err
@@ -815,7 +829,7 @@ func (s *Server) serveStateless(job statelessJob) {
 	from, to := job.from, job.to
 	m, err := sipmsg.ParseMessage(job.data)
 	if err != nil {
-		s.log.Debug("sip: unparsable request dropped", "src", from.String(), "error", err)
+		s.inputs.unparsableFrom("udp", from, len(job.data), err.Error())
 		return
 	}
 	req, ok := m.(*sipmsg.Request)
@@ -1015,25 +1029,6 @@ type discardWriter struct{}
 
 func (discardWriter) WriteResponse(*Response) error { return ErrFinalSent }
 func (discardWriter) Status() int                   { return 0 }
-
-// minLevel is a slog.Handler that drops records below a level: sipgo logs
-// routine events at Info, which a busy proxy cannot afford.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
-}
-
-func (h minLevel) WithGroup(n string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(n), h.min}
-}
 
 // transactor is the client side of the transaction layer, as the Forwarder
 // uses it. Tests and fuzzers substitute a scripted one.

@@ -168,6 +168,7 @@ func TestConfigStrict(t *testing.T) {
 		{"alarm over the limit", "[routing]\nalarm_threshold = 1.5\n", "alarm_threshold"},
 		{"bad failover code", "[routing]\nfailover_codes = [503, 42]\n", "status code 42"},
 		{"negative probe interval", "[routing]\nprobe_interval = \"-1s\"\n", "probe_interval"},
+		{"negative idle timeout", "[sip]\nidle_timeout = \"-1s\"\n", "idle_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/sip"
 )
 
 // Config is the example server's configuration file (TOML). Unknown keys
@@ -61,6 +62,45 @@ type SIPConfig struct {
 	Domains []string `toml:"domains"`
 	// UDPBuffer sets the UDP socket buffers in bytes (0: kernel default).
 	UDPBuffer int `toml:"udp_buffer"`
+
+	// Limits of TCP, TLS and WebSocket connections (sip.StreamLimits);
+	// 0 turns one off.
+
+	// IdleTimeout closes a connection without traffic for that long
+	// (default 120s). One that registered a contact stays as long as its
+	// registration plus 32s; RFC 5626 keepalives count as traffic.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MessageTimeout is how long a message, a TLS handshake or a write may
+	// take once started (default 10s): it cuts off slowloris senders.
+	MessageTimeout Duration `toml:"message_timeout"`
+	// MaxConnections caps accepted connections in all (default 2048; each
+	// costs 64 KiB of read buffer).
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP caps accepted connections per source address, per
+	// /64 for IPv6 (default 64; raise it for many TCP phones behind one NAT).
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+}
+
+// streams is the SIP server's StreamLimits: 0 in the file means off.
+func (c SIPConfig) streams() sip.StreamLimits {
+	dur := func(d Duration) time.Duration {
+		if d.Duration == 0 {
+			return -1
+		}
+		return d.Duration
+	}
+	num := func(n int) int {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	return sip.StreamLimits{
+		IdleTimeout:    dur(c.IdleTimeout),
+		MessageTimeout: dur(c.MessageTimeout),
+		MaxConns:       num(c.MaxConnections),
+		MaxConnsPerIP:  num(c.MaxConnectionsPerIP),
+	}
 }
 
 // TLSConfig is a TLS listener.
@@ -184,7 +224,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // defaultConfig is the configuration with no file: DESIGN.md §5.
 func defaultConfig() Config {
 	return Config{
-		SIP:   SIPConfig{Listen: "127.0.0.1:5060", Domains: []string{"voip.unisi.it"}},
+		SIP: SIPConfig{
+			Listen:              "127.0.0.1:5060",
+			Domains:             []string{"voip.unisi.it"},
+			IdleTimeout:         Duration{sip.DefaultIdleTimeout},
+			MessageTimeout:      Duration{sip.DefaultMessageTimeout},
+			MaxConnections:      sip.DefaultMaxConns,
+			MaxConnectionsPerIP: sip.DefaultMaxConnsPerIP,
+		},
 		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
 		Store: StoreConfig{SQLite: "unisi.db", Poll: Duration{2 * time.Second}},
 		Timers: TimersConfig{
@@ -243,6 +290,10 @@ func (c Config) validate() error {
 				return fmt.Errorf("config: routing: status code %d: want 100..699", code)
 			}
 		}
+	}
+	sc := c.SIP
+	if sc.IdleTimeout.Duration < 0 || sc.MessageTimeout.Duration < 0 || sc.MaxConnections < 0 || sc.MaxConnectionsPerIP < 0 {
+		return errors.New("config: sip: idle_timeout, message_timeout, max_connections and max_connections_per_ip must not be negative (0 turns them off)")
 	}
 	if c.Registrar.WriteBack.Duration < 0 {
 		return fmt.Errorf("config: registrar.write_back %v is negative", c.Registrar.WriteBack.Duration)

@@ -58,6 +58,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		Domains:           cfg.SIP.Domains,
 		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
 		UDPBuffer:         cfg.SIP.UDPBuffer,
+		Streams:           cfg.SIP.streams(),
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
