@@ -1,0 +1,114 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+)
+
+// tuneSipgo raises sipgo's process-wide UDP limits, before any sipgo socket
+// can read them: sipgo refuses to write a UDP message above 1300 bytes, which
+// breaks INVITEs with large SDP bodies (a video offer, ICE candidates); the
+// kernel fragments them instead, as Kamailio and OpenSIPS let it. The read
+// buffer is raised to the largest datagram for the same reason.
+//
+// It also shortens how long finished transactions wait: sipgo keeps a
+// non-INVITE client transaction 32 s after its final response (Timer D where
+// RFC 3261 §17.1.2.2 has Timer K = T4 = 5 s) and a non-INVITE server
+// transaction 64*T1 (Timer J). A proxy handling thousands of calls a second
+// holds every message that long; Kamailio waits 5 s (wt_timer). Palio uses
+// T4 (5 s) for both: a retransmission of a request whose final response was
+// lost arrives within T2 (4 s) of that response, and a retransmitted final
+// response within the same window.
+//
+// Timer L (INVITE server transaction) and Timer M (INVITE client
+// transaction) keep an answered INVITE's transactions in RFC 6026's
+// Accepted state for 64*T1 (32 s). Palio ends both at the 2xx: the 2xx
+// retransmissions and the ACK are relayed statelessly and a retransmitted
+// INVITE is absorbed by the dialog table. But sipgo v1.7.3 does not stop
+// those two timers when a transaction is terminated, so each timer would
+// hold its transaction, with the INVITE and the 2xx and their bodies, for
+// 32 s all the same: at 3000 calls/s, 190 000 transactions. T1 (500 ms)
+// bounds that and still covers the moment between the 2xx and Palio's
+// own termination.
+//
+// These are variables of the sipgo package, shared by everything in the
+// process that uses sipgo; NewServer applies them once, unless
+// Config.KeepSipgoDefaults says not to.
+func tuneSipgo() {
+	sipmsg.UDPMTUSize = 65535
+	sipmsg.TransportBufferReadSize = 65535
+	sipmsg.Timer_D = sipmsg.T4
+	sipmsg.Timer_J = sipmsg.T4
+	sipmsg.Timer_L = sipmsg.T1
+	sipmsg.Timer_M = sipmsg.T1
+}
+
+var tuneSipgoOnce sync.Once
+
+// sendDetached sends a request of the proxy's own (a CANCEL, a BYE) on a
+// client transaction in the background and drops its response.
+func (s *Server) sendDetached(req *Request) {
+	s.detached.Add(1)
+	go func() {
+		defer s.detached.Add(-1)
+		ctx, cancel := context.WithTimeout(s.baseCtx, 64*sipmsg.T1)
+		defer cancel()
+		tx, err := s.tr.request(ctx, req)
+		if err != nil {
+			s.log.Debug("sip: request not sent", "method", string(req.Method), "callid", callID(req), "error", err)
+			return
+		}
+		defer tx.Terminate()
+		for {
+			select {
+			case res := <-tx.Responses():
+				if res.StatusCode >= 200 {
+					return
+				}
+			case <-tx.Done():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// transactor is the client side of the transaction layer, as the Forwarder
+// uses it. Tests and fuzzers substitute a scripted one.
+type transactor interface {
+	// request starts a client transaction for the prebuilt r.
+	request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error)
+	// write sends r without a transaction (ACK for a 2xx).
+	write(r *Request) error
+}
+
+type sipgoTransactor struct {
+	cli     *sipgo.Client
+	closing *atomic.Bool
+}
+
+var errServerClosed = errors.New("sip: server closed")
+
+// prebuilt tells sipgo that the request is complete: with any option it
+// adds nothing (no Via, no Max-Forwards).
+func prebuilt(*sipgo.Client, *sipmsg.Request) error { return nil }
+
+func (t sipgoTransactor) request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error) {
+	if t.closing.Load() {
+		return nil, errServerClosed
+	}
+	return t.cli.TransactionRequest(ctx, r, prebuilt)
+}
+
+func (t sipgoTransactor) write(r *Request) error {
+	if t.closing.Load() {
+		return errServerClosed
+	}
+	return t.cli.WriteRequest(r, prebuilt)
+}
