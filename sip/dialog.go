@@ -80,6 +80,10 @@ type Dialog struct {
 	// upstream for unanswered calls, 200 for answered ones.
 	Cause Cause
 	Code  int
+	// Call is the call's record: what the stages decided (caller,
+	// class, callee, rule...), its trace and hooks. Never nil for a
+	// dialog of the table.
+	Call *Call
 }
 
 // Duration is the talk time: from answer to end (or to now while active).
@@ -148,8 +152,7 @@ type Dialogs struct {
 	maxDuration time.Duration
 	now         func() time.Time
 
-	subMu sync.RWMutex
-	subs  []*subscriber
+	events *Feed[DialogEvent]
 
 	stop chan struct{}
 	done chan struct{}
@@ -168,8 +171,9 @@ type dialogKey struct{ callID, fromTag string }
 // mu; code holding a shard lock never waits for an entry lock (it reads
 // ended, or locks an entry nobody else can see yet).
 type dialogEntry struct {
-	mu sync.Mutex
-	d  Dialog
+	mu   sync.Mutex
+	d    Dialog
+	call *Call // d.Call
 	// cseq and branch identify the INVITE that created the dialog, so that
 	// its retransmissions are recognised (see retransmission).
 	cseq     uint32
@@ -309,8 +313,6 @@ func (t *Dialogs) noteRefresh(e *dialogEntry, r *Request, fromCaller bool, res *
 	}
 }
 
-type subscriber struct{ fn func(DialogEvent) }
-
 // NewDialogs returns an empty table whose confirmed dialogs expire after
 // maxDuration without a BYE (0 means 12 h, OpenSIPS's default_timeout). It
 // runs a sweeper goroutine until Close.
@@ -324,6 +326,7 @@ func NewDialogs(maxDuration time.Duration) *Dialogs {
 		now:         time.Now,
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
+		events:      NewFeed[DialogEvent](FeedConfig{Name: "dialogs"}),
 	}
 	for i := range t.shards {
 		t.shards[i].m = map[dialogKey]*dialogEntry{}
@@ -345,6 +348,7 @@ func (t *Dialogs) Close() {
 	for _, e := range t.entries() {
 		t.terminate(e, CauseServerClosed, 0, false)
 	}
+	t.events.Close()
 }
 
 // entries returns the entries of the table at one moment.
@@ -362,17 +366,13 @@ func (t *Dialogs) entries() []*dialogEntry {
 }
 
 // Subscribe registers fn for every dialog event from now on and returns a
-// function that removes it.
-func (t *Dialogs) Subscribe(fn func(DialogEvent)) (unsubscribe func()) {
-	s := &subscriber{fn: fn}
-	t.subMu.Lock()
-	t.subs = append(t.subs, s)
-	t.subMu.Unlock()
-	return func() {
-		t.subMu.Lock()
-		t.subs = slices.DeleteFunc(t.subs, func(x *subscriber) bool { return x == s })
-		t.subMu.Unlock()
-	}
+// function that removes it. By default fn runs synchronously, on the
+// goroutine that caused the event, with the dialog locked: it must be
+// quick and must not call back into the table. Async(n) runs it on a
+// goroutine of its own, in order, through a queue of n events (see Feed):
+// for anything that waits (a database, the network).
+func (t *Dialogs) Subscribe(fn func(DialogEvent), opts ...SubscribeOption) (unsubscribe func()) {
+	return t.events.Subscribe(fn, opts...)
 }
 
 // Active returns a snapshot of the dialogs in the table (not yet
@@ -444,18 +444,13 @@ func (t *Dialogs) match(r *Request) (*dialogEntry, bool) {
 }
 
 func (t *Dialogs) publish(ev DialogEvent) {
-	t.subMu.RLock()
-	subs := t.subs
-	t.subMu.RUnlock()
-	for _, s := range subs {
-		s.fn(ev)
-	}
+	t.events.Publish(ev)
 }
 
 // begin returns the dialog of an initial INVITE, creating it (and
 // publishing EventCreated) on the first attempt. Later attempts of the same
 // call (serial failover) find the same entry.
-func (t *Dialogs) begin(r *Request) *dialogEntry {
+func (t *Dialogs) begin(r *Request, call *Call) *dialogEntry {
 	k := dialogKey{callID(r), fromTag(r)}
 	s := t.shard(k)
 	s.mu.Lock()
@@ -463,7 +458,12 @@ func (t *Dialogs) begin(r *Request) *dialogEntry {
 		s.mu.Unlock()
 		return e
 	}
-	e := &dialogEntry{d: Dialog{
+	if call == nil {
+		call = NewCall(r)
+	}
+	call.adopt()
+	e := &dialogEntry{call: call, d: Dialog{
+		Call:       call,
 		CallID:     k.callID,
 		FromTag:    k.fromTag,
 		RequestURI: uriString(&r.Recipient),
@@ -594,8 +594,8 @@ func (t *Dialogs) finish(r *Request, code int) {
 // terminate ends e; with unansweredOnly it leaves a confirmed dialog alone.
 func (t *Dialogs) terminate(e *dialogEntry, cause Cause, code int, unansweredOnly bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.d.State == DialogTerminated || (unansweredOnly && e.d.State == DialogConfirmed) {
+		e.mu.Unlock()
 		return
 	}
 	answered := e.d.State == DialogConfirmed
@@ -617,6 +617,10 @@ func (t *Dialogs) terminate(e *dialogEntry, cause Cause, code int, unansweredOnl
 		t.publish(DialogEvent{Kind: EventBranchEnded, Dialog: e.d, Leg: *e.answered})
 	}
 	t.publish(DialogEvent{Kind: EventTerminated, Dialog: e.d})
+	d := e.d
+	e.mu.Unlock()
+	// Outside the lock: an OnEnd function may look at the table.
+	e.call.end(d)
 }
 
 // bye ends a dialog because a BYE passed through the DialogRelay.

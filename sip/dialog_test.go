@@ -58,8 +58,8 @@ func TestDialogLifecycle(t *testing.T) {
 	d.Subscribe(log.add)
 	inv := parseRequest(t, inviteMsg)
 	gw, _ := ParseURI("sip:0577123456@10.0.0.1")
-	e := d.begin(inv)
-	if again := d.begin(inv); again != e {
+	e := d.begin(inv, nil)
+	if again := d.begin(inv, nil); again != e {
 		t.Fatal("a second attempt of the same call created a second dialog")
 	}
 	d.legStarted(e, Target{URI: gw, Gateway: "siena-1"})
@@ -112,7 +112,7 @@ func TestDialogRejectedAndCanceled(t *testing.T) {
 		cause Cause
 	}{{486, CauseRejected}, {487, CauseCanceled}} {
 		inv := parseRequest(t, inviteMsg)
-		e := d.begin(inv)
+		e := d.begin(inv, nil)
 		uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
 		d.legStarted(e, Target{URI: uas})
 		d.finish(inv, tt.code)
@@ -132,7 +132,7 @@ func TestDialogRejectedAndCanceled(t *testing.T) {
 	}
 	// finish leaves an answered call alone.
 	inv := parseRequest(t, inviteMsg)
-	e := d.begin(inv)
+	e := d.begin(inv, nil)
 	uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
 	d.confirm(e, Target{URI: uas}, answer(t, inv, 200, "x"))
 	d.finish(inv, 500)
@@ -151,7 +151,7 @@ func TestDialogExpiry(t *testing.T) {
 		}
 	})
 	inv := parseRequest(t, inviteMsg)
-	e := d.begin(inv)
+	e := d.begin(inv, nil)
 	uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
 	d.confirm(e, Target{URI: uas}, answer(t, inv, 200, "callee"))
 	select {
@@ -171,7 +171,7 @@ func TestDialogCloseEndsAll(t *testing.T) {
 	d := NewDialogs(time.Hour)
 	var log eventLog
 	d.Subscribe(log.add)
-	d.begin(parseRequest(t, inviteMsg))
+	d.begin(parseRequest(t, inviteMsg), nil)
 	d.Close()
 	d.Close() // idempotent
 	if log.last().Kind != EventTerminated || log.last().Dialog.Cause != CauseServerClosed {
@@ -193,7 +193,7 @@ func TestDialogFinishSparesTheChallengeAnswer(t *testing.T) {
 	authorized.CSeq().SeqNo++
 	authorized.Via().Params.Add("branch", "z9hG4bK-second-attempt")
 
-	e := d.begin(authorized)
+	e := d.begin(authorized, nil)
 	uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
 	d.legStarted(e, Target{URI: uas, Gateway: "gw"})
 	d.finish(challenged, 407) // late: the 407 went out before the new INVITE came
@@ -211,7 +211,7 @@ func TestDialogFinishSparesTheChallengeAnswer(t *testing.T) {
 	// The INVITE that created the dialog still ends it when rejected.
 	d2 := NewDialogs(time.Hour)
 	defer d2.Close()
-	e2 := d2.begin(authorized)
+	e2 := d2.begin(authorized, nil)
 	d2.legStarted(e2, Target{URI: uas})
 	d2.finish(authorized, 486)
 	if d2.Len() != 0 {

@@ -90,6 +90,8 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	err := s.serve(ctx, w, r)
 	local := s.finish(w, req, err)
 	st := w.Status()
+	// A call the Forwarder never took ends with its final response.
+	call.endUnadopted(st)
 	switch {
 	case !w.invite && toTag(req) != "" && st >= 200:
 		// An in-dialog request other than INVITE (a BYE, mostly) is

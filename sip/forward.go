@@ -74,7 +74,7 @@ func (f *Forwarder) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) 
 	}
 	var d *dialogEntry
 	if r.IsInvite() && toTag(r) == "" {
-		d = f.s.dialogs.begin(r)
+		d = f.s.dialogs.begin(r, CallFrom(ctx))
 	}
 	rr := createsDialog(r.Method)
 	if len(targets) == 1 {
@@ -195,7 +195,12 @@ func (f *Forwarder) branch(ctx context.Context, w ResponseWriter, r *Request, t 
 		se, _ := AsStatus(err)
 		return outcome{code: se.Code, reason: se.Reason, err: se.Err}
 	}
-	b := &branch{f: f, w: w, t: t, req: req, d: d, invite: r.IsInvite()}
+	b := &branch{f: f, w: w, t: t, req: req, d: d, invite: r.IsInvite(), replier: CalleeSide}
+	if d != nil {
+		b.call = d.call
+	} else {
+		b.call = CallFrom(ctx)
+	}
 	return b.run(ctx)
 }
 
@@ -210,6 +215,11 @@ type branch struct {
 	// refresh, when set, sees the 2xx of an in-dialog request (a target
 	// refresh of the answering end).
 	refresh func(*Response)
+	// call is the record of the call the request belongs to, if any, and
+	// replier the end that answers the request: the call's filters see
+	// the request (sent by the other end) and the responses.
+	call    *Call
+	replier Side
 
 	provisional   bool
 	cancelPending bool
@@ -224,6 +234,12 @@ func (b *branch) run(ctx context.Context) outcome {
 	s := b.f.s
 	if b.d != nil {
 		s.dialogs.legStarted(b.d, b.t)
+	}
+	if err := b.call.filter(b.req, b.replier.Other()); err != nil {
+		o := filterOutcome(err)
+		s.metrics.filterErrors.WithLabelValues("request").Inc()
+		b.legEnded(o.code)
+		return o
 	}
 	tx, err := s.tr.request(ctx, b.req)
 	if err != nil {
@@ -265,7 +281,7 @@ func (b *branch) run(ctx context.Context) outcome {
 					if b.d != nil {
 						s.dialogs.noteCallee(b.d, b.t, res)
 					}
-					_ = b.w.WriteResponse(upstream(res))
+					_ = b.w.WriteResponse(b.filtered(upstream(res)))
 					if b.d != nil {
 						s.dialogs.early(b.d, res)
 					}
@@ -294,7 +310,7 @@ func (b *branch) run(ctx context.Context) outcome {
 			if !b.invite {
 				tx.Terminate() // as for a 2xx above
 			}
-			o := outcome{code: code, res: upstream(res)}
+			o := outcome{code: code, res: b.filtered(upstream(res))}
 			if timedOut {
 				o = outcome{code: 408, reason: "Request Timeout", err: errTimerC}
 			}
@@ -364,7 +380,7 @@ func (b *branch) answered(res *Response) outcome {
 	if b.refresh != nil {
 		b.refresh(res)
 	}
-	if err := b.w.WriteResponse(upstream(res)); err != nil {
+	if err := b.w.WriteResponse(b.filtered(upstream(res))); err != nil {
 		if !b.invite {
 			return outcome{code: res.StatusCode, answered: true}
 		}
@@ -392,7 +408,27 @@ func (b *branch) retransmitted(res *Response) {
 		_ = b.f.s.tr.write(ack.Clone())
 		return
 	}
-	_ = b.w.WriteResponse(upstream(res))
+	_ = b.w.WriteResponse(b.filtered(upstream(res)))
+}
+
+// filtered runs the call's filters on a response to relay upstream. A
+// failing filter is logged and counted; the response goes on as the
+// filter left it.
+func (b *branch) filtered(res *Response) *Response {
+	if err := b.call.filter(res, b.replier); err != nil {
+		s := b.f.s
+		s.metrics.filterErrors.WithLabelValues("response").Inc()
+		s.log.Warn("sip: call filter failed on a response", "callid", callID(res), "status", res.StatusCode, "error", err)
+	}
+	return res
+}
+
+// filterOutcome is the outcome of a request a call's filter refused.
+func filterOutcome(err error) outcome {
+	if se, ok := AsStatus(err); ok {
+		return outcome{code: se.Code, reason: se.reason(), err: se.Err}
+	}
+	return outcome{code: 500, reason: "Server Internal Error", err: err}
 }
 
 // cancel reacts to the branch's context ending: the caller cancelled, or

@@ -186,8 +186,8 @@ func headerValue(m interface{ GetHeader(string) Header }, name string) string {
 }
 
 // tagOf returns the tag parameter of a From or To header value.
-func fromTag(r *Request) string {
-	if f := r.From(); f != nil {
+func fromTag(m interface{ From() *sipmsg.FromHeader }) string {
+	if f := m.From(); f != nil {
 		t, _ := f.Params.Get("tag")
 		return t
 	}

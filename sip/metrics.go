@@ -23,6 +23,11 @@ type metrics struct {
 	ended        *prometheus.CounterVec
 	// inDialogRefused counts in-dialog requests the DialogRelay refused.
 	inDialogRefused *prometheus.CounterVec
+	// dialogEventsDropped counts dialog events an asynchronous subscriber
+	// lost to a full queue.
+	dialogEventsDropped *prometheus.CounterVec
+	// filterErrors counts call filters that failed on a message.
+	filterErrors *prometheus.CounterVec
 
 	// Stream transports (streamlimit.go) and hostile input (logfilter.go).
 	streamConns   *prometheus.GaugeVec
@@ -74,6 +79,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_sip_in_dialog_refused_total",
 			Help: "In-dialog requests refused, by reason: unknown-dialog (481), bad-signature (a Route of ours not signed for the dialog, 403), not-a-party (a dialog in the table, but not from one end to the other, 403).",
 		}, []string{"reason"}),
+		dialogEventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_dialog_events_dropped_total",
+			Help: "Dialog events an asynchronous subscriber lost because its queue was full, by subscriber.",
+		}, []string{"subscriber"}),
+		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_call_filter_errors_total",
+			Help: "Messages a call's filter failed on, by kind (request: not sent; response: sent as left).",
+		}, []string{"kind"}),
 	}
 	m.streamConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "palio_sip_stream_connections",
@@ -117,6 +130,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dialogs = promreg.Register(reg, m.dialogs)
 	m.ended = promreg.Register(reg, m.ended)
 	m.inDialogRefused = promreg.Register(reg, m.inDialogRefused)
+	m.dialogEventsDropped = promreg.Register(reg, m.dialogEventsDropped)
+	m.filterErrors = promreg.Register(reg, m.filterErrors)
 	m.streamConns = promreg.Register(reg, m.streamConns)
 	m.streamRefused = promreg.Register(reg, m.streamRefused)
 	m.streamClosed = promreg.Register(reg, m.streamClosed)

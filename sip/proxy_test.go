@@ -27,6 +27,9 @@ type testProxy struct {
 	mu     sync.Mutex
 	routes map[string][]sip.Target
 	serial map[string]bool
+	// before, when set, runs in the routing stage before the targets are
+	// looked up (tests write into the call record there).
+	before func(ctx context.Context, r *sip.Request)
 }
 
 func testLogger() *slog.Logger {
@@ -66,7 +69,11 @@ func startProxy(t *testing.T, srv *sip.Server, fc sip.ForwarderConfig) *testProx
 			p.mu.Lock()
 			targets := p.routes[r.Recipient.User]
 			serial := p.serial[r.Recipient.User]
+			before := p.before
 			p.mu.Unlock()
+			if before != nil {
+				before(ctx, r)
+			}
 			if len(targets) == 0 {
 				return sip.Reject(404, "Not Found")
 			}

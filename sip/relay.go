@@ -53,7 +53,20 @@ func (d *DialogRelay) ServeSIP(ctx context.Context, w ResponseWriter, r *Request
 		}
 		return err
 	}
+	sender := CalleeSide
+	if fromCaller {
+		sender = CallerSide
+	}
+	var call *Call
+	if e != nil {
+		call = e.call
+	}
 	if ack {
+		if err := call.filter(fwd, sender); err != nil {
+			s.metrics.filterErrors.WithLabelValues("request").Inc()
+			s.log.Debug("sip: ACK not relayed: call filter failed", "callid", callID(r), "error", err)
+			return nil
+		}
 		if err := s.tr.write(fwd); err != nil {
 			s.log.Debug("sip: ACK not relayed", "callid", callID(r), "error", err)
 		}
@@ -62,7 +75,7 @@ func (d *DialogRelay) ServeSIP(ctx context.Context, w ResponseWriter, r *Request
 	if r.Method == BYE {
 		s.dialogs.bye(r)
 	}
-	b := &branch{f: d.f, w: w, t: Target{URI: fwd.Recipient}, req: fwd, invite: r.IsInvite()}
+	b := &branch{f: d.f, w: w, t: Target{URI: fwd.Recipient}, req: fwd, invite: r.IsInvite(), call: call, replier: sender.Other()}
 	if e != nil {
 		b.refresh = func(res *Response) { s.dialogs.noteRefresh(e, r, fromCaller, res) }
 	}

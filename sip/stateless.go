@@ -51,6 +51,14 @@ func (s *Server) forwardStateless(res *Response) error {
 		return errors.New("sip: top Via branch is not ours")
 	}
 	res.RemoveHeader("Via")
+	if e := s.dialogs.lookup(dialogKey{callID(res), fromTag(res)}); e != nil && e.call.hasFilters() {
+		// A 2xx retransmission carries the answer again: the call's
+		// filters see it as they saw the first (RFC 6026 §8.2).
+		if err := e.call.filter(res, CalleeSide); err != nil {
+			s.metrics.filterErrors.WithLabelValues("response").Inc()
+			s.log.Warn("sip: call filter failed on a response", "callid", callID(res), "status", res.StatusCode, "error", err)
+		}
+	}
 	next := res.Via()
 	if next == nil {
 		return errors.New("sip: no Via left")
