@@ -64,7 +64,7 @@ func TestCallRecordAndFilters(t *testing.T) {
 	p.route("5002", target(t, callee.URI()))
 	var log filterLog
 	var ended atomic.Int32
-	p.before = func(ctx context.Context, r *sip.Request) {
+	p.setBefore(func(ctx context.Context, r *sip.Request) {
 		c := sip.CallFrom(ctx)
 		c.SetClass("5002", "voip")
 		c.SetCallee("5002@voip.unisi.it")
@@ -76,7 +76,7 @@ func TestCallRecordAndFilters(t *testing.T) {
 			}
 			ended.Add(1)
 		})
-	}
+	})
 	var term sip.DialogEvent
 	var mu sync.Mutex
 	defer p.srv.Dialogs().Subscribe(func(ev sip.DialogEvent) {
@@ -131,7 +131,7 @@ func TestCallFilterRefusesRequest(t *testing.T) {
 	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
 	p.route("5002", target(t, callee.URI()))
 	ends := make(chan sip.Dialog, 2)
-	p.before = func(ctx context.Context, r *sip.Request) {
+	p.setBefore(func(ctx context.Context, r *sip.Request) {
 		c := sip.CallFrom(ctx)
 		c.OnEnd(func(d sip.Dialog) { ends <- d })
 		c.AddFilter(func(m sip.Message, from sip.Side) error {
@@ -140,7 +140,7 @@ func TestCallFilterRefusesRequest(t *testing.T) {
 			}
 			return nil
 		})
-	}
+	})
 	ctx := ctxT(t, 5*time.Second)
 	call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
 	if final, err := call.WaitFinal(ctx); err != nil || final.StatusCode != 488 {
@@ -185,6 +185,8 @@ func TestSlowAsyncSubscriber(t *testing.T) {
 	p.route("5002", target(t, callee.URI()))
 	var got []sip.EventKind
 	var mu sync.Mutex
+	var published atomic.Int32
+	defer p.srv.Dialogs().Subscribe(func(sip.DialogEvent) { published.Add(1) })()
 	unsub := p.srv.Dialogs().Subscribe(func(ev sip.DialogEvent) {
 		time.Sleep(200 * time.Millisecond)
 		mu.Lock()
@@ -213,8 +215,8 @@ func TestSlowAsyncSubscriber(t *testing.T) {
 	order := fmt.Sprint(got)
 	mu.Unlock()
 	dropped := gatherCounter(t, reg, "palio_sip_dialog_events_dropped_total", "slow")
-	if float64(n)+dropped != 18 {
-		t.Errorf("delivered %d + dropped %v, want the 18 events of three calls", n, dropped)
+	if all := published.Load(); float64(n)+dropped != float64(all) || all < 15 {
+		t.Errorf("delivered %d + dropped %v, want the %d events of three calls", n, dropped, all)
 	}
 	if dropped == 0 {
 		t.Error("no event was counted as dropped")

@@ -124,6 +124,13 @@ func (p *testProxy) routeSerial(user string, targets ...sip.Target) {
 	p.mu.Unlock()
 }
 
+// setBefore sets the function the routing stage runs first.
+func (p *testProxy) setBefore(fn func(ctx context.Context, r *sip.Request)) {
+	p.mu.Lock()
+	p.before = fn
+	p.mu.Unlock()
+}
+
 func target(t *testing.T, uri string) sip.Target {
 	t.Helper()
 	u, err := sip.ParseURI(uri)
