@@ -54,6 +54,7 @@ type Call struct {
 	onEnd   []func(Dialog)
 	adopted bool // the dialog table has the call and will end it
 	ended   bool
+	abort   func(error) // cancels the INVITE's handling (set by the edge)
 }
 
 // CallInfo is what the stages learned of a call.
@@ -507,4 +508,30 @@ func (c *Call) endUnadopted(code int) {
 	}
 	c.end(Dialog{CallID: c.CallID, FromTag: c.FromTag, State: DialogTerminated,
 		Created: c.Received, Ended: now, Cause: cause, Code: code, Call: c})
+}
+
+// setAbort records how to cancel the handling of the call's INVITE.
+func (c *Call) setAbort(fn func(error)) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.abort = fn
+	c.mu.Unlock()
+}
+
+// abortCall cancels the handling of the call's INVITE with cause, as the
+// caller's CANCEL would; false when it is not being handled here.
+func (c *Call) abortCall(cause error) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	fn := c.abort
+	c.mu.Unlock()
+	if fn == nil {
+		return false
+	}
+	fn(cause)
+	return true
 }

@@ -3,13 +3,9 @@ package sip
 import (
 	"hash/maphash"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 // DialogState is the state of a call as the proxy sees it (RFC 3261 §12,
@@ -53,6 +49,7 @@ const (
 	CauseRejected     Cause = "rejected"      // a final response ≥ 300 went upstream
 	CauseExpired      Cause = "expired"       // no BYE within the maximum duration
 	CauseServerClosed Cause = "server-closed" // the server was closed during the call
+	CauseHangup       Cause = "hangup"        // the proxy hung up (Server.Hangup)
 )
 
 // Dialog is a snapshot of one call routed through the proxy. The proxy
@@ -153,6 +150,9 @@ type Dialogs struct {
 	now         func() time.Time
 
 	events *Feed[DialogEvent]
+	// local tells the proxy's own Record-Route entries (route sets); nil
+	// for a table without a server.
+	local *Local
 
 	stop chan struct{}
 	done chan struct{}
@@ -180,137 +180,8 @@ type dialogEntry struct {
 	branch   string
 	answered *Leg        // the branch that answered, ended with the dialog
 	ended    atomic.Bool // d.State == DialogTerminated
-	// The two ends of the dialog (see admits): the caller's targets, and
-	// each callee that answered or opened an early dialog, by its tag.
-	caller  []string
-	callees []calleeEnd
-}
-
-// calleeEnd is one UA that answered a call (or several, when it forked):
-// its To tag and the targets it gave in its Contact headers.
-type calleeEnd struct {
-	tag     string
-	targets []string
-}
-
-// The bounds of what a dialog remembers of its ends: targets per end
-// (a target refresh adds one, the oldest goes), and callees per call (the
-// branches of a fork that sent a provisional response with a tag).
-const (
-	maxEndTargets = 4
-	maxCallees    = 16
-)
-
-// targetKey is what identifies a remote target for admits: user, host and
-// port (the transport's default when absent), host in lower case.
-func targetKey(u *URI) string {
-	port := u.Port
-	if port == 0 {
-		port = sipmsg.DefaultPort(uriTransport(u))
-	}
-	var b [8]byte
-	return u.User + "@" + strings.ToLower(strings.Trim(u.Host, "[]")) + ":" + string(strconv.AppendInt(b[:0], int64(port), 10))
-}
-
-// addTarget appends key to targets, dropping the oldest beyond the bound.
-func addTarget(targets []string, key string) []string {
-	if slices.Contains(targets, key) {
-		return targets
-	}
-	if len(targets) >= maxEndTargets {
-		targets = slices.Delete(targets, 0, 1)
-	}
-	return append(targets, key)
-}
-
-// callee returns the callee end with tag, or nil.
-func (e *dialogEntry) callee(tag string) *calleeEnd {
-	for i := range e.callees {
-		if e.callees[i].tag == tag {
-			return &e.callees[i]
-		}
-	}
-	return nil
-}
-
-// noteCallee records the UA behind the response res of the branch to
-// target: its tag and its Contact (the branch's Request-URI when it gave
-// none). Responses without a tag open no dialog and are ignored.
-func (t *Dialogs) noteCallee(e *dialogEntry, target Target, res *Response) {
-	tag := toTag(res)
-	if tag == "" {
-		return
-	}
-	key := targetKey(&target.URI)
-	if c := res.Contact(); c != nil {
-		key = targetKey(&c.Address)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c := e.callee(tag); c != nil {
-		c.targets = addTarget(c.targets, key)
-		return
-	}
-	if len(e.callees) < maxCallees {
-		e.callees = append(e.callees, calleeEnd{tag: tag, targets: []string{key}})
-	}
-}
-
-// admits reports whether the in-dialog request r, matched to e, comes from
-// one end of the dialog and goes to the other (OpenSIPS's
-// validate_dialog): its tags are the caller's and those of a callee that
-// answered, and target, its remote target (the Request-URI after any
-// strict-router fix-up), is one the other end gave as its Contact. A
-// request that passes refreshes its sender's target when it carries a
-// Contact (RFC 3261 §12.2.1.2: re-INVITE and UPDATE are target refresh
-// requests; only the sender's own end changes, so no party can add a
-// target for the other).
-func (t *Dialogs) admits(e *dialogEntry, r *Request, fromCaller bool, target *URI) bool {
-	key := targetKey(target)
-	var contact string
-	if c := r.Contact(); c != nil {
-		contact = targetKey(&c.Address)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if fromCaller {
-		c := e.callee(toTag(r))
-		if c == nil || !slices.Contains(c.targets, key) {
-			return false
-		}
-		if contact != "" {
-			e.caller = addTarget(e.caller, contact)
-		}
-		return true
-	}
-	c := e.callee(fromTag(r))
-	if c == nil || !slices.Contains(e.caller, key) {
-		return false
-	}
-	if contact != "" {
-		c.targets = addTarget(c.targets, contact)
-	}
-	return true
-}
-
-// noteRefresh records the Contact of a 2xx to an in-dialog request: the
-// answering end's new target. fromCaller says who sent the request (the
-// other end answered it).
-func (t *Dialogs) noteRefresh(e *dialogEntry, r *Request, fromCaller bool, res *Response) {
-	c := res.Contact()
-	if c == nil {
-		return
-	}
-	key := targetKey(&c.Address)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !fromCaller {
-		e.caller = addTarget(e.caller, key)
-		return
-	}
-	if ce := e.callee(toTag(r)); ce != nil {
-		ce.targets = addTarget(ce.targets, key)
-	}
+	// ends is what the table knows of the two ends (dialogends.go).
+	ends dialogEnds
 }
 
 // NewDialogs returns an empty table whose confirmed dialogs expire after
@@ -482,9 +353,7 @@ func (t *Dialogs) begin(r *Request, call *Call) *dialogEntry {
 	if v := r.Via(); v != nil {
 		e.branch, _ = v.Params.Get("branch")
 	}
-	if c := r.Contact(); c != nil {
-		e.caller = []string{targetKey(&c.Address)}
-	}
+	e.ends.noteCaller(r)
 	e.mu.Lock()
 	s.m[k] = e
 	s.mu.Unlock()
@@ -544,6 +413,7 @@ func (t *Dialogs) confirm(e *dialogEntry, target Target, res *Response) bool {
 	e.d.Gateway = target.Gateway
 	e.d.Code = res.StatusCode
 	e.answered = &Leg{Destination: dest, Gateway: target.Gateway, Code: res.StatusCode}
+	e.ends.noteAnswer(t.local, target, res)
 	t.publish(DialogEvent{Kind: EventConfirmed, Dialog: e.d})
 	return true
 }

@@ -66,6 +66,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	var call *Call
 	if req.IsInvite() && toTag(req) == "" {
 		call = NewCall(req)
+		call.setAbort(cancel)
 		ctx = WithCall(ctx, call)
 	}
 	r := req
@@ -91,6 +92,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	local := s.finish(w, req, err)
 	st := w.Status()
 	// A call the Forwarder never took ends with its final response.
+	call.setAbort(nil)
 	call.endUnadopted(st)
 	switch {
 	case !w.invite && toTag(req) != "" && st >= 200:

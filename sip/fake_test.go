@@ -181,6 +181,7 @@ func newOfflineServer(t testing.TB, down *scripted, targets ...Target) *Server {
 		t.Fatal(err)
 	}
 	s.dialogs = NewDialogs(0)
+	s.dialogs.local = s.local
 	t.Cleanup(s.dialogs.Close)
 	s.baseCtx, s.stopBase = context.WithCancel(context.Background())
 	t.Cleanup(s.stopBase)

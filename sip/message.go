@@ -93,6 +93,10 @@ func localTag(r *Request) string {
 // isLocalTag reports whether tag is one of the proxy's local tags.
 func isLocalTag(tag string) bool { return strings.HasPrefix(tag, localTagPrefix) }
 
+// NewHeader returns a header field with a name and a raw value, for the
+// headers Palio has no type of its own for ("Reason", "Event").
+func NewHeader(name, value string) Header { return sipmsg.NewHeader(name, value) }
+
 // ParseURI parses a SIP URI such as "sip:5002@127.0.0.1:5090;transport=tcp".
 func ParseURI(s string) (URI, error) {
 	var u URI

@@ -28,6 +28,8 @@ type metrics struct {
 	dialogEventsDropped *prometheus.CounterVec
 	// filterErrors counts call filters that failed on a message.
 	filterErrors *prometheus.CounterVec
+	// originated counts requests of the proxy's own (Send).
+	originated *prometheus.CounterVec
 
 	// Stream transports (streamlimit.go) and hostile input (logfilter.go).
 	streamConns   *prometheus.GaugeVec
@@ -83,6 +85,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_sip_dialog_events_dropped_total",
 			Help: "Dialog events an asynchronous subscriber lost because its queue was full, by subscriber.",
 		}, []string{"subscriber"}),
+		originated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_originated_requests_total",
+			Help: "Requests of the proxy's own sent with Send (NOTIFY, BYE of a hang-up, MESSAGE...), by method.",
+		}, []string{"method"}),
 		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_sip_call_filter_errors_total",
 			Help: "Messages a call's filter failed on, by kind (request: not sent; response: sent as left).",
@@ -132,6 +138,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.inDialogRefused = promreg.Register(reg, m.inDialogRefused)
 	m.dialogEventsDropped = promreg.Register(reg, m.dialogEventsDropped)
 	m.filterErrors = promreg.Register(reg, m.filterErrors)
+	m.originated = promreg.Register(reg, m.originated)
 	m.streamConns = promreg.Register(reg, m.streamConns)
 	m.streamRefused = promreg.Register(reg, m.streamRefused)
 	m.streamClosed = promreg.Register(reg, m.streamClosed)
@@ -147,11 +154,16 @@ var knownMethods = map[Method]string{
 }
 
 func (m *metrics) request(method Method) {
-	name, ok := knownMethods[method]
-	if !ok {
-		name = "OTHER"
+	m.requests.WithLabelValues(methodLabel(method)).Inc()
+}
+
+// methodLabel is the metric label of a method: its name, or OTHER for an
+// extension method (labels stay bounded).
+func methodLabel(method Method) string {
+	if name, ok := knownMethods[method]; ok {
+		return name
 	}
-	m.requests.WithLabelValues(name).Inc()
+	return "OTHER"
 }
 
 var codeLabels = func() [700]string {

@@ -210,6 +210,26 @@ func markReceived(b, r *Request) {
 	}
 }
 
+// compactVias rewrites the Via header fields of b, a copy of an INVITE
+// about to get our Via on top, in their compact form ("v:"), as RFC 3261
+// §7.3.3 allows and every element must accept. On the wire nothing changes
+// for the next hop: the same Via values, in the same order, under ours.
+// What changes is the hop-by-hop ACK that sipgo's client transaction
+// builds for a 3xx-6xx answer (a 486, the 487 after a CANCEL): sipgo
+// copies every field named "Via" of the INVITE into it, where RFC 3261
+// §17.1.1.3 wants exactly one, the INVITE's top Via (ours). With the
+// caller's Vias in compact form, only ours is named "Via".
+func compactVias(b *Request) {
+	vias := b.GetHeaders("Via")
+	if len(vias) == 0 {
+		return
+	}
+	b.RemoveHeader("Via")
+	for i := len(vias) - 1; i >= 0; i-- {
+		b.PrependHeader(sipmsg.NewHeader("v", vias[i].Value()))
+	}
+}
+
 // addVia prepends our Via for transport and points b at the listener that
 // sends it.
 func (s *Server) addVia(b *Request, transport, branch string) error {
@@ -266,6 +286,9 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 	}
 	decMaxForwards(b, r)
 	markReceived(b, r)
+	if r.IsInvite() {
+		compactVias(b)
+	}
 	tp := t.transport(route)
 	branch := newBranch(hash)
 	if !r.IsInvite() {
@@ -337,10 +360,20 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
 	}
 	next := &b.Recipient
+	var hop Target
+	hasHop := false
 	if rt := b.Route(); rt != nil {
 		next = &rt.Address
 	} else if s.local.IsLocal(next) {
 		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
+	} else if e != nil {
+		// The next hop is the other end itself: behind a NAT, or on a
+		// connection it opened, it is reached where the dialog saw it.
+		to := CalleeSide
+		if !fromCaller {
+			to = CallerSide
+		}
+		hop, hasHop = s.dialogs.hop(e, to, next)
 	}
 	tp := "UDP"
 	if _, ok := next.UriParams.Get("transport"); ok || next.Scheme == "sips" {
@@ -352,8 +385,14 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 			tp = uriTransport(last)
 		}
 	}
+	if hasHop && hop.Transport != "" {
+		tp = hop.Transport
+	}
 	decMaxForwards(b, r)
 	markReceived(b, r)
+	if r.IsInvite() {
+		compactVias(b)
+	}
 	branch := newBranch("")
 	if !r.IsInvite() && !r.IsAck() {
 		branch = stableBranch(r, next, "")
@@ -361,7 +400,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	if err := s.addVia(b, tp, branch); err != nil {
 		return nil, nil, false, err
 	}
-	b.SetDestination("")
+	b.SetDestination(hop.NextHop)
 	return b, e, fromCaller, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -367,4 +368,60 @@ func freeUDPPort(t *testing.T) string {
 	addr := c.LocalAddr().String()
 	c.Close()
 	return addr
+}
+
+// TestNon2xxAckHasOneVia: the proxy's hop-by-hop ACK for a rejection, and
+// for the 487 that follows a CANCEL, carries a single Via equal to the top
+// Via of the INVITE it acknowledges (RFC 3261 §17.1.1.3), not the caller's
+// Vias under it.
+func TestNon2xxAckHasOneVia(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	uas := newRawUAS(t)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, "sip:5002@"+uas.addr()))
+	check := func(t *testing.T, inv, ack *sip.Request) {
+		t.Helper()
+		if n := len(inv.GetHeaders("Via")); n < 2 {
+			t.Fatalf("the forwarded INVITE has %d Vias, want the caller's under ours", n)
+		}
+		vias := ack.GetHeaders("Via")
+		if len(vias) != 1 || vias[0].Value() != inv.Via().Value() {
+			var got []string
+			for _, v := range vias {
+				got = append(got, v.Value())
+			}
+			t.Errorf("ACK Vias: got %q, want only %q", got, inv.Via().Value())
+		}
+	}
+	for _, code := range []int{302, 404, 486, 500, 603} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			ctx := ctxT(t, 5*time.Second)
+			call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
+			inv, from := uas.expect(ctx, sip.INVITE)
+			uas.respond(inv, from, code, "uas-"+strconv.Itoa(code))
+			ack, _ := uas.expect(ctx, sip.ACK)
+			check(t, inv, ack)
+			if final, err := call.WaitFinal(ctx); err != nil || final.StatusCode != code {
+				t.Fatalf("caller: %v %v, want %d", final, err, code)
+			}
+		})
+	}
+	t.Run("487 after CANCEL", func(t *testing.T) {
+		ctx := ctxT(t, 5*time.Second)
+		call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
+		inv, from := uas.expect(ctx, sip.INVITE)
+		uas.respond(inv, from, 180, "uas-c")
+		if err := call.WaitCode(ctx, 180); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.Cancel(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel, cfrom := uas.expect(ctx, sip.CANCEL)
+		uas.respond(cancel, cfrom, 200, "uas-c")
+		uas.respond(inv, from, 487, "uas-c")
+		ack, _ := uas.expect(ctx, sip.ACK)
+		check(t, inv, ack)
+	})
 }

@@ -217,6 +217,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	// are registered, so sipgo hands all of them to the no-route handler.
 	s.sgs.OnNoRoute(s.handle)
 	s.dialogs = NewDialogs(cfg.DialogMaxDuration)
+	s.dialogs.local = s.local
 	s.dialogs.events.cfg = FeedConfig{Name: "dialogs", Logger: s.log, Dropped: s.metrics.dialogEventsDropped}
 	s.dialogs.Subscribe(s.metrics.dialogEvent)
 	s.baseCtx, s.stopBase = context.WithCancel(context.Background())
