@@ -21,16 +21,14 @@ const (
 	DefaultMaxTTL    = time.Hour
 )
 
-// resolvConf is where New finds DNS servers when Config.Servers is empty.
-const resolvConf = "/etc/resolv.conf"
-
-// Config configures a Resolver. The zero value is usable: the system's DNS
-// servers, e164.arpa., SIP NAPTRs, a one-second budget per lookup, and no
-// national numbering plan.
+// Config configures a Resolver. Servers is required; the rest has defaults:
+// e164.arpa., SIP NAPTRs, a one-second budget per lookup, and no national
+// numbering plan.
 type Config struct {
 	// Servers are the DNS servers to ask, "ip:port" (a bare IP means port
-	// 53), tried in order. Empty: the nameservers of /etc/resolv.conf,
-	// read once by New (the one file this package reads).
+	// 53), tried in order; at least one. The package reads no file: a
+	// program that wants the system's servers reads /etc/resolv.conf
+	// itself (miekg/dns's ClientConfigFromFile does).
 	Servers []string
 	// Suffix is the ENUM tree the numbers live under (RFC 6116 §2.4).
 	// Default "e164.arpa."; a private tree such as "e164.unisi.it." works
@@ -90,16 +88,7 @@ func (c *Config) setDefaults() error {
 		return errorf("config: %w", err)
 	}
 	if len(c.Servers) == 0 {
-		cc, err := dns.ClientConfigFromFile(resolvConf)
-		if err != nil {
-			return errorf("config: no servers given and %s: %w", resolvConf, err)
-		}
-		for _, s := range cc.Servers {
-			c.Servers = append(c.Servers, net.JoinHostPort(s, cc.Port))
-		}
-		if len(c.Servers) == 0 {
-			return errorf("config: no servers given and none in %s", resolvConf)
-		}
+		return errorf("config: no DNS servers")
 	}
 	servers := make([]string, len(c.Servers))
 	for i, s := range c.Servers {

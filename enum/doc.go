@@ -117,7 +117,7 @@
 //
 // # Files
 //
-// Config.Servers defaults to the nameservers of /etc/resolv.conf, read
-// once by New. It is the one file this package reads. Set Servers to
-// keep it from being read.
+// None: the package reads no file. Config.Servers names the DNS servers;
+// a program that wants the system's reads /etc/resolv.conf itself, as
+// the example server does.
 package enum

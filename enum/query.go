@@ -48,6 +48,11 @@ type QueryConfig struct {
 	// Forwarder, say, so that stages meant for PSTN numbers (dialplan,
 	// routing) do not see an Internet URI. Nil: next handles them too.
 	Found sip.Handler
+	// Failover says which outcomes of one URI let the next be tried; the
+	// zero value means sip.DefaultFailover (408, 500, 502, 503, 504), the
+	// rule routing uses too. When every URI failed, the best outcome
+	// (sip.ResponseRank) is answered.
+	Failover sip.StatusSet
 }
 
 // Decision is what the Query stage did with a request, for the stages
@@ -103,6 +108,9 @@ func (r *Resolver) Query(cfg QueryConfig) sip.Middleware {
 		if found == nil {
 			found = next
 		}
+		if cfg.Failover == (sip.StatusSet{}) {
+			cfg.Failover = sip.DefaultFailover
+		}
 		return &queryStage{r: r, cfg: cfg, next: next, found: found}
 	}
 }
@@ -157,6 +165,7 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 		orig = req.Clone()
 	}
 	err = nil
+	var best *sip.StatusError
 	tried := 0
 	for i, result := range res {
 		u, perr := sip.ParseURI(result.URI)
@@ -179,8 +188,11 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 		}
 		actx := NewContext(sip.WithTargets(ctx, sip.Target{URI: *u.Clone()}), &dd)
 		err = q.found.ServeSIP(actx, w, attempt)
-		if !failover(err) || ctx.Err() != nil || w.Status() >= 200 {
+		if !q.cfg.Failover.FailsOver(err) || ctx.Err() != nil || w.Status() >= 200 {
 			return err
+		}
+		if se, ok := sip.AsStatus(err); ok && sip.Better(se, best) {
+			best = se
 		}
 	}
 	if tried == 0 {
@@ -190,19 +202,10 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 		}
 		return q.next.ServeSIP(NewContext(ctx, d), w, req)
 	}
-	return err
-}
-
-// failover reports whether an attempt's outcome lets the next URI be
-// tried: a timeout (408) or a server failure (5xx, which includes the 503
-// the Forwarder returns for a transport error). Any other error, not a
-// status, counts as 500.
-func failover(err error) bool {
-	if err == nil {
-		return false
+	if best != nil {
+		return best
 	}
-	code := sip.StatusOf(err)
-	return code == 408 || code >= 500 && code < 600
+	return err
 }
 
 func callID(r *sip.Request) string {

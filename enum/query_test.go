@@ -70,7 +70,9 @@ func TestQueryFailover(t *testing.T) {
 		{name: "busy ends it", codes: []int{486}, wantURIs: all[:1], wantCode: 486},
 		{name: "404 ends it", codes: []int{503, 404}, wantURIs: all[:2], wantCode: 404},
 		{name: "6xx ends it", codes: []int{603}, wantURIs: all[:1], wantCode: 603},
-		{name: "all fail: the last outcome", codes: []int{503, 503, 502}, wantURIs: all, wantCode: 502},
+		{name: "all fail: the best outcome", codes: []int{503, 408, 503}, wantURIs: all, wantCode: 408},
+		{name: "all fail: 503 comes last", codes: []int{503, 502, 503}, wantURIs: all, wantCode: 502},
+		{name: "501 is an answer", codes: []int{501}, wantURIs: all[:1], wantCode: 501},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,11 +3,7 @@ package registrar
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 
-	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -78,19 +74,11 @@ func target(b Binding) (sip.Target, error) {
 	return t, nil
 }
 
-// contactAddr is the "ip:port" a contact URI points at, with the default
-// port of its transport when it has none.
+// contactAddr is the "ip:port" a contact URI points at: its transport
+// parameter (or sips) wins over the transport it registered over.
 func contactAddr(u *sip.URI, transport string) string {
-	port := u.Port
-	if port == 0 {
-		tp := transport
-		if v, ok := u.UriParams.Get("transport"); ok && v != "" {
-			tp = v
-		}
-		if u.Scheme == "sips" {
-			tp = "TLS"
-		}
-		port = sipmsg.DefaultPort(strings.ToUpper(tp))
+	if _, ok := u.UriParams.Get("transport"); ok || u.Scheme == "sips" {
+		transport = ""
 	}
-	return net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))
+	return sip.URIAddr(u, transport)
 }

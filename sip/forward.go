@@ -135,30 +135,11 @@ func (f *Forwarder) result(w ResponseWriter, outs []outcome) error {
 	return &StatusError{Code: best.code, Reason: best.reason, Response: best.res, Err: best.err, relayed: best.res != nil}
 }
 
-// bestOutcome picks the response to send upstream (RFC 3261 §16.7 step 6):
-// a 6xx if any; else the lowest class, preferring within 4xx the responses
-// the caller can act on (401, 407, 415, 420, 484) and within 5xx anything
-// but 503. Challenges of all 401/407 responses are merged into the chosen
-// one (step 7).
+// bestOutcome picks the response to send upstream (RFC 3261 §16.7 step 6,
+// ResponseRank). Challenges of all 401/407 responses are merged into the
+// chosen one (step 7).
 func bestOutcome(outs []outcome) outcome {
-	rank := func(c int) int {
-		switch {
-		case c >= 600:
-			return 0
-		case c >= 300 && c < 400:
-			return 10
-		case c >= 400 && c < 500:
-			switch c {
-			case 401, 407, 415, 420, 484:
-				return 20
-			}
-			return 21
-		case c == 503:
-			return 31
-		default:
-			return 30
-		}
-	}
+	rank := ResponseRank
 	bi := 0
 	for i, o := range outs {
 		if rank(o.code) < rank(outs[bi].code) {

@@ -45,23 +45,8 @@ func (t Target) transport(route *URI) string {
 	return uriTransport(u)
 }
 
-// uriTransport is the transport a URI asks for: its transport parameter,
-// TLS for a sips URI, else UDP.
-func uriTransport(u *URI) string {
-	tp := "UDP"
-	if v, ok := u.UriParams.Get("transport"); ok && v != "" {
-		tp = strings.ToUpper(v)
-	}
-	if u.Scheme == "sips" {
-		switch tp {
-		case "UDP", "TCP":
-			tp = "TLS"
-		case "WS":
-			tp = "WSS"
-		}
-	}
-	return tp
-}
+// uriTransport is URITransport.
+func uriTransport(u *URI) string { return URITransport(u) }
 
 type targetsKey struct{}
 

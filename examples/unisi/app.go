@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
@@ -100,8 +102,15 @@ func (a *app) build(ctx context.Context) error {
 	}
 	if a.cfg.ENUM.Enabled {
 		ec := a.cfg.ENUM
+		servers := ec.Servers
+		if len(servers) == 0 {
+			// The library reads no file: the system's servers are ours to find.
+			if servers, err = systemDNSServers(); err != nil {
+				return fmt.Errorf("enum: no servers configured and %w", err)
+			}
+		}
 		a.enum, err = enum.New(enum.Config{
-			Servers: ec.Servers, Suffix: ec.Suffix, Timeout: ec.Timeout.Duration,
+			Servers: servers, Suffix: ec.Suffix, Timeout: ec.Timeout.Duration,
 			Numbering: enum.Numbering{CountryCode: ec.CountryCode, NationalPrefix: "0", InternationalPrefix: "00", KeepNationalPrefix: true},
 		}, enum.WithLogger(a.log), enum.WithRegisterer(a.reg))
 		if err != nil {
@@ -294,3 +303,22 @@ func (a *app) destination(next sip.Handler) sip.Handler {
 
 // timeout bounds the operator commands' database work.
 const timeout = 30 * time.Second
+
+// resolvConf is where the system's DNS servers are listed.
+const resolvConf = "/etc/resolv.conf"
+
+// systemDNSServers returns the nameservers of /etc/resolv.conf, "ip:port".
+func systemDNSServers() ([]string, error) {
+	cc, err := dns.ClientConfigFromFile(resolvConf)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range cc.Servers {
+		out = append(out, net.JoinHostPort(s, cc.Port))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s names no nameserver", resolvConf)
+	}
+	return out, nil
+}

@@ -196,19 +196,14 @@ func parseReceived(v sql.NullString) (addr, transport string) {
 	return addr, transport
 }
 
-// contactTransport is the transport a contact URI names (UDP when none).
+// contactTransport is the transport a contact URI names (sip.URITransport;
+// UDP when it names none).
 func contactTransport(contact string) string {
 	u, err := sip.ParseURI(contact)
 	if err != nil {
 		return "UDP"
 	}
-	if tp, ok := u.UriParams.Get("transport"); ok && tp != "" {
-		return strings.ToUpper(tp)
-	}
-	if u.Scheme == "sips" {
-		return "TLS"
-	}
-	return "UDP"
+	return sip.URITransport(&u)
 }
 
 // OpenSIPS's method bits (parse_methods.h).
