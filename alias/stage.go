@@ -18,6 +18,19 @@ type Result struct {
 	Rewritten bool
 }
 
+// String says what the stage found: "5500 is an alias of FAX_5500@voip.unisi.it"
+// or "5002 is no alias".
+func (r Result) String() string {
+	if !r.Found {
+		return r.Alias + " is no alias"
+	}
+	acct := r.User
+	if r.Domain != "" {
+		acct += "@" + r.Domain
+	}
+	return r.Alias + " is an alias of " + acct
+}
+
 type resultKey struct{}
 
 // NewContext returns ctx carrying the alias stage's result.
@@ -52,6 +65,11 @@ func (a *Aliases) Wrap(next sip.Handler) sip.Handler {
 		} else {
 			a.metrics.lookups.WithLabelValues("miss").Inc()
 		}
+		call := sip.CallFrom(ctx)
+		if res.Found {
+			call.SetNumber(r.Recipient.User)
+		}
+		call.Trace("alias", res)
 		return next.ServeSIP(NewContext(ctx, res), w, r)
 	})
 }

@@ -1,6 +1,9 @@
 package dialplan
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Result is a translation: what was translated, into what, by which rule,
 // and the rule's attrs (UniSI's call class). Later stages read it from the
@@ -15,6 +18,15 @@ type Result struct {
 	Input, Output string
 	// Attrs is the winning rule's attrs, possibly empty.
 	Attrs string
+}
+
+// String says what the translation was: "rule 3: 5002 -> 5002, class voip".
+func (r Result) String() string {
+	class := r.Attrs
+	if class == "" {
+		class = "(none)"
+	}
+	return "rule " + strconv.Itoa(r.RuleID) + ": " + r.Input + " -> " + r.Output + ", class " + class
 }
 
 type resultKey struct{}

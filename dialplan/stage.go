@@ -30,7 +30,9 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 	in := p.cfg.Field.Get(r)
 	res, out := p.translate(p.cfg.DPID, in)
 	debug := p.log.Enabled(ctx, slog.LevelDebug)
+	call := sip.CallFrom(ctx)
 	if out != outcomeMatch {
+		call.Tracef("dialplan", "dpid %d: no rule translates %q: %d", p.cfg.DPID, in, p.reject.Code)
 		reject := *p.reject
 		if debug {
 			p.log.DebugContext(ctx, "dialplan: no translation", "callid", callID(r), "ruri", r.Recipient.String(),
@@ -45,6 +47,8 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 		p.log.DebugContext(ctx, "dialplan: translated", "callid", callID(r), "field", p.cfg.Field.Name,
 			"input", in, "output", res.Output, "rule", res.RuleID, "attrs", res.Attrs)
 	}
+	call.SetClass(res.Output, res.Attrs)
+	call.Trace("dialplan", res)
 	return s.next.ServeSIP(NewContext(ctx, res), w, r)
 }
 

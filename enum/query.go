@@ -34,6 +34,20 @@ const (
 	OutcomeMismatch Outcome = "mismatch"
 )
 
+// String says what ENUM said: "found +390577232111: 3 URIs",
+// "not_found +390577232111", "not E.164: 5002".
+func (d *Decision) String() string {
+	switch d.Outcome {
+	case OutcomeNotE164:
+		return "not E.164: " + d.Input
+	case OutcomeFound:
+		return fmt.Sprintf("found %s: %d URIs", d.E164, len(d.Results))
+	case OutcomeError:
+		return fmt.Sprintf("error %s: %v", d.E164, d.Err)
+	}
+	return string(d.Outcome) + " " + d.E164
+}
+
 // QueryConfig says how the Query stage treats requests.
 type QueryConfig struct {
 	// Number returns the number to look up in a request. Nil: the
@@ -131,9 +145,11 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 	} else {
 		d.Input = req.Recipient.User
 	}
+	call := sip.CallFrom(ctx)
 	e164, ok := q.r.Normalize(d.Input)
 	if !ok {
 		d.Outcome = OutcomeNotE164
+		call.Trace("enum", d)
 		return q.next.ServeSIP(NewContext(ctx, d), w, req)
 	}
 	d.E164 = e164
@@ -148,6 +164,7 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 	log := q.r.log
 	debug := log.Enabled(ctx, slog.LevelDebug)
 	if err != nil {
+		call.Trace("enum", d)
 		if debug {
 			log.Debug("enum: not routed", "callid", callID(req), "ruri", req.Recipient.String(), "number", e164, "outcome", d.Outcome, "error", err)
 		}
@@ -157,6 +174,7 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 		return q.next.ServeSIP(NewContext(ctx, d), w, req)
 	}
 	d.Outcome = OutcomeFound
+	call.Trace("enum", d)
 
 	// Keep a pristine copy for the attempts after the first, which may
 	// have rewritten the request before failing.

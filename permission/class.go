@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/sip"
@@ -61,6 +62,23 @@ type ClassDecision struct {
 	Held []string
 	// Allowed is the verdict.
 	Allowed bool
+}
+
+// String says what the stage checked: "outbound call needs national; held
+// local,national: allowed", or "nothing to check".
+func (d ClassDecision) String() string {
+	if d.Direction == "" {
+		return "nothing to check"
+	}
+	need := d.Class
+	if need == "" {
+		need = "nothing"
+	}
+	verdict := "allowed"
+	if !d.Allowed {
+		verdict = "refused"
+	}
+	return d.Direction + " call needs " + need + "; held " + strings.Join(d.Held, ",") + ": " + verdict
 }
 
 type classKey struct{}
@@ -128,6 +146,7 @@ func Class(cfg ClassConfig) sip.Middleware {
 				}
 			}
 			ctx = context.WithValue(ctx, classKey{}, d)
+			sip.CallFrom(ctx).Trace("class", d)
 			if !d.Allowed {
 				return sip.Reject(403, "Forbidden: class not allowed")
 			}

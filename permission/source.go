@@ -2,6 +2,7 @@ package permission
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -32,6 +33,24 @@ type Source struct {
 	// Group and ContextInfo come from the matching address row.
 	Group       int
 	ContextInfo string
+}
+
+// String says what the source check found: "trusted 198.51.100.1:5060
+// group 1 (gw-siena-1)" or "untrusted 10.0.0.2:5060: authentication
+// required".
+func (s Source) String() string {
+	addr := netip.AddrPortFrom(s.IP, uint16(s.Port)).String()
+	if s.Trusted {
+		return fmt.Sprintf("trusted %s group %d (%s)", addr, s.Group, s.ContextInfo)
+	}
+	return "untrusted " + addr + ": authentication required"
+}
+
+// sourceRejected is a Source the stage refused (RejectUntrusted).
+type sourceRejected Source
+
+func (s sourceRejected) String() string {
+	return "untrusted " + netip.AddrPortFrom(s.IP, uint16(s.Port)).String() + ": rejected"
 }
 
 type sourceKey struct{}
@@ -75,16 +94,19 @@ func (a *Addresses) Source(cfg SourceConfig) sip.Middleware {
 					src.Trusted, src.Group, src.ContextInfo = true, m.Group, m.ContextInfo
 				}
 			}
-			sip.CallFrom(ctx).SetSourceCheck(sip.SourceCheck{Trusted: src.Trusted, Group: src.Group, Info: src.ContextInfo})
+			call := sip.CallFrom(ctx)
+			call.SetSourceCheck(sip.SourceCheck{Trusted: src.Trusted, Group: src.Group, Info: src.ContextInfo})
 			switch {
 			case src.Trusted:
 				a.metrics.sources.WithLabelValues("trusted").Inc()
 			case cfg.RejectUntrusted:
 				a.metrics.sources.WithLabelValues("rejected").Inc()
+				call.Trace("source", sourceRejected(src))
 				return sip.Reject(403, "Forbidden")
 			default:
 				a.metrics.sources.WithLabelValues("untrusted").Inc()
 			}
+			call.Trace("source", src)
 			return next.ServeSIP(NewContext(ctx, src), w, r)
 		})
 	}

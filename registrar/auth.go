@@ -83,6 +83,7 @@ func (r *Registrar) Authenticate(next sip.Handler) sip.Handler {
 			return next.ServeSIP(ctx, w, req)
 		}
 		if r.cfg.TrustedSource != nil && r.cfg.TrustedSource(ctx, req) {
+			sip.CallFrom(ctx).Trace("auth", sip.Note("not needed (trusted source)"))
 			return next.ServeSIP(ctx, w, req)
 		}
 		if !slices.Contains(r.auth, req.Method) {
@@ -95,7 +96,9 @@ func (r *Registrar) Authenticate(next sip.Handler) sip.Handler {
 		}
 		consumeCredentials(req, proxyAuth.credentials, id.Realm)
 		r.assertIdentity(ctx, req, id)
-		sip.CallFrom(ctx).SetCaller(sip.CallerIdentity{User: id.Username, Domain: id.Domain})
+		call := sip.CallFrom(ctx)
+		call.SetCaller(sip.CallerIdentity{User: id.Username, Domain: id.Domain})
+		call.Trace("auth", id)
 		return next.ServeSIP(NewContext(ctx, id), w, req)
 	})
 }

@@ -1,6 +1,9 @@
 package registrar
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Identity is the account a request was authenticated as (OpenSIPS's $au
 // and $ar): the Authenticate stage puts it in the context for the stages
@@ -14,6 +17,16 @@ type Identity struct {
 	// Subscriber is the account as the store returned it, with its call
 	// classes.
 	Subscriber Subscriber
+}
+
+// String says who the caller is: "caller 5001@voip.unisi.it, classes
+// local,national".
+func (id Identity) String() string {
+	classes := strings.Join(id.Subscriber.Classes, ",")
+	if classes == "" {
+		classes = "(none)"
+	}
+	return "caller " + id.Username + "@" + id.Domain + ", classes " + classes
 }
 
 type identityKey struct{}

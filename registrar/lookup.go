@@ -3,6 +3,8 @@ package registrar
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/palio-voip/palio/sip"
 )
@@ -24,11 +26,19 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		if err != nil {
 			return err
 		}
+		call := sip.CallFrom(ctx)
+		aor := r.AOR(req.Recipient)
+		if !strings.Contains(aor, "@") && req.Recipient.Host != "" {
+			aor += "@" + req.Recipient.Host
+		}
+		call.SetCallee(aor)
 		if len(targets) == 0 {
 			r.metrics.lookups.WithLabelValues("not-registered").Inc()
+			call.Tracef("destination", "registrar lookup of %s: not registered", aor)
 			return sip.Reject(r.cfg.NotRegistered, "")
 		}
 		r.metrics.lookups.WithLabelValues("found").Inc()
+		call.Trace("destination", lookupNote{aor, len(targets)})
 		return next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
 	})
 }
@@ -81,4 +91,14 @@ func contactAddr(u *sip.URI, transport string) string {
 		transport = ""
 	}
 	return sip.URIAddr(u, transport)
+}
+
+// lookupNote is the Lookup stage's decision, for the call's trace.
+type lookupNote struct {
+	aor      string
+	contacts int
+}
+
+func (n lookupNote) String() string {
+	return "registrar lookup of " + n.aor + ": " + strconv.Itoa(n.contacts) + " contacts"
 }
