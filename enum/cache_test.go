@@ -3,7 +3,6 @@ package enum
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -163,58 +162,5 @@ func TestNegativeWithoutSOANotCached(t *testing.T) {
 	m.Ns = []dns.RR{soa}
 	if got := negativeTTL(m); got != 30 {
 		t.Errorf("got %d, want 30 (the SOA TTL, below its MINIMUM)", got)
-	}
-}
-
-// The cache holds about CacheSize entries however many keys go through it,
-// evicting expired entries first.
-func TestCacheBounded(t *testing.T) {
-	c := newCache[int](64)
-	now := int64(0)
-	for i := range 10000 {
-		c.put(strconv.Itoa(i), entry[int]{val: i, expires: now + 1000}, now)
-	}
-	if n := c.len(); n > 64 {
-		t.Errorf("got %d entries, want at most 64", n)
-	}
-	if e, ok := c.get("9999", now); !ok || e.val != 9999 {
-		t.Errorf("the last entry put: got %v, %v, want 9999, true", e.val, ok)
-	}
-	if _, ok := c.get("9999", now+1000); ok {
-		t.Error("an expired entry was served")
-	}
-
-}
-
-// A full shard evicts an expired entry if its sample has one, else the
-// one closest to expiry.
-func TestCacheEvict(t *testing.T) {
-	tests := []struct {
-		name    string
-		expires []int64
-		want    string // the key evicted
-	}{
-		{name: "expired first", expires: []int64{100, 101, 5, 102, 103, 104, 105, 106}, want: "2"},
-		{name: "else soonest", expires: []int64{107, 101, 106, 100, 103, 104, 105, 102}, want: "3"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &shard[int]{m: map[string]entry[int]{}}
-			for i, e := range tt.expires {
-				s.m[strconv.Itoa(i)] = entry[int]{expires: e}
-			}
-			s.evict(10)
-			if _, ok := s.m[tt.want]; ok || len(s.m) != len(tt.expires)-1 {
-				t.Errorf("got %d entries left with %q among them, want %q evicted", len(s.m), tt.want, tt.want)
-			}
-		})
-	}
-}
-
-func TestCacheNil(t *testing.T) {
-	var c *cache[int] = newCache[int](0)
-	c.put("a", entry[int]{val: 1, expires: 10}, 0)
-	if _, ok := c.get("a", 0); ok || c.len() != 0 {
-		t.Error("a disabled cache served an entry")
 	}
 }

@@ -170,7 +170,7 @@ func (r *Resolver) hostAddrs(ctx context.Context, host string, v6 bool) ([]netip
 		qtype, key = dns.TypeAAAA, "AAAA "+strings.ToLower(host)
 	}
 	now := r.now().UnixNano()
-	if e, ok := r.addrs.get(key, now); ok {
+	if e, ok := r.addrs.Get(key, now); ok {
 		return e.val, nil
 	}
 	name := dns.Fqdn(strings.ToLower(host))
@@ -205,7 +205,7 @@ func (r *Resolver) hostAddrs(ctx context.Context, host string, v6 bool) ([]netip
 	}
 	if ttl != 0 && ttl != ^uint32(0) {
 		d := min(time.Duration(ttl)*time.Second, r.cfg.MaxTTL)
-		r.addrs.put(key, entry[[]netip.Addr]{val: addrs, neg: len(addrs) == 0, expires: now + int64(d)}, now)
+		r.addrs.Put(key, answer[[]netip.Addr]{val: addrs, neg: len(addrs) == 0}, now+int64(d), now)
 	}
 	return addrs, nil
 }

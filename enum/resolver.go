@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/palio-voip/palio/internal/ttlcache"
 )
 
 var (
@@ -62,8 +63,8 @@ type Resolver struct {
 	m     *metrics
 	udp   *dns.Client
 	tcp   *dns.Client
-	naptr *cache[[]Result]
-	addrs *cache[[]netip.Addr]
+	naptr *ttlcache.Cache[string, answer[[]Result]]
+	addrs *ttlcache.Cache[string, answer[[]netip.Addr]]
 }
 
 // New returns a Resolver for cfg. It fails when the configuration is
@@ -91,8 +92,8 @@ func New(cfg Config, opts ...Option) (*Resolver, error) {
 		m:     newMetrics(o.reg),
 		udp:   &dns.Client{Net: "udp", Timeout: cfg.Timeout},
 		tcp:   &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
-		naptr: newCache[[]Result](cfg.CacheSize),
-		addrs: newCache[[]netip.Addr](cfg.CacheSize),
+		naptr: ttlcache.New[string, answer[[]Result]](cfg.CacheSize),
+		addrs: ttlcache.New[string, answer[[]netip.Addr]](cfg.CacheSize),
 	}, nil
 }
 
@@ -140,14 +141,14 @@ func (r *Resolver) lookup(ctx context.Context, e164 string) ([]Result, bool, err
 		return nil, false, ErrNotE164
 	}
 	now := r.now().UnixNano()
-	if e, ok := r.naptr.get(e164, now); ok {
+	if e, expires, ok := r.naptr.GetExpiry(e164, now); ok {
 		r.m.hits.Inc()
 		if e.neg {
 			r.m.lookupNotFound.Inc()
 			return nil, true, ErrNotFound
 		}
 		r.m.lookupFound.Inc()
-		return copyResults(e.val, time.Duration(e.expires-now)), true, nil
+		return copyResults(e.val, time.Duration(expires-now)), true, nil
 	}
 	r.m.misses.Inc()
 
@@ -166,9 +167,9 @@ func (r *Resolver) lookup(ctx context.Context, e164 string) ([]Result, bool, err
 		err = w.err // a followed name failed and nothing else matched
 	case len(res) == 0:
 		err = ErrNotFound
-		r.put(e164, entry[[]Result]{neg: true}, w.minTTL, now)
+		r.put(e164, answer[[]Result]{neg: true}, w.minTTL, now)
 	case w.err == nil:
-		r.put(e164, entry[[]Result]{val: res}, w.minTTL, now)
+		r.put(e164, answer[[]Result]{val: res}, w.minTTL, now)
 		res = copyResults(res, r.cfg.MaxTTL)
 	default:
 		// Partial: a followed name failed. Use what was found, uncached.
@@ -196,13 +197,19 @@ func timeoutErr(err error) error {
 
 // put caches e for ttl seconds, capped by Config.MaxTTL. A TTL of 0 means
 // "do not cache" (RFC 1035 §3.2.1, RFC 2308 §5).
-func (r *Resolver) put(key string, e entry[[]Result], ttl uint32, now int64) {
+func (r *Resolver) put(key string, e answer[[]Result], ttl uint32, now int64) {
 	if ttl == 0 || ttl == ^uint32(0) {
 		return
 	}
 	d := min(time.Duration(ttl)*time.Second, r.cfg.MaxTTL)
-	e.expires = now + int64(d)
-	r.naptr.put(strings.Clone(key), e, now) // key may point into a SIP message
+	r.naptr.Put(strings.Clone(key), e, now+int64(d), now) // key may point into a SIP message
+}
+
+// answer is a cached DNS answer, positive or negative (RFC 2308: a
+// negative answer is cached for the SOA's minimum).
+type answer[V any] struct {
+	val V
+	neg bool // NXDOMAIN, NODATA or nothing usable
 }
 
 // copyResults copies cached results, capping their TTL at left.

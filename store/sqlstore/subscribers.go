@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/palio-voip/palio/internal/ttlcache"
 	"github.com/palio-voip/palio/registrar"
 )
 
@@ -25,18 +25,15 @@ import (
 // calls when the "subscriber" change counter moves: another node or a tool
 // wrote). Unknown users are not cached.
 type SubscriberStore struct {
-	db  *DB
-	ttl time.Duration
-	now func() time.Time
-
-	mu    sync.Mutex
-	cache map[[2]string]subEntry
+	db    *DB
+	ttl   time.Duration
+	now   func() time.Time
+	cache *ttlcache.Cache[[2]string, registrar.Subscriber]
 }
 
-type subEntry struct {
-	sub   registrar.Subscriber
-	until time.Time
-}
+// subscriberCacheSize bounds the accounts cached: a university's phones
+// fit, a flood of unknown names does not grow it (they are not cached).
+const subscriberCacheSize = 20000
 
 var _ registrar.Subscribers = (*SubscriberStore)(nil)
 
@@ -46,28 +43,23 @@ func (db *DB) Subscribers(ttl time.Duration) *SubscriberStore {
 	if ttl == 0 {
 		ttl = 30 * time.Second
 	}
-	return &SubscriberStore{db: db, ttl: ttl, now: time.Now, cache: map[[2]string]subEntry{}}
+	s := &SubscriberStore{db: db, ttl: ttl, now: time.Now}
+	if ttl > 0 {
+		s.cache = ttlcache.New[[2]string, registrar.Subscriber](subscriberCacheSize)
+	}
+	return s
 }
 
 // Invalidate drops every cached account.
-func (s *SubscriberStore) Invalidate() {
-	s.mu.Lock()
-	clear(s.cache)
-	s.mu.Unlock()
-}
+func (s *SubscriberStore) Invalidate() { s.cache.Clear() }
 
 // Subscriber returns the account username@domain; an empty domain matches
 // by username alone (the first domain in order).
 func (s *SubscriberStore) Subscriber(ctx context.Context, username, domain string) (registrar.Subscriber, error) {
 	key := [2]string{username, domain}
-	now := s.now()
-	if s.ttl > 0 {
-		s.mu.Lock()
-		e, ok := s.cache[key]
-		s.mu.Unlock()
-		if ok && now.Before(e.until) {
-			return cloneSub(e.sub), nil
-		}
+	now := s.now().UnixNano()
+	if sub, ok := s.cache.Get(key, now); ok {
+		return cloneSub(sub), nil
 	}
 	q := "SELECT s.username, s.domain, s.password, s.ha1, s.ha1_sha256, COALESCE(p.blocked, 0), COALESCE(p.inbound_classes, '') " +
 		"FROM subscriber s LEFT JOIN palio_subscriber p ON p.username = s.username AND p.domain = s.domain WHERE s.username = ?"
@@ -104,11 +96,7 @@ func (s *SubscriberStore) Subscriber(ctx context.Context, username, domain strin
 	if err := rows.Err(); err != nil {
 		return sub, fmt.Errorf("sqlstore: subscriber %s classes: %w", username, err)
 	}
-	if s.ttl > 0 {
-		s.mu.Lock()
-		s.cache[key] = subEntry{cloneSub(sub), now.Add(s.ttl)}
-		s.mu.Unlock()
-	}
+	s.cache.Put(key, cloneSub(sub), now+int64(s.ttl), now)
 	return sub, nil
 }
 
