@@ -46,6 +46,7 @@ type LocationStore struct {
 	cache    [locShards]locShard
 	wb       *writeBack // nil: write-through
 	log      *slog.Logger
+	readHook func() // tests: runs between a lookup's read and its overlay
 }
 
 // LocationOptions tunes the location store.
@@ -74,6 +75,10 @@ const locShards = 16
 type locShard struct {
 	mu sync.Mutex
 	m  map[string]locEntry
+	// gen counts this store's writes to the shard's AORs: a lookup caches
+	// what it read only if no write came between its read and then, or a
+	// binding written meanwhile would be hidden by a stale entry.
+	gen uint64
 }
 
 type locEntry struct {
@@ -130,6 +135,7 @@ func (s *LocationStore) forget(aor string) {
 	sh := s.shard(aor)
 	sh.mu.Lock()
 	delete(sh.m, aor)
+	sh.gen++
 	sh.mu.Unlock()
 }
 
@@ -296,6 +302,7 @@ func putArgs(b registrar.Binding) []any {
 func (s *LocationStore) cachePut(b registrar.Binding) {
 	sh := s.shard(b.AOR)
 	sh.mu.Lock()
+	sh.gen++
 	if e, ok := sh.m[b.AOR]; ok {
 		i := slices.IndexFunc(e.bindings, func(x registrar.Binding) bool { return x.Contact == b.Contact })
 		nb := slices.Clone(e.bindings)
@@ -320,14 +327,40 @@ func (s *LocationStore) cachePut(b registrar.Binding) {
 func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Binding, error) {
 	now := s.now()
 	sh := s.shard(aor)
+	var gen uint64
 	if s.ttl > 0 {
 		sh.mu.Lock()
 		e, ok := sh.m[aor]
+		gen = sh.gen
 		sh.mu.Unlock()
 		if ok && now.Before(e.until) {
 			return cloneBindings(e.bindings), nil
 		}
 	}
+	var start uint64
+	if s.wb != nil {
+		start = s.wb.beginRead()
+	}
+	out, err := s.read(ctx, aor)
+	if s.wb != nil {
+		// Even after a failed read: it ends the read for the round log.
+		out = s.wb.overlay(aor, start, out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.ttl > 0 && len(out) > 0 {
+		sh.mu.Lock()
+		if sh.gen == gen {
+			sh.m[aor] = locEntry{cloneBindings(out), now.Add(s.ttl)}
+		}
+		sh.mu.Unlock()
+	}
+	return out, nil
+}
+
+// read reads the bindings of aor from the database.
+func (s *LocationStore) read(ctx context.Context, aor string) ([]registrar.Binding, error) {
 	user, domain := splitAOR(aor)
 	rows, err := s.db.r.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL))", user, domain, domain)
 	if err != nil {
@@ -337,13 +370,8 @@ func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Bin
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
 	}
-	if s.wb != nil {
-		out = s.wb.overlay(aor, out)
-	}
-	if s.ttl > 0 && len(out) > 0 {
-		sh.mu.Lock()
-		sh.m[aor] = locEntry{cloneBindings(out), now.Add(s.ttl)}
-		sh.mu.Unlock()
+	if s.readHook != nil {
+		s.readHook()
 	}
 	return out, nil
 }

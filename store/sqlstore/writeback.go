@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,20 +13,40 @@ import (
 
 // writeBack holds the location changes of a write-back store until they
 // are written: per AOR and contact, the latest Put or Delete.
+//
+// A lookup reads the database, then applies what the database may not
+// have yet. What that is depends on when its read began: the changes
+// pending and in flight, and every round committed after the read began,
+// since the read's snapshot may or may not hold it (SQLite's WAL and
+// MariaDB's InnoDB give a read the database as of some moment after it
+// began). So rounds are numbered, a lookup notes the number of the last
+// round committed before it reads (beginRead), and a committed round is
+// kept for as long as a lookup that began before it is still reading,
+// however long that read takes; then it goes (trim). Applying a round the
+// read already saw changes nothing: its changes are the latest of their
+// bindings unless a later round, in flight or pending, changes them again,
+// and those are applied after it.
 type writeBack struct {
 	mu       sync.Mutex
 	pending  map[string]map[string]wbOp // not yet written
 	inflight map[string]map[string]wbOp // being written
-	// flushed is the last round written. A lookup that read the database
-	// just before that round committed still applies it, so that it does
-	// not miss a change that is in neither the database it read nor in
-	// pending: it is kept one round.
-	flushed map[string]map[string]wbOp
+	// seq counts the rounds committed; rounds holds those a lookup still
+	// reading may have missed, oldest first; readers counts the lookups
+	// reading, by the seq they began at.
+	seq     uint64
+	rounds  []wbRound
+	readers map[uint64]int
 
 	flushMu sync.Mutex // one round at a time
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+}
+
+// wbRound is one committed round of changes.
+type wbRound struct {
+	seq uint64
+	ops map[string]map[string]wbOp
 }
 
 // wbOp is a change to one binding: b, or its deletion.
@@ -35,7 +56,8 @@ type wbOp struct {
 }
 
 func newWriteBack() *writeBack {
-	return &writeBack{pending: map[string]map[string]wbOp{}, stop: make(chan struct{}), done: make(chan struct{})}
+	return &writeBack{pending: map[string]map[string]wbOp{}, readers: map[uint64]int{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (w *writeBack) add(aor, contact string, op wbOp) {
@@ -49,31 +71,72 @@ func (w *writeBack) add(aor, contact string, op wbOp) {
 	w.mu.Unlock()
 }
 
-// overlay applies to bindings read from the database the changes of aor
-// not yet there, oldest first.
-func (w *writeBack) overlay(aor string, bindings []registrar.Binding) []registrar.Binding {
+// beginRead registers a lookup about to read the database and returns
+// the number of the last round committed: what the read is sure to see.
+// Every beginRead is followed by one overlay.
+func (w *writeBack) beginRead() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, ops := range []map[string]map[string]wbOp{w.flushed, w.inflight, w.pending} {
-		for contact, op := range ops[aor] {
-			i := -1
-			for j := range bindings {
-				if bindings[j].Contact == contact {
-					i = j
-					break
-				}
+	w.readers[w.seq]++
+	return w.seq
+}
+
+// overlay applies to bindings, read from the database by a lookup that
+// began at round start, the changes of aor the read may have missed,
+// oldest first, and ends the read.
+func (w *writeBack) overlay(aor string, start uint64, bindings []registrar.Binding) []registrar.Binding {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.rounds {
+		if r.seq > start {
+			bindings = applyOps(bindings, r.ops[aor])
+		}
+	}
+	bindings = applyOps(bindings, w.inflight[aor])
+	bindings = applyOps(bindings, w.pending[aor])
+	if w.readers[start]--; w.readers[start] <= 0 {
+		delete(w.readers, start)
+	}
+	w.trimLocked()
+	return bindings
+}
+
+// applyOps applies one round's changes of an AOR to its bindings.
+func applyOps(bindings []registrar.Binding, ops map[string]wbOp) []registrar.Binding {
+	for contact, op := range ops {
+		i := -1
+		for j := range bindings {
+			if bindings[j].Contact == contact {
+				i = j
+				break
 			}
-			switch {
-			case op.del && i >= 0:
-				bindings = append(bindings[:i], bindings[i+1:]...)
-			case !op.del && i >= 0:
-				bindings[i] = cloneBinding(op.b)
-			case !op.del:
-				bindings = append(bindings, cloneBinding(op.b))
-			}
+		}
+		switch {
+		case op.del && i >= 0:
+			bindings = append(bindings[:i], bindings[i+1:]...)
+		case !op.del && i >= 0:
+			bindings[i] = cloneBinding(op.b)
+		case !op.del:
+			bindings = append(bindings, cloneBinding(op.b))
 		}
 	}
 	return bindings
+}
+
+// trimLocked drops the rounds no reading lookup can have missed: those
+// committed before the oldest read began (all of them when none reads).
+func (w *writeBack) trimLocked() {
+	oldest := w.seq
+	for s := range w.readers {
+		oldest = min(oldest, s)
+	}
+	i := 0
+	for i < len(w.rounds) && w.rounds[i].seq <= oldest {
+		i++
+	}
+	if i > 0 {
+		w.rounds = slices.Delete(w.rounds, 0, i)
+	}
 }
 
 // writeBackLoop writes the pending changes every interval until Close.
@@ -111,7 +174,7 @@ func (s *LocationStore) flush(ctx context.Context) error {
 	w.mu.Unlock()
 	if len(ops) == 0 {
 		w.mu.Lock()
-		w.inflight, w.flushed = nil, nil
+		w.inflight = nil
 		w.mu.Unlock()
 		return nil
 	}
@@ -154,6 +217,10 @@ func (s *LocationStore) flush(ctx context.Context) error {
 		}
 		return fmt.Errorf("sqlstore: location write-back: %w", err)
 	}
-	w.flushed = ops
+	w.seq++
+	if len(w.readers) > 0 {
+		// A lookup reading now may have read before this commit.
+		w.rounds = append(w.rounds, wbRound{seq: w.seq, ops: ops})
+	}
 	return nil
 }
