@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/palio-voip/palio/snapshot"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -43,12 +42,11 @@ type Aliases struct {
 	reg     prometheus.Registerer
 	metrics *metrics
 
-	snap     atomic.Pointer[snapshot]
-	reloadMu sync.Mutex
+	snap snapshot.Value[table]
 }
 
-// snapshot is one load of the table.
-type snapshot struct {
+// table is one load of the alias table.
+type table struct {
 	byAlias map[aliasKey]Alias   // alias_username, lower(alias_domain)
 	byUser  map[string]Alias     // alias_username alone: lowest id
 	reverse map[aliasKey][]Alias // username, lower(domain) → its aliases
@@ -74,29 +72,35 @@ func New(cfg Config, store Store, opts ...Option) (*Aliases, error) {
 	return a, nil
 }
 
-// Reload reads the store into a new snapshot and swaps it in; readers see
-// the old table or the new one, never a mix. Reloads run one at a time; a
-// failed reload keeps the table that runs and returns why. It returns the
-// number of aliases loaded.
-func (a *Aliases) Reload(ctx context.Context) (int, error) {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
+// Reload reads the store into a new snapshot and swaps it in, with the
+// rules of package snapshot: readers see the old table or the new one,
+// reloads run one at a time, a failed reload keeps the table that runs
+// and returns why.
+func (a *Aliases) Reload(ctx context.Context) (snapshot.Report, error) {
 	start := time.Now()
-	rows, err := a.store.Aliases(ctx)
+	var n int
+	err := a.snap.Reload(ctx, func(ctx context.Context) (*table, error) {
+		rows, err := a.store.Aliases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t := build(rows)
+		n = t.n
+		return t, nil
+	})
 	if err != nil {
 		a.metrics.reloads.WithLabelValues("error").Inc()
-		return 0, fmt.Errorf("alias: reload: %w", err)
+		return snapshot.Report{Component: "alias"}, fmt.Errorf("alias: reload: %w", err)
 	}
-	s := build(rows)
-	a.snap.Store(s)
-	a.metrics.entries.Set(float64(s.n))
+	a.metrics.entries.Set(float64(n))
 	a.metrics.reloads.WithLabelValues("ok").Inc()
-	a.log.Info("alias: loaded", "aliases", s.n, "seconds", time.Since(start).Seconds())
-	return s.n, nil
+	took := time.Since(start)
+	a.log.Info("alias: loaded", "aliases", n, "seconds", took.Seconds())
+	return snapshot.Report{Component: "alias", Loaded: n, Took: took}, nil
 }
 
-func build(rows []Alias) *snapshot {
-	s := &snapshot{
+func build(rows []Alias) *table {
+	s := &table{
 		byAlias: make(map[aliasKey]Alias, len(rows)),
 		byUser:  make(map[string]Alias, len(rows)),
 		reverse: map[aliasKey][]Alias{},

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/palio-voip/palio/internal/timerec"
+	"github.com/palio-voip/palio/snapshot"
 )
 
 // Report says what a load made of the rules it was given.
@@ -20,6 +22,17 @@ type Report struct {
 	Disabled int
 	// Discarded lists the rules that cannot work, in the order given.
 	Discarded []Discarded
+	// Took is how long the reload took (zero from Compile).
+	Took time.Duration
+}
+
+// Summary is the report in the form every component gives.
+func (r Report) Summary() snapshot.Report {
+	out := snapshot.Report{Component: "dialplan", Loaded: r.Loaded, Took: r.Took}
+	for _, d := range r.Discarded {
+		out.Discarded = append(out.Discarded, snapshot.Discard{Table: "dialplan", ID: strconv.Itoa(d.ID), Reason: d.Reason})
+	}
+	return out
 }
 
 // Discarded is a rule left out of a rule set, and why.

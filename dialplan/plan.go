@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/snapshot"
 )
 
 // Config configures a Plan and its stage. The zero value classifies the
@@ -89,8 +89,7 @@ type Plan struct {
 	m      *metrics
 	reject *sip.StatusError // a template; each rejection gets a copy
 
-	rules  atomic.Pointer[RuleSet]
-	reload chan struct{} // holds a token while a reload runs
+	rules  snapshot.Value[RuleSet]
 }
 
 // New returns a Plan over store and loads its rules: it fails if the store
@@ -120,7 +119,6 @@ func New(cfg Config, store Store, opts ...Option) (*Plan, error) {
 		log:    slog.New(slog.DiscardHandler),
 		now:    time.Now,
 		reject: sip.Reject(cfg.RejectCode, cfg.RejectReason),
-		reload: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(p)
@@ -141,15 +139,17 @@ func New(cfg Config, store Store, opts ...Option) (*Plan, error) {
 // it to finish, then loads afresh, so that it sees every change made before
 // it was called; it gives up with ctx's error if ctx ends first.
 func (p *Plan) Reload(ctx context.Context) (Report, error) {
-	select {
-	case p.reload <- struct{}{}:
-	case <-ctx.Done():
-		return Report{}, fmt.Errorf("dialplan: reload: waiting for the running reload: %w", context.Cause(ctx))
-	}
-	defer func() { <-p.reload }()
-
 	start := time.Now()
-	rules, err := p.store.Rules(ctx)
+	var rep Report
+	err := p.rules.Reload(ctx, func(ctx context.Context) (*RuleSet, error) {
+		rules, err := p.store.Rules(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var rs *RuleSet
+		rs, rep = Compile(rules)
+		return rs, nil
+	})
 	if err != nil {
 		p.m.reloadError.Inc()
 		kept := 0
@@ -159,9 +159,8 @@ func (p *Plan) Reload(ctx context.Context) (Report, error) {
 		p.log.Warn("dialplan: reload failed, keeping the current rules", "error", err, "rules", kept)
 		return Report{}, fmt.Errorf("dialplan: reload: %w", err)
 	}
-	rs, rep := Compile(rules)
-	p.rules.Store(rs)
 	took := time.Since(start)
+	rep.Took = took
 
 	p.m.reloadOK.Inc()
 	p.m.reloadSeconds.Observe(took.Seconds())

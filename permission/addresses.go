@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
+	"time"
 
+	"github.com/palio-voip/palio/snapshot"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -44,8 +44,7 @@ type Addresses struct {
 	reg     prometheus.Registerer
 	metrics *metrics
 
-	snap     atomic.Pointer[table]
-	reloadMu sync.Mutex
+	snap snapshot.Value[table]
 }
 
 // NewAddresses returns the ACL of store, loaded once.
@@ -65,27 +64,35 @@ func NewAddresses(store AddressStore, opts ...Option) (*Addresses, error) {
 	return a, nil
 }
 
-// Reload reads the store into a new snapshot and swaps it in. Rows that
-// cannot work are skipped, logged and returned with the reason; a store
-// error keeps the running table. Reloads run one at a time.
-func (a *Addresses) Reload(ctx context.Context) ([]Discard, error) {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
-	rows, err := a.store.Addresses(ctx)
+// Reload reads the store into a new snapshot and swaps it in, with the
+// rules of package snapshot. Rows that cannot work are skipped, logged and
+// listed in the report with the reason (see ValidateAddress); a store
+// error keeps the running table.
+func (a *Addresses) Reload(ctx context.Context) (snapshot.Report, error) {
+	start := time.Now()
+	rep := snapshot.Report{Component: "permission"}
+	err := a.snap.Reload(ctx, func(ctx context.Context) (*table, error) {
+		rows, err := a.store.Addresses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t, discards := compile(rows)
+		rep.Loaded, rep.Discarded = t.n, discards
+		return t, nil
+	})
 	if err != nil {
 		a.metrics.reloads.WithLabelValues("error").Inc()
-		return nil, fmt.Errorf("permission: reload addresses: %w", err)
+		return snapshot.Report{Component: "permission"}, fmt.Errorf("permission: reload addresses: %w", err)
 	}
-	t, discards := compile(rows)
-	for _, d := range discards {
+	rep.Took = time.Since(start)
+	for _, d := range rep.Discarded {
 		a.log.Warn("permission: address row skipped", "id", d.ID, "reason", d.Reason)
 	}
-	a.snap.Store(t)
 	a.metrics.reloads.WithLabelValues("ok").Inc()
-	a.metrics.entries.Set(float64(t.n))
-	a.metrics.discarded.Set(float64(len(discards)))
-	a.log.Info("permission: addresses loaded", "rows", t.n, "skipped", len(discards))
-	return discards, nil
+	a.metrics.entries.Set(float64(rep.Loaded))
+	a.metrics.discarded.Set(float64(len(rep.Discarded)))
+	a.log.Info("permission: addresses loaded", "rows", rep.Loaded, "skipped", len(rep.Discarded))
+	return rep, nil
 }
 
 // Len returns the number of rows in the running snapshot.

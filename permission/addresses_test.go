@@ -101,17 +101,24 @@ func TestDiscardedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := a.Reload(context.Background())
+	rep, err := a.Reload(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Len() != 1 || len(d) != 6 {
+	d := rep.Discarded
+	if a.Len() != 1 || rep.Loaded != 1 || len(d) != 6 {
 		t.Fatalf("loaded %d, discarded %+v; want 1 and 6", a.Len(), d)
 	}
-	for i, want := range []int{2, 3, 4, 5, 6, 7} {
-		if d[i].ID != want || d[i].Reason == "" {
-			t.Errorf("discard %d: got %+v, want id %d with a reason", i, d[i], want)
+	for i, want := range []string{"2", "3", "4", "5", "6", "7"} {
+		if d[i].ID != want || d[i].Reason == "" || d[i].Table != "address" {
+			t.Errorf("discard %d: got %+v, want id %s with a reason", i, d[i], want)
 		}
+		if err := permission.ValidateAddress(rows[i+1]); err == nil || err.Error() != d[i].Reason {
+			t.Errorf("ValidateAddress(row %s): got %v, want %q", want, err, d[i].Reason)
+		}
+	}
+	if err := permission.ValidateAddress(rows[0]); err != nil {
+		t.Errorf("ValidateAddress of a good row: %v", err)
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/palio-voip/palio/snapshot"
 )
 
 // entry is a compiled address row.
@@ -40,43 +43,52 @@ type table struct {
 	n      int
 }
 
-// Discard is a row that was not loaded, and why.
-type Discard struct {
-	ID     int
-	Reason string
-}
-
 var protos = map[string]bool{"any": true, "udp": true, "tcp": true, "tls": true, "ws": true, "wss": true, "sctp": true}
 
-// compile builds a table, skipping the rows OpenSIPS skips: a bad IP, a
-// mask too long for the family, an unknown proto or "none".
-func compile(rows []Address) (*table, []Discard) {
+// ValidateAddress says why the address table would leave row a out, as
+// OpenSIPS does: an IP that is not one, a mask too long for its family,
+// an unknown proto, a port out of range. Nil means it would load. The
+// operator commands and the admin API check a row with it before writing
+// it.
+func ValidateAddress(a Address) error {
+	_, _, err := checkRow(a)
+	return err
+}
+
+// checkRow validates a row and returns its address and proto, normalised.
+func checkRow(r Address) (netip.Addr, string, error) {
+	ip, err := netip.ParseAddr(strings.TrimSpace(r.IP))
+	if err != nil {
+		return ip, "", fmt.Errorf("ip %q is not an IPv4 or IPv6 address", r.IP)
+	}
+	ip = ip.Unmap()
+	if bits := ip.BitLen(); r.Mask < 0 || r.Mask > bits {
+		return ip, "", fmt.Errorf("mask %d is out of range for %s (0..%d)", r.Mask, r.IP, bits)
+	}
+	proto := strings.ToLower(strings.TrimSpace(r.Proto))
+	if proto == "" {
+		proto = "any"
+	}
+	if !protos[proto] {
+		return ip, "", fmt.Errorf("proto %q is not any, udp, tcp, tls, ws, wss or sctp", r.Proto)
+	}
+	if r.Port < 0 || r.Port > 65535 {
+		return ip, "", fmt.Errorf("port %d is out of range", r.Port)
+	}
+	return ip, proto, nil
+}
+
+// compile builds a table, skipping the rows OpenSIPS skips (checkRow).
+func compile(rows []Address) (*table, []snapshot.Discard) {
 	t := &table{byGrp: map[int]*groupTable{}}
-	var discards []Discard
+	var discards []snapshot.Discard
 	for _, r := range rows {
-		ip, err := netip.ParseAddr(strings.TrimSpace(r.IP))
+		ip, proto, err := checkRow(r)
 		if err != nil {
-			discards = append(discards, Discard{r.ID, fmt.Sprintf("ip %q is not an IPv4 or IPv6 address", r.IP)})
+			discards = append(discards, snapshot.Discard{Table: "address", ID: strconv.Itoa(r.ID), Reason: err.Error()})
 			continue
 		}
-		ip = ip.Unmap()
 		bits := ip.BitLen()
-		if r.Mask < 0 || r.Mask > bits {
-			discards = append(discards, Discard{r.ID, fmt.Sprintf("mask %d is out of range for %s (0..%d)", r.Mask, r.IP, bits)})
-			continue
-		}
-		proto := strings.ToLower(strings.TrimSpace(r.Proto))
-		if proto == "" {
-			proto = "any"
-		}
-		if !protos[proto] {
-			discards = append(discards, Discard{r.ID, fmt.Sprintf("proto %q is not any, udp, tcp, tls, ws, wss or sctp", r.Proto)})
-			continue
-		}
-		if r.Port < 0 || r.Port > 65535 {
-			discards = append(discards, Discard{r.ID, fmt.Sprintf("port %d is out of range", r.Port)})
-			continue
-		}
 		g := t.byGrp[r.Group]
 		if g == nil {
 			g = &groupTable{hosts: map[netip.Addr][]entry{}}

@@ -375,8 +375,8 @@ func cmdAddress(ctx context.Context, g globals, args []string, out io.Writer) er
 			return usagef("address add: %v", err)
 		}
 		a := permission.Address{Group: grp, IP: ip, Mask: mask, Port: *port, Proto: *proto, Pattern: *pattern, ContextInfo: *tag}
-		if d, err := compileCheck(a); err != nil || d != "" {
-			return usagef("address add: %s", d)
+		if err := permission.ValidateAddress(a); err != nil {
+			return usagef("address add: %v", err)
 		}
 		a, err = st.AddAddress(ctx, a)
 		if err != nil {
@@ -407,19 +407,6 @@ func cmdAddress(ctx context.Context, g globals, args []string, out io.Writer) er
 		return usagef("address: unknown subcommand %q (add, list, del)", args[0])
 	}
 	return nil
-}
-
-// compileCheck returns why the address table would skip a, if it would.
-func compileCheck(a permission.Address) (string, error) {
-	acl, err := permission.NewAddresses(permission.NewMemStore(a), permission.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return "", err
-	}
-	d, err := acl.Reload(context.Background())
-	if err != nil || len(d) == 0 {
-		return "", err
-	}
-	return d[0].Reason, nil
 }
 
 // parseCIDR reads "10.0.0.0/8", "2001:db8::/32" or a bare address (one
