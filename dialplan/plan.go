@@ -89,7 +89,7 @@ type Plan struct {
 	m      *metrics
 	reject *sip.StatusError // a template; each rejection gets a copy
 
-	rules  snapshot.Value[RuleSet]
+	rules snapshot.Value[RuleSet]
 }
 
 // New returns a Plan over store and loads its rules: it fails if the store
