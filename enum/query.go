@@ -62,6 +62,11 @@ type QueryConfig struct {
 	// Forwarder, say, so that stages meant for PSTN numbers (dialplan,
 	// routing) do not see an Internet URI. Nil: next handles them too.
 	Found sip.Handler
+	// Fallback passes the request on to next, unchanged, when every URI
+	// ENUM gave failed with a failover outcome (or none was usable): the
+	// PSTN gateways after the Internet ones. Without it the best of those
+	// outcomes is answered.
+	Fallback bool
 	// Failover says which outcomes of one URI let the next be tried; the
 	// zero value means sip.DefaultFailover (408, 500, 502, 503, 504), the
 	// rule routing uses too. When every URI failed, the best outcome
@@ -179,7 +184,7 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 	// Keep a pristine copy for the attempts after the first, which may
 	// have rewritten the request before failing.
 	var orig *sip.Request
-	if len(res) > 1 {
+	if len(res) > 1 || q.cfg.Fallback {
 		orig = req.Clone()
 	}
 	err = nil
@@ -219,6 +224,10 @@ func (q *queryStage) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *si
 			return sip.Reject(q.cfg.NotFound, "")
 		}
 		return q.next.ServeSIP(NewContext(ctx, d), w, req)
+	}
+	if q.cfg.Fallback && q.cfg.Failover.FailsOver(err) && ctx.Err() == nil {
+		call.Tracef("enum", "every URI failed (best %d): falling back", sip.StatusOf(best))
+		return q.next.ServeSIP(NewContext(ctx, d), w, orig)
 	}
 	if best != nil {
 		return best

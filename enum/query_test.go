@@ -217,3 +217,41 @@ func TestQueryNumberAndCache(t *testing.T) {
 		}
 	}
 }
+
+// With Fallback, a number whose ENUM URIs all fail goes on to next (the
+// PSTN gateways) with the request as it came; an answer or a non-failover
+// outcome does not.
+func TestQueryFallback(t *testing.T) {
+	tests := []struct {
+		name     string
+		codes    []int // the ENUM attempts' answers
+		wantNext bool
+		wantCode int
+	}{
+		{name: "all fail: to the gateways", codes: []int{503, 408, 500}, wantNext: true, wantCode: 200},
+		{name: "answered: no fallback", codes: []int{503, 0}, wantCode: 200},
+		{name: "busy: no fallback", codes: []int{486}, wantCode: 486},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := newStageResolver(t, Config{})
+			var seen []attempt
+			var nextGot *sip.Request
+			next := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+				nextGot = r
+				return w.WriteResponse(sip.NewResponse(r, 200, ""))
+			})
+			h := r.Query(QueryConfig{Found: scripted(tt.codes, &seen), Fallback: true})(next)
+			rec, err := siptest.Serve(context.Background(), h, siptest.NewRequest(sip.INVITE, "sip:0577232111@unisi.it"))
+			if got := siptest.Code(rec, err); got != tt.wantCode {
+				t.Errorf("got %d, want %d", got, tt.wantCode)
+			}
+			if (nextGot != nil) != tt.wantNext {
+				t.Fatalf("next called: %v, want %v", nextGot != nil, tt.wantNext)
+			}
+			if nextGot != nil && (nextGot.Recipient.String() != "sip:0577232111@unisi.it" || nextGot.GetHeader("X-Tried") != nil) {
+				t.Errorf("next got %s (tried header %v), want the request as it came", nextGot.Recipient.String(), nextGot.GetHeader("X-Tried") != nil)
+			}
+		})
+	}
+}

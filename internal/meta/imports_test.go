@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"routing":                   {"sip", "dialplan", "internal/*", "snapshot"},
 	"routing/routingtest":       {"routing"},
 
+	"destination":     {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "snapshot", "internal/*"},
 	"store/sqlite":    {"store/sqlstore"},
 	"store/mysql":     {"store/sqlstore"},
