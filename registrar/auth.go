@@ -2,8 +2,10 @@ package registrar
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"slices"
@@ -20,8 +22,10 @@ const (
 	// ReasonBadCredentials: the credentials could not be parsed (400), or
 	// use an algorithm, qop or parameter we do not support (401).
 	ReasonBadCredentials = "bad-credentials"
-	// ReasonBadNonce: the nonce was not issued with our secret for this
-	// realm (forged, mangled, another realm), or is dated in the future.
+	// ReasonBadNonce: the nonce is not one of ours at all: not of our
+	// nonces' length or alphabet, or dated in the future, or dated before
+	// any nonce still in a phone's memory. Scanners and broken clients
+	// send these; no working phone does.
 	ReasonBadNonce = "bad-nonce"
 	// ReasonUnknownUser: no account has the digest username.
 	ReasonUnknownUser = "unknown-user"
@@ -30,12 +34,16 @@ const (
 	ReasonNoHA1 = "no-ha1"
 	// ReasonWrongPassword: the digest response is wrong.
 	ReasonWrongPassword = "wrong-password"
-	// ReasonStaleNonce: the response is right but the nonce expired; the
-	// client gets a new one with stale=true. Routine for phones that
-	// reuse the nonce of their last registration.
+	// ReasonStaleNonce: the response is right but the nonce expired, or
+	// was signed with a secret we no longer use (before a restart that
+	// changed it, or by a node with another secret); the client gets a
+	// new one with stale=true. Routine for phones that reuse the nonce of
+	// their last registration.
 	ReasonStaleNonce = "stale-nonce"
 	// ReasonReplayedNonce: the response is right but its nonce count was
-	// used already: a replay, or a client that reuses nc.
+	// used already, by another request: a replay, or a client that
+	// reuses nc. (A REGISTER retransmitted because its 200 was lost is
+	// not one: it gets the 200 again.)
 	ReasonReplayedNonce = "replayed-nonce"
 	// ReasonBlocked: the account is blocked (403).
 	ReasonBlocked = "blocked"
@@ -90,7 +98,7 @@ func (r *Registrar) Authenticate(next sip.Handler) sip.Handler {
 			stripIdentity(req)
 			return next.ServeSIP(ctx, w, req)
 		}
-		id, err := r.authenticate(ctx, req, proxyAuth)
+		id, _, err := r.authenticate(ctx, req, proxyAuth)
 		if err != nil {
 			return err
 		}
@@ -136,16 +144,21 @@ func claimed(req *sip.Request) *sip.URI {
 // store fails. The order of the checks decides what a client learns:
 // unknown users and wrong passwords look alike (a new challenge), and
 // stale=true is said only to clients whose response was right.
-func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, kind authHeaders) (Identity, error) {
+//
+// retransmission is true for a REGISTER identical to one accepted moments
+// ago on the same nonce count (same source, Call-ID, CSeq and
+// credentials): the caller must then change nothing, or refuse it as a
+// replay (see ServeSIP).
+func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, kind authHeaders) (id Identity, retransmission bool, err error) {
 	realm := r.realmOf(req)
-	cr, malformed := findCredentials(req, kind.credentials, realm)
+	cr, raw, malformed := findCredentials(req, kind.credentials, realm)
 	if cr == nil {
 		if malformed {
 			r.authFailed(req, claimedUser(req), realm, ReasonBadCredentials)
-			return Identity{}, sip.Reject(400, "Bad Credentials")
+			return Identity{}, false, sip.Reject(400, "Bad Credentials")
 		}
 		// The usual first request: no credentials yet.
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
 	alg := strings.ToUpper(cr.Algorithm)
 	if alg == "" {
@@ -155,13 +168,15 @@ func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, kind aut
 		cr.Response == "" || cr.URI == "" ||
 		(cr.QOP != "" && (cr.QOP != "auth" || cr.Cnonce == "" || cr.Nc <= 0)) {
 		r.authFailed(req, cr.Username, realm, ReasonBadCredentials)
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
 	now := r.now()
+	// A nonce of an earlier secret goes on like an expired one: stale=true
+	// if, and only if, the password proves right.
 	issued, state := r.nonce.check(cr.Nonce, realm, now)
 	if state == nonceBad {
 		r.authFailed(req, cr.Username, realm, ReasonBadNonce)
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
 	domain := ""
 	if r.cfg.UseDomain {
@@ -170,10 +185,10 @@ func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, kind aut
 	sub, err := r.subs.Subscriber(ctx, cr.Username, domain)
 	if errors.Is(err, ErrNotFound) {
 		r.authFailed(req, cr.Username, realm, ReasonUnknownUser)
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
 	if err != nil {
-		return Identity{}, fmt.Errorf("registrar: subscriber %q: %w", cr.Username, err)
+		return Identity{}, false, fmt.Errorf("registrar: subscriber %q: %w", cr.Username, err)
 	}
 	ha1 := sub.HA1
 	if alg == SHA256 {
@@ -184,38 +199,70 @@ func (r *Registrar) authenticate(ctx context.Context, req *sip.Request, kind aut
 	}
 	if ha1 == "" {
 		r.authFailed(req, cr.Username, realm, ReasonNoHA1)
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
 	if !responseMatches(cr, alg, ha1, string(req.Method)) {
 		r.authFailed(req, cr.Username, realm, ReasonWrongPassword)
-		return Identity{}, r.challenge(req, kind, realm, false)
+		return Identity{}, false, r.challenge(req, kind, realm, false)
 	}
-	if state == nonceStale {
+	if state == nonceStale || state == nonceForeign {
 		r.authFailed(req, cr.Username, realm, ReasonStaleNonce)
-		return Identity{}, r.challenge(req, kind, realm, true)
+		return Identity{}, false, r.challenge(req, kind, realm, true)
 	}
 	nc := uint32(0)
 	if cr.QOP != "" {
 		nc = uint32(cr.Nc)
 	}
-	if !r.nonce.use(cr.Nonce, issued, nc) {
+	var fp uint64
+	if req.Method == sip.REGISTER {
+		fp = r.fingerprint(req, raw)
+	}
+	switch r.nonce.use(cr.Nonce, issued, nc, fp, now) {
+	case ncReplayed:
 		r.authFailed(req, cr.Username, realm, ReasonReplayedNonce)
-		return Identity{}, r.challenge(req, kind, realm, true)
+		return Identity{}, false, r.challenge(req, kind, realm, true)
+	case ncRetransmission:
+		retransmission = true
 	}
 	if sub.Blocked {
 		r.authFailed(req, cr.Username, realm, ReasonBlocked)
-		return Identity{}, sip.Reject(403, "Account Blocked")
+		return Identity{}, false, sip.Reject(403, "Account Blocked")
 	}
 	if !r.cfg.SkipIdentityMatch && !r.identityMatches(req, cr.Username, sub) {
 		r.authFailed(req, cr.Username, realm, ReasonIdentityMismatch)
-		return Identity{}, sip.Reject(403, "Forbidden Auth ID")
+		return Identity{}, false, sip.Reject(403, "Forbidden Auth ID")
 	}
 	r.metrics.authOK.Inc()
-	id := Identity{Username: sub.Username, Domain: sub.Domain, Realm: realm, Subscriber: sub}
+	id = Identity{Username: sub.Username, Domain: sub.Domain, Realm: realm, Subscriber: sub}
 	if id.Domain == "" {
 		id.Domain = realm
 	}
-	return id, nil
+	return id, retransmission, nil
+}
+
+// fingerprint is a keyed hash of what makes a REGISTER the same request
+// again: its source address, Call-ID, CSeq and credentials (raw, the
+// header value as sent; it holds the nonce, nc, cnonce and response). A
+// retransmission repeats all of them; nothing else may claim one.
+func (r *Registrar) fingerprint(req *sip.Request, raw string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(req.Source())
+	h.WriteByte(0)
+	if c := req.CallID(); c != nil {
+		h.WriteString(string(*c))
+	}
+	h.WriteByte(0)
+	if c := req.CSeq(); c != nil {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], c.SeqNo)
+		h.Write(b[:])
+	}
+	h.WriteString(raw)
+	if fp := h.Sum64(); fp != 0 {
+		return fp
+	}
+	return 1 // 0 means "no fingerprint"
 }
 
 // identityMatches reports whether the account may act for the user the
@@ -240,9 +287,10 @@ func claimedUser(req *sip.Request) string {
 }
 
 // findCredentials returns the digest credentials of req for realm (a
-// request may carry credentials for several proxies), and whether some
-// header of the kind could not be parsed.
-func findCredentials(req *sip.Request, name, realm string) (*credentials, bool) {
+// request may carry credentials for several proxies) with the header
+// value they were parsed from, and whether some header of the kind could
+// not be parsed.
+func findCredentials(req *sip.Request, name, realm string) (*credentials, string, bool) {
 	malformed := false
 	for _, h := range req.GetHeaders(name) {
 		v := h.Value()
@@ -255,10 +303,10 @@ func findCredentials(req *sip.Request, name, realm string) (*credentials, bool) 
 			continue
 		}
 		if strings.EqualFold(cr.Realm, realm) {
-			return &cr, false
+			return &cr, v, false
 		}
 	}
-	return nil, malformed
+	return nil, "", malformed
 }
 
 // challenge returns the 401/407 outcome with a fresh nonce: one header per

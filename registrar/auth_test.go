@@ -2,7 +2,10 @@ package registrar_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -227,42 +230,74 @@ func TestNoQopUsesNonceOnce(t *testing.T) {
 	}
 }
 
-// Nonces that are not ours: tampered, for another realm, from a node with
-// another secret. Nodes sharing the secret accept each other's.
+// Nonces we cannot check. One of our shape and plausibly dated, but not
+// signed with our secret (another node's, ours before a restart that
+// changed the secret, or tampered with: they cannot be told apart) is
+// treated as expired: stale=true when the password is right, logged as
+// stale-nonce at Debug; with a wrong password it is a wrong password.
+// Garbage is bad-nonce, at Warn: the line fail2ban bans on. Nodes sharing
+// the secret accept each other's nonces.
 func TestNonceOrigin(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	other := []byte("fedcba9876543210fedcba9876543210")
+	same := registrar.Config{Secret: secret}
+	// forged returns a nonce of our shape dated at, with a MAC of nobody's.
+	forged := func(at time.Time) func(string) string {
+		return func(string) string {
+			var raw [32]byte
+			binary.BigEndian.PutUint64(raw[:], uint64(at.UnixNano()))
+			return base64.RawURLEncoding.EncodeToString(raw[:])
+		}
+	}
+	now := newClock().Now()
 	tests := []struct {
-		name      string
-		issuer    registrar.Config
-		verifier  registrar.Config
-		mangle    func(string) string
-		wantCode  int
-		wantState string
+		name     string
+		issuer   registrar.Config
+		verifier registrar.Config
+		password string
+		mangle   func(string) string
+		wantCode int
+		stale    bool
+		reason   string
+		level    string
 	}{
-		{name: "shared secret: another node's nonce is good",
-			issuer: registrar.Config{Secret: secret}, verifier: registrar.Config{Secret: secret}, wantCode: 200},
-		{name: "another secret", issuer: registrar.Config{Secret: other}, verifier: registrar.Config{Secret: secret},
-			wantCode: 401, wantState: registrar.ReasonBadNonce},
-		{name: "tampered nonce", issuer: registrar.Config{Secret: secret}, verifier: registrar.Config{Secret: secret},
+		{name: "shared secret: another node's nonce is good", issuer: same, verifier: same, wantCode: 200},
+		{name: "another secret", issuer: registrar.Config{Secret: other}, verifier: same,
+			wantCode: 401, stale: true, reason: registrar.ReasonStaleNonce, level: "DEBUG"},
+		{name: "another secret, wrong password", issuer: registrar.Config{Secret: other}, verifier: same, password: "guess",
+			wantCode: 401, reason: registrar.ReasonWrongPassword, level: "WARN"},
+		{name: "tampered MAC", issuer: same, verifier: same,
 			mangle: func(n string) string {
 				b := []byte(n)
-				b[3] ^= 1
+				b[30] = "AB"[b2i(b[30] == 'A')]
 				return string(b)
-			}, wantCode: 401, wantState: registrar.ReasonBadNonce},
-		{name: "not a nonce of ours at all", issuer: registrar.Config{Secret: secret}, verifier: registrar.Config{Secret: secret},
-			mangle: func(string) string { return "deadbeef" }, wantCode: 401, wantState: registrar.ReasonBadNonce},
+			}, wantCode: 401, stale: true, reason: registrar.ReasonStaleNonce, level: "DEBUG"},
+		{name: "forged, dated a minute ago", issuer: same, verifier: same, mangle: forged(now.Add(-time.Minute)),
+			wantCode: 401, stale: true, reason: registrar.ReasonStaleNonce, level: "DEBUG"},
+		{name: "forged, dated in the future", issuer: same, verifier: same, mangle: forged(now.Add(time.Hour)),
+			wantCode: 401, reason: registrar.ReasonBadNonce, level: "WARN"},
+		{name: "forged, dated in 1970", issuer: same, verifier: same, mangle: forged(time.Unix(0, 0)),
+			wantCode: 401, reason: registrar.ReasonBadNonce, level: "WARN"},
+		{name: "not a nonce of ours at all", issuer: same, verifier: same,
+			mangle: func(string) string { return "deadbeef" }, wantCode: 401, reason: registrar.ReasonBadNonce, level: "WARN"},
+		{name: "not base64", issuer: same, verifier: same,
+			mangle: func(n string) string { return n[:20] + "!" + n[21:] }, wantCode: 401, reason: registrar.ReasonBadNonce, level: "WARN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newEnv(t, tt.issuer)
-			b := newEnv(t, tt.verifier)
+			logs := &logBuffer{}
+			b := newEnv(t, tt.verifier, registrar.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			_, err := siptest.Serve(context.Background(), a.reg, registerReq(t, "5002", "c1", 1))
 			chal := challengeOf(err, "")
 			if tt.mangle != nil {
 				chal.Nonce = tt.mangle(chal.Nonce)
 			}
-			p := newPhone(t, b.reg, "5002", "secret")
+			pw := tt.password
+			if pw == "" {
+				pw = "secret"
+			}
+			p := newPhone(t, b.reg, "5002", pw)
 			p.chal = chal
 			req := registerReq(t, "5002", "c1", 2, "Contact: <sip:5002@10.0.0.5>")
 			req.AppendHeader(sipmsg.NewHeader("Authorization", p.credentials(req)))
@@ -270,32 +305,49 @@ func TestNonceOrigin(t *testing.T) {
 			if got := siptest.Code(rec, err); got != tt.wantCode {
 				t.Fatalf("got %d (%v), want %d", got, err, tt.wantCode)
 			}
-			if c := challengeOf(err, ""); tt.wantCode == 401 && (c == nil || c.Stale) {
-				t.Errorf("got %+v, want a fresh challenge without stale", c)
+			if c := challengeOf(err, ""); tt.wantCode == 401 && (c == nil || c.Stale != tt.stale || c.Nonce == chal.Nonce) {
+				t.Errorf("got %+v, want a fresh challenge with stale=%v", c, tt.stale)
 			}
-			if tt.wantState != "" && !reasonLogged(b.logs.String(), tt.wantState) {
-				t.Errorf("got log %q, want reason=%s", b.logs.String(), tt.wantState)
+			failures := 0
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "auth failed") {
+					failures++
+					if want := "level=" + tt.level + " "; !strings.Contains(l, want) || !reasonLogged(l+"\n", tt.reason) {
+						t.Errorf("got log line %q, want %sreason=%s", l, want, tt.reason)
+					}
+				}
+			}
+			if want := b2i(tt.reason != ""); failures != want {
+				t.Errorf("got %d auth failures logged, want %d:\n%s", failures, want, logs.String())
 			}
 		})
 	}
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // A nonce issued for one realm does not serve another (the HMAC covers
-// the realm).
+// the realm): the client that knows the password for the other realm gets
+// a nonce of that realm, with stale=true, as for a nonce we cannot check.
 func TestNonceBoundToRealm(t *testing.T) {
 	e := newEnv(t, registrar.Config{AllowPlaintext: true})
-	_, err := siptest.Serve(context.Background(), e.reg, registerReq(t, "5002", "c1", 1))
+	_, err := siptest.Serve(context.Background(), e.reg, registerReq(t, "5004", "c1", 1))
 	chal := challengeOf(err, "")
 	chal.Realm = "other.example" // the client lies about the realm of the nonce
-	p := newPhone(t, e.reg, "5002", "secret")
+	p := newPhone(t, e.reg, "5004", "plain")
 	p.chal = chal
 	req := request(t, "10.0.0.5:5060", "REGISTER sip:other.example SIP/2.0",
-		"Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKrealm1", "From: <sip:5002@other.example>;tag=1",
-		"To: <sip:5002@other.example>", "Call-ID: r1", "CSeq: 2 REGISTER", "Contact: <sip:5002@10.0.0.5>")
+		"Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKrealm1", "From: <sip:5004@other.example>;tag=1",
+		"To: <sip:5004@other.example>", "Call-ID: r1", "CSeq: 2 REGISTER", "Contact: <sip:5004@10.0.0.5>")
 	req.AppendHeader(sipmsg.NewHeader("Authorization", p.credentials(req)))
 	_, err = siptest.Serve(context.Background(), e.reg, req)
-	if siptest.Code(nil, err) != 401 || !reasonLogged(e.logs.String(), registrar.ReasonBadNonce) {
-		t.Errorf("got %v, log %q; want 401 with reason=bad-nonce", err, e.logs.String())
+	if c := challengeOf(err, ""); c == nil || c.Realm != "other.example" || c.Nonce == chal.Nonce || !c.Stale {
+		t.Errorf("got %v (%+v), want a fresh challenge for other.example with stale=true", err, c)
 	}
 }
 
@@ -365,9 +417,82 @@ func TestAuthFailureLogLine(t *testing.T) {
 	if len(got) != 1 || strings.Join(got[0], " ") != strings.Join(want, " ") {
 		t.Errorf("got %q, want one line with %q", got, want)
 	}
-	// The fail2ban filter of the README.
-	filter := regexp.MustCompile(`msg="registrar: auth failed" src=(?P<host>\S+) .* reason=(unknown-user|wrong-password|bad-nonce|bad-credentials|identity-mismatch) `)
+	filter := readmeFilter(t)
 	if m := filter.FindStringSubmatch(e.logs.String()); m == nil || m[1] != "203.0.113.9" {
-		t.Errorf("the README's filter does not find the host in %q", e.logs.String())
+		t.Errorf("the README's filter %s does not find the host in %q", filter, e.logs.String())
+	}
+}
+
+// readmeFilter returns the fail2ban failregex of README.md (and doc.go,
+// which must say the same) as a Go regexp, <HOST> as the first group.
+func readmeFilter(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	find := func(text, prefix string) string {
+		for _, l := range strings.Split(text, "\n") {
+			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "//")); strings.HasPrefix(l, prefix) {
+				return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+			}
+		}
+		t.Fatalf("no %q line in %.40q...", prefix, text)
+		return ""
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := find(string(readme), "failregex =")
+	if d := find(string(doc), "failregex ="); d != re {
+		t.Fatalf("doc.go's failregex %q differs from README.md's %q", d, re)
+	}
+	return regexp.MustCompile(strings.Replace(re, "<HOST>", `(\S+)`, 1))
+}
+
+// What the fail2ban filter bans: garbage nonces and wrong passwords, never
+// a phone holding a nonce of an earlier secret (stale, at Debug).
+func TestFail2banFilter(t *testing.T) {
+	filter := readmeFilter(t)
+	t0 := newClock().Now()
+	tests := []struct {
+		name  string
+		nonce func(issued string) string
+		pw    string
+		ban   bool
+	}{
+		{"a nonce of an earlier secret", func(string) string {
+			other := newEnv(t, registrar.Config{Secret: []byte("fedcba9876543210")})
+			_, err := siptest.Serve(context.Background(), other.reg, registerReq(t, "5002", "x", 1))
+			return challengeOf(err, "").Nonce
+		}, "secret", false},
+		{"a garbage nonce", func(string) string { return "deadbeef" }, "secret", true},
+		{"a garbage nonce of our length", func(n string) string {
+			var raw [32]byte
+			binary.BigEndian.PutUint64(raw[:], uint64(t0.Add(48*time.Hour).UnixNano()))
+			return base64.RawURLEncoding.EncodeToString(raw[:])
+		}, "secret", true},
+		{"a wrong password", func(n string) string { return n }, "guess", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, registrar.Config{}) // logs Info and above, as a production logger would
+			_, err := siptest.Serve(context.Background(), e.reg, registerReq(t, "5002", "c1", 1))
+			chal := challengeOf(err, "")
+			chal.Nonce = tt.nonce(chal.Nonce)
+			p := newPhone(t, e.reg, "5002", tt.pw)
+			p.chal = chal
+			req := registerReq(t, "5002", "c1", 2, "Contact: <sip:5002@10.0.0.5>")
+			req.SetSource("203.0.113.9:5060")
+			req.AppendHeader(sipmsg.NewHeader("Authorization", p.credentials(req)))
+			if rec, err := siptest.Serve(context.Background(), e.reg, req); siptest.Code(rec, err) != 401 {
+				t.Fatalf("got %d, want 401", siptest.Code(rec, err))
+			}
+			m := filter.FindStringSubmatch(e.logs.String())
+			if banned := m != nil && m[1] == "203.0.113.9"; banned != tt.ban {
+				t.Errorf("banned: got %v, want %v; log %q", banned, tt.ban, e.logs.String())
+			}
+		})
 	}
 }

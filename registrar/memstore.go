@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"crypto/rand"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -12,13 +13,17 @@ import (
 // MemStore keeps bindings and subscribers in memory: for tests, and for a
 // single node that can afford to lose its registrations on restart (phones
 // re-register within their expiry; OpenSIPS's single-instance-no-db mode).
-// It implements Store and Subscribers, and is safe for concurrent use.
+// It implements Store, Subscribers and SecretStore, and is safe for
+// concurrent use.
 type MemStore struct {
 	seed   maphash.Seed
 	shards [memShards]memShard
 
 	subMu sync.RWMutex
 	subs  map[string]map[string]Subscriber // username → lower-case domain → account
+
+	secretMu sync.Mutex
+	secrets  map[string][]byte
 }
 
 const memShards = 32
@@ -31,11 +36,12 @@ type memShard struct {
 var (
 	_ Store       = (*MemStore)(nil)
 	_ Subscribers = (*MemStore)(nil)
+	_ SecretStore = (*MemStore)(nil)
 )
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	s := &MemStore{seed: maphash.MakeSeed(), subs: map[string]map[string]Subscriber{}}
+	s := &MemStore{seed: maphash.MakeSeed(), subs: map[string]map[string]Subscriber{}, secrets: map[string][]byte{}}
 	for i := range s.shards {
 		s.shards[i].aors = map[string][]Binding{}
 	}
@@ -267,4 +273,21 @@ func (s *MemStore) ListSubscribers(ctx context.Context) ([]Subscriber, error) {
 		return strings.Compare(strings.ToLower(a.Domain), strings.ToLower(b.Domain))
 	})
 	return out, nil
+}
+
+// Secret returns the secret called name, creating it with SecretSize
+// random bytes the first time. Registrars sharing the MemStore share it.
+func (s *MemStore) Secret(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.secretMu.Lock()
+	defer s.secretMu.Unlock()
+	v, ok := s.secrets[name]
+	if !ok {
+		v = make([]byte, SecretSize)
+		rand.Read(v)
+		s.secrets[name] = v
+	}
+	return slices.Clone(v), nil
 }

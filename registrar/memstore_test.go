@@ -25,6 +25,19 @@ func TestMemStoreSubscribers(t *testing.T) {
 	})
 }
 
+// Registrars sharing a MemStore (nodes, or restarts within one process)
+// share its secrets.
+func TestMemStoreSecrets(t *testing.T) {
+	registrartest.TestSecrets(t, func(t *testing.T, n int) []registrar.SecretStore {
+		s := registrar.NewMemStore()
+		nodes := make([]registrar.SecretStore, n)
+		for i := range nodes {
+			nodes[i] = s
+		}
+		return nodes
+	})
+}
+
 // The admin helpers of the memory store: add, block, list, delete.
 func TestMemStoreAdmin(t *testing.T) {
 	ctx := context.Background()

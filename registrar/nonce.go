@@ -16,8 +16,9 @@ import (
 // unix nanoseconds (8 bytes, big endian), salt 8 random bytes, and mac the
 // first 16 bytes of HMAC-SHA-256(secret, issued ‖ salt ‖ realm). Any node
 // holding the secret can check a nonce without state: that makes nonces
-// portable across the nodes of a cluster. What needs state is the
-// nonce-count replay window, kept per node for the nonce's lifetime.
+// portable across the nodes of a cluster and across restarts. What needs
+// state is the nonce-count replay window, kept per node for the nonce's
+// lifetime.
 const (
 	nonceTimeLen = 8
 	nonceSaltLen = 8
@@ -30,20 +31,38 @@ const (
 // clocks of the nodes sharing a secret may disagree by that much.
 const nonceSkew = 10 * time.Second
 
+// nonceHorizon is how old the issue time of a well-formed nonce whose MAC
+// fails may be for it to count as one of an earlier secret (foreign)
+// rather than as garbage: phones keep the nonce of their last
+// registration for as long as it lasts, hours or days. Eight random bytes
+// land in [now-nonceHorizon, now+nonceSkew] about once in 580.
+const nonceHorizon = 366 * 24 * time.Hour
+
 // nonceState is the verdict on a nonce.
 type nonceState int
 
 const (
-	nonceValid nonceState = iota
-	nonceStale            // ours, but older than the expiry
-	nonceBad              // not ours: malformed, forged, another realm, or from the future
+	nonceValid   nonceState = iota
+	nonceStale              // ours, but older than the expiry
+	nonceForeign            // well-formed and plausibly dated, but not signed with our secret for this realm
+	nonceBad                // malformed, or dated implausibly (in the future, or before the horizon)
+)
+
+// ncVerdict is what the replay window says of a nonce count.
+type ncVerdict int
+
+const (
+	ncNew            ncVerdict = iota // first use of the count
+	ncReplayed                        // the count was used already
+	ncRetransmission                  // used already, by an identical REGISTER moments ago
 )
 
 // nonces issues and checks nonces, and remembers which nonce counts were
 // used (RFC 7616 §3.3: a server may reject a repeated nc).
 type nonces struct {
 	expiry time.Duration
-	macs   sync.Pool // of hash.Hash: HMAC-SHA-256 keyed with the secret
+	resend time.Duration // how long an identical REGISTER counts as a retransmission
+	macs   sync.Pool     // of hash.Hash: HMAC-SHA-256 keyed with the secret
 
 	seed   maphash.Seed
 	shards [ncShards]ncShard
@@ -62,16 +81,28 @@ type ncShard struct {
 // new if its bit is clear; an older one is refused. Clients that send
 // several requests on one nonce in parallel (REGISTER and SUBSCRIBE) may
 // reach us out of order: the window absorbs that.
+//
+// It also remembers the last REGISTER accepted on the nonce (its count, a
+// fingerprint of its source, Call-ID, CSeq and credentials, and when), so
+// that a retransmission of it (its 200 was lost) is told apart from a
+// replay.
 type ncWindow struct {
 	issued time.Time
 	max    uint32
 	seen   uint64
 	used   bool
+
+	fp     uint64 // 0: no REGISTER recorded
+	fpNC   uint32
+	fpTime time.Time
 }
 
-func newNonces(secret []byte, expiry time.Duration) *nonces {
+// newNonces returns the nonce issuer for secret; nonces live expiry, and a
+// REGISTER repeated within resend of its first acceptance may be a
+// retransmission.
+func newNonces(secret []byte, expiry, resend time.Duration) *nonces {
 	key := append([]byte(nil), secret...)
-	n := &nonces{expiry: expiry, seed: maphash.MakeSeed()}
+	n := &nonces{expiry: expiry, resend: resend, seed: maphash.MakeSeed()}
 	n.macs.New = func() any { return hmac.New(sha256.New, key) }
 	for i := range n.shards {
 		n.shards[i].m = map[string]*ncWindow{}
@@ -101,6 +132,13 @@ func (n *nonces) issue(now time.Time, realm string) string {
 
 // check verifies that nonce was issued by a node with our secret for realm,
 // and whether it is still fresh at now. It returns the issue time.
+//
+// A nonce of the right shape, dated between the horizon and now (give or
+// take the skew), whose MAC fails is foreign, not bad: most likely signed
+// with the secret of an earlier run or another node's old one (a tampered
+// or forged nonce, or one of another realm, cannot be told apart from
+// it). The caller treats it as stale, which grants nothing: stale=true is
+// said only when the response proves the password.
 func (n *nonces) check(nonce, realm string, now time.Time) (time.Time, nonceState) {
 	var raw, want [nonceRawLen]byte
 	if len(nonce) != nonceLen {
@@ -109,26 +147,34 @@ func (n *nonces) check(nonce, realm string, now time.Time) (time.Time, nonceStat
 	if k, err := base64.RawURLEncoding.Decode(raw[:], []byte(nonce)); err != nil || k != nonceRawLen {
 		return time.Time{}, nonceBad
 	}
+	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:nonceTimeLen])))
+	age := now.Sub(issued)
+	if age < -nonceSkew {
+		return issued, nonceBad
+	}
 	want = raw
 	n.sign(&want, realm)
 	if !hmac.Equal(raw[nonceTimeLen+nonceSaltLen:], want[nonceTimeLen+nonceSaltLen:]) {
-		return time.Time{}, nonceBad
+		if age > nonceHorizon {
+			return issued, nonceBad
+		}
+		return issued, nonceForeign
 	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:nonceTimeLen])))
-	age := now.Sub(issued)
-	switch {
-	case age < -nonceSkew:
-		return issued, nonceBad
-	case age > n.expiry:
+	if age > n.expiry {
 		return issued, nonceStale
 	}
 	return issued, nonceValid
 }
 
-// use records that nc was used with nonce and reports whether it is new.
-// A credential without qop carries no nc: it is recorded as 0, so that the
-// nonce serves once.
-func (n *nonces) use(nonce string, issued time.Time, nc uint32) bool {
+// use records that nc was used with nonce at now. A credential without qop
+// carries no nc: it is recorded as 0, so that the nonce serves once.
+//
+// fp, when not 0, is the fingerprint of a REGISTER (see
+// Registrar.fingerprint): a count first used by it is remembered with it,
+// and the same count with the same fingerprint again within resend is a
+// retransmission, not a replay. Only the last REGISTER of a nonce is
+// remembered: a phone sends one at a time (RFC 3261 §10.2).
+func (n *nonces) use(nonce string, issued time.Time, nc uint32, fp uint64, now time.Time) ncVerdict {
 	sh := &n.shards[maphash.String(n.seed, nonce)%ncShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -137,7 +183,16 @@ func (n *nonces) use(nonce string, issued time.Time, nc uint32) bool {
 		w = &ncWindow{issued: issued}
 		sh.m[nonce] = w
 	}
-	return w.accept(nc)
+	if w.accept(nc) {
+		if fp != 0 {
+			w.fp, w.fpNC, w.fpTime = fp, nc, now
+		}
+		return ncNew
+	}
+	if fp != 0 && fp == w.fp && nc == w.fpNC && now.Sub(w.fpTime) <= n.resend {
+		return ncRetransmission
+	}
+	return ncReplayed
 }
 
 func (w *ncWindow) accept(nc uint32) bool {

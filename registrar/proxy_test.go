@@ -47,7 +47,7 @@ type testProxy struct {
 	store *registrar.MemStore
 }
 
-func newProxy(t *testing.T, cfg registrar.Config, stages func(*registrar.Registrar) []sip.Middleware) *testProxy {
+func newProxy(t *testing.T, cfg registrar.Config, stages func(*registrar.Registrar) []sip.Middleware, opts ...registrar.Option) *testProxy {
 	t.Helper()
 	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{
 		{Network: "udp", Addr: "127.0.0.1:0"},
@@ -60,7 +60,7 @@ func newProxy(t *testing.T, cfg registrar.Config, stages func(*registrar.Registr
 	for _, u := range []string{"5001", "5002", "5003"} {
 		store.AddSubscriber(context.Background(), registrar.NewSubscriber(u, domain, "secret"))
 	}
-	reg, err := registrar.New(cfg, store, store, registrar.WithLogger(testLogger()))
+	reg, err := registrar.New(cfg, store, store, append([]registrar.Option{registrar.WithLogger(testLogger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,6 +244,8 @@ type rawPhone struct {
 	t    *testing.T
 	pc   net.PacketConn
 	user string
+	// last is the last REGISTER sent, byte for byte.
+	last []byte
 }
 
 func newRawPhone(t *testing.T, user string) *rawPhone {
@@ -290,7 +292,8 @@ func (ph *rawPhone) register(ctx context.Context, addr, password string) *sip.Re
 			"Contact: <sip:%[1]s@10.1.2.3:5060>\r\n"+
 			"Expires: 300\r\n%[5]s"+
 			"Content-Length: 0\r\n\r\n", ph.user, domain, sipmsg.GenerateTagN(10), cseq, auth)
-		if _, err := ph.pc.WriteTo([]byte(msg), to); err != nil {
+		ph.last = []byte(msg)
+		if _, err := ph.pc.WriteTo(ph.last, to); err != nil {
 			ph.t.Fatal(err)
 		}
 		m, _ := ph.read(ctx)

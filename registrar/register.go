@@ -24,11 +24,21 @@ import (
 // Response set when headers go with it: WWW-Authenticate, Min-Expires), so
 // that a middleware around the registrar sees each outcome. A store
 // failure is returned as a plain error: the edge answers 500 and logs it.
+//
+// A REGISTER sent again because its 200 was lost (over UDP the sip.Server
+// answers REGISTER statelessly, so the registrar sees it) repeats a nonce
+// count already used. When it repeats the accepted request exactly (same
+// source, Call-ID, CSeq and credentials, within CSeqWindow) it is a
+// retransmission, answered like the original (RFC 3261 §10.3 step 7: 200
+// with the current bindings) on one condition: it changes nothing. If the
+// bindings have moved on since (a newer request, an operator), it is
+// refused as a replayed nonce, as any other repeated count is.
 func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip.Request) error {
 	if req.Method != sip.REGISTER {
 		return sip.Reject(405, "Method Not Allowed")
 	}
-	if _, err := r.authenticate(ctx, req, wwwAuth); err != nil {
+	id, retransmission, err := r.authenticate(ctx, req, wwwAuth)
+	if err != nil {
 		r.metrics.registration(authResult(err))
 		return err
 	}
@@ -44,7 +54,11 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 		return &sip.StatusError{Code: 423, Response: res}
 	}
 	now := r.now()
-	current, result, err := r.save(ctx, req, reg, now)
+	current, result, err := r.save(ctx, req, reg, now, retransmission)
+	if errors.Is(err, errNotRetransmission) {
+		r.authFailed(req, id.Username, id.Realm, ReasonReplayedNonce)
+		err = r.challenge(req, wwwAuth, id.Realm, true)
+	}
 	r.metrics.registration(result)
 	if r.log.Enabled(ctx, slog.LevelDebug) {
 		r.log.Debug("registrar: REGISTER", "aor", reg.aor, "src", req.Source(), "callid", reg.callID,
@@ -76,13 +90,22 @@ type change struct {
 	kind EventKind
 }
 
+// errNotRetransmission is save's refusal of a request authenticated as a
+// retransmission that would change a binding: its credentials are then a
+// replay.
+var errNotRetransmission = errors.New("registrar: not a retransmission")
+
 // save applies reg to the AOR's bindings under the AOR's lock and returns
 // the bindings the AOR has afterwards, the metric result, and the outcome
 // (nil, a StatusError to answer with, or a store error). Nothing is
 // written unless the whole request is acceptable (RFC 3261 §10.3 step 7:
 // a failed update changes no binding); events are published before the
 // lock is released, so that the events of one AOR are in order.
-func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest, now time.Time) ([]Binding, string, error) {
+//
+// With retransmission (authenticate recognised the request), nothing may
+// change: a request the CSeq rule does not see as a retransmission, or
+// that would write or remove a binding, gets errNotRetransmission.
+func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest, now time.Time, retransmission bool) ([]Binding, string, error) {
 	defer r.lock(reg.aor)()
 	var evs []Event
 	defer func() { r.publish(evs) }() // runs before the unlock
@@ -107,15 +130,21 @@ func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest,
 		}
 	}
 
+	invalidCSeq := func() ([]Binding, string, error) {
+		if retransmission {
+			return nil, resultUnauthorized, errNotRetransmission
+		}
+		return nil, resultInvalidCSeq, sip.Reject(400, "Invalid CSeq number")
+	}
 	var changes []change
-	retransmission := false
+	skipped := false // a contact was a retransmission
 	if reg.star {
 		for _, b := range next {
 			switch r.checkCSeq(b, reg, now) {
 			case cseqRetransmission:
 				return next, resultRetransmission, nil
 			case cseqInvalid:
-				return nil, resultInvalidCSeq, sip.Reject(400, "Invalid CSeq number")
+				return invalidCSeq()
 			}
 		}
 		for _, b := range next {
@@ -131,11 +160,11 @@ func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest,
 			switch r.checkCSeq(next[i], reg, now) {
 			case cseqRetransmission:
 				// OpenSIPS skips the contact: no update, no event.
-				retransmission = true
+				skipped = true
 				written = append(written, c.uri)
 				continue
 			case cseqInvalid:
-				return nil, resultInvalidCSeq, sip.Reject(400, "Invalid CSeq number")
+				return invalidCSeq()
 			}
 		}
 		if c.expires == 0 {
@@ -155,6 +184,13 @@ func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest,
 			next = append(next, b)
 			added = true
 		}
+	}
+
+	if retransmission {
+		if len(changes) > 0 {
+			return nil, resultUnauthorized, errNotRetransmission
+		}
+		return next, resultRetransmission, nil
 	}
 
 	if lim := r.cfg.MaxContacts; lim > 0 && added && len(next) > lim {
@@ -200,7 +236,7 @@ func (r *Registrar) save(ctx context.Context, req *sip.Request, reg *regRequest,
 		}
 		evs = append(evs, Event{Kind: ch.kind, Binding: ch.b, Time: now})
 	}
-	if retransmission && len(changes) == 0 {
+	if skipped && len(changes) == 0 {
 		return next, resultRetransmission, nil
 	}
 	return next, resultAccepted, nil

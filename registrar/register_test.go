@@ -395,7 +395,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"nil location store", registrar.Config{}, nil, store, "nil location store"},
 		{"nil subscribers", registrar.Config{}, store, nil, "nil subscriber store"},
 		{"unknown algorithm", registrar.Config{Algorithms: []string{"MD5-sess"}}, store, store, `algorithm "MD5-sess"`},
-		{"short secret", registrar.Config{Secret: []byte("short")}, store, store, "secret of 5 bytes"},
+		{"short secret", registrar.Config{Secret: []byte("short")}, store, store, "secret (config) of 5 bytes"},
 		{"NotRegistered not 404 or 480", registrar.Config{NotRegistered: 486}, store, store, "NotRegistered 486"},
 		{"MaxExpires below MinExpires", registrar.Config{MaxExpires: 30 * time.Second}, store, store, "below MinExpires"},
 		{"negative MaxContacts", registrar.Config{MaxContacts: -1}, store, store, "negative"},

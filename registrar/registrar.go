@@ -49,15 +49,21 @@ type Config struct {
 	// CSeqWindow is how long a REGISTER repeating the CSeq of the one that
 	// wrote a binding (same contact and Call-ID) counts as a
 	// retransmission (200, no update); after it, 400. Default 20 s
-	// (OpenSIPS's cseq_delay).
+	// (OpenSIPS's cseq_delay). It also bounds how long a REGISTER
+	// repeated byte for byte, nonce count included, is taken for a
+	// retransmission rather than a replay (see ServeSIP).
 	CSeqWindow time.Duration
 
 	// NonceExpiry is how long a nonce may be used; an older one gets a new
 	// challenge with stale=true. Default 30 s.
 	NonceExpiry time.Duration
-	// Secret signs nonces (HMAC-SHA-256); give every node of a cluster the
-	// same one (at least 16 bytes) so that they accept each other's
-	// nonces. Empty means random, per registrar.
+	// Secret signs nonces (HMAC-SHA-256), at least 16 bytes. Every node of
+	// a cluster needs the same one to accept the others' nonces, and a
+	// restart keeps the nonces phones hold valid only if the secret
+	// stays. Empty means the one a SecretStore (WithSecretStore) keeps
+	// under NonceSecret, generated once and shared by every node on the
+	// store; with no store either, a random one per registrar. Set it to
+	// override the store's.
 	Secret []byte
 	// Algorithms are the digest algorithms to challenge with, MD5 and/or
 	// SHA-256; default MD5 only. A challenge carries one header per
@@ -113,6 +119,15 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(r *Registrar
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option { return func(r *Registrar) { r.now = now } }
 
+// WithSecretStore takes the nonce secret from s (the secret called
+// NonceSecret, created on the first start) when Config.Secret is empty:
+// nonces then outlive restarts, and every node on the store accepts the
+// others'. New fails if the store does not answer within 10 s.
+func WithSecretStore(s SecretStore) Option { return func(r *Registrar) { r.secrets = s } }
+
+// secretTimeout bounds New's wait for the secret store.
+const secretTimeout = 10 * time.Second
+
 // Registrar is the registrar and location service of a Palio proxy: a
 // sip.Handler for REGISTER (set it as sip.ServeMux.Register), the
 // Authenticate stage that challenges other requests, and the Lookup stage
@@ -127,6 +142,8 @@ type Registrar struct {
 	algs  []string // strongest first
 	auth  []sip.Method
 	nonce *nonces
+
+	secrets SecretStore // nil: none
 
 	metrics *metrics
 
@@ -231,15 +248,27 @@ func (r *Registrar) setConfig(cfg Config) error {
 	if r.auth == nil {
 		r.auth = []sip.Method{sip.INVITE, sip.MESSAGE, sip.SUBSCRIBE}
 	}
-	secret := cfg.Secret
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
+	secret, source := cfg.Secret, "config"
+	switch {
+	case len(secret) > 0:
+	case r.secrets != nil:
+		ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+		s, err := r.secrets.Secret(ctx, NonceSecret)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("registrar: nonce secret: %w", err)
+		}
+		secret, source = s, "store"
+	default:
+		secret, source = make([]byte, SecretSize), "random"
 		rand.Read(secret)
-	} else if len(secret) < 16 {
-		return fmt.Errorf("registrar: secret of %d bytes: want at least 16", len(secret))
 	}
+	if len(secret) < 16 {
+		return fmt.Errorf("registrar: nonce secret (%s) of %d bytes: want at least 16", source, len(secret))
+	}
+	r.log.Debug("registrar: nonce secret", "source", source)
 	cfg.Secret = nil // kept only inside the nonce issuer
-	r.nonce = newNonces(secret, cfg.NonceExpiry)
+	r.nonce = newNonces(secret, cfg.NonceExpiry, cfg.CSeqWindow)
 	r.cfg = cfg
 	return nil
 }

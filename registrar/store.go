@@ -142,3 +142,23 @@ type Subscribers interface {
 	// implementation returns the first by domain order.
 	Subscriber(ctx context.Context, username, domain string) (Subscriber, error)
 }
+
+// NonceSecret is the name under which a SecretStore keeps the key that
+// signs the registrar's nonces.
+const NonceSecret = "registrar.nonce"
+
+// SecretSize is the length in bytes of a secret a SecretStore creates.
+const SecretSize = 32
+
+// SecretStore keeps secrets that outlive a process and that every node on
+// the store shares: the key that signs nonces (NonceSecret), so that a
+// nonce issued before a restart, or by another node, is still good.
+// Implementations must be safe for concurrent use.
+type SecretStore interface {
+	// Secret returns the secret called name, creating it first, with
+	// SecretSize random bytes, when there is none. Creation is atomic:
+	// concurrent first calls, within a process or from several nodes on
+	// one database, all return the one secret that was stored (insert if
+	// absent, then read back).
+	Secret(ctx context.Context, name string) ([]byte, error)
+}

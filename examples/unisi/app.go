@@ -94,9 +94,9 @@ func (a *app) build(ctx context.Context) error {
 		MaxExpires:     rc.MaxExpires.Duration,
 		MaxContacts:    rc.MaxContacts,
 		Algorithms:     rc.Algorithms,
-		Secret:         []byte(rc.Secret),
+		Secret:         []byte(rc.Secret), // empty: the store's
 		TrustedSource:  permission.TrustedSource,
-	}, a.loc, a.subs, registrar.WithLogger(a.log), registrar.WithRegisterer(a.reg))
+	}, a.loc, a.subs, registrar.WithSecretStore(a.db.Secrets()), registrar.WithLogger(a.log), registrar.WithRegisterer(a.reg))
 	if err != nil {
 		return err
 	}

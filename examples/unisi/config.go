@@ -153,7 +153,11 @@ type RegistrarConfig struct {
 	MaxContacts    int      `toml:"max_contacts"`
 	// Algorithms are MD5 and/or SHA-256 (default MD5).
 	Algorithms []string `toml:"algorithms"`
-	// Secret signs nonces; give every node the same one.
+	// Secret signs nonces (at least 16 bytes). Empty, the default, means
+	// the one kept in the store (palio_secrets), generated on the first
+	// start and shared by every node on the database: nonces then
+	// survive restarts and are good on every node. Set it only to
+	// override that one, and then the same on every node.
 	Secret string `toml:"secret"`
 	// WriteBack, when set, keeps bindings in memory and writes them to
 	// the store every WriteBack (OpenSIPS's usrloc db_mode 2) instead of

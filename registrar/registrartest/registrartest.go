@@ -1,7 +1,7 @@
 // Package registrartest is the conformance suite of the registrar's store
 // interfaces, in the manner of testing/fstest: every implementation of
-// registrar.Store and registrar.Subscribers (memory, SQLite, MariaDB) runs
-// the same tests.
+// registrar.Store, registrar.Subscribers and registrar.SecretStore
+// (memory, SQLite, MariaDB) runs the same tests.
 //
 //	func TestMemStore(t *testing.T) {
 //		registrartest.TestStore(t, func(t *testing.T) registrar.Store { return registrar.NewMemStore() })

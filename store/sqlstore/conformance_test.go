@@ -1,6 +1,8 @@
 package sqlstore_test
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"github.com/palio-voip/palio/registrar/registrartest"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/routing/routingtest"
+	"github.com/palio-voip/palio/store/mysql"
+	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/palio-voip/palio/store/storetest"
 )
@@ -84,6 +88,43 @@ func TestRoutingStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
+		})
+	})
+}
+
+// The nodes are separate handles (pools) on one database, opened one after
+// the other as nodes starting up would be.
+func TestSecretStore(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sqlite", func(t *testing.T) {
+		registrartest.TestSecrets(t, func(t *testing.T, n int) []registrar.SecretStore {
+			path := filepath.Join(t.TempDir(), "palio.db")
+			var nodes []registrar.SecretStore
+			for range n {
+				db, err := sqlite.Open(ctx, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				nodes = append(nodes, db.Secrets())
+			}
+			return nodes
+		})
+	})
+	t.Run("mysql", func(t *testing.T) {
+		storetest.MySQLDSN(t) // skips with a clear message when unset
+		registrartest.TestSecrets(t, func(t *testing.T, n int) []registrar.SecretStore {
+			dsn := storetest.MySQLDSN(t)
+			var nodes []registrar.SecretStore
+			for range n {
+				db, err := mysql.Open(ctx, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				nodes = append(nodes, db.Secrets())
+			}
+			return nodes
 		})
 	})
 }

@@ -58,6 +58,21 @@ func (d Dialect) upsert(table string, cols []string, conflict []string, update [
 	return b.String()
 }
 
+// insertIfAbsent returns an INSERT of cols into table that does nothing
+// when a row with the same unique key exists. Unlike MySQL's INSERT IGNORE
+// it lets every other error through.
+func (d Dialect) insertIfAbsent(table string, cols []string) string {
+	q := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (" +
+		strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	switch d {
+	case SQLite:
+		return q + " ON CONFLICT DO NOTHING"
+	case MySQL:
+		return q + " ON DUPLICATE KEY UPDATE " + cols[0] + " = " + cols[0]
+	}
+	return q
+}
+
 // exact returns a WHERE condition matching col against one placeholder
 // byte for byte. MySQL's default collations fold case and ignore trailing
 // spaces ('GW-A ' = 'gw-a'), so there the indexed comparison is kept and
