@@ -53,7 +53,17 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	if cfg.SIP.WS != "" {
 		listen = append(listen, sip.Listen{Network: "ws", Addr: cfg.SIP.WS, Advertise: cfg.SIP.Advertise})
 	}
+	// The Record-Route signature is keyed with a secret every node on the
+	// database shares, so that in-dialog requests of a call one node routed
+	// are relayed by another, and after a restart.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	routeSecret, err := a.db.Secrets().Secret(sctx, "record-route")
+	cancel()
+	if err != nil {
+		return fmt.Errorf("record-route secret: %w", err)
+	}
 	srv, err := sip.NewServer(sip.Config{
+		RouteSecret:       routeSecret,
 		Listen:            listen,
 		Domains:           cfg.SIP.Domains,
 		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
