@@ -24,16 +24,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// leakCheck fails t if goroutines started during the test outlive it.
-// Call it first, so that its cleanup runs after every other one.
-func leakCheck(t *testing.T) {
-	cur := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, cur) })
-}
+func leakCheck(t *testing.T) { siptest.LeakCheck(t) }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("PALIO_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return siptest.Logger()
 	}
 	return quiet()
 }
@@ -49,13 +44,6 @@ type testProxy struct {
 
 func newProxy(t *testing.T, cfg registrar.Config, stages func(*registrar.Registrar) []sip.Middleware, opts ...registrar.Option) *testProxy {
 	t.Helper()
-	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{
-		{Network: "udp", Addr: "127.0.0.1:0"},
-		{Network: "tcp", Addr: "127.0.0.1:0"},
-	}}, sip.WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := registrar.NewMemStore()
 	for _, u := range []string{"5001", "5002", "5003"} {
 		store.AddSubscriber(context.Background(), registrar.NewSubscriber(u, domain, "secret"))
@@ -64,35 +52,19 @@ func newProxy(t *testing.T, cfg registrar.Config, stages func(*registrar.Registr
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { reg.Close() })
 	mw := []sip.Middleware{reg.Lookup}
 	if stages != nil {
 		mw = stages(reg)
 	}
-	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{})
-	mux := &sip.ServeMux{
-		Local:    srv.Local(),
-		Register: reg,
-		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  sip.Chain(mw...)(fwd),
-	}
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Close()
-		reg.Close()
-	})
-	return &testProxy{srv: srv, reg: reg, store: store}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{Register: reg, Stages: mw, Options: []sip.Option{sip.WithLogger(testLogger())}})
+	return &testProxy{srv: tp.Server, reg: reg, store: store}
 }
 
 func (p *testProxy) udp() string { return p.srv.Local().Addr("udp") }
 func (p *testProxy) tcp() string { return p.srv.Local().Addr("tcp") }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return siptest.Context(t, d) }
 
 // register registers ua as aor through the proxy at addr and checks the
 // 200.

@@ -7,35 +7,21 @@ package routing_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("PALIO_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return siptest.Logger() }
 
-// leakCheck fails t if goroutines started during the test outlive it.
-// Call it first, so that its cleanup runs after every other one.
-func leakCheck(t *testing.T) {
-	cur := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, cur) })
-}
+func leakCheck(t *testing.T) { siptest.LeakCheck(t) }
 
 type testProxy struct {
 	srv    *sip.Server
@@ -45,37 +31,20 @@ type testProxy struct {
 
 func newProxy(t *testing.T, cfg routing.Config, d routing.Data, fc sip.ForwarderConfig) *testProxy {
 	t.Helper()
-	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}}}, sip.WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	store := routing.NewMemStore(d)
 	r, err := routing.New(cfg, store, routing.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
-	r.Watch(srv.Dialogs())
-	fwd := sip.NewForwarder(srv, fc)
-	mux := &sip.ServeMux{
-		Local:    srv.Local(),
-		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  r.Wrap(fwd),
-	}
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	return &testProxy{srv: srv, router: r, store: store}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{Networks: []string{"udp"}, Forwarder: fc, Stages: []sip.Middleware{r.Wrap}})
+	t.Cleanup(r.Close) // before the server closes: cleanups run last first
+	r.Watch(tp.Server.Dialogs())
+	return &testProxy{srv: tp.Server, router: r, store: store}
 }
 
 func (p *testProxy) addr() string { return p.srv.Local().Addr("udp") }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return siptest.Context(t, d) }
 
 // answering returns a gateway that rings, then answers.
 func answering(t *testing.T) *siptest.UA {

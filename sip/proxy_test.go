@@ -2,10 +2,8 @@ package sip_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +13,6 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
-	"go.uber.org/goleak"
 )
 
 // testProxy is a Palio proxy on 127.0.0.1 (UDP and TCP on free ports) whose
@@ -32,79 +29,55 @@ type testProxy struct {
 	before func(ctx context.Context, r *sip.Request)
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("PALIO_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return siptest.Logger() }
 
-// leakCheck fails t if goroutines started during the test outlive it. Call
-// it first, so that its cleanup runs after every other one.
-func leakCheck(t *testing.T) {
-	cur := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, cur) })
-}
+func leakCheck(t *testing.T) { siptest.LeakCheck(t) }
 
 func newProxy(t *testing.T, fc sip.ForwarderConfig) *testProxy {
 	t.Helper()
-	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{
-		{Network: "udp", Addr: "127.0.0.1:0"},
-		{Network: "tcp", Addr: "127.0.0.1:0"},
-	}}, sip.WithLogger(testLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startProxy(t, srv, fc)
+	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{Forwarder: fc, Stages: []sip.Middleware{p.routeStage}})
+	p.srv, p.fwd = tp.Server, tp.Forwarder
+	return p
 }
 
 // startProxy serves srv with the test pipeline: a route table filled by
 // route and routeSerial, then the Forwarder.
 func startProxy(t *testing.T, srv *sip.Server, fc sip.ForwarderConfig) *testProxy {
 	t.Helper()
-	p := &testProxy{srv: srv, routes: map[string][]sip.Target{}, serial: map[string]bool{}}
-	p.fwd = sip.NewForwarder(srv, fc)
-	route := func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			p.mu.Lock()
-			targets := p.routes[r.Recipient.User]
-			serial := p.serial[r.Recipient.User]
-			before := p.before
-			p.mu.Unlock()
-			if before != nil {
-				before(ctx, r)
-			}
-			if len(targets) == 0 {
-				return sip.Reject(404, "Not Found")
-			}
-			if !serial {
-				return next.ServeSIP(sip.WithTargets(ctx, targets...), w, r)
-			}
-			// Serial failover, the way the routing stage does it.
-			var err error
-			for _, tg := range targets {
-				err = next.ServeSIP(sip.WithTargets(ctx, tg), w, r.Clone())
-				switch sip.StatusOf(err) {
-				case 408, 500, 502, 503, 504:
-					if ctx.Err() == nil {
-						continue
-					}
-				}
+	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
+	tp := siptest.StartProxy(t, srv, siptest.ProxyConfig{Forwarder: fc, Stages: []sip.Middleware{p.routeStage}})
+	p.srv, p.fwd = tp.Server, tp.Forwarder
+	return p
+}
+
+// routeStage sends requests to the targets route and routeSerial set.
+func (p *testProxy) routeStage(next sip.Handler) sip.Handler {
+	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+		p.mu.Lock()
+		targets := p.routes[r.Recipient.User]
+		serial := p.serial[r.Recipient.User]
+		before := p.before
+		p.mu.Unlock()
+		if before != nil {
+			before(ctx, r)
+		}
+		if len(targets) == 0 {
+			return sip.Reject(404, "Not Found")
+		}
+		if !serial {
+			return next.ServeSIP(sip.WithTargets(ctx, targets...), w, r)
+		}
+		// Serial failover, the way the routing stage does it.
+		var err error
+		for _, tg := range targets {
+			err = next.ServeSIP(sip.WithTargets(ctx, tg), w, r.Clone())
+			if !sip.DefaultFailover.FailsOver(err) || ctx.Err() != nil {
 				return err
 			}
-			return err
-		})
-	}
-	mux := &sip.ServeMux{
-		Local:    srv.Local(),
-		InDialog: sip.NewDialogRelay(p.fwd),
-		Initial:  sip.Chain(route)(p.fwd),
-	}
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return p
+		}
+		return err
+	})
 }
 
 // route sends calls for user to the given UAs (in parallel when several).
@@ -143,11 +116,7 @@ func target(t *testing.T, uri string) sip.Target {
 func (p *testProxy) udp() string { return p.srv.Local().Addr("udp") }
 func (p *testProxy) tcp() string { return p.srv.Local().Addr("tcp") }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return siptest.Context(t, d) }
 
 func TestCallSetupAndTeardown(t *testing.T) {
 	leakCheck(t)
