@@ -195,8 +195,10 @@ func TestForwardOffLoopback(t *testing.T) {
 	callee := siptest.NewUA(t, siptest.WithUser("5002"))
 	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(ls.srv.Local().Addr("udp")))
 	off := target(t, "sip:5002@198.51.100.11:5060")
+	ls.mu.Lock()
 	ls.targets["5002"] = []sip.Target{off, target(t, callee.URI())}
 	ls.targets["5003"] = []sip.Target{target(t, "sip:5003@198.51.100.51;transport=tcp")}
+	ls.mu.Unlock()
 	ctx := ctxT(t, 10*time.Second)
 
 	call, err := caller.Invite(ctx, "sip:5002@"+ls.srv.Local().Addr("udp"))
