@@ -89,13 +89,19 @@ func (g *loopbackGuard) write(r *Request) error {
 // check returns an error wrapping ErrNotLoopback when r would leave
 // loopback from a listener bound to it.
 func (g *loopbackGuard) check(ctx context.Context, r *Request) error {
-	ls, ok := g.local.listen(r.Transport())
-	if !ok || !ls.laddr.IP.IsLoopback() {
+	var ls *localListen
+	tp := r.Transport()
+	for i := range g.local.listens { // as Local.listen, without lower-casing tp
+		if strings.EqualFold(g.local.listens[i].network, tp) {
+			ls = &g.local.listens[i]
+			break
+		}
+	}
+	if ls == nil || !ls.laddr.IP.IsLoopback() {
 		return nil // no listener (sending fails anyway) or not bound to loopback
 	}
-	dest := r.Destination()
-	host, _, err := sipmsg.ParseAddr(dest)
-	if err != nil {
+	host, ok := destinationHost(r)
+	if !ok {
 		return nil // sipgo refuses it with its own error
 	}
 	why := ""
@@ -119,7 +125,23 @@ func (g *loopbackGuard) check(ctx context.Context, r *Request) error {
 	g.refused.Inc()
 	laddr := net.JoinHostPort(ls.laddr.IP.String(), strconv.Itoa(ls.laddr.Port))
 	return fmt.Errorf("%w: %s%s, from the %s listener bound to %s: not sent",
-		ErrNotLoopback, dest, why, strings.ToUpper(ls.network), laddr)
+		ErrNotLoopback, r.Destination(), why, strings.ToUpper(ls.network), laddr)
+}
+
+// destinationHost returns the host r is sent to, as sipgo's
+// Request.Destination picks it (the next hop set on r, else the top
+// Route, else the Request-URI), without building the "host:port" string.
+func destinationHost(r *Request) (string, bool) {
+	if d := r.MessageData.Destination(); d != "" {
+		host, _, err := net.SplitHostPort(d)
+		return host, err == nil
+	}
+	u := &r.Recipient
+	if rt := r.Route(); rt != nil {
+		u = &rt.Address
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")
+	return host, host != ""
 }
 
 func allLoopback(ips []netip.Addr) bool {
