@@ -63,3 +63,22 @@ func TestGuardLoopbackListeners(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLoopbackGuard is the guard's cost per request on a server
+// bound to loopback, for a destination on loopback: about 0.2 us and one
+// allocation (sipgo's Route lookup, which sipgo makes again to send).
+func BenchmarkLoopbackGuard(b *testing.B) {
+	s := &Server{local: newLocal()}
+	if err := s.local.addListen("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}, ""); err != nil {
+		b.Fatal(err)
+	}
+	g := s.guardLoopback(&scripted{}).(*loopbackGuard)
+	req := sipmsg.NewRequest(INVITE, URI{Scheme: "sip", User: "5002", Host: "127.0.0.1", Port: 5090})
+	req.SetTransport("UDP")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.check(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
