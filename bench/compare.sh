@@ -41,8 +41,9 @@ level = "warn"
 udp_buffer = 4194304
 [store]
 poll = "0s"
-# The seeded gateways are documentation addresses; the Kamailio reference
-# probes nothing either.
+# The seeded gateways are placeholders, never probed; the media box on
+# 127.0.0.1:5080 would be, and the Kamailio reference probes nothing. The
+# calls go to 5002's binding on 127.0.0.1: everything stays on loopback.
 [routing]
 probe_interval = "0s"
 TOML

@@ -37,6 +37,9 @@ type gateway struct {
 	rt        *gwState
 	carriers  []*carrier // the carriers listing this gateway
 	capped    bool       // the gateway or one of its carriers has a channel limit
+	// placeholder: the address is a placeholder (Gateway.Placeholder),
+	// never probed, never a destination.
+	placeholder bool
 }
 
 // carrier is a compiled dr_carriers row.
@@ -410,7 +413,7 @@ func compileGateway(g Gateway) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{row: g, uri: u, transport: socketTransport(g.Socket)}, nil
+	return &gateway{row: g, uri: u, transport: socketTransport(g.Socket), placeholder: isPlaceholder(g.Attrs, u)}, nil
 }
 
 // parseAddress reads a gateway address: [sip:|sips:][user@]host[:port][;params].

@@ -102,6 +102,8 @@ type Gateway struct {
 	// 16 characters).
 	PriPrefix string
 	// Attrs is a free string returned with each destination (attrs).
+	// Among its ';'-separated fields, "placeholder=HOST" marks the
+	// address as a placeholder while its host is HOST (see Placeholder).
 	Attrs string
 	// ProbeMode says when the gateway is probed with OPTIONS.
 	ProbeMode ProbeMode

@@ -92,8 +92,8 @@ type Skipped struct {
 	// Gateway and Carrier name the entry: a gateway (of a carrier, when
 	// Carrier is set too) or a whole carrier (Gateway empty).
 	Gateway, Carrier string
-	// Reason says why: "disabled", "inactive", "full: 30 of 30 channels",
-	// "carrier off"...
+	// Reason says why: "disabled", "inactive", "placeholder address"
+	// (Gateway.Placeholder), "full: 30 of 30 channels", "carrier off"...
 	Reason string
 }
 
@@ -214,6 +214,10 @@ func (r *Router) add(d *Decision, g *gateway, c *carrier, weight int) bool {
 	crid := ""
 	if c != nil {
 		crid = c.row.CarrierID
+	}
+	if g.placeholder {
+		d.Skipped = append(d.Skipped, Skipped{Gateway: g.row.GWID, Carrier: crid, Reason: reasonPlaceholder})
+		return false
 	}
 	if st := g.rt.load(); st != StateActive {
 		d.Skipped = append(d.Skipped, Skipped{Gateway: g.row.GWID, Carrier: crid, Reason: st.String()})

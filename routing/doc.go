@@ -61,7 +61,7 @@
 //	router.Subscribe(func(ev routing.Event) { log.Warn(ev.String()) })
 //	pipeline := sip.Chain(plan.Wrap, router.Wrap)(forwarder)
 //	// on SIGHUP: router.Reload(ctx); CLI: router.Route, router.Explain,
-//	// router.Gateways, router.SetGatewayEnabled
+//	// router.Gateways, router.SetGatewayEnabled, router.SetGatewayAddress
 //
 // # Gateway states and probing
 //
@@ -76,6 +76,13 @@
 // fails that way, as a script's dr_disable(). Every change is an Event
 // (Subscribe) and a metric, and is written to the store (unless
 // Config.VolatileState). Reloads keep the running states by id.
+//
+// A gateway whose address is a placeholder (its attrs say
+// "placeholder=HOST" for the host of its address: a seed's stand-in for
+// the site's real address, see Gateway.Placeholder) is unconfigured:
+// never probed and never a destination (Route skips it as "placeholder
+// address"), logged once when a load finds it. SetGatewayAddress gives
+// it its real address.
 //
 // # Trunk capacity
 //

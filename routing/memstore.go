@@ -78,3 +78,19 @@ func (s *MemStore) SetCarrierState(ctx context.Context, id string, state State) 
 	}
 	return fmt.Errorf("routing: set carrier %s state: %w", id, ErrNotFound)
 }
+
+// SetGatewayAddress stores the address and attrs of gateway gwid.
+func (s *MemStore) SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("routing: set gateway %s address: %w", gwid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.d.Gateways {
+		if s.d.Gateways[i].GWID == gwid {
+			s.d.Gateways[i].Address, s.d.Gateways[i].Attrs = address, attrs
+			return nil
+		}
+	}
+	return fmt.Errorf("routing: set gateway %s address: %w", gwid, ErrNotFound)
+}

@@ -23,18 +23,21 @@ type metrics struct {
 	alarm        *prometheus.GaugeVec   // kind, trunk
 	full         *prometheus.CounterVec // kind, trunk
 
-	loaded     *prometheus.GaugeVec // table
-	problems   prometheus.Gauge
-	reloads    *prometheus.CounterVec // outcome
-	reloadTime prometheus.Histogram
-	lastReload prometheus.Gauge
+	loaded   *prometheus.GaugeVec // table
+	problems prometheus.Gauge
+	// placeholders counts the gateways of the current table whose
+	// address is a placeholder.
+	placeholders prometheus.Gauge
+	reloads      *prometheus.CounterVec // outcome
+	reloadTime   prometheus.Histogram
+	lastReload   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_routing_calls_total",
-			Help: "Requests through the routing stage, by outcome: answered, canceled (the caller cancelled), rejected (a destination's final answer that stops failover: 4xx, 6xx), exhausted (every destination failed over), unavailable (no destination usable: disabled or full), no_route (no rule), error.",
+			Help: "Requests through the routing stage, by outcome: answered, canceled (the caller cancelled), rejected (a destination's final answer that stops failover: 4xx, 6xx), exhausted (every destination failed over), unavailable (no destination usable: disabled, inactive, placeholder or full), no_route (no rule), error.",
 		}, []string{"outcome"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_routing_attempts_total",
@@ -80,6 +83,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_routing_load_problems",
 			Help: "Problems the last successful reload reported: rows discarded, unknown gwlist ids dropped, unsupported settings.",
 		}),
+		placeholders: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "palio_routing_placeholder_gateways",
+			Help: "Gateways of the current routing table whose address is a placeholder (attrs placeholder=HOST): never probed, never sent a call.",
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_routing_reloads_total",
 			Help: "Reloads, by outcome: ok, or error (the store failed; the previous table stays).",
@@ -106,6 +113,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.full = promreg.Register(reg, m.full)
 	m.loaded = promreg.Register(reg, m.loaded)
 	m.problems = promreg.Register(reg, m.problems)
+	m.placeholders = promreg.Register(reg, m.placeholders)
 	m.reloads = promreg.Register(reg, m.reloads)
 	m.reloadTime = promreg.Register(reg, m.reloadTime)
 	m.lastReload = promreg.Register(reg, m.lastReload)

@@ -64,6 +64,9 @@ func (r *Router) probeRound(p Pinger) {
 	sem := make(chan struct{}, probeParallel)
 	var wg sync.WaitGroup
 	for _, g := range t.gws {
+		if g.placeholder {
+			continue // nothing is ever sent to a placeholder address
+		}
 		switch g.row.ProbeMode {
 		case ProbeAlways:
 		case ProbeWhenInactive:

@@ -23,7 +23,11 @@ func (r *Router) Reload(ctx context.Context) (Report, error) {
 		return Report{}, fmt.Errorf("routing: reload: waiting for the running reload: %w", context.Cause(ctx))
 	}
 	defer func() { <-r.reload }()
+	return r.reloadLocked(ctx)
+}
 
+// reloadLocked is Reload for a caller that holds the reload token.
+func (r *Router) reloadLocked(ctx context.Context) (Report, error) {
 	start := time.Now()
 	d, err := r.store.Load(ctx)
 	if err != nil {
@@ -35,7 +39,8 @@ func (r *Router) Reload(ctx context.Context) (Report, error) {
 	}
 	t, rep := compile(d, compileOptions{extraPrefixChars: r.cfg.ExtraPrefixChars, ignoreDomain: r.cfg.IgnoreDomain})
 	r.attach(t)
-	r.tab.Store(t)
+	prev := r.tab.Swap(t)
+	r.notePlaceholders(prev, t)
 	took := time.Since(start)
 
 	r.m.reloads.WithLabelValues("ok").Inc()

@@ -195,7 +195,7 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 	return best
 }
 
-var errNoDestination = errors.New("routing: no usable destination (disabled, inactive or full)")
+var errNoDestination = errors.New("routing: no usable destination (disabled, inactive, placeholder address or full)")
 
 // rank orders failover outcomes as RFC 3261 §16.7 step 6 orders final
 // responses: 4xx (the 408 of a silent gateway) before 5xx, 503 last.

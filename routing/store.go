@@ -12,9 +12,10 @@ var ErrNotFound = errors.New("routing: not found")
 // Store holds the routing tables: OpenSIPS's dr_gateways, dr_carriers,
 // dr_rules and dr_groups, plus the channel limits (palio_dr_limits in SQL
 // stores). The Router reads everything at New and at each Reload, never
-// per call, and writes back only gateway and carrier states (OpenSIPS's
-// persistent_state). Implementations must be safe for concurrent use.
-// routingtest.TestStore checks an implementation's behaviour.
+// per call, and writes back gateway and carrier states (OpenSIPS's
+// persistent_state) and, when an operator sets one, a gateway's address.
+// Implementations must be safe for concurrent use. routingtest.TestStore
+// checks an implementation's behaviour.
 type Store interface {
 	// Load returns every row of every table: gateways and carriers by
 	// ascending ID, rules by ascending ID, group members by ascending ID.
@@ -26,4 +27,9 @@ type Store interface {
 	// SetCarrierState stores the state of the carrier whose CarrierID is
 	// id, or fails with ErrNotFound.
 	SetCarrierState(ctx context.Context, id string, state State) error
+	// SetGatewayAddress stores the address and attrs of the gateway whose
+	// GWID is gwid (Router.SetGatewayAddress: a new address, and attrs
+	// without the placeholder mark), or fails with ErrNotFound. An empty
+	// attrs is stored as the column's empty value (NULL in SQL).
+	SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error
 }

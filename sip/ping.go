@@ -13,7 +13,9 @@ import (
 // response. from is the From URI ("sip:prober@localhost" as OpenSIPS's
 // drouting probes use); empty means sip:ping@<our address>. A target that
 // does not answer makes Ping fail with an error wrapping
-// sipmsg.ErrTransactionTimeout after 32 s (64*T1) or when ctx ends.
+// sipmsg.ErrTransactionTimeout after 32 s (64*T1) or when ctx ends; a
+// target off loopback from a listener bound to it fails at once with
+// ErrNotLoopback, nothing sent.
 func (s *Server) Ping(ctx context.Context, t Target, from string) (*Response, error) {
 	req := sipmsg.NewRequest(OPTIONS, *t.URI.Clone())
 	tp := t.transport(nil)

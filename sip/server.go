@@ -212,7 +212,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
-	s.tr = sipgoTransactor{cli: cli, closing: &s.closing}
+	s.tr = s.guardLoopback(sipgoTransactor{cli: cli, closing: &s.closing})
 	// Every request goes through one entry point: no per-method handlers
 	// are registered, so sipgo hands all of them to the no-route handler.
 	s.sgs.OnNoRoute(s.handle)

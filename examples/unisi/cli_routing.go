@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/palio-voip/palio/routing"
 )
@@ -45,17 +46,48 @@ func channelsText(n int) string {
 	return strconv.Itoa(n)
 }
 
-// cmdGateway is `gateway list|enable|disable ID`.
+// cmdGateway is `gateway list|enable|disable ID|set-address ID ADDRESS`.
 func cmdGateway(ctx context.Context, g globals, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "set-address" {
+		return cmdGatewaySetAddress(ctx, g, args[1:], out)
+	}
 	return trunkCommand(ctx, g, args, out, "gateway",
 		func(a *app) {
-			// What an operator needs to see at a glance.
+			// What an operator needs to see at a glance. A gateway whose
+			// address is a placeholder is "unconfigured", whatever its state.
 			for _, gw := range a.router.Gateways() {
-				fmt.Fprintf(out, "%s\t%s\t%s\tprobe=%s\tchannels=%s\t%s\n", gw.GWID, gw.Address, gw.State,
+				state := gw.State.String()
+				if gw.Placeholder() {
+					state = "unconfigured"
+				}
+				fmt.Fprintf(out, "%s\t%s\t%s\tprobe=%s\tchannels=%s\t%s\n", gw.GWID, gw.Address, state,
 					probeText(gw.ProbeMode), channelsText(gw.Channels), dash(gw.Description))
 			}
 		},
 		func(a *app, id string, on bool) error { return a.router.SetGatewayEnabled(ctx, id, on) })
+}
+
+// cmdGatewaySetAddress is `gateway set-address ID ADDRESS`: the gateway's
+// real address, in place of the seed's placeholder (or an old one). The
+// router checks it; running servers follow the store's change counter.
+func cmdGatewaySetAddress(ctx context.Context, g globals, args []string, out io.Writer) error {
+	if len(args) != 2 {
+		return usagef("usage: gateway set-address ID ADDRESS (host[:port], sip:host[:port];transport=tcp ...)")
+	}
+	a, err := openRouter(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	err = a.router.SetGatewayAddress(ctx, args[0], args[1])
+	if errors.Is(err, routing.ErrNotFound) {
+		return fmt.Errorf("no gateway %q (gateway list shows them)", args[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "address\t%s\t%s\n", args[0], strings.TrimSpace(args[1]))
+	return nil
 }
 
 // cmdCarrier is `carrier list|enable|disable ID`.
@@ -78,9 +110,9 @@ func trunkCommand(ctx context.Context, g globals, args []string, out io.Writer, 
 	case len(args) == 1 && args[0] == "list":
 	case len(args) == 2 && (args[0] == "enable" || args[0] == "disable"):
 	case len(args) == 0 || args[0] == "list" || args[0] == "enable" || args[0] == "disable":
-		return usagef("usage: %s list | %s enable|disable ID", kind, kind)
+		return usagef("usage: %s list | %s enable|disable ID%s", kind, kind, map[bool]string{true: " | gateway set-address ID ADDRESS"}[kind == "gateway"])
 	default:
-		return usagef("%s: unknown subcommand %q (list, enable, disable)", kind, args[0])
+		return usagef("%s: unknown subcommand %q (list, enable, disable%s)", kind, args[0], map[bool]string{true: ", set-address"}[kind == "gateway"])
 	}
 	a, err := openRouter(ctx, g)
 	if err != nil {

@@ -31,11 +31,19 @@
 //	alias del ALIAS
 //	gateway list
 //	gateway enable|disable ID
+//	gateway set-address ID ADDRESS
 //	carrier list
 //	carrier enable|disable ID
 //
 // Output is plain text, one record a line, tab-separated; errors go to
 // stderr with a non-zero exit status.
+//
+// The seeded gateways (but the media box on 127.0.0.1:5080) have
+// documentation addresses marked as placeholders: they are listed as
+// "unconfigured", never probed nor sent a call (a call with no other
+// destination gets 503) until "gateway set-address" gives them a real
+// address. A server bound to loopback (the default) never sends anything
+// off loopback.
 package main
 
 import (

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 
@@ -42,7 +44,10 @@ func cmdRoute(ctx context.Context, g globals, args []string, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, quietLog(), nil)
+	// Errors only: the load's warnings (each placeholder gateway, say)
+	// are the server's to log; the dry run shows what concerns the call
+	// (a placeholder is "skipped ... placeholder address").
+	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), nil)
 	if err != nil {
 		return err
 	}

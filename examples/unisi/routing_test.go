@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -360,15 +361,33 @@ func TestUniSIProbing(t *testing.T) {
 }
 
 // TestRouteCommandRouting checks the routing part of the dry run: the
-// rule, the destinations in order and the skipped ones.
+// rule, the destinations in order and the skipped ones. The seeded
+// gateways are placeholders until their addresses are set.
 func TestRouteCommandRouting(t *testing.T) {
 	e := newExample(t, "")
-	out := e.cli(0, "route", "00564123456", "-from", "5002")
+	out := e.cli(1, "route", "00564123456", "-from", "5002")
 	for _, want := range []string{
 		"routing\tgroup 0, number 00564123456: rule 12, prefix 00564, priority 0, attrs national\n",
-		"destination\t1\tgw-grosseto\tsip:0564123456@198.51.100.31:5060\n",
-		"via #pstn-siena\tsip:0564123456@198.51.100.1",
-		"target\t1\tsip:0564123456@198.51.100.31:5060\tgw-grosseto\n",
+		"skipped\tgw-grosseto\tplaceholder address\n",
+		"result\t503 Service Unavailable\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("route output with the seeded placeholders lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, " via #pstn-siena\tplaceholder address\n"); n != 4 || strings.Contains(out, "\ndestination\t") {
+		t.Errorf("want the four Siena PRIs skipped as placeholders and no destination:\n%s", out)
+	}
+	e.cli(0, "gateway", "set-address", "gw-grosseto", "127.0.0.1:5064")
+	for i, id := range sienaPRIs {
+		e.cli(0, "gateway", "set-address", id, "127.0.0.1:50"+strconv.Itoa(71+i))
+	}
+	out = e.cli(0, "route", "00564123456", "-from", "5002")
+	for _, want := range []string{
+		"routing\tgroup 0, number 00564123456: rule 12, prefix 00564, priority 0, attrs national\n",
+		"destination\t1\tgw-grosseto\tsip:0564123456@127.0.0.1:5064\n",
+		"via #pstn-siena\tsip:0564123456@127.0.0.1:507",
+		"target\t1\tsip:0564123456@127.0.0.1:5064\tgw-grosseto\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("route output lacks %q:\n%s", want, out)

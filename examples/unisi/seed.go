@@ -6,11 +6,13 @@ import (
 	"embed"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/store/sqlstore"
 )
 
@@ -23,9 +25,14 @@ var unisiDialplan []byte
 // gateways of the three sites (one PRI, 30 channels, each; Siena's four
 // form the carrier pstn-siena), the Ericsson MD110s (the carrier md110),
 // the ToIP trunk and the Asterisk media box. The addresses are
-// documentation addresses (RFC 5737, 198.51.100.0/24) that reach no one:
-// put your gateways' in their place (gateway list shows them). The media
-// box's is on this host, so that a local Asterisk works out of the box. The rules
+// documentation addresses (RFC 5737, 198.51.100.0/24) that reach no one,
+// each marked as a placeholder in its attrs (placeholder=HOST, see
+// routing.Gateway.Placeholder): the server never probes them nor sends
+// them a call (calls whose only destinations they are get 503), and says
+// so once at start-up. Put your gateways' addresses in their place with
+// "gateway set-address ID ADDRESS" (gateway list shows them) or an
+// import. The media box's is on this host, so that a local Asterisk
+// works out of the box. The rules
 // send the outside line (0…) to the PSTN (Arezzo's and Grosseto's area
 // codes to their own PRI first), 2xxxx and 80… to the MD110s, the ToIP
 // range to its trunk, and 88…, FAX_… and IVR_… to the media box.
@@ -87,7 +94,7 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 		return err
 	}
 	if len(rules) > 0 {
-		return nil
+		return markPlaceholders(ctx, db, log)
 	}
 	rep, err := db.ImportTSV(ctx, "dialplan", bytes.NewReader(unisiDialplan), nil)
 	if err != nil {
@@ -136,6 +143,59 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	log.Info("unisi: seeded a new database", "rules", rep.Loaded+1, "aliases", 2, "gateways", 11, "addresses", len(demoAddresses),
 		"accounts", len(demoAccounts), "passwords", "unisi<number>, e.g. 5002/unisi5002")
 	return nil
+}
+
+// markPlaceholders marks the placeholder addresses of a database seeded
+// before they were marked: a seeded gateway that still has the seed's
+// documentation address and no mark gets it.
+func markPlaceholders(ctx context.Context, db *sqlstore.DB, log *slog.Logger) error {
+	st := db.Routing()
+	d, err := st.Load(ctx)
+	if err != nil {
+		return err
+	}
+	seeded := map[string]routing.Gateway{}
+	for _, g := range seedGatewayRows() {
+		if g.Placeholder() {
+			seeded[g.GWID] = g
+		}
+	}
+	n := 0
+	for _, g := range d.Gateways {
+		s, ok := seeded[g.GWID]
+		if !ok || g.Address != s.Address || g.Placeholder() {
+			continue
+		}
+		attrs := s.Attrs[strings.Index(s.Attrs, "placeholder="):] // the seed's mark, its last field
+		if g.Attrs != "" {
+			attrs = g.Attrs + ";" + attrs
+		}
+		if err := st.SetGatewayAddress(ctx, g.GWID, g.Address, attrs); err != nil {
+			return fmt.Errorf("seed: mark %s as a placeholder: %w", g.GWID, err)
+		}
+		n++
+	}
+	if n > 0 {
+		log.Info("unisi: marked the seeded gateways' documentation addresses as placeholders", "gateways", n)
+	}
+	return nil
+}
+
+// seedGatewayRows reads the seed's dr_gateways.tsv: gwid, address and
+// attrs.
+func seedGatewayRows() []routing.Gateway {
+	tsv, _ := unisiRouting.ReadFile("seed/dr_gateways.tsv")
+	lines := strings.Split(strings.TrimSpace(string(tsv)), "\n")
+	col := map[string]int{}
+	for i, h := range strings.Split(lines[0], "\t") {
+		col[h] = i
+	}
+	var out []routing.Gateway
+	for _, ln := range lines[1:] {
+		f := strings.Split(ln, "\t")
+		out = append(out, routing.Gateway{GWID: f[col["gwid"]], Address: f[col["address"]], Attrs: f[col["attrs"]]})
+	}
+	return out
 }
 
 // newSubscriber makes an account whose HA1s fit the realm the registrar

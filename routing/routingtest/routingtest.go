@@ -42,6 +42,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T, seed routing.Data) rout
 		{"ChannelLimits", limits(), testRoundTrip},
 		{"SetGatewayState", routingData(), testSetGatewayState},
 		{"SetCarrierState", routingData(), testSetCarrierState},
+		{"SetGatewayAddress", routingData(), testSetGatewayAddress},
 		{"UnknownIDs", routingData(), testUnknownIDs},
 		{"ResultsAreCopies", fullAndBare(), testResultsAreCopies},
 		{"CanceledContext", routingData(), testCanceledContext},
@@ -162,6 +163,9 @@ func testEmpty(t *testing.T, s routing.Store, _ routing.Data) {
 	if err := s.SetCarrierState(ctx(), "pstn", routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
 		t.Errorf("SetCarrierState on an empty store: got %v, want ErrNotFound", err)
 	}
+	if err := s.SetGatewayAddress(ctx(), "gw-a", "10.0.0.9", ""); !errors.Is(err, routing.ErrNotFound) {
+		t.Errorf("SetGatewayAddress on an empty store: got %v, want ErrNotFound", err)
+	}
 }
 
 func testRoundTrip(t *testing.T, s routing.Store, seed routing.Data) {
@@ -228,6 +232,21 @@ func testSetCarrierState(t *testing.T, s routing.Store, seed routing.Data) {
 	compare(t, "Load after SetCarrierState", mustLoad(t, s), want)
 }
 
+func testSetGatewayAddress(t *testing.T, s routing.Store, seed routing.Data) {
+	for _, c := range []struct{ address, attrs string }{
+		{"sip:trunk.example.net:5061;transport=tls", "site=siena;pri=1"},
+		{"10.0.0.9", ""},
+		{"10.0.0.9", ""}, // what the row already holds: not an error
+	} {
+		if err := s.SetGatewayAddress(ctx(), "gw-a", c.address, c.attrs); err != nil {
+			t.Fatalf("SetGatewayAddress(gw-a, %q, %q): %v", c.address, c.attrs, err)
+		}
+		want := sortedByID(seed)
+		want.Gateways[0].Address, want.Gateways[0].Attrs = c.address, c.attrs
+		compare(t, fmt.Sprintf("Load after SetGatewayAddress(gw-a, %q, %q)", c.address, c.attrs), mustLoad(t, s), want)
+	}
+}
+
 func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
 	for _, id := range []string{"gw-c", "GW-A", "gw-a ", "pstn", ""} {
 		if err := s.SetGatewayState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
@@ -237,6 +256,11 @@ func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
 	for _, id := range []string{"gw-a", "PSTN", ""} {
 		if err := s.SetCarrierState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
 			t.Errorf("SetCarrierState(%q): got %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, id := range []string{"gw-c", "GW-A", "gw-a ", "pstn", ""} {
+		if err := s.SetGatewayAddress(ctx(), id, "10.0.0.9", ""); !errors.Is(err, routing.ErrNotFound) {
+			t.Errorf("SetGatewayAddress(%q): got %v, want ErrNotFound", id, err)
 		}
 	}
 	compare(t, "Load after failed state changes", mustLoad(t, s), sortedByID(seed))
@@ -263,6 +287,9 @@ func testCanceledContext(t *testing.T, s routing.Store, seed routing.Data) {
 	}
 	if err := s.SetCarrierState(c, "pstn", routing.StateDisabled); !errors.Is(err, context.Canceled) {
 		t.Errorf("SetCarrierState with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if err := s.SetGatewayAddress(c, "gw-a", "10.0.0.9", ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("SetGatewayAddress with a cancelled context: got %v, want context.Canceled", err)
 	}
 	compare(t, "Load after cancelled calls", mustLoad(t, s), sortedByID(seed))
 }

@@ -128,6 +128,17 @@ func (s *RoutingStore) SetCarrierState(ctx context.Context, id string, state rou
 	return mustAffect(res, routing.ErrNotFound)
 }
 
+// SetGatewayAddress stores a gateway's address and attrs (the CLI's
+// gateway set-address); an empty attrs is NULL.
+func (s *RoutingStore) SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error {
+	res, err := s.db.w.ExecContext(ctx, "UPDATE dr_gateways SET address = ?, attrs = ? WHERE "+s.db.dialect.exact("gwid"),
+		append([]any{address, nullable(attrs)}, s.db.dialect.exactArgs(gwid)...)...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: gateway %s address: %w", gwid, err)
+	}
+	return mustAffect(res, routing.ErrNotFound)
+}
+
 // Replace replaces every row of the routing tables with d, in one
 // transaction (provisioning a topology; the tests' seed).
 func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
