@@ -45,13 +45,15 @@
 //
 // # sipgo's process-wide settings
 //
-// sipgo keeps some settings in package variables. The first NewServer sets
-// them for a proxy, for the whole process: UDP messages up to 65535 bytes
-// (sipgo refuses to send more than 1300, which breaks INVITEs with video
-// or ICE offers), and finished transactions freed after T4 (5 s) instead
-// of 32 s, answered INVITE transactions after T1, since Palio relays 2xx
-// retransmissions and ACKs itself. A program that runs other sipgo code
-// wanting sipgo's defaults sets Config.KeepSipgoDefaults.
+// sipgo keeps some settings in package variables, read by its goroutines
+// without a lock. Importing this package sets them for a proxy, for the
+// whole process, in its init function (the only moment no sipgo goroutine
+// can be running): UDP messages up to 65535 bytes (sipgo refuses to send
+// more than 1300, which breaks INVITEs with video or ICE offers), and
+// finished transactions freed after T4 (5 s) instead of 32 s, answered
+// INVITE transactions after T1, since Palio relays 2xx retransmissions and
+// ACKs itself. A program that runs other sipgo code relying on sipgo's
+// values calls RestoreSipgoDefaults first thing in main.
 //
 // Known limits, from sipgo v1.7.3 underneath: each received message is
 // handled on its own goroutine, so a 200 sent microseconds after a 180 can

@@ -53,13 +53,6 @@ type Config struct {
 	// that should keep relaying calls established before a restart, need
 	// the same secret; empty means a random one for this process.
 	RouteSecret []byte
-	// KeepSipgoDefaults leaves sipgo's process-wide settings alone. By
-	// default NewServer sets them once for a proxy: the largest UDP
-	// datagram instead of 1300 bytes, and transaction timers that free
-	// finished transactions in seconds rather than 32 s (see the package
-	// documentation). Set it when another part of the program relies on
-	// sipgo's own defaults.
-	KeepSipgoDefaults bool
 	// Streams bounds TCP, TLS and WebSocket connections: idle and message
 	// timeouts, caps per source and in all (see StreamLimits; the zero
 	// value means the defaults).
@@ -149,9 +142,6 @@ type listener struct {
 func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if len(cfg.Listen) == 0 {
 		return nil, errors.New("sip: no listeners configured")
-	}
-	if !cfg.KeepSipgoDefaults {
-		tuneSipgoOnce.Do(tuneSipgo)
 	}
 	s := &Server{closed: make(chan struct{})}
 	for _, o := range opts {

@@ -3,8 +3,8 @@ package sip
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -37,8 +37,11 @@ import (
 // own termination.
 //
 // These are variables of the sipgo package, shared by everything in the
-// process that uses sipgo; NewServer applies them once, unless
-// Config.KeepSipgoDefaults says not to.
+// process that uses sipgo, and read by its goroutines without a lock: they
+// can only be set before any sipgo socket or transaction exists, that is
+// when this package is initialised (see the package documentation). A
+// program that wants sipgo's own values calls RestoreSipgoDefaults first
+// thing in main.
 func tuneSipgo() {
 	sipmsg.UDPMTUSize = 65535
 	sipmsg.TransportBufferReadSize = 65535
@@ -48,7 +51,29 @@ func tuneSipgo() {
 	sipmsg.Timer_M = sipmsg.T1
 }
 
-var tuneSipgoOnce sync.Once
+// sipgoDefaults are sipgo's values of what tuneSipgo sets.
+var sipgoDefaults = struct {
+	mtu            int
+	readSize       uint16
+	timerD, timerJ time.Duration
+	timerL, timerM time.Duration
+}{sipmsg.UDPMTUSize, sipmsg.TransportBufferReadSize, sipmsg.Timer_D, sipmsg.Timer_J, sipmsg.Timer_L, sipmsg.Timer_M}
+
+func init() { tuneSipgo() }
+
+// RestoreSipgoDefaults puts back sipgo's own values of the process-wide
+// settings this package changes when it is initialised (the UDP message
+// limit, the read buffer, Timers D, J, L and M; see the package
+// documentation). Call it first thing in main, before any sipgo socket or
+// transaction exists (they read the settings without a lock), in a
+// program that runs other sipgo code relying on them. A Palio proxy then
+// keeps finished transactions for sipgo's 32 s, and refuses to send UDP
+// messages above 1300 bytes.
+func RestoreSipgoDefaults() {
+	d := sipgoDefaults
+	sipmsg.UDPMTUSize, sipmsg.TransportBufferReadSize = d.mtu, d.readSize
+	sipmsg.Timer_D, sipmsg.Timer_J, sipmsg.Timer_L, sipmsg.Timer_M = d.timerD, d.timerJ, d.timerL, d.timerM
+}
 
 // sendDetached sends a request of the proxy's own (a CANCEL, a BYE) on a
 // client transaction in the background and drops its response.
