@@ -1,8 +1,9 @@
 package registrar
 
 import (
-	"slices"
 	"time"
+
+	"github.com/palio-voip/palio/sip"
 )
 
 // EventKind says what happened to a binding.
@@ -52,36 +53,20 @@ type Event struct {
 	Time time.Time
 }
 
-type eventSub struct{ fn func(Event) }
-
 // Subscribe registers fn for every binding event from now on and returns a
-// function that removes it. Subscribers run synchronously on the goroutine
-// that made the change (a REGISTER's, or the sweeper's), after the change
-// is in the store; events of one AOR arrive in order. They must be quick
-// and must not call back into the registrar's write methods.
-func (r *Registrar) Subscribe(fn func(Event)) (unsubscribe func()) {
-	s := &eventSub{fn: fn}
-	r.subMu.Lock()
-	r.listeners = append(slices.Clone(r.listeners), s)
-	r.subMu.Unlock()
-	return func() {
-		r.subMu.Lock()
-		r.listeners = slices.DeleteFunc(slices.Clone(r.listeners), func(x *eventSub) bool { return x == s })
-		r.subMu.Unlock()
-	}
+// function that removes it. By default fn runs synchronously on the
+// goroutine that made the change (a REGISTER's, or the sweeper's), after
+// the change is in the store; events of one AOR arrive in order: it must
+// be quick and must not call back into the registrar's write methods.
+// sip.Async(n) gives fn a goroutine and a bounded queue of its own (see
+// sip.Feed): for a subscriber that waits (presence sending NOTIFYs).
+func (r *Registrar) Subscribe(fn func(Event), opts ...sip.SubscribeOption) (unsubscribe func()) {
+	return r.events.Subscribe(fn, opts...)
 }
 
 func (r *Registrar) publish(evs []Event) {
-	if len(evs) == 0 {
-		return
-	}
-	r.subMu.RLock()
-	subs := r.listeners
-	r.subMu.RUnlock()
 	for _, ev := range evs {
 		r.metrics.event(ev.Kind)
-		for _, s := range subs {
-			s.fn(ev)
-		}
+		r.events.Publish(ev)
 	}
 }

@@ -21,6 +21,7 @@ const (
 // metrics are the registrar's Prometheus collectors; every label is
 // bounded (results, reasons, event kinds, two status codes).
 type metrics struct {
+	eventsDropped *prometheus.CounterVec // subscriber
 	registrations *prometheus.CounterVec
 	authFailures  *prometheus.CounterVec
 	authOK        prometheus.Counter
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_registrar_bindings",
 			Help: "Bindings in the location store (recounted at every sweep).",
 		}),
+		eventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_registrar_events_dropped_total",
+			Help: "Binding events an asynchronous subscriber lost because its queue was full, by subscriber.",
+		}, []string{"subscriber"}),
 	}
 	for _, r := range []string{resultAccepted, resultRetransmission, resultBadRequest, resultInvalidCSeq,
 		resultIntervalTooBrief, resultTooManyContacts, resultUnauthorized, resultForbidden, resultError} {
@@ -72,6 +77,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.lookups = promreg.Register(reg, m.lookups)
 	m.events = promreg.Register(reg, m.events)
 	m.bindings = promreg.Register(reg, m.bindings)
+	m.eventsDropped = promreg.Register(reg, m.eventsDropped)
 	return m
 }
 

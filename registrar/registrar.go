@@ -150,8 +150,7 @@ type Registrar struct {
 	seed  maphash.Seed
 	locks [aorLocks]sync.Mutex
 
-	subMu     sync.RWMutex
-	listeners []*eventSub
+	events *sip.Feed[Event]
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -186,6 +185,7 @@ func New(cfg Config, loc Store, subs Subscribers, opts ...Option) (*Registrar, e
 		return nil, err
 	}
 	r.metrics = newMetrics(r.reg)
+	r.events = sip.NewFeed[Event](sip.FeedConfig{Name: "registrar", Logger: r.log, Dropped: r.metrics.eventsDropped})
 	r.stop = make(chan struct{})
 	r.done = make(chan struct{})
 	go r.sweeper()
@@ -280,6 +280,7 @@ func (r *Registrar) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.stop)
 		<-r.done
+		r.events.Close()
 	})
 	return nil
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/palio-voip/palio/sip"
 )
@@ -18,11 +19,25 @@ import (
 // Between the moment the stage picks a gateway and the moment the
 // Forwarder reports the branch, a call is not yet in the table: the stage
 // reserves a channel for it (reserve), which the branch's start event
-// takes over, so that concurrent calls cannot overshoot a limit.
+// takes over, so that concurrent calls cannot overshoot a limit. The
+// reservation hangs on the call's record (sip.Call.SetValue), where the
+// branch event finds it.
 
-// pendKey identifies a reservation: the call (as the dialog table knows it)
-// and the gateway.
-type pendKey struct{ callID, fromTag, gwid string }
+// reservation is a channel taken on a gateway for one attempt of a call,
+// until the branch's start event counts the call itself (take) or the
+// attempt ends without a branch (release). Exactly one of the two gives
+// the channel back to the pending count.
+type reservation struct {
+	gwid  string
+	s     *gwState
+	taken atomic.Bool
+}
+
+// take hands the reservation over to the branch: true the first time.
+func (res *reservation) take() bool { return res != nil && res.taken.CompareAndSwap(false, true) }
+
+// reservationKey is the key of a call's current reservation on its record.
+type reservationKey struct{}
 
 // alarmAt returns the number of calls at which a trunk of channels raises
 // its alarm, or 0 for none.
@@ -107,48 +122,40 @@ func (r *Router) full(g *gateway) (fullness, bool) {
 	return fullLocked(g.rt)
 }
 
-// reserve takes a channel on g for the call k, or says why it cannot.
-func (r *Router) reserve(g *gateway, k pendKey) (fullness, bool) {
+// reserve takes a channel on g for an attempt of call, or says why it
+// cannot. An uncapped gateway needs no reservation (nil).
+func (r *Router) reserve(g *gateway, call *sip.Call) (*reservation, fullness, bool) {
 	if !g.capped {
-		return fullness{}, false
+		return nil, fullness{}, false
 	}
 	r.capMu.Lock()
 	defer r.capMu.Unlock()
 	if f, full := fullLocked(g.rt); full {
-		return f, true
+		return nil, f, true
 	}
 	g.rt.pending++
-	r.pending[k]++
-	return fullness{}, false
+	res := &reservation{gwid: g.row.GWID, s: g.rt}
+	call.SetValue(reservationKey{}, res)
+	return res, fullness{}, false
 }
 
-// release gives back the reservation for k if the dialog table did not
-// take it over (no branch was started).
-func (r *Router) release(g *gateway, k pendKey) {
-	if !g.capped {
+// release gives back res if the dialog table did not take it over (no
+// branch was started).
+func (r *Router) release(res *reservation, call *sip.Call) {
+	if res == nil {
+		return
+	}
+	if call.Value(reservationKey{}) == res {
+		call.SetValue(reservationKey{}, nil)
+	}
+	if !res.take() {
 		return
 	}
 	r.capMu.Lock()
 	defer r.capMu.Unlock()
-	if r.takePendingLocked(k) {
-		s := r.gwRT[k.gwid]
-		if s != nil && s.pending > 0 {
-			s.pending--
-		}
+	if res.s.pending > 0 {
+		res.s.pending--
 	}
-}
-
-func (r *Router) takePendingLocked(k pendKey) bool {
-	n := r.pending[k]
-	switch {
-	case n == 0:
-		return false
-	case n == 1:
-		delete(r.pending, k)
-	default:
-		r.pending[k] = n - 1
-	}
-	return true
 }
 
 // Watch counts the calls in progress per gateway and carrier from the
@@ -188,8 +195,8 @@ func (r *Router) onDialogEvent(ev sip.DialogEvent) {
 		r.gwRT[id] = s
 	}
 	if ev.Kind == sip.EventBranchStarted {
-		if r.takePendingLocked(pendKey{ev.Dialog.CallID, ev.Dialog.FromTag, id}) && s.pending > 0 {
-			s.pending--
+		if res, _ := ev.Dialog.Call.Value(reservationKey{}).(*reservation); res != nil && res.gwid == id && res.take() && res.s.pending > 0 {
+			res.s.pending--
 		}
 		s.legs++
 	} else if s.legs > 0 {

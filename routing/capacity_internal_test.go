@@ -39,8 +39,17 @@ func newCapRouter(t *testing.T, d Data, cfg Config) (*Router, *MemStore) {
 	return r, s
 }
 
+// testCalls are the call records of the tests' calls, by Call-ID, as the
+// dialog table would carry them.
+var testCalls sync.Map
+
+func callOf(callID string) *sip.Call {
+	c, _ := testCalls.LoadOrStore(callID, &sip.Call{CallID: callID, FromTag: "tag-" + callID})
+	return c.(*sip.Call)
+}
+
 func branch(kind sip.EventKind, callID, gw string) sip.DialogEvent {
-	return sip.DialogEvent{Kind: kind, Dialog: sip.Dialog{CallID: callID, FromTag: "tag-" + callID}, Leg: sip.Leg{Gateway: gw}}
+	return sip.DialogEvent{Kind: kind, Dialog: sip.Dialog{CallID: callID, FromTag: "tag-" + callID, Call: callOf(callID)}, Leg: sip.Leg{Gateway: gw}}
 }
 
 func start(r *Router, callID, gw string) { r.onDialogEvent(branch(sip.EventBranchStarted, callID, gw)) }
@@ -90,36 +99,46 @@ func TestReservations(t *testing.T) {
 	d.Gateways[0].Channels = 2
 	r, _ := newCapRouter(t, d, Config{})
 	g := r.tab.Load().gwByID["pri-1"]
-	k := func(id string) pendKey { return pendKey{id, "tag-" + id, "pri-1"} }
-	if _, full := r.reserve(g, k("a")); full {
+	resA, _, full := r.reserve(g, callOf("res-a"))
+	if full {
 		t.Fatal("first reservation refused")
 	}
-	if _, full := r.reserve(g, k("b")); full {
+	resB, _, full := r.reserve(g, callOf("res-b"))
+	if full {
 		t.Fatal("second reservation refused")
 	}
-	f, full := r.reserve(g, k("c"))
+	_, f, full := r.reserve(g, callOf("res-c"))
 	if !full || f.String() != "full: 2 of 2 channels" {
 		t.Fatalf("third reservation: got %v %q, want full: 2 of 2 channels", full, f)
 	}
+	if callOf("res-a").Value(reservationKey{}) != resA {
+		t.Fatal("the reservation does not hang on the call's record")
+	}
 	// The branch of a takes its reservation over: still full.
-	start(r, "a", "pri-1")
-	r.release(g, k("a"))
-	if _, full := r.reserve(g, k("c")); !full {
+	start(r, "res-a", "pri-1")
+	r.release(resA, callOf("res-a"))
+	if _, _, full := r.reserve(g, callOf("res-c")); !full {
 		t.Error("reservation taken over by a branch was counted twice or freed")
 	}
 	// b never started a branch: releasing frees its channel.
-	r.release(g, k("b"))
-	if _, full := r.reserve(g, k("c")); full {
+	r.release(resB, callOf("res-b"))
+	resC, _, full := r.reserve(g, callOf("res-c"))
+	if full {
 		t.Error("released reservation not freed")
 	}
-	r.release(g, k("c"))
-	end(r, "a", "pri-1")
+	r.release(resC, callOf("res-c"))
+	end(r, "res-a", "pri-1")
 	r.capMu.Lock()
 	s := r.gwRT["pri-1"]
-	legs, pending, left := s.legs, s.pending, len(r.pending)
+	legs, pending := s.legs, s.pending
 	r.capMu.Unlock()
-	if legs != 0 || pending != 0 || left != 0 {
-		t.Errorf("after every call ended: legs %d pending %d reservations %d, want 0 0 0", legs, pending, left)
+	if legs != 0 || pending != 0 {
+		t.Errorf("after every call ended: legs %d pending %d, want 0 0", legs, pending)
+	}
+	for _, id := range []string{"res-a", "res-b", "res-c"} {
+		if v := callOf(id).Value(reservationKey{}); v != nil {
+			t.Errorf("call %s still holds a reservation", id)
+		}
 	}
 }
 
@@ -135,8 +154,8 @@ func TestConcurrentReservations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprint(i)
-			if _, full := r.reserve(g, pendKey{id, "tag-" + id, "pri-1"}); !full {
+			id := fmt.Sprint("conc-", i)
+			if _, _, full := r.reserve(g, callOf(id)); !full {
 				start(r, id, "pri-1")
 				mu.Lock()
 				got++

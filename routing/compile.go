@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/palio-voip/palio/internal/digits"
 	"github.com/palio-voip/palio/internal/timerec"
 	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/snapshot"
 )
 
 // table is one immutable compilation of a Store's Data: what Route reads.
@@ -115,6 +117,20 @@ type Report struct {
 	Gateways, Carriers, Rules, Groups int
 	// Problems lists the rows and parts of rows left out, in table order.
 	Problems []Problem
+	// Took is how long the reload took (zero from compile alone).
+	Took time.Duration
+}
+
+// Summary is the report in the form every component gives: the rows
+// loaded in all, and the rows left out.
+func (r Report) Summary() snapshot.Report {
+	out := snapshot.Report{Component: "routing", Loaded: r.Gateways + r.Carriers + r.Rules + r.Groups, Took: r.Took}
+	for _, p := range r.Problems {
+		if p.Discarded {
+			out.Discarded = append(out.Discarded, snapshot.Discard{Table: p.Table, ID: p.ID, Reason: p.Reason})
+		}
+	}
+	return out
 }
 
 // Discarded returns the number of rows left out.

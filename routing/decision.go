@@ -2,6 +2,8 @@ package routing
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/palio-voip/palio/sip"
@@ -95,6 +97,65 @@ type Skipped struct {
 	// Reason says why: "disabled", "inactive", "placeholder address"
 	// (Gateway.Placeholder), "full: 30 of 30 channels", "carrier off"...
 	Reason string
+}
+
+// String says which rule was chosen: "group 0, number 0577232111: rule
+// 10, prefix 00, priority 0, attrs national".
+func (d *Decision) String() string {
+	prefix := d.Prefix
+	if prefix == "" {
+		prefix = "(none)"
+	}
+	attrs := d.Attrs
+	if attrs == "" {
+		attrs = "-"
+	}
+	return fmt.Sprintf("group %d, number %s: rule %d, prefix %s, priority %d, attrs %s", d.Group, d.Number, d.Rule, prefix, d.Priority, attrs)
+}
+
+// String says what was left out: "gw-arezzo\tinactive", "gw-siena-1 via
+// #pstn-siena\tfull: 30 of 30 channels", "#pstn\tcarrier off".
+func (s Skipped) String() string {
+	name := s.Gateway
+	switch {
+	case name == "":
+		name = "#" + s.Carrier
+	case s.Carrier != "":
+		name += " via #" + s.Carrier
+	}
+	return name + "\t" + s.Reason
+}
+
+// ordered is a destination in the order the stage tries it, for the
+// call's trace: "1\tgw-siena-1 via #pstn-siena\tsip:0577232111@...".
+type ordered struct {
+	n   int
+	dst Destination
+}
+
+func (o ordered) String() string {
+	via := ""
+	if o.dst.Carrier != "" {
+		via = " via #" + o.dst.Carrier
+	}
+	tg := o.dst.Target()
+	return strconv.Itoa(o.n) + "\t" + o.dst.Gateway + via + "\t" + tg.String()
+}
+
+// trace writes the decision into the call's record: the rule, then each
+// destination in order and each entry left out.
+func (d *Decision) trace(call *sip.Call) {
+	if call == nil {
+		return
+	}
+	call.SetRule(strconv.Itoa(d.Rule))
+	call.Trace("routing", d)
+	for i, dst := range d.Destinations {
+		call.Trace("destination", ordered{i + 1, dst})
+	}
+	for _, sk := range d.Skipped {
+		call.Trace("skipped", sk)
+	}
 }
 
 type decisionKey struct{}

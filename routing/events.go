@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/palio-voip/palio/sip"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // EventKind says what an Event reports.
@@ -117,13 +119,11 @@ type dispatcher struct {
 
 	mu    sync.Mutex
 	queue []job
-	subs  []*subscriber
+	feed  *sip.Feed[Event]
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
 }
-
-type subscriber struct{ fn func(Event) }
 
 // job is one event to deliver and, optionally, a store write to make first.
 type job struct {
@@ -135,9 +135,10 @@ type job struct {
 // persistTimeout bounds a state write to the store.
 const persistTimeout = 10 * time.Second
 
-func newDispatcher(log *slog.Logger) *dispatcher {
+func newDispatcher(log *slog.Logger, dropped *prometheus.CounterVec) *dispatcher {
 	d := &dispatcher{
 		log:  log,
+		feed: sip.NewFeed[Event](sip.FeedConfig{Name: "routing", Logger: log, Dropped: dropped}),
 		wake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
@@ -146,16 +147,8 @@ func newDispatcher(log *slog.Logger) *dispatcher {
 	return d
 }
 
-func (d *dispatcher) subscribe(fn func(Event)) func() {
-	s := &subscriber{fn: fn}
-	d.mu.Lock()
-	d.subs = append(d.subs, s)
-	d.mu.Unlock()
-	return func() {
-		d.mu.Lock()
-		d.subs = slices.DeleteFunc(slices.Clone(d.subs), func(x *subscriber) bool { return x == s })
-		d.mu.Unlock()
-	}
+func (d *dispatcher) subscribe(fn func(Event), opts ...sip.SubscribeOption) func() {
+	return d.feed.Subscribe(fn, opts...)
 }
 
 // post queues a job. After close, jobs are dropped (and their result
@@ -200,19 +193,18 @@ func (d *dispatcher) run() {
 			d.mu.Lock()
 			q := d.queue
 			d.queue = nil
-			subs := d.subs
 			d.mu.Unlock()
 			if len(q) == 0 {
 				break
 			}
 			for _, j := range q {
-				d.handle(j, subs)
+				d.handle(j)
 			}
 		}
 	}
 }
 
-func (d *dispatcher) handle(j job, subs []*subscriber) {
+func (d *dispatcher) handle(j job) {
 	if j.persist != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
 		err := j.persist(ctx)
@@ -227,18 +219,7 @@ func (d *dispatcher) handle(j job, subs []*subscriber) {
 	if j.ev.Kind == 0 {
 		return
 	}
-	for _, s := range subs {
-		d.deliver(s, j.ev)
-	}
-}
-
-func (d *dispatcher) deliver(s *subscriber, ev Event) {
-	defer func() {
-		if p := recover(); p != nil {
-			d.log.Error("routing: event subscriber panicked", "event", ev.String(), "panic", fmt.Sprint(p))
-		}
-	}()
-	s.fn(ev)
+	d.feed.Publish(j.ev)
 }
 
 func (d *dispatcher) close() {
@@ -253,4 +234,5 @@ func (d *dispatcher) close() {
 	close(d.stop)
 	d.mu.Unlock()
 	<-d.done
+	d.feed.Close()
 }

@@ -31,6 +31,8 @@ type metrics struct {
 	reloads      *prometheus.CounterVec // outcome
 	reloadTime   prometheus.Histogram
 	lastReload   prometheus.Gauge
+	// eventsDropped counts the events an asynchronous subscriber lost.
+	eventsDropped *prometheus.CounterVec // subscriber
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -100,6 +102,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_routing_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful reload.",
 		}),
+		eventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_routing_events_dropped_total",
+			Help: "Routing events (gateway states, trunk alarms) an asynchronous subscriber lost because its queue was full, by subscriber.",
+		}, []string{"subscriber"}),
 	}
 	m.calls = promreg.Register(reg, m.calls)
 	m.attempts = promreg.Register(reg, m.attempts)
@@ -117,5 +123,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reloads = promreg.Register(reg, m.reloads)
 	m.reloadTime = promreg.Register(reg, m.reloadTime)
 	m.lastReload = promreg.Register(reg, m.lastReload)
+	m.eventsDropped = promreg.Register(reg, m.eventsDropped)
 	return m
 }

@@ -128,12 +128,27 @@ func (r *Router) notePlaceholders(prev, t *table) {
 // their next Reload. An unknown gwid fails with ErrNotFound. Like
 // Reload, it waits for a reload in progress, or for ctx.
 func (r *Router) SetGatewayAddress(ctx context.Context, gwid, address string) error {
-	select {
-	case r.reload <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("routing: gateway %s: waiting for the running reload: %w", gwid, context.Cause(ctx))
+	stored := false
+	var rowErr error
+	_, err := r.reload(ctx, func(ctx context.Context) error {
+		rowErr = r.storeAddress(ctx, gwid, address)
+		stored = rowErr == nil
+		return rowErr
+	})
+	switch {
+	case err == nil:
+		return nil
+	case rowErr != nil:
+		return rowErr
+	case stored:
+		return fmt.Errorf("routing: gateway %s: address stored, but the tables did not reload: %w", gwid, err)
 	}
-	defer func() { <-r.reload }()
+	return fmt.Errorf("routing: gateway %s: %w", gwid, err)
+}
+
+// storeAddress checks and writes the new address of gwid, without its
+// placeholder mark.
+func (r *Router) storeAddress(ctx context.Context, gwid, address string) error {
 	d, err := r.store.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("routing: gateway %s: %w", gwid, err)
@@ -155,9 +170,6 @@ func (r *Router) SetGatewayAddress(ctx context.Context, gwid, address string) er
 	}
 	if err := r.store.SetGatewayAddress(ctx, gwid, row.Address, row.Attrs); err != nil {
 		return fmt.Errorf("routing: gateway %s: %w", gwid, err)
-	}
-	if _, err := r.reloadLocked(ctx); err != nil {
-		return fmt.Errorf("routing: gateway %s: address stored, but the tables did not reload: %w", gwid, err)
 	}
 	return nil
 }

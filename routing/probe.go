@@ -111,7 +111,7 @@ func (r *Router) probe(p Pinger, g *gateway) {
 	g.rt.probe.Store(&pr)
 	id := g.row.GWID
 	switch {
-	case pr.Err == nil && r.upCodes.has(pr.Code):
+	case pr.Err == nil && r.upCodes.Has(pr.Code):
 		r.m.probes.WithLabelValues(id, "up").Inc()
 		r.transition(g, StateInactive, StateActive, CauseProbe, strconv.Itoa(pr.Code)+" "+res.Reason)
 	case pr.Err != nil:

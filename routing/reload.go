@@ -17,19 +17,35 @@ import (
 // One reload runs at a time: a Reload called while another runs waits for
 // it, then loads afresh; it gives up with ctx's error if ctx ends first.
 func (r *Router) Reload(ctx context.Context) (Report, error) {
-	select {
-	case r.reload <- struct{}{}:
-	case <-ctx.Done():
-		return Report{}, fmt.Errorf("routing: reload: waiting for the running reload: %w", context.Cause(ctx))
-	}
-	defer func() { <-r.reload }()
-	return r.reloadLocked(ctx)
+	return r.reload(ctx, nil)
 }
 
-// reloadLocked is Reload for a caller that holds the reload token.
-func (r *Router) reloadLocked(ctx context.Context) (Report, error) {
+// reload loads and swaps the tables (snapshot.Value's rules: one at a
+// time). before, when set, runs first, holding the reload: a change to the
+// store that the reload must see (SetGatewayAddress).
+func (r *Router) reload(ctx context.Context, before func(context.Context) error) (Report, error) {
 	start := time.Now()
-	d, err := r.store.Load(ctx)
+	var rep Report
+	var prev, next *table
+	var beforeErr error
+	err := r.tab.Reload(ctx, func(ctx context.Context) (*table, error) {
+		if before != nil {
+			if beforeErr = before(ctx); beforeErr != nil {
+				return nil, beforeErr
+			}
+		}
+		d, err := r.store.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		t, rp := compile(d, compileOptions{extraPrefixChars: r.cfg.ExtraPrefixChars, ignoreDomain: r.cfg.IgnoreDomain})
+		r.attach(t)
+		prev, next, rep = r.tab.Load(), t, rp
+		return t, nil
+	})
+	if beforeErr != nil {
+		return Report{}, beforeErr
+	}
 	if err != nil {
 		r.m.reloads.WithLabelValues("error").Inc()
 		if r.tab.Load() != nil {
@@ -37,11 +53,9 @@ func (r *Router) reloadLocked(ctx context.Context) (Report, error) {
 		}
 		return Report{}, fmt.Errorf("routing: reload: %w", err)
 	}
-	t, rep := compile(d, compileOptions{extraPrefixChars: r.cfg.ExtraPrefixChars, ignoreDomain: r.cfg.IgnoreDomain})
-	r.attach(t)
-	prev := r.tab.Swap(t)
-	r.notePlaceholders(prev, t)
+	r.notePlaceholders(prev, next)
 	took := time.Since(start)
+	rep.Took = took
 
 	r.m.reloads.WithLabelValues("ok").Inc()
 	r.m.reloadTime.Observe(took.Seconds())

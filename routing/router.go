@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/snapshot"
 )
 
 // Router is dynamic routing: the compiled tables of a Store, the stage that
@@ -31,17 +31,15 @@ type Router struct {
 	out     outcomeCounters
 	noRoute sip.StatusError
 
-	failover codeSet
-	disable  codeSet
-	upCodes  codeSet
+	failover sip.StatusSet
+	disable  sip.StatusSet
+	upCodes  sip.StatusSet
 
-	tab    atomic.Pointer[table]
-	reload chan struct{} // holds a token while a reload runs
+	tab snapshot.Value[table]
 
-	capMu   sync.Mutex
-	gwRT    map[string]*gwState
-	crRT    map[string]*crState
-	pending map[pendKey]int
+	capMu sync.Mutex
+	gwRT  map[string]*gwState
+	crRT  map[string]*crState
 
 	events *dispatcher
 
@@ -55,23 +53,15 @@ type Router struct {
 	unwatch []func()
 }
 
-// codeSet is a set of SIP status codes.
-type codeSet [10]uint64 // a bit for each of 100..699
-
-func newCodeSet(codes []int, lowest int) (codeSet, error) {
-	var s codeSet
+// finalCodes is the set of final statuses (300..699) codes lists.
+func finalCodes(codes []int) (sip.StatusSet, error) {
 	for _, c := range codes {
-		if c < lowest || c > 699 {
-			return s, fmt.Errorf("status %d: want %d..699", c, lowest)
+		if c < 300 || c > 699 {
+			return sip.StatusSet{}, fmt.Errorf("status %d: want 300..699", c)
 		}
-		s.add(c)
 	}
-	return s, nil
+	return sip.NewStatusSet(codes...)
 }
-
-func (s *codeSet) add(c int) { c -= 100; s[c/64] |= 1 << (c % 64) }
-
-func (s *codeSet) has(c int) bool { c -= 100; return c >= 0 && c < 600 && s[c/64]&(1<<(c%64)) != 0 }
 
 var errClosed = errors.New("routing: router closed")
 
@@ -118,20 +108,18 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 		log:     slog.New(slog.DiscardHandler),
 		now:     time.Now,
 		intn:    rand.IntN,
-		reload:  make(chan struct{}, 1),
 		gwRT:    make(map[string]*gwState),
 		crRT:    make(map[string]*crState),
-		pending: make(map[pendKey]int),
 		noRoute: sip.StatusError{Code: cfg.NoRouteCode, Reason: cfg.NoRouteReason},
 	}
 	var err error
-	if r.failover, err = newCodeSet(cfg.FailoverCodes, 300); err != nil {
+	if r.failover, err = finalCodes(cfg.FailoverCodes); err != nil {
 		return nil, fmt.Errorf("routing: failover codes: %w", err)
 	}
-	if r.disable, err = newCodeSet(cfg.DisableCodes, 300); err != nil {
+	if r.disable, err = finalCodes(cfg.DisableCodes); err != nil {
 		return nil, fmt.Errorf("routing: disable codes: %w", err)
 	}
-	if r.upCodes, err = newCodeSet(append([]int{200}, cfg.Probe.ReplyCodes...), 100); err != nil {
+	if r.upCodes, err = sip.NewStatusSet(append([]int{200}, cfg.Probe.ReplyCodes...)...); err != nil {
 		return nil, fmt.Errorf("routing: probe reply codes: %w", err)
 	}
 	for _, o := range opts {
@@ -139,7 +127,7 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 	}
 	r.m = newMetrics(r.reg)
 	r.out = newOutcomeCounters(r.m)
-	r.events = newDispatcher(r.log)
+	r.events = newDispatcher(r.log, r.m.eventsDropped)
 	r.base, r.cancel = context.WithCancel(context.Background())
 	if _, err := r.Reload(context.Background()); err != nil {
 		r.Close()

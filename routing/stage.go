@@ -89,7 +89,9 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 	number := r.Recipient.User
 	debug := rt.log.Enabled(ctx, slog.LevelDebug)
 	d, ok := rt.first(t, group, number, now)
+	call := sip.CallFrom(ctx)
 	if !ok {
+		call.Tracef("routing", "group %d, number %s: no rule", group, number)
 		rt.out.calls[outNoRoute].Inc()
 		if debug {
 			rt.log.DebugContext(ctx, "routing: no route", "callid", callID(r), "ruri", r.Recipient.String(), "group", group)
@@ -98,7 +100,7 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 		return &reject
 	}
 
-	key := pendKey{callID: callID(r), fromTag: fromTag(r)}
+	d.trace(call)
 	var best *sip.StatusError
 	tried := false
 	for {
@@ -117,12 +119,14 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 			}
 			dst := d.Destinations[i]
 			g := dst.gw
-			key.gwid = g.row.GWID
-			if f, full := rt.reserve(g, key); full {
+			gwid := g.row.GWID
+			res, f, full := rt.reserve(g, call)
+			if full {
 				rt.m.full.WithLabelValues(f.kind(), f.trunk(g)).Inc()
 				rt.out.attempts[outFull].Inc()
+				call.Tracef("skipped", "%s\t%s", gwid, f.String())
 				if debug {
-					rt.log.DebugContext(ctx, "routing: destination skipped", "callid", callID(r), "gateway", key.gwid, "reason", f.String())
+					rt.log.DebugContext(ctx, "routing: destination skipped", "callid", callID(r), "gateway", gwid, "reason", f.String())
 				}
 				continue
 			}
@@ -135,11 +139,11 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 			attempt.Attempt = i
 			actx := sip.WithTargets(context.WithValue(ctx, decisionKey{}, &attempt), target)
 			if debug {
-				rt.log.DebugContext(ctx, "routing: trying", "callid", callID(r), "rule", d.Rule, "gateway", key.gwid,
+				rt.log.DebugContext(ctx, "routing: trying", "callid", callID(r), "rule", d.Rule, "gateway", gwid,
 					"ruri", target.URI.String(), "attempt", i+1, "of", len(d.Destinations))
 			}
 			err := s.next.ServeSIP(actx, w, req)
-			rt.release(g, key)
+			rt.release(res, call)
 			if err == nil {
 				out := outAnswered
 				if ctx.Err() != nil {
@@ -161,19 +165,19 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 				rt.out.calls[outCanceled].Inc()
 				return err
 			}
-			if !rt.failover.has(se.Code) {
+			if !rt.failover.Has(se.Code) {
 				rt.out.attempts[outRejected].Inc()
 				rt.out.calls[outRejected].Inc()
 				if debug {
-					rt.log.DebugContext(ctx, "routing: final answer, no failover", "callid", callID(r), "gateway", key.gwid, "status", se.Code)
+					rt.log.DebugContext(ctx, "routing: final answer, no failover", "callid", callID(r), "gateway", gwid, "status", se.Code)
 				}
 				return err
 			}
 			rt.out.attempts[outFailover].Inc()
 			if debug {
-				rt.log.DebugContext(ctx, "routing: failing over", "callid", callID(r), "gateway", key.gwid, "status", se.Code)
+				rt.log.DebugContext(ctx, "routing: failing over", "callid", callID(r), "gateway", gwid, "status", se.Code)
 			}
-			if best == nil || rank(se.Code) < rank(best.Code) {
+			if sip.Better(se, best) {
 				best = se
 			}
 		}
@@ -183,6 +187,7 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 		if d, ok = rt.next(t, d, now); !ok {
 			break
 		}
+		d.trace(call)
 		if debug {
 			rt.log.DebugContext(ctx, "routing: rule fallback", "callid", callID(r), "rule", d.Rule, "prefix", d.Prefix)
 		}
@@ -197,22 +202,10 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 
 var errNoDestination = errors.New("routing: no usable destination (disabled, inactive, placeholder address or full)")
 
-// rank orders failover outcomes as RFC 3261 §16.7 step 6 orders final
-// responses: 4xx (the 408 of a silent gateway) before 5xx, 503 last.
-func rank(code int) int {
-	switch {
-	case code < 500:
-		return 1
-	case code == 503:
-		return 3
-	}
-	return 2
-}
-
 // failed makes a probed gateway inactive when a call to it ended with one
 // of Config.DisableCodes.
 func (r *Router) failed(ctx context.Context, g *gateway, se *sip.StatusError) {
-	if ctx.Err() != nil || g.row.ProbeMode == ProbeNever || !r.disable.has(se.Code) {
+	if ctx.Err() != nil || g.row.ProbeMode == ProbeNever || !r.disable.Has(se.Code) {
 		return
 	}
 	r.transition(g, StateActive, StateInactive, CauseCall, strconv.Itoa(se.Code)+" "+reasonOf(se))

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/palio-voip/palio/sip"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -237,8 +238,10 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 
 // Subscribe registers fn for every Event from now on and returns a
 // function that removes it. Events are delivered in order, one at a time,
-// on a goroutine of the Router: fn may block it (delaying later events)
-// but never a call. A panic in fn is logged and forgotten.
-func (r *Router) Subscribe(fn func(Event)) (unsubscribe func()) {
-	return r.events.subscribe(fn)
+// on a goroutine of the Router: fn may block it (delaying later events
+// for every subscriber) but never a call; sip.Async(n) gives fn a
+// goroutine and a bounded queue of its own (see sip.Feed). A panic in fn
+// is logged and forgotten.
+func (r *Router) Subscribe(fn func(Event), opts ...sip.SubscribeOption) (unsubscribe func()) {
+	return r.events.subscribe(fn, opts...)
 }
