@@ -258,3 +258,35 @@ func BenchmarkSourceStage(b *testing.B) {
 		h.ServeSIP(ctx, w, r)
 	}
 }
+
+func TestParseCIDR(t *testing.T) {
+	tests := []struct {
+		in       string
+		ip       string
+		mask     int
+		wantFail bool
+	}{
+		{in: "10.0.0.0/8", ip: "10.0.0.0", mask: 8},
+		{in: "192.0.2.7", ip: "192.0.2.7", mask: 32},
+		{in: "2001:db8::/32", ip: "2001:db8::", mask: 32},
+		{in: "2001:db8::1", ip: "2001:db8::1", mask: 128},
+		{in: " 198.51.100.0/24 ", ip: "198.51.100.0", mask: 24},
+		{in: "10.0.0.0/33", wantFail: true},
+		{in: "10.0.0.0/-1", wantFail: true},
+		{in: "10.0.0.0/x", wantFail: true},
+		{in: "gw.unisi.it", wantFail: true},
+		{in: "", wantFail: true},
+	}
+	for _, tt := range tests {
+		ip, mask, err := permission.ParseCIDR(tt.in)
+		if tt.wantFail {
+			if err == nil {
+				t.Errorf("ParseCIDR(%q): got %s/%d, want an error", tt.in, ip, mask)
+			}
+			continue
+		}
+		if err != nil || ip != tt.ip || mask != tt.mask {
+			t.Errorf("ParseCIDR(%q): got %s/%d %v, want %s/%d", tt.in, ip, mask, err, tt.ip, tt.mask)
+		}
+	}
+}

@@ -172,3 +172,23 @@ func (e entry) admits(port int, proto, uri string) bool {
 	}
 	return true
 }
+
+// ParseCIDR reads an address row's network as an operator writes it:
+// "10.0.0.0/8", "2001:db8::/32", or a bare address (one host, /32 or
+// /128). It returns the address and the mask length.
+func ParseCIDR(s string) (ip string, mask int, err error) {
+	host, m, hasMask := strings.Cut(strings.TrimSpace(s), "/")
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	bits := addr.Unmap().BitLen()
+	if !hasMask {
+		return host, bits, nil
+	}
+	mask, err = strconv.Atoi(m)
+	if err != nil || mask < 0 || mask > bits {
+		return "", 0, fmt.Errorf("%q: mask must be 0..%d", s, bits)
+	}
+	return host, mask, nil
+}

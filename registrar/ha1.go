@@ -45,7 +45,14 @@ func newHash(algorithm string) (hash.Hash, error) {
 // computed for password, taking the domain as the realm (as OpenSIPS's
 // tools do), and no plaintext password kept.
 func NewSubscriber(username, domain, password string) Subscriber {
-	md, _ := HA1(username, domain, password, MD5)
-	sha, _ := HA1(username, domain, password, SHA256)
+	return NewSubscriberIn(username, domain, domain, password)
+}
+
+// NewSubscriberIn is NewSubscriber for a registrar whose realm is not the
+// account's domain (Config.Realm): the HA1s are computed for realm, as
+// OpenSIPS's calculate_ha1 does with its realm.
+func NewSubscriberIn(username, domain, realm, password string) Subscriber {
+	md, _ := HA1(username, realm, password, MD5)
+	sha, _ := HA1(username, realm, password, SHA256)
 	return Subscriber{Username: username, Domain: domain, HA1: md, HA1SHA256: sha}
 }

@@ -3,7 +3,9 @@ package registrar
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/palio-voip/palio/sip"
@@ -161,4 +163,35 @@ type SecretStore interface {
 	// one database, all return the one secret that was stored (insert if
 	// absent, then read back).
 	Secret(ctx context.Context, name string) ([]byte, error)
+}
+
+// Validate says what is wrong with an account before it is stored: a user
+// that a SIP URI cannot carry as it is (empty, with '@', ':', ';', a space
+// or a control character), a domain that is not a host name or address, no
+// way to authenticate (no password and no HA1), or a call class that is
+// not a plain word. Nil means it can be stored. The operator commands and
+// the admin API check accounts with it.
+func (s Subscriber) Validate() error {
+	if s.Username == "" {
+		return errors.New("registrar: account: empty user")
+	}
+	for _, c := range s.Username {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune("@:;<>\"?,/", c) {
+			return fmt.Errorf("registrar: account %q: the user may not contain %q", s.Username, c)
+		}
+	}
+	if s.Domain == "" || strings.ContainsAny(s.Domain, " @;:<>/\t") {
+		return fmt.Errorf("registrar: account %s: domain %q is not a host name", s.Username, s.Domain)
+	}
+	if s.Password == "" && s.HA1 == "" && s.HA1SHA256 == "" {
+		return fmt.Errorf("registrar: account %s@%s: no password and no HA1", s.Username, s.Domain)
+	}
+	for _, list := range [][]string{s.Classes, s.InboundClasses} {
+		for _, c := range list {
+			if c == "" || strings.ContainsAny(c, " ,;\t") {
+				return fmt.Errorf("registrar: account %s@%s: class %q is not a word", s.Username, s.Domain, c)
+			}
+		}
+	}
+	return nil
 }

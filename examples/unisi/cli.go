@@ -118,11 +118,7 @@ func cmdImport(ctx context.Context, g globals, args []string, out io.Writer) err
 		return err
 	}
 	defer db.Close()
-	var validate func(map[string]string) error
-	if args[0] == "dialplan" {
-		validate = validateRuleRow
-	}
-	rep, err := db.ImportTSV(ctx, args[0], f, validate)
+	rep, err := db.ImportTSV(ctx, args[0], f, nil)
 	if err != nil {
 		return err
 	}
@@ -144,17 +140,6 @@ func cmdImport(ctx context.Context, g globals, args []string, out io.Writer) err
 		return reportRouting(ctx, a, out)
 	}
 	return nil
-}
-
-// validateRuleRow refuses a dialplan row that the dialplan would discard.
-func validateRuleRow(row map[string]string) error {
-	atoi := func(k string) int { n, _ := strconv.Atoi(strings.TrimSpace(row[k])); return n }
-	r := dialplan.Rule{
-		ID: atoi("id"), DPID: atoi("dpid"), Priority: atoi("pr"), MatchOp: dialplan.MatchOp(atoi("match_op")),
-		MatchExp: row["match_exp"], MatchFlags: atoi("match_flags"), SubstExp: row["subst_exp"],
-		ReplExp: row["repl_exp"], TimeRec: row["timerec"], Disabled: atoi("disabled") != 0, Attrs: row["attrs"],
-	}
-	return r.Validate()
 }
 
 func cmdUser(ctx context.Context, g globals, args []string, out io.Writer) error {
@@ -197,9 +182,12 @@ func cmdUser(ctx context.Context, g globals, args []string, out io.Writer) error
 		if _, err := subs.Subscriber(ctx, user, *domain); err == nil {
 			return fmt.Errorf("user %s@%s already exists", user, *domain)
 		}
-		sub := newSubscriber(user, *domain, cfg.Registrar.Realm, *password)
+		sub := registrar.NewSubscriberIn(user, *domain, cfg.Registrar.Realm, *password)
 		sub.Classes = splitCSV(*classes)
 		sub.InboundClasses = splitCSV(*inbound)
+		if err := sub.Validate(); err != nil {
+			return usagef("user add: %v", err)
+		}
 		if err := subs.AddSubscriber(ctx, sub); err != nil {
 			return err
 		}
@@ -370,7 +358,7 @@ func cmdAddress(ctx context.Context, g globals, args []string, out io.Writer) er
 		if err != nil || grp < 0 {
 			return usagef("address add: group %q is not a number", pos[0])
 		}
-		ip, mask, err := parseCIDR(pos[1])
+		ip, mask, err := permission.ParseCIDR(pos[1])
 		if err != nil {
 			return usagef("address add: %v", err)
 		}
@@ -407,28 +395,6 @@ func cmdAddress(ctx context.Context, g globals, args []string, out io.Writer) er
 		return usagef("address: unknown subcommand %q (add, list, del)", args[0])
 	}
 	return nil
-}
-
-// parseCIDR reads "10.0.0.0/8", "2001:db8::/32" or a bare address (one
-// host).
-func parseCIDR(s string) (string, int, error) {
-	ip, m, hasMask := strings.Cut(s, "/")
-	addr := net.ParseIP(ip)
-	if addr == nil {
-		return "", 0, fmt.Errorf("%q is not an IP address or CIDR", s)
-	}
-	bits := 128
-	if addr.To4() != nil {
-		bits = 32
-	}
-	if !hasMask {
-		return ip, bits, nil
-	}
-	mask, err := strconv.Atoi(m)
-	if err != nil || mask < 0 || mask > bits {
-		return "", 0, fmt.Errorf("%q: mask must be 0..%d", s, bits)
-	}
-	return ip, mask, nil
 }
 
 func cmdAlias(ctx context.Context, g globals, args []string, out io.Writer) error {

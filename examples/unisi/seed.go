@@ -134,7 +134,7 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	}
 	subs := db.Subscribers(-1)
 	for _, d := range demoAccounts {
-		sub := newSubscriber(d.user, domain, realm, "unisi"+d.user)
+		sub := registrar.NewSubscriberIn(d.user, domain, realm, "unisi"+d.user)
 		sub.Classes, sub.Blocked = d.classes, d.blocked
 		if err := subs.AddSubscriber(ctx, sub); err != nil {
 			return fmt.Errorf("seed: account %s: %w", d.user, err)
@@ -196,12 +196,4 @@ func seedGatewayRows() []routing.Gateway {
 		out = append(out, routing.Gateway{GWID: f[col["gwid"]], Address: f[col["address"]], Attrs: f[col["attrs"]]})
 	}
 	return out
-}
-
-// newSubscriber makes an account whose HA1s fit the realm the registrar
-// challenges with.
-func newSubscriber(user, domain, realm, password string) registrar.Subscriber {
-	md5, _ := registrar.HA1(user, realm, password, registrar.MD5)
-	sha, _ := registrar.HA1(user, realm, password, registrar.SHA256)
-	return registrar.Subscriber{Username: user, Domain: domain, HA1: md5, HA1SHA256: sha}
 }

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -80,6 +81,51 @@ func TestImportRejects(t *testing.T) {
 		}
 		if _, err := db.ImportTSV(ctx, "users; DROP TABLE x", strings.NewReader("a\n"), nil); err == nil {
 			t.Error("an unknown table was accepted")
+		}
+	})
+}
+
+// TestImportDomainChecks: rows their component would leave out at load
+// are refused at import, with the component's reason, without a validate
+// function of the caller's.
+func TestImportDomainChecks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		db := open(t)
+		ctx := context.Background()
+		tests := []struct {
+			table, in string
+			loaded    int
+			rejected  []int
+		}{
+			{"dialplan", "dpid\tpr\tmatch_op\tmatch_exp\tattrs\n" +
+				"0\t1\t1\t^5.{3}$\tvoip\n" +
+				"0\t1\t1\t^(?=x)\tvoip\n" + // a regexp Go cannot compile
+				"0\t1\t9\t5500\tmedia\n", // no such match_op
+				1, []int{3, 4}},
+			{"address", "grp\tip\tmask\tport\tproto\tcontext_info\n" +
+				"1\t198.51.100.0\t24\t0\tany\tgw-siena\n" +
+				"1\t198.51.100.0\t33\t0\tany\tbad mask\n" +
+				"1\tgw.unisi.it\t32\t0\tany\tnot an IP\n" +
+				"1\t192.0.2.1\t32\t0\tcarrier-pigeon\tbad proto\n",
+				1, []int{3, 4, 5}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.table, func(t *testing.T) {
+				rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.in), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var lines []int
+				for _, r := range rep.Rejected {
+					lines = append(lines, r.Line)
+					if r.Reason == "" {
+						t.Errorf("line %d rejected without a reason", r.Line)
+					}
+				}
+				if rep.Loaded != tt.loaded || fmt.Sprint(lines) != fmt.Sprint(tt.rejected) {
+					t.Errorf("got %d loaded, rejected %v (%+v); want %d, %v", rep.Loaded, lines, rep.Rejected, tt.loaded, tt.rejected)
+				}
+			})
 		}
 	})
 }

@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/palio-voip/palio/dialplan"
+	"github.com/palio-voip/palio/permission"
 )
 
 // column describes a column that TSV import may fill.
@@ -30,6 +33,10 @@ var importable = map[string]map[string]column{
 		"ha1": {}, "ha1_sha256": {}, "ha1_sha512t256": {},
 	},
 	"grp": {"id": {integer: true}, "username": {}, "domain": {}, "grp": {}},
+	"address": {
+		"id": {integer: true}, "grp": {integer: true}, "ip": {}, "mask": {integer: true},
+		"port": {integer: true}, "proto": {}, "pattern": {nullable: true}, "context_info": {nullable: true},
+	},
 	"dr_gateways": {
 		"id": {integer: true}, "gwid": {}, "type": {integer: true}, "address": {},
 		"strip": {integer: true}, "pri_prefix": {nullable: true}, "attrs": {nullable: true},
@@ -78,9 +85,11 @@ type RejectedRow struct {
 // ImportTSV loads a tab-separated file into table, in one transaction. The
 // first line names the columns (OpenSIPS column names); a column the table
 // does not have is an error before anything is written. A row that cannot
-// be loaded (wrong number of fields, a bad integer, a duplicate key, or a
-// check of validate) is rejected with its line number and reason while the
-// other rows load. validate may be nil.
+// be loaded is rejected with its line number and reason while the other
+// rows load: wrong number of fields, a bad integer, a duplicate key, a
+// row its domain package would leave out (a dialplan rule that
+// dialplan.Rule.Validate refuses, an address row permission.ValidateAddress
+// refuses), or one validate, when not nil, refuses.
 func (db *DB) ImportTSV(ctx context.Context, table string, r io.Reader, validate func(row map[string]string) error) (ImportReport, error) {
 	var rep ImportReport
 	spec, ok := importable[table]
@@ -158,6 +167,12 @@ func (db *DB) ImportTSV(ctx context.Context, table string, r io.Reader, validate
 			reject(bad)
 			continue
 		}
+		if check := rowChecks[table]; check != nil {
+			if err := check(row); err != nil {
+				reject(err.Error())
+				continue
+			}
+		}
 		if validate != nil {
 			if err := validate(row); err != nil {
 				reject(err.Error())
@@ -186,4 +201,26 @@ func (db *DB) ImportTSV(ctx context.Context, table string, r io.Reader, validate
 		return rep, fmt.Errorf("sqlstore: import: commit: %w", err)
 	}
 	return rep, nil
+}
+
+// rowChecks are the domain packages' checks of an imported row, by table:
+// a row the component would leave out at load is refused at import.
+var rowChecks = map[string]func(row map[string]string) error{
+	"dialplan": func(row map[string]string) error {
+		atoi := func(k string) int { n, _ := strconv.Atoi(strings.TrimSpace(row[k])); return n }
+		r := dialplan.Rule{
+			ID: atoi("id"), DPID: atoi("dpid"), Priority: atoi("pr"), MatchOp: dialplan.MatchOp(atoi("match_op")),
+			MatchExp: row["match_exp"], MatchFlags: atoi("match_flags"), SubstExp: row["subst_exp"],
+			ReplExp: row["repl_exp"], TimeRec: row["timerec"], Disabled: atoi("disabled") != 0, Attrs: row["attrs"],
+		}
+		return r.Validate()
+	},
+	"address": func(row map[string]string) error {
+		atoi := func(k string) int { n, _ := strconv.Atoi(strings.TrimSpace(row[k])); return n }
+		mask := 32
+		if _, ok := row["mask"]; ok {
+			mask = atoi("mask")
+		}
+		return permission.ValidateAddress(permission.Address{Group: atoi("grp"), IP: row["ip"], Mask: mask, Port: atoi("port"), Proto: row["proto"]})
+	},
 }
