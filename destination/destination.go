@@ -35,6 +35,10 @@ type Config struct {
 	// number in ENUM goes to the URIs it gives, with failover among them,
 	// and to Router when it is not in ENUM or every URI failed.
 	ENUM *enum.Resolver
+	// ENUMQuery tunes the ENUM lookup (which number to look up: a site
+	// with an outside-line prefix strips it there); its Found and
+	// Fallback are the sub-pipeline's.
+	ENUMQuery enum.QueryConfig
 	// Router sends the other classes to gateways (required).
 	Router *routing.Router
 	// MaxRedirects bounds how many times one call may be redirected
@@ -86,7 +90,9 @@ func (d *Destination) Wrap(next sip.Handler) sip.Handler {
 	if d.cfg.ENUM != nil {
 		// A number in ENUM goes to its URIs (next); one that is not, or
 		// whose URIs all failed, to the gateways.
-		routed = d.cfg.ENUM.Query(enum.QueryConfig{Found: next, Fallback: true})(routed)
+		q := d.cfg.ENUMQuery
+		q.Found, q.Fallback = next, true
+		routed = d.cfg.ENUM.Query(q)(routed)
 	}
 	var local sip.Handler = sip.NotFound
 	if d.cfg.Registrar != nil {

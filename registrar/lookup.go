@@ -27,9 +27,15 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 			return err
 		}
 		call := sip.CallFrom(ctx)
+		// The callee's canonical AOR: the account's user at the realm (the
+		// Request-URI's host may be the proxy's address).
 		aor := r.AOR(req.Recipient)
-		if !strings.Contains(aor, "@") && req.Recipient.Host != "" {
-			aor += "@" + req.Recipient.Host
+		if !strings.Contains(aor, "@") {
+			domain := r.cfg.Realm
+			if domain == "" {
+				domain = req.Recipient.Host
+			}
+			aor += "@" + domain
 		}
 		call.SetCallee(aor)
 		if len(targets) == 0 {

@@ -7,31 +7,40 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/destination"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/snapshot"
 	"github.com/palio-voip/palio/store/mysql"
 	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// app is the UniSI deployment assembled: the store, the snapshots loaded
-// from it, the registrar and the stages. The server and the operator
-// commands share it.
+// app is the UniSI deployment assembled: the store and the components
+// built over it, in the order they were built. The server and the
+// operator commands share it. It wires; what a component does, and what
+// it checks, is the library's.
 type app struct {
 	cfg Config
 	log *slog.Logger
 	reg prometheus.Registerer
 
-	db      *sqlstore.DB
+	db     *sqlstore.DB
+	domain string
+	// components are what the app reloads and closes, in build order.
+	components []component
+
+	// The components the wiring refers to by name.
 	loc     *sqlstore.LocationStore
 	subs    *sqlstore.SubscriberStore
 	plan    *dialplan.Plan
@@ -40,8 +49,21 @@ type app struct {
 	regr    *registrar.Registrar
 	enum    *enum.Resolver
 	router  *routing.Router
-	domain  string
+	dest    *destination.Destination
 }
+
+// component is one part of the deployment as the app runs it: the tables
+// whose change reloads it (the store's change counters, DB.Watch), how to
+// reload it, and how to close it. Either function may be nil.
+type component struct {
+	name   string
+	tables []string
+	reload func(ctx context.Context) (snapshot.Report, error)
+	close  func()
+}
+
+// add appends a component.
+func (a *app) add(c component) { a.components = append(a.components, c) }
 
 // openDB opens the configured store: MySQL when a DSN is set, else the
 // SQLite file.
@@ -78,14 +100,25 @@ func (a *app) build(ctx context.Context) error {
 	if a.plan, err = dialplan.New(dialplan.Config{}, a.db.Dialplan(), dialplan.WithLogger(a.log), dialplan.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
+	a.add(component{name: "dialplan", tables: []string{"dialplan"}, reload: func(ctx context.Context) (snapshot.Report, error) {
+		rep, err := a.plan.Reload(ctx)
+		return rep.Summary(), err
+	}})
 	if a.aliases, err = alias.New(alias.Config{IgnoreDomain: true, Rewrite: true}, a.db.Aliases(), alias.WithLogger(a.log), alias.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
+	a.add(component{name: "alias", tables: []string{"dbaliases"}, reload: a.aliases.Reload})
 	if a.acl, err = permission.NewAddresses(a.db.Addresses(), permission.WithLogger(a.log), permission.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
+	a.add(component{name: "permission", tables: []string{"address"}, reload: a.acl.Reload})
 	a.loc = a.db.Location(sqlstore.LocationOptions{WriteBack: a.cfg.Registrar.WriteBack.Duration, Logger: a.log})
+	a.add(component{name: "location", close: a.loc.Close})
 	a.subs = a.db.Subscribers(0)
+	a.add(component{name: "accounts", tables: []string{"subscriber"}, reload: func(context.Context) (snapshot.Report, error) {
+		a.subs.Invalidate()
+		return snapshot.Report{Component: "accounts"}, nil
+	}})
 	rc := a.cfg.Registrar
 	a.regr, err = registrar.New(registrar.Config{
 		Realm:          rc.Realm,
@@ -100,6 +133,7 @@ func (a *app) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.add(component{name: "registrar", close: func() { a.regr.Close() }})
 	if a.cfg.ENUM.Enabled {
 		ec := a.cfg.ENUM
 		servers := ec.Servers
@@ -120,7 +154,33 @@ func (a *app) build(ctx context.Context) error {
 	if a.router, err = routing.New(a.routingConfig(), a.db.Routing(), routing.WithLogger(a.log), routing.WithRegisterer(a.reg)); err != nil {
 		return err
 	}
-	return nil
+	a.add(component{name: "routing", tables: []string{"routing"}, close: a.router.Close, reload: func(ctx context.Context) (snapshot.Report, error) {
+		rep, err := a.router.Reload(ctx) // the router logs the rows it leaves out
+		return rep.Summary(), err
+	}})
+	a.dest, err = destination.New(destination.Config{
+		Plan: a.plan,
+		Class: permission.Class(permission.ClassConfig{
+			Required:      permission.UniSIClasses,
+			Caller:        callerClasses,
+			Callee:        a.calleeClasses,
+			InboundTypes:  []string{"voip"},
+			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"},
+		}),
+		Registrar: a.regr,
+		ENUM:      a.enum,
+		// UniSI dials an outside-line 0 before a number: ENUM looks up
+		// the number without it.
+		ENUMQuery: enum.QueryConfig{Number: withoutOutsideLine},
+		Router:    a.router,
+	})
+	return err
+}
+
+// withoutOutsideLine is the number a request calls, without UniSI's
+// outside-line 0.
+func withoutOutsideLine(r *sip.Request) string {
+	return strings.TrimPrefix(r.Recipient.User, "0")
 }
 
 // prefixChars are the characters UniSI's rule prefixes use besides digits:
@@ -160,60 +220,40 @@ func (a *app) probing() bool {
 	return a.cfg.Routing.ProbeInterval == nil || a.cfg.Routing.ProbeInterval.Duration > 0
 }
 
+// close closes the components, the last built first, and the store.
 func (a *app) close() {
-	if a.router != nil {
-		a.router.Close()
-	}
-	if a.regr != nil {
-		a.regr.Close()
-	}
-	if a.loc != nil {
-		a.loc.Close()
+	for i := len(a.components) - 1; i >= 0; i-- {
+		if c := a.components[i]; c.close != nil {
+			c.close()
+		}
 	}
 	if a.db != nil {
 		a.db.Close()
 	}
 }
 
-// reload reloads the snapshots built from the named tables (all of them
-// when none is named); a failure keeps what runs and is logged.
-func (a *app) reload(ctx context.Context, tables ...string) {
-	all := len(tables) == 0
-	want := func(t string) bool { return all || slices.Contains(tables, t) }
+// reload reloads the components built from the named tables (all of them
+// when none is named); one that fails keeps what runs, and says why.
+func (a *app) reload(ctx context.Context, tables ...string) []snapshot.Report {
+	var reps []snapshot.Report
 	var errs []error
-	if want("dialplan") {
-		if rep, err := a.plan.Reload(ctx); err != nil {
-			errs = append(errs, err)
-		} else {
-			for _, d := range rep.Discarded {
-				a.log.Warn("unisi: dialplan rule discarded", "id", d.ID, "reason", d.Reason)
-			}
+	for _, c := range a.components {
+		if c.reload == nil || (len(tables) > 0 && !slices.ContainsFunc(c.tables, func(t string) bool { return slices.Contains(tables, t) })) {
+			continue
 		}
-	}
-	if want("dbaliases") {
-		if _, err := a.aliases.Reload(ctx); err != nil {
-			errs = append(errs, err)
+		rep, err := c.reload(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+			continue
 		}
-	}
-	if want("address") {
-		if _, err := a.acl.Reload(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if want("routing") {
-		// The router logs the rows it leaves out.
-		if _, err := a.router.Reload(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if want("subscriber") {
-		a.subs.Invalidate()
+		reps = append(reps, rep)
 	}
 	if err := errors.Join(errs...); err != nil {
 		a.log.Error("unisi: reload failed; the running data stays", "error", err)
-		return
+		return reps
 	}
 	a.log.Info("unisi: reloaded", "tables", fmt.Sprint(tables))
+	return reps
 }
 
 // watch reloads the snapshots when their tables change in the store (a
@@ -243,62 +283,21 @@ func (a *app) calleeClasses(ctx context.Context, user, _ string) ([]string, bool
 	return sub.InboundClasses, true, nil
 }
 
-// stage is one named stage of the pipeline.
-type stage struct {
-	name string
-	mw   sip.Middleware
-}
-
-// stages returns the pipeline for initial requests, in the order of
-// DESIGN.md §1: source check → authentication → ENUM → alias → dialplan →
-// call class → the destination of the class. auth is the authentication
-// stage (the registrar's, or the dry run's stand-in); next ends the chain
-// (the Forwarder, or the dry run's recorder).
-func (a *app) stages(auth sip.Middleware, next sip.Handler) []stage {
-	out := []stage{
-		{"source", a.acl.Source(permission.SourceConfig{Trusted: a.cfg.Permission.Trusted, RejectUntrusted: a.cfg.Permission.RejectUntrusted})},
-		{"auth", auth},
-	}
-	if a.enum != nil {
-		out = append(out, stage{"enum", a.enum.Query(enum.QueryConfig{Found: next})})
-	}
-	return append(out,
-		stage{"alias", a.aliases.Wrap},
-		stage{"dialplan", a.plan.Wrap},
-		stage{"class", permission.Class(permission.ClassConfig{
-			Required:      permission.UniSIClasses,
-			Caller:        callerClasses,
-			Callee:        a.calleeClasses,
-			InboundTypes:  []string{"voip"},
-			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"},
-		})},
-		stage{"destination", a.destination},
-	)
-}
-
-// pipeline chains the stages in front of next.
+// pipeline is the UniSI pipeline for initial requests, in front of next
+// (the Forwarder, or the dry run's recorder), in the order of DESIGN.md
+// §1: the source check, authentication (auth: the registrar's, or the dry
+// run's stand-in), alias, then the destination sub-pipeline: dialplan,
+// call class, ENUM when enabled, and the destination of the class (the
+// phones' registrations for voip; dynamic routing, whose rules pick the
+// MD110s, the PSTN gateways of the three sites, the ToIP trunk or the
+// media box, for the rest).
 func (a *app) pipeline(auth sip.Middleware, next sip.Handler) sip.Handler {
-	var mws []sip.Middleware
-	for _, s := range a.stages(auth, next) {
-		mws = append(mws, s.mw)
-	}
-	return sip.Chain(mws...)(next)
-}
-
-// destination sends each class where UniSI sends it: voip to the phones'
-// registrations; legacy, national, mobile, international, toip and media
-// to dynamic routing, whose rules pick the MD110s, the PSTN gateways of
-// the three sites, the ToIP trunk or the Asterisk media box, with
-// failover. A class without routing rules gets the router's 404 No Route.
-func (a *app) destination(next sip.Handler) sip.Handler {
-	lookup := a.regr.Lookup(next)
-	routed := a.router.Wrap(next)
-	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		if res, _ := dialplan.ResultFrom(ctx); res.Attrs == "voip" {
-			return lookup.ServeSIP(ctx, w, r)
-		}
-		return routed.ServeSIP(ctx, w, r)
-	})
+	return sip.Chain(
+		a.acl.Source(permission.SourceConfig{Trusted: a.cfg.Permission.Trusted, RejectUntrusted: a.cfg.Permission.RejectUntrusted}),
+		auth,
+		a.aliases.Wrap,
+		a.dest.Wrap,
+	)(next)
 }
 
 // timeout bounds the operator commands' database work.

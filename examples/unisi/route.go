@@ -12,23 +12,20 @@ import (
 	"sync"
 
 	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/palio-voip/palio/alias"
-	"github.com/palio-voip/palio/dialplan"
-	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
-	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 )
 
 // cmdRoute is `route NUMBER -from USER`: a dry run of the pipeline the
 // server runs. A synthetic INVITE from USER to NUMBER goes through the very
-// same stages (built by app.stages) with two stand-ins: authentication
-// takes the caller as USER (its account is read from the store, so blocked
-// accounts and classes count), and the Forwarder is replaced by a recorder
-// that keeps the request and its targets instead of sending. Each stage's
-// decision is read from the context it passed on, so the explanation
-// cannot drift from what the server does.
+// same stages (app.pipeline) with two stand-ins: authentication takes the
+// caller as USER (its account is read from the store, so blocked accounts
+// and classes count), and the Forwarder is replaced by a recorder that
+// keeps the request and its targets instead of sending. Each stage writes
+// its decision into the call's record, as it does on the server, and the
+// dry run prints that record's trace: the explanation cannot drift from
+// what the server does, and this command knows no stage.
 func cmdRoute(ctx context.Context, g globals, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("route", flag.ContinueOnError)
 	from := fs.String("from", "", "the calling account (required)")
@@ -44,33 +41,39 @@ func cmdRoute(ctx context.Context, g globals, args []string, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// Errors only: the load's warnings (each placeholder gateway, say)
-	// are the server's to log; the dry run shows what concerns the call
-	// (a placeholder is "skipped ... placeholder address").
+	// Errors only: the placeholder gateways' warnings are the server's to
+	// give, and route shows them as skipped.
 	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), nil)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 
-	tr := &trace{}
+	var sent *sip.Request
+	var targets []sip.Target
 	term := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		tr.final(ctx, r)
+		sent, targets = r, sip.TargetsFrom(ctx)
 		return w.WriteResponse(sip.NewResponse(r, 200, "OK (dry run: would forward)"))
 	})
-	var chain []sip.Middleware
-	for _, s := range a.stages(a.asCaller(*from), term) {
-		if s.name == "destination" {
-			chain = append(chain, a.explainRouting(tr))
-		}
-		chain = append(chain, s.mw, tr.after(s.name))
-	}
-	h := sip.Chain(chain...)(term)
+	h := a.pipeline(a.asCaller(*from), term)
 
 	req := syntheticInvite(pos[0], *from, domainOf(cfg), *src)
+	call := sip.NewCall(req)
 	w := &recorder{}
-	err = h.ServeSIP(ctx, w, req)
-	tr.print(out)
+	err = h.ServeSIP(sip.WithCall(ctx, call), w, req)
+	for _, e := range call.TraceEntries() {
+		fmt.Fprintln(out, e.String())
+	}
+	if sent != nil {
+		fmt.Fprintf(out, "request\tINVITE %s\n", sent.Recipient.String())
+	}
+	for i, tg := range targets {
+		gw := tg.Gateway
+		if gw == "" {
+			gw = "-"
+		}
+		fmt.Fprintf(out, "target\t%d\t%s\t%s\n", i+1, tg.String(), gw)
+	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(out, "result\t%d %s\n", w.status, w.reason)
@@ -95,71 +98,15 @@ func statusReason(se *sip.StatusError) string {
 	return sip.ReasonPhrase(se.Code)
 }
 
-// explainRouting wraps the destination stage of a dry run. For a class
-// that goes to dynamic routing it records the router's decision: the rule
-// and its destinations in the order the stage tries them, with those
-// skipped and why. When the stage reached the (stand-in) Forwarder, that
-// is the decision it made, with the very order its weighted draw gave;
-// when it could not (no rule, every destination skipped), Router.Explain
-// (OpenSIPS's dr_number_routing) shows why.
-func (a *app) explainRouting(tr *trace) sip.Middleware {
-	return func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			if res, _ := dialplan.ResultFrom(ctx); res.Attrs == "voip" {
-				tr.add("destination", "registrar lookup of %s", r.Recipient.User)
-				return next.ServeSIP(ctx, w, r)
-			}
-			group, number := a.router.Group(r), r.Recipient.User
-			err := next.ServeSIP(ctx, w, r)
-			if tr.decision != nil {
-				tr.routing(*tr.decision)
-				return err
-			}
-			ds, xerr := a.router.Explain(group, number)
-			if xerr != nil {
-				tr.add("routing", "group %d, number %s: no rule", group, number)
-			}
-			for _, d := range ds {
-				tr.routing(d)
-			}
-			return err
-		})
-	}
-}
-
-// routing records a routing decision.
-func (t *trace) routing(d routing.Decision) {
-	prefix := d.Prefix
-	if prefix == "" {
-		prefix = "(none)"
-	}
-	t.add("routing", "group %d, number %s: rule %d, prefix %s, priority %d, attrs %s", d.Group, d.Number, d.Rule, prefix, d.Priority, dash(d.Attrs))
-	for i, dst := range d.Destinations {
-		via := ""
-		if dst.Carrier != "" {
-			via = " via #" + dst.Carrier
-		}
-		tg := dst.Target()
-		t.add("destination", "%d\t%s%s\t%s", i+1, dst.Gateway, via, tg.String())
-	}
-	for _, sk := range d.Skipped {
-		name := sk.Gateway
-		switch {
-		case name == "":
-			name = "#" + sk.Carrier
-		case sk.Carrier != "":
-			name += " via #" + sk.Carrier
-		}
-		t.add("skipped", "%s\t%s", name, sk.Reason)
-	}
-}
-
 // asCaller stands in for authentication in a dry run: the caller is the
-// account user, as the store has it.
+// account user, as the store has it, and goes into the call's record as
+// the registrar would put it.
 func (a *app) asCaller(user string) sip.Middleware {
 	return func(next sip.Handler) sip.Handler {
 		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			call := sip.CallFrom(ctx)
 			if permission.TrustedSource(ctx, r) {
+				call.Trace("auth", sip.Note("not needed (trusted source)"))
 				return next.ServeSIP(ctx, w, r)
 			}
 			sub, err := a.subs.Subscriber(ctx, user, "")
@@ -173,6 +120,8 @@ func (a *app) asCaller(user string) sip.Middleware {
 				return sip.Reject(403, "Account Blocked")
 			}
 			id := registrar.Identity{Username: sub.Username, Domain: sub.Domain, Realm: a.cfg.Registrar.Realm, Subscriber: sub}
+			call.SetCaller(sip.CallerIdentity{User: id.Username, Domain: id.Domain})
+			call.Trace("auth", id)
 			return next.ServeSIP(registrar.NewContext(ctx, id), w, r)
 		})
 	}
@@ -201,101 +150,6 @@ func syntheticInvite(number, from, domain, src string) *sip.Request {
 	req.SetSource(src)
 	req.SetTransport("UDP")
 	return req
-}
-
-// trace collects each stage's decision as the request passes.
-type trace struct {
-	lines    []string
-	targets  []sip.Target
-	ruri     string
-	decision *routing.Decision // the routing stage's, when it forwarded
-}
-
-func (t *trace) add(stage, format string, a ...any) {
-	t.lines = append(t.lines, stage+"\t"+fmt.Sprintf(format, a...))
-}
-
-// after returns an observer placed after the stage called name: it runs
-// when that stage passes the request on and reads what it decided.
-func (t *trace) after(name string) sip.Middleware {
-	return func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			t.decided(ctx, name, r)
-			return next.ServeSIP(ctx, w, r)
-		})
-	}
-}
-
-func (t *trace) decided(ctx context.Context, name string, r *sip.Request) {
-	switch name {
-	case "source":
-		s, _ := permission.SourceFrom(ctx)
-		if s.Trusted {
-			t.add(name, "trusted %s:%d group %d (%s)", s.IP, s.Port, s.Group, s.ContextInfo)
-		} else {
-			t.add(name, "untrusted %s:%d: authentication required", s.IP, s.Port)
-		}
-	case "auth":
-		if id, ok := registrar.IdentityFrom(ctx); ok {
-			t.add(name, "caller %s@%s, classes %s", id.Username, id.Domain, strings.Join(id.Subscriber.Classes, ","))
-		} else {
-			t.add(name, "not needed (trusted source)")
-		}
-	case "enum":
-		if d, ok := enum.DecisionFrom(ctx); ok {
-			t.add(name, "%s %s", d.Outcome, d.E164)
-		}
-	case "alias":
-		if res, ok := alias.ResultFrom(ctx); ok && res.Found {
-			t.add(name, "%s is an alias of %s@%s", res.Alias, res.User, res.Domain)
-		} else {
-			t.add(name, "%s is no alias", r.Recipient.User)
-		}
-	case "dialplan":
-		if res, ok := dialplan.ResultFrom(ctx); ok {
-			t.add(name, "rule %d: %s -> %s, class %s", res.RuleID, res.Input, res.Output, res.Attrs)
-		}
-	case "class":
-		if d, ok := permission.ClassFrom(ctx); ok && d.Direction != "" {
-			t.add(name, "%s call needs %s; held %s: allowed", d.Direction, orNone(d.Class), strings.Join(d.Held, ","))
-		} else {
-			t.add(name, "nothing to check")
-		}
-	case "destination":
-		// The destination stage's targets are read by final.
-	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "nothing"
-	}
-	return s
-}
-
-// final records what would be sent.
-func (t *trace) final(ctx context.Context, r *sip.Request) {
-	t.ruri = r.Recipient.String()
-	t.targets = sip.TargetsFrom(ctx)
-	if d, ok := routing.DecisionFrom(ctx); ok {
-		t.decision = &d
-	}
-}
-
-func (t *trace) print(out io.Writer) {
-	for _, l := range t.lines {
-		fmt.Fprintln(out, l)
-	}
-	if t.ruri != "" {
-		fmt.Fprintf(out, "request\tINVITE %s\n", t.ruri)
-	}
-	for i, tg := range t.targets {
-		gw := tg.Gateway
-		if gw == "" {
-			gw = "-"
-		}
-		fmt.Fprintf(out, "target\t%d\t%s\t%s\n", i+1, tg.String(), gw)
-	}
 }
 
 // recorder is the ResponseWriter of a dry run.

@@ -43,51 +43,11 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	}
 	defer a.close()
 
-	listen := []sip.Listen{
-		{Network: "udp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
-		{Network: "tcp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
-	}
-	if cfg.SIP.TLS != nil {
-		listen = append(listen, sip.Listen{Network: "tls", Addr: cfg.SIP.TLS.Listen, CertFile: cfg.SIP.TLS.Cert, KeyFile: cfg.SIP.TLS.Key, Advertise: cfg.SIP.Advertise})
-	}
-	if cfg.SIP.WS != "" {
-		listen = append(listen, sip.Listen{Network: "ws", Addr: cfg.SIP.WS, Advertise: cfg.SIP.Advertise})
-	}
-	// The Record-Route signature is keyed with a secret every node on the
-	// database shares, so that in-dialog requests of a call one node routed
-	// are relayed by another, and after a restart.
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	routeSecret, err := a.db.Secrets().Secret(sctx, "record-route")
-	cancel()
-	if err != nil {
-		return fmt.Errorf("record-route secret: %w", err)
-	}
-	srv, err := sip.NewServer(sip.Config{
-		RouteSecret:       routeSecret,
-		Listen:            listen,
-		Domains:           cfg.SIP.Domains,
-		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
-		UDPBuffer:         cfg.SIP.UDPBuffer,
-		Streams:           cfg.SIP.streams(),
-		// A REGISTER waits on nothing but the local SQLite file when its
-		// binding is written back later: serve it on the read loop.
-		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, sip.WithLogger(log), sip.WithRegisterer(reg))
+	srv, mux, stopWatching, err := a.sipServer(ctx, log, reg)
 	if err != nil {
 		return err
 	}
-	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{
-		TimerC:        cfg.Timers.TimerC.Duration,
-		FirstResponse: cfg.Timers.FirstResponse.Duration,
-	})
-	stopWatching := a.router.Watch(srv.Dialogs())
 	defer stopWatching()
-	mux := &sip.ServeMux{
-		Local:    srv.Local(),
-		Register: a.regr,
-		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  a.pipeline(a.regr.Authenticate, fwd),
-	}
 
 	hl, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -196,4 +156,57 @@ func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog
 	}
 	log.Info("unisi: stopped")
 	return nil
+}
+
+// sipServer builds the SIP server of the deployment and the handler it
+// serves (the mux of the registrar, the dialog relay and the pipeline in
+// front of the Forwarder), with the router watching its dialog table for
+// trunk limits; stop ends that watch.
+func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Registerer) (*sip.Server, sip.Handler, func(), error) {
+	cfg := a.cfg
+	listen := []sip.Listen{
+		{Network: "udp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
+		{Network: "tcp", Addr: cfg.SIP.Listen, Advertise: cfg.SIP.Advertise},
+	}
+	if cfg.SIP.TLS != nil {
+		listen = append(listen, sip.Listen{Network: "tls", Addr: cfg.SIP.TLS.Listen, CertFile: cfg.SIP.TLS.Cert, KeyFile: cfg.SIP.TLS.Key, Advertise: cfg.SIP.Advertise})
+	}
+	if cfg.SIP.WS != "" {
+		listen = append(listen, sip.Listen{Network: "ws", Addr: cfg.SIP.WS, Advertise: cfg.SIP.Advertise})
+	}
+	// The Record-Route signature is keyed with a secret every node on the
+	// database shares, so that in-dialog requests of a call one node routed
+	// are relayed by another, and after a restart.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	routeSecret, err := a.db.Secrets().Secret(sctx, "record-route")
+	cancel()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("record-route secret: %w", err)
+	}
+	srv, err := sip.NewServer(sip.Config{
+		RouteSecret:       routeSecret,
+		Listen:            listen,
+		Domains:           cfg.SIP.Domains,
+		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
+		UDPBuffer:         cfg.SIP.UDPBuffer,
+		Streams:           cfg.SIP.streams(),
+		// A REGISTER waits on nothing but the local SQLite file when its
+		// binding is written back later: serve it on the read loop.
+		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
+	}, sip.WithLogger(log), sip.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{
+		TimerC:        cfg.Timers.TimerC.Duration,
+		FirstResponse: cfg.Timers.FirstResponse.Duration,
+	})
+	stop := a.router.Watch(srv.Dialogs())
+	mux := &sip.ServeMux{
+		Local:    srv.Local(),
+		Register: a.regr,
+		InDialog: sip.NewDialogRelay(fwd),
+		Initial:  a.pipeline(a.regr.Authenticate, fwd),
+	}
+	return srv, mux, stop, nil
 }
