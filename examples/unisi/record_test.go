@@ -80,7 +80,7 @@ func TestCallRecordOfUniSICalls(t *testing.T) {
 	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(n.addr()), siptest.WithCredentials("5002", "unisi5002"))
 
 	tests := []struct {
-		name, number string
+		name, number  string
 		class, callee string
 		rule          string
 		gateway       string
