@@ -111,9 +111,10 @@ func (d *Destination) Wrap(next sip.Handler) sip.Handler {
 	}
 	mws = append(mws, d.cfg.Stages...)
 	chain := sip.Chain(mws...)(dest)
+	rn := &run{chain: chain, max: d.cfg.MaxRedirects}
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
 		if _, ok := ctx.Value(runKey{}).(*run); !ok {
-			ctx = context.WithValue(ctx, runKey{}, &run{chain: chain, max: d.cfg.MaxRedirects})
+			ctx = context.WithValue(ctx, runKey{}, rn)
 		}
 		return chain.ServeSIP(ctx, w, r)
 	})

@@ -150,11 +150,15 @@ func (d *Decision) trace(call *sip.Call) {
 	}
 	call.SetRule(strconv.Itoa(d.Rule))
 	call.Trace("routing", d)
+	// One allocation for the destinations' lines, none for the skipped
+	// ones: the trace points into d.
+	lines := make([]ordered, len(d.Destinations))
 	for i, dst := range d.Destinations {
-		call.Trace("destination", ordered{i + 1, dst})
+		lines[i] = ordered{i + 1, dst}
+		call.Trace("destination", &lines[i])
 	}
-	for _, sk := range d.Skipped {
-		call.Trace("skipped", sk)
+	for i := range d.Skipped {
+		call.Trace("skipped", &d.Skipped[i])
 	}
 }
 

@@ -175,14 +175,25 @@ type MessageFilter func(m Message, from Side) error
 // Server makes one for every initial INVITE; tests and dry runs make their
 // own.
 func NewCall(r *Request) *Call {
-	return &Call{
+	c := &callWithTrace{Call: Call{
 		CallID:    callID(r),
 		FromTag:   fromTag(r),
 		Received:  time.Now(),
 		Source:    r.Source(),
 		Transport: r.Transport(),
 		info:      CallInfo{Dialled: r.Recipient.User},
-	}
+	}}
+	// The trace of a routed call has about ten lines: one allocation
+	// for the record and the room for them.
+	c.trace = c.room[:0]
+	return &c.Call
+}
+
+// callWithTrace is a Call with room for its trace in the same
+// allocation.
+type callWithTrace struct {
+	Call
+	room [12]TraceEntry
 }
 
 type callKey struct{}
