@@ -3,7 +3,6 @@ package sip
 import (
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -13,26 +12,20 @@ import (
 // dialogEnds is what the dialog table knows of the two ends of a call:
 // enough to tell whether an in-dialog request goes from one end to the
 // other (admits), and to send requests of the proxy's own to either end
-// (Server.Hangup).
+// (Server.Hangup). It takes no allocation of its own beyond the callees'
+// slice: the strings it keeps are the messages' own.
 type dialogEnds struct {
-	// caller holds the caller's targets (targetKey), callees each callee
-	// that answered or opened an early dialog, by its tag.
-	caller  []string
+	// caller holds the caller's targets, callees each callee that
+	// answered or opened an early dialog, by its tag.
+	caller  targetSet
 	callees []calleeEnd
 
-	// The headers that name the two ends: the INVITE's From (with the
-	// caller's tag) and To (without a tag).
-	from *sipmsg.FromHeader
-	to   *sipmsg.ToHeader
-	// callerContact is the caller's remote target, callerHop where to
-	// send to it (the INVITE's source and transport when the contact is
-	// not reachable as it stands: a NAT, a TCP or WebSocket connection).
-	callerContact URI
-	callerHop     Target
-	// calleeContact is the answering callee's remote target, calleeHop
-	// the branch's next hop and transport.
-	calleeContact URI
-	calleeHop     Target
+	// callerHop is the caller's remote target (the INVITE's Contact) and
+	// where to send to it (the INVITE's source when the contact is not
+	// reachable as it stands: a NAT, a TCP or WebSocket connection);
+	// calleeHop the answering callee's and the branch's next hop.
+	callerHop hop
+	calleeHop hop
 	// toCallee and toCaller are the route sets from the proxy to each end:
 	// the Record-Route entries of the 2xx below and above ours.
 	toCallee, toCaller []URI
@@ -40,41 +33,74 @@ type dialogEnds struct {
 	seq [2]uint32
 }
 
+// hop is where requests for an end go when not where its contact says.
+type hop struct {
+	target    remoteTarget // the contact it stands in for
+	nextHop   string       // "ip:port"; empty: the contact itself
+	transport string
+}
+
 // calleeEnd is one UA that answered a call (or several, when it forked):
 // its To tag and the targets it gave in its Contact headers.
 type calleeEnd struct {
 	tag     string
-	targets []string
+	targets targetSet
 }
 
-// The bounds of what a dialog remembers of its ends: targets per end
-// (a target refresh adds one, the oldest goes), and callees per call (the
-// branches of a fork that sent a provisional response with a tag).
+// remoteTarget identifies a remote target for admits: user, host (without
+// an IPv6 literal's brackets, compared without case) and port (the
+// transport's default when absent).
+type remoteTarget struct {
+	user, host string
+	port       int
+}
+
+func targetOf(u *URI) remoteTarget {
+	port := u.Port
+	if port == 0 {
+		port = sipmsg.DefaultPort(uriTransport(u))
+	}
+	return remoteTarget{user: u.User, host: strings.Trim(u.Host, "[]"), port: port}
+}
+
+func (a remoteTarget) is(b remoteTarget) bool {
+	return a.port == b.port && a.user == b.user && strings.EqualFold(a.host, b.host)
+}
+
+// maxEndTargets bounds the targets an end keeps (a target refresh adds
+// one, the oldest goes); maxCallees the callees of a call (the branches of
+// a fork that sent a provisional response with a tag).
 const (
 	maxEndTargets = 4
 	maxCallees    = 16
 )
 
-// targetKey is what identifies a remote target for admits: user, host and
-// port (the transport's default when absent), host in lower case.
-func targetKey(u *URI) string {
-	port := u.Port
-	if port == 0 {
-		port = sipmsg.DefaultPort(uriTransport(u))
-	}
-	var b [8]byte
-	return u.User + "@" + strings.ToLower(strings.Trim(u.Host, "[]")) + ":" + string(strconv.AppendInt(b[:0], int64(port), 10))
+// targetSet is a bounded set of targets.
+type targetSet struct {
+	t [maxEndTargets]remoteTarget
+	n int
 }
 
-// addTarget appends key to targets, dropping the oldest beyond the bound.
-func addTarget(targets []string, key string) []string {
-	if slices.Contains(targets, key) {
-		return targets
+func (s *targetSet) has(x remoteTarget) bool {
+	for i := range s.n {
+		if s.t[i].is(x) {
+			return true
+		}
 	}
-	if len(targets) >= maxEndTargets {
-		targets = slices.Delete(targets, 0, 1)
+	return false
+}
+
+// add adds x, dropping the oldest beyond the bound.
+func (s *targetSet) add(x remoteTarget) {
+	if s.has(x) {
+		return
 	}
-	return append(targets, key)
+	if s.n == maxEndTargets {
+		copy(s.t[:], s.t[1:])
+		s.n--
+	}
+	s.t[s.n] = x
+	s.n++
 }
 
 // callee returns the callee end with tag, or nil.
@@ -95,18 +121,20 @@ func (t *Dialogs) noteCallee(e *dialogEntry, target Target, res *Response) {
 	if tag == "" {
 		return
 	}
-	key := targetKey(&target.URI)
+	tt := targetOf(&target.URI)
 	if c := res.Contact(); c != nil {
-		key = targetKey(&c.Address)
+		tt = targetOf(&c.Address)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if c := e.callee(tag); c != nil {
-		c.targets = addTarget(c.targets, key)
+		c.targets.add(tt)
 		return
 	}
 	if len(e.ends.callees) < maxCallees {
-		e.ends.callees = append(e.ends.callees, calleeEnd{tag: tag, targets: []string{key}})
+		ce := calleeEnd{tag: tag}
+		ce.targets.add(tt)
+		e.ends.callees = append(e.ends.callees, ce)
 	}
 }
 
@@ -120,30 +148,31 @@ func (t *Dialogs) noteCallee(e *dialogEntry, target Target, res *Response) {
 // requests; only the sender's own end changes, so no party can add a
 // target for the other).
 func (t *Dialogs) admits(e *dialogEntry, r *Request, fromCaller bool, target *URI) bool {
-	key := targetKey(target)
-	var contact string
+	to := targetOf(target)
+	var contact remoteTarget
+	hasContact := false
 	if c := r.Contact(); c != nil {
-		contact = targetKey(&c.Address)
+		contact, hasContact = targetOf(&c.Address), true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if fromCaller {
 		c := e.callee(toTag(r))
-		if c == nil || !slices.Contains(c.targets, key) {
+		if c == nil || !c.targets.has(to) {
 			return false
 		}
-		if contact != "" {
-			e.ends.caller = addTarget(e.ends.caller, contact)
+		if hasContact {
+			e.ends.caller.add(contact)
 		}
 		e.ends.noteSeq(CallerSide, r)
 		return true
 	}
 	c := e.callee(fromTag(r))
-	if c == nil || !slices.Contains(e.ends.caller, key) {
+	if c == nil || !e.ends.caller.has(to) {
 		return false
 	}
-	if contact != "" {
-		c.targets = addTarget(c.targets, contact)
+	if hasContact {
+		c.targets.add(contact)
 	}
 	e.ends.noteSeq(CalleeSide, r)
 	return true
@@ -157,26 +186,20 @@ func (t *Dialogs) noteRefresh(e *dialogEntry, r *Request, fromCaller bool, res *
 	if c == nil {
 		return
 	}
-	key := targetKey(&c.Address)
+	tt := targetOf(&c.Address)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !fromCaller {
-		e.ends.caller = addTarget(e.ends.caller, key)
+		e.ends.caller.add(tt)
 		return
 	}
 	if ce := e.callee(toTag(r)); ce != nil {
-		ce.targets = addTarget(ce.targets, key)
+		ce.targets.add(tt)
 	}
 }
 
 // noteCaller records the caller's end from the initial INVITE r.
 func (en *dialogEnds) noteCaller(r *Request) {
-	if f := r.From(); f != nil {
-		en.from = sipmsg.HeaderClone(f).(*sipmsg.FromHeader)
-	}
-	if to := r.To(); to != nil {
-		en.to = sipmsg.HeaderClone(to).(*sipmsg.ToHeader)
-	}
 	if cs := r.CSeq(); cs != nil {
 		en.seq[CallerSide] = cs.SeqNo
 	}
@@ -184,9 +207,9 @@ func (en *dialogEnds) noteCaller(r *Request) {
 	if c == nil {
 		return
 	}
-	en.caller = []string{targetKey(&c.Address)}
-	en.callerContact = *c.Address.Clone()
-	en.callerHop = hopTo(&en.callerContact, r.Source(), r.Transport())
+	tt := targetOf(&c.Address)
+	en.caller.add(tt)
+	en.callerHop = hopTo(tt, r.Source(), r.Transport())
 }
 
 // hopTo returns where to send requests for an end whose remote target is
@@ -196,28 +219,21 @@ func (en *dialogEnds) noteCaller(r *Request) {
 // reused; a NATed phone's contact names an address nobody can reach, as
 // OpenSIPS's nathelper finds with nat_uac_test and fixes with
 // fix_nated_contact).
-func hopTo(contact *URI, source, transport string) Target {
-	hop := Target{URI: *contact, Transport: strings.ToUpper(transport)}
-	if source == "" {
-		return hop
-	}
+func hopTo(contact remoteTarget, source, transport string) hop {
+	h := hop{target: contact, transport: strings.ToUpper(transport)}
 	host, port, err := net.SplitHostPort(source)
 	if err != nil {
-		return hop
+		return h
 	}
-	cport := contact.Port
-	if cport == 0 {
-		cport = sipmsg.DefaultPort(hop.Transport)
-	}
-	same := strings.EqualFold(strings.Trim(contact.Host, "[]"), host) && strconv.Itoa(cport) == port
+	same := strings.EqualFold(contact.host, host) && strconv.Itoa(contact.port) == port
 	switch {
 	case same:
-	case hop.Transport != "UDP":
-		hop.NextHop = source // the connection the end opened
-	case isPrivateHost(contact.Host):
-		hop.NextHop = source // a NAT
+	case h.transport != "UDP":
+		h.nextHop = source // the connection the end opened
+	case isPrivateHost(contact.host):
+		h.nextHop = source // a NAT
 	}
-	return hop
+	return h
 }
 
 // isPrivateHost reports whether host is an IP address no one outside its
@@ -239,12 +255,11 @@ var shared = netip.MustParsePrefix("100.64.0.0/10")
 // ours lead to the callee, those below to the caller). local tells our
 // entries.
 func (en *dialogEnds) noteAnswer(local *Local, target Target, res *Response) {
+	contact := &target.URI
 	if c := res.Contact(); c != nil {
-		en.calleeContact = *c.Address.Clone()
-	} else {
-		en.calleeContact = *target.URI.Clone()
+		contact = &c.Address
 	}
-	en.calleeHop = Target{URI: en.calleeContact, NextHop: target.NextHop, Transport: target.transport(nil)}
+	en.calleeHop = hop{target: targetOf(contact), nextHop: target.NextHop, transport: target.transport(nil)}
 	rrs := res.GetHeaders("Record-Route")
 	first, last := -1, -1
 	for i, h := range rrs {
@@ -282,15 +297,15 @@ func (en *dialogEnds) noteSeq(from Side, r *Request) {
 // remote target is target, when that end is known to be reachable only
 // elsewhere (see hopTo): a NATed phone, a connection. ok is false when the
 // request goes where its Request-URI says.
-func (t *Dialogs) hop(e *dialogEntry, to Side, target *URI) (hop Target, ok bool) {
+func (t *Dialogs) hop(e *dialogEntry, to Side, target *URI) (next, transport string, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	h, contact := e.ends.callerHop, &e.ends.callerContact
+	h := e.ends.callerHop
 	if to == CalleeSide {
-		h, contact = e.ends.calleeHop, &e.ends.calleeContact
+		h = e.ends.calleeHop
 	}
-	if h.NextHop == "" || contact.Host == "" || targetKey(contact) != targetKey(target) {
-		return Target{}, false
+	if h.nextHop == "" || !h.target.is(targetOf(target)) {
+		return "", "", false
 	}
-	return h, true
+	return h.nextHop, h.transport, true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -170,38 +171,43 @@ func (t *Dialogs) byes(e *dialogEntry, reason string) ([]bye, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	en := &e.ends
-	if en.from == nil || en.to == nil || en.calleeContact.Host == "" || en.callerContact.Host == "" {
-		return nil, fmt.Errorf("sip: hang up %s: the dialog lacks a party's contact", e.d.CallID)
+	callerURI, err1 := ParseURI(e.d.From)
+	calleeURI, err2 := ParseURI(e.d.To)
+	if err := errors.Join(err1, err2); err != nil || en.calleeHop.target.host == "" || en.callerHop.target.host == "" {
+		return nil, fmt.Errorf("sip: hang up %s: the dialog lacks a party's address (%v)", e.d.CallID, err)
 	}
-	cid := sipmsg.CallIDHeader(e.d.CallID)
-	callerURI := sipmsg.HeaderClone(en.from).(*sipmsg.FromHeader) // the caller's name, with its tag
-	calleeURI := sipmsg.HeaderClone(en.to).(*sipmsg.ToHeader)     // the callee's name
-	calleeURI.Params.Add("tag", e.d.ToTag)
 	build := func(to Side) bye {
-		var req *Request
-		var hop Target
-		var routes []URI
-		if to == CalleeSide {
-			req = sipmsg.NewRequest(BYE, *en.calleeContact.Clone())
-			req.AppendHeader(&sipmsg.FromHeader{DisplayName: callerURI.DisplayName, Address: callerURI.Address, Params: callerURI.Params.Clone()})
-			req.AppendHeader(&sipmsg.ToHeader{DisplayName: calleeURI.DisplayName, Address: calleeURI.Address, Params: calleeURI.Params.Clone()})
-			hop, routes = en.calleeHop, en.toCallee
-		} else {
-			req = sipmsg.NewRequest(BYE, *en.callerContact.Clone())
-			req.AppendHeader(&sipmsg.FromHeader{DisplayName: calleeURI.DisplayName, Address: calleeURI.Address, Params: calleeURI.Params.Clone()})
-			req.AppendHeader(&sipmsg.ToHeader{DisplayName: callerURI.DisplayName, Address: callerURI.Address, Params: callerURI.Params.Clone()})
-			hop, routes = en.callerHop, en.toCaller
+		h, routes := en.calleeHop, en.toCallee
+		fromURI, fromTag, toURI, toTag := callerURI, e.d.FromTag, calleeURI, e.d.ToTag
+		if to == CallerSide {
+			h, routes = en.callerHop, en.toCaller
+			fromURI, fromTag, toURI, toTag = calleeURI, e.d.ToTag, callerURI, e.d.FromTag
 		}
+		ruri := URI{Scheme: "sip", User: h.target.user, Host: h.target.host, Port: h.target.port}
+		if strings.Contains(ruri.Host, ":") {
+			ruri.Host = "[" + ruri.Host + "]"
+		}
+		if h.transport != "" && h.transport != "UDP" {
+			ruri.UriParams = sipmsg.HeaderParams{{K: "transport", V: strings.ToLower(h.transport)}}
+		}
+		req := sipmsg.NewRequest(BYE, ruri)
+		fh := &sipmsg.FromHeader{Address: fromURI}
+		fh.Params.Add("tag", fromTag)
+		req.AppendHeader(fh)
+		th := &sipmsg.ToHeader{Address: toURI}
+		th.Params.Add("tag", toTag)
+		req.AppendHeader(th)
 		for _, r := range routes {
 			req.AppendHeader(&sipmsg.RouteHeader{Address: *r.Clone()})
 		}
+		target := Target{URI: ruri, NextHop: h.nextHop, Transport: h.transport}
 		if len(routes) > 0 {
 			// The route set leads the way; the end's own next hop does not
 			// apply past the first proxy.
-			hop.NextHop = ""
-			hop.Transport = ""
+			target.NextHop, target.Transport = "", ""
 		}
-		req.AppendHeader(sipmsg.HeaderClone(&cid))
+		cid := sipmsg.CallIDHeader(e.d.CallID)
+		req.AppendHeader(&cid)
 		// The request comes, for the end that gets it, from the other end:
 		// one more than the other end's highest CSeq.
 		en.seq[to.Other()]++
@@ -210,8 +216,7 @@ func (t *Dialogs) byes(e *dialogEntry, reason string) ([]bye, error) {
 			req.AppendHeader(sipmsg.NewHeader("Reason", `SIP;cause=200;text="`+quoteText(reason)+`"`))
 		}
 		req.SetBody(nil)
-		hop.URI = req.Recipient
-		return bye{to: to, req: req, hop: hop}
+		return bye{to: to, req: req, hop: target}
 	}
 	return []bye{build(CalleeSide), build(CallerSide)}, nil
 }

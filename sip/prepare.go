@@ -360,7 +360,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
 	}
 	next := &b.Recipient
-	var hop Target
+	var hopAddr, hopTransport string
 	hasHop := false
 	if rt := b.Route(); rt != nil {
 		next = &rt.Address
@@ -373,7 +373,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 		if !fromCaller {
 			to = CallerSide
 		}
-		hop, hasHop = s.dialogs.hop(e, to, next)
+		hopAddr, hopTransport, hasHop = s.dialogs.hop(e, to, next)
 	}
 	tp := "UDP"
 	if _, ok := next.UriParams.Get("transport"); ok || next.Scheme == "sips" {
@@ -385,8 +385,8 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 			tp = uriTransport(last)
 		}
 	}
-	if hasHop && hop.Transport != "" {
-		tp = hop.Transport
+	if hasHop && hopTransport != "" {
+		tp = hopTransport
 	}
 	decMaxForwards(b, r)
 	markReceived(b, r)
@@ -400,7 +400,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	if err := s.addVia(b, tp, branch); err != nil {
 		return nil, nil, false, err
 	}
-	b.SetDestination(hop.NextHop)
+	b.SetDestination(hopAddr)
 	return b, e, fromCaller, nil
 }
 

@@ -27,7 +27,7 @@ const routeMACLen = 12
 // their own making by writing our address into a Route header. Any node
 // holding the secret can check it, after a restart too.
 type routeSigner struct {
-	macs sync.Pool // of hash.Hash
+	macs sync.Pool // of *signer
 }
 
 func newRouteSigner(secret []byte) *routeSigner {
@@ -37,7 +37,7 @@ func newRouteSigner(secret []byte) *routeSigner {
 	}
 	key := append([]byte(nil), secret...)
 	s := &routeSigner{}
-	s.macs.New = func() any { return hmac.New(sha256.New, key) }
+	s.macs.New = func() any { return &signer{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, 128)} }
 	return s
 }
 
@@ -49,15 +49,23 @@ func (s *routeSigner) sign(callID, callerTag string) string {
 }
 
 func (s *routeSigner) sum(dst []byte, callID, callerTag string) []byte {
-	m := s.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(callID))
-	m.Write([]byte{0})
-	m.Write([]byte(callerTag))
-	var full [sha256.Size]byte
-	sum := m.Sum(full[:0])
+	m := s.macs.Get().(*signer)
+	m.mac.Reset()
+	// One Write from the signer's own buffer: converting the strings
+	// would allocate.
+	m.buf = append(append(append(m.buf[:0], callID...), 0), callerTag...)
+	m.mac.Write(m.buf)
+	sum := m.mac.Sum(m.full[:0])
+	dst = append(dst, sum[:routeMACLen]...)
 	s.macs.Put(m)
-	return append(dst, sum[:routeMACLen]...)
+	return dst
+}
+
+// signer is an HMAC with its buffers, pooled.
+type signer struct {
+	mac  hash.Hash
+	buf  []byte
+	full [sha256.Size]byte
 }
 
 // verify reports whether sig is our signature for the dialog of callID

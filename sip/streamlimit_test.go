@@ -515,7 +515,14 @@ func TestUnparsableFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls.waitMetric(t, 1, "palio_sip_unparsable_total", "transport", "tcp")
-	if lines := ls.log.lines("src=" + tc.LocalAddr().String()); len(lines) != 1 || !strings.Contains(lines[0], "transport=tcp") {
+	// The counter moves just before the line is written: wait for it.
+	lines = nil
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if lines = ls.log.lines("src=" + tc.LocalAddr().String()); len(lines) > 0 {
+			break
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "transport=tcp") {
 		t.Errorf("TCP: got %q, want one line with transport=tcp", lines)
 	}
 }
