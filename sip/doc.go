@@ -29,6 +29,23 @@
 // Handler documents the outcome contract: what a stage returns and what
 // that means upstream.
 //
+// # The call record
+//
+// Every initial INVITE gets a Call at the edge, reachable by every stage
+// (CallFrom). The stages write what they decided into it (the source
+// check, the caller, the number, the class, the callee, the rule) and
+// append to its trace; the dialog table adopts it when the Forwarder takes
+// the call, and every DialogEvent carries it. Packages keep their own state
+// on it (SetValue), see every message of the call before it is sent
+// (AddFilter) and learn its end (OnEnd). Subscribers of the dialog table
+// are synchronous or asynchronous (Async), through a Feed.
+//
+// # Requests of the proxy's own
+//
+// NewRequest and Send originate a request (a NOTIFY, a MESSAGE) and wait
+// for its final response, over the connection a phone registered on when
+// the target says so; Hangup ends a call from the proxy.
+//
 // # What it does of RFC 3261 and what it does not
 //
 // The Forwarder is a transaction-stateful proxy (RFC 3261 §16): Via and
