@@ -210,3 +210,23 @@ func BenchmarkStage(b *testing.B) {
 		h.ServeSIP(ctx, w, req)
 	}
 }
+
+func TestAliasValidate(t *testing.T) {
+	for _, tt := range []struct {
+		a  alias.Alias
+		ok bool
+	}{
+		{alias.Alias{AliasUsername: "5500", AliasDomain: "voip.unisi.it", Username: "FAX_5500", Domain: "voip.unisi.it"}, true},
+		{alias.Alias{AliasUsername: "5500", Username: "FAX_5500"}, true}, // domains ignored
+		{alias.Alias{AliasUsername: "", Username: "FAX_5500"}, false},
+		{alias.Alias{AliasUsername: "5500", Username: ""}, false},
+		{alias.Alias{AliasUsername: "55 00", Username: "FAX_5500"}, false},
+		{alias.Alias{AliasUsername: "5500@x", Username: "FAX_5500"}, false},
+		{alias.Alias{AliasUsername: "5500", AliasDomain: "a b", Username: "FAX_5500"}, false},
+		{alias.Alias{AliasUsername: "5500", AliasDomain: "d", Username: "5500", Domain: "D"}, false}, // itself
+	} {
+		if err := tt.a.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v: Validate() = %v, want ok=%v", tt.a, err, tt.ok)
+		}
+	}
+}

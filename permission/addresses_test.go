@@ -276,6 +276,9 @@ func TestParseCIDR(t *testing.T) {
 		{in: "10.0.0.0/x", wantFail: true},
 		{in: "gw.unisi.it", wantFail: true},
 		{in: "", wantFail: true},
+		{in: "10.0.0.1/8", wantFail: true}, // host bits set
+		{in: "2001:db8::1/32", wantFail: true},
+		{in: "10.0.0.1/32", ip: "10.0.0.1", mask: 32},
 	}
 	for _, tt := range tests {
 		ip, mask, err := permission.ParseCIDR(tt.in)

@@ -50,6 +50,60 @@ var UniSIClasses = map[string]string{
 	"national": "national", "mobile": "mobile", "international": "international",
 }
 
+// OutboundClasses are the classes an account's outbound list may name:
+// those Required maps call types to, Unmapped and DefaultClasses, sorted.
+func (c ClassConfig) OutboundClasses() []string {
+	var out []string
+	for _, v := range c.Required {
+		out = append(out, v)
+	}
+	out = append(out, c.Unmapped)
+	out = append(out, c.DefaultClasses...)
+	if len(c.DefaultClasses) == 0 {
+		out = append(out, "local")
+	}
+	return sortedWords(out)
+}
+
+// InboundClasses are the classes an account's inbound list may name: the
+// classes of SourceClasses, "external" (the sources it does not map) and
+// "all", sorted.
+func (c ClassConfig) InboundClasses() []string {
+	out := []string{"external", "all"}
+	for _, v := range c.SourceClasses {
+		out = append(out, v)
+	}
+	return sortedWords(out)
+}
+
+// CheckAccount reports the first class of an account's outbound or
+// inbound list that the configuration does not know (a typo that would
+// silently allow nothing), naming the classes it knows.
+func (c ClassConfig) CheckAccount(outbound, inbound []string) error {
+	for _, list := range []struct {
+		dir   string
+		names []string
+		known []string
+	}{{"outbound", outbound, c.OutboundClasses()}, {"inbound", inbound, c.InboundClasses()}} {
+		for _, n := range list.names {
+			if !slices.Contains(list.known, n) {
+				return fmt.Errorf("unknown %s class %q (known: %s)", list.dir, n, strings.Join(list.known, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// sortedWords sorts ws and drops empty and repeated words.
+func sortedWords(ws []string) []string {
+	slices.Sort(ws)
+	ws = slices.Compact(ws)
+	if len(ws) > 0 && ws[0] == "" {
+		ws = ws[1:]
+	}
+	return ws
+}
+
 // ClassDecision is what the class stage decided, for explain output.
 type ClassDecision struct {
 	// Direction is "outbound" (an authenticated caller) or "inbound" (a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/palio-voip/palio/dialplan"
@@ -111,5 +112,30 @@ func TestClassStage(t *testing.T) {
 	_, err := siptest.Serve(ctx, stage, siptest.NewRequest(sip.INVITE, "sip:broken@voip.unisi.it"))
 	if err == nil || sip.StatusOf(err) != 500 {
 		t.Errorf("callee lookup failure: got %v, want a plain error", err)
+	}
+}
+
+func TestClassConfigCheckAccount(t *testing.T) {
+	cfg := permission.ClassConfig{Required: permission.UniSIClasses, SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local"}}
+	if got, want := strings.Join(cfg.OutboundClasses(), ","), "international,local,mobile,national"; got != want {
+		t.Errorf("OutboundClasses = %s, want %s", got, want)
+	}
+	if got, want := strings.Join(cfg.InboundClasses(), ","), "all,external,local,pstn,toip"; got != want {
+		t.Errorf("InboundClasses = %s, want %s", got, want)
+	}
+	for _, tt := range []struct {
+		out, in []string
+		bad     string
+	}{
+		{[]string{"local", "national"}, nil, ""},
+		{nil, []string{"pstn", "all"}, ""},
+		{[]string{"local", "bogus"}, nil, `unknown outbound class "bogus"`},
+		{[]string{"local"}, []string{"national"}, `unknown inbound class "national"`},
+		{[]string{"pstn"}, nil, `unknown outbound class "pstn"`},
+	} {
+		err := cfg.CheckAccount(tt.out, tt.in)
+		if tt.bad == "" && err != nil || tt.bad != "" && (err == nil || !strings.Contains(err.Error(), tt.bad)) {
+			t.Errorf("CheckAccount(%v, %v) = %v, want %q", tt.out, tt.in, err, tt.bad)
+		}
 	}
 }

@@ -175,7 +175,8 @@ func (e entry) admits(port int, proto, uri string) bool {
 
 // ParseCIDR reads an address row's network as an operator writes it:
 // "10.0.0.0/8", "2001:db8::/32", or a bare address (one host, /32 or
-// /128). It returns the address and the mask length.
+// /128). It returns the address and the mask length. A network with host
+// bits set ("10.0.0.1/8") is an error that names both readings.
 func ParseCIDR(s string) (ip string, mask int, err error) {
 	host, m, hasMask := strings.Cut(strings.TrimSpace(s), "/")
 	addr, err := netip.ParseAddr(host)
@@ -189,6 +190,11 @@ func ParseCIDR(s string) (ip string, mask int, err error) {
 	mask, err = strconv.Atoi(m)
 	if err != nil || mask < 0 || mask > bits {
 		return "", 0, fmt.Errorf("%q: mask must be 0..%d", s, bits)
+	}
+	if p := netip.PrefixFrom(addr, mask); p.Masked().Addr() != addr {
+		// OpenSIPS would store it and match the network anyway; an operator
+		// who typed it most likely meant one host or the network.
+		return "", 0, fmt.Errorf("%q has host bits set: write the network, %s, or the host, %s", s, p.Masked(), addr)
 	}
 	return host, mask, nil
 }

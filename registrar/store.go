@@ -172,13 +172,8 @@ type SecretStore interface {
 // not a plain word. Nil means it can be stored. The operator commands and
 // the admin API check accounts with it.
 func (s Subscriber) Validate() error {
-	if s.Username == "" {
-		return errors.New("registrar: account: empty user")
-	}
-	for _, c := range s.Username {
-		if c <= ' ' || c == 0x7f || strings.ContainsRune("@:;<>\"?,/", c) {
-			return fmt.Errorf("registrar: account %q: the user may not contain %q", s.Username, c)
-		}
+	if err := sip.CheckUserPart(s.Username); err != nil {
+		return fmt.Errorf("registrar: account: %w", err)
 	}
 	if s.Domain == "" || strings.ContainsAny(s.Domain, " @;:<>/\t") {
 		return fmt.Errorf("registrar: account %s: domain %q is not a host name", s.Username, s.Domain)

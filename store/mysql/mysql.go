@@ -20,7 +20,14 @@ import (
 // sets them when the DSN does not say, and refuses a DSN that asks for
 // something else. Creating triggers needs the TRIGGER privilege (and, with
 // binary logging on, log_bin_trust_function_creators).
-func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+//
+// With Options.MustExist it opens only a database that already holds
+// Palio's schema, creating nothing (sqlstore.ErrNotInitialised otherwise).
+func Open(ctx context.Context, dsn string, opts ...Options) (*sqlstore.DB, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	cfg, err := checkDSN(dsn)
 	if err != nil {
 		return nil, err
@@ -37,12 +44,22 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("mysql: connect %s@%s/%s: %w", cfg.User, cfg.Addr, cfg.DBName, err)
 	}
-	s, err := sqlstore.Open(ctx, db, db, sqlstore.MySQL)
+	open := sqlstore.Open
+	if o.MustExist {
+		open = sqlstore.OpenExisting
+	}
+	s, err := open(ctx, db, db, sqlstore.MySQL)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("mysql: %w", err)
 	}
 	return s, nil
+}
+
+// Options tunes Open.
+type Options struct {
+	// MustExist opens only a database holding Palio's schema.
+	MustExist bool
 }
 
 // checkDSN parses dsn and settles the options Palio depends on.

@@ -14,8 +14,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 
 	"github.com/palio-voip/palio/store/sqlstore"
@@ -29,6 +32,11 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for the write lock held by
 	// another process, in milliseconds (default 5000).
 	BusyTimeoutMS int
+	// MustExist opens only a file that exists and holds Palio's schema:
+	// else Open creates nothing and returns an error wrapping
+	// sqlstore.ErrNotInitialised (an operator command given a typo'd
+	// path must not create an empty database there).
+	MustExist bool
 }
 
 // dsn builds the file: URI for path with the pragmas every pooled
@@ -61,6 +69,13 @@ func Open(ctx context.Context, path string, opts ...Options) (*sqlstore.DB, erro
 	if o.BusyTimeoutMS <= 0 {
 		o.BusyTimeoutMS = 5000
 	}
+	if o.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite: %s does not exist: %w", path, sqlstore.ErrNotInitialised)
+		} else if err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
 	w, err := sql.Open("sqlite", dsn(path, false, o))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -79,7 +94,11 @@ func Open(ctx context.Context, path string, opts ...Options) (*sqlstore.DB, erro
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	db, err := sqlstore.Open(ctx, w, r, sqlstore.SQLite)
+	open := sqlstore.Open
+	if o.MustExist {
+		open = sqlstore.OpenExisting
+	}
+	db, err := open(ctx, w, r, sqlstore.SQLite)
 	if err != nil {
 		w.Close()
 		r.Close()

@@ -23,7 +23,14 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared on w, by query
+
+	created bool // Open found no schema and created it
 }
+
+// ErrNotInitialised is returned by OpenExisting (and the drivers' Open
+// with MustExist) for a database without Palio's schema: a new file, an
+// empty MySQL database, or a path that names the wrong file.
+var ErrNotInitialised = errors.New("the database has no Palio schema (not initialised)")
 
 // Open wraps the writer and reader pools of an opened database and brings
 // its schema up to date (the embedded migrations of the dialect, each run
@@ -38,6 +45,32 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect) (*DB, error) {
 	}
 	return db, nil
 }
+
+// OpenExisting is Open for a database that must already hold Palio's
+// schema (an operator command on the server's database): without it, it
+// creates nothing and returns ErrNotInitialised. Migrations newer than the
+// schema are applied as Open applies them.
+func OpenExisting(ctx context.Context, w, r *sql.DB, d Dialect) (*DB, error) {
+	if r == nil {
+		r = w
+	}
+	q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'palio_schema'"
+	if d == MySQL {
+		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'palio_schema'"
+	}
+	var n int
+	if err := r.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlstore: looking for the schema: %w", err)
+	}
+	if n == 0 {
+		return nil, ErrNotInitialised
+	}
+	return Open(ctx, w, r, d)
+}
+
+// Created reports whether Open found no schema and created it: the
+// database is new (a deployment seeds it then, and only then).
+func (db *DB) Created() bool { return db.created }
 
 // writeStmt returns query prepared on the writer pool, preparing it the
 // first time. Hot writes (a REGISTER's binding) run it inside their
@@ -166,6 +199,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM palio_schema").Scan(&current); err != nil {
 		return fmt.Errorf("sqlstore: migrate: reading the schema version: %w", err)
 	}
+	db.created = current.Int64 == 0
 	for _, m := range ms {
 		if int64(m.version) <= current.Int64 {
 			continue
