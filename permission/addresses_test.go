@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 
@@ -291,5 +292,38 @@ func TestParseCIDR(t *testing.T) {
 		if err != nil || ip != tt.ip || mask != tt.mask {
 			t.Errorf("ParseCIDR(%q): got %s/%d %v, want %s/%d", tt.in, ip, mask, err, tt.ip, tt.mask)
 		}
+	}
+}
+
+func TestCheckNewAddress(t *testing.T) {
+	existing := []permission.Address{
+		{ID: 1, Group: 1, IP: "198.51.100.11", Mask: 32},
+		{ID: 2, Group: 3, IP: "127.0.0.1", Mask: 32, Port: 5080, Proto: "udp"},
+	}
+	trusted := []int{1, 2, 3, 4}
+	for _, tt := range []struct {
+		name string
+		a    permission.Address
+		err  string
+		warn string
+	}{
+		{"new host in a trusted group", permission.Address{Group: 1, IP: "198.51.100.12", Mask: 32}, "", ""},
+		{"trusted group without rows", permission.Address{Group: 4, IP: "198.51.100.41", Mask: 32}, "", ""},
+		{"same row", permission.Address{Group: 1, IP: "198.51.100.11", Mask: 32, Proto: "ANY"}, "address 1", ""},
+		{"same row, other port", permission.Address{Group: 1, IP: "198.51.100.11", Mask: 32, Port: 5060}, "", ""},
+		{"same row, proto spelled out", permission.Address{Group: 3, IP: "127.0.0.1", Mask: 32, Port: 5080, Proto: "UDP"}, "address 2", ""},
+		{"new group", permission.Address{Group: 7, IP: "10.0.0.0", Mask: 8}, "", "group 7 is new"},
+		{"invalid", permission.Address{Group: 1, IP: "gw", Mask: 32}, "not an IPv4", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			warns, err := permission.CheckNewAddress(existing, tt.a, trusted)
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("err = %v, want %q", err, tt.err)
+			}
+			got := strings.Join(warns, "; ")
+			if tt.warn == "" && got != "" || !strings.Contains(got, tt.warn) {
+				t.Errorf("warnings = %q, want %q", got, tt.warn)
+			}
+		})
 	}
 }

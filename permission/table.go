@@ -55,6 +55,35 @@ func ValidateAddress(a Address) error {
 	return err
 }
 
+// CheckNewAddress is what an operator (the CLI, the admin API) is told
+// before a row is added to existing: an error for a row that is invalid
+// (ValidateAddress) or that duplicates one already there (the same group,
+// network, port, proto and pattern: naming its ID), and warnings for what
+// is allowed but likely a mistake, such as a group that no other row has
+// and that trusted does not name (its sources would be matched but not
+// trusted).
+func CheckNewAddress(existing []Address, a Address, trusted []int) (warnings []string, err error) {
+	ip, proto, err := checkRow(a)
+	if err != nil {
+		return nil, err
+	}
+	known := slices.Contains(trusted, a.Group)
+	for _, e := range existing {
+		known = known || e.Group == a.Group
+		eip, eproto, err := checkRow(e)
+		if err != nil {
+			continue
+		}
+		if e.Group == a.Group && eip.Compare(ip) == 0 && e.Mask == a.Mask && e.Port == a.Port && eproto == proto && e.Pattern == a.Pattern {
+			return nil, fmt.Errorf("group %d already has %s/%d (port %d, proto %s): address %d", a.Group, ip, a.Mask, a.Port, proto, e.ID)
+		}
+	}
+	if !known {
+		warnings = append(warnings, fmt.Sprintf("group %d is new: no other address has it and the trusted groups %v do not name it, so its sources are not trusted", a.Group, trusted))
+	}
+	return warnings, nil
+}
+
 // checkRow validates a row and returns its address and proto, normalised.
 func checkRow(r Address) (netip.Addr, string, error) {
 	ip, err := netip.ParseAddr(strings.TrimSpace(r.IP))

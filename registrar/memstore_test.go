@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/registrar/registrartest"
@@ -93,5 +94,27 @@ func TestHA1(t *testing.T) {
 	s := registrar.NewSubscriber("Mufasa", "testrealm@host.com", "Circle Of Life")
 	if s.HA1 != tests[0].want || s.Password != "" || len(s.HA1SHA256) != 64 {
 		t.Errorf("NewSubscriber: got %+v, want both HA1 columns and no plaintext", s)
+	}
+}
+
+func TestBindingSameAs(t *testing.T) {
+	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	b := registrar.Binding{AOR: "5002", Contact: "sip:5002@10.0.0.2", Transport: "UDP", Q: 1, Expires: at, CallID: "a", CSeq: 1}
+	same := b
+	same.CallID, same.CSeq, same.Transport, same.Expires = "b", 9, "udp", at.In(time.FixedZone("CET", 3600))
+	if !b.SameAs(same) {
+		t.Error("a binding differing in Call-ID, CSeq, transport case and zone: SameAs = false")
+	}
+	for name, mod := range map[string]func(*registrar.Binding){
+		"contact":  func(x *registrar.Binding) { x.Contact = "sip:5002@10.0.0.3" },
+		"received": func(x *registrar.Binding) { x.Received = "192.0.2.1:4000" },
+		"q":        func(x *registrar.Binding) { x.Q = 0.5 },
+		"expires":  func(x *registrar.Binding) { x.Expires = time.Time{} },
+	} {
+		o := b
+		mod(&o)
+		if b.SameAs(o) {
+			t.Errorf("bindings differing in %s: SameAs = true", name)
+		}
 	}
 }

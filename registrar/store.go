@@ -129,6 +129,16 @@ type Subscriber struct {
 	InboundClasses []string
 }
 
+// SameAs reports whether writing b over o would change what routing
+// sees: the same AOR and contact with the same received address,
+// transport, q, path, instance and expiry (both permanent, or the same
+// instant). The CLI says "unchanged" then, instead of refreshing.
+func (b Binding) SameAs(o Binding) bool {
+	return b.AOR == o.AOR && b.Contact == o.Contact && b.Received == o.Received &&
+		strings.EqualFold(b.Transport, o.Transport) && b.Q == o.Q && b.Path == o.Path &&
+		b.Instance == o.Instance && b.Expires.Equal(o.Expires)
+}
+
 // clone returns s with its own copies of the class slices.
 func (s Subscriber) clone() Subscriber {
 	s.Classes = slices.Clone(s.Classes)

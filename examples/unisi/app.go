@@ -74,17 +74,11 @@ func openDB(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
 	return sqlite.Open(ctx, cfg.Store.SQLite)
 }
 
-// newApp opens the store (seeding a new one), loads the snapshots and
-// builds the registrar. reg may be nil.
-func newApp(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*app, error) {
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	a := &app{cfg: cfg, log: log, reg: reg, db: db, domain: cfg.Registrar.Realm}
-	if len(cfg.SIP.Domains) > 0 {
-		a.domain = cfg.SIP.Domains[0]
-	}
+// newApp builds the deployment's components over an opened store (the
+// server's openForServe, a command's openExisting); the app owns db from
+// then on, and closes it, even when newApp fails. reg may be nil.
+func newApp(ctx context.Context, cfg Config, db *sqlstore.DB, log *slog.Logger, reg prometheus.Registerer) (*app, error) {
+	a := &app{cfg: cfg, log: log, reg: reg, db: db, domain: domainOf(cfg)}
 	if err := a.build(ctx); err != nil {
 		a.close()
 		return nil, err
@@ -93,9 +87,6 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Re
 }
 
 func (a *app) build(ctx context.Context) error {
-	if err := seed(ctx, a.db, a.domain, a.cfg.Registrar.Realm, a.log); err != nil {
-		return err
-	}
 	var err error
 	if a.plan, err = dialplan.New(dialplan.Config{}, a.db.Dialplan(), dialplan.WithLogger(a.log), dialplan.WithRegisterer(a.reg)); err != nil {
 		return err
@@ -117,7 +108,7 @@ func (a *app) build(ctx context.Context) error {
 	a.subs = a.db.Subscribers(0)
 	a.add(component{name: "accounts", tables: []string{"subscriber"}, reload: func(context.Context) (snapshot.Report, error) {
 		a.subs.Invalidate()
-		return snapshot.Report{Component: "accounts"}, nil
+		return snapshot.Report{Component: "accounts", Loaded: -1}, nil // a cache cleared: nothing counted
 	}})
 	rc := a.cfg.Registrar
 	a.regr, err = registrar.New(registrar.Config{
@@ -160,13 +151,7 @@ func (a *app) build(ctx context.Context) error {
 	}})
 	a.dest, err = destination.New(destination.Config{
 		Plan: a.plan,
-		Class: permission.Class(permission.ClassConfig{
-			Required:      permission.UniSIClasses,
-			Caller:        callerClasses,
-			Callee:        a.calleeClasses,
-			InboundTypes:  []string{"voip"},
-			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"},
-		}),
+		Class:     permission.Class(a.classes()),
 		Registrar: a.regr,
 		ENUM:      a.enum,
 		// UniSI dials an outside-line 0 before a number: ENUM looks up
@@ -175,6 +160,26 @@ func (a *app) build(ctx context.Context) error {
 		Router:    a.router,
 	})
 	return err
+}
+
+// unisiClasses is UniSI's call-class configuration without its lookups:
+// the class each call type needs, and the inbound class of each trusted
+// group (1 the PSTN gateways, 2 the ToIP trunk, 3 the media box and 4 the
+// MD110s, both on campus). The account commands check classes with it.
+func unisiClasses() permission.ClassConfig {
+	return permission.ClassConfig{
+		Required:      permission.UniSIClasses,
+		InboundTypes:  []string{"voip"},
+		SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"},
+	}
+}
+
+// classes is unisiClasses with the caller's and callee's classes read
+// from the call's identity and the accounts.
+func (a *app) classes() permission.ClassConfig {
+	c := unisiClasses()
+	c.Caller, c.Callee = callerClasses, a.calleeClasses
+	return c
 }
 
 // withoutOutsideLine is the number a request calls, without UniSI's
@@ -250,9 +255,22 @@ func (a *app) reload(ctx context.Context, tables ...string) []snapshot.Report {
 	}
 	if err := errors.Join(errs...); err != nil {
 		a.log.Error("unisi: reload failed; the running data stays", "error", err)
-		return reps
 	}
-	a.log.Info("unisi: reloaded", "tables", fmt.Sprint(tables))
+	if len(reps) > 0 {
+		var parts []string
+		for _, r := range reps {
+			if r.Loaded < 0 {
+				parts = append(parts, r.Component)
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s:%d", r.Component, r.Loaded))
+		}
+		why := "changed tables " + strings.Join(tables, ",")
+		if len(tables) == 0 {
+			why = "all"
+		}
+		a.log.Info("unisi: reloaded", "components", strings.Join(parts, " "), "reason", why)
+	}
 	return reps
 }
 
@@ -284,8 +302,8 @@ func (a *app) calleeClasses(ctx context.Context, user, _ string) ([]string, bool
 }
 
 // pipeline is the UniSI pipeline for initial requests, in front of next
-// (the Forwarder, or the dry run's recorder), in the order of DESIGN.md
-// §1: the source check, authentication (auth: the registrar's, or the dry
+// (the Forwarder, or the dry run's recorder), in the order of the seed
+// talk's OpenSIPS script: the source check, authentication (auth: the registrar's, or the dry
 // run's stand-in), alias, then the destination sub-pipeline: dialplan,
 // call class, ENUM when enabled, and the destination of the class (the
 // phones' registrations for voip; dynamic routing, whose rules pick the

@@ -28,7 +28,7 @@ func BenchmarkPipeline(b *testing.B) {
 	ctx := context.Background()
 	cfg := defaultConfig()
 	cfg.Store.SQLite = filepath.Join(b.TempDir(), "unisi.db")
-	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, err := serverApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}

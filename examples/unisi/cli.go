@@ -2,234 +2,453 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"strconv"
 	"strings"
-	"time"
+	"text/tabwriter"
 
-	"github.com/palio-voip/palio/alias"
-	"github.com/palio-voip/palio/dialplan"
-	"github.com/palio-voip/palio/permission"
-	"github.com/palio-voip/palio/registrar"
-	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/store/mysql"
+	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
 )
 
-// parseArgs parses flags placed anywhere among the positional arguments
-// ("translate 0 0577 -explain" and "translate -explain 0 0577").
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+// command is one command of the unisi tool: its name ("user add"), the
+// arguments its synopsis shows, what it does, an example, and setup,
+// which defines its flags on a FlagSet and returns the function that runs
+// it with the positional arguments.
+type command struct {
+	name     string
+	args     string // the synopsis after the name: "USER -password PW"
+	section  string
+	summary  string // one line, for `unisi help`
+	detail   string // paragraphs for `unisi help NAME`
+	example  string
+	min, max int // positional arguments; max -1: any number
+	setup    func(fs *flag.FlagSet) runner
+}
+
+// runner runs a command with its positional arguments.
+type runner func(ctx context.Context, e *env, args []string) error
+
+// sections order the commands in `unisi help`.
+var sections = []string{"Server", "Accounts and phones", "Trusted sources and aliases", "Dialplan and routing", "Configuration"}
+
+// commands are every command, in the order help lists them; init fills it
+// (the commands refer to the list for their own help).
+var commands []command
+
+func init() {
+	commands = concat(serverCommands, accountCommands, sourceCommands, dialplanCommands, routingCommands, configCommands)
+}
+
+func concat(lists ...[]command) []command {
+	var out []command
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// lookup finds the command named by the first one or two words of args
+// and returns it with the rest; group is the first word when it names a
+// group of commands ("user") but no command of it.
+func lookup(args []string) (cmd *command, rest []string, group string) {
+	if len(args) >= 2 {
+		for i := range commands {
+			if commands[i].name == args[0]+" "+args[1] {
+				return &commands[i], args[2:], ""
+			}
+		}
+	}
+	if len(args) >= 1 {
+		for i := range commands {
+			if commands[i].name == args[0] {
+				return &commands[i], args[1:], ""
+			}
+		}
+		for i := range commands {
+			if strings.HasPrefix(commands[i].name, args[0]+" ") {
+				return nil, args[1:], args[0]
+			}
+		}
+	}
+	return nil, args, ""
+}
+
+// globals are the flags every command accepts, anywhere on its line.
+type globals struct {
+	sip, http, db, config string
+	set                   map[string]bool
+}
+
+// register defines the global flags on fs.
+func (g *globals) register(fs *flag.FlagSet) {
+	fs.StringVar(&g.sip, "sip", "127.0.0.1:5060", "SIP listen address, UDP and TCP (overrides [sip] listen)")
+	fs.StringVar(&g.http, "http", "127.0.0.1:8080", "metrics and health HTTP address (overrides [http] listen)")
+	fs.StringVar(&g.db, "db", "unisi.db", "SQLite database file (overrides [store] sqlite)")
+	fs.StringVar(&g.config, "config", "", "TOML configuration file (see examples/unisi/unisi.toml)")
+}
+
+// globalsLine is how the help texts name the global flags.
+const globalsLine = "Global flags, accepted anywhere on the line: -config FILE, -db PATH, -sip ADDR, -http ADDR."
+
+// loadConfig loads the configuration file and applies the flags given on
+// the command line over it.
+func (g globals) loadConfig() (Config, error) {
+	cfg, err := loadConfig(g.config)
+	if err != nil {
+		return cfg, err
+	}
+	if g.set["sip"] || g.config == "" {
+		cfg.SIP.Listen = g.sip
+	}
+	if g.set["http"] || g.config == "" {
+		cfg.HTTP.Listen = g.http
+	}
+	if g.set["db"] || g.config == "" {
+		cfg.Store.SQLite = g.db
+	}
+	return cfg, nil
+}
+
+// env is what a running command works with.
+type env struct {
+	g         globals
+	cmd       *command
+	out, errw io.Writer
+}
+
+// warnf tells the operator something the command did not refuse.
+func (e *env) warnf(format string, a ...any) {
+	fmt.Fprintf(e.errw, "unisi: warning: "+format+"\n", a...)
+}
+
+// storeName names the configured store for messages.
+func storeName(cfg Config) string {
+	if cfg.Store.MySQL != "" {
+		return "the MySQL database of [store] mysql"
+	}
+	return cfg.Store.SQLite
+}
+
+// openExisting opens the configured store, which must exist and hold
+// Palio's schema: an operator command never creates a database (a typo in
+// -db would otherwise act on an empty one the server never reads).
+func openExisting(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
+	var db *sqlstore.DB
+	var err error
+	if cfg.Store.MySQL != "" {
+		db, err = mysql.Open(ctx, cfg.Store.MySQL, mysql.Options{MustExist: true})
+	} else {
+		db, err = sqlite.Open(ctx, cfg.Store.SQLite, sqlite.Options{MustExist: true})
+	}
+	if errors.Is(err, sqlstore.ErrNotInitialised) {
+		return nil, fmt.Errorf("%w\n  %s is not initialised: start the server once (unisi serve) or run 'unisi init', or point -db/-config at the server's database", err, storeName(cfg))
+	}
+	return db, err
+}
+
+// store opens the configured database for a command.
+func (e *env) store(ctx context.Context) (Config, *sqlstore.DB, error) {
+	cfg, err := e.g.loadConfig()
+	if err != nil {
+		return cfg, nil, err
+	}
+	db, err := openExisting(ctx, cfg)
+	return cfg, db, err
+}
+
+// app builds the deployment over the configured database for a command
+// that needs its components (routing, the dry run). It logs errors only:
+// the server is the one to warn about its data.
+func (e *env) app(ctx context.Context) (*app, error) {
+	cfg, err := e.g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	db, err := openExisting(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(ctx, cfg, db, slog.New(slog.NewTextHandler(e.errw, &slog.HandlerOptions{Level: slog.LevelError})), nil)
+}
+
+// usageError is a mistake in a command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// exitError ends a command with a status and, optionally, a message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+// run is the unisi command line: it returns the exit status (0 done, 1
+// failed, 2 a usage error).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var g globals
+	lead := flag.NewFlagSet("unisi", flag.ContinueOnError)
+	lead.SetOutput(io.Discard)
+	g.register(lead)
+	if err := lead.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "unisi: %v\nRun 'unisi help' for the commands.\n", err)
+		return 2
+	}
+	rest := lead.Args()
+	if len(rest) == 0 {
+		rest = []string{"serve"}
+	}
+	if rest[0] == "help" {
+		return helpCommand(rest[1:], stdout, stderr)
+	}
+	cmd, rest, group := lookup(rest)
+	if cmd == nil {
+		if group != "" {
+			what := "needs a subcommand"
+			if len(rest) > 0 {
+				what = fmt.Sprintf("has no subcommand %q", rest[0])
+				if strings.HasPrefix(rest[0], "-") {
+					what = fmt.Sprintf("needs its subcommand before the flags (got %s)", rest[0])
+				}
+			}
+			fmt.Fprintf(stderr, "unisi %s %s.\n\n", group, what)
+			printGroup(stderr, group)
+			return 2
+		}
+		fmt.Fprintf(stderr, "unisi: unknown command %q.\nRun 'unisi help' for the commands.\n", strings.Join(rest, " "))
+		return 2
+	}
+	// The command's flags and the global ones, which may come anywhere:
+	// those given before the command are set again on its FlagSet.
+	leading := map[string]string{}
+	lead.Visit(func(f *flag.Flag) { leading[f.Name] = f.Value.String() })
+	fs := flag.NewFlagSet("unisi "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	g.register(fs)
+	for name, v := range leading {
+		fs.Set(name, v)
+	}
+	runCmd := cmd.setup(fs)
+	pos, err := parseInterleaved(fs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommand(stdout, cmd)
+		return 0
+	}
+	if err == nil {
+		switch {
+		case len(pos) < cmd.min:
+			err = usagef("missing arguments")
+		case cmd.max >= 0 && len(pos) > cmd.max:
+			err = usagef("too many arguments: %s", strings.Join(pos[cmd.max:], " "))
+		}
+	}
+	if err == nil {
+		g.set = map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { g.set[f.Name] = true })
+		err = runCmd(ctx, &env{g: g, cmd: cmd, out: stdout, errw: stderr}, pos)
+	}
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "unisi %s: %s\nusage: %s\nRun 'unisi help %s' for its flags and an example.\n", cmd.name, ue.msg, synopsis(cmd), cmd.name)
+		return 2
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, ee.msg)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "unisi %s: %v\n", cmd.name, err)
+		return 1
+	}
+}
+
+// parseInterleaved parses flags placed anywhere among the positional
+// arguments ("translate 0 0577 -explain" and "translate -explain 0
+// 0577"); "--" ends the flags.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usagef("%s: %v", fs.Name(), err)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
 		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
 }
 
-// quietLog is the logger of the operator commands: warnings and errors.
-func quietLog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+func synopsis(c *command) string {
+	s := "unisi " + c.name
+	if c.args != "" {
+		s += " " + c.args
+	}
+	return s + " [flags]"
 }
 
-// openStore opens the configured database for a command, seeding it when
-// new (as the server would).
-func openStore(ctx context.Context, g globals) (Config, *sqlstore.DB, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return cfg, nil, err
-	}
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		return cfg, nil, err
-	}
-	if err := seed(ctx, db, domainOf(cfg), cfg.Registrar.Realm, quietLog()); err != nil {
-		db.Close()
-		return cfg, nil, err
-	}
-	return cfg, db, nil
-}
-
-func domainOf(cfg Config) string {
-	if len(cfg.SIP.Domains) > 0 {
-		return cfg.SIP.Domains[0]
-	}
-	return cfg.Registrar.Realm
-}
-
-func cmdTranslate(ctx context.Context, g globals, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("translate", flag.ContinueOnError)
-	explain := fs.Bool("explain", false, "show which rule matched and which were candidates")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("usage: translate DPID NUMBER [-explain]")
-	}
-	dpid, err := strconv.Atoi(pos[0])
-	if err != nil {
-		return usagef("translate: DPID %q is not a number", pos[0])
-	}
-	_, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	plan, err := dialplan.New(dialplan.Config{}, db.Dialplan(), dialplan.WithLogger(quietLog()))
-	if err != nil {
-		return err
-	}
-	if *explain {
-		fmt.Fprint(out, plan.Explain(dpid, pos[1]).String())
-	}
-	res, ok := plan.Translate(dpid, pos[1])
-	if !ok {
-		fmt.Fprintf(out, "no match: no rule of dpid %d matches %q\n", dpid, pos[1])
-		return exitError{code: 1}
-	}
-	fmt.Fprintf(out, "%s\t%s\n", res.Output, res.Attrs)
-	return nil
-}
-
-func cmdImport(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) != 2 {
-		return usagef("usage: import TABLE FILE.tsv (tables: %s)", strings.Join(sqlstore.ImportTables(), ", "))
-	}
-	f, err := os.Open(args[1])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rep, err := db.ImportTSV(ctx, args[0], f, nil)
-	if err != nil {
-		return err
-	}
-	for _, r := range rep.Rejected {
-		fmt.Fprintf(out, "rejected\t%d\t%s\n", r.Line, r.Reason)
-	}
-	fmt.Fprintf(out, "loaded\t%d\n", rep.Loaded)
-	if len(rep.Rejected) > 0 {
-		return exitError{code: 1, msg: fmt.Sprintf("unisi: import: %d rows rejected", len(rep.Rejected))}
-	}
-	if strings.HasPrefix(args[0], "dr_") || args[0] == "palio_dr_limits" {
-		// A routing row is checked against the others (a gwlist naming a
-		// gateway that is not there): load them all as the server would.
-		a, err := openRouter(ctx, g)
-		if err != nil {
-			return err
-		}
-		defer a.close()
-		return reportRouting(ctx, a, out)
-	}
-	return nil
-}
-
-func cmdUser(ctx context.Context, g globals, args []string, out io.Writer) error {
+// helpCommand is `unisi help [COMMAND]`.
+func helpCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return usagef("usage: user add|del|list|block|unblock ...")
+		printHelp(stdout)
+		return 0
 	}
-	fs := flag.NewFlagSet("user "+args[0], flag.ContinueOnError)
-	password := fs.String("password", "", "the account's password")
-	domain := fs.String("domain", "", "the account's domain (default: the first configured domain)")
-	classes := fs.String("classes", "local", "outbound call classes: local,national,mobile,international")
-	inbound := fs.String("inbound", "", "inbound call classes (empty: all)")
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
+	cmd, rest, group := lookup(args)
+	switch {
+	case cmd != nil && len(rest) == 0:
+		printCommand(stdout, cmd)
+		return 0
+	case cmd == nil && group != "" && len(rest) == 0:
+		printGroup(stdout, group)
+		return 0
 	}
-	cfg, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	subs := db.Subscribers(-1)
-	if *domain == "" {
-		*domain = domainOf(cfg)
-	}
-	one := func() (string, error) {
-		if len(pos) != 1 {
-			return "", usagef("usage: user %s USER [-domain D]", args[0])
-		}
-		return pos[0], nil
-	}
-	switch args[0] {
-	case "add":
-		user, err := one()
-		if err != nil {
-			return err
-		}
-		if *password == "" {
-			return usagef("user add: -password is required")
-		}
-		if _, err := subs.Subscriber(ctx, user, *domain); err == nil {
-			return fmt.Errorf("user %s@%s already exists", user, *domain)
-		}
-		sub := registrar.NewSubscriberIn(user, *domain, cfg.Registrar.Realm, *password)
-		sub.Classes = splitCSV(*classes)
-		sub.InboundClasses = splitCSV(*inbound)
-		if err := sub.Validate(); err != nil {
-			return usagef("user add: %v", err)
-		}
-		if err := subs.AddSubscriber(ctx, sub); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "added\t%s@%s\t%s\n", user, *domain, strings.Join(sub.Classes, ","))
-	case "del":
-		user, err := one()
-		if err != nil {
-			return err
-		}
-		if err := subs.DeleteSubscriber(ctx, user, *domain); err != nil {
-			return notFound(err, "user "+user+"@"+*domain)
-		}
-		fmt.Fprintf(out, "deleted\t%s@%s\n", user, *domain)
-	case "block", "unblock":
-		user, err := one()
-		if err != nil {
-			return err
-		}
-		if err := subs.SetBlocked(ctx, user, *domain, args[0] == "block"); err != nil {
-			return notFound(err, "user "+user+"@"+*domain)
-		}
-		fmt.Fprintf(out, "%sed\t%s@%s\n", args[0], user, *domain)
-	case "list":
-		list, err := subs.ListSubscribers(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range list {
-			state := "active"
-			if s.Blocked {
-				state = "blocked"
+	fmt.Fprintf(stderr, "unisi help: no command %q.\nRun 'unisi help' for the commands.\n", strings.Join(args, " "))
+	return 2
+}
+
+// printHelp lists every command by section.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `unisi runs the University of Siena's SIP router, assembled from Palio, and
+manages its data: accounts, registrations, trusted sources, aliases, the
+dialplan and the routing tables of its gateways.
+
+usage: unisi [COMMAND] [arguments] [flags]
+
+With no command, unisi serves (see 'unisi help serve').
+`)
+	for _, sec := range sections {
+		fmt.Fprintf(w, "\n%s:\n", sec)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range commands {
+			if c.section == sec {
+				fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 			}
-			in := strings.Join(s.InboundClasses, ",")
-			if in == "" {
-				in = "all"
-			}
-			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", s.Username, s.Domain, strings.Join(s.Classes, ","), in, state)
 		}
-	default:
-		return usagef("user: unknown subcommand %q (add, del, list, block, unblock)", args[0])
+		tw.Flush()
 	}
-	return nil
+	fmt.Fprintf(w, "\n%s\nRun 'unisi help COMMAND' (or 'unisi COMMAND -h') for a command's arguments, flags and an example.\n", globalsLine)
+}
+
+// printGroup lists the commands of a group ("user").
+func printGroup(w io.Writer, group string) {
+	fmt.Fprintf(w, "The %s commands:\n", group)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		if strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(tw, "  %s\t%s\n", synopsis(&c), c.summary)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "Run 'unisi help %s SUBCOMMAND' for one's flags and an example.\n", group)
+}
+
+// printCommand is one command's help: synopsis, description, its own
+// flags, the global flags and an example.
+func printCommand(w io.Writer, c *command) {
+	fmt.Fprintf(w, "usage: %s\n\n%s.\n", synopsis(c), c.summary)
+	if c.detail != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.detail))
+	}
+	own := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.setup(own)
+	n := 0
+	own.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		own.SetOutput(w)
+		own.PrintDefaults()
+	}
+	fmt.Fprintf(w, "\n%s\n", globalsLine)
+	if c.example != "" {
+		fmt.Fprintln(w, "\nExample:")
+		for _, l := range strings.Split(strings.TrimSpace(c.example), "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}
+
+// table is a command's list output: a header row and aligned columns for
+// people, or with -json an array of objects keyed by the column names for
+// scripts.
+type table struct {
+	cols []string
+	rows [][]any
+}
+
+func newTable(cols ...string) *table { return &table{cols: cols} }
+
+// row adds a row, one value per column.
+func (t *table) row(vals ...any) { t.rows = append(t.rows, vals) }
+
+// write prints the table to w.
+func (t *table) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		objs := make([]map[string]any, 0, len(t.rows))
+		for _, r := range t.rows {
+			o := make(map[string]any, len(t.cols))
+			for i, c := range t.cols {
+				o[c] = r[i]
+			}
+			objs = append(objs, o)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(objs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, c := range t.cols {
+		if i > 0 {
+			fmt.Fprint(tw, "\t")
+		}
+		fmt.Fprint(tw, strings.ToUpper(c))
+	}
+	fmt.Fprintln(tw)
+	for _, r := range t.rows {
+		for i, v := range r {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			s := fmt.Sprint(v)
+			if list, ok := v.([]string); ok {
+				s = strings.Join(list, ",")
+			}
+			if s == "" {
+				s = "-"
+			}
+			fmt.Fprint(tw, s)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// jsonFlag defines a list command's -json flag.
+func jsonFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("json", false, "print a JSON array of objects (for scripts) instead of a table")
 }
 
 func splitCSV(s string) []string {
@@ -242,213 +461,7 @@ func splitCSV(s string) []string {
 	return out
 }
 
-// notFound words a store's not-found error for an operator.
-func notFound(err error, what string) error {
-	if errors.Is(err, registrar.ErrNotFound) || errors.Is(err, alias.ErrNotFound) || errors.Is(err, permission.ErrNotFound) {
-		return fmt.Errorf("%s: not found", what)
-	}
-	return err
-}
-
-func cmdLocation(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return usagef("usage: location add|list|del ...")
-	}
-	fs := flag.NewFlagSet("location "+args[0], flag.ContinueOnError)
-	expires := fs.Int("expires", 0, "lifetime in seconds; 0 makes the binding permanent")
-	received := fs.String("received", "", "the source address, ip:port, when it differs from the contact (NAT)")
-	transport := fs.String("transport", "UDP", "transport towards the contact")
-	q := fs.Float64("q", 1, "preference, 0 to 1")
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	_, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	loc := db.Location(sqlstore.LocationOptions{CacheTTL: -1})
-	defer loc.Close()
-	switch args[0] {
-	case "add":
-		if len(pos) != 2 {
-			return usagef("usage: location add AOR CONTACT [-expires SECONDS] [-received IP:PORT] [-transport UDP]")
-		}
-		u, err := sip.ParseURI(pos[1])
-		if err != nil || u.Host == "" {
-			return usagef("location add: contact %q is not a SIP URI", pos[1])
-		}
-		if *received != "" {
-			if _, _, err := net.SplitHostPort(*received); err != nil {
-				return usagef("location add: -received %q is not ip:port", *received)
-			}
-		}
-		now := time.Now()
-		b := registrar.Binding{AOR: pos[0], Contact: u.String(), Received: *received, Transport: strings.ToUpper(*transport),
-			Q: *q, CallID: "palio-cli", CSeq: 1, UserAgent: "unisi location add", Updated: now}
-		if *expires > 0 {
-			b.Expires = now.Add(time.Duration(*expires) * time.Second)
-		}
-		if err := loc.Put(ctx, b); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "added\t%s\t%s\t%s\n", b.AOR, b.Contact, expiresText(b.Expires))
-	case "list":
-		list, err := loc.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, b := range list {
-			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", b.AOR, b.Contact, dash(b.Received), dash(b.Transport), expiresText(b.Expires))
-		}
-	case "del":
-		if len(pos) != 2 {
-			return usagef("usage: location del AOR CONTACT")
-		}
-		if err := loc.Delete(ctx, pos[0], pos[1]); err != nil {
-			return notFound(err, "binding "+pos[0]+" "+pos[1])
-		}
-		fmt.Fprintf(out, "deleted\t%s\t%s\n", pos[0], pos[1])
-	default:
-		return usagef("location: unknown subcommand %q (add, list, del)", args[0])
-	}
-	return nil
-}
-
-func expiresText(t time.Time) string {
-	if t.IsZero() {
-		return "permanent"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func cmdAddress(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return usagef("usage: address add|list|del ...")
-	}
-	fs := flag.NewFlagSet("address "+args[0], flag.ContinueOnError)
-	port := fs.Int("port", 0, "source port; 0 matches any")
-	proto := fs.String("proto", "any", "any, udp, tcp, tls, ws, wss")
-	tag := fs.String("tag", "", "context_info returned on a match")
-	pattern := fs.String("pattern", "", "shell glob the Request-URI must match")
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	_, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st := db.Addresses()
-	switch args[0] {
-	case "add":
-		if len(pos) != 2 {
-			return usagef("usage: address add GRP CIDR [-port P] [-proto P] [-tag T] [-pattern GLOB]")
-		}
-		grp, err := strconv.Atoi(pos[0])
-		if err != nil || grp < 0 {
-			return usagef("address add: group %q is not a number", pos[0])
-		}
-		ip, mask, err := permission.ParseCIDR(pos[1])
-		if err != nil {
-			return usagef("address add: %v", err)
-		}
-		a := permission.Address{Group: grp, IP: ip, Mask: mask, Port: *port, Proto: *proto, Pattern: *pattern, ContextInfo: *tag}
-		if err := permission.ValidateAddress(a); err != nil {
-			return usagef("address add: %v", err)
-		}
-		a, err = st.AddAddress(ctx, a)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "added\t%d\t%d\t%s/%d\n", a.ID, a.Group, a.IP, a.Mask)
-	case "list":
-		list, err := st.Addresses(ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range list {
-			fmt.Fprintf(out, "%d\t%d\t%s/%d\t%d\t%s\t%s\t%s\n", a.ID, a.Group, a.IP, a.Mask, a.Port, a.Proto, dash(a.Pattern), dash(a.ContextInfo))
-		}
-	case "del":
-		if len(pos) != 1 {
-			return usagef("usage: address del ID")
-		}
-		id, err := strconv.Atoi(pos[0])
-		if err != nil {
-			return usagef("address del: ID %q is not a number", pos[0])
-		}
-		if err := st.DeleteAddress(ctx, id); err != nil {
-			return notFound(err, "address "+pos[0])
-		}
-		fmt.Fprintf(out, "deleted\t%d\n", id)
-	default:
-		return usagef("address: unknown subcommand %q (add, list, del)", args[0])
-	}
-	return nil
-}
-
-func cmdAlias(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return usagef("usage: alias add|list|del ...")
-	}
-	cfg, db, err := openStore(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st := db.Aliases()
-	dom := domainOf(cfg)
-	split := func(s string) (string, string) {
-		u, d, ok := strings.Cut(s, "@")
-		if !ok {
-			d = dom
-		}
-		return u, d
-	}
-	switch args[0] {
-	case "add":
-		if len(args) != 3 {
-			return usagef("usage: alias add ALIAS TARGET (e.g. alias add 5500 FAX_5500)")
-		}
-		au, ad := split(args[1])
-		tu, td := split(args[2])
-		a, err := st.Add(ctx, alias.Alias{AliasUsername: au, AliasDomain: ad, Username: tu, Domain: td})
-		if errors.Is(err, alias.ErrExists) {
-			return fmt.Errorf("alias %s@%s already exists", au, ad)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "added\t%s@%s\t%s@%s\n", a.AliasUsername, a.AliasDomain, a.Username, a.Domain)
-	case "list":
-		list, err := st.Aliases(ctx)
-		if err != nil {
-			return err
-		}
-		for _, a := range list {
-			fmt.Fprintf(out, "%s@%s\t%s@%s\n", a.AliasUsername, a.AliasDomain, a.Username, a.Domain)
-		}
-	case "del":
-		if len(args) != 2 {
-			return usagef("usage: alias del ALIAS")
-		}
-		au, ad := split(args[1])
-		if err := st.Delete(ctx, au, ad); err != nil {
-			return notFound(err, "alias "+au+"@"+ad)
-		}
-		fmt.Fprintf(out, "deleted\t%s@%s\n", au, ad)
-	default:
-		return usagef("alias: unknown subcommand %q (add, list, del)", args[0])
-	}
-	return nil
+// quietLog is the logger of the operator commands: warnings and errors.
+func quietLog(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

@@ -3,27 +3,81 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/palio-voip/palio/routing"
 )
 
-// openRouter opens the store and a Router over its routing tables, for
-// the gateway and carrier commands. The Router writes state changes to the
-// store, where running servers pick them up (their change counter moves).
-func openRouter(ctx context.Context, g globals) (*app, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	// The Router logs state changes at Warn; the command prints them.
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	return newApp(ctx, cfg, log, nil)
+// The routing commands: gateways, carriers and the dry run of a call.
+var routingCommands = []command{
+	{
+		name: "route", args: "NUMBER -from USER", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "dry-run a call: every stage's decision and the targets, nothing sent",
+		detail: `A synthetic INVITE from USER to NUMBER runs through the server's pipeline
+(source check, authentication taken as USER, alias, dialplan, call class,
+ENUM when enabled, routing) and the command prints the call's trace, the
+targets it would be forwarded to, and the answer. The INVITE comes from
+-src, by default 172.20.1.26:5060: an address of no trusted group (a phone
+on the campus network), so the source check does not trust it and USER's
+account and classes decide. Give a gateway's address as -src to see a call
+from the PSTN. Exit status 1 when the call would be refused.`,
+		example: "unisi route 00577232111 -from 5002\nunisi route 5002 -from x -src 198.51.100.11:5060",
+		setup:   routeSetup,
+	},
+	{
+		name: "gateway list", section: "Dialplan and routing", max: 0,
+		summary: "list the gateways (dr_gateways) with their state",
+		detail: `A gateway whose address is the seed's documentation placeholder is
+"unconfigured": it is never probed nor sent a call until 'gateway
+set-address' gives it a real one.`,
+		example: "unisi gateway list",
+		setup:   gatewayList,
+	},
+	{
+		name: "gateway show", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "show one gateway, its carriers and the history of its state",
+		example: "unisi gateway show gw-arezzo",
+		setup:   gatewayShow,
+	},
+	{
+		name: "gateway enable", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "put a gateway back in service (running servers follow within [store] poll)",
+		example: "unisi gateway enable gw-arezzo",
+		setup:   trunkSwitch("gateway", true),
+	},
+	{
+		name: "gateway disable", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "take a gateway out of service: no new calls are sent to it",
+		example: "unisi gateway disable gw-arezzo",
+		setup:   trunkSwitch("gateway", false),
+	},
+	{
+		name: "gateway set-address", args: "ID ADDRESS", section: "Dialplan and routing", min: 2, max: 2,
+		summary: "give a gateway its real address (host[:port] or a SIP URI)",
+		example: "unisi gateway set-address gw-arezzo 10.1.2.3:5060\nunisi gateway set-address toip 'sip:10.1.2.9;transport=tcp'",
+		setup:   gatewaySetAddress,
+	},
+	{
+		name: "carrier list", section: "Dialplan and routing", max: 0,
+		summary: "list the carriers (dr_carriers): groups of gateways",
+		example: "unisi carrier list",
+		setup:   carrierList,
+	},
+	{
+		name: "carrier enable", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "put a carrier back in service",
+		example: "unisi carrier enable pstn-siena",
+		setup:   trunkSwitch("carrier", true),
+	},
+	{
+		name: "carrier disable", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "take a carrier (all its gateways, for the rules naming it) out of service",
+		example: "unisi carrier disable pstn-siena",
+		setup:   trunkSwitch("carrier", false),
+	},
 }
 
 // probeText names a probe_mode.
@@ -39,104 +93,140 @@ func probeText(m routing.ProbeMode) string {
 	return "mode-" + strconv.Itoa(int(m))
 }
 
-func channelsText(n int) string {
-	if n <= 0 {
-		return "-"
+// gatewayState is what an operator needs to see: a gateway whose address
+// is a placeholder is "unconfigured", whatever its state.
+func gatewayState(gw routing.GatewayStatus) string {
+	if gw.Placeholder() {
+		return "unconfigured"
 	}
-	return strconv.Itoa(n)
+	return gw.State.String()
 }
 
-// cmdGateway is `gateway list|enable|disable ID|set-address ID ADDRESS`.
-func cmdGateway(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) > 0 && args[0] == "set-address" {
-		return cmdGatewaySetAddress(ctx, g, args[1:], out)
+func gatewayList(fs *flag.FlagSet) runner {
+	asJSON := jsonFlag(fs)
+	return func(ctx context.Context, e *env, _ []string) error {
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		t := newTable("id", "address", "state", "probe", "channels", "calls", "description")
+		for _, gw := range a.router.Gateways() {
+			t.row(gw.GWID, gw.Address, gatewayState(gw), probeText(gw.ProbeMode), gw.Channels, gw.Calls, gw.Description)
+		}
+		return t.write(e.out, *asJSON)
 	}
-	return trunkCommand(ctx, g, args, out, "gateway",
-		func(a *app) {
-			// What an operator needs to see at a glance. A gateway whose
-			// address is a placeholder is "unconfigured", whatever its state.
-			for _, gw := range a.router.Gateways() {
-				state := gw.State.String()
-				if gw.Placeholder() {
-					state = "unconfigured"
+}
+
+func gatewayShow(fs *flag.FlagSet) runner {
+	return func(ctx context.Context, e *env, args []string) error {
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		var gw *routing.GatewayStatus
+		for _, g := range a.router.Gateways() {
+			if g.GWID == args[0] {
+				gw = &g
+				break
+			}
+		}
+		if gw == nil {
+			return fmt.Errorf("no gateway %q ('unisi gateway list' shows them)", args[0])
+		}
+		var carriers []string
+		for _, c := range a.router.Carriers() {
+			for _, id := range strings.Split(c.GWList, ",") {
+				if strings.TrimSpace(strings.SplitN(id, "=", 2)[0]) == gw.GWID {
+					carriers = append(carriers, c.CarrierID)
 				}
-				fmt.Fprintf(out, "%s\t%s\t%s\tprobe=%s\tchannels=%s\t%s\n", gw.GWID, gw.Address, state,
-					probeText(gw.ProbeMode), channelsText(gw.Channels), dash(gw.Description))
 			}
-		},
-		func(a *app, id string, on bool) error { return a.router.SetGatewayEnabled(ctx, id, on) })
+		}
+		kv := newTable("field", "value")
+		kv.row("id", gw.GWID)
+		kv.row("address", gw.Address)
+		kv.row("state", gatewayState(*gw))
+		kv.row("probe", probeText(gw.ProbeMode))
+		kv.row("channels", gw.Channels)
+		kv.row("calls", gw.Calls)
+		kv.row("strip", gw.Strip)
+		kv.row("prefix", gw.PriPrefix)
+		kv.row("attrs", gw.Attrs)
+		kv.row("carriers", strings.Join(carriers, ","))
+		kv.row("description", gw.Description)
+		return kv.write(e.out, false)
+	}
 }
 
-// cmdGatewaySetAddress is `gateway set-address ID ADDRESS`: the gateway's
-// real address, in place of the seed's placeholder (or an old one). The
-// router checks it; running servers follow the store's change counter.
-func cmdGatewaySetAddress(ctx context.Context, g globals, args []string, out io.Writer) error {
-	if len(args) != 2 {
-		return usagef("usage: gateway set-address ID ADDRESS (host[:port], sip:host[:port];transport=tcp ...)")
-	}
-	a, err := openRouter(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	err = a.router.SetGatewayAddress(ctx, args[0], args[1])
-	if errors.Is(err, routing.ErrNotFound) {
-		return fmt.Errorf("no gateway %q (gateway list shows them)", args[0])
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "address\t%s\t%s\n", args[0], strings.TrimSpace(args[1]))
-	return nil
-}
-
-// cmdCarrier is `carrier list|enable|disable ID`.
-func cmdCarrier(ctx context.Context, g globals, args []string, out io.Writer) error {
-	return trunkCommand(ctx, g, args, out, "carrier",
-		func(a *app) {
-			for _, c := range a.router.Carriers() {
-				fmt.Fprintf(out, "%s\t%s\t%s\tsort=%s\tchannels=%s\t%s\n", c.CarrierID, c.GWList, c.State,
-					c.SortAlg, channelsText(c.Channels), dash(c.Description))
-			}
-		},
-		func(a *app, id string, on bool) error { return a.router.SetCarrierEnabled(ctx, id, on) })
-}
-
-// trunkCommand runs `KIND list` with list, or `KIND enable|disable ID`
-// with set, on a Router over the configured store.
-func trunkCommand(ctx context.Context, g globals, args []string, out io.Writer, kind string,
-	list func(a *app), set func(a *app, id string, on bool) error) error {
-	switch {
-	case len(args) == 1 && args[0] == "list":
-	case len(args) == 2 && (args[0] == "enable" || args[0] == "disable"):
-	case len(args) == 0 || args[0] == "list" || args[0] == "enable" || args[0] == "disable":
-		return usagef("usage: %s list | %s enable|disable ID%s", kind, kind, map[bool]string{true: " | gateway set-address ID ADDRESS"}[kind == "gateway"])
-	default:
-		return usagef("%s: unknown subcommand %q (list, enable, disable%s)", kind, args[0], map[bool]string{true: ", set-address"}[kind == "gateway"])
-	}
-	a, err := openRouter(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	if args[0] == "list" {
-		list(a)
+func gatewaySetAddress(fs *flag.FlagSet) runner {
+	return func(ctx context.Context, e *env, args []string) error {
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		err = a.router.SetGatewayAddress(ctx, args[0], args[1])
+		if errors.Is(err, routing.ErrNotFound) {
+			return fmt.Errorf("no gateway %q ('unisi gateway list' shows them)", args[0])
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.out, "address %s %s\n", args[0], strings.TrimSpace(args[1]))
 		return nil
 	}
-	err = set(a, args[1], args[0] == "enable")
-	if errors.Is(err, routing.ErrNotFound) {
-		return fmt.Errorf("no %s %q (%s list shows them)", kind, args[1], kind)
+}
+
+func carrierList(fs *flag.FlagSet) runner {
+	asJSON := jsonFlag(fs)
+	return func(ctx context.Context, e *env, _ []string) error {
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		t := newTable("id", "gateways", "state", "sort", "channels", "calls", "description")
+		for _, c := range a.router.Carriers() {
+			t.row(c.CarrierID, c.GWList, c.State.String(), string(c.SortAlg), c.Channels, c.Calls, c.Description)
+		}
+		return t.write(e.out, *asJSON)
 	}
-	if err != nil {
-		return err
+}
+
+// trunkSwitch is `KIND enable|disable ID`.
+func trunkSwitch(kind string, on bool) func(fs *flag.FlagSet) runner {
+	return func(fs *flag.FlagSet) runner {
+		return func(ctx context.Context, e *env, args []string) error {
+			a, err := e.app(ctx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			set := a.router.SetGatewayEnabled
+			if kind == "carrier" {
+				set = a.router.SetCarrierEnabled
+			}
+			err = set(ctx, args[0], on)
+			if errors.Is(err, routing.ErrNotFound) {
+				return fmt.Errorf("no %s %q ('unisi %s list' shows them)", kind, args[0], kind)
+			}
+			if err != nil {
+				return err
+			}
+			verb := "disabled"
+			if on {
+				verb = "enabled"
+			}
+			fmt.Fprintf(e.out, "%s %s %s\n", verb, kind, args[0])
+			return nil
+		}
 	}
-	fmt.Fprintf(out, "%sd\t%s\n", args[0], args[1])
-	return nil
 }
 
 // reportRouting loads the routing tables as the server would and prints
 // the rows it leaves out or cuts (after an import of a dr_ table).
-func reportRouting(ctx context.Context, a *app, out io.Writer) error {
+func reportRouting(ctx context.Context, a *app, e *env) error {
 	rep, err := a.router.Reload(ctx)
 	if err != nil {
 		return err
@@ -146,10 +236,10 @@ func reportRouting(ctx context.Context, a *app, out io.Writer) error {
 		if p.Discarded {
 			verb = "discarded"
 		}
-		fmt.Fprintf(out, "%s\t%s\t%s\t%s\n", verb, p.Table, p.ID, p.Reason)
+		fmt.Fprintf(e.out, "%s %s %s: %s\n", verb, p.Table, p.ID, p.Reason)
 	}
 	if rep.Discarded() > 0 {
-		return exitError{code: 1, msg: fmt.Sprintf("unisi: routing: %d rows cannot be used", rep.Discarded())}
+		return exitError{code: 1, msg: fmt.Sprintf("unisi import: routing: %d rows cannot be used", rep.Discarded())}
 	}
 	return nil
 }

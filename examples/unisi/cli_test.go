@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,19 +52,22 @@ func TestTranslate(t *testing.T) {
 
 func TestUserCommands(t *testing.T) {
 	e := newExample(t, "")
-	if out := e.cli(0, "user", "add", "5100", "-password", "s3cret", "-classes", "local,national"); !strings.Contains(out, "5100@voip.unisi.it") {
+	if out := e.cli(0, "user", "add", "5100", "-password", "s3cret", "-classes", "local,national"); out != "added 5100@voip.unisi.it classes=local,national inbound=all\n" {
 		t.Errorf("add: %q", out)
 	}
 	e.cli(1, "user", "add", "5100", "-password", "x")
 	e.cli(2, "user", "add", "5101")
 	e.cli(0, "user", "block", "5100")
-	list := e.cli(0, "user", "list")
-	if !strings.Contains(list, "5100\tvoip.unisi.it\tlocal,national\tall\tblocked") {
-		t.Errorf("list:\n%s", list)
+	want := map[string]string{"user": "5100", "domain": "voip.unisi.it", "classes": "local,national", "inbound": "all", "state": "blocked"}
+	if got := e.row("user", "5100", "user", "list"); !maps.Equal(got, want) {
+		t.Errorf("list: got %v, want %v", got, want)
+	}
+	if out := e.cli(0, "user", "block", "5100"); out != "unchanged 5100@voip.unisi.it (already blocked)\n" {
+		t.Errorf("block twice: %q", out)
 	}
 	e.cli(0, "user", "unblock", "5100")
-	if list := e.cli(0, "user", "list"); !strings.Contains(list, "5100\tvoip.unisi.it\tlocal,national\tall\tactive") {
-		t.Errorf("after unblock:\n%s", list)
+	if got := e.row("user", "5100", "user", "list"); got["state"] != "active" {
+		t.Errorf("after unblock: %v", got)
 	}
 	e.cli(0, "user", "del", "5100")
 	e.cli(1, "user", "del", "5100")
@@ -74,18 +78,21 @@ func TestLocationAddressAliasCommands(t *testing.T) {
 	e := newExample(t, "")
 	e.cli(0, "location", "add", "5002", "sip:5002@127.0.0.1:5090")
 	e.cli(0, "location", "add", "5003", "sip:5003@10.0.0.3:5060", "-expires", "600", "-received", "192.0.2.3:40000")
-	list := e.cli(0, "location", "list")
-	if !strings.Contains(list, "5002\tsip:5002@127.0.0.1:5090\t-\tUDP\tpermanent") || !strings.Contains(list, "5003\tsip:5003@10.0.0.3:5060\t192.0.2.3:40000\tUDP\t") {
-		t.Errorf("location list:\n%s", list)
+	if got := e.row("aor", "5002", "location", "list"); got["contact"] != "sip:5002@127.0.0.1:5090" || got["received"] != "" || got["transport"] != "UDP" || got["expires"] != "permanent" {
+		t.Errorf("location list, 5002: %v", got)
+	}
+	if got := e.row("aor", "5003", "location", "list"); got["contact"] != "sip:5003@10.0.0.3:5060" || got["received"] != "192.0.2.3:40000" || got["expires"] == "permanent" {
+		t.Errorf("location list, 5003: %v", got)
 	}
 	e.cli(0, "location", "del", "5003", "sip:5003@10.0.0.3:5060")
 	e.cli(1, "location", "del", "5003", "sip:5003@10.0.0.3:5060")
 	e.cli(2, "location", "add", "5004", "not a uri")
 
 	out := e.cli(0, "address", "add", "4", "10.40.0.0/16", "-proto", "tcp", "-tag", "lab")
-	id := strings.Fields(out)[1]
-	if list := e.cli(0, "address", "list"); !strings.Contains(list, id+"\t4\t10.40.0.0/16\t0\ttcp\t-\tlab") {
-		t.Errorf("address list:\n%s", list)
+	id := strings.Fields(out)[2]
+	want := map[string]string{"id": id, "group": "4", "network": "10.40.0.0/16", "port": "0", "proto": "tcp", "pattern": "", "tag": "lab", "trusted": "yes"}
+	if got := e.row("id", id, "address", "list"); !maps.Equal(got, want) {
+		t.Errorf("address list: got %v, want %v", got, want)
 	}
 	e.cli(2, "address", "add", "4", "10.40.0.0/33")
 	e.cli(2, "address", "add", "x", "10.40.0.0/16")
@@ -94,8 +101,8 @@ func TestLocationAddressAliasCommands(t *testing.T) {
 
 	e.cli(0, "alias", "add", "5600", "FAX_5600")
 	e.cli(1, "alias", "add", "5600", "other")
-	if list := e.cli(0, "alias", "list"); !strings.Contains(list, "5600@voip.unisi.it\tFAX_5600@voip.unisi.it") {
-		t.Errorf("alias list:\n%s", list)
+	if got := e.row("alias", "5600@voip.unisi.it", "alias", "list"); got["target"] != "FAX_5600@voip.unisi.it" {
+		t.Errorf("alias list: %v", got)
 	}
 	if out := e.cli(0, "route", "5600", "-from", "5001"); !strings.Contains(out, "FAX_5600") {
 		t.Errorf("route after alias add:\n%s", out)

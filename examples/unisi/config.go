@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -215,6 +217,9 @@ type RoutingConfig struct {
 // Duration is a time.Duration written as "180s" in TOML.
 type Duration struct{ time.Duration }
 
+// MarshalText writes the duration as Go does ("3m0s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
@@ -225,7 +230,8 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// defaultConfig is the configuration with no file: DESIGN.md §5.
+// defaultConfig is the configuration with no file: every key's default,
+// as unisi.toml documents them and `unisi config print` shows them.
 func defaultConfig() Config {
 	return Config{
 		SIP: SIPConfig{
@@ -244,11 +250,22 @@ func defaultConfig() Config {
 			DialogMax:     Duration{12 * time.Hour},
 			Drain:         Duration{10 * time.Second},
 		},
-		Log:        LogConfig{Level: "info"},
-		Registrar:  RegistrarConfig{Realm: "voip.unisi.it"},
+		Log: LogConfig{Level: "info"},
+		Registrar: RegistrarConfig{
+			Realm:          "voip.unisi.it",
+			DefaultExpires: Duration{3600 * time.Second},
+			MinExpires:     Duration{60 * time.Second},
+			Algorithms:     []string{"MD5"},
+		},
 		Permission: PermissionConfig{Trusted: []int{1, 2, 3, 4}},
 		ENUM:       ENUMConfig{Suffix: "e164.arpa.", CountryCode: "39", Timeout: Duration{time.Second}},
-		Runtime:    RuntimeConfig{GOGC: 400, MemoryLimit: 512},
+		Routing: RoutingConfig{
+			FailoverCodes:  sip.DefaultFailover.Codes(),
+			ProbeInterval:  &Duration{30 * time.Second},
+			ProbeTimeout:   Duration{5 * time.Second},
+			AlarmThreshold: 0.8,
+		},
+		Runtime: RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 	}
 }
 
@@ -305,7 +322,64 @@ func (c Config) validate() error {
 	if rc.ProbeInterval != nil && rc.ProbeInterval.Duration < 0 {
 		return fmt.Errorf("config: routing.probe_interval %v is negative", rc.ProbeInterval.Duration)
 	}
+	for key, addr := range map[string]string{"sip.listen": c.SIP.Listen, "http.listen": c.HTTP.Listen, "sip.ws": c.SIP.WS} {
+		if addr == "" && key != "http.listen" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return fmt.Errorf("config: %s %q: want host:port, e.g. 127.0.0.1:5060 or :5060", key, addr)
+		}
+	}
+	if t := c.SIP.TLS; t != nil {
+		if _, _, err := net.SplitHostPort(t.Listen); err != nil {
+			return fmt.Errorf("config: sip.tls.listen %q: want host:port", t.Listen)
+		}
+		for key, f := range map[string]string{"sip.tls.cert": t.Cert, "sip.tls.key": t.Key} {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("config: %s: %w", key, err)
+			}
+		}
+	}
+	if c.Store.Poll.Duration < 0 {
+		return fmt.Errorf("config: store.poll %v is negative", c.Store.Poll.Duration)
+	}
+	for _, a := range c.Registrar.Algorithms {
+		if !strings.EqualFold(a, "MD5") && !strings.EqualFold(a, "SHA-256") {
+			return fmt.Errorf("config: registrar.algorithms: %q: want MD5 or SHA-256", a)
+		}
+	}
+	if s := c.Registrar.Secret; s != "" && len(s) < 16 {
+		return errors.New("config: registrar.secret: at least 16 bytes (or leave it empty to use the store's)")
+	}
 	return nil
+}
+
+// configDiff returns the keys ("sip.listen", "log.level") whose values
+// differ between a and b, in the order of the file.
+func configDiff(a, b Config) []string {
+	var out []string
+	var walk func(prefix string, x, y reflect.Value)
+	walk = func(prefix string, x, y reflect.Value) {
+		t := x.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			key := prefix + name
+			fx, fy := x.Field(i), y.Field(i)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+				walk(key+".", fx, fy)
+				continue
+			}
+			if !reflect.DeepEqual(fx.Interface(), fy.Interface()) {
+				out = append(out, key)
+			}
+		}
+	}
+	walk("", reflect.ValueOf(a), reflect.ValueOf(b))
+	return out
 }
 
 func logLevel(s string) (slog.Level, error) {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -69,8 +72,18 @@ type example struct {
 
 // newExample prepares a node in its own directory with the given config
 // file contents (the database is dir/unisi.db unless the config says
-// otherwise); cli and start act on it.
+// otherwise), initialised and seeded as `unisi init` does; cli and start
+// act on it.
 func newExample(t *testing.T, config string) *example {
+	t.Helper()
+	e := newBareExample(t, config)
+	e.cli(0, "init")
+	return e
+}
+
+// newBareExample is newExample without the database: the first serve (or
+// init) creates it.
+func newBareExample(t *testing.T, config string) *example {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "unisi.toml")
@@ -292,4 +305,52 @@ func mediaPort(ua *siptest.UA) int {
 	_, p, _ := net.SplitHostPort(ua.Addr())
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// serverApp opens (creating and seeding if new) the configured database
+// and builds the app over it, as serve does, without metrics.
+func serverApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	db, err := openForServe(ctx, cfg, log, true)
+	if err != nil {
+		return nil, err
+	}
+	return newApp(ctx, cfg, db, log, nil)
+}
+
+// rows runs a list command with -json and returns its rows, each field
+// as fmt.Sprint shows it.
+func (e *example) rows(args ...string) []map[string]string {
+	e.t.Helper()
+	out := e.cli(0, append(args, "-json")...)
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		e.t.Fatalf("unisi %s -json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	res := make([]map[string]string, len(raw))
+	for i, r := range raw {
+		res[i] = map[string]string{}
+		for k, v := range r {
+			if list, ok := v.([]any); ok {
+				parts := make([]string, len(list))
+				for j, x := range list {
+					parts[j] = fmt.Sprint(x)
+				}
+				res[i][k] = strings.Join(parts, ",")
+				continue
+			}
+			res[i][k] = fmt.Sprint(v)
+		}
+	}
+	return res
+}
+
+// row returns the row of a list command whose field key is val.
+func (e *example) row(key, val string, args ...string) map[string]string {
+	e.t.Helper()
+	for _, r := range e.rows(args...) {
+		if r[key] == val {
+			return r
+		}
+	}
+	return nil
 }

@@ -35,7 +35,7 @@ func TestNonceSecretInStore(t *testing.T) {
 			// open starts a node; the function it returns stops it (once).
 			open := func(cfg Config) (*app, func()) {
 				t.Helper()
-				a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				a, err := serverApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 				if err != nil {
 					t.Fatal(err)
 				}

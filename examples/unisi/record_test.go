@@ -33,7 +33,7 @@ func startTestNode(t *testing.T, edit func(*Config)) *testNode {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
-	a, err := newApp(ctx, cfg, log, nil)
+	a, err := serverApp(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
+	"net"
 	"strings"
 	"sync"
 
@@ -17,7 +16,7 @@ import (
 	"github.com/palio-voip/palio/sip"
 )
 
-// cmdRoute is `route NUMBER -from USER`: a dry run of the pipeline the
+// routeSetup is `route NUMBER -from USER`: a dry run of the pipeline the
 // server runs. A synthetic INVITE from USER to NUMBER goes through the very
 // same stages (app.pipeline) with two stand-ins: authentication takes the
 // caller as USER (its account is read from the store, so blocked accounts
@@ -26,41 +25,45 @@ import (
 // its decision into the call's record, as it does on the server, and the
 // dry run prints that record's trace: the explanation cannot drift from
 // what the server does, and this command knows no stage.
-func cmdRoute(ctx context.Context, g globals, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("route", flag.ContinueOnError)
+func routeSetup(fs *flag.FlagSet) runner {
 	from := fs.String("from", "", "the calling account (required)")
-	src := fs.String("src", "172.20.1.26:5060", "the source address of the INVITE, ip:port")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
+	src := fs.String("src", defaultRouteSource, "the source address of the INVITE, ip:port (default: a campus phone, in no trusted group)")
+	return func(ctx context.Context, e *env, args []string) error {
+		if *from == "" {
+			return usagef("-from USER is required")
+		}
+		if _, _, err := net.SplitHostPort(*src); err != nil {
+			return usagef("-src %q is not ip:port", *src)
+		}
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return dryRun(ctx, a, args[0], *from, *src, e.out)
 	}
-	if len(pos) != 1 || *from == "" {
-		return usagef("usage: route NUMBER -from USER [-src IP:PORT]")
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	// Errors only: the placeholder gateways' warnings are the server's to
-	// give, and route shows them as skipped.
-	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), nil)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+}
 
+// defaultRouteSource is the source of route's INVITE: an address on the
+// campus network of the seed talk (its phones' 172.20.0.0/16) that is in
+// no trusted group, so that the caller's account decides.
+const defaultRouteSource = "172.20.1.26:5060"
+
+// dryRun runs the INVITE of `route` through the pipeline and prints its
+// trace, targets and answer.
+func dryRun(ctx context.Context, a *app, number, from, src string, out io.Writer) error {
 	var sent *sip.Request
 	var targets []sip.Target
 	term := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
 		sent, targets = r, sip.TargetsFrom(ctx)
 		return w.WriteResponse(sip.NewResponse(r, 200, "OK (dry run: would forward)"))
 	})
-	h := a.pipeline(a.asCaller(*from), term)
+	h := a.pipeline(a.asCaller(from), term)
 
-	req := syntheticInvite(pos[0], *from, domainOf(cfg), *src)
+	req := syntheticInvite(number, from, a.domain, src)
 	call := sip.NewCall(req)
 	w := &recorder{}
-	err = h.ServeSIP(sip.WithCall(ctx, call), w, req)
+	err := h.ServeSIP(sip.WithCall(ctx, call), w, req)
 	for _, e := range call.TraceEntries() {
 		fmt.Fprintln(out, e.String())
 	}

@@ -28,7 +28,6 @@ var sienaPRIs = []string{"gw-siena-1", "gw-siena-2", "gw-siena-3", "gw-siena-4"}
 // operator's provisioning tool would (the database is seeded first).
 func (e *example) editRouting(edit func(d *routing.Data)) {
 	e.t.Helper()
-	e.cli(0, "gateway", "list") // seeds a new database
 	cfg, err := loadConfig(e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -307,11 +306,11 @@ func TestUniSIGatewayCommands(t *testing.T) {
 	if !call(t) {
 		t.Fatal("Arezzo's PRI did not get the call while enabled")
 	}
-	if out := e.cli(0, "gateway", "disable", "gw-arezzo"); out != "disabled\tgw-arezzo\n" {
+	if out := e.cli(0, "gateway", "disable", "gw-arezzo"); out != "disabled gateway gw-arezzo\n" {
 		t.Errorf("disable: got %q", out)
 	}
-	if out := e.cli(0, "gateway", "list"); !strings.Contains(out, "gw-arezzo\t"+gws["gw-arezzo"].Addr()+"\tdisabled\t") {
-		t.Errorf("list after disable:\n%s", out)
+	if got := e.row("id", "gw-arezzo", "gateway", "list"); got["address"] != gws["gw-arezzo"].Addr() || got["state"] != "disabled" {
+		t.Errorf("list after disable: %v", got)
 	}
 	eventually(t, false)
 	if n := invites(gws, sienaPRIs...); n == 0 {
@@ -336,11 +335,11 @@ func TestUniSIProbing(t *testing.T) {
 	gws := e.gateways(map[string]string{"gw-grosseto": hole.Addr()})
 	e.start()
 	waitLog(t, e, "gateway gw-grosseto ("+hole.Addr()+"): active -> inactive, probe")
-	if out := e.cli(0, "gateway", "list"); !strings.Contains(out, "gw-grosseto\t"+hole.Addr()+"\tinactive\t") {
-		t.Errorf("gateway list does not show the silent gateway inactive:\n%s", out)
+	if got := e.row("id", "gw-grosseto", "gateway", "list"); got["address"] != hole.Addr() || got["state"] != "inactive" {
+		t.Errorf("gateway list does not show the silent gateway inactive: %v", got)
 	}
-	if out := e.cli(0, "gateway", "list"); !strings.Contains(out, "gw-arezzo\t"+gws["gw-arezzo"].Addr()+"\tactive\t") {
-		t.Errorf("gateway list does not show an answering gateway active:\n%s", out)
+	if got := e.row("id", "gw-arezzo", "gateway", "list"); got["address"] != gws["gw-arezzo"].Addr() || got["state"] != "active" {
+		t.Errorf("gateway list does not show an answering gateway active: %v", got)
 	}
 	// The first-response timer is 32 s and finalCode waits 10 s: had the
 	// silent gateway been tried, the call would not be answered in time.

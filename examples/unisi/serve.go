@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,8 +37,13 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 
-	a, err := newApp(ctx, cfg, log, reg)
+	db, err := openForServe(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, db, log, reg)
 	if err != nil {
 		return err
 	}
@@ -116,19 +122,48 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 				log.Info("unisi: draining", "signal", s.String())
 				return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
 			}
-			// SIGHUP: the data snapshots and the log level. A failed
-			// reload keeps what runs and says why.
+			// SIGHUP: the data snapshots, then the configuration file:
+			// the log level applies at once, other changed keys are
+			// named as needing a restart. A failed reload keeps what
+			// runs and says why.
 			a.reload(ctx)
 			nc, err := g.loadConfig()
 			if err != nil {
 				log.Error("unisi: configuration reload failed, keeping the running one", "error", err)
 				continue
 			}
-			if l, lerr := logLevel(nc.Log.Level); lerr == nil {
-				lv.Set(l)
+			applied, restart := reloadConfig(cfg, nc, &lv)
+			if len(applied)+len(restart) == 0 {
+				log.Info("unisi: configuration unchanged", "file", g.config)
+				continue
 			}
+			if len(applied) > 0 {
+				log.Info("unisi: configuration applied", "keys", strings.Join(applied, ","))
+			}
+			if len(restart) > 0 {
+				log.Warn("unisi: configuration changed but needs a restart to apply; running with the old values", "keys", strings.Join(restart, ","))
+			}
+			// What applied is now running; the rest is still the old.
+			cfg.Log = nc.Log
 		}
 	}
+}
+
+// reloadConfig applies the changes from cur to next that a running server
+// can take (the log level) and returns the changed keys, those applied and
+// those that need a restart.
+func reloadConfig(cur, next Config, lv *slog.LevelVar) (applied, restart []string) {
+	for _, key := range configDiff(cur, next) {
+		switch key {
+		case "log.level":
+			l, _ := logLevel(next.Log.Level) // validated by loadConfig
+			lv.Set(l)
+			applied = append(applied, key)
+		default:
+			restart = append(restart, key)
+		}
+	}
+	return applied, restart
 }
 
 // tuneRuntime applies the [runtime] settings the environment does not

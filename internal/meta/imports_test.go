@@ -11,7 +11,8 @@ import (
 const module = "github.com/palio-voip/palio"
 
 // allowed lists, for each package of the module, the module's packages it
-// may import: DESIGN.md §2, where dependencies point down the table. A
+// may import: the layering of the README's package table, where
+// dependencies point down (a package imports only those above it). A
 // package missing here fails the test until it is given its row.
 var allowed = map[string][]string{
 	"internal/meta":     {},
@@ -73,14 +74,14 @@ func TestImportRules(t *testing.T) {
 		name := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		rules, ok := allowed[name]
 		if !ok {
-			t.Errorf("%s has no row in the import table (DESIGN.md §2): add one", name)
+			t.Errorf("%s has no row in the import table (allowed, in this file): add one", name)
 			continue
 		}
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, module+"/") {
 				dep := strings.TrimPrefix(imp, module+"/")
 				if !permitted(rules, dep) {
-					t.Errorf("%s imports %s, which DESIGN.md §2 does not allow", name, dep)
+					t.Errorf("%s imports %s, which the import table (allowed, in this file) does not allow", name, dep)
 				}
 				if strings.HasPrefix(dep, "examples/") {
 					t.Errorf("%s imports the example %s", name, dep)
