@@ -150,7 +150,7 @@ func (a *app) build(ctx context.Context) error {
 		return rep.Summary(), err
 	}})
 	a.dest, err = destination.New(destination.Config{
-		Plan: a.plan,
+		Plan:      a.plan,
 		Class:     permission.Class(a.classes()),
 		Registrar: a.regr,
 		ENUM:      a.enum,
