@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -147,7 +149,15 @@ func openExisting(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
 		db, err = sqlite.Open(ctx, cfg.Store.SQLite, sqlite.Options{MustExist: true})
 	}
 	if errors.Is(err, sqlstore.ErrNotInitialised) {
-		return nil, fmt.Errorf("%w\n  %s is not initialised: start the server once (unisi serve) or run 'unisi init', or point -db/-config at the server's database", err, storeName(cfg))
+		what := "the MySQL database of [store] mysql has no Palio tables"
+		if cfg.Store.MySQL == "" {
+			path, _ := filepath.Abs(cfg.Store.SQLite)
+			what = "no database at " + path
+			if _, serr := os.Stat(cfg.Store.SQLite); serr == nil {
+				what = cfg.Store.SQLite + " is not a Palio database (no schema)"
+			}
+		}
+		return nil, fmt.Errorf("%s.\nStart the server once (unisi serve) or run 'unisi init' to create it, or point -db or -config at the server's database", what)
 	}
 	return db, err
 }
@@ -369,7 +379,7 @@ func printGroup(w io.Writer, group string) {
 // printCommand is one command's help: synopsis, description, its own
 // flags, the global flags and an example.
 func printCommand(w io.Writer, c *command) {
-	fmt.Fprintf(w, "usage: %s\n\n%s.\n", synopsis(c), c.summary)
+	fmt.Fprintf(w, "usage: %s\n\n%s%s.\n", synopsis(c), strings.ToUpper(c.summary[:1]), c.summary[1:])
 	if c.detail != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.detail))
 	}

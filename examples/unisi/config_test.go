@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +42,145 @@ func TestSIPStreamLimits(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// configKeys returns every key of Config, "section.key", as the file
+// spells them.
+func configKeys() []string {
+	var out []string
+	var walk func(prefix string, t reflect.Type)
+	walk = func(prefix string, t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(Duration{}) {
+				walk(prefix+name+".", ft)
+				continue
+			}
+			out = append(out, prefix+name)
+		}
+	}
+	walk("", reflect.TypeOf(Config{}))
+	return out
+}
+
+// TestAnnotatedConfig: the example configuration unisi.toml documents
+// every key (set, or commented out when it has no default), and the values
+// it shows are the defaults: loading it changes nothing.
+func TestAnnotatedConfig(t *testing.T) {
+	b, err := os.ReadFile("unisi.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	section := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
+		if m := regexp.MustCompile(`^\[([a-z_.]+)\]$`).FindStringSubmatch(line); m != nil {
+			section = m[1] + "."
+			continue
+		}
+		if m := regexp.MustCompile(`^([a-z_]+) = `).FindStringSubmatch(line); m != nil {
+			documented[section+m[1]] = true
+		}
+	}
+	for _, k := range configKeys() {
+		if !documented[k] {
+			t.Errorf("unisi.toml does not document %s", k)
+		}
+		delete(documented, k)
+	}
+	for k := range documented {
+		t.Errorf("unisi.toml documents %s, which is no key", k)
+	}
+	cfg, err := loadConfig("unisi.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := configDiff(defaultConfig(), cfg); len(diff) > 0 {
+		t.Errorf("unisi.toml sets these keys to other values than the defaults: %v", diff)
+	}
+}
+
+// TestConfigCommands: config check says ok or names the problem; config
+// print writes a file that loads back to the same configuration, secrets
+// masked.
+func TestConfigCommands(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cli := func(want int, args ...string) (string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != want {
+			t.Fatalf("unisi %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	if out, _ := cli(0, "config", "check", "unisi.toml"); out != "ok unisi.toml\n" {
+		t.Errorf("check of the example: %q", out)
+	}
+	for _, tt := range []struct{ body, want string }{
+		{"[sip]\nlisten = \"127.0.0.1\"\n", "sip.listen"},
+		{"[sip]\nlistn = \"127.0.0.1:5060\"\n", "unknown keys: sip.listn"},
+		{"[log]\nlevel = \"loud\"\n", "log.level"},
+		{"[routing]\nfailover_codes = [42]\n", "status code 42"},
+		{"[registrar]\nsecret = \"short\"\n", "registrar.secret"},
+		{"[registrar]\nalgorithms = [\"SHA1\"]\n", "registrar.algorithms"},
+		{"[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = \"/nonexistent.pem\"\nkey = \"/nonexistent.key\"\n", "sip.tls.cert"},
+		{"[sip\n", "config"},
+	} {
+		_, errOut := cli(1, "config", "check", write("bad.toml", tt.body))
+		if !strings.Contains(errOut, tt.want) {
+			t.Errorf("check of %q: %q does not name %q", tt.body, errOut, tt.want)
+		}
+	}
+	custom := write("custom.toml", "[sip]\ndomains = [\"pbx.example.org\"]\n[registrar]\nsecret = \"0123456789abcdef0123\"\n"+
+		"[store]\nmysql = \"palio:pw@tcp(db:3306)/palio\"\n[routing]\nprobe_interval = \"0s\"\n")
+	out, _ := cli(0, "config", "print", "-config", custom, "-sip", "127.0.0.1:5070")
+	if strings.Contains(out, "0123456789abcdef0123") || strings.Contains(out, "palio:pw@") {
+		t.Errorf("config print shows a secret:\n%s", out)
+	}
+	back, err := loadConfig(write("printed.toml", strings.ReplaceAll(out, "(set)", "0123456789abcdef0123")))
+	if err != nil {
+		t.Fatalf("the printed configuration does not load: %v\n%s", err, out)
+	}
+	want, _ := loadConfig(custom)
+	want.SIP.Listen = "127.0.0.1:5070"
+	want.Store.MySQL = "palio:0123456789abcdef0123@tcp(db:3306)/palio"
+	if diff := configDiff(want, back); len(diff) > 0 {
+		t.Errorf("config print, loaded back, differs in %v:\n%s", diff, out)
+	}
+}
+
+// TestConfigDiff names the keys that differ, nested ones by their path.
+func TestConfigDiff(t *testing.T) {
+	a, b := defaultConfig(), defaultConfig()
+	b.SIP.Listen = "0.0.0.0:5060"
+	b.Log.Level = "debug"
+	b.SIP.TLS = &TLSConfig{Listen: ":5061"}
+	b.Routing.ProbeInterval = &Duration{time.Minute}
+	b.Permission.Trusted = []int{1}
+	got := strings.Join(configDiff(a, b), " ")
+	if want := "sip.listen sip.tls log.level permission.trusted routing.probe_interval"; got != want {
+		t.Errorf("configDiff = %q, want %q", got, want)
+	}
+	var lv slog.LevelVar
+	applied, restart := reloadConfig(a, b, &lv)
+	if strings.Join(applied, " ") != "log.level" || lv.Level() != slog.LevelDebug {
+		t.Errorf("applied %v (level %v), want log.level applied", applied, lv.Level())
+	}
+	if len(restart) != 4 {
+		t.Errorf("restart = %v, want the four other keys", restart)
 	}
 }

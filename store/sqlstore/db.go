@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -240,6 +241,28 @@ func (db *DB) apply(ctx context.Context, conn *sql.Conn, m migration) error {
 		if err := exec("COMMIT"); err != nil {
 			return fmt.Errorf("sqlstore: migration %s: %w", m.name, err)
 		}
+	}
+	return nil
+}
+
+// ErrBackupUnsupported is returned by Backup on a database it cannot copy
+// (MySQL: use mysqldump or the server's own backups).
+var ErrBackupUnsupported = errors.New("sqlstore: backup of this database is not supported here")
+
+// Backup writes a consistent copy of a SQLite database to path, a file
+// that must not exist, while the database stays in use (VACUUM INTO on
+// the writer connection: the copy is one transaction's view, compacted;
+// readers go on, writers, a running server's included, wait the few
+// milliseconds a copy takes). The copy opens as any Palio database.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if db.dialect != SQLite {
+		return ErrBackupUnsupported
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("sqlstore: backup: %s exists", path)
+	}
+	if _, err := db.w.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("sqlstore: backup to %s: %w", path, err)
 	}
 	return nil
 }

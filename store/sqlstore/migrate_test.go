@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/store/mysql"
 	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
@@ -89,5 +90,43 @@ func TestOpenExisting(t *testing.T) {
 			t.Error("an existing database: Created() = true")
 		}
 		db.Close()
+	})
+}
+
+// TestBackup: a SQLite database copied while open holds the same data and
+// opens as a Palio database; an existing target is refused; MySQL says
+// it is not supported.
+func TestBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "live.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Aliases().Add(ctx, alias.Alias{AliasUsername: "5500", Username: "FAX_5500"}); err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := db.Backup(ctx, copyPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Backup(ctx, copyPath); err == nil {
+		t.Error("a backup over an existing file succeeded")
+	}
+	cp, err := sqlite.Open(ctx, copyPath, sqlite.Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("the copy does not open: %v", err)
+	}
+	defer cp.Close()
+	got, err := cp.Aliases().Aliases(ctx)
+	if err != nil || len(got) != 1 || got[0].Username != "FAX_5500" {
+		t.Errorf("the copy holds %v %v, want the alias", got, err)
+	}
+	t.Run("mysql", func(t *testing.T) {
+		my := storetest.MySQL(t)
+		if err := my.Backup(ctx, filepath.Join(dir, "my.db")); !errors.Is(err, sqlstore.ErrBackupUnsupported) {
+			t.Errorf("MySQL backup: %v, want ErrBackupUnsupported", err)
+		}
 	})
 }
