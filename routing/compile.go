@@ -99,6 +99,9 @@ type Problem struct {
 	Discarded bool
 	// Reason says what is wrong.
 	Reason string
+	// Dangling reports a gwlist entry naming a gateway or carrier that
+	// does not exist (the entry is dropped; the row stays).
+	Dangling bool
 }
 
 // String returns "table id: reason", with "(discarded)" for a row left
@@ -152,6 +155,23 @@ func (r Report) String() string {
 		r.Gateways, r.Carriers, r.Rules, r.Groups, d, len(r.Problems)-d)
 }
 
+// Check compiles d as a reload with cfg would, without a Router, and
+// returns what the reload would report: the rows it would leave out and
+// the gwlist entries that name nothing. An import uses it to refuse data
+// before it is committed.
+func Check(cfg Config, d Data) Report {
+	_, rep := compile(d, compileOptions{extraPrefixChars: cfg.ExtraPrefixChars, ignoreDomain: cfg.IgnoreDomain})
+	return rep
+}
+
+// ValidateGateway reports why a dr_gateways row cannot be loaded: a gwid
+// that is not an id, a negative strip or channel count, an unknown
+// probe_mode or state, or an address that is not [sip:][user@]host[:port].
+func ValidateGateway(g Gateway) error {
+	_, err := compileGateway(g)
+	return err
+}
+
 // compileOptions are the Config settings that shape a table.
 type compileOptions struct {
 	extraPrefixChars string
@@ -188,6 +208,11 @@ type builder struct {
 
 func (b *builder) problem(table, id string, discarded bool, format string, args ...any) {
 	b.rep.Problems = append(b.rep.Problems, Problem{Table: table, ID: id, Discarded: discarded, Reason: fmt.Sprintf(format, args...)})
+}
+
+// dangling records a gwlist entry that names no gateway or carrier.
+func (b *builder) dangling(table, id string, format string, args ...any) {
+	b.rep.Problems = append(b.rep.Problems, Problem{Table: table, ID: id, Dangling: true, Reason: fmt.Sprintf(format, args...)})
 }
 
 func (b *builder) gateways(rows []Gateway) {
@@ -267,7 +292,7 @@ func (b *builder) carrier(c Carrier) *carrier {
 	for _, e := range list {
 		g := b.t.gwByID[e.ID]
 		if g == nil {
-			b.problem("dr_carriers", id, false, "gwlist: unknown gateway %q dropped", e.ID)
+			b.dangling("dr_carriers", id, "gwlist: unknown gateway %q dropped", e.ID)
 			continue
 		}
 		cc.list = append(cc.list, entry{gw: g, weight: e.Weight})
@@ -355,7 +380,7 @@ func (b *builder) rule(r Rule) (*rule, []int) {
 		if e.Carrier {
 			c := b.t.crByID[e.ID]
 			if c == nil {
-				b.problem("dr_rules", id, false, "gwlist: unknown carrier %q dropped", e.ID)
+				b.dangling("dr_rules", id, "gwlist: unknown carrier %q dropped", e.ID)
 				continue
 			}
 			cr.list = append(cr.list, entry{cr: c, weight: e.Weight})
@@ -364,7 +389,7 @@ func (b *builder) rule(r Rule) (*rule, []int) {
 		}
 		g := b.t.gwByID[e.ID]
 		if g == nil {
-			b.problem("dr_rules", id, false, "gwlist: unknown gateway %q dropped", e.ID)
+			b.dangling("dr_rules", id, "gwlist: unknown gateway %q dropped", e.ID)
 			continue
 		}
 		cr.list = append(cr.list, entry{gw: g, weight: e.Weight})

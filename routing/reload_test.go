@@ -388,3 +388,49 @@ func TestCarrierStoredOff(t *testing.T) {
 		t.Errorf("pstn switched on: got %v, want [g1 g2] (flagged stays off by its flags)", gatewaysOf(dec))
 	}
 }
+
+// TestCheck: Check reports what a reload would, without a Router: rows
+// left out, and gwlist entries naming nothing marked Dangling.
+func TestCheck(t *testing.T) {
+	d := routing.Data{
+		Gateways: []routing.Gateway{{ID: 1, GWID: "gw-a", Address: "192.0.2.1"}, {ID: 2, GWID: "gw-b", Address: "sip:[bad"}},
+		Carriers: []routing.Carrier{{ID: 1, CarrierID: "c1", GWList: "gw-a,gw-x"}},
+		Rules: []routing.Rule{
+			{ID: 1, Groups: "0", Prefix: "00", GWList: "gw-a,#c1,#c2"},
+			{ID: 2, Groups: "0", Prefix: "A1", GWList: "gw-a"},
+		},
+	}
+	tests := []struct {
+		name     string
+		cfg      routing.Config
+		problems []string
+	}{
+		{"digits only", routing.Config{}, []string{
+			"dr_gateways gw-b discarded", "dr_carriers c1 dangling", "dr_rules 1 dangling", "dr_rules 2 discarded"}},
+		{"letters in prefixes", routing.Config{ExtraPrefixChars: "A"}, []string{
+			"dr_gateways gw-b discarded", "dr_carriers c1 dangling", "dr_rules 1 dangling"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, p := range routing.Check(tt.cfg, d).Problems {
+				what := "warning"
+				if p.Discarded {
+					what = "discarded"
+				} else if p.Dangling {
+					what = "dangling"
+				}
+				got = append(got, p.Table+" "+p.ID+" "+what)
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.problems, "; ") {
+				t.Errorf("got %v, want %v", got, tt.problems)
+			}
+		})
+	}
+	if err := routing.ValidateGateway(routing.Gateway{GWID: "gw", Address: "sip:[bad"}); err == nil {
+		t.Error("ValidateGateway accepted an unparsable address")
+	}
+	if err := routing.ValidateGateway(routing.Gateway{GWID: "gw", Address: "sip:192.0.2.1:5060;transport=tcp"}); err != nil {
+		t.Errorf("ValidateGateway: %v", err)
+	}
+}

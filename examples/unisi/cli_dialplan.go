@@ -119,12 +119,20 @@ status 1 when no rule matches.`,
 		name: "import", args: "TABLE FILE.tsv", section: "Dialplan and routing", min: 2, max: 2,
 		summary: "load rows of an OpenSIPS table from a tab-separated dump",
 		detail: `FILE is what 'mysql -B -e "SELECT * FROM TABLE"' writes on the OpenSIPS
-database: a header row naming the columns, then one row a line, NULL for
-empty columns. The import is all or nothing: one bad row and nothing is
-written (-partial keeps the good rows). Rows are added to the table's; with
--replace they replace them, with -upsert rows whose key exists are updated.
-A routing import is checked against the other routing tables: a rule naming
-a gateway or carrier that does not exist fails it, unless -allow-dangling.
+database: a header row naming the columns, then one row a line, NULL for a
+NULL column, backslashes escaped. OpenSIPS columns Palio does not keep
+(subscriber's ha1b, rpid, email_address; location's id) are named and
+dropped. Every row is checked as the server would at load.
+
+The import is all or nothing: one bad row and nothing is written (-partial
+writes the good rows). Rows are added to the table's, and a row whose key
+exists is rejected naming the key; -replace swaps the table's contents,
+-upsert updates the rows whose key exists. -dry-run checks everything,
+duplicates included, and writes nothing. A routing import is checked
+against the other routing tables: a rule naming a gateway or carrier that
+does not exist stops it, unless -allow-dangling. A running server picks the
+change up at its next poll; import location with the server stopped.
+
 Tables: ` + strings.Join(sqlstore.ImportTables(), ", ") + ".",
 		example: "mysql -B -e 'SELECT * FROM dialplan' opensips > dialplan.tsv\nunisi import dialplan dialplan.tsv -dry-run\nunisi import dialplan dialplan.tsv -replace",
 		setup:   importSetup,
@@ -135,12 +143,15 @@ func importSetup(fs *flag.FlagSet) runner {
 	dryRun := fs.Bool("dry-run", false, "check every row, write nothing")
 	partial := fs.Bool("partial", false, "write the good rows even when some are rejected (exit status 1 still)")
 	replace := fs.Bool("replace", false, "delete the table's rows first (in the same transaction)")
-	upsert := fs.Bool("upsert", false, "update the rows whose key exists instead of failing")
+	upsert := fs.Bool("upsert", false, "update the rows whose key (id, or gwid, username@domain…) exists instead of rejecting them")
 	dangling := fs.Bool("allow-dangling", false, "accept routing rows that name gateways or carriers that do not exist")
 	return func(ctx context.Context, e *env, args []string) error {
 		table, file := args[0], args[1]
 		if *replace && *upsert {
 			return usagef("-replace and -upsert exclude each other")
+		}
+		if sqlstore.ImportColumns(table) == nil {
+			return usagef("unknown table %q (tables: %s)", table, strings.Join(sqlstore.ImportTables(), ", "))
 		}
 		f, err := os.Open(file)
 		if err != nil {
@@ -152,28 +163,62 @@ func importSetup(fs *flag.FlagSet) runner {
 			return err
 		}
 		defer db.Close()
-		_ = dryRun
-		_ = partial
-		_ = dangling
-		rep, err := db.ImportTSV(ctx, table, f, nil)
+		opt := sqlstore.ImportOptions{DryRun: *dryRun, Partial: *partial, AllowDangling: *dangling,
+			Routing: importRouting}
+		switch {
+		case *replace:
+			opt.Mode = sqlstore.ImportReplace
+		case *upsert:
+			opt.Mode = sqlstore.ImportUpsert
+		}
+		rep, err := db.ImportTSV(ctx, table, f, opt)
 		if err != nil {
 			return err
 		}
-		for _, r := range rep.Rejected {
-			fmt.Fprintf(e.out, "rejected line %d: %s\n", r.Line, r.Reason)
-		}
-		fmt.Fprintf(e.out, "loaded %d\n", rep.Loaded)
-		if len(rep.Rejected) > 0 {
-			return exitError{code: 1, msg: fmt.Sprintf("unisi import: %d rows rejected", len(rep.Rejected))}
-		}
-		if strings.HasPrefix(table, "dr_") || table == "palio_dr_limits" {
-			a, err := e.app(ctx)
-			if err != nil {
-				return err
+		return reportImport(e, file, rep)
+	}
+}
+
+// reportImport prints what an import did, one problem a line, and a last
+// line that says whether anything was written. Exit status 1 when a row
+// was rejected or nothing was committed for another reason than -dry-run.
+func reportImport(e *env, file string, rep sqlstore.ImportReport) error {
+	for _, c := range rep.Ignored {
+		fmt.Fprintf(e.out, "ignored column %s\n", c)
+	}
+	for _, r := range rep.Rejected {
+		fmt.Fprintf(e.out, "rejected %s:%d: %s\n", file, r.Line, r.Reason)
+	}
+	if rep.Routing != nil {
+		for _, p := range rep.Routing.Problems {
+			verb := "warning"
+			switch {
+			case p.Discarded:
+				verb = "unusable"
+			case p.Dangling:
+				verb = "dangling"
 			}
-			defer a.close()
-			return reportRouting(ctx, a, e)
+			fmt.Fprintf(e.out, "%s %s %s: %s\n", verb, p.Table, p.ID, p.Reason)
 		}
+	}
+	switch {
+	case rep.Committed && len(rep.Rejected) == 0:
+		fmt.Fprintf(e.out, "loaded %d rows into %s\n", rep.Loaded, rep.Table)
+		return nil
+	case rep.Committed:
+		fmt.Fprintf(e.out, "loaded %d rows into %s; %d rejected (-partial)\n", rep.Loaded, rep.Table, len(rep.Rejected))
+		return exitError{code: 1}
+	case rep.Why == "dry run":
+		fmt.Fprintf(e.out, "dry run: %d rows would load into %s; nothing written\n", rep.Loaded, rep.Table)
 		return nil
 	}
+	hint := ""
+	switch {
+	case len(rep.Rejected) > 0:
+		hint = " (fix the rows, or -partial to write the good ones)"
+	case len(rep.Dangling()) > 0:
+		hint = " (import the gateways and carriers first, or -allow-dangling)"
+	}
+	fmt.Fprintf(e.out, "nothing written: %s%s\n", rep.Why, hint)
+	return exitError{code: 1}
 }

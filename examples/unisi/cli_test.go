@@ -113,21 +113,62 @@ func TestLocationAddressAliasCommands(t *testing.T) {
 
 func TestImport(t *testing.T) {
 	e := newExample(t, "")
-	tsv := filepath.Join(e.dir, "rules.tsv")
-	os.WriteFile(tsv, []byte("id\tdpid\tpr\tmatch_op\tmatch_exp\tattrs\n"+
+	bad := writeFile(t, e.dir, "rules.tsv", "id\tdpid\tpr\tmatch_op\tmatch_exp\tattrs\n"+
 		"100\t1\t1\t1\t^7.{3}$\tvoip\n"+
 		"101\t1\t1\t1\t^(?=9)\tvoip\n"+ // lookahead: RE2 cannot
 		"102\t1\t1\t7\t^8\tvoip\n"+ // unknown match_op
-		"103\t1\tx\t1\t^9\tvoip\n"), 0o644) // bad integer
-	out := e.cli(1, "import", "dialplan", tsv)
-	if !strings.Contains(out, "loaded\t1") || strings.Count(out, "rejected\t") != 3 {
-		t.Errorf("import:\n%s", out)
+		"103\t1\tx\t1\t^9\tvoip\n") // bad integer
+	out := e.cli(1, "import", "dialplan", bad)
+	for _, want := range []string{"rejected " + bad + ":3: ", "rejected " + bad + ":4: ", "rejected " + bad + ":5: column pr",
+		"nothing written: 3 of 4 rows rejected (fix the rows, or -partial to write the good ones)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import of a file with bad rows lacks %q:\n%s", want, out)
+		}
+	}
+	e.cli(1, "translate", "1", "7123") // all or nothing: the good row is not there
+	if out := e.cli(1, "import", "dialplan", bad, "-partial"); !strings.Contains(out, "loaded 1 rows into dialplan; 3 rejected (-partial)") {
+		t.Errorf("-partial:\n%s", out)
 	}
 	if got := e.cli(0, "translate", "1", "7123"); strings.TrimSpace(got) != "7123\tvoip" {
 		t.Errorf("the imported rule: %q", got)
 	}
+	// The same row again names the id it collides on.
+	if out := e.cli(1, "import", "dialplan", bad); !strings.Contains(out, `dialplan: a row with id "100" exists already`) {
+		t.Errorf("duplicate id:\n%s", out)
+	}
+
+	// What mysql -B writes: NULLs and escaped backslashes.
+	dump := writeFile(t, e.dir, "dump.tsv", "id\tdpid\tpr\tmatch_op\tmatch_exp\tmatch_flags\tsubst_exp\trepl_exp\ttimerec\tdisabled\tattrs\n"+
+		"200\t2\t1\t1\t^\\+39(.*)$\t0\t^\\+39(.*)$\t0\\1\tNULL\t0\tnational\n"+
+		"201\t2\t2\t1\t^5...$\t0\tNULL\tNULL\tNULL\t0\tvoip\n")
+	if out := e.cli(0, "import", "dialplan", dump, "-dry-run"); out != "dry run: 2 rows would load into dialplan; nothing written\n" {
+		t.Errorf("-dry-run: %q", out)
+	}
+	e.cli(1, "translate", "2", "+39577")
+	if out := e.cli(0, "import", "dialplan", dump); out != "loaded 2 rows into dialplan\n" {
+		t.Errorf("dump: %q", out)
+	}
+	if got := e.cli(0, "translate", "2", "+390577232111"); got != "00577232111\tnational\n" {
+		t.Errorf("the dump's rule: %q", got)
+	}
+	// -replace swaps the table: the dump's rules are all that is left.
+	e.cli(0, "import", "dialplan", dump, "-replace")
+	if rows := e.rows("dialplan", "list"); len(rows) != 2 || rows[0]["id"] != "200" {
+		t.Errorf("after -replace: %v", rows)
+	}
+	e.cli(0, "import", "dialplan", dump, "-upsert")
+
+	comma := writeFile(t, e.dir, "comma.csv", "id,dpid,pr\n1,0,1\n")
+	if out := e.cliErr(1, "import", "dialplan", comma); !strings.Contains(out, "tab-separated expected") {
+		t.Errorf("comma-separated: %q", out)
+	}
+	wrong := writeFile(t, e.dir, "wrong.tsv", "id\tpriority\n")
+	if out := e.cliErr(1, "import", "dialplan", wrong); !strings.Contains(out, `no column "priority" (columns: attrs, disabled, dpid, id, match_exp`) {
+		t.Errorf("wrong column: %q", out)
+	}
 	e.cli(2, "import", "dialplan")
-	e.cli(1, "import", "nosuch", tsv)
+	e.cli(2, "import", "nosuch", bad)
+	e.cli(2, "import", "dialplan", bad, "-replace", "-upsert")
 }
 
 func TestRouteDryRun(t *testing.T) {

@@ -104,6 +104,16 @@ func (e *example) cli(want int, args ...string) string {
 	return e.cliT(e.t, want, args...)
 }
 
+// cliErr runs a command like cli and returns what it wrote to stderr.
+func (e *example) cliErr(want int, args ...string) string {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), append(e.globals(), args...), &out, &errb); code != want {
+		e.t.Fatalf("unisi %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out.String(), errb.String())
+	}
+	return errb.String()
+}
+
 // cliT is cli reporting to t (a subtest).
 func (e *example) cliT(t *testing.T, want int, args ...string) string {
 	t.Helper()

@@ -423,13 +423,21 @@ func TestImportRoutingRows(t *testing.T) {
 	tsv := writeFile(t, e.dir, "rules.tsv", "ruleid\tgroupid\tprefix\tpriority\tgwlist\tsort_alg\tattrs\n"+
 		"50\t0\t0039\t0\tgw-nowhere\tN\tinternational\n"+
 		"51\t0\t0041\t0\tgw-siena-1,gw-nowhere\tN\tinternational\n")
-	out := e.cli(0, "import", "dr_rules", tsv)
-	for _, want := range []string{"loaded\t2\n", "warning\tdr_rules\t50\t", "warning\tdr_rules\t51\t", "gw-nowhere"} {
+	out := e.cli(1, "import", "dr_rules", tsv)
+	for _, want := range []string{"dangling dr_rules 50: gwlist: unknown gateway \"gw-nowhere\"", "dangling dr_rules 51: ",
+		"nothing written: 2 gwlist entries name no gateway or carrier (import the gateways and carriers first, or -allow-dangling)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("import output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "discarded\tdr_rules\t51\t") {
-		t.Errorf("rule 51 keeps a usable gateway; it was discarded:\n%s", out)
+	out = e.cli(0, "import", "dr_rules", tsv, "-allow-dangling")
+	if !strings.Contains(out, "loaded 2 rows into dr_rules") || strings.Contains(out, "unusable dr_rules 51") {
+		t.Errorf("-allow-dangling:\n%s", out)
+	}
+	// A gateway whose address does not parse is refused at its line, not
+	// loaded and then left out of 'gateway list'.
+	gws := writeFile(t, e.dir, "gws.tsv", "gwid\ttype\taddress\ngw-new\t1\tsip:[::1\n")
+	if out := e.cli(1, "import", "dr_gateways", gws); !strings.Contains(out, "rejected "+gws+":2: ") {
+		t.Errorf("unparsable address:\n%s", out)
 	}
 }

@@ -84,6 +84,26 @@ var demoAddresses = []permission.Address{
 	{Group: 4, IP: "198.51.100.43", Mask: 32, ContextInfo: "md110-grosseto"},
 }
 
+// importRouting is the routing configuration imports check the routing
+// tables with: the example's prefix alphabet.
+var importRouting = routing.Config{ExtraPrefixChars: prefixChars}
+
+// seedTable imports one seed file; it must load whole.
+func seedTable(ctx context.Context, db *sqlstore.DB, table string, tsv []byte) error {
+	rep, err := db.ImportTSV(ctx, table, bytes.NewReader(tsv), sqlstore.ImportOptions{Routing: importRouting})
+	if err != nil {
+		return fmt.Errorf("seed: %s: %w", table, err)
+	}
+	if !rep.Committed {
+		why := rep.Why
+		if len(rep.Rejected) > 0 {
+			why += fmt.Sprintf(" (line %d: %s)", rep.Rejected[0].Line, rep.Rejected[0].Reason)
+		}
+		return fmt.Errorf("seed: %s: %s", table, why)
+	}
+	return nil
+}
+
 // seed fills an empty database with the UniSI data: the dialplan, the
 // routing topology, the aliases of the media box, the trusted addresses
 // and demo accounts. A database whose dialplan table has rows is left
@@ -96,12 +116,8 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	if len(rules) > 0 {
 		return markPlaceholders(ctx, db, log)
 	}
-	rep, err := db.ImportTSV(ctx, "dialplan", bytes.NewReader(unisiDialplan), nil)
-	if err != nil {
-		return fmt.Errorf("seed: dialplan: %w", err)
-	}
-	if len(rep.Rejected) > 0 {
-		return fmt.Errorf("seed: dialplan: %d rows rejected (line %d: %s)", len(rep.Rejected), rep.Rejected[0].Line, rep.Rejected[0].Reason)
+	if err := seedTable(ctx, db, "dialplan", unisiDialplan); err != nil {
+		return err
 	}
 	if _, err := db.Dialplan().AddRule(ctx, mediaRule); err != nil {
 		return fmt.Errorf("seed: dialplan: %w", err)
@@ -111,12 +127,8 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 		if err != nil {
 			return err
 		}
-		rep, err := db.ImportTSV(ctx, table, bytes.NewReader(tsv), nil)
-		if err != nil {
-			return fmt.Errorf("seed: %s: %w", table, err)
-		}
-		if len(rep.Rejected) > 0 {
-			return fmt.Errorf("seed: %s: %d rows rejected (line %d: %s)", table, len(rep.Rejected), rep.Rejected[0].Line, rep.Rejected[0].Reason)
+		if err := seedTable(ctx, db, table, tsv); err != nil {
+			return err
 		}
 	}
 	for _, a := range []alias.Alias{
@@ -140,7 +152,11 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 			return fmt.Errorf("seed: account %s: %w", d.user, err)
 		}
 	}
-	log.Info("unisi: seeded a new database", "rules", rep.Loaded+1, "aliases", 2, "gateways", 11, "addresses", len(demoAddresses),
+	rules, err = db.Dialplan().Rules(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("unisi: seeded a new database", "rules", len(rules), "aliases", 2, "gateways", 11, "addresses", len(demoAddresses),
 		"accounts", len(demoAccounts), "passwords", "unisi<number>, e.g. 5002/unisi5002")
 	return nil
 }

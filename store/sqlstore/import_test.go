@@ -21,24 +21,28 @@ func TestImportUniSIDialplan(t *testing.T) {
 		db := open(t)
 		ctx := context.Background()
 		before, _ := db.Versions(ctx)
-		rep, err := db.ImportTSV(ctx, "dialplan", strings.NewReader(string(tsv)), nil)
+		rep, err := db.ImportTSV(ctx, "dialplan", strings.NewReader(string(tsv)), sqlstore.ImportOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Loaded != 9 || len(rep.Rejected) != 0 {
+		if rep.Loaded != 9 || len(rep.Rejected) != 0 || !rep.Committed {
 			t.Fatalf("got %+v, want 9 loaded", rep)
 		}
 		after, _ := db.Versions(ctx)
 		if after["dialplan"] <= before["dialplan"] {
 			t.Errorf("dialplan change counter did not move: %d → %d", before["dialplan"], after["dialplan"])
 		}
-		// The same rows again: every one is a duplicate id, rejected alone.
-		rep, err = db.ImportTSV(ctx, "dialplan", strings.NewReader(string(tsv)), nil)
+		// The same rows again: every one is a duplicate id, named by its
+		// id rather than by the engine's message, and nothing commits.
+		rep, err = db.ImportTSV(ctx, "dialplan", strings.NewReader(string(tsv)), sqlstore.ImportOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Loaded != 0 || len(rep.Rejected) != 9 {
-			t.Fatalf("reimport: got loaded %d rejected %d, want 0 and 9", rep.Loaded, len(rep.Rejected))
+		if rep.Loaded != 0 || len(rep.Rejected) != 9 || rep.Committed {
+			t.Fatalf("reimport: got %+v, want 9 rejected and nothing committed", rep)
+		}
+		if r := rep.Rejected[0].Reason; !strings.Contains(r, `dialplan: a row with id "`) || !strings.Contains(r, "exists already") {
+			t.Errorf("duplicate reason %q does not name the id", r)
 		}
 	})
 }
@@ -60,12 +64,24 @@ func TestImportRejects(t *testing.T) {
 			}
 			return nil
 		}
-		rep, err := db.ImportTSV(ctx, "dialplan", strings.NewReader(in), validate)
+		// All or nothing: three bad rows, nothing written.
+		rep, err := db.ImportTSV(ctx, "dialplan", strings.NewReader(in), sqlstore.ImportOptions{Validate: validate})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Loaded != 2 {
-			t.Errorf("loaded: got %d, want 2", rep.Loaded)
+		if rep.Committed || rep.Why != "3 of 5 rows rejected" {
+			t.Errorf("without Partial: got committed %v why %q", rep.Committed, rep.Why)
+		}
+		if rules, _ := db.Dialplan().Rules(ctx); len(rules) != 0 {
+			t.Fatalf("a failed import wrote %d rules", len(rules))
+		}
+		// Partial keeps the two good rows.
+		rep, err = db.ImportTSV(ctx, "dialplan", strings.NewReader(in), sqlstore.ImportOptions{Validate: validate, Partial: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rules, _ := db.Dialplan().Rules(ctx); rep.Loaded != 2 || !rep.Committed || len(rules) != 2 {
+			t.Errorf("partial: got loaded %d committed %v, %d rules stored; want 2, true, 2", rep.Loaded, rep.Committed, len(rules))
 		}
 		wantLines := []int{3, 4, 5}
 		if len(rep.Rejected) != len(wantLines) {
@@ -76,10 +92,14 @@ func TestImportRejects(t *testing.T) {
 				t.Errorf("rejected[%d]: got %+v, want line %d with a reason", i, r, wantLines[i])
 			}
 		}
-		if _, err := db.ImportTSV(ctx, "dialplan", strings.NewReader("dpid\tnosuch\n"), nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
-			t.Errorf("unknown column: got %v", err)
+		if _, err := db.ImportTSV(ctx, "dialplan", strings.NewReader("dpid\tnosuch\n"), sqlstore.ImportOptions{}); err == nil ||
+			!strings.Contains(err.Error(), `no column "nosuch" (columns: attrs, disabled, dpid, id,`) {
+			t.Errorf("unknown column: got %v, want the valid columns listed", err)
 		}
-		if _, err := db.ImportTSV(ctx, "users; DROP TABLE x", strings.NewReader("a\n"), nil); err == nil {
+		if _, err := db.ImportTSV(ctx, "dialplan", strings.NewReader("dpid,pr,match_op\n0,1,1\n"), sqlstore.ImportOptions{}); !errors.Is(err, sqlstore.ErrNotTabSeparated) {
+			t.Errorf("comma-separated file: got %v, want ErrNotTabSeparated", err)
+		}
+		if _, err := db.ImportTSV(ctx, "users; DROP TABLE x", strings.NewReader("a\n"), sqlstore.ImportOptions{}); err == nil {
 			t.Error("an unknown table was accepted")
 		}
 	})
@@ -111,7 +131,7 @@ func TestImportDomainChecks(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.table, func(t *testing.T) {
-				rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.in), nil)
+				rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.in), sqlstore.ImportOptions{Partial: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -154,11 +174,11 @@ func TestImportRouting(t *testing.T) {
 		ctx := context.Background()
 		before, _ := db.Versions(ctx)
 		for _, tt := range tables {
-			rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.tsv), nil)
+			rep, err := db.ImportTSV(ctx, tt.table, strings.NewReader(tt.tsv), sqlstore.ImportOptions{})
 			if err != nil {
 				t.Fatalf("%s: %v", tt.table, err)
 			}
-			if want := strings.Count(tt.tsv, "\n") - 1; rep.Loaded != want || len(rep.Rejected) != 0 {
+			if want := strings.Count(tt.tsv, "\n") - 1; rep.Loaded != want || len(rep.Rejected) != 0 || !rep.Committed {
 				t.Fatalf("%s: got %+v, want %d loaded", tt.table, rep, want)
 			}
 		}

@@ -21,6 +21,18 @@ func (db *DB) Routing() *RoutingStore { return &RoutingStore{db} }
 
 // Load returns every row, each table by ascending id.
 func (s *RoutingStore) Load(ctx context.Context) (routing.Data, error) {
+	return loadRouting(ctx, s.db.r)
+}
+
+// querier is what loadRouting reads through: the pool, or a transaction
+// (an import checks the rows it has written before it commits).
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// loadRouting reads the drouting tables and the channel limits through q.
+func loadRouting(ctx context.Context, q querier) (routing.Data, error) {
+	s := routingQuery{q}
 	var d routing.Data
 	limits := map[[2]string]int{}
 	if err := s.query(ctx, "SELECT kind, id, channels FROM palio_dr_limits", func(rows *sql.Rows) error {
@@ -93,8 +105,11 @@ func (s *RoutingStore) Load(ctx context.Context) (routing.Data, error) {
 	return d, err
 }
 
-func (s *RoutingStore) query(ctx context.Context, q string, row func(*sql.Rows) error) error {
-	rows, err := s.db.r.QueryContext(ctx, q)
+// routingQuery runs the row callbacks of loadRouting.
+type routingQuery struct{ q querier }
+
+func (s routingQuery) query(ctx context.Context, q string, row func(*sql.Rows) error) error {
+	rows, err := s.q.QueryContext(ctx, q)
 	if err != nil {
 		return fmt.Errorf("sqlstore: routing: %w", err)
 	}
