@@ -226,6 +226,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, rest, group := lookup(rest)
 	if cmd == nil {
+		if group != "" && len(rest) == 1 && (rest[0] == "-h" || rest[0] == "-help" || rest[0] == "--help") {
+			printGroup(stdout, group)
+			return 0
+		}
 		if group != "" {
 			what := "needs a subcommand"
 			if len(rest) > 0 {

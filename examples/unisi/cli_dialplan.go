@@ -137,6 +137,45 @@ Tables: ` + strings.Join(sqlstore.ImportTables(), ", ") + ".",
 		example: "mysql -B -e 'SELECT * FROM dialplan' opensips > dialplan.tsv\nunisi import dialplan dialplan.tsv -dry-run\nunisi import dialplan dialplan.tsv -replace",
 		setup:   importSetup,
 	},
+	{
+		name: "export", args: "TABLE [FILE.tsv]", section: "Dialplan and routing", min: 1, max: 2,
+		summary: "write a table as 'unisi import' and mysql -B read it",
+		detail: `Writes the table's rows (to FILE, or to standard output) in the form import
+reads: to move a site from its SQLite file to MariaDB, export each table from
+one and import it into the other; the output also loads into OpenSIPS's own
+tables. Tables: ` + strings.Join(sqlstore.ImportTables(), ", ") + ".",
+		example: "unisi -db unisi.db export dialplan dialplan.tsv\nunisi -config mariadb.toml import dialplan dialplan.tsv",
+		setup: func(fs *flag.FlagSet) runner {
+			return func(ctx context.Context, e *env, args []string) error {
+				if sqlstore.ImportColumns(args[0]) == nil {
+					return usagef("unknown table %q (tables: %s)", args[0], strings.Join(sqlstore.ImportTables(), ", "))
+				}
+				_, db, err := e.store(ctx)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if len(args) == 1 {
+					_, err := db.ExportTSV(ctx, args[0], e.out)
+					return err
+				}
+				f, err := os.OpenFile(args[1], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+				if err != nil {
+					return err
+				}
+				n, err := db.ExportTSV(ctx, args[0], f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(args[1])
+					return err
+				}
+				fmt.Fprintf(e.out, "exported %d rows of %s to %s\n", n, args[0], args[1])
+				return nil
+			}
+		},
+	},
 }
 
 func importSetup(fs *flag.FlagSet) runner {

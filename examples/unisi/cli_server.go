@@ -69,6 +69,31 @@ already is left alone.`,
 		},
 	},
 	{
+		name: "backup", args: "FILE", section: "Server", min: 1, max: 1,
+		summary: "write a consistent copy of the SQLite database, while the server runs",
+		detail: `The copy is one transaction's view of the database, compacted, written to
+FILE (which must not exist); calls and registrations go on meanwhile. Restore
+by stopping the server and putting the copy in place of the database file.
+A MariaDB database is backed up with the server's own tools (mariadb-dump).`,
+		example: "unisi backup /var/backups/unisi/unisi-$(date +%F).db",
+		setup: func(fs *flag.FlagSet) runner {
+			return func(ctx context.Context, e *env, args []string) error {
+				_, db, err := e.store(ctx)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				if err := db.Backup(ctx, args[0]); errors.Is(err, sqlstore.ErrBackupUnsupported) {
+					return fmt.Errorf("the database is MariaDB/MySQL: back it up with mariadb-dump (unisi backup copies SQLite files)")
+				} else if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.out, "backed up to %s\n", args[0])
+				return nil
+			}
+		},
+	},
+	{
 		name: "version", section: "Server", max: 0,
 		summary: "print the version of unisi and Palio",
 		example: "unisi version",
