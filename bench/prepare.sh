@@ -14,6 +14,9 @@ users=${3:-$here/../../shared/bench/users.csv}
 realm=voip.unisi.it
 [[ -s $users ]] || { echo "prepare.sh: no users file at $users" >&2; exit 2; }
 
+# Commands act on an existing database only: create and seed it first
+# (a binary older than 'init' seeded it on any command).
+"$bin" -db "$db" init >/dev/null 2>&1 || true
 "$bin" -db "$db" address add 1 127.0.0.1/32 -tag bench >/dev/null
 "$bin" -db "$db" location add 5002 sip:5002@127.0.0.1:5090 >/dev/null
 
