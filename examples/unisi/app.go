@@ -65,11 +65,11 @@ type component struct {
 // add appends a component.
 func (a *app) add(c component) { a.components = append(a.components, c) }
 
-// openDB opens the configured store: MySQL when a DSN is set, else the
-// SQLite file.
-func openDB(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
+// openDB opens the configured store: MySQL when a DSN is set (its
+// driver logging through log), else the SQLite file.
+func openDB(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.DB, error) {
 	if cfg.Store.MySQL != "" {
-		return mysql.Open(ctx, cfg.Store.MySQL)
+		return mysql.Open(ctx, cfg.Store.MySQL, mysql.Options{Logger: log})
 	}
 	return sqlite.Open(ctx, cfg.Store.SQLite)
 }

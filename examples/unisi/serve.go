@@ -33,6 +33,10 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	var lv slog.LevelVar
 	lv.Set(level)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
+	// One log format: sipgo's package-level lines (connection reference
+	// counts) go through this logger too, not slog.Default's.
+	sip.SetLibraryLogger(log)
+	defer sip.SetLibraryLogger(nil)
 	tuneRuntime(cfg.Runtime)
 
 	reg := prometheus.NewRegistry()
