@@ -34,7 +34,7 @@ func (e *example) editRouting(edit func(d *routing.Data)) {
 	}
 	cfg.Store.SQLite = filepath.Join(e.dir, "unisi.db")
 	ctx := context.Background()
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
