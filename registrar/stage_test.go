@@ -191,7 +191,7 @@ func TestLookupStage(t *testing.T) {
 			cfg:      registrar.Config{NotRegistered: 480, UnknownUser: 404},
 			bindings: []bind{{Binding: registrar.Binding{AOR: "FAX_5500", Contact: "sip:FAX_5500@10.0.0.9:5060", Q: 1}}},
 			ruri:     "sip:FAX_5500@voip.unisi.it", want: 200,
-			targets:  []sip.Target{tg("sip:FAX_5500@10.0.0.9:5060", "", "")},
+			targets: []sip.Target{tg("sip:FAX_5500@10.0.0.9:5060", "", "")},
 		},
 		{
 			name:     "a contact reached directly: no next hop",
