@@ -97,6 +97,11 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 			hsrv.Close()
 			return err
 		}
+	} else if _, err := a.router.ClearInactive(ctx, true); err != nil {
+		// Nothing would bring back a gateway that earlier probing marked
+		// inactive: with probing off, every gateway is up unless an
+		// operator disabled it.
+		log.Warn("unisi: gateways made active again, but not in the store", "error", err)
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
