@@ -421,3 +421,60 @@ func TestClearInactive(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayHistory: the changes a Router makes (a probe taking a
+// gateway down, an operator disabling it) are recorded in the store's
+// history with their cause, reason and node, newest first; a change a
+// reload took from the store is not recorded again.
+func TestGatewayHistory(t *testing.T) {
+	store := routing.NewMemStore(probeData())
+	r, err := routing.New(routing.Config{Probe: fastProbes(), Node: "node-a", ReloadState: true}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := newFakePinger()
+	p.set("g1", 503)
+	for _, g := range []string{"g2", "g3", "g4"} {
+		p.set(g, 200)
+	}
+	if err := r.StartProbing(p); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, r, "g1", routing.StateInactive)
+	ctx := context.Background()
+	if err := r.SetGatewayEnabled(ctx, "g1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetGatewayState(ctx, "g4", routing.StateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var h []routing.StateChange
+	for deadline := time.Now().Add(5 * time.Second); len(h) < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if h, err = r.GatewayHistory(ctx, "g1", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct {
+		from, to routing.State
+		cause    routing.Cause
+		reason   string
+	}{
+		{routing.StateInactive, routing.StateDisabled, routing.CauseOperator, ""},
+		{routing.StateActive, routing.StateInactive, routing.CauseProbe, "503 "},
+	}
+	if len(h) != len(want) {
+		t.Fatalf("history of g1: got %+v, want %d changes", h, len(want))
+	}
+	for i, w := range want {
+		if h[i].From != w.from || h[i].To != w.to || h[i].Cause != w.cause || !strings.HasPrefix(h[i].Reason, w.reason) || h[i].Node != "node-a" || h[i].Time.IsZero() {
+			t.Errorf("change %d: got %+v, want %v -> %v %s %q by node-a", i, h[i], w.from, w.to, w.cause, w.reason)
+		}
+	}
+	if h4, err := r.GatewayHistory(ctx, "g4", 0); err != nil || len(h4) != 0 {
+		t.Errorf("history of g4 (changed in the store, reloaded): got %+v %v, want none", h4, err)
+	}
+}

@@ -149,11 +149,11 @@ func (r *Router) SetGatewayEnabled(ctx context.Context, gwid string, enabled boo
 		to = StateActive
 	}
 	prev := State(g.rt.state.Swap(int32(to)))
-	ev := Event{}
+	ev := Event{Gateway: gwid, State: to}
 	if prev != to {
 		ev = r.gatewayEvent(g, prev, to, CauseOperator, "")
 	}
-	return r.commit(ctx, ev, func(ctx context.Context) error { return r.store.SetGatewayState(ctx, gwid, to) })
+	return r.commit(ctx, ev, r.storeGatewayState(ev, false))
 }
 
 // SetCarrierEnabled switches a carrier on or off, as SetGatewayEnabled does
@@ -206,7 +206,9 @@ func (r *Router) gatewayEvent(g *gateway, prev, to State, cause Cause, detail st
 		State: to, Previous: prev, Cause: cause, Detail: detail}
 	r.m.gwState.WithLabelValues(g.row.GWID).Set(float64(to))
 	r.m.stateChanges.WithLabelValues(g.row.GWID, to.String()).Inc()
-	g.rt.downLogged.Store(to == StateInactive)
+	if g.rt != nil { // nil while a reload attaches it (see attach)
+		g.rt.downLogged.Store(to == StateInactive)
+	}
 	r.logState(ev)
 	return ev
 }
@@ -248,7 +250,7 @@ func (r *Router) ClearInactive(ctx context.Context, persist bool) ([]string, err
 			r.events.post(job{ev: ev})
 			continue
 		}
-		if err := r.commit(ctx, ev, func(ctx context.Context) error { return r.store.SetGatewayState(ctx, id, StateActive) }); err != nil {
+		if err := r.commit(ctx, ev, r.storeGatewayState(ev, true)); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s: %w", id, err))
 		}
 	}
@@ -273,14 +275,7 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 	ev := r.gatewayEvent(g, from, to, cause, detail)
 	j := job{ev: ev}
 	if !r.cfg.VolatileState {
-		id := g.row.GWID
-		j.persist = func(ctx context.Context) error {
-			err := r.store.SetGatewayState(ctx, id, to)
-			if errors.Is(err, ErrNotFound) {
-				return nil // removed from the store since
-			}
-			return err
-		}
+		j.persist = r.storeGatewayState(ev, true) // removed from the store since: not an error
 	}
 	r.events.post(j)
 	return true
