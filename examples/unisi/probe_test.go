@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -82,4 +83,63 @@ func TestProbeStateAfterServing(t *testing.T) {
 	if !strings.Contains(e.stderr.String(), "gateway media-asterisk ("+dead+"): inactive -> active, probing-off") {
 		t.Errorf("the start with probing off did not log the change:\n%s", e.stderr.String())
 	}
+	// The history has the server's changes: the probe that took the
+	// gateway down, the operator's, the start with probing off.
+	show := e.cli(0, "gateway", "show", "media-asterisk", "-n", "50")
+	changes := map[string]bool{}
+	for _, l := range strings.Split(show, "\n") {
+		if f := strings.Fields(l); len(f) >= 5 {
+			changes[strings.Join(f[2:5], " ")] = true
+		}
+	}
+	for _, want := range []string{"inactive active probing-off", "active inactive probe", "inactive disabled operator", "disabled active operator"} {
+		if !changes[want] {
+			t.Errorf("gateway show lacks %q:\n%s", want, show)
+		}
+	}
+}
+
+// TestGatewayShowHistory: `gateway show` prints the gateway's fields, then
+// its state changes newest first under a header row (or, with -json, one
+// object with a history array); -n bounds them.
+func TestGatewayShowHistory(t *testing.T) {
+	e := newExample(t, "")
+	out := e.cli(0, "gateway", "show", "media-asterisk")
+	if !strings.HasPrefix(out, "FIELD") || !strings.Contains(out, "\nno state changes recorded\n") {
+		t.Errorf("show of a gateway without history:\n%s", out)
+	}
+	e.cli(0, "gateway", "disable", "media-asterisk")
+	e.cli(0, "gateway", "enable", "media-asterisk")
+	e.cli(0, "gateway", "enable", "media-asterisk") // no change: no event
+
+	out = e.cli(0, "gateway", "show", "media-asterisk")
+	_, hist, ok := strings.Cut(out, "\n\n")
+	if !ok {
+		t.Fatalf("no history after the fields:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSpace(hist), "\n")
+	if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "TIME FROM TO CAUSE REASON NODE" {
+		t.Fatalf("history: got %q, want a header and 2 changes", lines)
+	}
+	for i, want := range []string{"disabled active operator", "active disabled operator"} {
+		f := strings.Fields(lines[i+1])
+		if len(f) < 6 || strings.Join(f[2:5], " ") != want {
+			t.Errorf("change %d: got %q, want %q", i, lines[i+1], want)
+		}
+	}
+
+	var obj struct {
+		ID      string              `json:"id"`
+		State   string              `json:"state"`
+		History []map[string]string `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(e.cli(0, "gateway", "show", "media-asterisk", "-json", "-n", "1")), &obj); err != nil {
+		t.Fatal(err)
+	}
+	if obj.ID != "media-asterisk" || obj.State != "active" || len(obj.History) != 1 ||
+		obj.History[0]["from"] != "disabled" || obj.History[0]["to"] != "active" || obj.History[0]["cause"] != "operator" {
+		t.Errorf("show -json -n 1: got %+v", obj)
+	}
+	e.cli(1, "gateway", "show", "gw-nowhere")
+	e.cli(2, "gateway", "show", "media-asterisk", "-n", "0")
 }
