@@ -34,8 +34,10 @@ type Store interface {
 	// attrs is stored as the column's empty value (NULL in SQL).
 	SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error
 	// AddStateChange records c in the history of its gateway, dropping
-	// the oldest changes of that gateway beyond HistoryKeep. The gateway
-	// need not be in the tables (it may have been removed since).
+	// the oldest changes of that gateway beyond HistoryKeep (writers
+	// adding at the same moment, the nodes of a cluster, may leave a few
+	// more, which the next one drops). The gateway need not be in the
+	// tables (it may have been removed since).
 	AddStateChange(ctx context.Context, c StateChange) error
 	// StateHistory returns the last n changes recorded for gwid, newest
 	// first (by the order they were added); none for an unknown gwid.

@@ -8,8 +8,9 @@ import (
 
 // WithCallLog makes the Server log one line per call when it ends, at
 // Info, through its logger (LogCall's line): every initial INVITE it
-// handles, answered, rejected by a stage, cancelled or failed downstream.
-// Off by default; a busy proxy logging to a slow disk pays one write per
+// handles, answered, rejected by a stage, cancelled or failed downstream,
+// but for an INVITE answered with a challenge (401, 407): the phone sends
+// it again with credentials, and that one is the call. Off by default; a busy proxy logging to a slow disk pays one write per
 // call.
 func WithCallLog(on bool) Option { return func(s *Server) { s.callLog = on } }
 

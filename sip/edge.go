@@ -70,7 +70,11 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		call.setAbort(cancel)
 		ctx = WithCall(ctx, call)
 		if s.callLog {
-			call.OnEnd(func(d Dialog) { LogCall(s.baseCtx, s.log, d) })
+			call.OnEnd(func(d Dialog) {
+				if d.Code != 401 && d.Code != 407 { // a challenge: the call goes on with credentials
+					LogCall(s.baseCtx, s.log, d)
+				}
+			})
 		}
 	}
 	r := req

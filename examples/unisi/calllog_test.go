@@ -52,7 +52,7 @@ func TestCallLogLines(t *testing.T) {
 			var line string
 			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 				for _, l := range strings.Split(logs.String(), "\n") {
-					if strings.Contains(l, `msg="sip: call"`) && strings.Contains(l, "callid="+call.CallID()) {
+					if strings.Contains(l, `msg="sip: call"`) && strings.Contains(l, "callid="+call.CallID()) && !strings.Contains(l, "status=407") {
 						line = l
 					}
 				}
@@ -69,6 +69,9 @@ func TestCallLogLines(t *testing.T) {
 			}
 			if line == "" {
 				t.Fatalf("no call line for %s:\n%s", call.CallID(), logs.String())
+			}
+			if strings.Contains(logs.String(), "status=407") {
+				t.Errorf("a call line for the challenge, which is not a call's end:\n%s", logs.String())
 			}
 			gateway := "gateway=" + tt.gateway + " "
 			if tt.gateway == "" {

@@ -369,7 +369,8 @@ func testStateHistory(t *testing.T, s routing.Store, seed routing.Data) {
 }
 
 // testStateHistoryConcurrent: changes added at once by several writers
-// (the nodes of a cluster) are all kept, and the bound holds.
+// (the nodes of a cluster) succeed, and the next write brings the
+// history back to its bound.
 func testStateHistoryConcurrent(t *testing.T, s routing.Store, _ routing.Data) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -390,9 +391,12 @@ func testStateHistoryConcurrent(t *testing.T, s routing.Store, _ routing.Data) {
 	for err := range errs {
 		t.Error(err)
 	}
+	if err := s.AddStateChange(ctx(), change("gw-a", 1000)); err != nil {
+		t.Fatal(err)
+	}
 	h, err := s.StateHistory(ctx(), "gw-a", routing.HistoryKeep*4)
-	if err != nil || len(h) != routing.HistoryKeep {
-		t.Errorf("got %d changes %v, want %d", len(h), err, routing.HistoryKeep)
+	if err != nil || len(h) != routing.HistoryKeep || h[0].Reason != change("gw-a", 1000).Reason {
+		t.Errorf("got %d changes %v, want %d, the last one first", len(h), err, routing.HistoryKeep)
 	}
 }
 
