@@ -44,6 +44,12 @@ func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 	if d.Created.IsZero() {
 		setup = 0
 	}
+	status := d.Code
+	if status == 0 && (d.Cause == CauseByeCaller || d.Cause == CauseByeCallee) {
+		// A BYE ends only an answered call: one whose BYE overtook the
+		// table's record of the 2xx relayed a moment before.
+		status = 200
+	}
 	l.LogAttrs(ctx, slog.LevelInfo, "sip: call",
 		slog.String("callid", d.CallID),
 		slog.String("from", d.From),
@@ -52,7 +58,7 @@ func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 		slog.String("number", info.Number),
 		slog.String("class", info.Class),
 		slog.String("gateway", d.Gateway),
-		slog.Int("status", d.Code),
+		slog.Int("status", status),
 		slog.String("cause", string(d.Cause)),
 		slog.Duration("setup", setup.Round(time.Millisecond)),
 		slog.Duration("duration", d.Duration(end).Round(time.Millisecond)),
