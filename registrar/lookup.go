@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // from an ephemeral port) gets that received address as the next hop, and
 // the transport it registered over, so that the request reaches the phone
 // through the hole or connection it opened. An AOR without a live binding
-// is answered Config.NotRegistered (404, or 480). Put it where the
+// is answered Config.NotRegistered (404, or 480), or Config.UnknownUser
+// when that is set and the AOR has no account either. Put it where the
 // dialplan has classified the call as one to a registered user.
 func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) error {
@@ -39,6 +41,17 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		}
 		call.SetCallee(aor)
 		if len(targets) == 0 {
+			if r.cfg.UnknownUser != 0 {
+				known, err := r.hasAccount(ctx, req.Recipient)
+				if err != nil {
+					return err
+				}
+				if !known {
+					r.metrics.lookups.WithLabelValues("unknown-user").Inc()
+					call.Tracef("destination", "registrar lookup of %s: no such account", aor)
+					return sip.Reject(r.cfg.UnknownUser, "")
+				}
+			}
 			r.metrics.lookups.WithLabelValues("not-registered").Inc()
 			call.Tracef("destination", "registrar lookup of %s: not registered", aor)
 			return sip.Reject(r.cfg.NotRegistered, "")
@@ -47,6 +60,30 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		call.Trace("destination", lookupNote{aor, len(targets)})
 		return next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
 	})
+}
+
+// hasAccount reports whether the Request-URI u names an account: its user
+// alone, or with Config.UseDomain its user at the realm (the host when no
+// realm is set), as the registrar authenticates it.
+func (r *Registrar) hasAccount(ctx context.Context, u sip.URI) (bool, error) {
+	if u.User == "" {
+		return false, nil
+	}
+	domain := ""
+	if r.cfg.UseDomain {
+		domain = r.cfg.Realm
+		if domain == "" {
+			domain = strings.ToLower(u.Host)
+		}
+	}
+	_, err := r.subs.Subscriber(ctx, u.User, domain)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("registrar: subscriber %q: %w", u.User, err)
+	}
+	return true, nil
 }
 
 // Targets returns where a request for uri would be sent: the live

@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"code"}),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_registrar_lookups_total",
-			Help: "Location lookups of the Lookup stage, by result (found, not-registered).",
+			Help: "Location lookups of the Lookup stage, by result (found, not-registered, unknown-user).",
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_registrar_binding_events_total",

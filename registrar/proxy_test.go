@@ -178,6 +178,29 @@ func TestCallNotRegistered(t *testing.T) {
 	}
 }
 
+// TestCallUnknownUser: with UnknownUser, a call to an account whose phone
+// is off gets 480 and one to a number without an account 404, over real
+// sockets.
+func TestCallUnknownUser(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, registrar.Config{NotRegistered: 480, UnknownUser: 404}, nil)
+	ctx := ctxT(t, 10*time.Second)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	for _, tt := range []struct {
+		user string
+		want int
+	}{{"5002", 480}, {"5999", 404}} {
+		call, err := caller.Invite(ctx, "sip:"+tt.user+"@"+domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, err := call.WaitFinal(ctx)
+		if err != nil || final.StatusCode != tt.want {
+			t.Errorf("call to %s: got %v %v, want %d", tt.user, final, err, tt.want)
+		}
+	}
+}
+
 // A phone registered over TCP is called back over its own connection.
 func TestRegisterOverTCP(t *testing.T) {
 	leakCheck(t)

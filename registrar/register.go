@@ -61,8 +61,12 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 	}
 	r.metrics.registration(result)
 	if r.log.Enabled(ctx, slog.LevelDebug) {
+		status := 200 // written below
+		if err != nil {
+			status = sip.StatusOf(err)
+		}
 		r.log.Debug("registrar: REGISTER", "aor", reg.aor, "src", req.Source(), "callid", reg.callID,
-			"result", result, "contacts", len(current), "status", sip.StatusOf(err))
+			"result", result, "contacts", len(current), "status", status)
 	}
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -397,6 +398,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unknown algorithm", registrar.Config{Algorithms: []string{"MD5-sess"}}, store, store, `algorithm "MD5-sess"`},
 		{"short secret", registrar.Config{Secret: []byte("short")}, store, store, "secret (config) of 5 bytes"},
 		{"NotRegistered not 404 or 480", registrar.Config{NotRegistered: 486}, store, store, "NotRegistered 486"},
+		{"UnknownUser not 404 or 480", registrar.Config{UnknownUser: 403}, store, store, "UnknownUser 403"},
 		{"MaxExpires below MinExpires", registrar.Config{MaxExpires: 30 * time.Second}, store, store, "below MinExpires"},
 		{"negative MaxContacts", registrar.Config{MaxContacts: -1}, store, store, "negative"},
 	}
@@ -449,5 +451,25 @@ func TestRegisterUseDomainIdentity(t *testing.T) {
 	rec, err = p.send(registerReq(t, "5002", "c1", 2, "Contact: <sip:5002@10.0.0.5>"))
 	if got := siptest.Code(rec, err); got != 200 {
 		t.Errorf("own domain: got %d (%v), want 200", got, err)
+	}
+}
+
+// TestRegisterDebugLine: the Debug line of a REGISTER carries the status
+// it was answered with: 200 for an accepted one, the rejection's code
+// otherwise.
+func TestRegisterDebugLine(t *testing.T) {
+	var logs logBuffer
+	e := newEnv(t, registrar.Config{}, registrar.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	p := newPhone(t, e.reg, "5002", "secret")
+	req := registerReq(t, "5002", "call-dbg", 1, "Contact: <sip:5002@192.168.1.20:5060>", "Expires: 600")
+	if rec, err := p.send(req); siptest.Code(rec, err) != 200 {
+		t.Fatalf("got %d (%v), want 200", siptest.Code(rec, err), err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg="registrar: REGISTER" aor=5002`) || !strings.Contains(out, "result=accepted") || !strings.Contains(out, "status=200") {
+		t.Errorf("got log %q, want the REGISTER line with result=accepted status=200", out)
+	}
+	if strings.Contains(out, "status=0") {
+		t.Errorf("got log %q, with status=0", out)
 	}
 }

@@ -95,6 +95,16 @@ type Config struct {
 	// NotRegistered is the status the Lookup stage answers for an AOR with
 	// no live contact: 404 (default) or 480.
 	NotRegistered int
+	// UnknownUser, when set, is the status the Lookup stage answers
+	// instead of NotRegistered for an AOR with no live contact and no
+	// account either (Subscribers knows no such user): 404 or 480. With
+	// NotRegistered 480 and UnknownUser 404, a call to a phone that is
+	// merely switched off gets 480 Temporarily Unavailable, which phones
+	// show as "unavailable", and a call to a number nobody has gets 404
+	// Not Found ("number does not exist"). Zero answers NotRegistered for
+	// both, without looking the account up (OpenSIPS's lookup() answers
+	// the same for both; a script tells them apart with is_subscriber()).
+	UnknownUser int
 	// UseDomain keys AORs by user and domain ("5002@voip.unisi.it")
 	// rather than by user alone, and looks subscribers up by username and
 	// realm (OpenSIPS's use_domain in usrloc and auth_db).
@@ -218,6 +228,11 @@ func (r *Registrar) setConfig(cfg Config) error {
 	case 404, 480:
 	default:
 		return fmt.Errorf("registrar: NotRegistered %d: want 404 or 480", cfg.NotRegistered)
+	}
+	switch cfg.UnknownUser {
+	case 0, 404, 480:
+	default:
+		return fmt.Errorf("registrar: UnknownUser %d: want 404 or 480", cfg.UnknownUser)
 	}
 	switch {
 	case cfg.DefaultExpires < 0, cfg.MaxExpires < 0, cfg.MaxContacts < 0:

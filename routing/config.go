@@ -64,6 +64,9 @@ type Config struct {
 	// VolatileState keeps state changes in memory only; by default they
 	// are written to the store (OpenSIPS's persistent_state=1).
 	VolatileState bool
+	// Node names this Router in the history of gateway state changes it
+	// writes (StateChange.Node); default the host name.
+	Node string
 }
 
 // ProbeConfig configures gateway probing.

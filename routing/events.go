@@ -61,6 +61,9 @@ const (
 	// CauseReload: a reload with Config.ReloadState took the state from
 	// the store.
 	CauseReload Cause = "reload"
+	// CauseProbingOff: ClearInactive made a gateway that failed probes or
+	// calls active again, as a Router that does not probe must.
+	CauseProbingOff Cause = "probing-off"
 )
 
 // Event is a change the Router reports to its subscribers (Subscribe):

@@ -11,8 +11,9 @@ import (
 // MemStore is a Store in memory, for tests and for programs that keep
 // their routing tables in code or in a file of their own.
 type MemStore struct {
-	mu sync.Mutex
-	d  Data
+	mu      sync.Mutex
+	d       Data
+	history map[string][]StateChange // per gateway, oldest first
 }
 
 var _ Store = (*MemStore)(nil)
@@ -93,4 +94,37 @@ func (s *MemStore) SetGatewayAddress(ctx context.Context, gwid, address, attrs s
 		}
 	}
 	return fmt.Errorf("routing: set gateway %s address: %w", gwid, ErrNotFound)
+}
+
+// AddStateChange records c, keeping the last HistoryKeep of its gateway.
+func (s *MemStore) AddStateChange(ctx context.Context, c StateChange) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("routing: gateway %s history: %w", c.Gateway, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.history == nil {
+		s.history = map[string][]StateChange{}
+	}
+	h := append(s.history[c.Gateway], c)
+	if len(h) > HistoryKeep {
+		h = slices.Clone(h[len(h)-HistoryKeep:])
+	}
+	s.history[c.Gateway] = h
+	return nil
+}
+
+// StateHistory returns the last n changes of gwid, newest first.
+func (s *MemStore) StateHistory(ctx context.Context, gwid string, n int) ([]StateChange, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("routing: gateway %s history: %w", gwid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.history[gwid]
+	out := make([]StateChange, 0, min(n, len(h)))
+	for i := len(h) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, h[i])
+	}
+	return out, nil
 }

@@ -26,8 +26,10 @@ const probeParallel = 16
 // inactive gateway active again; a response of 400 or more, a timeout
 // (Config.Probe.Timeout) or a transport error makes an active gateway
 // inactive. A gateway an operator disabled stays disabled whatever its
-// probes say. Each change is an EventGatewayState with CauseProbe. Close
-// stops probing. StartProbing fails if probing already runs or the
+// probes say. Each change is an EventGatewayState with CauseProbe, logged
+// (at Warn going down, at Info coming back); failed probes of a gateway
+// already inactive are not logged, but for the first one of a gateway
+// that was inactive before probing saw it fail. Close stops probing. StartProbing fails if probing already runs or the
 // Router is closed.
 func (r *Router) StartProbing(p Pinger) error {
 	r.mu.Lock()
@@ -116,10 +118,15 @@ func (r *Router) probe(p Pinger, g *gateway) {
 		r.transition(g, StateInactive, StateActive, CauseProbe, strconv.Itoa(pr.Code)+" "+res.Reason)
 	case pr.Err != nil:
 		r.m.probes.WithLabelValues(id, "down").Inc()
-		r.transition(g, StateActive, StateInactive, CauseProbe, pr.Err.Error())
+		if !r.transition(g, StateActive, StateInactive, CauseProbe, pr.Err.Error()) {
+			r.stillDown(g, pr.Err.Error())
+		}
 	case pr.Code >= 400:
 		r.m.probes.WithLabelValues(id, "down").Inc()
-		r.transition(g, StateActive, StateInactive, CauseProbe, strconv.Itoa(pr.Code)+" "+res.Reason)
+		detail := strconv.Itoa(pr.Code) + " " + res.Reason
+		if !r.transition(g, StateActive, StateInactive, CauseProbe, detail) {
+			r.stillDown(g, detail)
+		}
 	default:
 		r.m.probes.WithLabelValues(id, "other").Inc()
 	}

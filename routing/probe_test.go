@@ -3,6 +3,8 @@ package routing_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,4 +285,196 @@ func TestProbingAfterClose(t *testing.T) {
 		t.Error("StartProbing after Close: got no error")
 	}
 	r.Close() // twice is fine
+}
+
+// syncLog is a goroutine-safe log buffer.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// TestProbeLogsStateChangesOnly: a gateway that stays unreachable is
+// logged once, whether probing takes it down or it was down already
+// (stored inactive), and then only when its state changes.
+func TestProbeLogsStateChangesOnly(t *testing.T) {
+	tests := []struct {
+		name   string
+		stored routing.State
+		want   string // the line of the first failure
+	}{
+		{"goes down", routing.StateActive, "active -> inactive, probe"},
+		{"stored inactive", routing.StateInactive, "still inactive, probe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := probeData()
+			d.Gateways[0].State = tt.stored
+			var logs syncLog
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			r, err := routing.New(routing.Config{Probe: fastProbes()}, routing.NewMemStore(d), routing.WithLogger(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			p := newFakePinger()
+			p.set("g1", 503)
+			for _, g := range []string{"g2", "g3", "g4"} {
+				p.set(g, 200)
+			}
+			if err := r.StartProbing(p); err != nil {
+				t.Fatal(err)
+			}
+			for p.count("g1") < 5 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			waitState(t, r, "g1", routing.StateInactive)
+			time.Sleep(10 * time.Millisecond) // the last probe's outcome
+			if n := logs.count("gateway g1 "); n != 1 {
+				t.Errorf("after %d failed probes: %d lines about g1, want 1", p.count("g1"), n)
+			}
+			if n := logs.count(tt.want); n != 1 {
+				t.Errorf("got %d lines with %q, want 1", n, tt.want)
+			}
+			p.set("g1", 200)
+			waitState(t, r, "g1", routing.StateActive)
+			p.set("g1", 503)
+			waitState(t, r, "g1", routing.StateInactive)
+			if n := logs.count("active -> inactive"); n != 1+boolInt(tt.stored == routing.StateActive) {
+				t.Errorf("got %d down lines, want one per state change", n)
+			}
+			if n := logs.count("inactive -> active"); n != 1 {
+				t.Errorf("got %d up lines, want 1", n)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestClearInactive: gateways a probe or a call marked inactive become
+// active again, written to the store when asked; disabled ones stay
+// disabled.
+func TestClearInactive(t *testing.T) {
+	tests := []struct {
+		name       string
+		persist    bool
+		wantStored routing.State
+	}{
+		{"persisted", true, routing.StateActive},
+		{"in memory only", false, routing.StateInactive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := probeData()
+			d.Gateways[0].State = routing.StateInactive
+			d.Gateways[1].State = routing.StateDisabled
+			d.Gateways[2].State = routing.StateInactive
+			store := routing.NewMemStore(d)
+			r, err := routing.New(routing.Config{}, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			events := make(chan routing.Event, 10)
+			defer r.Subscribe(func(ev routing.Event) { events <- ev })()
+			ids, err := r.ClearInactive(context.Background(), tt.persist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(ids, ","); got != "g1,g3" {
+				t.Errorf("cleared %q, want g1,g3", got)
+			}
+			want := map[string]routing.State{"g1": routing.StateActive, "g2": routing.StateDisabled, "g3": routing.StateActive, "g4": routing.StateActive}
+			for _, g := range r.Gateways() {
+				if g.State != want[g.GWID] {
+					t.Errorf("%s: got %v, want %v", g.GWID, g.State, want[g.GWID])
+				}
+			}
+			ev := waitEvent(t, events, func(ev routing.Event) bool { return ev.Gateway == "g1" })
+			if ev.Cause != routing.CauseProbingOff || ev.State != routing.StateActive || ev.Previous != routing.StateInactive {
+				t.Errorf("event: got %+v, want inactive -> active, probing-off", ev)
+			}
+			stored, _ := store.Load(context.Background())
+			if got := stored.Gateways[0].State; got != tt.wantStored {
+				t.Errorf("stored g1: got %v, want %v", got, tt.wantStored)
+			}
+			if got := stored.Gateways[1].State; got != routing.StateDisabled {
+				t.Errorf("stored g2: got %v, want disabled", got)
+			}
+		})
+	}
+}
+
+// TestGatewayHistory: the changes a Router makes (a probe taking a
+// gateway down, an operator disabling it) are recorded in the store's
+// history with their cause, reason and node, newest first; a change a
+// reload took from the store is not recorded again.
+func TestGatewayHistory(t *testing.T) {
+	store := routing.NewMemStore(probeData())
+	r, err := routing.New(routing.Config{Probe: fastProbes(), Node: "node-a", ReloadState: true}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := newFakePinger()
+	p.set("g1", 503)
+	for _, g := range []string{"g2", "g3", "g4"} {
+		p.set(g, 200)
+	}
+	if err := r.StartProbing(p); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, r, "g1", routing.StateInactive)
+	ctx := context.Background()
+	if err := r.SetGatewayEnabled(ctx, "g1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetGatewayState(ctx, "g4", routing.StateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var h []routing.StateChange
+	for deadline := time.Now().Add(5 * time.Second); len(h) < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if h, err = r.GatewayHistory(ctx, "g1", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct {
+		from, to routing.State
+		cause    routing.Cause
+		reason   string
+	}{
+		{routing.StateInactive, routing.StateDisabled, routing.CauseOperator, ""},
+		{routing.StateActive, routing.StateInactive, routing.CauseProbe, "503 "},
+	}
+	if len(h) != len(want) {
+		t.Fatalf("history of g1: got %+v, want %d changes", h, len(want))
+	}
+	for i, w := range want {
+		if h[i].From != w.from || h[i].To != w.to || h[i].Cause != w.cause || !strings.HasPrefix(h[i].Reason, w.reason) || h[i].Node != "node-a" || h[i].Time.IsZero() {
+			t.Errorf("change %d: got %+v, want %v -> %v %s %q by node-a", i, h[i], w.from, w.to, w.cause, w.reason)
+		}
+	}
+	if h4, err := r.GatewayHistory(ctx, "g4", 0); err != nil || len(h4) != 0 {
+		t.Errorf("history of g4 (changed in the store, reloaded): got %+v %v, want none", h4, err)
+	}
 }

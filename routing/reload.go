@@ -96,6 +96,7 @@ func (r *Router) attach(t *table) {
 		case r.cfg.ReloadState:
 			if prev := State(s.state.Swap(int32(g.row.State))); prev != g.row.State {
 				changes = append(changes, r.gatewayEvent(g, prev, g.row.State, CauseReload, ""))
+				s.downLogged.Store(g.row.State == StateInactive) // logged just now
 			}
 		}
 		gwSeen[s] = true

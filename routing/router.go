@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -95,6 +96,9 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 	}
 	if cfg.Probe.Timeout <= 0 {
 		cfg.Probe.Timeout = 5 * time.Second
+	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
 	}
 	if cfg.Probe.From == "" {
 		cfg.Probe.From = "sip:prober@localhost"

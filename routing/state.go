@@ -18,6 +18,11 @@ type gwState struct {
 	id    string
 	state atomic.Int32 // a State
 	probe atomic.Pointer[ProbeResult]
+	// downLogged is set once the gateway being inactive has been logged
+	// (its change of state, or a first failed probe of a gateway that
+	// was inactive already), so that failed probes are not logged again
+	// until it comes back.
+	downLogged atomic.Bool
 
 	// Guarded by Router.capMu.
 	known    bool // in the current table
@@ -144,11 +149,11 @@ func (r *Router) SetGatewayEnabled(ctx context.Context, gwid string, enabled boo
 		to = StateActive
 	}
 	prev := State(g.rt.state.Swap(int32(to)))
-	ev := Event{}
+	ev := Event{Gateway: gwid, State: to}
 	if prev != to {
 		ev = r.gatewayEvent(g, prev, to, CauseOperator, "")
 	}
-	return r.commit(ctx, ev, func(ctx context.Context) error { return r.store.SetGatewayState(ctx, gwid, to) })
+	return r.commit(ctx, ev, r.storeGatewayState(ev, false))
 }
 
 // SetCarrierEnabled switches a carrier on or off, as SetGatewayEnabled does
@@ -201,8 +206,55 @@ func (r *Router) gatewayEvent(g *gateway, prev, to State, cause Cause, detail st
 		State: to, Previous: prev, Cause: cause, Detail: detail}
 	r.m.gwState.WithLabelValues(g.row.GWID).Set(float64(to))
 	r.m.stateChanges.WithLabelValues(g.row.GWID, to.String()).Inc()
+	if g.rt != nil { // nil while a reload attaches it (see attach)
+		g.rt.downLogged.Store(to == StateInactive)
+	}
 	r.logState(ev)
 	return ev
+}
+
+// stillDown logs, once, that a gateway which was inactive already failed
+// a probe again (a gateway stored inactive by an earlier run, or by
+// another node): a gateway that stays unreachable is logged when it is
+// first seen so and then only when its state changes.
+func (r *Router) stillDown(g *gateway, detail string) {
+	if g.rt.load() != StateInactive || !g.rt.downLogged.CompareAndSwap(false, true) {
+		return
+	}
+	r.log.Warn("routing: gateway "+g.row.GWID+" ("+g.row.Address+"): still inactive, probe: "+detail+" (logged again when its state changes)",
+		"gateway", g.row.GWID)
+}
+
+// ClearInactive makes every gateway that is StateInactive (marked so by
+// failed probes or calls, here or, through the store, by an earlier run
+// or another node) active again, each change an EventGatewayState with
+// CauseProbingOff, and returns their GWIDs. Gateways an operator disabled
+// stay disabled. It is for a Router that does not probe, which nothing
+// would ever bring back: a server whose probing is switched off calls it
+// at start with persist, writing the states to the store (unless
+// Config.VolatileState) and waiting for that or for ctx; a dry run calls
+// it without, to route with the operator's states only and leave the
+// store alone. A failed write returns its error, the states applying all
+// the same.
+func (r *Router) ClearInactive(ctx context.Context, persist bool) ([]string, error) {
+	var ids []string
+	var errs []error
+	for _, g := range r.tab.Load().gws {
+		if !g.rt.state.CompareAndSwap(int32(StateInactive), int32(StateActive)) {
+			continue
+		}
+		id := g.row.GWID
+		ids = append(ids, id)
+		ev := r.gatewayEvent(g, StateInactive, StateActive, CauseProbingOff, "")
+		if !persist {
+			r.events.post(job{ev: ev})
+			continue
+		}
+		if err := r.commit(ctx, ev, r.storeGatewayState(ev, true)); err != nil {
+			errs = append(errs, fmt.Errorf("gateway %s: %w", id, err))
+		}
+	}
+	return ids, errors.Join(errs...)
 }
 
 func (r *Router) logState(ev Event) {
@@ -223,14 +275,7 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 	ev := r.gatewayEvent(g, from, to, cause, detail)
 	j := job{ev: ev}
 	if !r.cfg.VolatileState {
-		id := g.row.GWID
-		j.persist = func(ctx context.Context) error {
-			err := r.store.SetGatewayState(ctx, id, to)
-			if errors.Is(err, ErrNotFound) {
-				return nil // removed from the store since
-			}
-			return err
-		}
+		j.persist = r.storeGatewayState(ev, true) // removed from the store since: not an error
 	}
 	r.events.post(j)
 	return true

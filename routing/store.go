@@ -13,7 +13,8 @@ var ErrNotFound = errors.New("routing: not found")
 // dr_rules and dr_groups, plus the channel limits (palio_dr_limits in SQL
 // stores). The Router reads everything at New and at each Reload, never
 // per call, and writes back gateway and carrier states (OpenSIPS's
-// persistent_state) and, when an operator sets one, a gateway's address.
+// persistent_state), the history of gateway state changes, and, when an
+// operator sets one, a gateway's address.
 // Implementations must be safe for concurrent use. routingtest.TestStore
 // checks an implementation's behaviour.
 type Store interface {
@@ -32,4 +33,13 @@ type Store interface {
 	// without the placeholder mark), or fails with ErrNotFound. An empty
 	// attrs is stored as the column's empty value (NULL in SQL).
 	SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error
+	// AddStateChange records c in the history of its gateway, dropping
+	// the oldest changes of that gateway beyond HistoryKeep (writers
+	// adding at the same moment, the nodes of a cluster, may leave a few
+	// more, which the next one drops). The gateway need not be in the
+	// tables (it may have been removed since).
+	AddStateChange(ctx context.Context, c StateChange) error
+	// StateHistory returns the last n changes recorded for gwid, newest
+	// first (by the order they were added); none for an unknown gwid.
+	StateHistory(ctx context.Context, gwid string, n int) ([]StateChange, error)
 }

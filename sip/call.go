@@ -418,8 +418,9 @@ func (c *Call) AddFilter(f MessageFilter) {
 // OnEnd adds fn to the functions run once when the call ends: when its
 // dialog terminates, or, for a call that never reached the Forwarder (a
 // rejection), when its final response is sent. fn gets the dialog as it
-// ended (for an unforwarded call, a Dialog with the Call-ID, tags, times
-// and final status). If the call has ended already, fn runs at once.
+// ended (for an unforwarded call, a Dialog with the Call-ID, tags, From,
+// To, Request-URI, times and final status). If the call has ended
+// already, fn runs at once.
 func (c *Call) OnEnd(fn func(Dialog)) {
 	if c == nil || fn == nil {
 		return
@@ -501,8 +502,9 @@ func (c *Call) end(d Dialog) {
 }
 
 // endUnadopted ends a call the dialog table never took, with the final
-// status code sent upstream.
-func (c *Call) endUnadopted(code int) {
+// status code sent upstream; r is its INVITE, whose From, To and
+// Request-URI the ended Dialog carries.
+func (c *Call) endUnadopted(code int, r *Request) {
 	if c == nil {
 		return
 	}
@@ -517,8 +519,18 @@ func (c *Call) endUnadopted(code int) {
 	if code == 487 {
 		cause = CauseCanceled
 	}
-	c.end(Dialog{CallID: c.CallID, FromTag: c.FromTag, State: DialogTerminated,
-		Created: c.Received, Ended: now, Cause: cause, Code: code, Call: c})
+	d := Dialog{CallID: c.CallID, FromTag: c.FromTag, State: DialogTerminated,
+		Created: c.Received, Ended: now, Cause: cause, Code: code, Call: c}
+	if r != nil {
+		d.RequestURI = uriString(&r.Recipient)
+		if f := r.From(); f != nil {
+			d.From = uriString(&f.Address)
+		}
+		if to := r.To(); to != nil {
+			d.To = uriString(&to.Address)
+		}
+	}
+	c.end(d)
 }
 
 // setAbort records how to cancel the handling of the call's INVITE.

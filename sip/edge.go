@@ -35,6 +35,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		}
 		if validate(req) == nil && supportedVersion(req) {
 			_ = s.serve(s.baseCtx, discardWriter{}, req)
+			s.logRequest(req, 0)
 		}
 		return
 	}
@@ -68,6 +69,13 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		call = NewCall(req)
 		call.setAbort(cancel)
 		ctx = WithCall(ctx, call)
+		if s.callLog {
+			call.OnEnd(func(d Dialog) {
+				if d.Code != 401 && d.Code != 407 { // a challenge: the call goes on with credentials
+					LogCall(s.baseCtx, s.log, d)
+				}
+			})
+		}
 	}
 	r := req
 	if req.IsInvite() {
@@ -93,7 +101,8 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	st := w.Status()
 	// A call the Forwarder never took ends with its final response.
 	call.setAbort(nil)
-	call.endUnadopted(st)
+	call.endUnadopted(st, req)
+	s.logRequest(req, st)
 	switch {
 	case !w.invite && toTag(req) != "" && st >= 200:
 		// An in-dialog request other than INVITE (a BYE, mostly) is

@@ -68,11 +68,12 @@ func (in *inputLog) filter(next sipmsg.TransportReadFilter) sipmsg.TransportRead
 }
 
 // handler is the slog.Handler sipgo logs through: Warn and above, with
-// parse failures replaced (see unparsable) and every other line bounded
-// (strings cut to 200 bytes, no "data") and limited to one a second per
-// message, with a count of those suppressed.
+// parse failures replaced (see unparsable), the known-benign lines at
+// Debug (demoteBenign), and every other line bounded (strings cut to 200
+// bytes, no "data") and limited to one a second per message, with a count
+// of those suppressed.
 func (in *inputLog) handler(next slog.Handler) slog.Handler {
-	return &libHandler{next: next, in: in}
+	return &libHandler{next: demoteBenign(next), in: in}
 }
 
 type libHandler struct {
@@ -120,8 +121,8 @@ func (h *libHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.in.unparsable(h.transport, data, reason)
 		return nil
 	}
-	if !h.next.Enabled(ctx, r.Level) {
-		return nil
+	if !h.next.Enabled(ctx, r.Level) || (benign(r.Message) && !h.next.Enabled(ctx, slog.LevelDebug)) {
+		return nil // the benign ones go at Debug (demoteBenign, in front of next)
 	}
 	ok, suppressed := h.in.lines.allow(r.Message, monoNow())
 	if !ok {

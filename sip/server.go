@@ -114,6 +114,7 @@ type Server struct {
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
 
 	handler   Handler
+	callLog   bool // WithCallLog
 	stateless []Method
 	inline    bool // Config.InlineStateless
 	// statelessQ feeds the workers of stateless requests (see readFilter).

@@ -187,6 +187,7 @@ func (s *Server) serveStateless(job statelessJob) {
 	}
 	err = s.serve(s.baseCtx, w, req)
 	s.finish(w, req, err)
+	s.logRequest(req, w.Status())
 }
 
 // packetConnFor returns the UDP listener bound to addr (the first one if

@@ -59,7 +59,13 @@ var sipgoDefaults = struct {
 	timerL, timerM time.Duration
 }{sipmsg.UDPMTUSize, sipmsg.TransportBufferReadSize, sipmsg.Timer_D, sipmsg.Timer_J, sipmsg.Timer_L, sipmsg.Timer_M}
 
-func init() { tuneSipgo() }
+// init tunes sipgo's settings and installs the indirection of its
+// package-level logger (SetLibraryLogger): sipgo reads both without a
+// lock, so they are set before any of its goroutines exists.
+func init() {
+	tuneSipgo()
+	installLibraryLog()
+}
 
 // RestoreSipgoDefaults puts back sipgo's own values of the process-wide
 // settings this package changes when it is initialised (the UDP message

@@ -65,11 +65,11 @@ type component struct {
 // add appends a component.
 func (a *app) add(c component) { a.components = append(a.components, c) }
 
-// openDB opens the configured store: MySQL when a DSN is set, else the
-// SQLite file.
-func openDB(ctx context.Context, cfg Config) (*sqlstore.DB, error) {
+// openDB opens the configured store: MySQL when a DSN is set (its
+// driver logging through log unless it is nil), else the SQLite file.
+func openDB(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.DB, error) {
 	if cfg.Store.MySQL != "" {
-		return mysql.Open(ctx, cfg.Store.MySQL)
+		return mysql.Open(ctx, cfg.Store.MySQL, mysql.Options{Logger: log})
 	}
 	return sqlite.Open(ctx, cfg.Store.SQLite)
 }
@@ -120,6 +120,10 @@ func (a *app) build(ctx context.Context) error {
 		Algorithms:     rc.Algorithms,
 		Secret:         []byte(rc.Secret), // empty: the store's
 		TrustedSource:  permission.TrustedSource,
+		// A phone that is off is "unavailable" (480); a number nobody
+		// has "does not exist" (404).
+		NotRegistered: 480,
+		UnknownUser:   404,
 	}, a.loc, a.subs, registrar.WithSecretStore(a.db.Secrets()), registrar.WithLogger(a.log), registrar.WithRegisterer(a.reg))
 	if err != nil {
 		return err

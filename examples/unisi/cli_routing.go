@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,7 +40,11 @@ set-address' gives it a real one.`,
 	{
 		name: "gateway show", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
 		summary: "show one gateway, its carriers and the history of its state",
-		example: "unisi gateway show gw-arezzo",
+		detail: `The history lists the gateway's last state changes, newest first: probes
+taking it down or up, an operator's enable or disable, a start with
+probing off, each with its cause, reason and the node that made it. The
+store keeps the last 50 of each gateway.`,
+		example: "unisi gateway show gw-arezzo\nunisi gateway show gw-arezzo -n 50 -json",
 		setup:   gatewayShow,
 	},
 	{
@@ -119,7 +124,12 @@ func gatewayList(fs *flag.FlagSet) runner {
 }
 
 func gatewayShow(fs *flag.FlagSet) runner {
+	asJSON := jsonFlag(fs)
+	n := fs.Int("n", 10, "the number of state changes to show, newest first (at most 50)")
 	return func(ctx context.Context, e *env, args []string) error {
+		if *n < 1 {
+			return usagef("-n %d: want at least 1", *n)
+		}
 		a, err := e.app(ctx)
 		if err != nil {
 			return err
@@ -143,19 +153,53 @@ func gatewayShow(fs *flag.FlagSet) runner {
 				}
 			}
 		}
+		history, err := a.router.GatewayHistory(ctx, gw.GWID, *n)
+		if err != nil {
+			return err
+		}
+		fields := []struct {
+			name  string
+			value any
+		}{
+			{"id", gw.GWID}, {"address", gw.Address}, {"state", gatewayState(*gw)}, {"probe", probeText(gw.ProbeMode)},
+			{"channels", gw.Channels}, {"calls", gw.Calls}, {"strip", gw.Strip}, {"prefix", gw.PriPrefix},
+			{"attrs", gw.Attrs}, {"carriers", strings.Join(carriers, ",")}, {"description", gw.Description},
+		}
+		ht := newTable("time", "from", "to", "cause", "reason", "node")
+		for _, c := range history {
+			ht.row(c.Time.UTC().Format("2006-01-02 15:04:05.000Z"), c.From.String(), c.To.String(), string(c.Cause), c.Reason, c.Node)
+		}
+		if *asJSON {
+			obj := map[string]any{}
+			for _, f := range fields {
+				obj[f.name] = f.value
+			}
+			events := []map[string]any{}
+			for _, r := range ht.rows {
+				ev := map[string]any{}
+				for i, c := range ht.cols {
+					ev[c] = r[i]
+				}
+				events = append(events, ev)
+			}
+			obj["history"] = events
+			enc := json.NewEncoder(e.out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(obj)
+		}
 		kv := newTable("field", "value")
-		kv.row("id", gw.GWID)
-		kv.row("address", gw.Address)
-		kv.row("state", gatewayState(*gw))
-		kv.row("probe", probeText(gw.ProbeMode))
-		kv.row("channels", gw.Channels)
-		kv.row("calls", gw.Calls)
-		kv.row("strip", gw.Strip)
-		kv.row("prefix", gw.PriPrefix)
-		kv.row("attrs", gw.Attrs)
-		kv.row("carriers", strings.Join(carriers, ","))
-		kv.row("description", gw.Description)
-		return kv.write(e.out, false)
+		for _, f := range fields {
+			kv.row(f.name, f.value)
+		}
+		if err := kv.write(e.out, false); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.out)
+		if len(history) == 0 {
+			fmt.Fprintln(e.out, "no state changes recorded")
+			return nil
+		}
+		return ht.write(e.out, false)
 	}
 }
 

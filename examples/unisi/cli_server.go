@@ -229,7 +229,7 @@ func registerBuildInfo(reg prometheus.Registerer) {
 // fails, the file is removed: a half-seeded database would never be
 // seeded again.
 func openForServe(ctx context.Context, cfg Config, log *slog.Logger, seedNew bool) (*sqlstore.DB, error) {
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

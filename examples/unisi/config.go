@@ -143,6 +143,9 @@ type TimersConfig struct {
 type LogConfig struct {
 	// Level is debug, info, warn or error.
 	Level string `toml:"level"`
+	// Calls logs one Info line per call when it ends (sip.LogCall:
+	// Call-ID, from, to, class, gateway, status, duration); default true.
+	Calls bool `toml:"calls"`
 }
 
 // RegistrarConfig tunes REGISTER and authentication.
@@ -250,7 +253,7 @@ func defaultConfig() Config {
 			DialogMax:     Duration{12 * time.Hour},
 			Drain:         Duration{10 * time.Second},
 		},
-		Log: LogConfig{Level: "info"},
+		Log: LogConfig{Level: "info", Calls: true},
 		Registrar: RegistrarConfig{
 			Realm:          "voip.unisi.it",
 			DefaultExpires: Duration{3600 * time.Second},

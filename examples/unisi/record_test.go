@@ -23,6 +23,12 @@ type testNode struct {
 
 func startTestNode(t *testing.T, edit func(*Config)) *testNode {
 	t.Helper()
+	return startTestNodeLog(t, edit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startTestNodeLog is startTestNode logging to log.
+func startTestNodeLog(t *testing.T, edit func(*Config), log *slog.Logger) *testNode {
+	t.Helper()
 	cfg := defaultConfig()
 	cfg.Store.SQLite = filepath.Join(t.TempDir(), "unisi.db")
 	cfg.SIP.Listen = "127.0.0.1:0"
@@ -31,7 +37,6 @@ func startTestNode(t *testing.T, edit func(*Config)) *testNode {
 	if edit != nil {
 		edit(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 	a, err := serverApp(ctx, cfg, log)
 	if err != nil {

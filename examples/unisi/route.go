@@ -25,6 +25,11 @@ import (
 // its decision into the call's record, as it does on the server, and the
 // dry run prints that record's trace: the explanation cannot drift from
 // what the server does, and this command knows no stage.
+//
+// The dry run routes with the operator's gateway states only: a gateway
+// the store has as inactive (a server's failed probes or calls, perhaps of
+// a run long gone) is tried as active, and a note says so; one an
+// operator disabled is skipped. The store is left as it is.
 func routeSetup(fs *flag.FlagSet) runner {
 	from := fs.String("from", "", "the calling account (required)")
 	src := fs.String("src", defaultRouteSource, "the source address of the INVITE, ip:port (default: a campus phone, in no trusted group)")
@@ -59,11 +64,21 @@ func dryRun(ctx context.Context, a *app, number, from, src string, out io.Writer
 		return w.WriteResponse(sip.NewResponse(r, 200, "OK (dry run: would forward)"))
 	})
 	h := a.pipeline(a.asCaller(from), term)
+	// Probe state is a running server's view, stale once it stops: route
+	// as the operator set the gateways, and say which states were set
+	// aside.
+	inactive, err := a.router.ClearInactive(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, gw := range inactive {
+		fmt.Fprintf(out, "note	%s is inactive in the store (failed probes or calls of a server); tried as active here\n", gw)
+	}
 
 	req := syntheticInvite(number, from, a.domain, src)
 	call := sip.NewCall(req)
 	w := &recorder{}
-	err := h.ServeSIP(sip.WithCall(ctx, call), w, req)
+	err = h.ServeSIP(sip.WithCall(ctx, call), w, req)
 	for _, e := range call.TraceEntries() {
 		fmt.Fprintln(out, e.String())
 	}

@@ -33,6 +33,10 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	var lv slog.LevelVar
 	lv.Set(level)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: &lv}))
+	// One log format: sipgo's package-level lines (connection reference
+	// counts) go through this logger too, not slog.Default's.
+	sip.SetLibraryLogger(log)
+	defer sip.SetLibraryLogger(nil)
 	tuneRuntime(cfg.Runtime)
 
 	reg := prometheus.NewRegistry()
@@ -93,6 +97,11 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 			hsrv.Close()
 			return err
 		}
+	} else if _, err := a.router.ClearInactive(ctx, true); err != nil {
+		// Nothing would bring back a gateway that earlier probing marked
+		// inactive: with probing off, every gateway is up unless an
+		// operator disabled it.
+		log.Warn("unisi: gateways made active again, but not in the store", "error", err)
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
@@ -228,7 +237,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, sip.WithLogger(log), sip.WithRegisterer(reg))
+	}, sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls))
 	if err != nil {
 		return nil, nil, nil, err
 	}

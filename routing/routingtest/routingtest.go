@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/palio-voip/palio/routing"
 )
@@ -44,6 +45,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T, seed routing.Data) rout
 		{"SetCarrierState", routingData(), testSetCarrierState},
 		{"SetGatewayAddress", routingData(), testSetGatewayAddress},
 		{"UnknownIDs", routingData(), testUnknownIDs},
+		{"StateHistory", routingData(), testStateHistory},
+		{"StateHistoryConcurrent", routingData(), testStateHistoryConcurrent},
 		{"ResultsAreCopies", fullAndBare(), testResultsAreCopies},
 		{"CanceledContext", routingData(), testCanceledContext},
 		{"Concurrent", UniSI(), testConcurrent},
@@ -291,7 +294,110 @@ func testCanceledContext(t *testing.T, s routing.Store, seed routing.Data) {
 	if err := s.SetGatewayAddress(c, "gw-a", "10.0.0.9", ""); !errors.Is(err, context.Canceled) {
 		t.Errorf("SetGatewayAddress with a cancelled context: got %v, want context.Canceled", err)
 	}
+	if err := s.AddStateChange(c, routing.StateChange{Gateway: "gw-a", Time: time.Now()}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AddStateChange with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if _, err := s.StateHistory(c, "gw-a", 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("StateHistory with a cancelled context: got %v, want context.Canceled", err)
+	}
 	compare(t, "Load after cancelled calls", mustLoad(t, s), sortedByID(seed))
+}
+
+// change is the i-th state change of a history test: every field set,
+// the time at millisecond precision (what stores keep).
+func change(gwid string, i int) routing.StateChange {
+	base := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	return routing.StateChange{
+		Gateway: gwid, Time: base.Add(time.Duration(i) * 1500 * time.Millisecond),
+		From: routing.State(i % 3), To: routing.State((i + 1) % 3),
+		Cause: routing.CauseProbe, Reason: fmt.Sprintf("408 Request Timeout #%d", i), Node: "node-1",
+	}
+}
+
+// testStateHistory: changes come back newest first, every field kept,
+// per gateway, bounded to routing.HistoryKeep.
+func testStateHistory(t *testing.T, s routing.Store, seed routing.Data) {
+	if h, err := s.StateHistory(ctx(), "gw-a", 10); err != nil || len(h) != 0 {
+		t.Fatalf("history of a gateway without changes: got %v %v, want none", h, err)
+	}
+	total := routing.HistoryKeep + 5
+	for i := range total {
+		if err := s.AddStateChange(ctx(), change("gw-a", i)); err != nil {
+			t.Fatalf("AddStateChange %d: %v", i, err)
+		}
+	}
+	if err := s.AddStateChange(ctx(), change("gw-b", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddStateChange(ctx(), change("gw-gone", 0)); err != nil {
+		t.Fatalf("AddStateChange of a gateway not in the tables: %v, want it recorded", err)
+	}
+	h, err := s.StateHistory(ctx(), "gw-a", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []routing.StateChange{change("gw-a", total-1), change("gw-a", total-2), change("gw-a", total-3)}
+	if len(h) != len(want) {
+		t.Fatalf("last 3: got %d changes, want 3: %+v", len(h), h)
+	}
+	for i := range want {
+		if !h[i].Time.Equal(want[i].Time) {
+			t.Errorf("change %d: time %v, want %v", i, h[i].Time, want[i].Time)
+		}
+		h[i].Time = want[i].Time
+		if !reflect.DeepEqual(h[i], want[i]) {
+			t.Errorf("change %d: got %+v, want %+v", i, h[i], want[i])
+		}
+	}
+	all, err := s.StateHistory(ctx(), "gw-a", total+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != routing.HistoryKeep {
+		t.Fatalf("all of gw-a: got %d changes, want the last %d", len(all), routing.HistoryKeep)
+	}
+	if oldest := all[len(all)-1]; oldest.Reason != change("gw-a", total-routing.HistoryKeep).Reason {
+		t.Errorf("oldest kept: got %q, want %q", oldest.Reason, change("gw-a", total-routing.HistoryKeep).Reason)
+	}
+	if b, err := s.StateHistory(ctx(), "gw-b", 10); err != nil || len(b) != 1 || b[0].Gateway != "gw-b" {
+		t.Errorf("gw-b: got %+v %v, want its one change", b, err)
+	}
+	if g, err := s.StateHistory(ctx(), "GW-A", 10); err != nil || len(g) != 0 {
+		t.Errorf("GW-A: got %d changes %v, want none (gwids are exact)", len(g), err)
+	}
+	compare(t, "Load after history changes", mustLoad(t, s), sortedByID(seed))
+}
+
+// testStateHistoryConcurrent: changes added at once by several writers
+// (the nodes of a cluster) succeed, and the next write brings the
+// history back to its bound.
+func testStateHistoryConcurrent(t *testing.T, s routing.Store, _ routing.Data) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range routing.HistoryKeep / 2 {
+				if err := s.AddStateChange(ctx(), change("gw-a", w*100+i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := s.AddStateChange(ctx(), change("gw-a", 1000)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.StateHistory(ctx(), "gw-a", routing.HistoryKeep*4)
+	if err != nil || len(h) != routing.HistoryKeep || h[0].Reason != change("gw-a", 1000).Reason {
+		t.Errorf("got %d changes %v, want %d, the last one first", len(h), err, routing.HistoryKeep)
+	}
 }
 
 func testConcurrent(t *testing.T, s routing.Store, seed routing.Data) {

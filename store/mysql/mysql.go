@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*sqlstore.DB, error
 	cfg, err := checkDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if o.Logger != nil {
+		cfg.Logger = driverLog{o.Logger}
 	}
 	conn, err := driver.NewConnector(cfg)
 	if err != nil {
@@ -60,6 +64,25 @@ func Open(ctx context.Context, dsn string, opts ...Options) (*sqlstore.DB, error
 type Options struct {
 	// MustExist opens only a database holding Palio's schema.
 	MustExist bool
+	// Logger receives the driver's own lines (by default written to
+	// stderr as "[mysql] 2026/01/02 15:04:05 packets.go:58 …", in no
+	// program's format): at Warn, but for "closing bad idle connection",
+	// at Debug, since database/sql simply takes another connection (the
+	// server closed an idle one: its wait_timeout, a restart).
+	Logger *slog.Logger
+}
+
+// driverLog is the driver's Logger writing to a slog.Logger.
+type driverLog struct{ log *slog.Logger }
+
+// Print logs one line of the driver's.
+func (d driverLog) Print(v ...any) {
+	msg := strings.TrimSpace(fmt.Sprint(v...))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "closing bad idle connection") {
+		level = slog.LevelDebug
+	}
+	d.log.Log(context.Background(), level, "mysql: driver: "+msg, "component", "mysql")
 }
 
 // checkDSN parses dsn and settles the options Palio depends on.

@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"time"
+	"unicode/utf8"
 
 	"github.com/palio-voip/palio/routing"
 )
@@ -211,4 +214,75 @@ func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
 		return fmt.Errorf("sqlstore: routing replace: %w", err)
 	}
 	return nil
+}
+
+// AddStateChange records c in palio_dr_events and drops the changes of
+// its gateway beyond routing.HistoryKeep, in one transaction.
+func (s *RoutingStore) AddStateChange(ctx context.Context, c routing.StateChange) error {
+	tx, err := s.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: gateway %s history: %w", c.Gateway, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO palio_dr_events (gwid, time_ms, from_state, to_state, cause, reason, node) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		c.Gateway, c.Time.UnixMilli(), int(c.From), int(c.To), string(c.Cause), truncate(c.Reason, 255), truncate(c.Node, 64)); err != nil {
+		return fmt.Errorf("sqlstore: gateway %s history: %w", c.Gateway, err)
+	}
+	// The id of the oldest change to keep; older ones go.
+	var keep int64
+	err = tx.QueryRowContext(ctx, "SELECT id FROM palio_dr_events WHERE "+s.db.dialect.exact("gwid")+" ORDER BY id DESC LIMIT 1 OFFSET ?",
+		append(s.db.dialect.exactArgs(c.Gateway), routing.HistoryKeep-1)...).Scan(&keep)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("sqlstore: gateway %s history: %w", c.Gateway, err)
+	default:
+		if _, err := tx.ExecContext(ctx, "DELETE FROM palio_dr_events WHERE "+s.db.dialect.exact("gwid")+" AND id < ?",
+			append(s.db.dialect.exactArgs(c.Gateway), keep)...); err != nil {
+			return fmt.Errorf("sqlstore: gateway %s history: %w", c.Gateway, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: gateway %s history: %w", c.Gateway, err)
+	}
+	return nil
+}
+
+// StateHistory returns the last n changes recorded for gwid, newest
+// first.
+func (s *RoutingStore) StateHistory(ctx context.Context, gwid string, n int) ([]routing.StateChange, error) {
+	var out []routing.StateChange
+	rows, err := s.db.r.QueryContext(ctx, "SELECT time_ms, from_state, to_state, cause, reason, node FROM palio_dr_events WHERE "+
+		s.db.dialect.exact("gwid")+" ORDER BY id DESC LIMIT ?", append(s.db.dialect.exactArgs(gwid), n)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: gateway %s history: %w", gwid, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ms int64
+		var from, to int
+		var cause string
+		c := routing.StateChange{Gateway: gwid}
+		if err := rows.Scan(&ms, &from, &to, &cause, &c.Reason, &c.Node); err != nil {
+			return nil, fmt.Errorf("sqlstore: gateway %s history: %w", gwid, err)
+		}
+		c.Time, c.From, c.To, c.Cause = time.UnixMilli(ms), routing.State(from), routing.State(to), routing.Cause(cause)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: gateway %s history: %w", gwid, err)
+	}
+	return out, nil
+}
+
+// truncate cuts s to at most n bytes of valid UTF-8, for a column of n.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }

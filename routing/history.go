@@ -1,0 +1,64 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HistoryKeep is how many state changes of each gateway a Store keeps:
+// adding one more drops the oldest.
+const HistoryKeep = 50
+
+// StateChange is one change of a gateway's state, as the Router that made
+// it records it in the store (Store.AddStateChange): the history that
+// "gateway show" prints. Changes a reload took from the store
+// (CauseReload) are not recorded again: the Router that wrote the state
+// recorded it.
+type StateChange struct {
+	// Gateway is the GWID.
+	Gateway string
+	// Time is when the change was made.
+	Time time.Time
+	// From and To are the states left and entered.
+	From, To State
+	// Cause says why (probe, call, operator, probing-off), and Reason
+	// what was seen ("408 Request Timeout", a transport error).
+	Cause  Cause
+	Reason string
+	// Node names the Router that made the change (Config.Node).
+	Node string
+}
+
+// GatewayHistory returns the last n recorded state changes of gateway
+// gwid, newest first (all that the store keeps when n ≤ 0), read from the
+// store: those of every Router on it.
+func (r *Router) GatewayHistory(ctx context.Context, gwid string, n int) ([]StateChange, error) {
+	if n <= 0 || n > HistoryKeep {
+		n = HistoryKeep
+	}
+	h, err := r.store.StateHistory(ctx, gwid, n)
+	if err != nil {
+		return nil, fmt.Errorf("routing: gateway %s history: %w", gwid, err)
+	}
+	return h, nil
+}
+
+// storeGatewayState returns the store write of a gateway state change:
+// the state, then, for an event (Kind set), the change in the gateway's
+// history. With ignoreGone, a gateway removed from the store since is not
+// an error.
+func (r *Router) storeGatewayState(ev Event, ignoreGone bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := r.store.SetGatewayState(ctx, ev.Gateway, ev.State)
+		if ignoreGone && errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil || ev.Kind == 0 {
+			return err
+		}
+		return r.store.AddStateChange(ctx, StateChange{Gateway: ev.Gateway, Time: ev.Time, From: ev.Previous, To: ev.State,
+			Cause: ev.Cause, Reason: ev.Detail, Node: r.cfg.Node})
+	}
+}
