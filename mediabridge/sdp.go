@@ -319,6 +319,9 @@ func (d *Description) parseOrigin() error {
 	if len(f) != 6 {
 		return d.syntaxErr(1, "o= has %d fields, want 6", len(f))
 	}
+	if f[3] != "IN" || (f[4] != "IP4" && f[4] != "IP6") {
+		return d.syntaxErr(1, "o= is not \"... IN IP4|IP6 address\"")
+	}
 	if !isDigits(f[2]) {
 		return d.syntaxErr(1, "o= session version %q is not a number", clip(f[2]))
 	}
@@ -687,7 +690,7 @@ func (d *Description) relayConn(i int, a netip.Addr) string {
 
 // render writes the SDP.
 func (d *Description) render(relay []netip.AddrPort, relayed []bool, want []string, sessionC string, stripICE bool, o *Origin) []byte {
-	size := 16
+	size := 96 // "t=0 0" and room for an o= line longer than the sender's
 	for _, l := range d.lines {
 		size += len(l) + 2
 	}
