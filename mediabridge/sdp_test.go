@@ -779,6 +779,12 @@ func TestOriginConcurrent(t *testing.T) {
 	}
 }
 
+// BenchmarkRewrite rewrites a typical G.711 offer. Allocation budget
+// (go test -bench Rewrite -benchmem ./mediabridge/, AMD EPYC, 2 CPUs):
+//   - parse+rewrite, the cost per SIP message: about 2 µs, 18 allocations
+//     (the body as a string, the line and stream tables, the output);
+//   - rewrite of a parsed Description (a retransmission): about 0.45 µs,
+//     8 allocations, the output body among them.
 func BenchmarkRewrite(b *testing.B) {
 	body := []byte(g711Offer)
 	relay := []netip.AddrPort{relayA}
