@@ -38,8 +38,8 @@ type poller struct {
 	dropped [nDrops]atomic.Uint64
 }
 
-func newPoller(*Relay) (*poller, error)         { return nil, errUnsupported }
-func (p *poller) add(*sock) error                { return errUnsupported }
+func newPoller(*Relay) (*poller, error)            { return nil, errUnsupported }
+func (p *poller) add(*sock) error                  { return errUnsupported }
 func (p *poller) release(*Stream, *sync.WaitGroup) {}
-func (p *poller) stop()                          {}
-func (p *poller) run()                           {}
+func (p *poller) stop()                            {}
+func (p *poller) run()                             {}
