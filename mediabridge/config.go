@@ -155,7 +155,8 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(r *Relay) { 
 // Relay ends by itself (a timeout), after its ports are released, with
 // the session and the reason (ErrNoMedia, ErrHoldTimeout,
 // ErrOfferTimeout): the SIP side tears the call down there (BYE). It runs
-// on the sweeper goroutine: it must not block for long. Sessions ended by
+// on the sweeper goroutine: it must not block for long, nor call
+// Relay.Close. Sessions ended by
 // Session.Close or Relay.Close do not call it.
 func WithEndHandler(f func(s *Session, reason error)) Option {
 	return func(r *Relay) { r.onEnd = f }

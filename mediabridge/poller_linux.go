@@ -245,7 +245,13 @@ func (p *poller) run() {
 	for {
 		n, err := syscall.EpollWait(p.epfd, p.events[:], -1)
 		if err != nil && !errors.Is(err, syscall.EINTR) {
-			p.r.log.Error("mediabridge: epoll_wait", "error", err)
+			// Not expected; stop relaying but keep Close working:
+			// later releases close inline.
+			p.r.log.Error("mediabridge: epoll_wait failed, poller stopped", "error", err)
+			p.mu.Lock()
+			p.stopped = true
+			p.mu.Unlock()
+			p.runPending()
 			return
 		}
 		now := p.r.mono()
