@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"registrar/registrartest":   {"registrar", "sip"},
 	"routing":                   {"sip", "dialplan", "internal/*", "snapshot"},
 	"routing/routingtest":       {"routing"},
+	"mediabridge":               {"sip", "internal/*"},
 
 	"destination":     {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "snapshot", "internal/*"},
