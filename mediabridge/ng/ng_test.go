@@ -81,9 +81,9 @@ func FuzzDecode(f *testing.F) {
 
 // fakeEngine records what it was asked.
 type fakeEngine struct {
-	mu     sync.Mutex
-	calls  []ng.Command
-	open map[string]bool
+	mu    sync.Mutex
+	calls []ng.Command
+	open  map[string]bool
 }
 
 func (e *fakeEngine) record(c ng.Command) {
