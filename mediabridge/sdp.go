@@ -85,7 +85,7 @@ const (
 	kindSessionC          // the session-level c= line
 	kindMediaM            // an m= line
 	kindMediaC            // a media-level c= line
-	kindRTCP              // a media-level a=rtcp line
+	kindRTCPAttr              // a media-level a=rtcp line
 	kindICE               // an ICE attribute, session or media level
 )
 
@@ -297,7 +297,7 @@ func (d *Description) parse(text string) error {
 				if !m.hasRTCPAt {
 					m.rtcp, m.hasRTCPAt = r, true
 				}
-				d.kinds[i] = kindRTCP
+				d.kinds[i] = kindRTCPAttr
 			case iceAttributes[key]:
 				d.kinds[i] = kindICE
 			}
@@ -458,8 +458,8 @@ func clip(s string) string {
 	return s
 }
 
-// Stream is one m= line as the sender announced it.
-type Stream struct {
+// SDPStream is one m= line as the sender announced it.
+type SDPStream struct {
 	Index int            // position of the m= line
 	Media string         // "audio", "video", "image"...
 	Proto string         // "RTP/AVP", "RTP/SAVP", "UDP/TLS/RTP/SAVPF", "udptl"...
@@ -476,21 +476,21 @@ type Stream struct {
 
 // Streams returns the streams of the description, one per m= line, in
 // order. An address given as a host name leaves RTP.Addr() invalid.
-func (d *Description) Streams() []Stream {
-	out := make([]Stream, len(d.media))
+func (d *Description) Streams() []SDPStream {
+	out := make([]SDPStream, len(d.media))
 	for i := range d.media {
 		out[i] = d.stream(i)
 	}
 	return out
 }
 
-func (d *Description) stream(i int) Stream {
+func (d *Description) stream(i int) SDPStream {
 	m := &d.media[i]
 	c := d.conn
 	if m.conn.present {
 		c = m.conn
 	}
-	s := Stream{
+	s := SDPStream{
 		Index:     i,
 		Media:     m.name,
 		Proto:     m.proto,
@@ -725,7 +725,7 @@ func (d *Description) render(relay []netip.AddrPort, relayed []bool, want []stri
 			} else {
 				out = appendLine(out, line, "")
 			}
-		case kindRTCP:
+		case kindRTCPAttr:
 			if !relayed[cur] {
 				out = appendLine(out, line, "")
 				break

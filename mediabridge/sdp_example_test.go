@@ -11,7 +11,7 @@ import (
 // A phone behind NAT offers G.711 from its private address; the relay
 // allocated 203.0.113.5:40000 for the stream. The rewritten offer sends
 // the callee's media to the relay, with the o= line kept by an Origin.
-func Example() {
+func ExampleDescription_Rewrite() {
 	offer := "v=0\r\n" +
 		"o=alice 2890844526 2890844526 IN IP4 192.168.1.20\r\n" +
 		"s=-\r\n" +

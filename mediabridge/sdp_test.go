@@ -625,12 +625,12 @@ func TestStreams(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want []Stream
+		want []SDPStream
 	}{
 		{
 			name: "G.711 offer",
 			in:   g711Offer,
-			want: []Stream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("192.168.1.20:49170"), RTCP: ap("192.168.1.20:49171"), Direction: "sendrecv"}},
+			want: []SDPStream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("192.168.1.20:49170"), RTCP: ap("192.168.1.20:49171"), Direction: "sendrecv"}},
 		},
 		{
 			name: "audio, disabled video, T.38, session-level sendonly",
@@ -638,7 +638,7 @@ func TestStreams(t *testing.T) {
 				"m=audio 20000 RTP/AVP 0", "a=rtcp:20011 IN IP4 10.0.0.8",
 				"m=video 0 RTP/AVP 96",
 				"m=image 20002 udptl t38", "c=IN IP4 10.0.0.9", "a=inactive"),
-			want: []Stream{
+			want: []SDPStream{
 				{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("10.0.0.7:20000"), RTCP: ap("10.0.0.8:20011"), Direction: "sendonly"},
 				{Index: 1, Media: "video", Proto: "RTP/AVP", RTP: ap("10.0.0.7:0"), Disabled: true, Direction: "sendonly"},
 				{Index: 2, Media: "image", Proto: "udptl", RTP: ap("10.0.0.9:20002"), Direction: "inactive"},
@@ -649,7 +649,7 @@ func TestStreams(t *testing.T) {
 			in: sdp("v=0", "o=- 1 1 IN IP6 fd00::1", "s=-", "c=IN IP6 fd00::1", "t=0 0",
 				"m=audio 4000 UDP/TLS/RTP/SAVPF 111", "a=rtcp-mux", "a=rtcp:4000", "a=recvonly",
 				"m=audio 4002 RTP/AVP 0", "c=IN IP6 ::", "a=rtcp:4005"),
-			want: []Stream{
+			want: []SDPStream{
 				{Index: 0, Media: "audio", Proto: "UDP/TLS/RTP/SAVPF", RTP: ap("[fd00::1]:4000"), RTCP: ap("[fd00::1]:4000"), Direction: "recvonly", RTCPMux: true},
 				{Index: 1, Media: "audio", Proto: "RTP/AVP", RTP: ap("[::]:4002"), RTCP: ap("[::]:4005"), Direction: "sendrecv", Hold: true},
 			},
@@ -657,7 +657,7 @@ func TestStreams(t *testing.T) {
 		{
 			name: "host name",
 			in:   sdp("v=0", "o=- 1 1 IN IP4 pc.example.com", "s=-", "c=IN IP4 pc.example.com", "t=0 0", "m=audio 4000 RTP/AVP 0"),
-			want: []Stream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: netip.AddrPortFrom(netip.Addr{}, 4000), RTCP: netip.AddrPortFrom(netip.Addr{}, 4001), Direction: "sendrecv"}},
+			want: []SDPStream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: netip.AddrPortFrom(netip.Addr{}, 4000), RTCP: netip.AddrPortFrom(netip.Addr{}, 4001), Direction: "sendrecv"}},
 		},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"routing":                   {"sip", "dialplan", "internal/*", "snapshot"},
 	"routing/routingtest":       {"routing"},
 	"mediabridge":               {"sip", "internal/*"},
+	"mediabridge/ng":            {"mediabridge", "sip"},
 
 	"destination":     {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "snapshot", "internal/*"},
