@@ -85,7 +85,7 @@ const (
 	kindSessionC          // the session-level c= line
 	kindMediaM            // an m= line
 	kindMediaC            // a media-level c= line
-	kindRTCPAttr              // a media-level a=rtcp line
+	kindRTCPAttr          // a media-level a=rtcp line
 	kindICE               // an ICE attribute, session or media level
 )
 
