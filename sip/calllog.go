@@ -45,11 +45,6 @@ func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 		setup = 0
 	}
 	status := d.Code
-	if status == 0 && (d.Cause == CauseByeCaller || d.Cause == CauseByeCallee) {
-		// A BYE ends only an answered call: one whose BYE overtook the
-		// table's record of the 2xx relayed a moment before.
-		status = 200
-	}
 	l.LogAttrs(ctx, slog.LevelInfo, "sip: call",
 		slog.String("callid", d.CallID),
 		slog.String("from", d.From),

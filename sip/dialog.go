@@ -493,6 +493,20 @@ func (t *Dialogs) terminate(e *dialogEntry, cause Cause, code int, unansweredOnl
 	e.call.end(d)
 }
 
+// abandon ends a dialog confirmed by a 2xx that could not reach the
+// caller (its CANCEL was answered first): for the caller the call was
+// cancelled, so it ends as an unanswered 487.
+func (t *Dialogs) abandon(e *dialogEntry) {
+	e.mu.Lock()
+	if e.d.State == DialogConfirmed {
+		e.d.State = DialogEarly
+		e.d.Answered = time.Time{}
+		e.answered = nil
+	}
+	e.mu.Unlock()
+	t.terminate(e, CauseCanceled, 487, false)
+}
+
 // bye ends a dialog because a BYE passed through the DialogRelay.
 func (t *Dialogs) bye(r *Request) {
 	e, fromCaller := t.match(r)

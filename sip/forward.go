@@ -361,6 +361,10 @@ func (b *branch) answered(res *Response) outcome {
 	if b.refresh != nil {
 		b.refresh(res)
 	}
+	// The table records the answer before the 2xx leaves: once the caller
+	// has it, its ACK or BYE may come back at once, and must find the
+	// dialog confirmed.
+	confirmed := b.d != nil && s.dialogs.confirm(b.d, b.t, res)
 	if err := b.w.WriteResponse(b.filtered(upstream(res))); err != nil {
 		if !b.invite {
 			return outcome{code: res.StatusCode, answered: true}
@@ -368,10 +372,13 @@ func (b *branch) answered(res *Response) outcome {
 		// The caller is gone: its CANCEL was answered before this 2xx came.
 		// The callee's side of the call exists; end it ourselves.
 		b.hangup(res)
+		if confirmed {
+			s.dialogs.abandon(b.d)
+		}
 		b.legEnded(487)
 		return outcome{code: 487, reason: "Request Terminated", err: err}
 	}
-	if b.d != nil && !s.dialogs.confirm(b.d, b.t, res) {
+	if b.d != nil && !confirmed {
 		// A second answer of a fork: the caller gets it and will hang up
 		// that dialog itself; the table keeps the first one.
 		b.legEnded(res.StatusCode)

@@ -735,6 +735,13 @@ func TestAnswerAfterCancelIsHungUp(t *testing.T) {
 	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
 	p.route("5002", target(t, "sip:5002@"+uas.addr()))
 	ctx := ctxT(t, 5*time.Second)
+	ended := make(chan sip.Dialog, 4)
+	unsub := p.srv.Dialogs().Subscribe(func(ev sip.DialogEvent) {
+		if ev.Kind == sip.EventTerminated {
+			ended <- ev.Dialog
+		}
+	})
+	defer unsub()
 
 	call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
 	inv, from := uas.expect(ctx, sip.INVITE)
@@ -766,6 +773,14 @@ func TestAnswerAfterCancelIsHungUp(t *testing.T) {
 	final, err := call.WaitFinal(ctx)
 	if err != nil || final.StatusCode != 487 {
 		t.Fatalf("caller final: %v %v, want 487", final, err)
+	}
+	select {
+	case d := <-ended:
+		if d.Code != 487 || d.Cause != sip.CauseCanceled || !d.Answered.IsZero() {
+			t.Errorf("the call ended as %d %s (answered %v), want an unanswered 487, cancelled", d.Code, d.Cause, d.Answered)
+		}
+	case <-ctx.Done():
+		t.Fatal("the dialog never ended")
 	}
 	time.Sleep(50 * time.Millisecond)
 	for _, c := range call.Codes() {
@@ -865,5 +880,70 @@ func TestInviteRetransmissionAfterAnswer(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(callee.Received(sip.INVITE)); n != 1 {
 		t.Fatalf("the callee got %d INVITEs, want 1: a retransmission started a second call", n)
+	}
+}
+
+// TestAnswerRecordedBeforeRelay: the dialog table records a 2xx before the
+// caller can have it, so an ACK or BYE sent the moment it arrives finds the
+// call answered. The call's filter sees the 200 just before it leaves.
+func TestAnswerRecordedBeforeRelay(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, callee.URI()))
+	states := make(chan sip.DialogState, 4)
+	p.setBefore(func(ctx context.Context, r *sip.Request) {
+		sip.CallFrom(ctx).AddFilter(func(m sip.Message, from sip.Side) error {
+			if res, ok := m.(*sip.Response); ok && res.StatusCode == 200 && res.CSeq().MethodName == sip.INVITE {
+				for _, d := range p.srv.Dialogs().Active() {
+					states <- d.State
+				}
+			}
+			return nil
+		})
+	})
+	var mu sync.Mutex
+	var ends []sip.Dialog
+	unsub := p.srv.Dialogs().Subscribe(func(ev sip.DialogEvent) {
+		if ev.Kind == sip.EventTerminated {
+			mu.Lock()
+			ends = append(ends, ev.Dialog)
+			mu.Unlock()
+		}
+	})
+	defer unsub()
+
+	ctx := ctxT(t, 5*time.Second)
+	call, _ := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("final: %v %v", res, err)
+	}
+	select {
+	case st := <-states:
+		if st != sip.DialogConfirmed {
+			t.Fatalf("while the 200 was on its way the dialog was %v, want confirmed", st)
+		}
+	default:
+		t.Fatal("the filter did not see the 200 with the dialog in the table")
+	}
+	// Hang up at once: the BYE ends an answered call.
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		n := len(ends)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ends) != 1 || ends[0].Code != 200 || ends[0].Cause != sip.CauseByeCaller || ends[0].Answered.IsZero() {
+		t.Fatalf("ended: %+v, want one answered call (200) ended by the caller's BYE", ends)
 	}
 }
