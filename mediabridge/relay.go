@@ -132,6 +132,8 @@ func (r *Relay) Close() error {
 // when one Call-ID may carry several calls.
 func (r *Relay) NewSession(callID string) (*Session, error) {
 	s := &Session{r: r, callID: callID, created: r.mono(), done: make(chan struct{})}
+	s.origins[LegA].Address = r.cfg.Advertise
+	s.origins[LegB].Address = r.cfg.Advertise
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

@@ -51,6 +51,7 @@ type Session struct {
 	err      error
 	done     chan struct{}
 	answered atomic.Int64 // Relay.mono when a stream first had both peers; 0 before
+	origins  [2]Origin    // the o= line of the SDP each leg receives (Anchor)
 }
 
 // CallID is the call id the session was created with.
