@@ -88,6 +88,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Check reports what New would refuse in c, without opening anything:
+// for a configuration checked before it is used.
+func (c Config) Check() error {
+	c.setDefaults()
+	return c.validate()
+}
+
 // validate checks a Config after setDefaults.
 func (c *Config) validate() error {
 	switch {

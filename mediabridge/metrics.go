@@ -14,6 +14,9 @@ import (
 type metrics struct {
 	timeouts  *prometheus.CounterVec // reason
 	exhausted prometheus.Counter
+	// The Stage's: calls by decision, SDP bodies by outcome.
+	calls  *prometheus.CounterVec // decision
+	bodies *prometheus.CounterVec // outcome
 }
 
 func newMetrics(r *Relay, reg prometheus.Registerer) *metrics {
@@ -27,6 +30,16 @@ func newMetrics(r *Relay, reg prometheus.Registerer) *metrics {
 			Help: "Stream legs refused with ErrNoPorts: the port range was full, or every pair tried was held by another process.",
 		}),
 	}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_mediabridge_calls_total",
+		Help: "Initial INVITEs the media stage decided on, by decision: anchor, mandatory (anchor, refusing the call if it cannot), direct.",
+	}, []string{"decision"})
+	m.bodies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_mediabridge_sdp_total",
+		Help: "SDP bodies of anchored calls, by outcome: rewritten, refused (the request answered 488 or 503), passed (sent on unchanged: unparsable or not anchorable with anchoring optional).",
+	}, []string{"outcome"})
+	m.calls = promreg.Register(reg, m.calls)
+	m.bodies = promreg.Register(reg, m.bodies)
 	m.timeouts = promreg.Register(reg, m.timeouts)
 	m.exhausted = promreg.Register(reg, m.exhausted)
 	promreg.Register(reg, newCollector(r))

@@ -52,6 +52,23 @@ type Session struct {
 	done     chan struct{}
 	answered atomic.Int64 // Relay.mono when a stream first had both peers; 0 before
 	origins  [2]Origin    // the o= line of the SDP each leg receives (Anchor)
+	onEnd    []func(error)
+}
+
+// OnEnd adds fn to the functions run once when the session ends, with the
+// reason Err reports (nil for Close). The SIP side uses it to hang up a
+// call whose media timed out. If the session has ended already, fn runs
+// at once. fn must not block.
+func (s *Session) OnEnd(fn func(reason error)) {
+	s.mu.Lock()
+	if !s.closed {
+		s.onEnd = append(s.onEnd, fn)
+		s.mu.Unlock()
+		return
+	}
+	err := s.err
+	s.mu.Unlock()
+	fn(err)
 }
 
 // CallID is the call id the session was created with.
@@ -125,6 +142,13 @@ func (s *Session) end(reason error) bool {
 	}
 	wg.Wait()
 	close(s.done)
+	s.mu.Lock()
+	fns := s.onEnd
+	s.onEnd = nil
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(reason)
+	}
 	return true
 }
 

@@ -55,6 +55,20 @@ type Call struct {
 	adopted bool // the dialog table has the call and will end it
 	ended   bool
 	abort   func(error) // cancels the INVITE's handling (set by the edge)
+	media   func() MediaStats
+}
+
+// MediaStats are a call's media statistics, as the relay anchoring its
+// RTP counts them (both directions, every stream).
+type MediaStats struct {
+	// Packets and Bytes count the RTP relayed; Lost the packets that never
+	// arrived, from the sequence numbers.
+	Packets, Bytes, Lost uint64
+	// Jitter is the largest interarrival jitter of any direction.
+	Jitter time.Duration
+	// OneWay reports one-way audio: one side sent while the other stayed
+	// silent.
+	OneWay bool
 }
 
 // CallInfo is what the stages learned of a call.
@@ -334,6 +348,34 @@ func (c *Call) SetMedia(session string) {
 	c.mu.Lock()
 	c.info.Media = session
 	c.mu.Unlock()
+}
+
+// SetMediaStats sets the function that reports the call's media
+// statistics: the relay anchoring the call sets it, and the services that
+// watch calls (CDRs, the live calls list, the metrics) read them through
+// MediaStats, live during the call and final once it ended.
+func (c *Call) SetMediaStats(fn func() MediaStats) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.media = fn
+	c.mu.Unlock()
+}
+
+// MediaStats returns the call's media statistics, and false when no relay
+// anchors its media.
+func (c *Call) MediaStats() (MediaStats, bool) {
+	if c == nil {
+		return MediaStats{}, false
+	}
+	c.mu.Lock()
+	fn := c.media
+	c.mu.Unlock()
+	if fn == nil {
+		return MediaStats{}, false
+	}
+	return fn(), true
 }
 
 // Trace appends a stage's decision to the call's trace. The decision is

@@ -15,6 +15,7 @@ import (
 	"github.com/palio-voip/palio/destination"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
+	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
@@ -50,6 +51,10 @@ type app struct {
 	enum    *enum.Resolver
 	router  *routing.Router
 	dest    *destination.Destination
+	// media decides and traces which calls the relay anchors; the server
+	// replaces it with the stage over its relay (mediaStage).
+	media       *mediabridge.Stage
+	mediaPolicy mediabridge.Policy
 }
 
 // component is one part of the deployment as the app runs it: the tables
@@ -153,6 +158,10 @@ func (a *app) build(ctx context.Context) error {
 		rep, err := a.router.Reload(ctx) // the router logs the rows it leaves out
 		return rep.Summary(), err
 	}})
+	if a.mediaPolicy, err = mediabridge.ParsePolicy(a.cfg.Media.Policy); err != nil {
+		return err
+	}
+	a.media = mediabridge.NewStage(nil, mediabridge.StageConfig{Policy: a.mediaPolicy})
 	a.dest, err = destination.New(destination.Config{
 		Plan:      a.plan,
 		Class:     permission.Class(a.classes()),
@@ -164,6 +173,23 @@ func (a *app) build(ctx context.Context) error {
 		Router:    a.router,
 	})
 	return err
+}
+
+// mediaStage opens the RTP relay the server anchors calls on and makes
+// the pipeline's media stage use it; hangup ends a call whose media timed
+// out. The app closes the relay.
+func (a *app) mediaStage(hangup func(ctx context.Context, callID, fromTag, reason string) error) error {
+	rc, err := a.cfg.Media.relay()
+	if err != nil {
+		return err
+	}
+	relay, err := mediabridge.New(rc, mediabridge.WithLogger(a.log), mediabridge.WithRegisterer(a.reg))
+	if err != nil {
+		return err
+	}
+	a.add(component{name: "media", close: func() { relay.Close() }})
+	a.media = mediabridge.NewStage(relay, mediabridge.StageConfig{Policy: a.mediaPolicy, Hangup: hangup})
+	return nil
 }
 
 // unisiClasses is UniSI's call-class configuration without its lookups:
@@ -312,13 +338,15 @@ func (a *app) calleeClasses(ctx context.Context, user, _ string) ([]string, bool
 // call class, ENUM when enabled, and the destination of the class (the
 // phones' registrations for voip; dynamic routing, whose rules pick the
 // MD110s, the PSTN gateways of the three sites, the ToIP trunk or the
-// media box, for the rest).
+// media box, for the rest); last, the media stage decides whether the
+// relay anchors the call's RTP.
 func (a *app) pipeline(auth sip.Middleware, next sip.Handler) sip.Handler {
 	return sip.Chain(
 		a.acl.Source(permission.SourceConfig{Trusted: a.cfg.Permission.Trusted, RejectUntrusted: a.cfg.Permission.RejectUntrusted}),
 		auth,
 		a.aliases.Wrap,
 		a.dest.Wrap,
+		a.media.Wrap,
 	)(next)
 }
 

@@ -33,6 +33,7 @@ func TestGolden(t *testing.T) {
 		{"carrier-list.txt", 0, []string{"carrier", "list"}},
 		{"dialplan-list.txt", 0, []string{"dialplan", "list"}},
 		{"route-5003.txt", 1, []string{"route", "5003", "-from", "5002"}},
+		{"route-5000.txt", 0, []string{"route", "5000", "-from", "5002"}},
 		{"unknown-command.txt", 2, []string{"frobnicate"}},
 		{"missing-args.txt", 2, []string{"user", "add"}},
 	}

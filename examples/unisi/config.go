@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -30,6 +32,7 @@ type Config struct {
 	Permission PermissionConfig `toml:"permission"`
 	ENUM       ENUMConfig       `toml:"enum"`
 	Routing    RoutingConfig    `toml:"routing"`
+	Media      MediaConfig      `toml:"media"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 }
 
@@ -217,6 +220,48 @@ type RoutingConfig struct {
 	AlarmThreshold float64 `toml:"alarm_threshold"`
 }
 
+// MediaConfig configures the built-in RTP relay (mediabridge).
+type MediaConfig struct {
+	// Policy names the calls whose media the relay anchors:
+	// "nat+gateways" (default), "nat", "gateways", "always", "never".
+	Policy string `toml:"policy"`
+	// Bind is the address the relay's sockets bind to; Advertise the
+	// address written in SDP when it differs (1:1 NAT; required when
+	// Bind is 0.0.0.0).
+	Bind      string `toml:"bind"`
+	Advertise string `toml:"advertise"`
+	// PortMin and PortMax bound the relay's UDP ports (default
+	// 20000-29999, below the kernel's ephemeral range).
+	PortMin int `toml:"port_min"`
+	PortMax int `toml:"port_max"`
+	// NoMediaTimeout and HoldTimeout hang up a call whose media stopped
+	// (default 60s; a held call 1h).
+	NoMediaTimeout Duration `toml:"no_media_timeout"`
+	HoldTimeout    Duration `toml:"hold_timeout"`
+	// StrictSource relays a side's packets only from the IP address its
+	// SDP gave.
+	StrictSource bool `toml:"strict_source"`
+}
+
+// relay returns the relay's configuration.
+func (mc MediaConfig) relay() (mediabridge.Config, error) {
+	bind, err := netip.ParseAddr(mc.Bind)
+	if err != nil {
+		return mediabridge.Config{}, fmt.Errorf("config: media.bind %q: want an IP address", mc.Bind)
+	}
+	cfg := mediabridge.Config{Bind: bind, PortMin: mc.PortMin, PortMax: mc.PortMax,
+		NoMediaTimeout: mc.NoMediaTimeout.Duration, HoldTimeout: mc.HoldTimeout.Duration, StrictSource: mc.StrictSource}
+	if mc.Advertise != "" {
+		if cfg.Advertise, err = netip.ParseAddr(mc.Advertise); err != nil {
+			return cfg, fmt.Errorf("config: media.advertise %q: want an IP address", mc.Advertise)
+		}
+	}
+	if err := cfg.Check(); err != nil {
+		return cfg, fmt.Errorf("config: media: %w", err)
+	}
+	return cfg, nil
+}
+
 // Duration is a time.Duration written as "180s" in TOML.
 type Duration struct{ time.Duration }
 
@@ -268,6 +313,14 @@ func defaultConfig() Config {
 			ProbeTimeout:   Duration{5 * time.Second},
 			AlarmThreshold: 0.8,
 		},
+		Media: MediaConfig{
+			Policy:         "nat+gateways",
+			Bind:           "127.0.0.1",
+			PortMin:        mediabridge.DefaultPortMin,
+			PortMax:        mediabridge.DefaultPortMax,
+			NoMediaTimeout: Duration{mediabridge.DefaultNoMediaTimeout},
+			HoldTimeout:    Duration{mediabridge.DefaultHoldTimeout},
+		},
 		Runtime: RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 	}
 }
@@ -302,6 +355,12 @@ func (c Config) validate() error {
 		return errors.New("config: sip.listen is empty")
 	}
 	if _, err := logLevel(c.Log.Level); err != nil {
+		return err
+	}
+	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {
+		return fmt.Errorf("config: media.policy: %w", err)
+	}
+	if _, err := c.Media.relay(); err != nil {
 		return err
 	}
 	rc := c.Routing

@@ -245,6 +245,10 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		TimerC:        cfg.Timers.TimerC.Duration,
 		FirstResponse: cfg.Timers.FirstResponse.Duration,
 	})
+	if err := a.mediaStage(srv.Hangup); err != nil {
+		srv.Close()
+		return nil, nil, nil, fmt.Errorf("media: %w", err)
+	}
 	stop := a.router.Watch(srv.Dialogs())
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),

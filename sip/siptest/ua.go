@@ -40,6 +40,7 @@ type UA struct {
 	authUser string
 	password string
 	listen   string
+	body     []byte // the SDP offered and answered; nil: a fixed audio SDP
 
 	pc net.PacketConn
 	ln net.Listener
@@ -88,6 +89,11 @@ func WithCredentials(user, password string) Option {
 // WithExtra2xx makes the UA send its 2xx n more times, 50 ms apart, even
 // after the ACK: a UAS whose retransmissions the proxy must relay.
 func WithExtra2xx(n int) Option { return func(u *UA) { u.extra2xx = n } }
+
+// WithSDP sets the SDP the UA offers in its INVITEs and answers with
+// (default: PCMU and PCMA on port 40000 of the UA's host), so that a test
+// can name sockets of its own that send and receive real RTP.
+func WithSDP(sdp []byte) Option { return func(u *UA) { u.body = sdp } }
 
 // NewUA starts a UA on 127.0.0.1 with a free port.
 func NewUA(t testing.TB, opts ...Option) *UA {
@@ -380,6 +386,9 @@ func (u *UA) Register(ctx context.Context, registrar, aor, password string, expi
 
 // sdp returns a small audio offer or answer from the UA.
 func (u *UA) sdp() []byte {
+	if u.body != nil {
+		return u.body
+	}
 	return []byte("v=0\r\no=" + u.user + " 1 1 IN IP4 " + u.host + "\r\ns=-\r\nc=IN IP4 " + u.host +
 		"\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n")
 }
