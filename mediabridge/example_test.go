@@ -10,7 +10,7 @@ import (
 func Example() {
 	r, err := mediabridge.New(mediabridge.Config{
 		Bind:    netip.MustParseAddr("127.0.0.1"),
-		PortMin: 24000, PortMax: 24999,
+		PortMin: 31000, PortMax: 31999,
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,13 +37,17 @@ func newStageRig(t *testing.T, rc Config, sc StageConfig, callee *siptest.UA, ga
 			return next.ServeSIP(sip.WithTargets(ctx, sip.Target{URI: u, Gateway: gateway}), w, r)
 		})
 	}
+	// The stage exists before the proxy that runs it: its Hangup finds
+	// the server through srv, set once the proxy is up.
+	var srv atomic.Pointer[sip.Server]
 	if sc.Hangup == nil {
 		sc.Hangup = func(ctx context.Context, callID, fromTag, reason string) error {
-			return rig.proxy.Server.Hangup(ctx, callID, fromTag, reason)
+			return srv.Load().Hangup(ctx, callID, fromTag, reason)
 		}
 	}
 	stage := NewStage(rig.relay, sc)
 	rig.proxy = siptest.NewProxy(t, siptest.ProxyConfig{Networks: []string{"udp"}, Stages: []sip.Middleware{route, stage.Wrap}})
+	srv.Store(rig.proxy.Server)
 	return rig
 }
 
@@ -425,5 +430,71 @@ func TestStageLateOffer(t *testing.T) {
 	a.end()
 	if r.PortsInUse() != 0 {
 		t.Errorf("%d ports in use after the end", r.PortsInUse())
+	}
+}
+
+// TestStageThousandCallsNoLeak: a thousand anchored calls, answered and
+// hung up, 50 at a time, leave no session, no port, no socket and (the
+// package's TestMain checks) no goroutine behind.
+func TestStageThousandCallsNoLeak(t *testing.T) {
+	calls := 1000
+	if testing.Short() {
+		calls = 100
+	}
+	a, b := newPhone(t), newPhone(t)
+	callee := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithSDP(phoneSDP("gw", b)),
+		siptest.WithScript(siptest.Respond(200)))
+	rig := newStageRig(t, testConfig(200), StageConfig{Policy: Always}, callee, "gw1")
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(rig.addr()), siptest.WithSDP(phoneSDP("5001", a)))
+	ctx := siptest.Context(t, 120*time.Second)
+	// Warm up: the first call opens what stays open (the UAs' and the
+	// proxy's connections, the pollers).
+	warm, _ := caller.Invite(ctx, "sip:0577000000@"+rig.addr())
+	if res, err := warm.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("warm-up call: %v %v", res, err)
+	}
+	warm.Bye(ctx)
+	eventually(t, "warm-up call's ports back", func() bool { return rig.relay.PortsInUse() == 0 })
+	before := fdCount(t)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	var firstErr error
+	sem := make(chan struct{}, 50)
+	for i := range calls {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			call, err := caller.Invite(ctx, fmt.Sprintf("sip:0577%06d@%s", i, rig.addr()))
+			if err == nil {
+				var res *sip.Response
+				if res, err = call.WaitFinal(ctx); err == nil && res.StatusCode == 200 {
+					_, err = call.Bye(ctx)
+				} else if err == nil {
+					err = fmt.Errorf("final %d", res.StatusCode)
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed > 0 {
+		t.Errorf("%d of %d calls failed, the first: %v", failed, calls, firstErr)
+	}
+	eventually(t, "every session closed and port back", func() bool {
+		return rig.relay.Sessions() == 0 && rig.relay.PortsInUse() == 0
+	})
+	eventually(t, "file descriptors back to where they were", func() bool { return fdCount(t) <= before })
+	if c := rig.relay.Counters(); c.Packets != 0 {
+		t.Logf("relay counters: %+v", c)
 	}
 }
