@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palio-voip/palio/mediabridge"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
 )
 
