@@ -25,8 +25,9 @@ func WithCallLog(on bool) Option { return func(s *Server) { s.callLog = on } }
 // of the last one tried), status the final status sent upstream (200 for
 // an answered call), cause how it ended (see Cause), setup the time from
 // the INVITE to the answer (or to the end of an unanswered call) and
-// duration the talk time, zero when unanswered. What no stage set is
-// empty. The Server logs it for every call with WithCallLog; a program
+// duration the talk time, zero when unanswered. A call whose media a
+// relay anchored adds media_packets, media_lost, media_jitter and one_way
+// (Call.MediaStats). What no stage set is empty. The Server logs it for every call with WithCallLog; a program
 // may log its own calls the same way from a Call's OnEnd.
 func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 	if !l.Enabled(ctx, slog.LevelInfo) {
@@ -45,7 +46,7 @@ func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 		setup = 0
 	}
 	status := d.Code
-	l.LogAttrs(ctx, slog.LevelInfo, "sip: call",
+	attrs := []slog.Attr{
 		slog.String("callid", d.CallID),
 		slog.String("from", d.From),
 		slog.String("to", d.To),
@@ -57,7 +58,12 @@ func LogCall(ctx context.Context, l *slog.Logger, d Dialog) {
 		slog.String("cause", string(d.Cause)),
 		slog.Duration("setup", setup.Round(time.Millisecond)),
 		slog.Duration("duration", d.Duration(end).Round(time.Millisecond)),
-	)
+	}
+	if ms, ok := d.Call.MediaStats(); ok {
+		attrs = append(attrs, slog.Uint64("media_packets", ms.Packets), slog.Uint64("media_lost", ms.Lost),
+			slog.Duration("media_jitter", ms.Jitter), slog.Bool("one_way", ms.OneWay))
+	}
+	l.LogAttrs(ctx, slog.LevelInfo, "sip: call", attrs...)
 }
 
 // logRequest writes the Debug line of a request handled: method,

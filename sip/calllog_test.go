@@ -55,7 +55,12 @@ func TestCallLog(t *testing.T) {
 	}
 	p := startProxy(t, srv, sip.ForwarderConfig{})
 	p.before = func(ctx context.Context, r *sip.Request) {
-		sip.CallFrom(ctx).SetClass(r.Recipient.User, "national")
+		c := sip.CallFrom(ctx)
+		c.SetClass(r.Recipient.User, "national")
+		if r.Recipient.User == "0577111" {
+			// A relay anchors this call's media.
+			c.SetMediaStats(func() sip.MediaStats { return sip.MediaStats{Packets: 1500, Lost: 3} })
+		}
 	}
 	answer := siptest.NewGateway(t, siptest.Respond(180), siptest.Respond(200))
 	busy := siptest.NewGateway(t, siptest.Respond(486))
@@ -116,6 +121,12 @@ func TestCallLog(t *testing.T) {
 				if line[k] != v {
 					t.Errorf("%s: got %v, want %v (line %v)", k, line[k], v, line)
 				}
+			}
+			if tt.bye && (line["media_packets"] != float64(1500) || line["media_lost"] != float64(3) || line["one_way"] != false) {
+				t.Errorf("media: got packets %v lost %v one_way %v, want the relay's 1500, 3, false", line["media_packets"], line["media_lost"], line["one_way"])
+			}
+			if _, ok := line["media_packets"]; !tt.bye && ok {
+				t.Errorf("a call without a relay has media fields: %v", line)
 			}
 			if from, _ := line["from"].(string); !strings.HasPrefix(from, "sip:5001@") {
 				t.Errorf("from: got %q, want the caller's URI", from)
