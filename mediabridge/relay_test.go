@@ -211,6 +211,30 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestMuxedRTCP: with rtcp-mux (RFC 5761) RTCP comes on the RTP port; it
+// is relayed there and counted as RTCP, so that its header is never read
+// as a sequence number.
+func TestMuxedRTCP(t *testing.T) {
+	r := newTestRelay(t, testConfig(8))
+	_, st, a, b := call(t, r, "mux")
+	for i := range 5 {
+		a.send(st.Local(LegA), rtp(uint16(100+i), uint32(i)*160, 7))
+		b.mustRecv("RTP")
+		if i == 2 {
+			sr := make([]byte, 28) // a sender report: V=2, PT=200, length 6
+			sr[0], sr[1], sr[3] = 0x80, 200, 6
+			a.send(st.Local(LegA), sr)
+			if got, _ := b.mustRecv("muxed RTCP"); len(got) != 28 || got[1] != 200 {
+				t.Fatalf("the sender report arrived as %d bytes", len(got))
+			}
+		}
+	}
+	x := st.Stats().A
+	if x.Packets != 5 || x.RTCPPackets != 1 || x.Lost != 0 {
+		t.Fatalf("stats: %d RTP, %d RTCP, %d lost; want 5, 1, 0", x.Packets, x.RTCPPackets, x.Lost)
+	}
+}
+
 func TestJitter(t *testing.T) {
 	r := newTestRelay(t, testConfig(8))
 	_, st, a, b := call(t, r, "jitter")

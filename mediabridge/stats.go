@@ -184,6 +184,13 @@ func (s *seqState) update(seq uint16, ts, ssrc uint32, now int64, rate uint32) {
 // rtp records an accepted RTP packet. Anything that is not RTP version 2
 // is counted but adds nothing to loss and jitter.
 func (c *legCounters) rtp(b []byte, now int64, rate uint32) {
+	if len(b) >= 2 && b[0]>>6 == 2 && b[1] >= 192 && b[1] <= 223 {
+		// RTCP multiplexed on the RTP port (RFC 5761 §4: packet types
+		// 192-223 are never RTP payload types there).
+		c.rtcpPackets.Add(1)
+		c.rtcpBytes.Add(uint64(len(b)))
+		return
+	}
 	c.packets.Add(1)
 	c.bytes.Add(uint64(len(b)))
 	if len(b) < 12 || b[0]>>6 != 2 {
