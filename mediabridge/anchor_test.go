@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -124,4 +125,47 @@ func TestAnchorErrors(t *testing.T) {
 	if r.PortsInUse() != 0 {
 		t.Errorf("ports in use after both sessions closed: %d", r.PortsInUse())
 	}
+}
+
+// TestAnchorIPv6: a relay on ::1 anchors an IPv6 offer and answer, writes
+// IP6 c= lines, and relays between IPv6 phones.
+func TestAnchorIPv6(t *testing.T) {
+	lo6 := netip.MustParseAddr("::1")
+	cfg := testConfig(8)
+	cfg.Bind = lo6
+	r, err := New(cfg)
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	phone6 := func() *phone {
+		c, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lo6, 0)))
+		if err != nil {
+			t.Skipf("no IPv6 loopback: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &phone{t, c}
+	}
+	a, b := phone6(), phone6()
+	sdp6 := func(p *phone) []byte {
+		return fmt.Appendf(nil, "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", p.addr().Port())
+	}
+	s, _ := r.NewSession("v6")
+	offer, err := s.Anchor(LegA, mustParse(t, sdp6(a)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := s.Anchor(LegB, mustParse(t, sdp6(b)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toB, toA := mustParse(t, offer).Streams()[0].RTP, mustParse(t, answer).Streams()[0].RTP
+	if toB.Addr() != lo6 || !strings.Contains(string(offer), "c=IN IP6 ::1\r\n") || toB.Port() == a.addr().Port() {
+		t.Fatalf("offer for B:\n%s", offer)
+	}
+	a.send(toA, rtp(1, 160, 1))
+	b.mustRecv("IPv6 A→B")
+	b.send(toB, rtp(1, 160, 2))
+	a.mustRecv("IPv6 B→A")
+	s.Close()
 }
