@@ -56,4 +56,3 @@ func (s *Session) Anchor(from Leg, d *Description, keepICE bool) ([]byte, error)
 	}
 	return d.Rewrite(relay, RewriteOptions{KeepICE: keepICE, Origin: &s.origins[to]})
 }
-
