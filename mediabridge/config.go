@@ -58,9 +58,9 @@ type Config struct {
 	// SDP announced (Stream.SetPeer); the port may differ. Off by default,
 	// because NATed phones send from their NAT's public address.
 	StrictSource bool
-	// Workers is the number of poller goroutines (each one an epoll set
-	// and an OS thread while it waits), default GOMAXPROCS. Streams are
-	// spread over them.
+	// Workers is the number of poller goroutines (each one an epoll set;
+	// while idle it is parked in Go's netpoller and holds no thread),
+	// default GOMAXPROCS. Streams are spread over them.
 	Workers int
 }
 

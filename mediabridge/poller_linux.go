@@ -3,9 +3,9 @@
 package mediabridge
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,12 +14,19 @@ import (
 
 // The per-packet path lives here. Relay sockets are raw non-blocking file
 // descriptors in a level-triggered epoll set owned by one poller
-// goroutine, not net.UDPConns in Go's edge-triggered netpoller: a wake-up
-// costs one epoll_wait for every ready socket, then each ready socket
-// costs exactly one recvfrom and one sendto, with no EAGAIN read to park
-// a goroutine, no goroutine switch, no allocation and no lock. A socket
-// with more packets queued stays ready and comes back from the next
-// epoll_wait.
+// goroutine, not net.UDPConns in Go's edge-triggered netpoller: each ready
+// socket costs exactly one recvfrom and one sendto, with no EAGAIN read to
+// park a goroutine, no allocation and no lock. A socket with more packets
+// queued stays ready and comes back from the next epoll_wait.
+//
+// The poller never blocks in epoll_wait: it polls its set with a zero
+// timeout until nothing is ready, and then parks its goroutine in Go's
+// netpoller on the epoll descriptor itself (an epoll set is readable
+// while it has ready events). A thread blocked in a system call would
+// hold its P until sysmon took it back, and every packet after a quiet
+// spell would then cost a P hand-off and a thread wake-up; parked in the
+// netpoller, the goroutine is woken like any network goroutine, and under
+// load one wake-up serves many packets.
 
 // rawAddr is a struct sockaddr_in or sockaddr_in6 as the kernel reads and
 // writes it.
@@ -125,6 +132,8 @@ var dropReasons = [nDrops]string{"no_peer", "source", "send_error"}
 type poller struct {
 	r     *Relay
 	epfd  int
+	ep    *os.File // epfd, registered with Go's netpoller
+	rc    syscall.RawConn
 	wakeR int // a pipe: a byte written wakes epoll_wait
 	wakeW int
 
@@ -166,11 +175,27 @@ func newPoller(r *Relay) (*poller, error) {
 		p.closeFds()
 		return nil, fmt.Errorf("mediabridge: epoll_ctl: %w", err)
 	}
+	// Non-blocking, so that os.NewFile registers it with the netpoller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		p.closeFds()
+		return nil, fmt.Errorf("mediabridge: epoll fd: %w", err)
+	}
+	p.ep = os.NewFile(uintptr(epfd), "mediabridge-epoll")
+	rc, err := p.ep.SyscallConn()
+	if err != nil {
+		p.closeFds()
+		return nil, fmt.Errorf("mediabridge: epoll fd: %w", err)
+	}
+	p.rc = rc
 	return p, nil
 }
 
 func (p *poller) closeFds() {
-	syscall.Close(p.epfd)
+	if p.ep != nil {
+		p.ep.Close()
+	} else {
+		syscall.Close(p.epfd)
+	}
 	syscall.Close(p.wakeR)
 	syscall.Close(p.wakeW)
 }
@@ -242,17 +267,33 @@ func (p *poller) runPending() (stopped bool) {
 
 func (p *poller) run() {
 	defer close(p.done)
+	stopped := false
+	// Read calls poll until it returns true, parking the goroutine in
+	// the netpoller whenever it returns false (nothing ready).
+	err := p.rc.Read(func(uintptr) bool {
+		stopped = p.poll()
+		return stopped
+	})
+	if !stopped {
+		// Not expected (the descriptor cannot be waited on): stop
+		// relaying but keep Close working; later releases close inline.
+		p.r.log.Error("mediabridge: epoll wait failed, poller stopped", "error", err)
+		p.fail()
+	}
+}
+
+// poll handles what is ready, without blocking, until nothing is; it
+// reports whether the poller must stop.
+func (p *poller) poll() (stop bool) {
 	for {
-		n, err := syscall.EpollWait(p.epfd, p.events[:], -1)
-		if err != nil && !errors.Is(err, syscall.EINTR) {
-			// Not expected; stop relaying but keep Close working:
-			// later releases close inline.
-			p.r.log.Error("mediabridge: epoll_wait failed, poller stopped", "error", err)
-			p.mu.Lock()
-			p.stopped = true
-			p.mu.Unlock()
-			p.runPending()
-			return
+		n, e := epollWait(p.epfd, p.events[:])
+		if e != 0 && e != syscall.EINTR {
+			p.r.log.Error("mediabridge: epoll_wait failed, poller stopped", "error", e)
+			p.fail()
+			return true
+		}
+		if n <= 0 {
+			return p.runPending()
 		}
 		now := p.r.mono()
 		for i := 0; i < n; i++ {
@@ -267,9 +308,26 @@ func (p *poller) run() {
 			}
 		}
 		if p.runPending() {
-			return
+			return true
 		}
 	}
+}
+
+// fail marks the poller stopped after an error and closes what is
+// pending.
+func (p *poller) fail() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.runPending()
+}
+
+// epollWait is epoll_wait with a zero timeout: it never blocks, so it
+// does not go through the scheduler's system call hand-off.
+func epollWait(epfd int, events []syscall.EpollEvent) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return int(n), e
 }
 
 func recvfrom(fd int, b []byte, from *rawAddr) (int, syscall.Errno) {

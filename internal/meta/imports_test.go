@@ -45,8 +45,9 @@ var allowed = map[string][]string{
 	"store/mysql":     {"store/sqlstore"},
 	"store/storetest": {"store/sqlstore", "store/sqlite", "store/mysql"},
 
-	"examples/unisi": {"*"},
-	"bench/flood":    {},
+	"examples/unisi":        {"*"},
+	"bench/flood":           {},
+	"cmd/palio-mediabridge": {"mediabridge", "mediabridge/ng", "internal/*"},
 }
 
 // drivers may be imported only by the store packages that wrap them.

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/palio-voip/palio/mediabridge"
 )
 
 // Command is one ng request, with the keys this package understands read
@@ -245,8 +247,11 @@ func counters(c Counters) Dict {
 
 func errorReply(err error) Dict {
 	reason := err.Error()
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		reason = "Unknown call-id"
+	case errors.Is(err, mediabridge.ErrNoPorts):
+		reason = "Ran out of ports"
 	}
 	return Dict{"result": "error", "error-reason": reason}
 }
