@@ -95,7 +95,7 @@ func (s Settings) Validate() error {
 		if f.target == "" {
 			continue
 		}
-		if err := sip.CheckUserPart(f.target); err != nil {
+		if err := checkTarget(f.target); err != nil {
 			return fmt.Errorf("features: %s %s: %w", s.User, f.name, err)
 		}
 		if f.target == s.User {
@@ -119,6 +119,29 @@ func (s Settings) Validate() error {
 	case "", DNDUnavailable, DNDBusy, DNDVoicemail:
 	default:
 		return fmt.Errorf("features: %s: DND action %q is none of unavailable, busy, voicemail", s.User, s.DNDAction)
+	}
+	return nil
+}
+
+// checkTarget reports why target is not a number a call can be sent to:
+// digits (with *, # and a leading +), or a media box name (VM_, IVR_ or
+// FAX_ and digits).
+func checkTarget(target string) error {
+	t := target
+	for _, p := range []string{"VM_", "IVR_", "FAX_"} {
+		if rest, ok := strings.CutPrefix(t, p); ok {
+			t = rest
+			break
+		}
+	}
+	t = strings.TrimPrefix(t, "+")
+	if t == "" || len(t) > 32 {
+		return fmt.Errorf("%q is not a number", target)
+	}
+	for _, c := range t {
+		if !(c >= '0' && c <= '9' || c == '*' || c == '#') {
+			return fmt.Errorf("%q is not a number", target)
+		}
 	}
 	return nil
 }

@@ -39,11 +39,13 @@ var allowed = map[string][]string{
 	"mediabridge":               {"sip", "internal/*"},
 	"mediabridge/ng":            {"mediabridge", "sip"},
 
-	"destination":     {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
-	"store/sqlstore":  {"sip", "alias", "dialplan", "registrar", "permission", "routing", "snapshot", "internal/*"},
-	"store/sqlite":    {"store/sqlstore"},
-	"store/mysql":     {"store/sqlstore"},
-	"store/storetest": {"store/sqlstore", "store/sqlite", "store/mysql"},
+	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
+	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
+	"features/featurestest": {"features"},
+	"store/sqlstore":        {"sip", "alias", "dialplan", "features", "registrar", "permission", "routing", "snapshot", "internal/*"},
+	"store/sqlite":          {"store/sqlstore"},
+	"store/mysql":           {"store/sqlstore"},
+	"store/storetest":       {"store/sqlstore", "store/sqlite", "store/mysql"},
 
 	"examples/unisi":        {"*"},
 	"bench/flood":           {},

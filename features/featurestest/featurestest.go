@@ -1,0 +1,150 @@
+// Package featurestest is the conformance suite every features.Store
+// passes.
+package featurestest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/features"
+)
+
+// TestStore checks a Store: settings stored, replaced and removed when
+// empty, every field kept; blacklist rows of both lists added, listed,
+// refused twice, deleted from the right list; invalid input refused.
+// newStore returns an empty store for each call.
+func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
+	ctx := context.Background()
+	full := features.Settings{
+		User: "5002", Domain: "voip.unisi.it",
+		ForwardAlways: "0577232111", ForwardBusy: "5003", ForwardNoAnswer: "VM_5002", NoAnswerAfter: 20 * time.Second,
+		ForwardUnreachable: "5004", DND: true, DNDAction: features.DNDVoicemail, AnonymousBlock: true,
+		Secretary: "5009", SecretaryAllow: []string{"5010", "5011"}, RingBossAfter: 15 * time.Second, BossWhenSecretaryFails: true,
+	}
+	t.Run("settings round trip", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.PutSettings(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		other := features.Settings{User: "5001", Domain: "voip.unisi.it", DND: true}
+		if err := s.PutSettings(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Settings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("got %d rows, want 2: %+v", len(got), got)
+		}
+		byUser := map[string]features.Settings{got[0].User: got[0], got[1].User: got[1]}
+		if !reflect.DeepEqual(byUser["5002"], full) {
+			t.Errorf("5002: got %+v\nwant %+v", byUser["5002"], full)
+		}
+		if !reflect.DeepEqual(byUser["5001"], other) {
+			t.Errorf("5001: got %+v\nwant %+v", byUser["5001"], other)
+		}
+	})
+	t.Run("settings replaced and removed", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.PutSettings(ctx, full); err != nil {
+			t.Fatal(err)
+		}
+		less := features.Settings{User: "5002", Domain: "voip.unisi.it", ForwardBusy: "5003"}
+		if err := s.PutSettings(ctx, less); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Settings(ctx); len(got) != 1 || !reflect.DeepEqual(got[0], less) {
+			t.Fatalf("after replacing: %+v, want %+v", got, less)
+		}
+		if err := s.PutSettings(ctx, features.Settings{User: "5002", Domain: "voip.unisi.it"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Settings(ctx); len(got) != 0 {
+			t.Fatalf("empty settings left a row: %+v", got)
+		}
+	})
+	t.Run("settings refused", func(t *testing.T) {
+		s := newStore(t)
+		for _, bad := range []features.Settings{
+			{User: "5002", Domain: "voip.unisi.it", ForwardBusy: "5002"},
+			{User: "5002", Domain: "voip.unisi.it", ForwardNoAnswer: "5003", NoAnswerAfter: 10 * time.Minute},
+			{User: "5002", Domain: "voip.unisi.it", ForwardAlways: "50 02"},
+			{User: "", Domain: "voip.unisi.it", DND: true},
+			{User: "5002", Domain: "voip.unisi.it", DND: true, DNDAction: "ignore"},
+		} {
+			if err := s.PutSettings(ctx, bad); err == nil {
+				t.Errorf("%+v: stored, want refused", bad)
+			}
+		}
+		if got, _ := s.Settings(ctx); len(got) != 0 {
+			t.Errorf("refused settings left rows: %+v", got)
+		}
+	})
+	t.Run("blacklists", func(t *testing.T) {
+		s := newStore(t)
+		g, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "0039899", Description: "premium rate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "112", Whitelist: true, Description: "emergency"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := s.AddListEntry(ctx, features.ListEntry{User: "5002", Domain: "voip.unisi.it", Prefix: "0577"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.ID == 0 || w.ID == 0 || u.ID == 0 {
+			t.Fatalf("IDs not assigned: %d %d %d", g.ID, w.ID, u.ID)
+		}
+		if _, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "0039899"}); !errors.Is(err, features.ErrExists) {
+			t.Errorf("the same global prefix twice: %v, want ErrExists", err)
+		}
+		if _, err := s.AddListEntry(ctx, features.ListEntry{User: "5002", Domain: "voip.unisi.it", Prefix: "0577"}); !errors.Is(err, features.ErrExists) {
+			t.Errorf("the same user prefix twice: %v, want ErrExists", err)
+		}
+		// The same prefix in another user's list is another row.
+		if _, err := s.AddListEntry(ctx, features.ListEntry{User: "5003", Domain: "voip.unisi.it", Prefix: "0577"}); err != nil {
+			t.Errorf("another user's prefix: %v", err)
+		}
+		if _, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "05x"}); err == nil {
+			t.Error("a prefix with a letter: stored")
+		}
+		got, err := s.ListEntries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int]features.ListEntry{g.ID: g, w.ID: w, u.ID: u}
+		n := 0
+		for _, e := range got {
+			if x, ok := want[e.ID]; ok {
+				n++
+				if e != x {
+					t.Errorf("row %d: got %+v, want %+v", e.ID, e, x)
+				}
+			}
+		}
+		if len(got) != 4 || n != 3 {
+			t.Fatalf("got %+v, want the 4 rows added", got)
+		}
+		if err := s.DeleteListEntry(ctx, u.ID, true); !errors.Is(err, features.ErrNotFound) {
+			t.Errorf("deleting a user row from the global list: %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteListEntry(ctx, u.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteListEntry(ctx, g.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteListEntry(ctx, g.ID, true); !errors.Is(err, features.ErrNotFound) {
+			t.Errorf("deleting twice: %v, want ErrNotFound", err)
+		}
+		if got, _ := s.ListEntries(ctx); len(got) != 2 {
+			t.Errorf("after deleting two: %+v", got)
+		}
+	})
+}

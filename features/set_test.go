@@ -1,0 +1,59 @@
+package features
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSet(t *testing.T) {
+	for _, tt := range []struct {
+		key, value string
+		check      func(Settings) bool
+		err        string
+	}{
+		{"forward-busy", "5003", func(s Settings) bool { return s.ForwardBusy == "5003" }, ""},
+		{"forward-always", "0577232111", func(s Settings) bool { return s.ForwardAlways == "0577232111" }, ""},
+		{"forward-noanswer", "VM_5002", func(s Settings) bool { return s.ForwardNoAnswer == "VM_5002" }, ""},
+		{"forward-unreachable", "+390577232111", func(s Settings) bool { return s.ForwardUnreachable == "+390577232111" }, ""},
+		{"noanswer-after", "20s", func(s Settings) bool { return s.NoAnswerAfter == 20*time.Second }, ""},
+		{"dnd", "on", func(s Settings) bool { return s.DND && s.DNDAction == "" }, ""},
+		{"dnd", "voicemail", func(s Settings) bool { return s.DND && s.DNDAction == DNDVoicemail }, ""},
+		{"anonymous-block", "on", func(s Settings) bool { return s.AnonymousBlock }, ""},
+		{"secretary", "5009", func(s Settings) bool { return s.Secretary == "5009" }, ""},
+		{"secretary-allow", "5010, 5011", func(s Settings) bool { return len(s.SecretaryAllow) == 2 && s.SecretaryAllow[1] == "5011" }, ""},
+		{"ring-boss-after", "15s", func(s Settings) bool { return s.RingBossAfter == 15*time.Second }, ""},
+		{"boss-when-secretary-fails", "on", func(s Settings) bool { return s.BossWhenSecretaryFails }, ""},
+		{"forward-busy", "off", func(s Settings) bool { return s.ForwardBusy == "" }, ""},
+		{"forward-busy", "5002", nil, "the account itself"},
+		{"forward-busy", "mario", nil, "is not a number"},
+		{"forward-busy", "VM_", nil, "is not a number"},
+		{"noanswer-after", "0s", nil, "want 1s"},
+		{"noanswer-after", "10m", nil, "want 1s to 5m0s"},
+		{"noanswer-after", "soon", nil, "want a duration"},
+		{"dnd", "maybe", nil, "want on, off"},
+		{"anonymous-block", "sometimes", nil, "want on or off"},
+		{"forward-sideways", "5003", nil, "unknown setting"},
+	} {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			s := Settings{User: "5002", Domain: "voip.unisi.it", ForwardBusy: "5004"}
+			before := s
+			err := s.Set(tt.key, tt.value)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				if s.ForwardBusy != before.ForwardBusy || s.NoAnswerAfter != 0 {
+					t.Errorf("a refused Set changed the settings: %+v", s)
+				}
+				return
+			}
+			if err != nil || !tt.check(s) {
+				t.Fatalf("err %v, settings %+v", err, s)
+			}
+			if got := s.Get(tt.key); tt.value != "off" && got == "off" {
+				t.Errorf("Get(%s) = off after setting %q", tt.key, tt.value)
+			}
+		})
+	}
+}
