@@ -52,6 +52,9 @@ func (s *Session) Anchor(from Leg, d *Description, keepICE bool) ([]byte, error)
 			return nil, fmt.Errorf("mediabridge: stream %d: %w", ss.Index, err)
 		}
 		st.Hold(from, ss.Hold || (ss.Direction != "" && ss.Direction != "sendrecv"))
+		if ss.ClockRate > 0 {
+			st.SetClockRate(ss.ClockRate)
+		}
 		relay = append(relay, st.Local(to))
 	}
 	return d.Rewrite(relay, RewriteOptions{KeepICE: keepICE, Origin: &s.origins[to]})

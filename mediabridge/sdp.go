@@ -115,6 +115,8 @@ type media struct {
 	mux       bool
 	dir       string
 	hasRTCPAt bool
+	firstPT   string // the first format of the m= line
+	clock     int    // its a=rtpmap clock rate, 0 when not given
 }
 
 // rtcpAttr is a parsed a=rtcp attribute (RFC 3605).
@@ -289,6 +291,16 @@ func (d *Description) parse(text string) error {
 				}
 			case key == "rtcp-mux":
 				m.mux = true
+			case key == "rtpmap" && m.clock == 0:
+				// "96 opus/48000/2": the clock rate of the first format.
+				pt, enc, _ := strings.Cut(value, " ")
+				if pt == m.firstPT {
+					_, rest, _ := strings.Cut(enc, "/")
+					rate, _, _ := strings.Cut(rest, "/")
+					if n, err := strconv.Atoi(rate); err == nil && n > 0 && n <= 1000000 {
+						m.clock = n
+					}
+				}
 			case key == "rtcp":
 				r, err := parseRTCP(value)
 				if err != nil {
@@ -362,12 +374,16 @@ func parseMediaLine(line string) (media, error) {
 	if !ok {
 		return media{}, fmt.Errorf("m= port %q", clip(f[1]))
 	}
-	return media{
+	m := media{
 		name:    f[0],
 		port:    port,
 		portEnd: fieldEnd(line, 2, 2),
 		proto:   f[2],
-	}, nil
+	}
+	if len(f) > 3 {
+		m.firstPT = f[3]
+	}
+	return m, nil
 }
 
 // parseRTCP reads the value of a=rtcp: "port [IN IP4|IP6 address]"
@@ -472,6 +488,10 @@ type SDPStream struct {
 	Direction string // sendrecv (default), sendonly, recvonly, inactive: media level, else session level
 	Hold      bool   // old-style hold: c=0.0.0.0 (or ::) — direction and hold meaning must survive a rewrite
 	RTCPMux   bool   // a=rtcp-mux
+	// ClockRate is the RTP clock rate of the stream's first format, from
+	// its a=rtpmap (48000 for Opus); 0 when the SDP gives none (the
+	// static G.711 and G.729 types are 8000 Hz).
+	ClockRate int
 }
 
 // Streams returns the streams of the description, one per m= line, in
@@ -499,6 +519,7 @@ func (d *Description) stream(i int) SDPStream {
 		Direction: "sendrecv",
 		Hold:      c.addr.IsValid() && c.addr.IsUnspecified(),
 		RTCPMux:   m.mux,
+		ClockRate: m.clock,
 	}
 	switch {
 	case m.dir != "":

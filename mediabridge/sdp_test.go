@@ -630,7 +630,13 @@ func TestStreams(t *testing.T) {
 		{
 			name: "G.711 offer",
 			in:   g711Offer,
-			want: []SDPStream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("192.168.1.20:49170"), RTCP: ap("192.168.1.20:49171"), Direction: "sendrecv"}},
+			want: []SDPStream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("192.168.1.20:49170"), RTCP: ap("192.168.1.20:49171"), Direction: "sendrecv", ClockRate: 8000}},
+		},
+		{
+			name: "Opus first: its clock rate",
+			in: sdp("v=0", "o=- 1 1 IN IP4 10.0.0.7", "s=-", "c=IN IP4 10.0.0.7", "t=0 0",
+				"m=audio 4000 RTP/AVP 111 0", "a=rtpmap:0 PCMU/8000", "a=rtpmap:111 opus/48000/2"),
+			want: []SDPStream{{Index: 0, Media: "audio", Proto: "RTP/AVP", RTP: ap("10.0.0.7:4000"), RTCP: ap("10.0.0.7:4001"), Direction: "sendrecv", ClockRate: 48000}},
 		},
 		{
 			name: "audio, disabled video, T.38, session-level sendonly",
