@@ -26,7 +26,14 @@ func metricsOf(t *testing.T, e *example) map[string]float64 {
 	if m == nil {
 		t.Fatalf("no ready line with the HTTP address:\n%s", e.stderr.String())
 	}
-	res, err := http.Get("http://" + m[1] + "/metrics")
+	return scrapeMetrics(t, m[1])
+}
+
+// scrapeMetrics reads /metrics at the HTTP address addr and returns each
+// sample line's value by "name{labels}".
+func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

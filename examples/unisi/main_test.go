@@ -66,6 +66,7 @@ type example struct {
 	dir    string
 	cfg    string
 	addr   string
+	http   string // the -http address: 127.0.0.1:0 unless a test needs to know it
 	stderr *syncBuffer
 	stop   func()
 }
@@ -94,7 +95,11 @@ func newBareExample(t *testing.T, config string) *example {
 }
 
 func (e *example) globals() []string {
-	return []string{"-sip", e.addr, "-http", "127.0.0.1:0", "-db", filepath.Join(e.dir, "unisi.db"), "-config", e.cfg}
+	http := e.http
+	if http == "" {
+		http = "127.0.0.1:0"
+	}
+	return []string{"-sip", e.addr, "-http", http, "-db", filepath.Join(e.dir, "unisi.db"), "-config", e.cfg}
 }
 
 // cli runs an operator command against the node's database and returns
