@@ -37,14 +37,14 @@ type command struct {
 type runner func(ctx context.Context, e *env, args []string) error
 
 // sections order the commands in `unisi help`.
-var sections = []string{"Server", "Accounts and phones", "Trusted sources and aliases", "Dialplan and routing", "Configuration"}
+var sections = []string{"Server", "Accounts and phones", "Call services", "Trusted sources and aliases", "Dialplan and routing", "Configuration"}
 
 // commands are every command, in the order help lists them; init fills it
 // (the commands refer to the list for their own help).
 var commands []command
 
 func init() {
-	commands = concat(serverCommands, accountCommands, sourceCommands, dialplanCommands, routingCommands, configCommands)
+	commands = concat(serverCommands, accountCommands, featureCommands, sourceCommands, dialplanCommands, routingCommands, configCommands)
 }
 
 func concat(lists ...[]command) []command {
@@ -347,8 +347,8 @@ func helpCommand(args []string, stdout, stderr io.Writer) int {
 // printHelp lists every command by section.
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, `unisi runs the University of Siena's SIP router, assembled from Palio, and
-manages its data: accounts, registrations, trusted sources, aliases, the
-dialplan and the routing tables of its gateways.
+manages its data: accounts, registrations, call services, trusted sources,
+aliases, the dialplan and the routing tables of its gateways.
 
 usage: unisi [COMMAND] [arguments] [flags]
 

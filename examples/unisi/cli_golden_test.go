@@ -34,6 +34,19 @@ func TestGolden(t *testing.T) {
 		{"dialplan-list.txt", 0, []string{"dialplan", "list"}},
 		{"route-5003.txt", 1, []string{"route", "5003", "-from", "5002"}},
 		{"route-5000.txt", 0, []string{"route", "5000", "-from", "5002"}},
+		{"help-feature-set.txt", 0, []string{"help", "feature", "set"}},
+		{"help-blacklist-add.txt", 0, []string{"help", "blacklist", "add"}},
+		{"blacklist-h.txt", 0, []string{"blacklist", "-h"}},
+		{"feature-show-5002-off.txt", 0, []string{"feature", "show", "5002"}},
+		{"feature-set-5002.txt", 0, []string{"feature", "set", "5002", "forward-noanswer", "VM_5002", "-after", "20s", "dnd", "busy", "secretary", "5003", "secretary-allow", "5001,5077"}},
+		{"feature-show-5002.txt", 0, []string{"feature", "show", "5002"}},
+		{"feature-set-loop.txt", 2, []string{"feature", "set", "5002", "forward-busy", "5002"}},
+		{"blacklist-add-global.txt", 0, []string{"blacklist", "add", "0039899", "-description", "premium rate"}},
+		{"blacklist-add-allow.txt", 0, []string{"blacklist", "add", "global", "112", "-allow", "-description", "emergency"}},
+		{"blacklist-add-5002.txt", 0, []string{"blacklist", "add", "5002", "0577"}},
+		{"blacklist-list.txt", 0, []string{"blacklist", "list"}},
+		{"blacklist-list-5002.txt", 0, []string{"blacklist", "list", "5002"}},
+		{"blacklist-del-global.txt", 0, []string{"blacklist", "del", "1", "-global"}},
 		{"unknown-command.txt", 2, []string{"frobnicate"}},
 		{"missing-args.txt", 2, []string{"user", "add"}},
 	}
@@ -84,6 +97,9 @@ func TestMissingDatabase(t *testing.T) {
 		{"import", "dialplan", tsv},
 		{"export", "dialplan"},
 		{"backup", filepath.Join(e.dir, "copy.db")},
+		{"feature", "show", "5002"},
+		{"feature", "set", "5002", "dnd", "on"},
+		{"blacklist", "list"},
 		{"user", "list", "-db", filepath.Join(e.dir, "typo.db")}, // a global flag after the command
 	} {
 		var out, errb bytes.Buffer

@@ -5,6 +5,7 @@ package featurestest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 
 // TestStore checks a Store: settings stored, replaced and removed when
 // empty, every field kept; blacklist rows of both lists added, listed,
-// refused twice, deleted from the right list; invalid input refused.
+// refused twice, deleted from the right list; invalid input refused. The
+// two lists may number their rows apart, as OpenSIPS's userblacklist and
+// globalblacklist do: a row is known by its list and its ID.
 // newStore returns an empty store for each call.
 func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 	ctx := context.Background()
@@ -107,6 +110,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 		if _, err := s.AddListEntry(ctx, features.ListEntry{User: "5002", Domain: "voip.unisi.it", Prefix: "0577"}); !errors.Is(err, features.ErrExists) {
 			t.Errorf("the same user prefix twice: %v, want ErrExists", err)
 		}
+		if _, err := s.AddListEntry(ctx, features.ListEntry{User: "5002", Domain: "VoIP.unisi.it", Prefix: "0577"}); !errors.Is(err, features.ErrExists) {
+			t.Errorf("the same user prefix, the domain in capitals: %v, want ErrExists", err)
+		}
 		// The same prefix in another user's list is another row.
 		if _, err := s.AddListEntry(ctx, features.ListEntry{User: "5003", Domain: "voip.unisi.it", Prefix: "0577"}); err != nil {
 			t.Errorf("another user's prefix: %v", err)
@@ -114,28 +120,70 @@ func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 		if _, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "05x"}); err == nil {
 			t.Error("a prefix with a letter: stored")
 		}
-		got, err := s.ListEntries(ctx)
-		if err != nil {
-			t.Fatal(err)
+		// The two lists may number their rows apart (OpenSIPS's two
+		// tables do): a row is known by its list and its ID.
+		type key struct {
+			global bool
+			id     int
 		}
-		want := map[int]features.ListEntry{g.ID: g, w.ID: w, u.ID: u}
-		n := 0
-		for _, e := range got {
-			if x, ok := want[e.ID]; ok {
-				n++
-				if e != x {
-					t.Errorf("row %d: got %+v, want %+v", e.ID, e, x)
+		rows := func() map[key]features.ListEntry {
+			t.Helper()
+			got, err := s.ListEntries(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[key]features.ListEntry{}
+			for _, e := range got {
+				k := key{e.Global(), e.ID}
+				if _, dup := out[k]; dup {
+					t.Fatalf("two rows with ID %d in one list: %+v", e.ID, got)
 				}
+				out[k] = e
+			}
+			return out
+		}
+		got := rows()
+		n := 0
+		for _, x := range []features.ListEntry{g, w, u} {
+			if e, ok := got[key{x.Global(), x.ID}]; !ok {
+				t.Errorf("row %d (global %v) not listed: %+v", x.ID, x.Global(), got)
+			} else if n++; e != x {
+				t.Errorf("row %d: got %+v, want %+v", e.ID, e, x)
 			}
 		}
 		if len(got) != 4 || n != 3 {
 			t.Fatalf("got %+v, want the 4 rows added", got)
 		}
-		if err := s.DeleteListEntry(ctx, u.ID, true); !errors.Is(err, features.ErrNotFound) {
+		// Deleting a user row's ID from the global list, where no row has
+		// that ID, finds nothing.
+		stray, strays := u, 0
+		for i := 0; got[key{true, stray.ID}] != (features.ListEntry{}); i++ {
+			if i > 4 {
+				t.Fatalf("no user row with an ID the global list does not have: %+v", got)
+			}
+			stray, err = s.AddListEntry(ctx, features.ListEntry{User: "5004", Domain: "voip.unisi.it", Prefix: fmt.Sprintf("06%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			strays++
+		}
+		if err := s.DeleteListEntry(ctx, stray.ID, true); !errors.Is(err, features.ErrNotFound) {
 			t.Errorf("deleting a user row from the global list: %v, want ErrNotFound", err)
+		}
+		if _, ok := rows()[key{false, stray.ID}]; !ok {
+			t.Errorf("deleting user row %d from the global list removed it", stray.ID)
 		}
 		if err := s.DeleteListEntry(ctx, u.ID, false); err != nil {
 			t.Fatal(err)
+		}
+		after := rows()
+		if _, ok := after[key{false, u.ID}]; ok {
+			t.Errorf("user row %d still listed after its deletion", u.ID)
+		}
+		for _, x := range []features.ListEntry{g, w} {
+			if _, ok := after[key{true, x.ID}]; !ok {
+				t.Errorf("deleting user row %d removed global row %d", u.ID, x.ID)
+			}
 		}
 		if err := s.DeleteListEntry(ctx, g.ID, true); err != nil {
 			t.Fatal(err)
@@ -143,8 +191,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 		if err := s.DeleteListEntry(ctx, g.ID, true); !errors.Is(err, features.ErrNotFound) {
 			t.Errorf("deleting twice: %v, want ErrNotFound", err)
 		}
-		if got, _ := s.ListEntries(ctx); len(got) != 2 {
-			t.Errorf("after deleting two: %+v", got)
+		after = rows()
+		if _, ok := after[key{true, w.ID}]; !ok || len(after) != 2+strays {
+			t.Errorf("after deleting two: %+v, want the other %d", after, 2+strays)
 		}
 	})
 }

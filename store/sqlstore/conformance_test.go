@@ -10,6 +10,8 @@ import (
 	"github.com/palio-voip/palio/alias/aliastest"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/dialplan/dialplantest"
+	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/features/featurestest"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/permission/permissiontest"
 	"github.com/palio-voip/palio/registrar"
@@ -89,6 +91,12 @@ func TestRoutingStore(t *testing.T) {
 			}
 			return s
 		})
+	})
+}
+
+func TestFeatureStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		featurestest.TestStore(t, func(t *testing.T) features.Store { return open(t).Features() })
 	})
 }
 

@@ -145,6 +145,16 @@ var importable = map[string]importSpec{
 		},
 		keys: []uniqueKey{{"PRIMARY", []string{"id"}}}, auto: "id",
 	},
+	"userblacklist": {
+		cols: map[string]column{"id": {kind: integer}, "username": {}, "domain": {}, "prefix": {}, "whitelist": {kind: integer}},
+		keys: []uniqueKey{{"PRIMARY", []string{"id"}}, {"userblacklist_idx", []string{"username", "domain", "prefix"}}}, auto: "id",
+		check: checkUserListEntry,
+	},
+	"globalblacklist": {
+		cols: map[string]column{"id": {kind: integer}, "prefix": {}, "whitelist": {kind: integer}, "description": {nullable: true}},
+		keys: []uniqueKey{{"PRIMARY", []string{"id"}}, {"globalblacklist_idx", []string{"prefix"}}}, auto: "id",
+		check: checkGlobalListEntry,
+	},
 	"palio_dr_limits": {
 		cols: map[string]column{"kind": {}, "id": {}, "channels": {kind: integer}},
 		keys: []uniqueKey{{"PRIMARY", []string{"kind", "id"}}},
