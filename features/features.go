@@ -45,6 +45,36 @@ const (
 	NoDiversion
 )
 
+// ParseDirection reads a Direction from a configuration: "incoming",
+// "outgoing" or "both".
+func ParseDirection(s string) (Direction, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "incoming":
+		return Incoming, nil
+	case "outgoing":
+		return Outgoing, nil
+	case "both":
+		return Both, nil
+	}
+	return 0, fmt.Errorf("features: blacklist direction %q: want incoming, outgoing or both", s)
+}
+
+// ParseDiversionMode reads a DiversionMode from a configuration:
+// "diversion", "history-info", "both" or "none".
+func ParseDiversionMode(s string) (DiversionMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "diversion":
+		return Diversion, nil
+	case "history-info":
+		return HistoryInfo, nil
+	case "both":
+		return DiversionAndHistoryInfo, nil
+	case "none":
+		return NoDiversion, nil
+	}
+	return 0, fmt.Errorf("features: history %q: want diversion, history-info, both or none", s)
+}
+
 // Config configures the call services.
 type Config struct {
 	// Account returns the identity of a local account (its classes

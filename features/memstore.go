@@ -78,6 +78,9 @@ func (s *MemStore) AddListEntry(ctx context.Context, e ListEntry) (ListEntry, er
 			return ListEntry{}, ErrExists
 		}
 	}
+	if !e.Global() {
+		e.Description = "" // userblacklist has no such column
+	}
 	e.ID = s.nextID
 	s.nextID++
 	s.entries = append(s.entries, e)

@@ -15,6 +15,7 @@ import (
 	"github.com/palio-voip/palio/destination"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
+	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
@@ -51,6 +52,7 @@ type app struct {
 	enum    *enum.Resolver
 	router  *routing.Router
 	dest    *destination.Destination
+	feats   *features.Features
 	// media decides and traces which calls the relay anchors; the server
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
@@ -158,6 +160,16 @@ func (a *app) build(ctx context.Context) error {
 		rep, err := a.router.Reload(ctx) // the router logs the rows it leaves out
 		return rep.Summary(), err
 	}})
+	fc, err := a.cfg.Features.config()
+	if err != nil {
+		return err
+	}
+	fc.Domain = a.domain
+	fc.Account = a.account
+	if a.feats, err = features.New(fc, a.db.Features(), features.WithLogger(a.log), features.WithRegisterer(a.reg)); err != nil {
+		return err
+	}
+	a.add(component{name: "features", tables: []string{"features"}, reload: a.feats.Reload})
 	if a.mediaPolicy, err = mediabridge.ParsePolicy(a.cfg.Media.Policy); err != nil {
 		return err
 	}
@@ -171,8 +183,19 @@ func (a *app) build(ctx context.Context) error {
 		// the number without it.
 		ENUMQuery: enum.QueryConfig{Number: withoutOutsideLine},
 		Router:    a.router,
+		Stages:    []sip.Middleware{a.feats.Wrap},
 	})
 	return err
+}
+
+// account is a local account's identity, for the call services: a
+// forward is its outbound call, checked against its classes.
+func (a *app) account(ctx context.Context, user, domain string) (registrar.Identity, error) {
+	sub, err := a.subs.Subscriber(ctx, user, "")
+	if err != nil {
+		return registrar.Identity{}, err
+	}
+	return registrar.Identity{Username: sub.Username, Domain: a.domain, Realm: a.cfg.Registrar.Realm, Subscriber: sub}, nil
 }
 
 // mediaStage opens the RTP relay the server anchors calls on and makes

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
 )
@@ -33,6 +34,7 @@ type Config struct {
 	ENUM       ENUMConfig       `toml:"enum"`
 	Routing    RoutingConfig    `toml:"routing"`
 	Media      MediaConfig      `toml:"media"`
+	Features   FeaturesConfig   `toml:"features"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 }
 
@@ -220,6 +222,45 @@ type RoutingConfig struct {
 	AlarmThreshold float64 `toml:"alarm_threshold"`
 }
 
+// FeaturesConfig tunes the call services (the settings themselves are
+// per account, in the store: `unisi feature set`).
+type FeaturesConfig struct {
+	// NoAnswerAfter is the no-answer timer of accounts that set none.
+	NoAnswerAfter Duration `toml:"no_answer_after"`
+	// MaxForwards bounds a chain of forwards.
+	MaxForwards int `toml:"max_forwards"`
+	// History is how a forwarded call carries where it was diverted
+	// from: "diversion", "history-info", "both" or "none".
+	History string `toml:"history"`
+	// UserBlacklists and GlobalBlacklist say which calls the lists
+	// apply to: "incoming", "outgoing" or "both".
+	UserBlacklists  string `toml:"user_blacklists"`
+	GlobalBlacklist string `toml:"global_blacklist"`
+}
+
+// config returns the services' configuration (Account and Domain are
+// the app's to set).
+func (fc FeaturesConfig) config() (features.Config, error) {
+	cfg := features.Config{NoAnswerAfter: fc.NoAnswerAfter.Duration, MaxForwards: fc.MaxForwards}
+	var err error
+	if cfg.Diversion, err = features.ParseDiversionMode(fc.History); err != nil {
+		return cfg, fmt.Errorf("config: features.history: %w", err)
+	}
+	if cfg.UserLists, err = features.ParseDirection(fc.UserBlacklists); err != nil {
+		return cfg, fmt.Errorf("config: features.user_blacklists: %w", err)
+	}
+	if cfg.GlobalList, err = features.ParseDirection(fc.GlobalBlacklist); err != nil {
+		return cfg, fmt.Errorf("config: features.global_blacklist: %w", err)
+	}
+	if d := cfg.NoAnswerAfter; d < time.Second || d > features.MaxNoAnswerAfter {
+		return cfg, fmt.Errorf("config: features.no_answer_after %v: want 1s to %v", d, features.MaxNoAnswerAfter)
+	}
+	if cfg.MaxForwards < 1 || cfg.MaxForwards > 10 {
+		return cfg, fmt.Errorf("config: features.max_forwards %d: want 1 to 10", cfg.MaxForwards)
+	}
+	return cfg, nil
+}
+
 // MediaConfig configures the built-in RTP relay (mediabridge).
 type MediaConfig struct {
 	// Policy names the calls whose media the relay anchors:
@@ -313,6 +354,13 @@ func defaultConfig() Config {
 			ProbeTimeout:   Duration{5 * time.Second},
 			AlarmThreshold: 0.8,
 		},
+		Features: FeaturesConfig{
+			NoAnswerAfter:   Duration{20 * time.Second},
+			MaxForwards:     3,
+			History:         "diversion",
+			UserBlacklists:  "incoming",
+			GlobalBlacklist: "outgoing",
+		},
 		Media: MediaConfig{
 			Policy:         "nat+gateways",
 			Bind:           "127.0.0.1",
@@ -355,6 +403,9 @@ func (c Config) validate() error {
 		return errors.New("config: sip.listen is empty")
 	}
 	if _, err := logLevel(c.Log.Level); err != nil {
+		return err
+	}
+	if _, err := c.Features.config(); err != nil {
 		return err
 	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {

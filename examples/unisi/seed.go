@@ -35,7 +35,7 @@ var unisiDialplan []byte
 // works out of the box. The rules
 // send the outside line (0…) to the PSTN (Arezzo's and Grosseto's area
 // codes to their own PRI first), 2xxxx and 80… to the MD110s, the ToIP
-// range to its trunk, and 88…, FAX_… and IVR_… to the media box.
+// range to its trunk, and 88…, FAX_…, IVR_… and VM_… (voicemail boxes) to the media box.
 //
 //go:embed seed/dr_gateways.tsv seed/dr_carriers.tsv seed/dr_rules.tsv seed/palio_dr_limits.tsv
 var unisiRouting embed.FS
@@ -47,7 +47,7 @@ var routingTables = []string{"dr_gateways", "dr_carriers", "dr_rules", "palio_dr
 // fax number 5500 into FAX_5500 (and IVR numbers into IVR_<n>) before the
 // dialplan runs, and OpenSIPS's script sent those straight to the media box
 // by matching ^FAX and ^IVR; here a rule gives them the media class.
-var mediaRule = dialplan.Rule{ID: 17, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: "^(FAX|IVR)_", Attrs: "media"}
+var mediaRule = dialplan.Rule{ID: 17, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: "^(FAX|IVR|VM)_", Attrs: "media"}
 
 // demoAccount is a seeded account; its password is "unisi" + its number.
 type demoAccount struct {
