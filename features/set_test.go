@@ -57,3 +57,27 @@ func TestSet(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSet: any words give settings that validate, or an error and the
+// settings unchanged; never a panic.
+func FuzzSet(f *testing.F) {
+	for _, k := range Keys {
+		f.Add(k, "5003")
+		f.Add(k, "20s")
+		f.Add(k, "on")
+	}
+	f.Add("secretary-allow", "5010,,5011, ")
+	f.Fuzz(func(t *testing.T, key, value string) {
+		s := Settings{User: "5002", Domain: "voip.unisi.it", ForwardBusy: "5004"}
+		before := s
+		if err := s.Set(key, value); err != nil {
+			if s.ForwardBusy != before.ForwardBusy || s.DND != before.DND || len(s.SecretaryAllow) != 0 {
+				t.Fatalf("a refused Set changed the settings: %+v", s)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("Set(%q, %q) gave settings that do not validate: %v", key, value, err)
+		}
+	})
+}

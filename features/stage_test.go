@@ -387,8 +387,9 @@ func TestBlacklists(t *testing.T) {
 // TestBossSecretary: a call to the boss rings the secretary, whose phone
 // sees who was called; the secretary and the allow list reach the boss.
 func TestBossSecretary(t *testing.T) {
-	rg := newRig(t, map[string][]siptest.Step{"5002": nil, "5009": nil},
-		features.Settings{User: "5002", Domain: domain, Secretary: "5009", SecretaryAllow: []string{"5004"}})
+	rg := newRig(t, map[string][]siptest.Step{"5002": nil, "5003": nil, "5009": nil},
+		features.Settings{User: "5002", Domain: domain, Secretary: "5009", SecretaryAllow: []string{"5004"}},
+		features.Settings{User: "5003", Domain: domain, Secretary: "5009"})
 	ctx := siptest.Context(t, 5*time.Second)
 	c := rg.dial(ctx, "5001", "5002")
 	if code := final(t, ctx, c); code != 200 {
@@ -412,6 +413,12 @@ func TestBossSecretary(t *testing.T) {
 	if incoming(rg.phones["5002"]) != 2 {
 		t.Errorf("the boss rang %d times, want 2 (the secretary, the allowed caller)", incoming(rg.phones["5002"]))
 	}
+	// A second boss shares the secretary.
+	c = rg.dial(ctx, "5001", "5003")
+	if code := final(t, ctx, c); code != 200 || incoming(rg.phones["5009"]) != 2 || incoming(rg.phones["5003"]) != 0 {
+		t.Errorf("the second boss: %d; the secretary rang %d times, the boss %d", code, incoming(rg.phones["5009"]), incoming(rg.phones["5003"]))
+	}
+	c.Bye(ctx)
 }
 
 // TestBossWhenSecretaryBusy and ring-both: a busy secretary sends the
