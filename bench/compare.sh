@@ -46,6 +46,11 @@ poll = "0s"
 # calls go to 5002's binding on 127.0.0.1: everything stays on loopback.
 [routing]
 probe_interval = "0s"
+# Kamailio's reference relays no media. The harness's 127.0.0.1 is a
+# trusted (gateway) address, whose calls the default policy anchors:
+# compare the SIP routing alone (mediabridge has its own figures).
+[media]
+policy = "never"
 TOML
 { cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "1s"\n'; } > "$work/bench-wb.toml"
 
