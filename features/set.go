@@ -1,7 +1,9 @@
 package features
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -152,4 +154,74 @@ func (s Settings) Get(key string) string {
 		return sw(s.BossWhenSecretaryFails)
 	}
 	return ""
+}
+
+// Change is an operator's change of one account's settings: cur with
+// each KEY VALUE pair of pairs applied (Set), checked as a whole. It
+// returns the new settings and the keys whose value changed, as
+// "key=value". Settings that turn every service off remove the
+// account's row, and with it the timers and secretary options: a pair
+// that sets one of those alone is refused, since it would be lost.
+// exists, when not nil, reports whether a user of the account's domain
+// is an account: a new secretary must be one (an error otherwise), a new
+// allow-list user that is not gives a warning. Warnings also name
+// settings that do nothing yet (a no-answer timer without the forward,
+// secretary options without a secretary). On error cur is what stands.
+func Change(ctx context.Context, cur Settings, pairs []string, exists func(ctx context.Context, user string) (bool, error)) (next Settings, changed, warnings []string, err error) {
+	if len(pairs) == 0 {
+		return cur, nil, nil, fmt.Errorf("features: nothing to change: give KEY VALUE pairs (keys: %s)", strings.Join(Keys, ", "))
+	}
+	if len(pairs)%2 != 0 {
+		return cur, nil, nil, fmt.Errorf("features: setting %q has no value (give KEY VALUE pairs)", pairs[len(pairs)-1])
+	}
+	next = cur
+	next.SecretaryAllow = slices.Clone(cur.SecretaryAllow)
+	for i := 0; i < len(pairs); i += 2 {
+		if err := next.Set(pairs[i], pairs[i+1]); err != nil {
+			return cur, nil, nil, err
+		}
+	}
+	if next.Empty() {
+		for i := 0; i < len(pairs); i += 2 {
+			if k := pairs[i]; next.Get(k) != "off" {
+				return cur, nil, nil, fmt.Errorf("features: %s %s is kept only with a service on (a forward, dnd, anonymous-block or secretary): give one with it", k, next.Get(k))
+			}
+		}
+		next = Settings{User: cur.User, Domain: cur.Domain}
+	}
+	if exists != nil {
+		if next.Secretary != "" && next.Secretary != cur.Secretary {
+			ok, err := exists(ctx, next.Secretary)
+			if err != nil {
+				return cur, nil, nil, err
+			}
+			if !ok {
+				return cur, nil, nil, fmt.Errorf("features: secretary %s: no account %s@%s", next.Secretary, next.Secretary, next.Domain)
+			}
+		}
+		for _, a := range next.SecretaryAllow {
+			if slices.Contains(cur.SecretaryAllow, a) {
+				continue
+			}
+			ok, err := exists(ctx, a)
+			if err != nil {
+				return cur, nil, nil, err
+			}
+			if !ok {
+				warnings = append(warnings, fmt.Sprintf("secretary-allow %s: no account %s@%s (kept: it counts once the account exists)", a, a, next.Domain))
+			}
+		}
+	}
+	if next.NoAnswerAfter != 0 && next.ForwardNoAnswer == "" {
+		warnings = append(warnings, fmt.Sprintf("noanswer-after %v does nothing until forward-noanswer is set", next.NoAnswerAfter))
+	}
+	if next.Secretary == "" && (len(next.SecretaryAllow) > 0 || next.RingBossAfter != 0 || next.BossWhenSecretaryFails) {
+		warnings = append(warnings, "the secretary settings do nothing until secretary is set")
+	}
+	for _, k := range Keys {
+		if v := next.Get(k); v != cur.Get(k) {
+			changed = append(changed, k+"="+v)
+		}
+	}
+	return next, changed, warnings, nil
 }

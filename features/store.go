@@ -79,7 +79,8 @@ func (s Settings) Empty() bool {
 
 // Validate reports why s cannot be stored: a user or target that is not
 // a SIP user part, a forward or secretary that is the account itself, a
-// timer outside 1 s to MaxNoAnswerAfter, an unknown DND action.
+// timer outside 1 s to MaxNoAnswerAfter or not in whole seconds, an
+// unknown DND action.
 func (s Settings) Validate() error {
 	if err := sip.CheckUserPart(s.User); err != nil {
 		return fmt.Errorf("features: %w", err)
@@ -110,9 +111,12 @@ func (s Settings) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"no-answer timer", s.NoAnswerAfter}, {"ring-boss timer", s.RingBossAfter}} {
+	}{{"noanswer-after", s.NoAnswerAfter}, {"ring-boss-after", s.RingBossAfter}} {
 		if d.v != 0 && (d.v < time.Second || d.v > MaxNoAnswerAfter) {
 			return fmt.Errorf("features: %s %s %v: want 1s to %v", s.User, d.name, d.v, MaxNoAnswerAfter)
+		}
+		if d.v%time.Second != 0 {
+			return fmt.Errorf("features: %s %s %v: want whole seconds", s.User, d.name, d.v)
 		}
 	}
 	switch s.DNDAction {

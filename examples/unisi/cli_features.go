@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/registrar"
@@ -162,21 +161,17 @@ func featureSetSetup(fs *flag.FlagSet) runner {
 	after := fs.String("after", "", "how long the phones ring before forward-noanswer, e.g. 20s (noanswer-after)")
 	return func(ctx context.Context, e *env, args []string) error {
 		pairs := slices.Clone(args[1:])
-		if len(pairs)%2 != 0 {
-			return usagef("setting %q has no value (give KEY VALUE pairs)", pairs[len(pairs)-1])
-		}
 		given := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 		if given["after"] {
-			for i := 0; i < len(pairs); i += 2 {
-				if pairs[i] == "noanswer-after" {
-					return usagef("-after and noanswer-after both given: give one")
-				}
+			if slices.Contains(pairs, "noanswer-after") {
+				return usagef("-after and noanswer-after both given: give one")
 			}
 			pairs = append(pairs, "noanswer-after", *after)
 		}
-		if len(pairs) == 0 {
-			return usagef("nothing to change: give KEY VALUE pairs (keys: %s)", strings.Join(features.Keys, ", "))
+		if len(pairs) == 0 || len(pairs)%2 != 0 {
+			_, _, _, err := features.Change(ctx, features.Settings{}, pairs, nil)
+			return featureError(err)
 		}
 		cfg, db, err := e.store(ctx)
 		if err != nil {
@@ -192,65 +187,17 @@ func featureSetSetup(fs *flag.FlagSet) runner {
 		if err != nil {
 			return err
 		}
-		next := cur
-		next.SecretaryAllow = slices.Clone(cur.SecretaryAllow)
-		for i := 0; i < len(pairs); i += 2 {
-			key, value := pairs[i], pairs[i+1]
-			if err := next.Set(key, value); err != nil {
-				return featureError(err)
-			}
-		}
-		// The store keeps the timers in seconds.
-		for _, d := range []struct {
-			key string
-			v   time.Duration
-		}{{"noanswer-after", next.NoAnswerAfter}, {"ring-boss-after", next.RingBossAfter}} {
-			if d.v%time.Second != 0 {
-				return usagef("%s %v: want whole seconds", d.key, d.v)
-			}
-		}
-		if next.Empty() {
-			// No service on: the row goes, and with it what is left of
-			// the timers and the secretary's settings. A value given now
-			// would be lost: refuse it.
-			for i := 0; i < len(pairs); i += 2 {
-				if k := pairs[i]; next.Get(k) != "off" {
-					return usagef("%s %s is kept only with a service on (a forward, dnd, anonymous-block or secretary): give one with it", k, next.Get(k))
-				}
-			}
-			next = features.Settings{User: user, Domain: dom}
-		}
 		subs := db.Subscribers(-1)
-		if next.Secretary != "" && next.Secretary != cur.Secretary {
-			ok, err := accountExists(ctx, subs, next.Secretary, dom)
-			if err != nil {
-				return err
+		exists := func(ctx context.Context, u string) (bool, error) { return accountExists(ctx, subs, u, dom) }
+		next, changed, warnings, err := features.Change(ctx, cur, pairs, exists)
+		if err != nil {
+			if strings.Contains(err.Error(), "no account") {
+				return fmt.Errorf("%s ('unisi user list' shows them)", strings.TrimPrefix(err.Error(), "features: "))
 			}
-			if !ok {
-				return fmt.Errorf("secretary %s: no account %s@%s ('unisi user list' shows them)", next.Secretary, next.Secretary, dom)
-			}
+			return featureError(err)
 		}
-		for _, a := range next.SecretaryAllow {
-			if slices.Contains(cur.SecretaryAllow, a) {
-				continue
-			}
-			if ok, err := accountExists(ctx, subs, a, dom); err != nil {
-				return err
-			} else if !ok {
-				e.warnf("secretary-allow %s: no account %s@%s (kept: it counts once the account exists)", a, a, dom)
-			}
-		}
-		if next.NoAnswerAfter != 0 && next.ForwardNoAnswer == "" {
-			e.warnf("noanswer-after %v does nothing until forward-noanswer is set", next.NoAnswerAfter)
-		}
-		if next.Secretary == "" && (len(next.SecretaryAllow) > 0 || next.RingBossAfter != 0 || next.BossWhenSecretaryFails) {
-			e.warnf("the secretary settings do nothing until secretary is set")
-		}
-		var changed []string
-		for _, k := range features.Keys {
-			if v := next.Get(k); v != cur.Get(k) {
-				changed = append(changed, k+"="+v)
-			}
+		for _, w := range warnings {
+			e.warnf("%s", w)
 		}
 		name := user + "@" + dom
 		if len(changed) == 0 {

@@ -435,21 +435,22 @@ func (c Config) validate() error {
 	if rc.ProbeInterval != nil && rc.ProbeInterval.Duration < 0 {
 		return fmt.Errorf("config: routing.probe_interval %v is negative", rc.ProbeInterval.Duration)
 	}
-	for key, addr := range map[string]string{"sip.listen": c.SIP.Listen, "http.listen": c.HTTP.Listen, "sip.ws": c.SIP.WS} {
-		if addr == "" && key != "http.listen" {
+	for _, l := range []struct{ key, addr string }{{"sip.listen", c.SIP.Listen}, {"http.listen", c.HTTP.Listen}, {"sip.ws", c.SIP.WS}} {
+		if l.addr == "" && l.key != "http.listen" {
 			continue
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			return fmt.Errorf("config: %s %q: want host:port, e.g. 127.0.0.1:5060 or :5060", key, addr)
+		if _, port, err := net.SplitHostPort(l.addr); err != nil || port == "" {
+			return fmt.Errorf("config: %s %q: want host:port, e.g. 127.0.0.1:5060 or :5060", l.key, l.addr)
 		}
 	}
 	if t := c.SIP.TLS; t != nil {
 		if _, _, err := net.SplitHostPort(t.Listen); err != nil {
 			return fmt.Errorf("config: sip.tls.listen %q: want host:port", t.Listen)
 		}
-		for key, f := range map[string]string{"sip.tls.cert": t.Cert, "sip.tls.key": t.Key} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("config: %s: %w", key, err)
+		// In order: the certificate's problem is named first, every time.
+		for _, f := range []struct{ key, path string }{{"sip.tls.cert", t.Cert}, {"sip.tls.key", t.Key}} {
+			if _, err := os.Stat(f.path); err != nil {
+				return fmt.Errorf("config: %s: %w", f.key, err)
 			}
 		}
 	}
