@@ -1,6 +1,7 @@
 package features
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +81,49 @@ func FuzzSet(f *testing.F) {
 			t.Fatalf("Set(%q, %q) gave settings that do not validate: %v", key, value, err)
 		}
 	})
+}
+
+func TestChange(t *testing.T) {
+	ctx := context.Background()
+	accounts := map[string]bool{"5003": true, "5009": true}
+	exists := func(_ context.Context, u string) (bool, error) { return accounts[u], nil }
+	cur := Settings{User: "5002", Domain: "voip.unisi.it", ForwardBusy: "5004"}
+	for _, tt := range []struct {
+		name     string
+		pairs    []string
+		changed  string
+		warnings int
+		err      string
+	}{
+		{"one change", []string{"forward-busy", "5003"}, "forward-busy=5003", 0, ""},
+		{"two changes", []string{"dnd", "on", "forward-noanswer", "VM_5002"}, "forward-noanswer=VM_5002 dnd=unavailable", 0, ""},
+		{"nothing changes", []string{"forward-busy", "5004"}, "", 0, ""},
+		{"a timer alone is lost", []string{"forward-busy", "off", "noanswer-after", "20s"}, "", 0, "kept only with a service on"},
+		{"everything off", []string{"forward-busy", "off"}, "forward-busy=off", 0, ""},
+		{"a secretary that is no account", []string{"secretary", "5077"}, "", 0, "no account 5077@voip.unisi.it"},
+		{"a secretary", []string{"secretary", "5009", "secretary-allow", "5003,5088"}, "secretary=5009 secretary-allow=5003,5088", 1, ""},
+		{"a timer without its forward", []string{"noanswer-after", "20s"}, "noanswer-after=20s", 1, ""},
+		{"odd pairs", []string{"dnd"}, "", 0, "has no value"},
+		{"no pairs", nil, "", 0, "nothing to change"},
+		{"a refused value", []string{"forward-busy", "5002"}, "", 0, "the account itself"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			next, changed, warnings, err := Change(ctx, cur, tt.pairs, exists)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				if next.ForwardBusy != cur.ForwardBusy {
+					t.Errorf("a refused change returned other settings: %+v", next)
+				}
+				return
+			}
+			if err != nil || strings.Join(changed, " ") != tt.changed || len(warnings) != tt.warnings {
+				t.Fatalf("err %v, changed %q (want %q), warnings %q (want %d)", err, changed, tt.changed, warnings, tt.warnings)
+			}
+			if next.Validate() != nil {
+				t.Errorf("settings do not validate: %+v", next)
+			}
+		})
+	}
 }
