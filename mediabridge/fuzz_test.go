@@ -159,3 +159,57 @@ var fuzzSeeds = []struct{ contentType, body string }{
 	{"application/isup", "\x01\x00"},
 	{"application/sdp", "hello\r\n"},
 }
+
+// FuzzAnchor applies arbitrary bodies to a session of a real relay, as
+// the stage does for each message: an SDP that parses is anchored or
+// refused with an error, never a panic; an anchored body parses again
+// with every enabled stream on a relay port; and the ports all come back
+// when the session closes.
+func FuzzAnchor(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s.contentType, []byte(s.body), false)
+		f.Add(s.contentType, []byte(s.body), true)
+	}
+	r, err := New(Config{Bind: loopback, PortMin: 32000, PortMax: 32000 + 4*8 - 1, Workers: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { r.Close() })
+	f.Fuzz(func(t *testing.T, contentType string, body []byte, answer bool) {
+		d, err := ParseBody(contentType, body)
+		if err != nil {
+			return
+		}
+		s, err := r.NewSession("fuzz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			s.Close()
+			if n := r.PortsInUse(); n != 0 {
+				t.Fatalf("%d ports in use after Close", n)
+			}
+		}()
+		leg := LegA
+		if answer {
+			leg = LegB
+		}
+		out, err := s.Anchor(leg, d, false)
+		if err != nil {
+			return
+		}
+		d2, err := ParseBody(d.ContentType(), out)
+		if err != nil {
+			t.Fatalf("the anchored body does not parse: %v\n%s", err, out)
+		}
+		for i, st := range d2.Streams() {
+			if st.Disabled {
+				continue
+			}
+			p := int(st.RTP.Port())
+			if p < 32000 || p > 32000+4*8-1 {
+				t.Fatalf("stream %d on port %d, not the relay's\n%s", i, p, out)
+			}
+		}
+	})
+}
