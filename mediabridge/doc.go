@@ -2,9 +2,25 @@
 // in process, what OpenSIPS and Kamailio get from rtpproxy or rtpengine
 // over a control socket.
 //
-// This part of the package is the relay engine. It knows nothing of SIP
-// or SDP: the SDP side asks it for relay addresses to write into the
-// offer and the answer, and tells it the addresses the SDP announced.
+// A router uses it as a stage, last before the Forwarder:
+//
+//	relay, err := mediabridge.New(mediabridge.Config{Bind: netip.MustParseAddr("10.0.0.5")},
+//		mediabridge.WithLogger(log), mediabridge.WithRegisterer(reg))
+//	stage := mediabridge.NewStage(relay, mediabridge.StageConfig{
+//		Policy: mediabridge.DefaultPolicy, // NAT and gateway calls
+//		Hangup: srv.Hangup,                 // a call whose media timed out
+//	})
+//	pipeline := sip.Chain(acl.Source(srcCfg), reg.Authenticate, dest.Wrap, stage.Wrap)(forwarder)
+//
+// The stage decides per call (Policy), and for an anchored call rewrites
+// the SDP of every message through a filter on the call record
+// (Session.Anchor: ParseBody, the relay's ports, Description.Rewrite).
+// Package mediabridge/ng puts rtpengine's ng protocol in front of the same
+// relay, for other proxies.
+//
+// Below the stage is the relay engine. It knows nothing of SIP or SDP:
+// the SDP side asks it for relay addresses to write into the offer and the
+// answer, and tells it the addresses the SDP announced.
 //
 //   - A Relay (New, Close) owns a port range, the sessions, a few poller
 //     goroutines that move packets and one sweeper that ends silent
