@@ -36,7 +36,7 @@ func newRig(t *testing.T, cfg presence.Config) *rig {
 	siptest.LeakCheck(t)
 	rg := &rig{t: t, store: presence.NewMemStore(), reg: prometheus.NewRegistry(),
 		phones: map[string]*siptest.UA{}, domains: map[string]string{}}
-	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}}}, sip.WithLogger(siptest.Logger()))
+	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}, {Network: "tcp", Addr: "127.0.0.1:0"}}}, sip.WithLogger(siptest.Logger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,12 @@ func (rg *rig) route(next sip.Handler) sip.Handler {
 
 // phone starts a UA for user, using the proxy.
 func (rg *rig) phone(user string, script ...siptest.Step) *siptest.UA {
-	opts := []siptest.Option{siptest.WithUser(user), siptest.WithProxy(rg.proxy.Addr("udp"))}
+	return rg.phoneOn("udp", user, script...)
+}
+
+// phoneOn starts a UA for user over network ("udp", "tcp"), using the proxy.
+func (rg *rig) phoneOn(network, user string, script ...siptest.Step) *siptest.UA {
+	opts := []siptest.Option{siptest.WithUser(user), siptest.WithTransport(network), siptest.WithProxy(rg.proxy.Addr(network))}
 	if len(script) > 0 {
 		opts = append(opts, siptest.WithScript(script...))
 	}
@@ -516,5 +521,72 @@ func TestOnlyMostInteresting(t *testing.T) {
 		if _, err := c.Bye(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestTCPWatcher(t *testing.T) {
+	rg := newRig(t, presence.Config{})
+	ctx := siptest.Context(t, 10*time.Second)
+	caller := rg.phone("5001")
+	rg.phone("5002", siptest.Respond(486))
+	sub, ok := rg.subscribe(ctx, rg.phoneOn("tcp", "5003"), "5002", 600)
+	if got := ok.Contact().Address.UriParams.GetOr("transport", ""); got != "tcp" {
+		t.Errorf("202 Contact %s: want transport=tcp", ok.Contact().Address.String())
+	}
+	call, err := caller.Invite(ctx, "sip:5002@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.WaitFinal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := notifies(t, ctx, sub, ok, 3)
+	if got := strings.Join(states(docs), " "); got != "- trying terminated/rejected" {
+		t.Errorf("got states %q", got)
+	}
+}
+
+// A watcher that went away: its NOTIFY times out, which ends the
+// subscription, and what was queued behind it is dropped, not sent.
+func TestUnreachableWatcher(t *testing.T) {
+	rg := newRig(t, presence.Config{NotifyTimeout: 300 * time.Millisecond, Queue: 2})
+	ctx := siptest.Context(t, 10*time.Second)
+	caller := rg.phone("5001")
+	rg.phone("5002", siptest.Respond(486))
+	watcher := rg.phone("5003")
+	sub, _ := rg.subscribe(ctx, watcher, "5002", 600)
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	watcher.Close()
+	for range 5 {
+		call, err := caller.Invite(ctx, "sip:5002@"+domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.WaitFinal(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, ctx, "the subscription to end", func() bool { return rg.pres.Len() == 0 })
+	time.Sleep(50 * time.Millisecond)
+	if ok, failed := rg.metric("palio_presence_notifies_total", "ok"), rg.metric("palio_presence_notifies_total", "failed"); ok != 1 || failed != 1 {
+		t.Errorf("NOTIFYs: got %v ok and %v failed, want 1 and 1", ok, failed)
+	}
+}
+
+// Close while subscriptions are live: no goroutine outlives it (the rig's
+// LeakCheck), and the subscriptions stay in the store.
+func TestCloseKeepsStore(t *testing.T) {
+	rg := newRig(t, presence.Config{})
+	ctx := siptest.Context(t, 5*time.Second)
+	sub, _ := rg.subscribe(ctx, rg.phone("5003"), "5002", 600)
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	rg.pres.Close()
+	rg.pres.Close() // twice is fine
+	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 1 || stored[0].PresentityURI != "sip:5002@"+domain || stored[0].WatcherUser != "5003" {
+		t.Errorf("store after Close: %+v", stored)
 	}
 }
