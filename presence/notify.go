@@ -53,8 +53,9 @@ func (p *Presence) run(s *subscription) {
 			return
 		}
 		// RFC 6665 §4.2.2: a NOTIFY answered 481, or timing out, ends the
-		// subscription; so does a watcher that cannot be reached.
-		if code == 481 || code == 408 || code == 503 || code == 0 {
+		// subscription; so does a watcher that cannot be reached (503).
+		// Other errors (the server shutting down) leave it be.
+		if code == 481 || code == 408 || code == 503 || errors.Is(err, context.DeadlineExceeded) {
 			p.mu.Lock()
 			gone := p.remove(s)
 			s.queue = nil
@@ -62,15 +63,14 @@ func (p *Presence) run(s *subscription) {
 			p.mu.Unlock()
 			if gone {
 				p.log.Info("presence: subscription ended by its NOTIFY", "aor", s.aor, "watcher", s.WatcherUser, "code", code)
-				p.forget(s.Key)
+				_ = p.persist(p.ctx, s)
 			}
 			return
 		}
 	}
 }
 
-// slices0 drops the first element of q, letting its backing array go
-// once empty.
+// slices0 drops the first element of q, reusing its array once empty.
 func slices0(q []notice) []notice {
 	if len(q) == 1 {
 		return q[:0]

@@ -115,7 +115,13 @@ type subscription struct {
 	contact sip.URI
 	queue   []notice // NOTIFYs waiting to be sent
 	sending bool     // a sender goroutine runs for it
+	held    bool     // live, but its 202 is not sent yet: no NOTIFY before it
 	ended   bool     // no longer in the maps: only its final NOTIFY is due
+
+	// storeMu serializes the store writes of the subscription (persist),
+	// so that the store ends with its latest state: a refresh racing with
+	// the sweeper cannot put back a subscription the sweeper deleted.
+	storeMu sync.Mutex
 }
 
 // notice is one NOTIFY to send: the state to show and, for the last one,
@@ -394,11 +400,18 @@ func (p *Presence) enqueue(s *subscription, n notice) {
 		s.queue = slices.Delete(s.queue, 0, 1)
 	}
 	s.queue = append(s.queue, n)
-	if !s.sending {
-		s.sending = true
-		p.wg.Add(1)
-		go p.run(s)
+	p.start(s)
+}
+
+// start runs the sender of s if it has something to send and may send.
+// p.mu is held.
+func (p *Presence) start(s *subscription) {
+	if s.sending || s.held || len(s.queue) == 0 || p.closed {
+		return
 	}
+	s.sending = true
+	p.wg.Add(1)
+	go p.run(s)
 }
 
 // sweep ends expired subscriptions until Close.
@@ -420,25 +433,42 @@ func (p *Presence) sweep() {
 // (Subscription-State: terminated;reason=timeout).
 func (p *Presence) expire() {
 	now := p.now()
-	var gone []Key
+	var gone []*subscription
 	p.mu.Lock()
 	for _, s := range p.subs {
 		if !now.Before(s.Expires) {
 			p.terminate(s, "timeout")
-			gone = append(gone, s.Key)
+			gone = append(gone, s)
 		}
 	}
 	p.mu.Unlock()
-	for _, k := range gone {
-		p.forget(k)
+	for _, s := range gone {
+		_ = p.persist(p.ctx, s)
 	}
 }
 
-// forget deletes a subscription from the store.
-func (p *Presence) forget(k Key) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.NotifyTimeout)
+// persist writes s through the store as it is now: Put while it is live,
+// Delete once it ended. Writes of one subscription run one at a time and
+// each reads the state when it runs, so the last one wins with the latest
+// state.
+func (p *Presence) persist(ctx context.Context, s *subscription) error {
+	s.storeMu.Lock()
+	defer s.storeMu.Unlock()
+	p.mu.Lock()
+	ended, row := s.ended, s.Subscription
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.NotifyTimeout)
 	defer cancel()
-	if err := p.store.Delete(ctx, k); err != nil && !errors.Is(err, ErrNotFound) {
-		p.log.Warn("presence: deleting a subscription from the store", "callid", k.CallID, "error", err)
+	if ended {
+		if err := p.store.Delete(ctx, row.Key); err != nil && !errors.Is(err, ErrNotFound) {
+			p.log.Warn("presence: deleting a subscription from the store", "aor", s.aor, "callid", row.CallID, "error", err)
+			return err
+		}
+		return nil
 	}
+	if err := p.store.Put(ctx, row); err != nil {
+		p.log.Warn("presence: storing a subscription", "aor", s.aor, "callid", row.CallID, "error", err)
+		return err
+	}
+	return nil
 }

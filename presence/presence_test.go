@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,16 @@ func (rg *rig) metric(name, label string) float64 {
 		}
 	}
 	return 0
+}
+
+// waitStored waits until the store holds n subscriptions: the store is
+// written after the final NOTIFY is queued.
+func (rg *rig) waitStored(ctx context.Context, n int) {
+	rg.t.Helper()
+	waitFor(rg.t, ctx, "the store to hold "+strconv.Itoa(n)+" subscriptions", func() bool {
+		stored, _ := rg.store.Subscriptions(ctx)
+		return len(stored) == n
+	})
 }
 
 // waitFor polls cond until it holds or ctx ends.
@@ -286,9 +297,10 @@ func TestAnsweredCall(t *testing.T) {
 	if x := docs[3].Dialogs[0]; x.Direction != "initiator" || x.LocalTag != call.FromTag() || x.Remote.Identity != "sip:5002@"+domain {
 		t.Errorf("watcher of 5001: dialog %+v", x)
 	}
-	if got := rg.metric("palio_presence_notifies_total", "ok"); got != 10 {
-		t.Errorf("palio_presence_notifies_total{ok}: got %v, want 10", got)
-	}
+	// The UA records a NOTIFY before it answers: wait for the last 200s.
+	waitFor(t, ctx, "palio_presence_notifies_total{ok} to reach 10", func() bool {
+		return rg.metric("palio_presence_notifies_total", "ok") == 10
+	})
 }
 
 func TestUnansweredCalls(t *testing.T) {
@@ -418,9 +430,7 @@ func TestRefreshAndUnsubscribe(t *testing.T) {
 	if n := rg.pres.Len(); n != 0 {
 		t.Errorf("got %d subscriptions, want 0", n)
 	}
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 0 {
-		t.Errorf("store after unsubscribe: %+v", stored)
-	}
+	rg.waitStored(ctx, 0)
 	res, err = sub.Refresh(ctx, 600)
 	if err != nil {
 		t.Fatal(err)
@@ -443,9 +453,7 @@ func TestExpiry(t *testing.T) {
 		t.Errorf("ended after %v, before its Expires", d)
 	}
 	waitFor(t, ctx, "the gauge to fall", func() bool { return rg.metric("palio_presence_subscriptions", "") == 0 })
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 0 {
-		t.Errorf("store after expiry: %+v", stored)
-	}
+	rg.waitStored(ctx, 0)
 }
 
 func TestNotify481EndsSubscription(t *testing.T) {
@@ -475,9 +483,7 @@ func TestNotify481EndsSubscription(t *testing.T) {
 	if got := rg.metric("palio_presence_notifies_total", "failed"); got != 1 {
 		t.Errorf("palio_presence_notifies_total{failed}: got %v, want 1", got)
 	}
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 0 {
-		t.Errorf("store: %+v", stored)
-	}
+	rg.waitStored(ctx, 0)
 }
 
 func TestOnlyMostInteresting(t *testing.T) {
@@ -558,6 +564,7 @@ func TestUnreachableWatcher(t *testing.T) {
 	if _, err := sub.WaitNotify(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, ctx, "the first NOTIFY's 200", func() bool { return rg.metric("palio_presence_notifies_total", "ok") == 1 })
 	watcher.Close()
 	for range 5 {
 		call, err := caller.Invite(ctx, "sip:5002@"+domain)

@@ -163,21 +163,31 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 		p.mu.Unlock()
 		return nil
 	}
-	if err := p.store.Put(ctx, s.Subscription); err != nil {
-		p.log.Error("presence: storing a subscription", "aor", aor, "watcher", id.Username, "error", err)
+	if err := p.persist(ctx, s); err != nil {
 		return sip.Rejectf(500, "Server Internal Error", err)
 	}
-	if err := w.WriteResponse(p.accepted(r, s, expires)); err != nil {
-		p.forget(s.Key)
-		return err
-	}
+	// The subscription goes live before the 202 is sent, so that no change
+	// of the AOR's calls falls between the two; its NOTIFYs wait for the
+	// 202 (held).
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil
+		return sip.Reject(503, "Service Unavailable")
 	}
+	s.held = true
 	p.add(s)
 	p.enqueue(s, notice{dialogs: p.state(aor)})
+	p.mu.Unlock()
+	if err := w.WriteResponse(p.accepted(r, s, expires)); err != nil {
+		p.mu.Lock()
+		p.remove(s)
+		p.mu.Unlock()
+		_ = p.persist(ctx, s)
+		return err
+	}
+	p.mu.Lock()
+	s.held = false
+	p.start(s)
 	p.mu.Unlock()
 	p.log.Debug("presence: subscribed", "aor", aor, "watcher", id.Username+"@"+id.Domain, "expires", expires, "callid", s.CallID)
 	return nil
@@ -196,6 +206,11 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 		p.mu.Unlock()
 		return sip.Reject(403, "Forbidden")
 	}
+	if r.CSeq().SeqNo <= s.RemoteCSeq {
+		// Out of order within the dialog (RFC 3261 §12.2.2).
+		p.mu.Unlock()
+		return sip.Reject(500, "CSeq Out of Order")
+	}
 	s.RemoteCSeq = r.CSeq().SeqNo
 	if c := r.Contact(); c != nil {
 		// A refresh is a target refresh (RFC 6665 §4.1.2.1).
@@ -204,7 +219,6 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 	}
 	s.Expires = p.now().Add(expires)
 	res := p.accepted(r, s, expires)
-	stored := s.Subscription
 	p.mu.Unlock()
 
 	if expires == 0 {
@@ -214,12 +228,11 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 		p.mu.Lock()
 		p.terminate(s, "timeout")
 		p.mu.Unlock()
-		p.forget(k)
+		_ = p.persist(ctx, s)
 		return nil
 	}
-	if err := p.store.Put(ctx, stored); err != nil {
-		p.log.Warn("presence: storing a refreshed subscription", "aor", s.aor, "error", err)
-	}
+	// A store that fails is logged (persist); the refresh still counts.
+	_ = p.persist(ctx, s)
 	if err := w.WriteResponse(res); err != nil {
 		return err
 	}
