@@ -34,5 +34,6 @@
 // get 403. NOTIFYs are requests of the proxy's own (sip.Server.Send), sent
 // in the subscription's dialog to the watcher's Contact, one at a time per
 // subscription through a short queue; a NOTIFY answered 481, or not
-// answered at all, ends the subscription.
+// answered at all, ends the subscription. Subscriptions are written
+// through a Store, and New takes up those of a previous run.
 package presence

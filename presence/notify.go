@@ -52,6 +52,11 @@ func (p *Presence) run(s *subscription) {
 			p.mu.Unlock()
 			return
 		}
+		if code >= 200 && code < 300 {
+			// The CSeq and version move on: write them through, so that a
+			// restart goes on from there.
+			_ = p.persist(p.ctx, s)
+		}
 		// RFC 6665 §4.2.2: a NOTIFY answered 481, or timing out, ends the
 		// subscription; so does a watcher that cannot be reached (503).
 		// Other errors (the server shutting down) leave it be.

@@ -142,7 +142,9 @@ type callEntry struct {
 }
 
 // New returns a Presence serving subscriptions on srv and fed by its
-// dialog table. It runs a sweeper goroutine until Close.
+// dialog table. It takes up the subscriptions of store that are still
+// running (a restart: each gets a NOTIFY) and runs a sweeper goroutine
+// until Close.
 func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, error) {
 	if srv == nil || store == nil {
 		return nil, errors.New("presence: New needs a store and a server")
@@ -168,10 +170,58 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 	}
 	p.metrics = newMetrics(p.reg)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.reload(); err != nil {
+		p.cancel()
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil, err
+	}
 	p.unsubscribe = srv.Dialogs().Subscribe(p.onDialog, sip.SubscriberName("presence"))
 	p.wg.Add(1)
 	go p.sweep()
 	return p, nil
+}
+
+// reload takes up the subscriptions of the store, as after a restart:
+// each one still running gets a NOTIFY with the current state (no calls
+// yet), in its dialog, with the next CSeq and version; expired ones are
+// deleted.
+func (p *Presence) reload() error {
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	rows, err := p.store.Subscriptions(ctx)
+	if err != nil {
+		return fmt.Errorf("presence: loading subscriptions: %w", err)
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, row := range rows {
+		s := &subscription{Subscription: row, aor: normAOR(strings.TrimPrefix(strings.TrimPrefix(row.PresentityURI, "sip:"), "sips:"))}
+		c, err := sip.ParseURI(row.Contact)
+		for _, r := range row.RouteSet {
+			u, rerr := sip.ParseURI(strings.Trim(r, "<>"))
+			err = errors.Join(err, rerr)
+			s.routes = append(s.routes, u)
+		}
+		if err != nil || !now.Before(row.Expires) {
+			if err != nil {
+				p.log.Warn("presence: dropping an unusable stored subscription", "aor", s.aor, "callid", row.CallID, "error", err)
+			}
+			if err := p.store.Delete(ctx, row.Key); err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("presence: deleting an expired subscription: %w", err)
+			}
+			continue
+		}
+		s.contact = c
+		// Our address may have changed with the restart.
+		s.LocalContact = p.localContact(row.Transport)
+		p.add(s)
+		p.enqueue(s, notice{dialogs: p.state(s.aor)})
+	}
+	return nil
 }
 
 // Close stops the sweeper and the NOTIFYs in flight and stops following
@@ -184,8 +234,11 @@ func (p *Presence) Close() {
 		return
 	}
 	p.closed = true
+	p.metrics.subscriptions.Sub(float64(len(p.subs)))
 	p.mu.Unlock()
-	p.unsubscribe()
+	if p.unsubscribe != nil {
+		p.unsubscribe()
+	}
 	close(p.stop)
 	p.cancel()
 	p.wg.Wait()

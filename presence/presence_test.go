@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/presence"
+	"github.com/palio-voip/palio/presence/presencetest"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
@@ -47,12 +48,21 @@ func newRig(t *testing.T, cfg presence.Config) *rig {
 		t.Fatal(err)
 	}
 	rg.proxy = siptest.StartProxy(t, srv, siptest.ProxyConfig{
-		Presence: sip.Chain(rg.auth)(rg.pres),
+		Presence: sip.Chain(rg.auth)(sip.HandlerFunc(rg.serve)),
 		Stages:   []sip.Middleware{rg.route},
 	})
 	// Cleanups run last first: the Presence closes before the server.
 	t.Cleanup(rg.pres.Close)
 	return rg
+}
+
+// serve hands a SUBSCRIBE to the rig's current Presence (a test may
+// replace it, as a restart would).
+func (rg *rig) serve(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+	rg.mu.Lock()
+	p := rg.pres
+	rg.mu.Unlock()
+	return p.ServeSIP(ctx, w, r)
 }
 
 // auth stands in for registrar.Authenticate: the From user is taken as
@@ -596,4 +606,62 @@ func TestCloseKeepsStore(t *testing.T) {
 	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 1 || stored[0].PresentityURI != "sip:5002@"+domain || stored[0].WatcherUser != "5003" {
 		t.Errorf("store after Close: %+v", stored)
 	}
+}
+
+// A restart: a new Presence on the same store takes up the subscriptions
+// still running, with a NOTIFY in their dialog (next CSeq and version),
+// and drops the expired ones.
+func TestReload(t *testing.T) {
+	rg := newRig(t, presence.Config{})
+	ctx := siptest.Context(t, 10*time.Second)
+	caller := rg.phone("5001")
+	rg.phone("5002", siptest.Respond(486))
+	sub, ok := rg.subscribe(ctx, rg.phone("5003"), "5002", 600)
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The version and CSeq are written through after each NOTIFY.
+	waitFor(t, ctx, "the store to follow the NOTIFY", func() bool {
+		stored, _ := rg.store.Subscriptions(ctx)
+		return len(stored) == 1 && stored[0].Version == 1 && stored[0].LocalCSeq == 1
+	})
+	rg.pres.Close()
+	expired := presencetest.Sample("old")
+	expired.Expires = time.Now().Add(-time.Minute)
+	if err := rg.store.Put(ctx, expired); err != nil {
+		t.Fatal(err)
+	}
+
+	p2, err := presence.New(presence.Config{}, rg.store, rg.proxy.Server, presence.WithLogger(siptest.Logger()), presence.WithRegisterer(rg.reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p2.Close)
+	rg.mu.Lock()
+	rg.pres = p2
+	rg.mu.Unlock()
+	if n := p2.Len(); n != 1 {
+		t.Fatalf("after reload: got %d subscriptions, want 1", n)
+	}
+	if got := rg.metric("palio_presence_subscriptions", ""); got != 1 {
+		t.Errorf("palio_presence_subscriptions: got %v, want 1", got)
+	}
+	if _, err := sub.WaitNotify(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	call, err := caller.Invite(ctx, "sip:5002@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.WaitFinal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := notifies(t, ctx, sub, ok, 4)
+	if got := strings.Join(states(docs), " "); got != "- - trying terminated/rejected" {
+		t.Errorf("got states %q", got)
+	}
+	if res, err := sub.Refresh(ctx, 0); err != nil || res.StatusCode != 202 {
+		t.Fatalf("unsubscribe from the new Presence: %v %v", res, err)
+	}
+	rg.waitStored(ctx, 0)
 }

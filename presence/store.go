@@ -57,9 +57,9 @@ type Subscription struct {
 var ErrNotFound = errors.New("presence: subscription not found")
 
 // Store is where subscriptions are written through, so that a restart
-// could reload them (OpenSIPS's active_watchers table, or memory). The
-// Presence keeps its live state in memory and never reads the store while
-// serving; it writes on every new subscription, refresh and end.
+// reloads them (OpenSIPS's active_watchers table, or memory). The Presence
+// keeps its live state in memory and reads the store only in New; it
+// writes on every new subscription, refresh, NOTIFY answered 2xx and end.
 type Store interface {
 	// Subscriptions returns every subscription, in no particular order.
 	Subscriptions(ctx context.Context) ([]Subscription, error)
