@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -46,6 +47,12 @@ type Config struct {
 	// the newest among equals), as OpenSIPS's force_single_dialog does for
 	// phones that cannot show several.
 	OnlyMostInteresting bool
+	// Authorize, when set, decides who may watch whom in place of the
+	// default rule (an account may watch any AOR of its own domain): it
+	// gets the watcher's identity and the watched AOR ("5002@voip.unisi.it")
+	// and reports whether to accept; a refusal is a 403. Per-user allow
+	// and deny lists go here.
+	Authorize func(watcher registrar.Identity, aor string) bool
 }
 
 func (c *Config) defaults() error {

@@ -23,7 +23,7 @@ const EventPackage = "dialog"
 //   - Event other than dialog: 489 Bad Event with Allow-Events (RFC 6665
 //     §4.2.1); PUBLISH: 405 (the state comes from the dialog table).
 //   - initial SUBSCRIBE: the watcher (registrar.IdentityFrom) must belong
-//     to the watched AOR's domain, else 403; a non-zero Expires below
+//     to the watched AOR's domain (or pass Config.Authorize), else 403; a non-zero Expires below
 //     MinExpires gets 423 with Min-Expires; Expires above MaxExpires is
 //     cut down. 202 Accepted with Expires and Contact, then a NOTIFY with
 //     the full state of the AOR's calls. Expires 0 is a fetch: one NOTIFY,
@@ -124,14 +124,18 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 		// A phone that names the proxy by address means its own domain.
 		domain = id.Domain
 	}
-	if !strings.EqualFold(domain, id.Domain) {
+	aor := aorKey(ruri.User, domain)
+	allowed := strings.EqualFold(domain, id.Domain)
+	if p.cfg.Authorize != nil {
+		allowed = p.cfg.Authorize(id, aor)
+	}
+	if !allowed {
 		return sip.Reject(403, "Forbidden")
 	}
 	c := r.Contact()
 	if c == nil {
 		return sip.Reject(400, "Missing Contact")
 	}
-	aor := aorKey(ruri.User, domain)
 	now := p.now()
 	s := &subscription{aor: aor, contact: *c.Address.Clone()}
 	s.Key = Key{CallID: r.CallID().Value(), ToTag: newTag(), FromTag: r.From().Params.GetOr("tag", "")}

@@ -107,3 +107,21 @@ func TestFetch(t *testing.T) {
 		t.Errorf("store: %+v", stored)
 	}
 }
+
+func TestAuthorize(t *testing.T) {
+	rg := newRig(t, presence.Config{Authorize: func(w registrar.Identity, aor string) bool {
+		// The secretary 5003 may watch her boss 5002; nobody else may.
+		return w.Username == "5003" && aor == "5002@"+domain
+	}})
+	ctx := siptest.Context(t, 5*time.Second)
+	rg.subscribe(ctx, rg.phone("5003"), "5002", 600)
+	for _, tc := range []struct{ watcher, aor string }{{"5003", "5001"}, {"5004", "5002"}} {
+		_, res, err := rg.phone(tc.watcher).Subscribe(ctx, "sip:"+tc.aor+"@"+domain, "dialog", 600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 403 {
+			t.Errorf("%s watching %s: got %d, want 403", tc.watcher, tc.aor, res.StatusCode)
+		}
+	}
+}
