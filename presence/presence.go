@@ -123,7 +123,10 @@ type subscription struct {
 	queue   []notice // NOTIFYs waiting to be sent
 	sending bool     // a sender goroutine runs for it
 	held    bool     // live, but its 202 is not sent yet: no NOTIFY before it
-	ended   bool     // no longer in the maps: only its final NOTIFY is due
+	// reloaded marks a subscription taken up from the store by New: its
+	// NOTIFYs wait for the server to serve (the first sweep, or a refresh).
+	reloaded bool
+	ended    bool // no longer in the maps: only its final NOTIFY is due
 
 	// storeMu serializes the store writes of the subscription (persist),
 	// so that the store ends with its latest state: a refresh racing with
@@ -178,11 +181,7 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 	p.metrics = newMetrics(p.reg)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.reload(); err != nil {
-		p.cancel()
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
-		p.wg.Wait()
+		p.Close()
 		return nil, err
 	}
 	p.unsubscribe = srv.Dialogs().Subscribe(p.onDialog, sip.SubscriberName("presence"))
@@ -192,9 +191,11 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 }
 
 // reload takes up the subscriptions of the store, as after a restart:
-// each one still running gets a NOTIFY with the current state (no calls
-// yet), in its dialog, with the next CSeq and version; expired ones are
-// deleted.
+// each one still running gets a NOTIFY with the current state, in its
+// dialog, with the next CSeq and version; expired ones are deleted. New
+// runs before the server serves, and a request sent before then fails:
+// the NOTIFYs wait for the first sweep (SweepInterval after New) or the
+// subscription's next refresh.
 func (p *Presence) reload() error {
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
@@ -225,6 +226,7 @@ func (p *Presence) reload() error {
 		s.contact = c
 		// Our address may have changed with the restart.
 		s.LocalContact = p.localContact(row.Transport)
+		s.reloaded = true
 		p.add(s)
 		p.enqueue(s, notice{dialogs: p.state(s.aor)})
 	}
@@ -445,6 +447,7 @@ func (p *Presence) terminate(s *subscription, reason string) {
 	if !p.remove(s) {
 		return
 	}
+	s.reloaded = false // it ends now, and its final NOTIFY is due
 	s.queue = s.queue[:0]
 	p.enqueue(s, notice{dialogs: p.state(s.aor), reason: reason})
 }
@@ -466,7 +469,7 @@ func (p *Presence) enqueue(s *subscription, n notice) {
 // start runs the sender of s if it has something to send and may send.
 // p.mu is held.
 func (p *Presence) start(s *subscription) {
-	if s.sending || s.held || len(s.queue) == 0 || p.closed {
+	if s.sending || s.held || s.reloaded || len(s.queue) == 0 || p.closed {
 		return
 	}
 	s.sending = true
@@ -496,6 +499,10 @@ func (p *Presence) expire() {
 	var gone []*subscription
 	p.mu.Lock()
 	for _, s := range p.subs {
+		if s.reloaded {
+			s.reloaded = false
+			p.start(s)
+		}
 		if !now.Before(s.Expires) {
 			p.terminate(s, "timeout")
 			gone = append(gone, s)

@@ -632,7 +632,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p2, err := presence.New(presence.Config{}, rg.store, rg.proxy.Server, presence.WithLogger(siptest.Logger()), presence.WithRegisterer(rg.reg))
+	p2, err := presence.New(presence.Config{SweepInterval: 50 * time.Millisecond}, rg.store, rg.proxy.Server, presence.WithLogger(siptest.Logger()), presence.WithRegisterer(rg.reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,4 +664,45 @@ func TestReload(t *testing.T) {
 		t.Fatalf("unsubscribe from the new Presence: %v %v", res, err)
 	}
 	rg.waitStored(ctx, 0)
+}
+
+// The usual order at start: New (which reloads the store) before the
+// server serves. The reloaded subscription's NOTIFY waits for the first
+// sweep, then goes in its dialog with the next CSeq and version.
+func TestReloadBeforeStart(t *testing.T) {
+	siptest.LeakCheck(t)
+	ctx := siptest.Context(t, 5*time.Second)
+	watcher := siptest.NewUA(t, siptest.WithUser("5003"))
+	store := presence.NewMemStore()
+	row := presencetest.Sample("w")
+	row.Contact, row.WatcherURI, row.Received, row.RouteSet = watcher.URI(), watcher.URI(), watcher.Addr(), nil
+	row.Expires = time.Now().Add(10 * time.Minute)
+	if err := store.Put(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}}}, sip.WithLogger(siptest.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := presence.New(presence.Config{SweepInterval: 50 * time.Millisecond}, store, srv, presence.WithLogger(siptest.Logger()))
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	siptest.StartProxy(t, srv, siptest.ProxyConfig{Presence: p})
+	t.Cleanup(p.Close)
+	n, err := watcher.WaitRequest(ctx, sip.NOTIFY, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag, _ := n.From().Params.Get("tag"); tag != row.ToTag || n.CallID().Value() != row.CallID || n.CSeq().SeqNo != row.LocalCSeq+1 {
+		t.Errorf("NOTIFY out of the stored dialog:\n%s", n)
+	}
+	if d := parseInfo(t, n.Body()); d.Version != int(row.Version) || len(d.Dialogs) != 0 {
+		t.Errorf("got version %d with %d dialogs, want %d and none", d.Version, len(d.Dialogs), row.Version)
+	}
+	waitFor(t, ctx, "the stored CSeq to move on", func() bool {
+		stored, _ := store.Subscriptions(ctx)
+		return len(stored) == 1 && stored[0].LocalCSeq == row.LocalCSeq+1 && stored[0].Version == row.Version+1
+	})
 }

@@ -241,6 +241,7 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 		return err
 	}
 	p.mu.Lock()
+	s.reloaded = false // a SUBSCRIBE came: the server serves
 	p.enqueue(s, notice{dialogs: p.state(s.aor)})
 	p.mu.Unlock()
 	return nil
