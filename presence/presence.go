@@ -87,7 +87,8 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(p *Presence) {
 // accepts SUBSCRIBEs for the dialog event package and notifies the
 // watchers of every state change of the watched AOR's calls, as the
 // proxy's dialog table reports them. Its live state is in memory; the Store
-// gets every new subscription, refresh and end.
+// gets every new subscription, refresh, NOTIFY answered 2xx and end, and
+// New reloads it.
 type Presence struct {
 	cfg     Config
 	store   Store
