@@ -37,6 +37,8 @@ var allowed = map[string][]string{
 	"routing":                   {"sip", "dialplan", "internal/*", "snapshot"},
 	"routing/routingtest":       {"routing"},
 	"mediabridge":               {"sip", "internal/*"},
+	"presence":                  {"sip", "registrar", "snapshot", "internal/*"},
+	"presence/presencetest":     {"presence"},
 	"mediabridge/ng":            {"mediabridge", "sip"},
 
 	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},

@@ -52,6 +52,7 @@ type UA struct {
 	dialogs   map[string]*dialog // by Call-ID
 	regCallID string
 	regSeq    uint32
+	answers   map[sip.Method]int // AnswerWith
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -397,7 +398,26 @@ func (u *UA) sdp() []byte {
 // INFO, NOTIFY, UPDATE... with 200; in-dialog ones update nothing.
 func (u *UA) onOther(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	u.record(req)
-	_ = tx.Respond(sip.NewResponse(req, 200, "OK"))
+	u.mu.Lock()
+	code := u.answers[req.Method]
+	u.mu.Unlock()
+	if code == 0 {
+		code = 200
+	}
+	_ = tx.Respond(sip.NewResponse(req, code, ""))
+}
+
+// AnswerWith makes the UA answer the requests of method it has no
+// dedicated handler for (NOTIFY, MESSAGE, OPTIONS...) with code from now
+// on, instead of 200; 0 restores 200. A watcher answering NOTIFY with 481
+// tells the notifier its subscription is gone (RFC 6665 §4.1.3).
+func (u *UA) AnswerWith(method sip.Method, code int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.answers == nil {
+		u.answers = map[sip.Method]int{}
+	}
+	u.answers[method] = code
 }
 
 // onCancel answers a CANCEL that matched no INVITE.

@@ -1,0 +1,116 @@
+package siptest
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/palio-voip/palio/sip"
+)
+
+// Subscription is a subscription the UA made with Subscribe (the
+// subscriber side of RFC 6665). The NOTIFYs it receives are answered by the
+// UA (200, or what AnswerWith says) and recorded; Notifies and WaitNotify
+// return those of this subscription (by Call-ID).
+type Subscription struct {
+	u     *UA
+	d     *dialog
+	event string
+}
+
+// Subscribe sends a SUBSCRIBE for event ("dialog") to uri
+// ("sip:5002@voip.unisi.it") through the UA's proxy, with Expires expires,
+// and returns the subscription and the final response. When the response
+// is a 2xx the subscription's dialog is set up from it (To tag, Contact,
+// Record-Route), so that Refresh sends in-dialog SUBSCRIBEs.
+func (u *UA) Subscribe(ctx context.Context, uri, event string, expires int) (*Subscription, *sip.Response, error) {
+	ruri, err := sip.ParseURI(uri)
+	if err != nil {
+		return nil, nil, fmt.Errorf("siptest: subscribe %q: %w", uri, err)
+	}
+	d := &dialog{
+		callID:    sipmsg.GenerateTagN(24),
+		localTag:  sipmsg.GenerateTagN(10),
+		localURI:  sip.URI{Scheme: "sip", User: u.user, Host: u.host, Port: u.port},
+		remoteURI: sip.URI{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host, Port: ruri.Port},
+		cseq:      1,
+	}
+	req := sipmsg.NewRequest(sip.SUBSCRIBE, ruri)
+	req.AppendHeader(u.via())
+	mf := sipmsg.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	from := &sipmsg.FromHeader{Address: d.localURI}
+	from.Params.Add("tag", d.localTag)
+	req.AppendHeader(from)
+	req.AppendHeader(&sipmsg.ToHeader{Address: d.remoteURI})
+	cid := sipmsg.CallIDHeader(d.callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sip.SUBSCRIBE})
+	req.AppendHeader(&sipmsg.ContactHeader{Address: u.Contact()})
+	req.AppendHeader(sipmsg.NewHeader("Event", event))
+	req.AppendHeader(sipmsg.NewHeader("Expires", strconv.Itoa(expires)))
+	req.SetBody(nil)
+	u.route(req, u.proxy)
+	s := &Subscription{u: u, d: d, event: event}
+	res, err := u.do(ctx, req)
+	if err != nil {
+		return s, nil, err
+	}
+	if res.StatusCode < 300 {
+		d.remoteTag = tagOf(res.To().Params)
+		d.remoteTarget = *ruri.Clone()
+		if c := res.Contact(); c != nil {
+			d.remoteTarget = *c.Address.Clone()
+		}
+		d.routeSet = routeSetOf(res, true)
+	}
+	return s, res, nil
+}
+
+// CallID returns the subscription's Call-ID.
+func (s *Subscription) CallID() string { return s.d.callID }
+
+// Refresh sends an in-dialog SUBSCRIBE with Expires expires (0
+// unsubscribes) and returns the final response.
+func (s *Subscription) Refresh(ctx context.Context, expires int) (*sip.Response, error) {
+	req := s.u.request(s.d, sip.SUBSCRIBE, nil)
+	req.AppendHeader(sipmsg.NewHeader("Event", s.event))
+	req.AppendHeader(sipmsg.NewHeader("Expires", strconv.Itoa(expires)))
+	return s.u.do(ctx, req)
+}
+
+// Notifies returns the NOTIFYs of this subscription received so far, in
+// order of arrival.
+func (s *Subscription) Notifies() []*sip.Request {
+	var out []*sip.Request
+	for _, r := range s.u.Received(sip.NOTIFY) {
+		if callIDOf(r) == s.d.callID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitNotify waits until the subscription has received n NOTIFYs and
+// returns the nth.
+func (s *Subscription) WaitNotify(ctx context.Context, n int) (*sip.Request, error) {
+	var got *sip.Request
+	err := s.u.wait(ctx, func() bool {
+		c := 0
+		for _, r := range s.u.received {
+			if r.Method == sip.NOTIFY && callIDOf(r) == s.d.callID {
+				c++
+				if c == n {
+					got = r
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("siptest: %s: waiting for NOTIFY #%d of %s: %w", s.u.user, n, s.d.callID, err)
+	}
+	return got, nil
+}
