@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
 	"features/featurestest": {"features"},
-	"store/sqlstore":        {"sip", "alias", "dialplan", "features", "registrar", "permission", "routing", "snapshot", "internal/*"},
+	"store/sqlstore":        {"sip", "alias", "dialplan", "features", "presence", "registrar", "permission", "routing", "snapshot", "internal/*"},
 	"store/sqlite":          {"store/sqlstore"},
 	"store/mysql":           {"store/sqlstore"},
 	"store/storetest":       {"store/sqlstore", "store/sqlite", "store/mysql"},

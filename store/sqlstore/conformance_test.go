@@ -14,6 +14,8 @@ import (
 	"github.com/palio-voip/palio/features/featurestest"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/permission/permissiontest"
+	"github.com/palio-voip/palio/presence"
+	"github.com/palio-voip/palio/presence/presencetest"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/registrar/registrartest"
 	"github.com/palio-voip/palio/routing"
@@ -97,6 +99,12 @@ func TestRoutingStore(t *testing.T) {
 func TestFeatureStore(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
 		featurestest.TestStore(t, func(t *testing.T) features.Store { return open(t).Features() })
+	})
+}
+
+func TestPresenceStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		presencetest.TestStore(t, func(t *testing.T) presence.Store { return open(t).Presence() })
 	})
 }
 

@@ -1,0 +1,128 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palio-voip/palio/presence"
+)
+
+// PresenceStore is presence.Store over OpenSIPS's active_watchers table
+// (and Palio's palio_* columns in it): the presence server writes every
+// subscription through, so that a restart, or another node on the same
+// database, finds them.
+type PresenceStore struct{ db *DB }
+
+var _ presence.Store = (*PresenceStore)(nil)
+
+// Presence returns the subscriptions store of db.
+func (db *DB) Presence() *PresenceStore { return &PresenceStore{db} }
+
+// watcherCols are active_watchers' columns in the order Put writes them.
+var watcherCols = []string{
+	"presentity_uri", "watcher_username", "watcher_domain", "to_user", "to_domain", "event", "event_id",
+	"to_tag", "from_tag", "callid", "local_cseq", "remote_cseq", "contact", "record_route", "expires",
+	"status", "version", "local_contact", "palio_watcher_uri", "palio_to_uri", "palio_received", "palio_transport",
+}
+
+// Subscriptions returns every subscription.
+func (s *PresenceStore) Subscriptions(ctx context.Context) ([]presence.Subscription, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT presentity_uri, watcher_username, watcher_domain, event, event_id, to_tag, from_tag, callid, "+
+		"local_cseq, remote_cseq, contact, record_route, expires, version, local_contact, palio_watcher_uri, palio_to_uri, "+
+		"palio_received, palio_transport FROM active_watchers ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: active_watchers: %w", err)
+	}
+	defer rows.Close()
+	var out []presence.Subscription
+	for rows.Next() {
+		var sub presence.Subscription
+		var eventID, routes sql.NullString
+		var local, remote, expires, version int64
+		if err := rows.Scan(&sub.PresentityURI, &sub.WatcherUser, &sub.WatcherDomain, &sub.Event, &eventID,
+			&sub.ToTag, &sub.FromTag, &sub.CallID, &local, &remote, &sub.Contact, &routes, &expires, &version,
+			&sub.LocalContact, &sub.WatcherURI, &sub.ToURI, &sub.Received, &sub.Transport); err != nil {
+			return nil, fmt.Errorf("sqlstore: active_watchers: %w", err)
+		}
+		sub.EventID = eventID.String
+		sub.LocalCSeq, sub.RemoteCSeq, sub.Version = uint32(local), uint32(remote), uint32(version)
+		sub.Expires = time.Unix(expires, 0)
+		if routes.String != "" {
+			sub.RouteSet = splitRoutes(routes.String)
+		}
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: active_watchers: %w", err)
+	}
+	return out, nil
+}
+
+// Put inserts sub or replaces the subscription with its key (callid,
+// to_tag, from_tag). Expires is kept to the second, as OpenSIPS does.
+func (s *PresenceStore) Put(ctx context.Context, sub presence.Subscription) error {
+	if sub.CallID == "" || sub.ToTag == "" || sub.FromTag == "" {
+		return errors.New("sqlstore: active_watchers: a subscription needs its Call-ID and both tags")
+	}
+	toUser, toDomain := splitAOR(strings.TrimPrefix(strings.TrimPrefix(sub.PresentityURI, "sips:"), "sip:"))
+	var eventID any
+	if sub.EventID != "" {
+		eventID = sub.EventID
+	}
+	key := []string{"callid", "to_tag", "from_tag"}
+	var update []string
+	for _, c := range watcherCols {
+		if c != "callid" && c != "to_tag" && c != "from_tag" {
+			update = append(update, c)
+		}
+	}
+	q := s.db.dialect.upsert("active_watchers", watcherCols, key, update)
+	_, err := s.db.w.ExecContext(ctx, q, sub.PresentityURI, sub.WatcherUser, sub.WatcherDomain, toUser, toDomain,
+		sub.Event, eventID, sub.ToTag, sub.FromTag, sub.CallID, int64(sub.LocalCSeq), int64(sub.RemoteCSeq),
+		sub.Contact, strings.Join(sub.RouteSet, ","), sub.Expires.Unix(), 2 /* active */, int64(sub.Version),
+		sub.LocalContact, sub.WatcherURI, sub.ToURI, sub.Received, sub.Transport)
+	if err != nil {
+		return fmt.Errorf("sqlstore: active_watchers: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the subscription of k.
+func (s *PresenceStore) Delete(ctx context.Context, k presence.Key) error {
+	res, err := s.db.w.ExecContext(ctx, "DELETE FROM active_watchers WHERE callid = ? AND to_tag = ? AND from_tag = ?", k.CallID, k.ToTag, k.FromTag)
+	if err != nil {
+		return fmt.Errorf("sqlstore: active_watchers: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return presence.ErrNotFound
+	}
+	return nil
+}
+
+// splitRoutes splits a comma-separated route set; a comma inside <> is
+// part of its URI.
+func splitRoutes(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '<':
+			depth++
+		case '>':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	if r := strings.TrimSpace(s[start:]); r != "" {
+		out = append(out, r)
+	}
+	return out
+}
