@@ -35,6 +35,7 @@ type Config struct {
 	Routing    RoutingConfig    `toml:"routing"`
 	Media      MediaConfig      `toml:"media"`
 	Features   FeaturesConfig   `toml:"features"`
+	Presence   PresenceConfig   `toml:"presence"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 }
 
@@ -222,6 +223,18 @@ type RoutingConfig struct {
 	AlarmThreshold float64 `toml:"alarm_threshold"`
 }
 
+// PresenceConfig tunes the presence server (busy lamps: SUBSCRIBE to
+// the dialog event package).
+type PresenceConfig struct {
+	// OnlyMostInteresting sends one dialog per NOTIFY, the most
+	// interesting (confirmed, early, trying), for phones that cannot show
+	// several.
+	OnlyMostInteresting bool `toml:"only_most_interesting"`
+	// MinExpires and MaxExpires bound the subscriptions' durations.
+	MinExpires Duration `toml:"min_expires"`
+	MaxExpires Duration `toml:"max_expires"`
+}
+
 // FeaturesConfig tunes the call services (the settings themselves are
 // per account, in the store: `unisi feature set`).
 type FeaturesConfig struct {
@@ -354,6 +367,7 @@ func defaultConfig() Config {
 			ProbeTimeout:   Duration{5 * time.Second},
 			AlarmThreshold: 0.8,
 		},
+		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
 		Features: FeaturesConfig{
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
@@ -407,6 +421,9 @@ func (c Config) validate() error {
 	}
 	if _, err := c.Features.config(); err != nil {
 		return err
+	}
+	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {
+		return fmt.Errorf("config: presence: min_expires %v and max_expires %v: want 1s <= min <= max", p.MinExpires.Duration, p.MaxExpires.Duration)
 	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {
 		return fmt.Errorf("config: media.policy: %w", err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -249,10 +250,24 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("media: %w", err)
 	}
+	pc := cfg.Presence
+	pres, err := presence.New(presence.Config{
+		OnlyMostInteresting: pc.OnlyMostInteresting,
+		MinExpires:          pc.MinExpires.Duration,
+		MaxExpires:          pc.MaxExpires.Duration,
+	}, a.db.Presence(), srv, presence.WithLogger(log), presence.WithRegisterer(reg))
+	if err != nil {
+		srv.Close()
+		return nil, nil, nil, fmt.Errorf("presence: %w", err)
+	}
+	a.add(component{name: "presence", close: pres.Close})
 	stop := a.router.Watch(srv.Dialogs())
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
 		Register: a.regr,
+		// Watchers authenticate as phones do; the presence server reads
+		// who they are.
+		Presence: a.regr.Authenticate(pres),
 		InDialog: sip.NewDialogRelay(fwd),
 		Initial:  a.pipeline(a.regr.Authenticate, fwd),
 	}

@@ -2,10 +2,13 @@ package siptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -53,9 +56,19 @@ func (u *UA) Subscribe(ctx context.Context, uri, event string, expires int) (*Su
 	req.SetBody(nil)
 	u.route(req, u.proxy)
 	s := &Subscription{u: u, d: d, event: event}
-	res, err := u.do(ctx, req)
+	res, err := u.do(ctx, req.Clone())
 	if err != nil {
 		return s, nil, err
+	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && u.authUser != "" {
+		// Challenged: once more with credentials (WithCredentials).
+		if req, err = u.withCredentials(req, res); err != nil {
+			return s, res, err
+		}
+		d.cseq = req.CSeq().SeqNo
+		if res, err = u.do(ctx, req.Clone()); err != nil {
+			return s, nil, err
+		}
 	}
 	if res.StatusCode < 300 {
 		d.remoteTag = tagOf(res.To().Params)
@@ -113,4 +126,34 @@ func (s *Subscription) WaitNotify(ctx context.Context, n int) (*sip.Request, err
 		return nil, fmt.Errorf("siptest: %s: waiting for NOTIFY #%d of %s: %w", s.u.user, n, s.d.callID, err)
 	}
 	return got, nil
+}
+
+// withCredentials returns req again, with a new Via branch, the next CSeq
+// and the digest answer to the challenge of res.
+func (u *UA) withCredentials(req *sip.Request, res *sip.Response) (*sip.Request, error) {
+	name, hdr := "Authorization", res.GetHeader("WWW-Authenticate")
+	if res.StatusCode == 407 {
+		name, hdr = "Proxy-Authorization", res.GetHeader("Proxy-Authenticate")
+	}
+	if hdr == nil {
+		return nil, errors.New("siptest: a challenge without its header")
+	}
+	chal, err := digest.ParseChallenge(hdr.Value())
+	if err != nil {
+		return nil, err
+	}
+	cred, err := digest.Digest(chal, digest.Options{
+		Method: string(req.Method), URI: req.Recipient.String(), Username: u.authUser, Password: u.password,
+		Count: 1, Cnonce: sipmsg.GenerateTagN(12),
+	})
+	if err != nil {
+		return nil, err
+	}
+	next := req.Clone()
+	next.RemoveHeader("Via")
+	next.PrependHeader(u.via())
+	next.CSeq().SeqNo++
+	next.RemoveHeader(name)
+	next.AppendHeader(sipmsg.NewHeader(name, cred.String()))
+	return next, nil
 }

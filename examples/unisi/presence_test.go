@@ -1,0 +1,72 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// TestBusyLamp: a phone (5004) authenticates and subscribes to 5003's
+// dialogs through the example; a call from 5002 to 5003 lights the lamp
+// (early, confirmed) and the BYE puts it out (terminated), each in a
+// NOTIFY from the server; a watcher of another domain is refused.
+func TestBusyLamp(t *testing.T) {
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[media]\npolicy = \"never\"\n")
+	e.start()
+	watcher := e.phone("5004")
+	e.phone("5003")
+	ctx := ctxT(t, 15*time.Second)
+	sub, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "dialog", 600)
+	if err != nil || res.StatusCode != 202 && res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %v %v\n%s", res, err, tail(e.stderr.String(), 20))
+	}
+	first, err := sub.WaitNotify(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := string(first.Body()); !strings.Contains(b, `entity="sip:5003@voip.unisi.it"`) || strings.Contains(b, "<dialog ") {
+		t.Errorf("the first NOTIFY is not 5003's idle full state:\n%s", b)
+	}
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(e.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5003@"+e.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("call: %d", code)
+	}
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		states = states[:0]
+		for _, n := range sub.Notifies() {
+			b := string(n.Body())
+			for _, st := range []string{"early", "confirmed", "terminated"} {
+				if strings.Contains(b, "<state") && strings.Contains(b, ">"+st+"</state>") {
+					states = append(states, st)
+				}
+			}
+		}
+		if len(states) > 0 && states[len(states)-1] == "terminated" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	joined := strings.Join(states, " ")
+	if !strings.Contains(joined, "confirmed") || !strings.HasSuffix(joined, "terminated") {
+		t.Fatalf("lamp states %q, want confirmed then terminated", joined)
+	}
+	for _, n := range sub.Notifies() {
+		if b := string(n.Body()); strings.Contains(b, "confirmed") && !strings.Contains(b, `direction="recipient"`) {
+			t.Errorf("5003 is the callee: want direction recipient in\n%s", b)
+		}
+	}
+	if _, res, err := watcher.Subscribe(ctx, "sip:5003@other.example", "dialog", 600); err != nil || res.StatusCode != 403 {
+		t.Errorf("watching another domain: %v %v, want 403", res, err)
+	}
+	if _, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "presence", 600); err != nil || res.StatusCode != 489 {
+		t.Errorf("Event: presence: %v %v, want 489 Bad Event", res, err)
+	}
+}
