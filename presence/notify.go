@@ -34,6 +34,15 @@ func (p *Presence) run(s *subscription) {
 		if p.ctx.Err() != nil {
 			return // Close: s.sending no longer matters
 		}
+		if err != nil && p.srv.Stopping() {
+			// The server is stopping (its transports close under the
+			// NOTIFY): the watcher is not gone, and the subscription stays
+			// in the store for the next start.
+			p.mu.Lock()
+			s.sending = false
+			p.mu.Unlock()
+			return
+		}
 		code := 0
 		if err == nil {
 			code = res.StatusCode

@@ -104,6 +104,9 @@ type Presence struct {
 	calls  map[string]map[callKey]callEntry      // AOR → its calls
 	seq    uint64                                // orders calls by creation
 	closed bool
+	// started is set once a dialog event or a SUBSCRIBE showed that the
+	// server serves: reloaded subscriptions may be notified.
+	started bool
 
 	unsubscribe func()
 	ctx         context.Context // ends with Close: in-flight NOTIFYs stop
@@ -306,6 +309,7 @@ func (p *Presence) onDialog(ev sip.DialogEvent) {
 	if p.closed {
 		return
 	}
+	p.serving()
 	if caller != "" {
 		p.update(caller, callKey{d.CallID, d.FromTag, Initiator}, DialogView{
 			CallID: d.CallID, LocalTag: d.FromTag, RemoteTag: d.ToTag, Direction: Initiator,
@@ -476,6 +480,22 @@ func (p *Presence) start(s *subscription) {
 	s.sending = true
 	p.wg.Add(1)
 	go p.run(s)
+}
+
+// serving releases the subscriptions reloaded by New: a call is being
+// handled, so the server serves and their NOTIFYs can go (else they wait
+// for the first sweep). p.mu is held.
+func (p *Presence) serving() {
+	if p.started {
+		return
+	}
+	p.started = true
+	for _, s := range p.subs {
+		if s.reloaded {
+			s.reloaded = false
+			p.start(s)
+		}
+	}
 }
 
 // sweep ends expired subscriptions until Close.

@@ -241,7 +241,8 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 		return err
 	}
 	p.mu.Lock()
-	s.reloaded = false // a SUBSCRIBE came: the server serves
+	p.serving() // a SUBSCRIBE came: the server serves
+	s.reloaded = false
 	p.enqueue(s, notice{dialogs: p.state(s.aor)})
 	p.mu.Unlock()
 	return nil

@@ -272,6 +272,11 @@ func (s *Server) closeSockets() {
 // Local returns the server's identity: its listening addresses and domains.
 func (s *Server) Local() *Local { return s.local }
 
+// Stopping reports whether Shutdown or Close has begun: requests of the
+// server's own that fail from now on fail because it stops, not because
+// their peer is gone.
+func (s *Server) Stopping() bool { return s.draining.Load() }
+
 // Dialogs returns the table of calls routed through this server.
 func (s *Server) Dialogs() *Dialogs { return s.dialogs }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/palio-voip/palio/sip/siptest"
+	"github.com/palio-voip/palio/store/sqlite"
 )
 
 // TestBusyLamp: a phone (5004) authenticates and subscribes to 5003's
@@ -69,4 +71,48 @@ func TestBusyLamp(t *testing.T) {
 	if _, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "presence", 600); err != nil || res.StatusCode != 489 {
 		t.Errorf("Event: presence: %v %v, want 489 Bad Event", res, err)
 	}
+}
+
+// TestBusyLampSurvivesRestart: the subscription is in the database; after
+// a restart of the server the watcher, which did not subscribe again,
+// still gets the NOTIFYs of 5003's next call, in the same dialog.
+func TestBusyLampSurvivesRestart(t *testing.T) {
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[media]\npolicy = \"never\"\n")
+	e.start()
+	watcher := e.phone("5004")
+	e.phone("5003")
+	ctx := ctxT(t, 15*time.Second)
+	sub, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "dialog", 600)
+	if err != nil || res.StatusCode >= 300 {
+		t.Fatalf("SUBSCRIBE: %v %v", res, err)
+	}
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	// The server is stopped: the subscription is in the database.
+	db, err := sqlite.Open(ctx, filepath.Join(e.dir, "unisi.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := db.Presence().Subscriptions(ctx)
+	db.Close()
+	if err != nil || len(stored) != 1 || stored[0].CallID != sub.CallID() {
+		t.Fatalf("active_watchers after the stop: %+v %v, want the subscription", stored, err)
+	}
+	e.start()
+	before := len(sub.Notifies())
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(e.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5003@"+e.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("call after restart: %d", code)
+	}
+	n, err := sub.WaitNotify(ctx, before+1)
+	if err != nil {
+		t.Fatalf("no NOTIFY after the restart: %v\n%s", err, tail(e.stderr.String(), 20))
+	}
+	if tag, _ := n.From().Params.Get("tag"); tag != res.To().Params.GetOr("tag", "") {
+		t.Errorf("the NOTIFY's From tag %q is not the 202's To tag: another dialog", tag)
+	}
+	call.Bye(ctx)
 }
