@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +118,32 @@ func TestBusyLampSurvivesRestart(t *testing.T) {
 		t.Errorf("the NOTIFY's From tag %q is not the 202's To tag: another dialog", tag)
 	}
 	call.Bye(ctx)
+}
+
+// TestSIPpSubscribe: SIPp, an independent client, watches 5003's lamp:
+// it answers the digest challenge, gets 202 and the first NOTIFY (active,
+// 5003's dialog-info), unsubscribes in the dialog and gets the final
+// NOTIFY (terminated).
+func TestSIPpSubscribe(t *testing.T) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp not installed (apt-get install sip-tester); .ci/run installs it")
+	}
+	e := newExample(t, "[log]\nlevel = \"warn\"\n")
+	e.start()
+	dir := t.TempDir()
+	scen, _ := filepath.Abs("testdata")
+	c := exec.Command("sipp", "-sf", filepath.Join(scen, "subscribe.xml"), "-s", "5003", "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freePort(t, "udp")), "-au", "5004", "-ap", "unisi5004", "-m", "1",
+		"-timeout", "20s", "-recv_timeout", "5000", "-nostdin", "-trace_err", e.addr)
+	c.Dir = dir
+	out, err := c.CombinedOutput()
+	if err != nil {
+		errs, _ := filepath.Glob(filepath.Join(dir, "*errors.log"))
+		var msgs string
+		for _, f := range errs {
+			b, _ := os.ReadFile(f)
+			msgs += string(b)
+		}
+		t.Fatalf("sipp: %v\n%s\n%s\nserver:\n%s", err, tail(string(out), 20), tail(msgs, 30), tail(e.stderr.String(), 20))
+	}
 }
