@@ -114,14 +114,18 @@ func (p *Presence) notify(s *subscription, n notice) (*sip.Request, sip.Target) 
 		req.AppendHeader(&sipmsg.RouteHeader{Address: *r.Clone()})
 	}
 	req.AppendHeader(sip.NewHeader("Contact", "<"+s.LocalContact+">"))
-	ev := EventPackage
+	ev := s.Event
 	if s.EventID != "" {
 		ev += ";id=" + s.EventID
 	}
 	req.AppendHeader(sip.NewHeader("Event", ev))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
-	req.AppendHeader(sip.NewHeader("Content-Type", ContentType))
-	req.SetBody(DialogInfo(s.PresentityURI, version, n.dialogs))
+	req.AppendHeader(sip.NewHeader("Content-Type", contentTypeOf(s.Event)))
+	if s.Event == MessageSummary {
+		req.SetBody(MessageSummaryBody(s.PresentityURI, n.mailbox))
+	} else {
+		req.SetBody(DialogInfo(s.PresentityURI, version, n.dialogs))
+	}
 
 	t := sip.Target{URI: *s.contact.Clone()}
 	if len(s.routes) == 0 {

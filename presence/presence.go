@@ -103,6 +103,7 @@ type Presence struct {
 	byAOR  map[string]map[*subscription]struct{} // watched AOR → its watchers
 	calls  map[string]map[callKey]callEntry      // AOR → its calls
 	seq    uint64                                // orders calls by creation
+	boxes  map[string]Mailbox                    // AOR → its voicemail box's counts
 	closed bool
 	// started is set once a dialog event or a SUBSCRIBE showed that the
 	// server serves: reloaded subscriptions may be notified.
@@ -142,7 +143,8 @@ type subscription struct {
 // why the subscription ended.
 type notice struct {
 	dialogs []DialogView
-	reason  string // "" while the subscription is active
+	mailbox Mailbox // for message-summary subscriptions
+	reason  string  // "" while the subscription is active
 }
 
 type callKey struct {
@@ -174,6 +176,7 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 		subs:  map[Key]*subscription{},
 		byAOR: map[string]map[*subscription]struct{}{},
 		calls: map[string]map[callKey]callEntry{},
+		boxes: map[string]Mailbox{},
 		stop:  make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -232,7 +235,7 @@ func (p *Presence) reload() error {
 		s.LocalContact = p.localContact(row.Transport)
 		s.reloaded = true
 		p.add(s)
-		p.enqueue(s, notice{dialogs: p.state(s.aor)})
+		p.enqueue(s, p.current(s))
 	}
 	return nil
 }
@@ -368,7 +371,9 @@ func (p *Presence) update(aor string, k callKey, v DialogView) {
 	e.view = v
 	calls[k] = e
 	for s := range p.byAOR[aor] {
-		p.enqueue(s, notice{dialogs: p.state(aor)})
+		if s.Event == EventPackage {
+			p.enqueue(s, notice{dialogs: p.state(aor)})
+		}
 	}
 	if v.State == sip.DialogTerminated {
 		delete(calls, k)
@@ -454,7 +459,9 @@ func (p *Presence) terminate(s *subscription, reason string) {
 	}
 	s.reloaded = false // it ends now, and its final NOTIFY is due
 	s.queue = s.queue[:0]
-	p.enqueue(s, notice{dialogs: p.state(s.aor), reason: reason})
+	n := p.current(s)
+	n.reason = reason
+	p.enqueue(s, n)
 }
 
 // enqueue queues n for s and starts its sender when none runs. The queue

@@ -38,9 +38,14 @@ func (p *Presence) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Re
 		return &sip.StatusError{Code: 405, Response: res}
 	}
 	pkg, eventID := event(r)
-	if !strings.EqualFold(pkg, EventPackage) {
+	switch {
+	case strings.EqualFold(pkg, EventPackage):
+		pkg = EventPackage
+	case strings.EqualFold(pkg, MessageSummary):
+		pkg = MessageSummary
+	default:
 		res := sip.NewResponse(r, 489, "Bad Event")
-		res.AppendHeader(sip.NewHeader("Allow-Events", EventPackage))
+		res.AppendHeader(sip.NewHeader("Allow-Events", EventPackage+", "+MessageSummary))
 		return &sip.StatusError{Code: 489, Response: res}
 	}
 	expires := p.cfg.DefaultExpires
@@ -63,15 +68,15 @@ func (p *Presence) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Re
 		// authentication was asked for, and nobody may watch anonymously.
 		return sip.Reject(403, "Forbidden")
 	}
-	if !acceptsDialogInfo(r) {
+	if ct := contentTypeOf(pkg); !accepts(r, ct) {
 		res := sip.NewResponse(r, 406, "Not Acceptable")
-		res.AppendHeader(sip.NewHeader("Accept", ContentType))
+		res.AppendHeader(sip.NewHeader("Accept", ct))
 		return &sip.StatusError{Code: 406, Response: res}
 	}
 	if tag := r.To().Params; tag.Has("tag") {
 		return p.refresh(ctx, w, r, id, expires)
 	}
-	return p.subscribe(ctx, w, r, id, expires, eventID)
+	return p.subscribe(ctx, w, r, id, expires, pkg, eventID)
 }
 
 // event returns the Event header's package and id parameter.
@@ -94,9 +99,9 @@ func event(r *sip.Request) (pkg, id string) {
 	return pkg, id
 }
 
-// acceptsDialogInfo reports whether the SUBSCRIBE's Accept headers, if
-// any, allow application/dialog-info+xml.
-func acceptsDialogInfo(r *sip.Request) bool {
+// accepts reports whether the SUBSCRIBE's Accept headers, if any, allow
+// the content type ct.
+func accepts(r *sip.Request, ct string) bool {
 	hs := r.GetHeaders("Accept")
 	if len(hs) == 0 {
 		return true
@@ -105,7 +110,7 @@ func acceptsDialogInfo(r *sip.Request) bool {
 		for _, t := range strings.Split(h.Value(), ",") {
 			t, _, _ = strings.Cut(t, ";")
 			switch strings.ToLower(strings.TrimSpace(t)) {
-			case ContentType, "*/*", "application/*":
+			case ct, "*/*", "application/*":
 				return true
 			}
 		}
@@ -114,7 +119,7 @@ func acceptsDialogInfo(r *sip.Request) bool {
 }
 
 // subscribe serves an initial SUBSCRIBE.
-func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.Request, id registrar.Identity, expires time.Duration, eventID string) error {
+func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.Request, id registrar.Identity, expires time.Duration, pkg, eventID string) error {
 	ruri := r.Recipient
 	if ruri.User == "" {
 		return sip.Reject(404, "Not Found")
@@ -143,7 +148,7 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 	s.WatcherUser, s.WatcherDomain = id.Username, id.Domain
 	s.WatcherURI = r.From().Address.String()
 	s.ToURI = r.To().Address.String()
-	s.Event, s.EventID = EventPackage, eventID
+	s.Event, s.EventID = pkg, eventID
 	s.RemoteCSeq = r.CSeq().SeqNo
 	s.Contact = s.contact.String()
 	for _, h := range r.GetHeaders("Record-Route") {
@@ -163,7 +168,9 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 		}
 		p.mu.Lock()
 		s.ended = true
-		p.enqueue(s, notice{dialogs: p.state(aor), reason: "timeout"})
+		n := p.current(s)
+		n.reason = "timeout"
+		p.enqueue(s, n)
 		p.mu.Unlock()
 		return nil
 	}
@@ -180,7 +187,7 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 	}
 	s.held = true
 	p.add(s)
-	p.enqueue(s, notice{dialogs: p.state(aor)})
+	p.enqueue(s, p.current(s))
 	p.mu.Unlock()
 	if err := w.WriteResponse(p.accepted(r, s, expires)); err != nil {
 		p.mu.Lock()
@@ -243,7 +250,7 @@ func (p *Presence) refresh(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 	p.mu.Lock()
 	p.serving() // a SUBSCRIBE came: the server serves
 	s.reloaded = false
-	p.enqueue(s, notice{dialogs: p.state(s.aor)})
+	p.enqueue(s, p.current(s))
 	p.mu.Unlock()
 	return nil
 }

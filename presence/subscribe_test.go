@@ -43,11 +43,11 @@ func TestServeSIPRejects(t *testing.T) {
 		header string // name: value expected on the response
 	}{
 		{"PUBLISH", authed, siptest.NewRequest(sip.PUBLISH, "sip:5002@voip.unisi.it"), 405, "Allow: SUBSCRIBE"},
-		{"no Event", authed, subscribe(func(r *sip.Request) { r.RemoveHeader("Event") }), 489, "Allow-Events: dialog"},
+		{"no Event", authed, subscribe(func(r *sip.Request) { r.RemoveHeader("Event") }), 489, "Allow-Events: dialog, message-summary"},
 		{"compact Event of another package", authed, subscribe(func(r *sip.Request) {
 			r.RemoveHeader("Event")
 			r.AppendHeader(sip.NewHeader("o", "presence"))
-		}), 489, "Allow-Events: dialog"},
+		}), 489, "Allow-Events: dialog, message-summary"},
 		{"not authenticated", context.Background(), subscribe(nil), 403, ""},
 		{"Accept without dialog-info", authed, subscribe(func(r *sip.Request) {
 			r.AppendHeader(sip.NewHeader("Accept", "application/pidf+xml"))

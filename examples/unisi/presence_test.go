@@ -147,3 +147,36 @@ func TestSIPpSubscribe(t *testing.T) {
 		t.Fatalf("sipp: %v\n%s\n%s\nserver:\n%s", err, tail(string(out), 20), tail(msgs, 30), tail(e.stderr.String(), 20))
 	}
 }
+
+// TestVoicemailLamp: 5002's phone subscribes to its own mailbox
+// (message-summary); an operator sets its counts with `unisi mwi` while
+// the server runs; the phone gets a NOTIFY with the lamp on.
+func TestVoicemailLamp(t *testing.T) {
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n")
+	e.start()
+	phone := e.phone("5002")
+	ctx := ctxT(t, 15*time.Second)
+	sub, res, err := phone.Subscribe(ctx, "sip:5002@voip.unisi.it", "message-summary", 600)
+	if err != nil || res.StatusCode >= 300 {
+		t.Fatalf("SUBSCRIBE: %v %v", res, err)
+	}
+	first, err := sub.WaitNotify(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := string(first.Body()); !strings.Contains(b, "Messages-Waiting: no") {
+		t.Errorf("before any message:\n%s", b)
+	}
+	if out := e.cli(0, "mwi", "5002", "2", "5"); !strings.Contains(out, "5002@voip.unisi.it: 2 new, 5 old") {
+		t.Errorf("mwi: %q", out)
+	}
+	n, err := sub.WaitNotify(ctx, 2)
+	if err != nil {
+		t.Fatalf("no NOTIFY after mwi: %v", err)
+	}
+	if b := string(n.Body()); !strings.Contains(b, "Messages-Waiting: yes") || !strings.Contains(b, "Voice-Message: 2/5 (0/0)") {
+		t.Errorf("after mwi 5002 2 5:\n%s", b)
+	}
+	e.cli(2, "mwi", "5002", "-1", "0")
+	e.cli(1, "mwi", "5077", "1", "0") // no such account
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/snapshot"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -260,7 +261,15 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("presence: %w", err)
 	}
-	a.add(component{name: "presence", close: pres.Close})
+	// The voicemail lamps' counts: read now, and again when palio_mwi
+	// changes (`unisi mwi`, the voicemail server).
+	mboxes := func(ctx context.Context) (snapshot.Report, error) { return pres.ReloadMailboxes(ctx, a.db.Mailboxes()) }
+	if _, err := mboxes(ctx); err != nil {
+		pres.Close()
+		srv.Close()
+		return nil, nil, nil, err
+	}
+	a.add(component{name: "presence", tables: []string{"mwi"}, reload: mboxes, close: pres.Close})
 	stop := a.router.Watch(srv.Dialogs())
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),

@@ -126,3 +126,46 @@ func splitRoutes(s string) []string {
 	}
 	return out
 }
+
+// MailboxStore is presence.MailboxStore over palio_mwi: the voicemail
+// boxes' counts, one row per mailbox, behind the "mwi" change counter.
+type MailboxStore struct{ db *DB }
+
+var _ presence.MailboxStore = (*MailboxStore)(nil)
+
+// Mailboxes returns the mailbox store of db.
+func (db *DB) Mailboxes() *MailboxStore { return &MailboxStore{db} }
+
+// Mailboxes returns every mailbox's counts.
+func (s *MailboxStore) Mailboxes(ctx context.Context) ([]presence.Mailbox, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT username, domain, new_messages, old_messages FROM palio_mwi ORDER BY username, domain")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: palio_mwi: %w", err)
+	}
+	defer rows.Close()
+	var out []presence.Mailbox
+	for rows.Next() {
+		var m presence.Mailbox
+		if err := rows.Scan(&m.User, &m.Domain, &m.New, &m.Old); err != nil {
+			return nil, fmt.Errorf("sqlstore: palio_mwi: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: palio_mwi: %w", err)
+	}
+	return out, nil
+}
+
+// PutMailbox stores m's counts (presence.CheckMailbox first).
+func (s *MailboxStore) PutMailbox(ctx context.Context, m presence.Mailbox) error {
+	if err := presence.CheckMailbox(m); err != nil {
+		return err
+	}
+	cols := []string{"username", "domain", "new_messages", "old_messages"}
+	q := s.db.dialect.upsert("palio_mwi", cols, cols[:2], cols[2:])
+	if _, err := s.db.w.ExecContext(ctx, q, m.User, m.Domain, m.New, m.Old); err != nil {
+		return fmt.Errorf("sqlstore: palio_mwi: %w", err)
+	}
+	return nil
+}

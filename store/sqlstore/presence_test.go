@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"testing"
 
+	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/presence/presencetest"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/palio-voip/palio/store/storetest"
@@ -24,6 +25,40 @@ func TestPresenceRouteSet(t *testing.T) {
 		}
 		if r := got[0].RouteSet; len(r) != 3 || r[1] != "<sip:proxy.example;lr;x=a,b>" {
 			t.Errorf("route set: %q", r)
+		}
+	})
+}
+
+// TestMailboxStore: counts stored, replaced and read back; bad counts
+// refused; every write moves the "mwi" change counter.
+func TestMailboxStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		db := open(t)
+		s := db.Mailboxes()
+		ctx := t.Context()
+		v0, err := db.Versions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutMailbox(ctx, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 1, Old: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutMailbox(ctx, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 3, Old: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutMailbox(ctx, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: -1}); err == nil {
+			t.Error("negative counts stored")
+		}
+		got, err := s.Mailboxes(ctx)
+		if err != nil || len(got) != 1 || got[0].New != 3 || got[0].Old != 2 {
+			t.Fatalf("mailboxes: %+v %v", got, err)
+		}
+		v1, err := db.Versions(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v1["mwi"] == v0["mwi"] {
+			t.Errorf("the mwi counter did not move: %v → %v", v0["mwi"], v1["mwi"])
 		}
 	})
 }
