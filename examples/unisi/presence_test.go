@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,4 +180,53 @@ func TestVoicemailLamp(t *testing.T) {
 	}
 	e.cli(2, "mwi", "5002", "-1", "0")
 	e.cli(1, "mwi", "5077", "1", "0") // no such account
+}
+
+// TestBaresipVoicemailLamp: a real baresip phone (its mwi module)
+// registers, subscribes to its mailbox through the example (answering
+// the digest challenge), gets the counts, and sees the lamp go on when an
+// operator runs `unisi mwi`.
+func TestBaresipVoicemailLamp(t *testing.T) {
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Skip("baresip not installed (apt-get install baresip-core); .ci/run installs it")
+	}
+	if _, err := os.Stat(filepath.Join(baresipModules, "mwi.so")); err != nil {
+		t.Skipf("baresip's mwi module is not in %s: %v", baresipModules, err)
+	}
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n")
+	e.start()
+	dir := t.TempDir()
+	config := fmt.Sprintf("poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:%d\nnet_interface\t\t127.0.0.1\nmodule_path\t\t%s\n"+
+		"module\t\t\tg711.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tmwi.so\nmodule_app\t\tmenu.so\n", freePort(t, "udp"), baresipModules)
+	account := fmt.Sprintf("<sip:5002@voip.unisi.it>;auth_pass=unisi5002;outbound=\"sip:%s\";regint=600;mwi=yes\n", e.addr)
+	for file, body := range map[string]string{"config": config, "accounts": account, "contacts": ""} {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command("baresip", "-f", dir, "-s", "-t", "30")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	wait := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), what); {
+			if time.Now().After(deadline) {
+				t.Fatalf("baresip never showed %q:\n%s\nserver:\n%s", what, tail(out.String(), 40), tail(e.stderr.String(), 20))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait("Voice-Message: 0/0 (0/0)") // the first NOTIFY: an empty mailbox
+	e.cli(0, "mwi", "5002", "3", "1")
+	wait("Voice-Message: 3/1 (0/0)")
+	if !strings.Contains(out.String(), "Messages-Waiting: yes") {
+		t.Errorf("the lamp's NOTIFY does not say Messages-Waiting: yes:\n%s", tail(out.String(), 30))
+	}
 }
