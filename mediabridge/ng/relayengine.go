@@ -102,6 +102,21 @@ func (e *RelayEngine) prune() {
 	e.pruneAt = 2*len(e.calls) + 64
 }
 
+// prepare reads what an offer or answer carries: the ICE choice and the
+// parsed SDP.
+func prepare(ctx context.Context, cmd Command) (keep bool, d *mediabridge.Description, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, nil, err
+	}
+	if keep, err = keepICE(cmd.ICE); err != nil {
+		return false, nil, err
+	}
+	if d, err = parseSDP(cmd.SDP); err != nil {
+		return false, nil, err
+	}
+	return keep, d, nil
+}
+
 func parseSDP(sdp []byte) (*mediabridge.Description, error) {
 	d, err := mediabridge.ParseBody("application/sdp", sdp)
 	if err != nil {
@@ -114,14 +129,7 @@ func parseSDP(sdp []byte) (*mediabridge.Description, error) {
 // with the sender as leg A; later ones are re-offers from either end.
 // A failed first offer leaves nothing behind.
 func (e *RelayEngine) Offer(ctx context.Context, cmd Command) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	keep, err := keepICE(cmd.ICE)
-	if err != nil {
-		return nil, err
-	}
-	d, err := parseSDP(cmd.SDP)
+	keep, d, err := prepare(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -167,14 +175,7 @@ func (e *RelayEngine) Offer(ctx context.Context, cmd Command) ([]byte, error) {
 // Answer anchors the answer to the last offer: from the end the offer
 // went to.
 func (e *RelayEngine) Answer(ctx context.Context, cmd Command) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	keep, err := keepICE(cmd.ICE)
-	if err != nil {
-		return nil, err
-	}
-	d, err := parseSDP(cmd.SDP)
+	keep, d, err := prepare(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
