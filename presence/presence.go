@@ -48,10 +48,10 @@ type Config struct {
 	// phones that cannot show several.
 	OnlyMostInteresting bool
 	// Authorize, when set, decides who may watch whom in place of the
-	// default rule (an account may watch any AOR of its own domain): it
-	// gets the watcher's identity and the watched AOR ("5002@voip.unisi.it")
-	// and reports whether to accept; a refusal is a 403. Per-user allow
-	// and deny lists go here.
+	// default rule (an account may watch any AOR of its own domain, as the
+	// watch rules loaded by ReloadRules allow): it gets the watcher's
+	// identity and the watched AOR ("5002@voip.unisi.it") and reports
+	// whether to accept; a refusal is a 403.
 	Authorize func(watcher registrar.Identity, aor string) bool
 }
 
@@ -104,6 +104,7 @@ type Presence struct {
 	calls  map[string]map[callKey]callEntry      // AOR → its calls
 	seq    uint64                                // orders calls by creation
 	boxes  map[string]Mailbox                    // AOR → its voicemail box's counts
+	rules  rules                                 // the watch rules (ReloadRules)
 	closed bool
 	// started is set once a dialog event or a SUBSCRIBE showed that the
 	// server serves: reloaded subscriptions may be notified.

@@ -133,6 +133,10 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 	allowed := strings.EqualFold(domain, id.Domain)
 	if p.cfg.Authorize != nil {
 		allowed = p.cfg.Authorize(id, aor)
+	} else if allowed {
+		p.mu.Lock()
+		allowed = p.rules.allows(aor, aorKey(id.Username, id.Domain))
+		p.mu.Unlock()
 	}
 	if !allowed {
 		return sip.Reject(403, "Forbidden")

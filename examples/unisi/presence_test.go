@@ -230,3 +230,45 @@ func TestBaresipVoicemailLamp(t *testing.T) {
 		t.Errorf("the lamp's NOTIFY does not say Messages-Waiting: yes:\n%s", tail(out.String(), 30))
 	}
 }
+
+// TestWatchRulesRunningServer: `unisi watch deny` stops a watcher on a
+// running server (403 at its next SUBSCRIBE); `unisi watch del` lets it
+// watch again; refused input is refused.
+func TestWatchRulesRunningServer(t *testing.T) {
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n")
+	e.start()
+	watcher := e.phone("5004")
+	ctx := ctxT(t, 15*time.Second)
+	code := func() int {
+		_, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "dialog", 600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode
+	}
+	if c := code(); c != 202 {
+		t.Fatalf("before any rule: %d", c)
+	}
+	e.cli(0, "watch", "deny", "5003", "5004")
+	if out := e.cli(0, "watch", "list"); !strings.Contains(out, "5003\tvoip.unisi.it\t5004@voip.unisi.it\tdeny") {
+		t.Errorf("watch list:\n%s", out)
+	}
+	until := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			c := code()
+			if c == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("SUBSCRIBE: %d, want %d within 5 s", c, want)
+			}
+		}
+	}
+	until(403)
+	e.cli(0, "watch", "del", "5003", "5004")
+	until(202)
+	e.cli(1, "watch", "del", "5003", "5004")   // no such rule
+	e.cli(1, "watch", "allow", "5003", "5077") // no such account
+	e.cli(2, "watch", "allow", "5003", "5003") // oneself
+}

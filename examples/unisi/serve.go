@@ -261,15 +261,24 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("presence: %w", err)
 	}
-	// The voicemail lamps' counts: read now, and again when palio_mwi
-	// changes (`unisi mwi`, the voicemail server).
-	mboxes := func(ctx context.Context) (snapshot.Report, error) { return pres.ReloadMailboxes(ctx, a.db.Mailboxes()) }
-	if _, err := mboxes(ctx); err != nil {
+	// The voicemail lamps' counts and who may watch whom: read now, and
+	// again when palio_mwi or palio_watch_rules change (`unisi mwi`,
+	// `unisi watch`, the voicemail server).
+	load := func(ctx context.Context) (snapshot.Report, error) {
+		rep, err := pres.ReloadMailboxes(ctx, a.db.Mailboxes())
+		if err != nil {
+			return rep, err
+		}
+		rules, err := pres.ReloadRules(ctx, a.db.WatchRules())
+		rep.Loaded += rules.Loaded
+		return rep, err
+	}
+	if _, err := load(ctx); err != nil {
 		pres.Close()
 		srv.Close()
 		return nil, nil, nil, err
 	}
-	a.add(component{name: "presence", tables: []string{"mwi"}, reload: mboxes, close: pres.Close})
+	a.add(component{name: "presence", tables: []string{"mwi", "watchrules"}, reload: load, close: pres.Close})
 	stop := a.router.Watch(srv.Dialogs())
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),

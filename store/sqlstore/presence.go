@@ -169,3 +169,58 @@ func (s *MailboxStore) PutMailbox(ctx context.Context, m presence.Mailbox) error
 	}
 	return nil
 }
+
+// RuleStore is presence.RuleStore over palio_watch_rules, behind the
+// "watchrules" change counter.
+type RuleStore struct{ db *DB }
+
+var _ presence.RuleStore = (*RuleStore)(nil)
+
+// WatchRules returns the watch-rule store of db.
+func (db *DB) WatchRules() *RuleStore { return &RuleStore{db} }
+
+// WatchRules returns every rule, by account and watcher.
+func (s *RuleStore) WatchRules(ctx context.Context) ([]presence.WatchRule, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT username, domain, watcher, allow FROM palio_watch_rules ORDER BY username, domain, watcher")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: palio_watch_rules: %w", err)
+	}
+	defer rows.Close()
+	var out []presence.WatchRule
+	for rows.Next() {
+		var r presence.WatchRule
+		if err := rows.Scan(&r.User, &r.Domain, &r.Watcher, &r.Allow); err != nil {
+			return nil, fmt.Errorf("sqlstore: palio_watch_rules: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: palio_watch_rules: %w", err)
+	}
+	return out, nil
+}
+
+// PutWatchRule stores r (presence.CheckWatchRule first).
+func (s *RuleStore) PutWatchRule(ctx context.Context, r presence.WatchRule) error {
+	if err := presence.CheckWatchRule(r); err != nil {
+		return err
+	}
+	cols := []string{"username", "domain", "watcher", "allow"}
+	q := s.db.dialect.upsert("palio_watch_rules", cols, cols[:3], cols[3:])
+	if _, err := s.db.w.ExecContext(ctx, q, r.User, r.Domain, strings.ToLower(r.Watcher), r.Allow); err != nil {
+		return fmt.Errorf("sqlstore: palio_watch_rules: %w", err)
+	}
+	return nil
+}
+
+// DeleteWatchRule removes the rule of user@domain and watcher.
+func (s *RuleStore) DeleteWatchRule(ctx context.Context, user, domain, watcher string) error {
+	res, err := s.db.w.ExecContext(ctx, "DELETE FROM palio_watch_rules WHERE username = ? AND domain = ? AND watcher = ?", user, domain, strings.ToLower(watcher))
+	if err != nil {
+		return fmt.Errorf("sqlstore: palio_watch_rules: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return presence.ErrNotFound
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/palio-voip/palio/presence"
@@ -59,6 +60,41 @@ func TestMailboxStore(t *testing.T) {
 		}
 		if v1["mwi"] == v0["mwi"] {
 			t.Errorf("the mwi counter did not move: %v → %v", v0["mwi"], v1["mwi"])
+		}
+	})
+}
+
+// TestWatchRuleStore: rules stored, replaced, listed, deleted (ErrNotFound
+// the second time); bad rules refused; the counter moves.
+func TestWatchRuleStore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		db := open(t)
+		s := db.WatchRules()
+		ctx := t.Context()
+		v0, _ := db.Versions(ctx)
+		r := presence.WatchRule{User: "5002", Domain: "voip.unisi.it", Watcher: "5003@voip.unisi.it"}
+		if err := s.PutWatchRule(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		r.Allow = true
+		if err := s.PutWatchRule(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutWatchRule(ctx, presence.WatchRule{User: "5002", Domain: "voip.unisi.it", Watcher: "5003"}); err == nil {
+			t.Error("a watcher without a domain stored")
+		}
+		got, err := s.WatchRules(ctx)
+		if err != nil || len(got) != 1 || got[0] != r {
+			t.Fatalf("rules: %+v %v, want [%+v]", got, err, r)
+		}
+		if err := s.DeleteWatchRule(ctx, "5002", "voip.unisi.it", "5003@voip.unisi.it"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteWatchRule(ctx, "5002", "voip.unisi.it", "5003@voip.unisi.it"); !errors.Is(err, presence.ErrNotFound) {
+			t.Errorf("second delete: %v, want ErrNotFound", err)
+		}
+		if v1, _ := db.Versions(ctx); v1["watchrules"] == v0["watchrules"] {
+			t.Error("the watchrules counter did not move")
 		}
 	})
 }
