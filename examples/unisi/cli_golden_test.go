@@ -101,6 +101,7 @@ func TestMissingDatabase(t *testing.T) {
 		{"feature", "set", "5002", "dnd", "on"},
 		{"blacklist", "list"},
 		{"mwi", "5002", "1", "0"},
+		{"watch", "list"},
 		{"user", "list", "-db", filepath.Join(e.dir, "typo.db")}, // a global flag after the command
 	} {
 		var out, errb bytes.Buffer
