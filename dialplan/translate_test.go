@@ -266,6 +266,9 @@ func TestExplainVerdicts(t *testing.T) {
 }
 
 func TestTranslateDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool (regexp's matchers) drop items at random: allocation counts are not the program's")
+	}
 	rs, _ := Compile(append(unisiRules(t),
 		with(eq(100, 1, "ALICE", "user"), func(r *Rule) { r.MatchFlags = FlagCaseInsensitive }),
 		with(re(101, 0, "^5", "office"), func(r *Rule) { r.TimeRec = officeHours }),
