@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -66,25 +65,7 @@ func (u *UA) Invite(ctx context.Context, uri string, opts ...InviteOption) (*Cal
 	if err != nil {
 		return nil, fmt.Errorf("siptest: invite %q: %w", uri, err)
 	}
-	d := &dialog{
-		callID:    sipmsg.GenerateTagN(24),
-		localTag:  sipmsg.GenerateTagN(10),
-		localURI:  sip.URI{Scheme: "sip", User: u.user, Host: u.host, Port: u.port},
-		remoteURI: sip.URI{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host, Port: ruri.Port},
-		cseq:      1,
-	}
-	req := sipmsg.NewRequest(sip.INVITE, ruri)
-	req.AppendHeader(u.via())
-	mf := sipmsg.MaxForwardsHeader(uint32(o.maxForwards))
-	req.AppendHeader(&mf)
-	from := &sipmsg.FromHeader{Address: d.localURI}
-	from.Params.Add("tag", d.localTag)
-	req.AppendHeader(from)
-	req.AppendHeader(&sipmsg.ToHeader{Address: d.remoteURI})
-	cid := sipmsg.CallIDHeader(d.callID)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
-	req.AppendHeader(&sipmsg.ContactHeader{Address: u.Contact()})
+	d, req := u.initialRequest(sip.INVITE, ruri, o.maxForwards)
 	for _, h := range o.headers {
 		req.AppendHeader(h)
 	}
@@ -105,6 +86,32 @@ func (u *UA) Invite(ctx context.Context, uri string, opts ...InviteOption) (*Cal
 	u.wg.Add(1)
 	go c.read()
 	return c, nil
+}
+
+// initialRequest returns a new dialog of the UA towards ruri and the
+// request that starts it: Via, Max-Forwards, From with the dialog's tag,
+// To, Call-ID, CSeq 1 and the UA's Contact.
+func (u *UA) initialRequest(method sip.Method, ruri sip.URI, maxForwards int) (*dialog, *sip.Request) {
+	d := &dialog{
+		callID:    sipmsg.GenerateTagN(24),
+		localTag:  sipmsg.GenerateTagN(10),
+		localURI:  sip.URI{Scheme: "sip", User: u.user, Host: u.host, Port: u.port},
+		remoteURI: sip.URI{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host, Port: ruri.Port},
+		cseq:      1,
+	}
+	req := sipmsg.NewRequest(method, ruri)
+	req.AppendHeader(u.via())
+	mf := sipmsg.MaxForwardsHeader(uint32(maxForwards))
+	req.AppendHeader(&mf)
+	from := &sipmsg.FromHeader{Address: d.localURI}
+	from.Params.Add("tag", d.localTag)
+	req.AppendHeader(from)
+	req.AppendHeader(&sipmsg.ToHeader{Address: d.remoteURI})
+	cid := sipmsg.CallIDHeader(d.callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: method})
+	req.AppendHeader(&sipmsg.ContactHeader{Address: u.Contact()})
+	return d, req
 }
 
 // CallID returns the call's Call-ID.
@@ -176,30 +183,10 @@ func (c *Call) read() {
 // authenticate resends the INVITE with the credentials a 401/407 asks for
 // (RFC 3261 §22.2): same Call-ID and tags, CSeq plus one, a new branch.
 func (c *Call) authenticate(res *sip.Response) error {
-	name, hdr := "Authorization", res.GetHeader("WWW-Authenticate")
-	if res.StatusCode == 407 {
-		name, hdr = "Proxy-Authorization", res.GetHeader("Proxy-Authenticate")
-	}
-	if hdr == nil {
-		return errors.New("no challenge")
-	}
-	chal, err := digest.ParseChallenge(hdr.Value())
+	inv, err := c.u.withCredentials(c.invite, res)
 	if err != nil {
 		return err
 	}
-	inv := c.invite.Clone()
-	cred, err := digest.Digest(chal, digest.Options{
-		Method: "INVITE", URI: inv.Recipient.String(), Username: c.u.authUser, Password: c.u.password,
-		Count: 1, Cnonce: sipmsg.GenerateTagN(12),
-	})
-	if err != nil {
-		return err
-	}
-	inv.RemoveHeader("Via")
-	inv.PrependHeader(c.u.via())
-	inv.CSeq().SeqNo++
-	inv.RemoveHeader(name)
-	inv.AppendHeader(sipmsg.NewHeader(name, cred.String()))
 	tx, err := c.u.cli.TransactionRequest(context.Background(), inv.Clone(), prebuilt)
 	if err != nil {
 		return err

@@ -32,25 +32,7 @@ func (u *UA) Subscribe(ctx context.Context, uri, event string, expires int) (*Su
 	if err != nil {
 		return nil, nil, fmt.Errorf("siptest: subscribe %q: %w", uri, err)
 	}
-	d := &dialog{
-		callID:    sipmsg.GenerateTagN(24),
-		localTag:  sipmsg.GenerateTagN(10),
-		localURI:  sip.URI{Scheme: "sip", User: u.user, Host: u.host, Port: u.port},
-		remoteURI: sip.URI{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host, Port: ruri.Port},
-		cseq:      1,
-	}
-	req := sipmsg.NewRequest(sip.SUBSCRIBE, ruri)
-	req.AppendHeader(u.via())
-	mf := sipmsg.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	from := &sipmsg.FromHeader{Address: d.localURI}
-	from.Params.Add("tag", d.localTag)
-	req.AppendHeader(from)
-	req.AppendHeader(&sipmsg.ToHeader{Address: d.remoteURI})
-	cid := sipmsg.CallIDHeader(d.callID)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sip.SUBSCRIBE})
-	req.AppendHeader(&sipmsg.ContactHeader{Address: u.Contact()})
+	d, req := u.initialRequest(sip.SUBSCRIBE, ruri, 70)
 	req.AppendHeader(sipmsg.NewHeader("Event", event))
 	req.AppendHeader(sipmsg.NewHeader("Expires", strconv.Itoa(expires)))
 	req.SetBody(nil)

@@ -68,18 +68,10 @@ func (s *FeatureStore) Settings(ctx context.Context) ([]features.Settings, error
 
 // PutSettings stores st (features.Settings.Validate first), replacing the
 // account's row; settings that turn nothing on (Empty) delete it. The
-// timers are kept in whole seconds: a fraction of a second is refused.
+// timers are kept in whole seconds (Validate refuses a fraction).
 func (s *FeatureStore) PutSettings(ctx context.Context, st features.Settings) error {
 	if err := st.Validate(); err != nil {
 		return err
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"noanswer-after", st.NoAnswerAfter}, {"ring-boss-after", st.RingBossAfter}} {
-		if d.v%time.Second != 0 {
-			return fmt.Errorf("sqlstore: features %s: %s %v: want whole seconds", st.User, d.name, d.v)
-		}
 	}
 	if st.Empty() {
 		if _, err := s.db.w.ExecContext(ctx, "DELETE FROM palio_features WHERE username = ? AND domain = ?", st.User, st.Domain); err != nil {
