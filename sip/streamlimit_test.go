@@ -458,7 +458,15 @@ func TestStreamCaps(t *testing.T) {
 			t.Fatalf("connection %d from %s: %v", i, st.from, err)
 		}
 		ls.waitMetric(t, 1, "palio_sip_stream_refused_total", "reason", st.reason)
-		if lines := ls.log.lines("sip: connection refused"); len(lines) == 0 || !strings.Contains(lines[len(lines)-1], "src="+st.from+":") {
+		// The counter moves just before the line is written: wait for it.
+		var lines []string
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			lines = ls.log.lines("sip: connection refused")
+			if len(lines) > 0 && strings.Contains(lines[len(lines)-1], "src="+st.from+":") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], "src="+st.from+":") {
 			t.Errorf("refusal log: got %q, want a line with src=%s", lines, st.from)
 		}
 	}
