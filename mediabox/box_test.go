@@ -1,0 +1,387 @@
+package mediabox_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/emiago/diago"
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"go.uber.org/goleak"
+
+	"github.com/palio-voip/palio/mediabox"
+	"github.com/palio-voip/palio/mediabox/mediaboxtest"
+	"github.com/palio-voip/palio/presence"
+)
+
+// mwiLog records the counts the box publishes.
+type mwiLog struct {
+	mu  sync.Mutex
+	got []presence.Mailbox
+	ch  chan presence.Mailbox
+}
+
+func newMWILog() *mwiLog { return &mwiLog{ch: make(chan presence.Mailbox, 64)} }
+
+func (l *mwiLog) PutMailbox(_ context.Context, m presence.Mailbox) error {
+	l.mu.Lock()
+	l.got = append(l.got, m)
+	l.mu.Unlock()
+	l.ch <- m
+	return nil
+}
+
+func (l *mwiLog) wait(t *testing.T, want presence.Mailbox) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-l.ch:
+			if m == want {
+				return
+			}
+		case <-deadline:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			t.Fatalf("no MWI %+v; got %+v", want, l.got)
+		}
+	}
+}
+
+type rig struct {
+	box    *mediabox.Box
+	store  *mediabox.MemStore
+	mwi    *mwiLog
+	router *mediaboxtest.Phone // stands for the router: placed calls land here
+	spool  string
+}
+
+// newRig starts a box whose "router" is a test phone, with the demo
+// menu, queue and mailboxes.
+func newRig(t *testing.T, mod func(*mediabox.Config)) *rig {
+	t.Helper()
+	ctx := context.Background()
+	store := mediabox.NewMemStore()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(store.PutMenu(ctx, mediabox.Menu{ID: "5000", Prompt: "menu", Keys: map[string]mediabox.Action{
+		"1": {Kind: mediabox.GoQueue, Arg: "5000"},
+		"2": {Kind: mediabox.Transfer, Arg: "5002"},
+		"9": {Kind: mediabox.Voicemail, Arg: "5002"},
+		"0": {Kind: mediabox.Repeat},
+	}, Timeout: 2 * time.Second, Retries: 1}))
+	must(store.PutMailbox(ctx, mediabox.Mailbox{User: "5002", PIN: "1234", Email: "5002@unisi.example"}))
+	must(store.PutQueue(ctx, mediabox.Queue{ID: "5000", Members: []mediabox.Member{{Number: "5002", LoggedIn: true}, {Number: "5003", LoggedIn: true}}, RingTimeout: 5 * time.Second}))
+	router := mediaboxtest.NewPhone(t, "router")
+	r := &rig{store: store, mwi: newMWILog(), router: router, spool: t.TempDir()}
+	cfg := mediabox.Config{
+		Listen: "127.0.0.1:" + strconv.Itoa(mediaboxtest.FreeUDPPort(t)),
+		Router: router.Addr, Domain: "voip.unisi.it", Spool: r.spool,
+		RTPPortMin: 33000, RTPPortMax: 33999, MinMessage: 500 * time.Millisecond,
+		// One-second menu and greeting prompts (the demo's speak for
+		// fifteen and eight).
+		Prompts: fstest.MapFS{
+			"menu.wav":        {Data: mediabox.EncodeWAV(mediaboxtest.Tone(400, time.Second))},
+			"vm-greeting.wav": {Data: mediabox.EncodeWAV(mediaboxtest.Tone(350, time.Second))},
+		},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	box, err := mediabox.New(cfg, store, mediabox.WithMWI(r.mwi), mediabox.WithLogger(testLogger(t)))
+	must(err)
+	must(box.Start(ctx))
+	t.Cleanup(func() { box.Close() })
+	r.box = box
+	return r
+}
+
+func (r *rig) uri(user string) string { return "sip:" + user + "@" + r.box.Addr() }
+
+func TestIVRPromptDigitTransfer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatalf("the menu prompt: %v", err)
+	}
+	if err := leg.Press("2"); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := r.router.Arrived(15 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agent.From != "5001" {
+		t.Errorf("the transferred call comes from %q, want the caller 5001", agent.From)
+	}
+	// Audio crosses the bridge both ways.
+	go agent.Speak(440, 2*time.Second)
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatalf("caller hears the agent: %v", err)
+	}
+	before := len(agent.Heard())
+	go leg.Speak(660, 2*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	if heard := agent.Heard()[before:]; mediaboxtest.RMS(heard) < 300 {
+		t.Fatalf("agent hears the caller at RMS %.0f, want a tone", mediaboxtest.RMS(heard))
+	}
+	leg.Hangup()
+	select {
+	case <-agent.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's leg outlived the caller's")
+	}
+	waitCalls(t, r.box, 0)
+}
+
+func TestIVRInvalidThenTimeoutHangsUp(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.Press("7"); err != nil { // not a key of the menu
+		t.Fatal(err)
+	}
+	// Invalid, the menu again, a timeout: then goodbye and a BYE.
+	select {
+	case <-leg.Done():
+	case <-time.After(50 * time.Second):
+		t.Fatal("the box never hung up a caller who chose nothing")
+	}
+	waitCalls(t, r.box, 0)
+}
+
+func TestVoicemailLeaveAndListen(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("VM_5002"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	// The greeting, then the tone: speak once all is quiet.
+	if err := leg.Silence(1500*time.Millisecond, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.Speak(500, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup()
+	r.mwi.wait(t, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 1, Old: 0})
+	msgs, err := r.store.Messages(ctx, "5002")
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("messages %+v, %v: want one", msgs, err)
+	}
+	m := msgs[0]
+	if m.Caller != "5001" || m.Heard || m.Duration < 1500*time.Millisecond || m.Duration > 4*time.Second {
+		t.Errorf("message %+v: want from 5001, new, about 2s", m)
+	}
+	data, err := os.ReadFile(filepath.Join(r.spool, "5002", m.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := mediabox.DecodeWAV(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rms := mediaboxtest.RMS(pcm); rms < 1000 {
+		t.Errorf("recorded message RMS %.0f: want the caller's tone", rms)
+	}
+
+	// The owner listens through the voicemail menu: PIN, 1 to listen.
+	owner := mediaboxtest.NewPhone(t, "5002")
+	leg, err = owner.Call(ctx, r.uri(mediabox.VoicemailMenu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.Press("1234#"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := leg.Press("1"); err != nil { // listen
+		t.Fatal(err)
+	}
+	r.mwi.wait(t, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 0, Old: 1})
+	if err := leg.Press("7"); err != nil { // delete
+		t.Fatal(err)
+	}
+	r.mwi.wait(t, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 0, Old: 0})
+	if _, err := os.Stat(filepath.Join(r.spool, "5002", m.File)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("deleted message's file: %v, want gone", err)
+	}
+	leg.Hangup()
+	waitCalls(t, r.box, 0)
+}
+
+func TestVoicemailWrongPIN(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	owner := mediaboxtest.NewPhone(t, "5002")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	leg, err := owner.Call(ctx, r.uri(mediabox.VoicemailMenu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	if err := leg.WaitSound(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Keys pressed while a prompt plays count (barge-in); each wrong PIN
+	// is judged at its '#'.
+	for range 3 {
+		if err := leg.Press("0000#"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	select {
+	case <-leg.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("three wrong PINs did not end the call")
+	}
+}
+
+// TestRefusals: a fax gets 488 with a Warning, an unknown name 404,
+// a mailbox that does not exist 404.
+func TestRefusals(t *testing.T) {
+	r := newRig(t, nil)
+	ua, err := sipgo.NewUA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	dg := diago.NewDiago(ua, diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: mediaboxtest.FreeUDPPort(t)}))
+	for _, tc := range []struct {
+		user string
+		code int
+	}{
+		{"FAX_5500", 488}, {"NOPE", 404}, {"VM_5999", 404}, {"IVR_9", 404}, {"QUEUE_9", 404},
+	} {
+		var uri sipmsg.Uri
+		if err := sipmsg.ParseUri(r.uri(tc.user), &uri); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var warning string
+		_, _, err := dg.Invite(ctx, uri, diago.InviteOptions{OnResponse: func(res *sipmsg.Response) error {
+			if h := res.GetHeader("Warning"); h != nil {
+				warning = h.Value()
+			}
+			return nil
+		}})
+		cancel()
+		var de *sipgo.ErrDialogResponse
+		if !errors.As(err, &de) || de.Res.StatusCode != tc.code {
+			t.Errorf("%s: %v, want %d", tc.user, err, tc.code)
+		}
+		if tc.code == 488 && !strings.Contains(warning, "fax") {
+			t.Errorf("%s: Warning %q, want the fax limitation", tc.user, warning)
+		}
+	}
+}
+
+func TestMaxCallsAnswer503(t *testing.T) {
+	r := newRig(t, func(c *mediabox.Config) { c.MaxCalls = 1 })
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	_, err = caller.Call(ctx, r.uri("IVR_5000"))
+	var de *sipgo.ErrDialogResponse
+	if !errors.As(err, &de) || de.Res.StatusCode != 503 || de.Res.GetHeader("Retry-After") == nil {
+		t.Fatalf("second call: %v, want 503 with Retry-After", err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  mediabox.Config
+		want string
+	}{
+		{mediabox.Config{Listen: "nowhere"}, "listen"},
+		{mediabox.Config{Router: "x"}, "router"},
+		{mediabox.Config{RTPPortMin: 100, RTPPortMax: 200}, "RTP ports"},
+		{mediabox.Config{MaxCalls: -1}, "max calls"},
+		{mediabox.Config{MaxMessage: time.Second}, "max message"},
+		{mediabox.Config{SMTP: mediabox.SMTPConfig{Addr: "localhost:25"}}, "smtp from"},
+	} {
+		err := tc.cfg.Check()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error naming %q", tc.cfg, err, tc.want)
+		}
+	}
+	if err := (mediabox.Config{}).Check(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
+
+func waitCalls(t *testing.T, box *mediabox.Box, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for box.Calls() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("box serves %d calls, want %d", box.Calls(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLogger logs to t when PALIO_TEST_LOG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("PALIO_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }

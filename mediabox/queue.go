@@ -1,0 +1,299 @@
+package mediabox
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/emiago/diago"
+)
+
+// Queue defaults.
+const (
+	DefaultRingTimeout = 15 * time.Second
+	DefaultMaxWait     = 5 * time.Minute
+	// retryPause separates two rounds of ringing the agents.
+	retryPause = 2 * time.Second
+)
+
+// queues is the live state of the call queues: who waits where, which
+// agents are on a queue call, where each round-robin stands.
+type queues struct {
+	mu      sync.Mutex
+	waiting map[string][]*call
+	onCall  map[string]bool
+	next    map[string]int
+}
+
+func newQueues() *queues {
+	return &queues{waiting: map[string][]*call{}, onCall: map[string]bool{}, next: map[string]int{}}
+}
+
+// join puts c at the end of queue id and returns its position (from 1)
+// and the function that takes it out.
+func (qs *queues) join(id string, c *call) (int, func()) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	qs.waiting[id] = append(qs.waiting[id], c)
+	return len(qs.waiting[id]), func() {
+		qs.mu.Lock()
+		defer qs.mu.Unlock()
+		w := qs.waiting[id]
+		if i := slices.Index(w, c); i >= 0 {
+			qs.waiting[id] = slices.Delete(w, i, i+1)
+		}
+		if len(qs.waiting[id]) == 0 {
+			delete(qs.waiting, id)
+		}
+	}
+}
+
+// Waiting is how many callers wait in queue id.
+func (b *Box) Waiting(id string) int {
+	b.queues.mu.Lock()
+	defer b.queues.mu.Unlock()
+	return len(b.queues.waiting[id])
+}
+
+// free lists q's logged-in agents not on a queue call, round-robin
+// queues starting after the agent who took the last call.
+func (qs *queues) free(q Queue) []string {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	var out []string
+	n := len(q.Members)
+	start := 0
+	if q.Strategy == RoundRobin && n > 0 {
+		start = qs.next[q.ID] % n
+	}
+	for i := range n {
+		m := q.Members[(start+i)%n]
+		if m.LoggedIn && !qs.onCall[m.Number] {
+			out = append(out, m.Number)
+		}
+	}
+	return out
+}
+
+// took records that agent took a call of q: busy until done is called.
+func (qs *queues) took(q Queue, agent string) (done func()) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	qs.onCall[agent] = true
+	if i := slices.IndexFunc(q.Members, func(m Member) bool { return m.Number == agent }); i >= 0 {
+		qs.next[q.ID] = i + 1
+	}
+	return func() {
+		qs.mu.Lock()
+		defer qs.mu.Unlock()
+		delete(qs.onCall, agent)
+	}
+}
+
+// answered is an agent's leg that answered.
+type answered struct {
+	agent string
+	d     *diago.DialogClientSession
+	med   *diago.DialogMedia
+}
+
+// queue holds the caller in queue id with music until an agent answers
+// (then bridges them) or the wait runs out (then returns the queue's
+// timeout action).
+func (c *call) queue(id string) (Action, error) {
+	b := c.box
+	q, err := b.store.Queue(c.ctx, id)
+	if err != nil {
+		c.log.Warn("mediabox: queue unavailable", "queue", id, "error", err)
+		return Action{}, c.unavailable()
+	}
+	ring := q.RingTimeout
+	if ring == 0 {
+		ring = DefaultRingTimeout
+	}
+	maxWait := q.MaxWait
+	if maxWait == 0 {
+		maxWait = DefaultMaxWait
+	}
+	music := q.Music
+	if music == "" || !b.prompts.Has(music) {
+		music = "moh"
+	}
+	pos, leave := b.queues.join(q.ID, c)
+	defer leave()
+
+	if err := c.play(false, "q-hold"); err != nil {
+		return Action{}, ignoreHangup(err)
+	}
+	if q.AnnouncePosition {
+		if err := c.play(false, "q-position"); err != nil {
+			return Action{}, ignoreHangup(err)
+		}
+		if err := c.sayNumber(pos); err != nil {
+			return Action{}, ignoreHangup(err)
+		}
+	}
+
+	waitCtx, stopWaiting := context.WithTimeout(c.ctx, maxWait)
+	defer stopWaiting()
+	got := make(chan answered, 1)
+	var dialers sync.WaitGroup
+	dialers.Add(1)
+	go func() {
+		defer dialers.Done()
+		c.ringAgents(waitCtx, q, ring, got)
+	}()
+	// Music until an agent answers, the wait ends or the caller hangs up.
+	musicCtx, stopMusic := context.WithCancel(waitCtx)
+	go func() {
+		select {
+		case a := <-got:
+			got <- a
+		case <-waitCtx.Done():
+		}
+		stopMusic()
+	}()
+	for musicCtx.Err() == nil {
+		if _, err := c.playPCMUntil(musicCtx, b.prompts.pcm[music], false); err != nil && !errors.Is(err, errHungUp) {
+			stopWaiting()
+			dialers.Wait()
+			return Action{}, err
+		}
+	}
+	stopMusic()
+	var a answered
+	var ok bool
+	select {
+	case a, ok = <-got:
+	default:
+	}
+	if !ok || c.hungUp() {
+		stopWaiting()
+		dialers.Wait()
+		if ok { // answered as the caller left
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+			_ = a.d.Hangup(hctx)
+			cancel()
+			_ = a.d.Close()
+		}
+		if c.hungUp() {
+			return Action{}, nil
+		}
+		c.log.Info("mediabox: queue wait ended without an agent", "queue", q.ID)
+		if q.OnTimeout.IsZero() {
+			return Action{Kind: Hangup}, nil
+		}
+		return q.OnTimeout, nil
+	}
+	leave()
+	done := b.queues.took(q, a.agent)
+	defer done()
+	// The dialers are done: the answer ended their round.
+	dialers.Wait()
+	c.log.Info("mediabox: queue call answered", "queue", q.ID, "agent", a.agent)
+	c.bridge(a.d, a.med)
+	return Action{}, nil
+}
+
+// ringAgents rings q's free agents, round after round, until one
+// answers (sent on got) or ctx ends.
+func (c *call) ringAgents(ctx context.Context, q Queue, ring time.Duration, got chan<- answered) {
+	for ctx.Err() == nil {
+		agents := c.box.queues.free(q)
+		if len(agents) > 0 {
+			if q.Strategy == RoundRobin {
+				for _, agent := range agents {
+					if a, ok := c.ringOne(ctx, agent, ring); ok {
+						got <- a
+						return
+					}
+					if ctx.Err() != nil {
+						return
+					}
+				}
+			} else if a, ok := c.ringAll(ctx, agents, ring); ok {
+				got <- a
+				return
+			}
+		}
+		t := time.NewTimer(retryPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		// Agents may have logged in or out meanwhile.
+		if fresh, err := c.box.store.Queue(ctx, q.ID); err == nil {
+			q = fresh
+		}
+	}
+}
+
+// ringOne rings one agent.
+func (c *call) ringOne(ctx context.Context, agent string, ring time.Duration) (answered, bool) {
+	d, med, err := c.place(ctx, agent, ring)
+	if err != nil {
+		return answered{}, false
+	}
+	if ctx.Err() != nil { // the caller left as the agent answered
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+		_ = d.Hangup(hctx)
+		cancel()
+		_ = d.Close()
+		return answered{}, false
+	}
+	return answered{agent: agent, d: d, med: med}, true
+}
+
+// ringAll rings every agent at once: the first to answer wins, the
+// others stop ringing (or are hung up if they answered too).
+func (c *call) ringAll(ctx context.Context, agents []string, ring time.Duration) (answered, bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan answered, len(agents))
+	for _, agent := range agents {
+		go func() {
+			a, _ := c.ringOne(ctx, agent, ring)
+			results <- a
+		}()
+	}
+	var winner answered
+	won := false
+	for range agents {
+		a := <-results
+		if a.d == nil {
+			continue
+		}
+		if !won {
+			winner, won = a, true
+			cancel()
+			continue
+		}
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+		_ = a.d.Hangup(hctx)
+		hcancel()
+		_ = a.d.Close()
+	}
+	return winner, won
+}
+
+// agent logs the caller in or out of queue id.
+func (c *call) agent(id string, in bool) error {
+	err := c.box.store.SetAgent(c.ctx, id, c.caller, in)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.log.Info("mediabox: not an agent", "queue", id)
+		return ignoreHangup(c.then(c.play(false, "q-notagent"), c.goodbye))
+	case err != nil:
+		return err
+	}
+	c.log.Info("mediabox: agent", "queue", id, "logged_in", in)
+	prompt := "q-loggedout"
+	if in {
+		prompt = "q-loggedin"
+	}
+	return ignoreHangup(c.then(c.play(false, prompt), c.goodbye))
+}

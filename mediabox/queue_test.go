@@ -1,0 +1,173 @@
+package mediabox_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/mediabox"
+	"github.com/palio-voip/palio/mediabox/mediaboxtest"
+	"github.com/palio-voip/palio/presence"
+)
+
+// TestQueueRingAllTwoAgents: the IVR's key 1 puts the caller in queue
+// 5000 with music; both agents ring; 5002 is busy, 5003 answers and is
+// bridged.
+func TestQueueRingAllTwoAgents(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	r.router.Answer = func(ruri string) bool { return ruri == "5003" }
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	if err := leg.WaitSound(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.Press("1"); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := r.router.Arrived(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agent.To != "5003" || agent.From != "5001" {
+		t.Fatalf("agent leg to %s from %s, want 5003 from 5001", agent.To, agent.From)
+	}
+	go agent.Speak(440, 2*time.Second)
+	before := len(leg.Heard())
+	time.Sleep(1500 * time.Millisecond)
+	if rms := mediaboxtest.RMS(leg.Heard()[before:]); rms < 300 {
+		t.Fatalf("caller hears the agent at RMS %.0f", rms)
+	}
+	agent.Hangup()
+	select {
+	case <-leg.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's leg outlived the agent's")
+	}
+	waitCalls(t, r.box, 0)
+	if n := r.box.Waiting("5000"); n != 0 {
+		t.Errorf("%d callers still waiting", n)
+	}
+}
+
+// TestQueueRoundRobin: each call starts with the agent after the one who
+// took the last.
+func TestQueueRoundRobin(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := r.store.PutQueue(ctx, mediabox.Queue{ID: "rr", Strategy: mediabox.RoundRobin,
+		Members: []mediabox.Member{{Number: "5002", LoggedIn: true}, {Number: "5003", LoggedIn: true}}, RingTimeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	caller := mediaboxtest.NewPhone(t, "5001")
+	for _, want := range []string{"5002", "5003", "5002"} {
+		leg, err := caller.Call(ctx, r.uri("QUEUE_rr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent, err := r.router.Arrived(20 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if agent.To != want {
+			t.Errorf("agent %s took the call, want %s", agent.To, want)
+		}
+		// Hang up once the box has bridged the call (the caller left the
+		// queue): a caller leaving while the agent answers leaves the
+		// round where it was.
+		for deadline := time.Now().Add(5 * time.Second); r.box.Waiting("rr") != 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		leg.Hangup()
+		<-agent.Done()
+		waitCalls(t, r.box, 0)
+	}
+}
+
+// TestQueueTimeoutToVoicemail: no agent logged in; after the wait the
+// queue's timeout action takes the caller to voicemail.
+func TestQueueTimeoutToVoicemail(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := r.store.PutQueue(ctx, mediabox.Queue{ID: "empty", Members: []mediabox.Member{{Number: "5002"}},
+		MaxWait: 3 * time.Second, OnTimeout: mediabox.Action{Kind: mediabox.Voicemail, Arg: "5002"}}); err != nil {
+		t.Fatal(err)
+	}
+	caller := mediaboxtest.NewPhone(t, "5001")
+	leg, err := caller.Call(ctx, r.uri("QUEUE_empty"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold message, music, then the voicemail greeting and its tone.
+	time.Sleep(4 * time.Second)
+	if err := leg.Silence(1500*time.Millisecond, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.Speak(500, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup()
+	r.mwi.wait(t, presence.Mailbox{User: "5002", Domain: "voip.unisi.it", New: 1})
+	if _, err := r.router.Arrived(100 * time.Millisecond); err == nil {
+		t.Error("a logged-out agent was rung")
+	}
+}
+
+// TestAgentLogInOut: AGENTOUT_/AGENTIN_ change the caller's state in
+// the queue; a caller who is no member changes nothing.
+func TestAgentLogInOut(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	loggedIn := func(number string) bool {
+		q, err := r.store.Queue(ctx, "5000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range q.Members {
+			if m.Number == number {
+				return m.LoggedIn
+			}
+		}
+		t.Fatalf("%s not a member", number)
+		return false
+	}
+	call := func(from, user string) {
+		t.Helper()
+		p := mediaboxtest.NewPhone(t, from)
+		leg, err := p.Call(ctx, r.uri(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-leg.Done(): // the box says so and hangs up
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the box did not hang up", user)
+		}
+		leg.Hangup()
+	}
+	call("5002", "AGENTOUT_5000")
+	if loggedIn("5002") {
+		t.Fatal("5002 still logged in after AGENTOUT_5000")
+	}
+	call("5002", "AGENTIN_5000")
+	if !loggedIn("5002") {
+		t.Fatal("5002 not logged in after AGENTIN_5000")
+	}
+	call("5009", "AGENTOUT_5000")
+	if !loggedIn("5002") || !loggedIn("5003") {
+		t.Fatal("a non-member's AGENTOUT changed the queue")
+	}
+}
