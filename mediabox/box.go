@@ -35,8 +35,8 @@ type Config struct {
 	// for the message-waiting lamps, and the From host of placed calls).
 	Domain string
 	// RTPPortMin and RTPPortMax bound the box's RTP ports (default
-	// 40000–44999). diago keeps the range process-wide: the last box
-	// started sets it.
+	// 30000–32767, below Linux's ephemeral range). diago keeps the range
+	// process-wide: the last box started sets it.
 	RTPPortMin, RTPPortMax int
 	// MaxCalls bounds the calls served at once (default 200); more are
 	// answered 503 with Retry-After.
@@ -84,7 +84,7 @@ func (c Config) withDefaults() Config {
 		c.Domain, _, _ = net.SplitHostPort(c.Router)
 	}
 	if c.RTPPortMin == 0 && c.RTPPortMax == 0 {
-		c.RTPPortMin, c.RTPPortMax = 40000, 44999
+		c.RTPPortMin, c.RTPPortMax = 30000, 32767
 	}
 	if c.MaxCalls == 0 {
 		c.MaxCalls = 200

@@ -77,6 +77,17 @@ func (p *Presence) SetMailbox(m Mailbox) {
 	}
 }
 
+// PutMailbox checks m and sets it (SetMailbox): with it a Presence takes
+// a voicemail server's counts as a MailboxStore would, and notifies at
+// once.
+func (p *Presence) PutMailbox(_ context.Context, m Mailbox) error {
+	if err := CheckMailbox(m); err != nil {
+		return err
+	}
+	p.SetMailbox(m)
+	return nil
+}
+
 // Mailbox returns the counts recorded for user@domain.
 func (p *Presence) Mailbox(user, domain string) (Mailbox, bool) {
 	p.mu.Lock()

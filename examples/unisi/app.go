@@ -16,8 +16,10 @@ import (
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/permission"
+	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
@@ -53,6 +55,10 @@ type app struct {
 	router  *routing.Router
 	dest    *destination.Destination
 	feats   *features.Features
+	// pres is the presence server (set by sipServer); box the media box
+	// (set by startMediaBox when the configuration runs one).
+	pres *presence.Presence
+	box  *mediabox.Box
 	// media decides and traces which calls the relay anchors; the server
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
@@ -393,4 +399,40 @@ func systemDNSServers() ([]string, error) {
 		return nil, fmt.Errorf("%s names no nameserver", resolvConf)
 	}
 	return out, nil
+}
+
+// startMediaBox runs the media box the configuration asks for, its calls
+// placed through the router at routerAddr; its message counts go to the
+// voicemail lamps (the presence server, at once) and to palio_mwi (for
+// the other nodes).
+func (a *app) startMediaBox(ctx context.Context, routerAddr string, log *slog.Logger, reg prometheus.Registerer) error {
+	mc := a.cfg.MediaBox
+	if !mc.Enabled {
+		return nil
+	}
+	cfg, err := mc.config(routerAddr, a.domain)
+	if err != nil {
+		return err
+	}
+	sinks := []mediabox.MWI{a.db.Mailboxes()}
+	if a.pres != nil {
+		sinks = append(sinks, a.pres)
+	}
+	box, err := mediabox.New(cfg, a.db.MediaBox(), mediabox.WithLogger(log), mediabox.WithRegisterer(reg), mediabox.WithMWI(sinks...))
+	if err != nil {
+		return fmt.Errorf("mediabox: %w", err)
+	}
+	if err := box.Start(ctx); err != nil {
+		return err
+	}
+	a.box = box
+	return nil
+}
+
+// stopMediaBox hangs up the media box's calls and stops it.
+func (a *app) stopMediaBox() {
+	if a.box != nil {
+		a.box.Close()
+		a.box = nil
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
 )
@@ -36,6 +37,7 @@ type Config struct {
 	Media      MediaConfig      `toml:"media"`
 	Features   FeaturesConfig   `toml:"features"`
 	Presence   PresenceConfig   `toml:"presence"`
+	MediaBox   MediaBoxConfig   `toml:"mediabox"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 }
 
@@ -235,6 +237,56 @@ type PresenceConfig struct {
 	MaxExpires Duration `toml:"max_expires"`
 }
 
+// MediaBoxConfig runs the built-in media box (IVR menus, voicemail,
+// queues) in the server's process. Its data (menus, mailboxes, queues)
+// is in the store: `unisi ivr`, `unisi voicemail`, `unisi queue`.
+type MediaBoxConfig struct {
+	// Enabled runs the box (default true). Off, the media gateway's
+	// address (127.0.0.1:5080 in the seed) can be a real Asterisk
+	// answering the same IVR_, VM_, QUEUE_, VOICEMAIL and FAX_ names.
+	Enabled bool `toml:"enabled"`
+	// Listen is the UDP address the box answers on: the media gateway's
+	// address in dr_gateways and its trusted address (group 3) must name
+	// it (default 127.0.0.1:5080, as the seed does).
+	Listen string `toml:"listen"`
+	// Spool is the folder of the voicemail messages (default "voicemail",
+	// beside the working directory's unisi.db).
+	Spool string `toml:"spool"`
+	// Prompts is a folder of site prompts (NAME.wav, 8000 Hz mono 16-bit)
+	// added to and replacing the built-in ones.
+	Prompts string `toml:"prompts"`
+	// MaxCalls bounds the box's calls; MaxMessage a message's length.
+	MaxCalls   int      `toml:"max_calls"`
+	MaxMessage Duration `toml:"max_message"`
+	// PortMin and PortMax bound the box's RTP ports (default
+	// 30000-32767: above the relay's, below the kernel's ephemeral range).
+	PortMin int `toml:"port_min"`
+	PortMax int `toml:"port_max"`
+	// SMTP is the mail server ("host:port") voicemail notifications go
+	// through, from MailFrom; empty: none are sent.
+	SMTP     string `toml:"smtp"`
+	MailFrom string `toml:"mail_from"`
+}
+
+// config returns the box's configuration for a router on routerAddr.
+func (mc MediaBoxConfig) config(routerAddr, domain string) (mediabox.Config, error) {
+	cfg := mediabox.Config{
+		Listen: mc.Listen, Router: routerAddr, Domain: domain, Spool: mc.Spool,
+		RTPPortMin: mc.PortMin, RTPPortMax: mc.PortMax, MaxCalls: mc.MaxCalls, MaxMessage: mc.MaxMessage.Duration,
+		SMTP: mediabox.SMTPConfig{Addr: mc.SMTP, From: mc.MailFrom},
+	}
+	if mc.Prompts != "" {
+		if st, err := os.Stat(mc.Prompts); err != nil || !st.IsDir() {
+			return cfg, fmt.Errorf("config: mediabox.prompts %q: not a folder", mc.Prompts)
+		}
+		cfg.Prompts = os.DirFS(mc.Prompts)
+	}
+	if err := cfg.Check(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
 // FeaturesConfig tunes the call services (the settings themselves are
 // per account, in the store: `unisi feature set`).
 type FeaturesConfig struct {
@@ -383,6 +435,15 @@ func defaultConfig() Config {
 			NoMediaTimeout: Duration{mediabridge.DefaultNoMediaTimeout},
 			HoldTimeout:    Duration{mediabridge.DefaultHoldTimeout},
 		},
+		MediaBox: MediaBoxConfig{
+			Enabled:    true,
+			Listen:     "127.0.0.1:5080",
+			Spool:      "voicemail",
+			MaxCalls:   200,
+			MaxMessage: Duration{2 * time.Minute},
+			PortMin:    30000,
+			PortMax:    32767,
+		},
 		Runtime: RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 	}
 }
@@ -424,6 +485,11 @@ func (c Config) validate() error {
 	}
 	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {
 		return fmt.Errorf("config: presence: min_expires %v and max_expires %v: want 1s <= min <= max", p.MinExpires.Duration, p.MaxExpires.Duration)
+	}
+	if c.MediaBox.Enabled {
+		if _, err := c.MediaBox.config(c.SIP.Listen, "voip.unisi.it"); err != nil {
+			return err
+		}
 	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {
 		return fmt.Errorf("config: media.policy: %w", err)

@@ -47,7 +47,16 @@ var routingTables = []string{"dr_gateways", "dr_carriers", "dr_rules", "palio_dr
 // fax number 5500 into FAX_5500 (and IVR numbers into IVR_<n>) before the
 // dialplan runs, and OpenSIPS's script sent those straight to the media box
 // by matching ^FAX and ^IVR; here a rule gives them the media class.
-var mediaRule = dialplan.Rule{ID: 17, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: "^(FAX|IVR|VM)_", Attrs: "media"}
+var mediaRule = dialplan.Rule{ID: 17, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: "^(FAX|IVR|VM|QUEUE|AGENTIN|AGENTOUT)_|^VOICEMAIL$", Attrs: "media"}
+
+// featureCodes are the media box's feature codes, translated into its
+// names: *98 the caller's voicemail menu, *45<queue> and *46<queue> an
+// agent's log-in and log-out.
+var featureCodes = []dialplan.Rule{
+	{ID: 18, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: `^\*98$`, SubstExp: `^\*98$`, ReplExp: "VOICEMAIL", Attrs: "media"},
+	{ID: 19, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: `^\*45[0-9]+$`, SubstExp: `^\*45([0-9]+)$`, ReplExp: `AGENTIN_\1`, Attrs: "media"},
+	{ID: 20, DPID: 0, Priority: 0, MatchOp: dialplan.Regex, MatchExp: `^\*46[0-9]+$`, SubstExp: `^\*46([0-9]+)$`, ReplExp: `AGENTOUT_\1`, Attrs: "media"},
+}
 
 // demoAccount is a seeded account; its password is "unisi" + its number.
 type demoAccount struct {
@@ -119,8 +128,10 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	if err := seedTable(ctx, db, "dialplan", unisiDialplan); err != nil {
 		return err
 	}
-	if _, err := db.Dialplan().AddRule(ctx, mediaRule); err != nil {
-		return fmt.Errorf("seed: dialplan: %w", err)
+	for _, r := range append([]dialplan.Rule{mediaRule}, featureCodes...) {
+		if _, err := db.Dialplan().AddRule(ctx, r); err != nil {
+			return fmt.Errorf("seed: dialplan: %w", err)
+		}
 	}
 	for _, table := range routingTables {
 		tsv, err := unisiRouting.ReadFile("seed/" + table + ".tsv")

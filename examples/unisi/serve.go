@@ -105,6 +105,14 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		// operator disabled it.
 		log.Warn("unisi: gateways made active again, but not in the store", "error", err)
 	}
+	// The media box answers the media gateway's calls; it places its own
+	// (transfers, queue agents) through this server.
+	if err := a.startMediaBox(ctx, srv.Local().Addr("udp"), log, reg); err != nil {
+		srv.Close()
+		hsrv.Close()
+		return err
+	}
+	defer a.stopMediaBox()
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -127,10 +135,14 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
+			a.stopMediaBox()
 			return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
 				log.Info("unisi: draining", "signal", s.String())
+				// The media box's callers are hung up first, while the
+				// server still relays their BYEs.
+				a.stopMediaBox()
 				return shutdown(srv, hsrv, cfg.Timers.Drain.Duration, log)
 			}
 			// SIGHUP: the data snapshots, then the configuration file:
@@ -279,6 +291,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		return nil, nil, nil, err
 	}
 	a.add(component{name: "presence", tables: []string{"mwi", "watchrules"}, reload: load, close: pres.Close})
+	a.pres = pres
 	stop := a.router.Watch(srv.Dialogs())
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
