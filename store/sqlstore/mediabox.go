@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -205,7 +206,7 @@ func (s *MediaBoxStore) deleteWhole(ctx context.Context, what, id, main, rest st
 		_, err = tx.ExecContext(ctx, rest, id)
 		return err
 	})
-	if err == mediabox.ErrNotFound {
+	if errors.Is(err, mediabox.ErrNotFound) {
 		return err
 	}
 	if err != nil {
@@ -222,7 +223,7 @@ func (s *MediaBoxStore) Mailbox(ctx context.Context, user string) (mediabox.Mail
 	b := mediabox.Mailbox{}
 	err := s.db.r.QueryRowContext(ctx, "SELECT username, pin, email, greeting FROM palio_voicemail_boxes WHERE username = ?", user).
 		Scan(&b.User, &b.PIN, &b.Email, &b.Greeting)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return mediabox.Mailbox{}, mediabox.ErrNotFound
 	}
 	if err != nil {
@@ -321,7 +322,7 @@ func (s *MediaBoxStore) messageExec(ctx context.Context, q, what, user string, i
 	if err == nil {
 		err = mustAffect(res, mediabox.ErrNotFound)
 	}
-	if err != nil && err != mediabox.ErrNotFound {
+	if err != nil && !errors.Is(err, mediabox.ErrNotFound) {
 		return fmt.Errorf("sqlstore: %s of %s: %w", fmt.Sprintf(what, id), user, err)
 	}
 	return err
@@ -445,7 +446,7 @@ func (s *MediaBoxStore) SetAgent(ctx context.Context, queue, number string, logg
 		}
 		return mustAffect(res, mediabox.ErrNotFound)
 	})
-	if err != nil && err != mediabox.ErrNotFound {
+	if err != nil && !errors.Is(err, mediabox.ErrNotFound) {
 		return fmt.Errorf("sqlstore: queue %s agent %s: %w", queue, number, err)
 	}
 	return err
