@@ -47,6 +47,14 @@ func TestGolden(t *testing.T) {
 		{"blacklist-list.txt", 0, []string{"blacklist", "list"}},
 		{"blacklist-list-5002.txt", 0, []string{"blacklist", "list", "5002"}},
 		{"blacklist-del-global.txt", 0, []string{"blacklist", "del", "1", "-global"}},
+		{"help-ivr-set.txt", 0, []string{"help", "ivr", "set"}},
+		{"queue-h.txt", 0, []string{"queue", "-h"}},
+		{"ivr-list.txt", 0, []string{"ivr", "list"}},
+		{"ivr-show-5000.txt", 0, []string{"ivr", "show", "5000"}},
+		{"ivr-set-bad-key.txt", 2, []string{"ivr", "set", "5000", "-prompt", "ivr-5000", "-key", "1=dial:5002"}},
+		{"queue-list.txt", 0, []string{"queue", "list"}},
+		{"queue-show-5000.txt", 0, []string{"queue", "show", "5000"}},
+		{"voicemail-show-5002.txt", 0, []string{"voicemail", "show", "5002"}},
 		{"unknown-command.txt", 2, []string{"frobnicate"}},
 		{"missing-args.txt", 2, []string{"user", "add"}},
 	}
@@ -102,6 +110,11 @@ func TestMissingDatabase(t *testing.T) {
 		{"blacklist", "list"},
 		{"mwi", "5002", "1", "0"},
 		{"watch", "list"},
+		{"ivr", "list"},
+		{"ivr", "set", "5000", "-prompt", "ivr-5000", "-key", "1=repeat"},
+		{"queue", "login", "5000", "5002"},
+		{"voicemail", "show", "5002"},
+		{"voicemail", "del", "5002", "1"},
 		{"user", "list", "-db", filepath.Join(e.dir, "typo.db")}, // a global flag after the command
 	} {
 		var out, errb bytes.Buffer

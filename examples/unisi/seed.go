@@ -10,6 +10,7 @@ import (
 
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/dialplan"
+	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
@@ -93,6 +94,32 @@ var demoAddresses = []permission.Address{
 	{Group: 4, IP: "198.51.100.43", Mask: 32, ContextInfo: "md110-grosseto"},
 }
 
+// The built-in media box's demo: the IVR menu behind 5000 (the alias
+// 5000 → IVR_5000 above), whose 1 puts the caller in queue 5000, 2 calls
+// 5002, 9 leaves 5002 a message and 0 plays the menu again (no key:
+// goodbye); queue 5000, ringing 5002 and 5003 together with music on
+// hold; and the demo accounts' voicemail boxes. Their PIN, 1234, is a
+// demo PIN like the accounts' passwords: change it ('unisi voicemail set
+// 5002 -pin ...') before real use.
+var (
+	demoMenu = mediabox.Menu{
+		ID: "5000", Prompt: "ivr-5000",
+		Keys: map[string]mediabox.Action{
+			"1": {Kind: mediabox.GoQueue, Arg: "5000"},
+			"2": {Kind: mediabox.Transfer, Arg: "5002"},
+			"9": {Kind: mediabox.Voicemail, Arg: "5002"},
+			"0": {Kind: mediabox.Repeat},
+		},
+		OnTimeout: mediabox.Action{Kind: mediabox.Hangup},
+	}
+	demoQueue = mediabox.Queue{
+		ID: "5000", Strategy: mediabox.RingAll, Music: "moh",
+		Members: []mediabox.Member{{Number: "5002", LoggedIn: true}, {Number: "5003", LoggedIn: true}},
+	}
+	demoMailboxes = []string{"5001", "5002", "5003", "5004"}
+	demoPIN       = "1234"
+)
+
 // importRouting is the routing configuration imports check the routing
 // tables with: the example's prefix alphabet.
 var importRouting = routing.Config{ExtraPrefixChars: prefixChars}
@@ -114,8 +141,8 @@ func seedTable(ctx context.Context, db *sqlstore.DB, table string, tsv []byte) e
 }
 
 // seed fills an empty database with the UniSI data: the dialplan, the
-// routing topology, the aliases of the media box, the trusted addresses
-// and demo accounts. A database whose dialplan table has rows is left
+// routing topology, the aliases of the media box, the trusted addresses,
+// demo accounts and the media box's demo menu, queue and mailboxes. A database whose dialplan table has rows is left
 // alone.
 func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.Logger) error {
 	rules, err := db.Dialplan().Rules(ctx)
@@ -163,12 +190,25 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 			return fmt.Errorf("seed: account %s: %w", d.user, err)
 		}
 	}
+	box := db.MediaBox()
+	if err := box.PutQueue(ctx, demoQueue); err != nil {
+		return fmt.Errorf("seed: queue: %w", err)
+	}
+	if err := box.PutMenu(ctx, demoMenu); err != nil {
+		return fmt.Errorf("seed: IVR menu: %w", err)
+	}
+	for _, u := range demoMailboxes {
+		if err := box.PutMailbox(ctx, mediabox.Mailbox{User: u, PIN: demoPIN}); err != nil {
+			return fmt.Errorf("seed: mailbox %s: %w", u, err)
+		}
+	}
 	rules, err = db.Dialplan().Rules(ctx)
 	if err != nil {
 		return err
 	}
 	log.Info("unisi: seeded a new database", "rules", len(rules), "aliases", 2, "gateways", 11, "addresses", len(demoAddresses),
-		"accounts", len(demoAccounts), "passwords", "unisi<number>, e.g. 5002/unisi5002")
+		"accounts", len(demoAccounts), "passwords", "unisi<number>, e.g. 5002/unisi5002",
+		"menus", 1, "queues", 1, "mailboxes", len(demoMailboxes), "pins", demoPIN)
 	return nil
 }
 

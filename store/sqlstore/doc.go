@@ -11,7 +11,8 @@
 // migration files.
 //
 // Every table Palio loads into a snapshot (dialplan, address, dbaliases,
-// dr_*, palio_features and the blacklists) has triggers that bump its row in palio_changes on insert, update
+// dr_*, palio_features and the blacklists, the media box's menus, mailboxes
+// and queues) has triggers that bump its row in palio_changes on insert, update
 // and delete, whoever writes: Palio's admin commands or an external tool.
 // Nodes sharing a database poll Versions (one small query) and reload a
 // snapshot when its version moved: that is how a dialplan row changed
