@@ -470,8 +470,12 @@ func WaitListening(ctx context.Context, ua *sipgo.UserAgent, addr string) error 
 
 var rtpPortsMu sync.Mutex
 
-// setRTPPorts sets diago's process-wide RTP port range, writing it only
-// when it changes (boxes of one configuration then never race on it).
+// SetRTPPorts sets diago's process-wide RTP port range, writing it only
+// when it changes. Box.Start sets its own; a process that also runs other
+// diago agents (a test's phones) calls it first, with the boxes' range,
+// so that no box writes the range while an agent reads it.
+func SetRTPPorts(lo, hi int) { setRTPPorts(lo, hi) }
+
 func setRTPPorts(lo, hi int) {
 	rtpPortsMu.Lock()
 	defer rtpPortsMu.Unlock()

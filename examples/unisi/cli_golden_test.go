@@ -148,7 +148,7 @@ func TestBackupExport(t *testing.T) {
 		t.Errorf("the backup lists other users:\n%s\nwant\n%s", got, want)
 	}
 	tsv := filepath.Join(e.dir, "dialplan.tsv")
-	if out := e.cli(0, "export", "dialplan", tsv); !strings.HasPrefix(out, "exported 10 rows of dialplan to ") {
+	if out := e.cli(0, "export", "dialplan", tsv); !strings.HasPrefix(out, "exported 13 rows of dialplan to ") {
 		t.Errorf("export: %q", out)
 	}
 	e.cli(1, "export", "dialplan", tsv) // exists: never overwritten

@@ -486,11 +486,6 @@ func (c Config) validate() error {
 	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {
 		return fmt.Errorf("config: presence: min_expires %v and max_expires %v: want 1s <= min <= max", p.MinExpires.Duration, p.MaxExpires.Duration)
 	}
-	if c.MediaBox.Enabled {
-		if _, err := c.MediaBox.config(c.SIP.Listen, "voip.unisi.it"); err != nil {
-			return err
-		}
-	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {
 		return fmt.Errorf("config: media.policy: %w", err)
 	}
@@ -535,6 +530,13 @@ func (c Config) validate() error {
 			if _, err := os.Stat(f.path); err != nil {
 				return fmt.Errorf("config: %s: %w", f.key, err)
 			}
+		}
+	}
+	if c.MediaBox.Enabled {
+		// The router's address the box calls back: a wildcard listener is
+		// reached on loopback.
+		if _, err := c.MediaBox.config(routerAddr(c.SIP.Listen), "voip.unisi.it"); err != nil {
+			return err
 		}
 	}
 	if c.Store.Poll.Duration < 0 {
@@ -585,4 +587,17 @@ func logLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("config: log.level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// routerAddr is how a process on this host reaches a SIP listener: a
+// wildcard host (":5060", "0.0.0.0:5060", "[::]:5060") on loopback.
+func routerAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -88,6 +88,12 @@ func newBareExample(t *testing.T, config string) *example {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "unisi.toml")
+	if !strings.Contains(config, "[mediabox]") {
+		// One media box per machine answers on the seed's 127.0.0.1:5080:
+		// the tests that call it start theirs on a port of their own
+		// (startMediaBox).
+		config += "\n[mediabox]\nenabled = false\n"
+	}
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}

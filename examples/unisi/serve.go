@@ -107,7 +107,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	}
 	// The media box answers the media gateway's calls; it places its own
 	// (transfers, queue agents) through this server.
-	if err := a.startMediaBox(ctx, srv.Local().Addr("udp"), log, reg); err != nil {
+	if err := a.startMediaBox(ctx, routerAddr(srv.Local().Addr("udp")), log, reg); err != nil {
 		srv.Close()
 		hsrv.Close()
 		return err

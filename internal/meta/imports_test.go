@@ -53,6 +53,7 @@ var allowed = map[string][]string{
 
 	"examples/unisi":        {"*"},
 	"bench/flood":           {},
+	"bench/mediaload":       {},
 	"cmd/palio-mediabridge": {"mediabridge", "mediabridge/ng", "internal/*"},
 }
 

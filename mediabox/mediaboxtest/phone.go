@@ -39,6 +39,10 @@ type Phone struct {
 	// Answer, when set before calls arrive, says whether to answer a call
 	// (false: 486 Busy Here); nil answers every call.
 	Answer func(ruri string) bool
+	// Password, when set, answers a proxy's digest challenge to the
+	// phone's INVITEs as User; Domain is the From host (default
+	// 127.0.0.1).
+	Password, Domain string
 }
 
 // FreeUDPPort returns a loopback UDP port free at the time of the call.
@@ -141,8 +145,12 @@ func (p *Phone) Call(ctx context.Context, uri string) (*Leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := diago.InviteClientOptions{}
-	opts.WithCaller("", p.User, "127.0.0.1")
+	opts := diago.InviteClientOptions{Username: p.User, Password: p.Password}
+	host := p.Domain
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	opts.WithCaller("", p.User, host)
 	med, err := d.Invite(ctx, opts)
 	if err == nil {
 		err = d.Ack(ctx)

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+
+	"github.com/palio-voip/palio/mediabox"
+	"github.com/palio-voip/palio/mediabox/mediaboxtest"
+)
+
+// The media boxes of these tests use 34000-34999, set before any test
+// phone (diago keeps the range process-wide, read unsynchronised).
+const boxPortMin, boxPortMax = 34000, 34999
+
+func init() { mediabox.SetRTPPorts(boxPortMin, boxPortMax) }
+
+// mediaBoxExample is a node running its media box on a port of its own:
+// the seed's media gateway and its trusted address are moved there
+// before the server starts.
+func mediaBoxExample(t *testing.T, extra string) (*example, string) {
+	t.Helper()
+	boxPort := freePort(t, "udp")
+	lo := 29000 + 2*rand.IntN(1400)
+	e := newExample(t, fmt.Sprintf("[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n"+
+		"[media]\nport_min = %d\nport_max = %d\n"+
+		"[mediabox]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nspool = %q\nport_min = %d\nport_max = %d\n%s",
+		lo, lo+99, boxPort, filepath.Join(t.TempDir(), "voicemail"), boxPortMin, boxPortMax, extra))
+	box := "127.0.0.1:" + strconv.Itoa(boxPort)
+	e.cli(0, "gateway", "set-address", "media-asterisk", box)
+	id := e.row("tag", "media-asterisk", "address", "list")["id"]
+	e.cli(0, "address", "del", id)
+	e.cli(0, "address", "add", "3", "127.0.0.1", "-port", strconv.Itoa(boxPort), "-tag", "media-box")
+	return e, box
+}
+
+// registered is a media phone for an account, its contact in the
+// location table (added before the server starts).
+func registered(t *testing.T, e *example, user string) *mediaboxtest.Phone {
+	t.Helper()
+	p := mediaboxtest.NewPhone(t, user)
+	p.Password, p.Domain = "unisi"+user, "voip.unisi.it"
+	e.cli(0, "location", "add", user, "sip:"+user+"@"+p.Addr)
+	return p
+}
+
+// TestMediaBoxNumbers calls each media number of the seed through the
+// router: the IVR (5000) with a transfer, the queue behind its key 1,
+// a voicemail left for 5002 (its lamp lights), 5002's voicemail menu
+// (*98, the lamp goes out), an agent's log-out (*46) and the fax (5500,
+// refused).
+func TestMediaBoxNumbers(t *testing.T) {
+	e, _ := mediaBoxExample(t, "")
+	caller := registered(t, e, "5001")
+	agent2 := registered(t, e, "5002")
+	agent3 := registered(t, e, "5003")
+	e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	e.start()
+	ctx := ctxT(t, 3*time.Minute)
+	uri := func(n string) string { return "sip:" + n + "@" + e.addr }
+
+	t.Run("IVR transfer", func(t *testing.T) {
+		leg, err := caller.Call(ctx, uri("5000"))
+		if err != nil {
+			t.Fatalf("5000: %v\n%s", err, tail(e.stderr.String(), 20))
+		}
+		defer leg.Hangup()
+		if err := leg.WaitSound(10 * time.Second); err != nil {
+			t.Fatalf("the menu's prompt: %v", err)
+		}
+		if err := leg.Press("2"); err != nil {
+			t.Fatal(err)
+		}
+		in, err := agent2.Arrived(20 * time.Second)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, tail(e.stderr.String(), 20))
+		}
+		if in.From != "5001" {
+			t.Errorf("5002 sees the call from %q, want 5001", in.From)
+		}
+		before := len(leg.Heard())
+		go in.Speak(440, 2*time.Second)
+		time.Sleep(1500 * time.Millisecond)
+		if rms := mediaboxtest.RMS(leg.Heard()[before:]); rms < 300 {
+			t.Errorf("the caller hears 5002 at RMS %.0f, want the tone", rms)
+		}
+		leg.Hangup()
+		select {
+		case <-in.Done():
+		case <-time.After(10 * time.Second):
+			t.Error("5002's leg outlived the caller's")
+		}
+	})
+
+	t.Run("queue", func(t *testing.T) {
+		agent2.Answer = func(string) bool { return false } // busy
+		defer func() { agent2.Answer = nil }()
+		leg, err := caller.Call(ctx, uri("5000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer leg.Hangup()
+		if err := leg.WaitSound(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.Press("1"); err != nil {
+			t.Fatal(err)
+		}
+		in, err := agent3.Arrived(30 * time.Second)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, tail(e.stderr.String(), 20))
+		}
+		if in.From != "5001" {
+			t.Errorf("the agent sees the call from %q, want 5001", in.From)
+		}
+		in.Hangup()
+		select {
+		case <-leg.Done():
+		case <-time.After(10 * time.Second):
+			t.Error("the caller's leg outlived the agent's")
+		}
+	})
+
+	watcher := e.phone("5002")
+	sub, res, err := watcher.Subscribe(ctx, "sip:5002@voip.unisi.it", "message-summary", 600)
+	if err != nil || res.StatusCode >= 300 {
+		t.Fatalf("SUBSCRIBE: %v %v", res, err)
+	}
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitLamp := func(t *testing.T, want string) {
+		t.Helper()
+		for n := len(sub.Notifies()); ; n++ {
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			req, err := sub.WaitNotify(wctx, n)
+			cancel()
+			if err != nil {
+				t.Fatalf("no NOTIFY with %q: %v", want, err)
+			}
+			if strings.Contains(string(req.Body()), want) {
+				return
+			}
+		}
+	}
+
+	t.Run("voicemail", func(t *testing.T) {
+		leg, err := caller.Call(ctx, uri("VM_5002"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.WaitSound(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.Silence(1500*time.Millisecond, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.Speak(500, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		leg.Hangup()
+		waitLamp(t, "Voice-Message: 1/0")
+		if out := e.cli(0, "voicemail", "show", "5002"); !strings.Contains(out, "5001") {
+			t.Errorf("voicemail show 5002 lists no message from 5001:\n%s", out)
+		}
+	})
+
+	t.Run("voicemail menu", func(t *testing.T) {
+		owner := registered(t, e, "5002")
+		leg, err := owner.Call(ctx, uri("*98"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer leg.Hangup()
+		if err := leg.WaitSound(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.Press("1234#"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if err := leg.Press("1"); err != nil {
+			t.Fatal(err)
+		}
+		waitLamp(t, "Voice-Message: 0/1")
+	})
+
+	t.Run("agent log-out", func(t *testing.T) {
+		leg, err := agent2.Call(ctx, uri("*465000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-leg.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatal("the box did not hang up")
+		}
+		leg.Hangup()
+		if out := e.cli(0, "queue", "show", "5000"); !strings.Contains(out, "5002    logged-out") {
+			t.Errorf("5002 still logged in:\n%s", out)
+		}
+	})
+
+	t.Run("fax refused", func(t *testing.T) {
+		_, err := caller.Call(ctx, uri("5500"))
+		var de *sipgo.ErrDialogResponse
+		if !errors.As(err, &de) || de.Res.StatusCode != 488 {
+			t.Fatalf("5500: %v, want 488", err)
+		}
+	})
+
+	m := scrapeMetrics(t, e.http)
+	if n := m[`palio_mediabox_refused_total{reason="fax"}`]; n != 1 {
+		t.Errorf("fax refusals: %v", n)
+	}
+}
