@@ -86,8 +86,8 @@ func (c Config) Check() error {
 			return fmt.Errorf("cluster: URL %q: scheme %q, want nats, tls, ws or wss", redact(u), p.Scheme)
 		}
 	}
-	if !nodeName.MatchString(c.Node) {
-		return fmt.Errorf("cluster: Node %q: want a name of 1 to 32 letters, digits, '.', '-' or '_', unique in the cluster", c.Node)
+	if err := CheckNode(c.Node); err != nil {
+		return err
 	}
 	if c.Cluster != "" && !clusterName.MatchString(c.Cluster) {
 		return fmt.Errorf("cluster: Cluster %q: want letters, digits, '-' or '_' (it is a NATS subject token)", c.Cluster)
@@ -103,6 +103,16 @@ func (c Config) Check() error {
 		if k < sip.EventCreated || k > sip.EventTerminated {
 			return fmt.Errorf("cluster: Kinds: unknown event kind %d", int(k))
 		}
+	}
+	return nil
+}
+
+// CheckNode reports whether name can name a node: 1 to 32 letters,
+// digits, '.', '-' or '_', starting with a letter or digit (it is also
+// the owner of the node's presence subscriptions, sharing_tag).
+func CheckNode(name string) error {
+	if !nodeName.MatchString(name) {
+		return fmt.Errorf("cluster: Node %q: want a name of 1 to 32 letters, digits, '.', '-' or '_', unique in the cluster", name)
 	}
 	return nil
 }
