@@ -391,10 +391,16 @@ func (b *Bus) send(enc *json.Encoder, buf *bytes.Buffer, m *message) {
 		return
 	}
 	all := m.Dialogs
-	m.Parts = max(1, (len(all)+snapshotPart-1)/snapshotPart)
+	// About 2 KB per dialog at most keeps a part within the server's
+	// payload limit, should a site have lowered it.
+	size := snapshotPart
+	if mp := b.nc.MaxPayload(); mp > 0 {
+		size = int(max(1, min(int64(snapshotPart), mp/2048)))
+	}
+	m.Parts = max(1, (len(all)+size-1)/size)
 	for p := range m.Parts {
 		m.Part = p
-		m.Dialogs = all[min(p*snapshotPart, len(all)):min((p+1)*snapshotPart, len(all))]
+		m.Dialogs = all[min(p*size, len(all)):min((p+1)*size, len(all))]
 		if !b.publish(enc, buf, m) {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -192,6 +193,9 @@ func TestLateJoiner(t *testing.T) {
 	ringing.early()
 	gone := newCall(a.table, "gone", "5001@voip.unisi.it", "5004@voip.unisi.it")
 	gone.end(sip.CauseRejected)
+	waitFor(t, 5*time.Second, "A to publish its events", func() bool {
+		return a.metric("palio_cluster_events_published_total", "") == 6
+	})
 
 	b := newNode(t, cfg, "b")
 	b.ready(ctx)
@@ -419,5 +423,39 @@ func TestLatency(t *testing.T) {
 	t.Logf("event across nodes over %s: p50 %v, p99 %v, max %v (%d events)", url, p50, p99, worst, n)
 	if p99 > 100*time.Millisecond {
 		t.Errorf("p99 %v, want under 100 ms", p99)
+	}
+}
+
+// TestSnapshotParts: a snapshot larger than one message goes in parts,
+// and the receiver applies it once all have come.
+func TestSnapshotParts(t *testing.T) {
+	leakCheck(t)
+	url := natsURL(t)
+	cfg := Config{URL: url, Cluster: testCluster()}
+	a := newNode(t, cfg, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.ready(ctx)
+	const n = 2*snapshotPart + 100
+	for i := range n {
+		c := newCall(a.table, "up-"+strconv.Itoa(i), "5002@voip.unisi.it", "5003@voip.unisi.it")
+		c.confirm()
+	}
+	waitFor(t, 5*time.Second, "A to publish its calls", func() bool {
+		return a.metric("palio_cluster_events_published_total", "") == 2*n
+	})
+	b := newNode(t, cfg, "b")
+	b.ready(ctx)
+	waitFor(t, 5*time.Second, "B to learn of A's calls", func() bool { return len(b.got.events()) >= n })
+	time.Sleep(100 * time.Millisecond)
+	seen := map[string]bool{}
+	for _, ev := range b.got.events() {
+		if ev.Kind != sip.EventConfirmed || seen[ev.Dialog.CallID] {
+			t.Fatalf("unexpected %v of %s", ev.Kind, ev.Dialog.CallID)
+		}
+		seen[ev.Dialog.CallID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("B learnt of %d calls, want %d", len(seen), n)
 	}
 }

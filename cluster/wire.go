@@ -43,7 +43,8 @@ type message struct {
 }
 
 // snapshotPart bounds the dialogs of one snapshot message (a few hundred
-// bytes each: well below NATS's default 1 MB payload).
+// bytes each: well below NATS's default 1 MB payload; fewer when the
+// server's limit is lower).
 const snapshotPart = 500
 
 // wireDialog is a dialog event, or a dialog of a snapshot: the fields of
