@@ -28,7 +28,9 @@ func natsURL(t *testing.T) string {
 
 // clusterConfig is a node's config on a shared MariaDB database and NATS.
 func clusterConfig(dsn, nats, cluster, node string) string {
-	return mysqlConfig(dsn) + fmt.Sprintf("[cluster]\nnode = %q\nnats = %q\nname = %q\n[media]\npolicy = \"never\"\n", node, nats, cluster)
+	// Two nodes in one process: no media box (it would take 127.0.0.1:5080
+	// twice).
+	return mysqlConfig(dsn) + fmt.Sprintf("[cluster]\nnode = %q\nnats = %q\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n", node, nats, cluster)
 }
 
 // metrics returns the node's /metrics page.
