@@ -36,4 +36,9 @@
 // subscription through a short queue; a NOTIFY answered 481, or not
 // answered at all, ends the subscription. Subscriptions are written
 // through a Store, and New takes up those of a previous run.
+//
+// Several nodes: WithDialogSource feeds the Presence the calls of other
+// nodes (the cluster package's Bus implements DialogSource), and
+// Config.Node makes each node own, reload and expire only the
+// subscriptions it accepted when all share one Store.
 package presence

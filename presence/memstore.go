@@ -19,12 +19,15 @@ var _ Store = (*MemStore)(nil)
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore { return &MemStore{subs: map[Key]Subscription{}} }
 
-// Subscriptions returns every subscription.
-func (s *MemStore) Subscriptions(ctx context.Context) ([]Subscription, error) {
+// Subscriptions returns the subscriptions of node.
+func (s *MemStore) Subscriptions(ctx context.Context, node string) ([]Subscription, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Subscription, 0, len(s.subs))
 	for _, v := range s.subs {
+		if v.Node != node {
+			continue
+		}
 		v.RouteSet = slices.Clone(v.RouteSet)
 		out = append(out, v)
 	}

@@ -47,6 +47,13 @@ type Config struct {
 	// the newest among equals), as OpenSIPS's force_single_dialog does for
 	// phones that cannot show several.
 	OnlyMostInteresting bool
+	// Node names this node when several share one Store (a MariaDB
+	// database): the subscriptions it accepts are stored with it as their
+	// owner (Subscription.Node), and New reloads only those, so that each
+	// node reloads, expires and deletes its own and NOTIFYs leave from the
+	// node the watcher subscribed to. Empty for a single node. At most 32
+	// bytes (OpenSIPS's active_watchers.sharing_tag), no spaces.
+	Node string
 	// Authorize, when set, decides who may watch whom in place of the
 	// default rule (an account may watch any AOR of its own domain, as the
 	// watch rules loaded by ReloadRules allow): it gets the watcher's
@@ -69,6 +76,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("presence: DefaultExpires %v is below MinExpires %v", c.DefaultExpires, c.MinExpires)
 	case c.Queue < 1 || c.SweepInterval < 0 || c.NotifyTimeout < 0:
 		return errors.New("presence: Queue, SweepInterval and NotifyTimeout must be positive")
+	case len(c.Node) > 32 || strings.IndexFunc(c.Node, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return fmt.Errorf("presence: Node %q: want at most 32 bytes without spaces", c.Node)
 	}
 	c.DefaultExpires = min(c.DefaultExpires, c.MaxExpires)
 	return nil
@@ -82,6 +91,22 @@ func WithLogger(l *slog.Logger) Option { return func(p *Presence) { p.log = l } 
 
 // WithRegisterer registers the metrics (palio_presence_*) with r.
 func WithRegisterer(r prometheus.Registerer) Option { return func(p *Presence) { p.reg = r } }
+
+// DialogSource is a feed of dialog events: the proxy's own table
+// (*sip.Dialogs) or the calls of other nodes relayed to this one (the
+// cluster package's Bus). Its Subscribe is sip.Dialogs.Subscribe's.
+type DialogSource interface {
+	Subscribe(fn func(sip.DialogEvent), opts ...sip.SubscribeOption) (unsubscribe func())
+}
+
+// WithDialogSource has the Presence follow src as well as the server's
+// dialog table: the calls src reports (another node's, in a cluster) are
+// shown to this node's watchers as local ones are. Events of one call
+// from both the table and src update the same dialog (a call that
+// crossed two nodes). It may be given more than once.
+func WithDialogSource(src DialogSource) Option {
+	return func(p *Presence) { p.sources = append(p.sources, src) }
+}
 
 // Presence is the router's presence server for busy-lamp fields: it
 // accepts SUBSCRIBEs for the dialog event package and notifies the
@@ -110,7 +135,8 @@ type Presence struct {
 	// server serves: reloaded subscriptions may be notified.
 	started bool
 
-	unsubscribe func()
+	sources     []DialogSource // WithDialogSource
+	unsubscribe []func()
 	ctx         context.Context // ends with Close: in-flight NOTIFYs stop
 	cancel      context.CancelFunc
 	stop        chan struct{}
@@ -192,7 +218,10 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 		p.Close()
 		return nil, err
 	}
-	p.unsubscribe = srv.Dialogs().Subscribe(p.onDialog, sip.SubscriberName("presence"))
+	p.unsubscribe = append(p.unsubscribe, srv.Dialogs().Subscribe(p.onDialog, sip.SubscriberName("presence")))
+	for _, src := range p.sources {
+		p.unsubscribe = append(p.unsubscribe, src.Subscribe(p.onRemote, sip.SubscriberName("presence")))
+	}
 	p.wg.Add(1)
 	go p.sweep()
 	return p, nil
@@ -207,7 +236,7 @@ func New(cfg Config, store Store, srv *sip.Server, opts ...Option) (*Presence, e
 func (p *Presence) reload() error {
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
-	rows, err := p.store.Subscriptions(ctx)
+	rows, err := p.store.Subscriptions(ctx, p.cfg.Node)
 	if err != nil {
 		return fmt.Errorf("presence: loading subscriptions: %w", err)
 	}
@@ -253,8 +282,8 @@ func (p *Presence) Close() {
 	p.closed = true
 	p.metrics.subscriptions.Sub(float64(len(p.subs)))
 	p.mu.Unlock()
-	if p.unsubscribe != nil {
-		p.unsubscribe()
+	for _, stop := range p.unsubscribe {
+		stop()
 	}
 	close(p.stop)
 	p.cancel()
@@ -281,7 +310,15 @@ func normAOR(aor string) string {
 
 // onDialog follows the dialog table. It runs on the goroutine of the call
 // with the dialog locked: it only updates the map and queues NOTIFYs.
-func (p *Presence) onDialog(ev sip.DialogEvent) {
+func (p *Presence) onDialog(ev sip.DialogEvent) { p.apply(ev, true) }
+
+// onRemote follows a DialogSource (another node's calls), on the source's
+// goroutine.
+func (p *Presence) onRemote(ev sip.DialogEvent) { p.apply(ev, false) }
+
+// apply shows a dialog event to the watchers of its caller and callee. A
+// local event also shows that the server serves; another node's does not.
+func (p *Presence) apply(ev sip.DialogEvent, local bool) {
 	var state sip.DialogState
 	switch ev.Kind {
 	case sip.EventCreated:
@@ -313,7 +350,9 @@ func (p *Presence) onDialog(ev sip.DialogEvent) {
 	if p.closed {
 		return
 	}
-	p.serving()
+	if local {
+		p.serving()
+	}
 	if caller != "" {
 		p.update(caller, callKey{d.CallID, d.FromTag, Initiator}, DialogView{
 			CallID: d.CallID, LocalTag: d.FromTag, RemoteTag: d.ToTag, Direction: Initiator,

@@ -33,7 +33,7 @@ type rig struct {
 	domains map[string]string
 }
 
-func newRig(t *testing.T, cfg presence.Config) *rig {
+func newRig(t *testing.T, cfg presence.Config, opts ...presence.Option) *rig {
 	t.Helper()
 	siptest.LeakCheck(t)
 	rg := &rig{t: t, store: presence.NewMemStore(), reg: prometheus.NewRegistry(),
@@ -42,7 +42,7 @@ func newRig(t *testing.T, cfg presence.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rg.pres, err = presence.New(cfg, rg.store, srv, presence.WithLogger(siptest.Logger()), presence.WithRegisterer(rg.reg))
+	rg.pres, err = presence.New(cfg, rg.store, srv, append([]presence.Option{presence.WithLogger(siptest.Logger()), presence.WithRegisterer(rg.reg)}, opts...)...)
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func (rg *rig) metric(name, label string) float64 {
 func (rg *rig) waitStored(ctx context.Context, n int) {
 	rg.t.Helper()
 	waitFor(rg.t, ctx, "the store to hold "+strconv.Itoa(n)+" subscriptions", func() bool {
-		stored, _ := rg.store.Subscriptions(ctx)
+		stored, _ := rg.store.Subscriptions(ctx, "")
 		return len(stored) == n
 	})
 }
@@ -263,7 +263,7 @@ func TestAnsweredCall(t *testing.T) {
 	if got := rg.metric("palio_presence_subscriptions", ""); got != 2 {
 		t.Errorf("palio_presence_subscriptions: got %v, want 2", got)
 	}
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 2 {
+	if stored, _ := rg.store.Subscriptions(ctx, ""); len(stored) != 2 {
 		t.Errorf("store: got %d subscriptions, want 2", len(stored))
 	}
 
@@ -420,7 +420,7 @@ func TestRefreshAndUnsubscribe(t *testing.T) {
 	if got := subState(reqs[1]); got != "active;expires=1200" && got != "active;expires=1199" {
 		t.Errorf("after refresh: Subscription-State %q", got)
 	}
-	stored, _ := rg.store.Subscriptions(ctx)
+	stored, _ := rg.store.Subscriptions(ctx, "")
 	if len(stored) != 1 || time.Until(stored[0].Expires) < 1100*time.Second {
 		t.Errorf("store after refresh: %+v", stored)
 	}
@@ -602,7 +602,7 @@ func TestCloseKeepsStore(t *testing.T) {
 	}
 	rg.pres.Close()
 	rg.pres.Close() // twice is fine
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 1 || stored[0].PresentityURI != "sip:5002@"+domain || stored[0].WatcherUser != "5003" {
+	if stored, _ := rg.store.Subscriptions(ctx, ""); len(stored) != 1 || stored[0].PresentityURI != "sip:5002@"+domain || stored[0].WatcherUser != "5003" {
 		t.Errorf("store after Close: %+v", stored)
 	}
 }
@@ -621,7 +621,7 @@ func TestReload(t *testing.T) {
 	}
 	// The version and CSeq are written through after each NOTIFY.
 	waitFor(t, ctx, "the store to follow the NOTIFY", func() bool {
-		stored, _ := rg.store.Subscriptions(ctx)
+		stored, _ := rg.store.Subscriptions(ctx, "")
 		return len(stored) == 1 && stored[0].Version == 1 && stored[0].LocalCSeq == 1
 	})
 	rg.pres.Close()
@@ -701,7 +701,7 @@ func TestReloadBeforeStart(t *testing.T) {
 		t.Errorf("got version %d with %d dialogs, want %d and none", d.Version, len(d.Dialogs), row.Version)
 	}
 	waitFor(t, ctx, "the stored CSeq to move on", func() bool {
-		stored, _ := store.Subscriptions(ctx)
+		stored, _ := store.Subscriptions(ctx, "")
 		return len(stored) == 1 && stored[0].LocalCSeq == row.LocalCSeq+1 && stored[0].Version == row.Version+1
 	})
 }

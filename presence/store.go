@@ -51,6 +51,10 @@ type Subscription struct {
 	// Version is the version the next dialog-info document gets: 0 for
 	// the first, one more for each NOTIFY (RFC 4235 §4.1; version).
 	Version uint32
+	// Node is the node that accepted the subscription and sends its
+	// NOTIFYs (Config.Node; "" for a single node): only it reloads,
+	// expires and deletes it. OpenSIPS's sharing_tag.
+	Node string
 }
 
 // ErrNotFound is returned by a Store for a subscription it does not have.
@@ -61,9 +65,11 @@ var ErrNotFound = errors.New("presence: subscription not found")
 // keeps its live state in memory and reads the store only in New; it
 // writes on every new subscription, refresh, NOTIFY answered 2xx and end.
 type Store interface {
-	// Subscriptions returns every subscription, in no particular order.
-	Subscriptions(ctx context.Context) ([]Subscription, error)
-	// Put inserts s, or replaces the subscription with its Key.
+	// Subscriptions returns the subscriptions owned by node (Node ==
+	// node; "" for those of a single node), in no particular order.
+	Subscriptions(ctx context.Context, node string) ([]Subscription, error)
+	// Put inserts s, or replaces the subscription with its Key (its owner
+	// included).
 	Put(ctx context.Context, s Subscription) error
 	// Delete removes the subscription of k, or returns ErrNotFound.
 	Delete(ctx context.Context, k Key) error

@@ -164,6 +164,7 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 	s.Received, s.Transport = r.Source(), strings.ToUpper(r.Transport())
 	s.LocalContact = p.localContact(s.Transport)
 	s.Expires = now.Add(expires)
+	s.Node = p.cfg.Node
 
 	if expires == 0 {
 		// A fetch (RFC 6665 §4.4.3): the state once, and no subscription.

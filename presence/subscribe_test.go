@@ -103,7 +103,7 @@ func TestFetch(t *testing.T) {
 	if n := rg.pres.Len(); n != 0 {
 		t.Errorf("got %d subscriptions, want 0", n)
 	}
-	if stored, _ := rg.store.Subscriptions(ctx); len(stored) != 0 {
+	if stored, _ := rg.store.Subscriptions(ctx, ""); len(stored) != 0 {
 		t.Errorf("store: %+v", stored)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -149,6 +150,7 @@ func printConfig(w io.Writer, cfg Config) error {
 	if cfg.Store.MySQL != "" {
 		cfg.Store.MySQL = redactDSN(cfg.Store.MySQL)
 	}
+	cfg.Cluster.NATS = cluster.Redact(cfg.Cluster.NATS)
 	fmt.Fprintln(w, "# The effective configuration of unisi (unisi config print).")
 	enc := toml.NewEncoder(w)
 	enc.Indent = ""

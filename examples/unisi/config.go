@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
@@ -38,7 +39,31 @@ type Config struct {
 	Features   FeaturesConfig   `toml:"features"`
 	Presence   PresenceConfig   `toml:"presence"`
 	MediaBox   MediaBoxConfig   `toml:"mediabox"`
+	Cluster    ClusterConfig    `toml:"cluster"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
+}
+
+// ClusterConfig makes this server one node of several sharing a MariaDB
+// database ([store] mysql): the other nodes' calls, carried by NATS, light
+// this node's busy lamps, and each node keeps its own presence
+// subscriptions. Off unless nats is set.
+type ClusterConfig struct {
+	// Node names this node, unique among the nodes (cluster.CheckNode).
+	// It owns the presence subscriptions the node accepts
+	// (active_watchers.sharing_tag): set it on every node that shares a
+	// database, with or without nats. Required with nats.
+	Node string `toml:"node"`
+	// NATS is the NATS server carrying the dialog events
+	// ("nats://127.0.0.1:4222"; several, comma-separated). Empty: off.
+	NATS string `toml:"nats"`
+	// Name names the cluster: its events go to the NATS subject
+	// palio.<name>.dialog (default "unisi").
+	Name string `toml:"name"`
+}
+
+// bus returns the cluster.Config of the section.
+func (cc ClusterConfig) bus() cluster.Config {
+	return cluster.Config{URL: cc.NATS, Cluster: cc.Name, Node: cc.Node}
 }
 
 // RuntimeConfig tunes the Go runtime for a busy proxy.
@@ -420,6 +445,7 @@ func defaultConfig() Config {
 			AlarmThreshold: 0.8,
 		},
 		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
+		Cluster:  ClusterConfig{Name: "unisi"},
 		Features: FeaturesConfig{
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
@@ -485,6 +511,16 @@ func (c Config) validate() error {
 	}
 	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {
 		return fmt.Errorf("config: presence: min_expires %v and max_expires %v: want 1s <= min <= max", p.MinExpires.Duration, p.MaxExpires.Duration)
+	}
+	switch cc := c.Cluster; {
+	case cc.NATS != "":
+		if err := cc.bus().Check(); err != nil {
+			return fmt.Errorf("config: cluster (node, nats, name): %w", err)
+		}
+	case cc.Node != "":
+		if err := cluster.CheckNode(cc.Node); err != nil {
+			return fmt.Errorf("config: cluster.node: %w", err)
+		}
 	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {
 		return fmt.Errorf("config: media.policy: %w", err)

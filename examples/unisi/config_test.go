@@ -139,16 +139,24 @@ func TestConfigCommands(t *testing.T) {
 		{"[registrar]\nalgorithms = [\"SHA1\"]\n", "registrar.algorithms"},
 		{"[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = \"/nonexistent.pem\"\nkey = \"/nonexistent.key\"\n", "sip.tls.cert"},
 		{"[sip\n", "config"},
+		{"[cluster]\nnats = \"nats://127.0.0.1:4222\"\n", "cluster"},
+		{"[cluster]\nnode = \"siena 1\"\n", "cluster.node"},
+		{"[cluster]\nnode = \"a\"\nnats = \"http://127.0.0.1:4222\"\n", "scheme"},
+		{"[cluster]\nnode = \"a\"\nnats = \"nats://127.0.0.1:4222\"\nname = \"uni.si\"\n", "Cluster"},
 	} {
 		_, errOut := cli(1, "config", "check", write("bad.toml", tt.body))
 		if !strings.Contains(errOut, tt.want) {
 			t.Errorf("check of %q: %q does not name %q", tt.body, errOut, tt.want)
 		}
 	}
+	if out, _ := cli(0, "config", "check", write("node.toml", "[cluster]\nnode = \"siena-1\"\n")); out != "ok "+filepath.Join(dir, "node.toml")+"\n" {
+		t.Errorf("a node name without NATS: %q", out)
+	}
 	custom := write("custom.toml", "[sip]\ndomains = [\"pbx.example.org\"]\n[registrar]\nsecret = \"0123456789abcdef0123\"\n"+
-		"[store]\nmysql = \"palio:pw@tcp(db:3306)/palio\"\n[routing]\nprobe_interval = \"0s\"\n")
+		"[store]\nmysql = \"palio:pw@tcp(db:3306)/palio\"\n[routing]\nprobe_interval = \"0s\"\n"+
+		"[cluster]\nnode = \"siena-1\"\nnats = \"nats://palio:natspw@127.0.0.1:4222\"\n")
 	out, _ := cli(0, "config", "print", "-config", custom, "-sip", "127.0.0.1:5070")
-	if strings.Contains(out, "0123456789abcdef0123") || strings.Contains(out, "palio:pw@") {
+	if strings.Contains(out, "0123456789abcdef0123") || strings.Contains(out, "palio:pw@") || strings.Contains(out, "natspw") {
 		t.Errorf("config print shows a secret:\n%s", out)
 	}
 	back, err := loadConfig(write("printed.toml", strings.ReplaceAll(out, "(set)", "0123456789abcdef0123")))
@@ -158,6 +166,7 @@ func TestConfigCommands(t *testing.T) {
 	want, _ := loadConfig(custom)
 	want.SIP.Listen = "127.0.0.1:5070"
 	want.Store.MySQL = "palio:0123456789abcdef0123@tcp(db:3306)/palio"
+	want.Cluster.NATS = "nats://palio:xxxxx@127.0.0.1:4222"
 	if diff := configDiff(want, back); len(diff) > 0 {
 		t.Errorf("config print, loaded back, differs in %v:\n%s", diff, out)
 	}

@@ -99,7 +99,7 @@ func TestBusyLampSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := db.Presence().Subscriptions(ctx)
+	stored, err := db.Presence().Subscriptions(ctx, "")
 	db.Close()
 	if err != nil || len(stored) != 1 || stored[0].CallID != sub.CallID() {
 		t.Fatalf("active_watchers after the stop: %+v %v, want the subscription", stored, err)

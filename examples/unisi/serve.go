@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/snapshot"
@@ -263,12 +264,26 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("media: %w", err)
 	}
+	popts := []presence.Option{presence.WithLogger(log), presence.WithRegisterer(reg)}
+	if cfg.Cluster.NATS != "" {
+		// One node of several: its calls' events go to the others over
+		// NATS, and theirs light this node's busy lamps.
+		bus, err := cluster.NewBus(cfg.Cluster.bus(), srv.Dialogs(), cluster.WithLogger(log), cluster.WithRegisterer(reg))
+		if err != nil {
+			srv.Close()
+			return nil, nil, nil, err
+		}
+		a.add(component{name: "cluster", close: bus.Close})
+		popts = append(popts, presence.WithDialogSource(bus))
+	}
 	pc := cfg.Presence
 	pres, err := presence.New(presence.Config{
 		OnlyMostInteresting: pc.OnlyMostInteresting,
 		MinExpires:          pc.MinExpires.Duration,
 		MaxExpires:          pc.MaxExpires.Duration,
-	}, a.db.Presence(), srv, presence.WithLogger(log), presence.WithRegisterer(reg))
+		// Nodes sharing the database each keep their own subscriptions.
+		Node: cfg.Cluster.Node,
+	}, a.db.Presence(), srv, popts...)
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("presence: %w", err)

@@ -39,6 +39,7 @@ var allowed = map[string][]string{
 	"mediabridge":               {"sip", "internal/*"},
 	"presence":                  {"sip", "registrar", "snapshot", "internal/*"},
 	"presence/presencetest":     {"presence"},
+	"cluster":                   {"sip", "internal/*"},
 	"mediabridge/ng":            {"mediabridge", "sip"},
 	"mediabox":                  {"sip", "presence", "snapshot", "internal/*"},
 	"mediabox/mediaboxtest":     {"mediabox"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +33,9 @@ func Sample(n string) presence.Subscription {
 }
 
 // TestStore checks a Store: putting, listing, replacing by Key, deleting,
-// and ErrNotFound for what is not there. newStore returns an empty store
-// for each call.
+// ErrNotFound for what is not there, and the owner of each subscription
+// (Subscription.Node): a node lists only its own. newStore returns an
+// empty store for each call.
 func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 	ctx := context.Background()
 	// equal compares a and b, times by instant (a store may give back
@@ -57,7 +59,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.Subscriptions(ctx)
+		got, err := s.Subscriptions(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 		if err := s.Put(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Subscriptions(ctx)
+		got, err := s.Subscriptions(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +98,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 		if err := s.Put(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.Subscriptions(ctx); len(got) != 2 {
+		if got, _ := s.Subscriptions(ctx, ""); len(got) != 2 {
 			t.Errorf("got %d subscriptions, want 2", len(got))
 		}
 	})
@@ -109,7 +111,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 		if err := s.Delete(ctx, a.Key); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := s.Subscriptions(ctx); len(got) != 0 {
+		if got, _ := s.Subscriptions(ctx, ""); len(got) != 0 {
 			t.Errorf("after delete: got %+v, want none", got)
 		}
 		if err := s.Delete(ctx, a.Key); !errors.Is(err, presence.ErrNotFound) {
@@ -123,9 +125,63 @@ func TestStore(t *testing.T, newStore func(t *testing.T) presence.Store) {
 			t.Fatal(err)
 		}
 		a.RouteSet[0] = "sip:changed"
-		got, _ := s.Subscriptions(ctx)
+		got, _ := s.Subscriptions(ctx, "")
 		if len(got) != 1 || got[0].RouteSet[0] != "sip:10.0.0.9;lr" {
 			t.Fatalf("the store kept the caller's slice: %+v", got)
+		}
+	})
+	t.Run("owned by node", func(t *testing.T) {
+		s := newStore(t)
+		single, a1, a2, b1 := Sample("single"), Sample("a1"), Sample("a2"), Sample("b1")
+		a1.Node, a2.Node, b1.Node = "siena-1", "siena-1", "arezzo-1"
+		for _, x := range []presence.Subscription{single, a1, a2, b1} {
+			if err := s.Put(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids := func(node string) string {
+			t.Helper()
+			got, err := s.Subscriptions(ctx, node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, g := range got {
+				if g.Node != node {
+					t.Errorf("Subscriptions(%q) returned one of node %q", node, g.Node)
+				}
+				out = append(out, g.EventID)
+			}
+			slices.Sort(out)
+			return strings.Join(out, " ")
+		}
+		for _, tt := range []struct{ node, want string }{
+			{"", "single"}, {"siena-1", "a1 a2"}, {"arezzo-1", "b1"}, {"grosseto-1", ""},
+		} {
+			if got := ids(tt.node); got != tt.want {
+				t.Errorf("Subscriptions(%q): got [%s], want [%s]", tt.node, got, tt.want)
+			}
+		}
+		got, _ := s.Subscriptions(ctx, "siena-1")
+		for _, g := range got {
+			if g.EventID == "a1" && !equal(g, a1) {
+				t.Errorf("got %+v, want %+v", g, a1)
+			}
+		}
+		// A Put of the same key by another node hands it over.
+		a2.Node = "arezzo-1"
+		if err := s.Put(ctx, a2); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ids("siena-1")+"|"+ids("arezzo-1"), "a1|a2 b1"; got != want {
+			t.Errorf("after the hand-over: got %s, want %s", got, want)
+		}
+		// Delete is by key, whoever owns it.
+		if err := s.Delete(ctx, b1.Key); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids("arezzo-1"); got != "a2" {
+			t.Errorf("after delete: got [%s], want [a2]", got)
 		}
 	})
 }

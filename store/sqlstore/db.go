@@ -173,7 +173,8 @@ func splitStatements(s string) []string {
 	return out
 }
 
-// migrate applies the migrations the database has not seen. On MySQL a
+// migrate applies the migrations the database has not seen (those not
+// recorded in palio_schema, whatever the highest recorded). On MySQL a
 // named lock keeps two nodes starting at once from racing; SQLite has one
 // writer.
 func (db *DB) migrate(ctx context.Context) error {
@@ -196,13 +197,30 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS palio_schema (version INTEGER NOT NULL, applied CHAR(64) NOT NULL DEFAULT '')"); err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
-	var current sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM palio_schema").Scan(&current); err != nil {
+	// Every migration not recorded runs, in version order, also one
+	// numbered below the highest applied: numbers are handed out to work
+	// done in parallel (0010 to one branch, 0011 on to another), which may
+	// land in either order.
+	applied := map[int]bool{}
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM palio_schema")
+	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: reading the schema version: %w", err)
 	}
-	db.created = current.Int64 == 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlstore: migrate: reading the schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: migrate: reading the schema version: %w", err)
+	}
+	db.created = len(applied) == 0
 	for _, m := range ms {
-		if int64(m.version) <= current.Int64 {
+		if applied[m.version] {
 			continue
 		}
 		if err := db.apply(ctx, conn, m); err != nil {

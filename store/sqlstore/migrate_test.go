@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"testing"
 
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/presence/presencetest"
 	"github.com/palio-voip/palio/store/mysql"
 	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/palio-voip/palio/store/storetest"
+
+	_ "modernc.org/sqlite"
 )
 
 func TestMigrations(t *testing.T) {
@@ -129,4 +133,47 @@ func TestBackup(t *testing.T) {
 			t.Errorf("MySQL backup: %v, want ErrBackupUnsupported", err)
 		}
 	})
+}
+
+// TestMigrationBelowHighest: a database that has a later migration but
+// not an earlier one (0011 landed before 0010) gets the earlier one at
+// the next Open.
+func TestMigrationBelowHighest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gap.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"DROP INDEX active_watchers_sharing",
+		"ALTER TABLE active_watchers DROP COLUMN sharing_tag",
+		"DELETE FROM palio_schema WHERE version = 10",
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err = sqlite.Open(ctx, path, sqlite.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sub := presencetest.Sample("gap")
+	sub.Node = "siena-1"
+	if err := db.Presence().Put(ctx, sub); err != nil {
+		t.Fatalf("migration 0010 was not applied below 0011: %v", err)
+	}
+	if got, err := db.Presence().Subscriptions(ctx, "siena-1"); err != nil || len(got) != 1 {
+		t.Errorf("got %v %v", got, err)
+	}
+	if db.Created() {
+		t.Error("Created() on an existing database")
+	}
 }

@@ -27,13 +27,19 @@ var watcherCols = []string{
 	"presentity_uri", "watcher_username", "watcher_domain", "to_user", "to_domain", "event", "event_id",
 	"to_tag", "from_tag", "callid", "local_cseq", "remote_cseq", "contact", "record_route", "expires",
 	"status", "version", "local_contact", "palio_watcher_uri", "palio_to_uri", "palio_received", "palio_transport",
+	"sharing_tag",
 }
 
-// Subscriptions returns every subscription.
-func (s *PresenceStore) Subscriptions(ctx context.Context) ([]presence.Subscription, error) {
+// Subscriptions returns the subscriptions of node: those whose
+// sharing_tag is node, or NULL (or empty) for node "".
+func (s *PresenceStore) Subscriptions(ctx context.Context, node string) ([]presence.Subscription, error) {
+	where, args := "sharing_tag = ?", []any{node}
+	if node == "" {
+		where, args = "(sharing_tag IS NULL OR sharing_tag = '')", nil
+	}
 	rows, err := s.db.r.QueryContext(ctx, "SELECT presentity_uri, watcher_username, watcher_domain, event, event_id, to_tag, from_tag, callid, "+
 		"local_cseq, remote_cseq, contact, record_route, expires, version, local_contact, palio_watcher_uri, palio_to_uri, "+
-		"palio_received, palio_transport FROM active_watchers ORDER BY id")
+		"palio_received, palio_transport FROM active_watchers WHERE "+where+" ORDER BY id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: active_watchers: %w", err)
 	}
@@ -49,6 +55,7 @@ func (s *PresenceStore) Subscriptions(ctx context.Context) ([]presence.Subscript
 			return nil, fmt.Errorf("sqlstore: active_watchers: %w", err)
 		}
 		sub.EventID = eventID.String
+		sub.Node = node
 		sub.LocalCSeq, sub.RemoteCSeq, sub.Version = uint32(local), uint32(remote), uint32(version)
 		sub.Expires = time.Unix(expires, 0)
 		if routes.String != "" {
@@ -63,15 +70,19 @@ func (s *PresenceStore) Subscriptions(ctx context.Context) ([]presence.Subscript
 }
 
 // Put inserts sub or replaces the subscription with its key (callid,
-// to_tag, from_tag). Expires is kept to the second, as OpenSIPS does.
+// to_tag, from_tag), its owner (sharing_tag: NULL for node "") included.
+// Expires is kept to the second, as OpenSIPS does.
 func (s *PresenceStore) Put(ctx context.Context, sub presence.Subscription) error {
 	if sub.CallID == "" || sub.ToTag == "" || sub.FromTag == "" {
 		return errors.New("sqlstore: active_watchers: a subscription needs its Call-ID and both tags")
 	}
 	toUser, toDomain := splitAOR(strings.TrimPrefix(strings.TrimPrefix(sub.PresentityURI, "sips:"), "sip:"))
-	var eventID any
+	var eventID, owner any
 	if sub.EventID != "" {
 		eventID = sub.EventID
+	}
+	if sub.Node != "" {
+		owner = sub.Node
 	}
 	key := []string{"callid", "to_tag", "from_tag"}
 	var update []string
@@ -84,7 +95,7 @@ func (s *PresenceStore) Put(ctx context.Context, sub presence.Subscription) erro
 	_, err := s.db.w.ExecContext(ctx, q, sub.PresentityURI, sub.WatcherUser, sub.WatcherDomain, toUser, toDomain,
 		sub.Event, eventID, sub.ToTag, sub.FromTag, sub.CallID, int64(sub.LocalCSeq), int64(sub.RemoteCSeq),
 		sub.Contact, strings.Join(sub.RouteSet, ","), sub.Expires.Unix(), 2 /* active */, int64(sub.Version),
-		sub.LocalContact, sub.WatcherURI, sub.ToURI, sub.Received, sub.Transport)
+		sub.LocalContact, sub.WatcherURI, sub.ToURI, sub.Received, sub.Transport, owner)
 	if err != nil {
 		return fmt.Errorf("sqlstore: active_watchers: %w", err)
 	}

@@ -20,7 +20,7 @@ func TestPresenceRouteSet(t *testing.T) {
 		if err := s.Put(t.Context(), sub); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Subscriptions(t.Context())
+		got, err := s.Subscriptions(t.Context(), "")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("%v %v", got, err)
 		}

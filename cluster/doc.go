@@ -1,0 +1,42 @@
+// Package cluster shares state between the Palio nodes of one site over
+// engines the site already runs, so that several nodes behave as one
+// router. This version shares dialog events: every node sees every other
+// node's call state changes (busy lamps, the live calls list, fraud
+// checks), within milliseconds on a LAN.
+//
+// Which engine carries what, and why:
+//
+//   - NATS carries the dialog events (Bus): fire-and-forget fan-out to
+//     every node with sub-millisecond latency, no state kept by the
+//     engine, reconnection handled by nats.go. A lost event is noticed
+//     (sequence numbers, heartbeats) and repaired by a snapshot of the
+//     sender's active dialogs, so at-most-once delivery is enough.
+//   - MariaDB stays the data store: accounts, location, rules, gateway
+//     states and presence subscriptions (each node reloads only the
+//     subscriptions it owns, active_watchers.sharing_tag).
+//   - Redis is for the shared counters that need atomic updates (trunk
+//     channels cluster-wide, issue 22); not in this version.
+//
+// OpenSIPS does the same with clusterer (BIN replication of dialogs) and
+// cachedb; Kamailio with DMQ. Palio uses a broker instead of a node-to-node
+// protocol of its own.
+//
+// A node publishes its dialog table and hands the other nodes' events to
+// presence, which then notifies its watchers of calls on every node:
+//
+//	bus, err := cluster.NewBus(cluster.Config{
+//		URL:     "nats://127.0.0.1:4222",
+//		Cluster: "unisi",
+//		Node:    "siena-1",
+//	}, srv.Dialogs(), cluster.WithLogger(log), cluster.WithRegisterer(reg))
+//	if err != nil {
+//		return err
+//	}
+//	defer bus.Close()
+//	pres, err := presence.New(presence.Config{Node: "siena-1"}, store, srv,
+//		presence.WithDialogSource(bus))
+//
+// The Bus never delivers a node's own events back to it, and never makes a
+// call wait for NATS: see Bus for the bounds and what happens when NATS is
+// unreachable.
+package cluster

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/sip/siptest"
+	"github.com/palio-voip/palio/store/mysql"
+	"github.com/palio-voip/palio/store/storetest"
+)
+
+// natsURL returns the NATS server of the tests, or skips.
+func natsURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("PALIO_NATS_URL")
+	if u == "" {
+		t.Skip("PALIO_NATS_URL is not set: no NATS server for the cluster test (e.g. PALIO_NATS_URL=nats://127.0.0.1:4222; .ci/run sets it and starts nats-server)")
+	}
+	return u
+}
+
+// clusterConfig is a node's config on a shared MariaDB database and NATS.
+func clusterConfig(dsn, nats, cluster, node string) string {
+	// Two nodes in one process: no media box (it would take 127.0.0.1:5080
+	// twice).
+	return mysqlConfig(dsn) + fmt.Sprintf("[cluster]\nnode = %q\nnats = %q\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n", node, nats, cluster)
+}
+
+// metrics returns the node's /metrics page.
+func (e *example) metrics() string {
+	e.t.Helper()
+	res, err := http.Get("http://" + e.http + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// TestClusterBusyLamp: two example nodes on one MariaDB database and one
+// NATS server. A watcher subscribed on node A sees the early, confirmed
+// and terminated states of a call that node B alone routes; its
+// subscription belongs to A in the database.
+func TestClusterBusyLamp(t *testing.T) {
+	nats := natsURL(t)
+	dsn := storetest.MySQLDSN(t)
+	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
+	a := newExample(t, clusterConfig(dsn, nats, name, "node-a"))
+	b := newExample(t, clusterConfig(dsn, nats, name, "node-b"))
+	a.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	b.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	a.start()
+	b.start()
+	// Each node has heard the other: their subscriptions are in place.
+	for _, e := range []*example{a, b} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(e.metrics(), "\npalio_cluster_nodes 1\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the nodes never heard each other:\n%s", tail(e.stderr.String(), 20))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	ctx := ctxT(t, 20*time.Second)
+
+	watcher := a.phone("5004")
+	a.phone("5003")
+	sub, res, err := watcher.Subscribe(ctx, "sip:5003@voip.unisi.it", "dialog", 600)
+	if err != nil || res.StatusCode >= 300 {
+		t.Fatalf("SUBSCRIBE on A: %v %v\n%s", res, err, tail(a.stderr.String(), 20))
+	}
+	if _, err := sub.WaitNotify(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(b.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5003@"+b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitCode(ctx, 200); err != nil {
+		t.Fatalf("the call through B: %v\nB:\n%s", err, tail(b.stderr.String(), 20))
+	}
+	answered := time.Now()
+	state := func(st string) bool {
+		for _, n := range sub.Notifies() {
+			if strings.Contains(string(n.Body()), ">"+st+"</state>") {
+				return true
+			}
+		}
+		return false
+	}
+	for !state("confirmed") {
+		if time.Since(answered) > 5*time.Second {
+			t.Fatalf("no confirmed NOTIFY on A for B's call\nA:\n%s", tail(a.stderr.String(), 20))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	lag := time.Since(answered)
+	t.Logf("the confirmed NOTIFY from node A came %v after the caller on node B got its 200", lag)
+	if lag > 500*time.Millisecond {
+		t.Errorf("the confirmed NOTIFY took %v", lag)
+	}
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !state("terminated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no terminated NOTIFY on A for B's call")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var states []string
+	for _, n := range sub.Notifies() {
+		body := string(n.Body())
+		for _, st := range []string{"early", "confirmed", "terminated"} {
+			if strings.Contains(body, ">"+st+"</state>") {
+				states = append(states, st)
+			}
+		}
+		if strings.Contains(body, "<dialog ") && (!strings.Contains(body, `call-id="`+call.CallID()+`"`) || !strings.Contains(body, `direction="recipient"`)) {
+			t.Errorf("a NOTIFY about another dialog, or not as the callee's:\n%s", body)
+		}
+	}
+	if got := strings.Join(states, " "); got != "early confirmed terminated" {
+		t.Errorf("lamp states %q, want early confirmed terminated", got)
+	}
+	if m := a.metrics(); !strings.Contains(m, `palio_cluster_events_received_total{origin="event"}`) {
+		t.Errorf("A's metrics lack the received events:\n%s", m)
+	}
+
+	// The subscription belongs to node A in the shared database: B never
+	// reloads, expires or notifies it.
+	db, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	own, err := db.Presence().Subscriptions(ctx, "node-a")
+	if err != nil || len(own) != 1 || own[0].CallID != sub.CallID() {
+		t.Errorf("node-a's subscriptions: %+v %v, want the watcher's", own, err)
+	}
+	if other, err := db.Presence().Subscriptions(ctx, "node-b"); err != nil || len(other) != 0 {
+		t.Errorf("node-b's subscriptions: %+v %v, want none", other, err)
+	}
+}
