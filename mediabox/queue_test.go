@@ -16,7 +16,7 @@ import (
 func TestQueueRingAllTwoAgents(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, nil)
-	r.router.Answer = func(ruri string) bool { return ruri == "5003" }
+	r.router.SetAnswer(func(ruri string) bool { return ruri == "5003" })
 	caller := mediaboxtest.NewPhone(t, "5001")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,20 +28,21 @@ func init() { mediabox.SetRTPPorts(boxPortMin, boxPortMax) }
 // mediaBoxExample is a node running its media box on a port of its own:
 // the seed's media gateway and its trusted address are moved there
 // before the server starts.
-func mediaBoxExample(t *testing.T, extra string) (*example, string) {
+func mediaBoxExample(t *testing.T, extra string) (e *example, spool string) {
 	t.Helper()
 	boxPort := freePort(t, "udp")
+	spool = filepath.Join(t.TempDir(), "voicemail")
 	lo := 29000 + 2*rand.IntN(1400)
-	e := newExample(t, fmt.Sprintf("[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n"+
+	e = newExample(t, fmt.Sprintf("[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n"+
 		"[media]\nport_min = %d\nport_max = %d\n"+
 		"[mediabox]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nspool = %q\nport_min = %d\nport_max = %d\n%s",
-		lo, lo+99, boxPort, filepath.Join(t.TempDir(), "voicemail"), boxPortMin, boxPortMax, extra))
+		lo, lo+99, boxPort, spool, boxPortMin, boxPortMax, extra))
 	box := "127.0.0.1:" + strconv.Itoa(boxPort)
 	e.cli(0, "gateway", "set-address", "media-asterisk", box)
 	id := e.row("tag", "media-asterisk", "address", "list")["id"]
 	e.cli(0, "address", "del", id)
 	e.cli(0, "address", "add", "3", "127.0.0.1", "-port", strconv.Itoa(boxPort), "-tag", "media-box")
-	return e, box
+	return e, spool
 }
 
 // registered is a media phone for an account, its contact in the
@@ -101,8 +104,8 @@ func TestMediaBoxNumbers(t *testing.T) {
 	})
 
 	t.Run("queue", func(t *testing.T) {
-		agent2.Answer = func(string) bool { return false } // busy
-		defer func() { agent2.Answer = nil }()
+		agent2.SetAnswer(func(string) bool { return false }) // busy
+		defer agent2.SetAnswer(nil)
 		leg, err := caller.Call(ctx, uri("5000"))
 		if err != nil {
 			t.Fatal(err)
@@ -220,5 +223,57 @@ func TestMediaBoxNumbers(t *testing.T) {
 	m := scrapeMetrics(t, e.http)
 	if n := m[`palio_mediabox_refused_total{reason="fax"}`]; n != 1 {
 		t.Errorf("fax refusals: %v", n)
+	}
+}
+
+// TestBaresipMediaBox: a real baresip phone calls 5000, hears the menu
+// (its decoded audio is not silence), presses 9 (RFC 2833, baresip's
+// sndcode) and leaves 5002 a voicemail: the stored message holds
+// baresip's 1000 Hz tone, and 5002's lamp counts it.
+func TestBaresipMediaBox(t *testing.T) {
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Skip("baresip not installed (apt-get install baresip-core); .ci/run installs it")
+	}
+	if _, err := os.Stat(filepath.Join(baresipModules, "ausine.so")); err != nil {
+		t.Skipf("baresip's modules are not in %s: %v", baresipModules, err)
+	}
+	e, spool := mediaBoxExample(t, "")
+	e.start()
+	caller := startBaresip(t, "caller", "5001", 1000, e.addr, false)
+	caller.waitOutput("5001@voip.unisi.it: {0/UDP/v4} 200 OK", 5*time.Second, e)
+	caller.command("dial", "sip:5000@voip.unisi.it")
+	caller.waitOutput("Call established", 10*time.Second, e)
+	caller.waitOutput("incoming rtp for 'audio' established", 5*time.Second, e)
+	time.Sleep(2 * time.Second) // some of the menu's prompt
+	caller.command("sndcode", "9")
+	// The greeting (8 s), the tone, then 3 s of baresip's own tone.
+	time.Sleep(12 * time.Second)
+	caller.command("hangup", "")
+	caller.waitOutput(" terminated (duration:", 5*time.Second, e)
+	caller.quit()
+
+	rate, heard := caller.recording()
+	if r := analyseTone(heard, rate, 440, 1000); r.loud < 5 {
+		t.Errorf("baresip heard %s: want the menu and the greeting", r)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.cli(0, "voicemail", "show", "5002"), "5001"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no message from 5001 in 5002's mailbox:\n%s\n%s", tail(caller.out.String(), 40), tail(e.stderr.String(), 20))
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(spool, "5002", "msg-*.wav"))
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v, want one message", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate, samples, err := readWAV(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := analyseTone(samples, rate, 1000, 600); r.tone < 1.5 {
+		t.Errorf("the message holds %s: want baresip's 1000 Hz tone", r)
 	}
 }

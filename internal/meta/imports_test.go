@@ -56,6 +56,7 @@ var allowed = map[string][]string{
 	"bench/flood":           {},
 	"bench/mediaload":       {},
 	"cmd/palio-mediabridge": {"mediabridge", "mediabridge/ng", "internal/*"},
+	"cmd/palio-mediabox":    {"mediabox", "mediabox/mediaboxtest", "store/sqlstore", "store/sqlite", "store/mysql", "internal/*"},
 }
 
 // drivers may be imported only by the store packages that wrap them.

@@ -36,9 +36,7 @@ type Phone struct {
 	mu       sync.Mutex
 	incoming []*Leg
 	arrived  chan *Leg
-	// Answer, when set before calls arrive, says whether to answer a call
-	// (false: 486 Busy Here); nil answers every call.
-	Answer func(ruri string) bool
+	answer   func(ruri string) bool
 	// Password, when set, answers a proxy's digest challenge to the
 	// phone's INVITEs as User; Domain is the From host (default
 	// 127.0.0.1).
@@ -100,8 +98,19 @@ func (p *Phone) Close() {
 	_ = p.ua.Close()
 }
 
+// SetAnswer says, for each call arriving from now on, whether the phone
+// answers it (false: 486 Busy Here); nil answers every call.
+func (p *Phone) SetAnswer(f func(ruri string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.answer = f
+}
+
 func (p *Phone) serve(d *diago.DialogServerSession) {
-	if p.Answer != nil && !p.Answer(d.InviteRequest.Recipient.User) {
+	p.mu.Lock()
+	answer := p.answer
+	p.mu.Unlock()
+	if answer != nil && !answer(d.InviteRequest.Recipient.User) {
 		_ = d.Respond(sipmsg.StatusBusyHere, "Busy Here", nil)
 		return
 	}
