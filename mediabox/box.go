@@ -57,6 +57,10 @@ type Config struct {
 	// RingTimeout is how long a transfer rings before the caller hears
 	// "unavailable" (default 30s).
 	RingTimeout time.Duration
+	// MediaTimeout hangs up a call from which no RTP has come for that
+	// long (default 60s): a caller whose BYE was lost, or whose phone
+	// died, does not hold a place in a queue or a port for an hour.
+	MediaTimeout time.Duration
 	// SMTP sends the voicemail e-mail notifications (off when Addr is
 	// empty).
 	SMTP SMTPConfig
@@ -101,6 +105,9 @@ func (c Config) withDefaults() Config {
 	if c.RingTimeout == 0 {
 		c.RingTimeout = 30 * time.Second
 	}
+	if c.MediaTimeout == 0 {
+		c.MediaTimeout = 60 * time.Second
+	}
 	if c.SMTP.Timeout == 0 {
 		c.SMTP.Timeout = 30 * time.Second
 	}
@@ -124,6 +131,9 @@ func (c Config) Check() error {
 	}
 	if c.MaxMessage < 5*time.Second || c.MaxMessage > time.Hour {
 		return fmt.Errorf("mediabox: max message %s: want 5s to 1h", c.MaxMessage)
+	}
+	if c.MediaTimeout < time.Second || c.MediaTimeout > time.Hour {
+		return fmt.Errorf("mediabox: media timeout %s: want 1s to 1h", c.MediaTimeout)
 	}
 	if c.MinMessage < 0 || c.MinMessage >= c.MaxMessage {
 		return fmt.Errorf("mediabox: min message %s: want less than the max message %s", c.MinMessage, c.MaxMessage)

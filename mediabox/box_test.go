@@ -388,3 +388,41 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestMediaTimeout: a caller who sends no RTP for MediaTimeout is hung
+// up; one who speaks is not.
+func TestMediaTimeout(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, func(c *mediabox.Config) { c.MediaTimeout = 2 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	talker := mediaboxtest.NewPhone(t, "5003")
+	talk, err := talker.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talk.Hangup()
+	silent := mediaboxtest.NewPhone(t, "5001")
+	leg, err := silent.Call(ctx, r.uri("IVR_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	start := time.Now()
+	go talk.Speak(300, 5*time.Second)
+	select {
+	case <-leg.Done():
+		if d := time.Since(start); d < 1500*time.Millisecond {
+			t.Errorf("hung up after %s, before the 2s timeout", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a caller sending no RTP was not hung up")
+	}
+	// Twice the timeout into the talk: the talker is still there.
+	time.Sleep(time.Until(start.Add(4500 * time.Millisecond)))
+	select {
+	case <-talk.Done():
+		t.Fatal("a caller sending RTP was hung up")
+	default:
+	}
+}

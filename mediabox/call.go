@@ -41,6 +41,36 @@ type call struct {
 	stopRead   atomic.Bool
 	playing    atomic.Pointer[diago.AudioPlaybackControl]
 	rec        atomic.Pointer[recorder]
+	// lastRTP is when the caller's last packet came (Unix ns); watchdog
+	// hangs up a call silent for MediaTimeout.
+	lastRTP  atomic.Int64
+	watchdog *time.Timer
+}
+
+// heard records that a packet came from the caller.
+func (c *call) heard() { c.lastRTP.Store(time.Now().UnixNano()) }
+
+// watch arms the media timeout: a timer that re-arms itself while RTP
+// comes, and ends the call when it stops.
+func (c *call) watch() {
+	timeout := c.box.cfg.MediaTimeout
+	c.heard()
+	var check func()
+	check = func() {
+		if c.hungUp() {
+			return
+		}
+		idle := time.Since(time.Unix(0, c.lastRTP.Load()))
+		if idle >= timeout {
+			c.log.Info("mediabox: no media from the caller: hanging up", "idle", idle.Round(time.Second))
+			c.box.m.refused.WithLabelValues("media-timeout").Inc()
+			c.cancel()
+			return
+		}
+		c.watchdog.Reset(timeout - idle)
+	}
+	c.watchdog = time.AfterFunc(timeout, check)
+	context.AfterFunc(c.ctx, func() { c.watchdog.Stop() })
 }
 
 // answer answers the call with media and starts the reader.
@@ -64,6 +94,7 @@ func (c *call) answer() error {
 	}
 	c.readerDone = make(chan struct{})
 	go c.read(dtmf)
+	c.watch()
 	return nil
 }
 
@@ -100,6 +131,7 @@ func (c *call) read(dtmf *diago.DTMFReader) {
 			}
 			return
 		}
+		c.heard()
 		if rec := c.rec.Load(); rec != nil && dec != nil {
 			m, err := dec(pcm, buf[:n])
 			if err == nil {
@@ -473,7 +505,7 @@ func (c *call) bridge(d *diago.DialogClientSession, med *diago.DialogMedia) {
 	defer stop()
 
 	var wg sync.WaitGroup
-	relay := func(from, to *diago.DialogMedia) {
+	relay := func(from, to *diago.DialogMedia, heard func()) {
 		defer wg.Done()
 		defer cancel()
 		fp, tp := diago.MediaProps{}, diago.MediaProps{}
@@ -503,14 +535,15 @@ func (c *call) bridge(d *diago.DialogClientSession, med *diago.DialogMedia) {
 				}
 				return
 			}
+			heard()
 			if _, err := w.Write(buf[:n]); err != nil {
 				return
 			}
 		}
 	}
 	wg.Add(2)
-	go relay(c.med, med)
-	go relay(med, c.med)
+	go relay(c.med, med, c.heard)
+	go relay(med, c.med, func() {})
 	<-ctx.Done()
 	_ = c.med.StopRTP(1, 0)
 	_ = med.StopRTP(1, 0)

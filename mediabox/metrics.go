@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"app"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_mediabox_refused_total",
-			Help: "Calls the media box refused, by reason: fax, unknown, busy (too many calls), closing.",
+			Help: "Calls the media box refused or ended, by reason: fax, unknown, busy (too many calls), closing, media-timeout (no RTP from the caller).",
 		}, []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "palio_mediabox_active_calls",

@@ -72,6 +72,8 @@ func main() {
 		id, toTag, fromTag string
 		rtp                *net.UDPConn
 		packets, lateN     atomic.Int64
+		peer               *net.UDPAddr // the box's RTP address, from its answer
+		byeDone            atomic.Bool
 		maxGap             atomic.Int64
 		resp               chan string
 	}
@@ -105,6 +107,7 @@ func main() {
 			case msg := <-c.resp:
 				code := statusCode(msg)
 				if code >= 200 && code < 300 {
+					c.peer = sdpPeer(msg)
 					to := header(msg, "To")
 					_, tag, _ := strings.Cut(to, "tag=")
 					c.toTag, _, _ = strings.Cut(tag, ";")
@@ -146,6 +149,38 @@ func main() {
 		}()
 		all = append(all, c)
 	}
+	// Every call sends RTP as a phone does (PCMU silence, 20 ms), all from
+	// one goroutine: the box reads 50 packets a second per call too.
+	stopSending := make(chan struct{})
+	var sender sync.WaitGroup
+	sender.Add(1)
+	go func() {
+		defer sender.Done()
+		pkt := make([]byte, 172)
+		pkt[0], pkt[1] = 0x80, 0
+		for i := 12; i < len(pkt); i++ {
+			pkt[i] = 0xff
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stopSending:
+				return
+			case <-tick.C:
+			}
+			for i, c := range all {
+				if c.peer == nil {
+					continue
+				}
+				pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+				ts := uint32(seq) * 160
+				pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+				pkt[8], pkt[9], pkt[10], pkt[11] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+				c.rtp.WriteToUDP(pkt, c.peer)
+			}
+		}
+	}()
 	time.Sleep(2 * time.Second) // every call past its hold message
 	cpu0 := cpuTime(*pid)
 	start := time.Now()
@@ -154,11 +189,39 @@ func main() {
 	measuring.Store(false)
 	elapsed := time.Since(start)
 	cpu := cpuTime(*pid) - cpu0
-	for _, c := range all {
-		send(fmt.Sprintf("BYE sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKb%s;rport\r\nFrom: <sip:load@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-			*user, *box, lport, c.fromTag, c.fromTag, *user, *box, c.toTag, c.id))
+	close(stopSending)
+	sender.Wait()
+	// BYEs paced and retransmitted (UDP): a call left up would be counted
+	// in the next run.
+	for try := 0; try < 5; try++ {
+		left := 0
+		for _, c := range all {
+			if c.byeDone.Load() {
+				continue
+			}
+			left++
+			send(fmt.Sprintf("BYE sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKb%s;rport\r\nFrom: <sip:load@127.0.0.1>;tag=%s\r\nTo: <sip:%s@%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+				*user, *box, lport, c.fromTag, c.fromTag, *user, *box, c.toTag, c.id))
+			time.Sleep(time.Millisecond)
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(time.Second)
+		for _, c := range all {
+		drain:
+			for {
+				select {
+				case msg := <-c.resp:
+					if strings.Contains(header(msg, "CSeq"), "BYE") && statusCode(msg) >= 200 {
+						c.byeDone.Store(true)
+					}
+				default:
+					break drain
+				}
+			}
+		}
 	}
-	time.Sleep(500 * time.Millisecond)
 	for _, c := range all {
 		c.rtp.Close()
 	}
@@ -215,4 +278,22 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// sdpPeer is the RTP address of an SDP answer in a SIP message.
+func sdpPeer(msg string) *net.UDPAddr {
+	var ip net.IP
+	var port int
+	for _, line := range strings.Split(msg, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "c=IN IP4 "); ok {
+			ip = net.ParseIP(strings.TrimSpace(v))
+		}
+		if v, ok := strings.CutPrefix(line, "m=audio "); ok {
+			port, _ = strconv.Atoi(strings.Fields(v)[0])
+		}
+	}
+	if ip == nil || port == 0 {
+		return nil
+	}
+	return &net.UDPAddr{IP: ip, Port: port}
 }
