@@ -267,6 +267,9 @@ func (b *Box) Start(ctx context.Context) error {
 		b.Close()
 		return err
 	}
+	for _, err := range b.CheckData(ctx) {
+		b.log.Error("mediabox: a prompt of the store's data is missing", "error", err)
+	}
 	b.log.Info("mediabox: listening", "addr", b.cfg.Listen, "router", b.cfg.Router, "prompts", len(b.prompts.Names()))
 	return nil
 }
@@ -492,4 +495,31 @@ func setRTPPorts(lo, hi int) {
 	if media.RTPPortStart != lo || media.RTPPortEnd != hi {
 		media.RTPPortStart, media.RTPPortEnd = lo, hi
 	}
+}
+
+// CheckData reports what in the store the box cannot play: a menu's
+// prompt or a queue's music missing from its prompt set (Start logs
+// each as an error: calls reaching them hear "unavailable", or the
+// default music).
+func (b *Box) CheckData(ctx context.Context) []error {
+	var errs []error
+	menus, err := b.store.Menus(ctx)
+	if err != nil {
+		return []error{err}
+	}
+	for _, m := range menus {
+		if err := b.prompts.CheckMenu(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	queues, err := b.store.Queues(ctx)
+	if err != nil {
+		return append(errs, err)
+	}
+	for _, q := range queues {
+		if err := b.prompts.CheckQueue(q); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }

@@ -172,3 +172,19 @@ func EncodeWAV(pcm []byte) []byte {
 	binary.LittleEndian.PutUint32(out[40:], uint32(len(pcm)))
 	return append(out, pcm...)
 }
+
+// CheckMenu reports a prompt of m the set does not hold.
+func (p *Prompts) CheckMenu(m Menu) error {
+	if !p.Has(m.Prompt) {
+		return fmt.Errorf("mediabox: menu %s: prompt %q is neither built in nor a site prompt (%s.wav): calls to the menu will hear \"unavailable\"", m.ID, m.Prompt, m.Prompt)
+	}
+	return nil
+}
+
+// CheckQueue reports a music prompt of q the set does not hold.
+func (p *Prompts) CheckQueue(q Queue) error {
+	if q.Music != "" && !p.Has(q.Music) {
+		return fmt.Errorf("mediabox: queue %s: music %q is neither built in nor a site prompt (%s.wav): its callers will hear the default music", q.ID, q.Music, q.Music)
+	}
+	return nil
+}

@@ -80,3 +80,25 @@ func FuzzParseAction(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckData: a menu's prompt or a queue's music missing from the
+// prompt set is named, before any call meets it.
+func TestCheckData(t *testing.T) {
+	p, err := mediabox.LoadPrompts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]mediabox.Action{"1": {Kind: mediabox.Hangup}}
+	if err := p.CheckMenu(mediabox.Menu{ID: "a", Prompt: "ivr-5000", Keys: keys}); err != nil {
+		t.Error(err)
+	}
+	if err := p.CheckMenu(mediabox.Menu{ID: "b", Prompt: "closed", Keys: keys}); err == nil || !strings.Contains(err.Error(), `"closed"`) {
+		t.Errorf("missing menu prompt: %v", err)
+	}
+	if err := p.CheckQueue(mediabox.Queue{ID: "q", Music: "jazz"}); err == nil || !strings.Contains(err.Error(), "default music") {
+		t.Errorf("missing music: %v", err)
+	}
+	if err := p.CheckQueue(mediabox.Queue{ID: "q"}); err != nil {
+		t.Error(err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,11 +273,12 @@ func ivrSetSetup(fs *flag.FlagSet) runner {
 		if err := m.Validate(); err != nil {
 			return mediaboxError(err)
 		}
-		_, db, err := e.store(ctx)
+		cfg, db, err := e.store(ctx)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
+		checkPrompts(e, cfg, func(p *mediabox.Prompts) error { return p.CheckMenu(m) })
 		st := db.MediaBox()
 		verb := "added"
 		old, err := st.Menu(ctx, m.ID)
@@ -503,11 +506,12 @@ func queueSetSetup(fs *flag.FlagSet) runner {
 		if err := q.Validate(); err != nil {
 			return mediaboxError(err)
 		}
-		_, db, err := e.store(ctx)
+		cfg, db, err := e.store(ctx)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
+		checkPrompts(e, cfg, func(p *mediabox.Prompts) error { return p.CheckQueue(q) })
 		st := db.MediaBox()
 		verb := "added"
 		old, err := st.Queue(ctx, q.ID)
@@ -806,5 +810,24 @@ func voicemailDelSetup(fs *flag.FlagSet) runner {
 		}
 		fmt.Fprintf(e.out, "deleted message %d from mailbox %s (%d new, %d heard left)\n", id, user, n, h)
 		return nil
+	}
+}
+
+// checkPrompts warns when check finds a prompt missing from the prompt
+// set of the configured box (the built-in prompts and [mediabox]
+// prompts): the box serving the menu may have other site prompts, so it
+// is stored all the same.
+func checkPrompts(e *env, cfg Config, check func(*mediabox.Prompts) error) {
+	var site fs.FS
+	if dir := cfg.MediaBox.Prompts; dir != "" {
+		site = os.DirFS(dir)
+	}
+	p, err := mediabox.LoadPrompts(site)
+	if err != nil {
+		e.warnf("prompts not checked: %v", err)
+		return
+	}
+	if err := check(p); err != nil {
+		e.warnf("%v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabox/mediaboxtest"
+	"github.com/palio-voip/palio/sip/siptest"
 )
 
 // The media boxes of these tests use 34000-34999, set before any test
@@ -132,7 +133,9 @@ func TestMediaBoxNumbers(t *testing.T) {
 		}
 	})
 
-	watcher := e.phone("5002")
+	// The lamp's watcher subscribes without registering: a registered
+	// UA would take 5002's calls.
+	watcher := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(e.addr), siptest.WithCredentials("5002", "unisi5002"))
 	sub, res, err := watcher.Subscribe(ctx, "sip:5002@voip.unisi.it", "message-summary", 600)
 	if err != nil || res.StatusCode >= 300 {
 		t.Fatalf("SUBSCRIBE: %v %v", res, err)
@@ -177,8 +180,7 @@ func TestMediaBoxNumbers(t *testing.T) {
 	})
 
 	t.Run("voicemail menu", func(t *testing.T) {
-		owner := registered(t, e, "5002")
-		leg, err := owner.Call(ctx, uri("*98"))
+		leg, err := agent2.Call(ctx, uri("*98"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,6 +196,35 @@ func TestMediaBoxNumbers(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLamp(t, "Voice-Message: 0/1")
+	})
+
+	t.Run("busy to voicemail", func(t *testing.T) {
+		// 5002's call services send its busy calls to its mailbox.
+		reloads := func() float64 { return scrapeMetrics(t, e.http)[`palio_features_reloads_total{result="ok"}`] }
+		before := reloads()
+		e.cli(0, "feature", "set", "5002", "forward-busy", "VM_5002")
+		for deadline := time.Now().Add(5 * time.Second); reloads() == before; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the server did not reload the call services")
+			}
+		}
+		agent2.SetAnswer(func(string) bool { return false })
+		defer agent2.SetAnswer(nil)
+		leg, err := caller.Call(ctx, uri("5002"))
+		if err != nil {
+			t.Fatalf("5002 busy, forwarded: %v\n%s", err, tail(e.stderr.String(), 20))
+		}
+		if err := leg.WaitSound(10 * time.Second); err != nil {
+			t.Fatalf("%v\n%s", err, tail(e.stderr.String(), 40))
+		}
+		if err := leg.Silence(1500*time.Millisecond, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := leg.Speak(500, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		leg.Hangup()
+		waitLamp(t, "Voice-Message: 1/1")
 	})
 
 	t.Run("agent log-out", func(t *testing.T) {
