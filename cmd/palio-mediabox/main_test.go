@@ -42,6 +42,9 @@ func TestServesMenusFromTheDatabase(t *testing.T) {
 			t.Errorf("run: %v\n%s", err, stderr.String())
 		}
 	}()
+	// The box's RTP range, set here before the test's phone reads it
+	// (diago keeps it process-wide).
+	mediabox.SetRTPPorts(35000, 35099)
 	phone := mediaboxtest.NewPhone(t, "5001")
 	var leg *mediaboxtest.Leg
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {

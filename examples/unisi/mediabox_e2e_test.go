@@ -99,8 +99,8 @@ func TestMediaBoxNumbers(t *testing.T) {
 		leg.Hangup()
 		select {
 		case <-in.Done():
-		case <-time.After(10 * time.Second):
-			t.Error("5002's leg outlived the caller's")
+		case <-time.After(30 * time.Second):
+			t.Errorf("5002's leg outlived the caller's\n%s", tail(e.stderr.String(), 30))
 		}
 	})
 
@@ -128,8 +128,8 @@ func TestMediaBoxNumbers(t *testing.T) {
 		in.Hangup()
 		select {
 		case <-leg.Done():
-		case <-time.After(10 * time.Second):
-			t.Error("the caller's leg outlived the agent's")
+		case <-time.After(30 * time.Second):
+			t.Errorf("the caller's leg outlived the agent's\n%s", tail(e.stderr.String(), 30))
 		}
 	})
 
