@@ -37,14 +37,14 @@ type command struct {
 type runner func(ctx context.Context, e *env, args []string) error
 
 // sections order the commands in `unisi help`.
-var sections = []string{"Server", "Accounts and phones", "Call services", "Media box", "Trusted sources and aliases", "Dialplan and routing", "Configuration"}
+var sections = []string{"Server", "Accounts and phones", "Call services", "Media box", "Trusted sources and aliases", "Dialplan and routing", "Calls and accounting", "Configuration"}
 
 // commands are every command, in the order help lists them; init fills it
 // (the commands refer to the list for their own help).
 var commands []command
 
 func init() {
-	commands = concat(serverCommands, accountCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, dialplanCommands, routingCommands, configCommands)
+	commands = concat(serverCommands, accountCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, dialplanCommands, routingCommands, accountingCommands, configCommands)
 }
 
 func concat(lists ...[]command) []command {

@@ -41,6 +41,7 @@ type Config struct {
 	MediaBox   MediaBoxConfig   `toml:"mediabox"`
 	Cluster    ClusterConfig    `toml:"cluster"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
+	Accounting AccountingConfig `toml:"accounting"`
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -453,6 +454,7 @@ func defaultConfig() Config {
 			UserBlacklists:  "incoming",
 			GlobalBlacklist: "outgoing",
 		},
+		Accounting: defaultAccounting(),
 		Media: MediaConfig{
 			Policy:         "nat+gateways",
 			Bind:           "127.0.0.1",
@@ -582,6 +584,9 @@ func (c Config) validate() error {
 		if !strings.EqualFold(a, "MD5") && !strings.EqualFold(a, "SHA-256") {
 			return fmt.Errorf("config: registrar.algorithms: %q: want MD5 or SHA-256", a)
 		}
+	}
+	if _, err := c.Accounting.recorder(c.Store); err != nil {
+		return err
 	}
 	if s := c.Registrar.Secret; s != "" && len(s) < 16 {
 		return errors.New("config: registrar.secret: at least 16 bytes (or leave it empty to use the store's)")

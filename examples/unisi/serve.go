@@ -76,6 +76,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	a.accountingAPI(hmux, srv)
 	if cfg.HTTP.Pprof {
 		hmux.HandleFunc("/debug/pprof/", pprof.Index)
 		hmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -308,6 +309,14 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	a.add(component{name: "presence", tables: []string{"mwi", "watchrules"}, reload: load, close: pres.Close})
 	a.pres = pres
 	stop := a.router.Watch(srv.Dialogs())
+	// Every call's record: the dialog table's, and the stage's for the
+	// calls refused before the Forwarder.
+	acct, err := a.startAccounting(srv.Dialogs())
+	if err != nil {
+		stop()
+		srv.Close()
+		return nil, nil, nil, fmt.Errorf("accounting: %w", err)
+	}
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
 		Register: a.regr,
@@ -315,7 +324,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// who they are.
 		Presence: a.regr.Authenticate(pres),
 		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  a.pipeline(a.regr.Authenticate, fwd),
+		Initial:  acct(a.pipeline(a.regr.Authenticate, fwd)),
 	}
 	return srv, mux, stop, nil
 }

@@ -1,0 +1,119 @@
+-- Call records (package accounting): OpenSIPS's acc (v7) and
+-- missed_calls (v5) with their 3.6 columns, as its acc module writes them
+-- with do_accounting("db", "cdr|missed|failed"): every call in acc, the
+-- unanswered ones in missed_calls too. Palio adds its own columns, named
+-- palio_*: the record's unique id (which makes a batch written twice
+-- harmless), caller and callee accounts, From user@host, the number as
+-- dialled and as translated, class, gateway, carrier, direction, hang-up
+-- side and cause, cost in millionths of the currency unit and the rate
+-- that priced it. Times are DATETIME in the server's local time, as
+-- OpenSIPS writes them; created is the INVITE's arrival.
+--
+-- On a database where OpenSIPS created acc and missed_calls already,
+-- these CREATEs do nothing: add Palio's columns and indexes by hand, as
+-- the store/sqlstore README shows.
+--
+-- palio_rates is the rate table (prices in millionths of the currency
+-- unit, billing increments in seconds): one rate per class and prefix,
+-- compared byte for byte; it bumps the "rates" change counter.
+-- palio_departments gives accounts a department for the reports.
+
+CREATE TABLE IF NOT EXISTS acc (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    method CHAR(16) NOT NULL DEFAULT '',
+    from_tag CHAR(64) NOT NULL DEFAULT '',
+    to_tag CHAR(64) NOT NULL DEFAULT '',
+    callid CHAR(64) NOT NULL DEFAULT '',
+    sip_code CHAR(3) NOT NULL DEFAULT '',
+    sip_reason CHAR(32) NOT NULL DEFAULT '',
+    time DATETIME NOT NULL,
+    duration INT(11) UNSIGNED NOT NULL DEFAULT 0,
+    ms_duration INT(11) UNSIGNED NOT NULL DEFAULT 0,
+    setuptime INT(11) UNSIGNED NOT NULL DEFAULT 0,
+    created DATETIME DEFAULT NULL,
+    palio_id CHAR(32) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL,
+    palio_caller VARCHAR(128) NOT NULL DEFAULT '',
+    palio_from VARCHAR(128) NOT NULL DEFAULT '',
+    palio_callee VARCHAR(128) NOT NULL DEFAULT '',
+    palio_dialled VARCHAR(64) NOT NULL DEFAULT '',
+    palio_number VARCHAR(64) NOT NULL DEFAULT '',
+    palio_class VARCHAR(32) NOT NULL DEFAULT '',
+    palio_gateway VARCHAR(64) NOT NULL DEFAULT '',
+    palio_carrier VARCHAR(64) NOT NULL DEFAULT '',
+    palio_direction VARCHAR(8) NOT NULL DEFAULT '',
+    palio_hangup VARCHAR(8) NOT NULL DEFAULT '',
+    palio_cause VARCHAR(16) NOT NULL DEFAULT '',
+    palio_cost BIGINT NOT NULL DEFAULT 0,
+    palio_rate INT(11) NOT NULL DEFAULT 0,
+    INDEX callid_idx (callid),
+    INDEX palio_acc_created (created),
+    UNIQUE INDEX palio_acc_id (palio_id)
+) ENGINE=InnoDB
+;
+CREATE TABLE IF NOT EXISTS missed_calls (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    method CHAR(16) NOT NULL DEFAULT '',
+    from_tag CHAR(64) NOT NULL DEFAULT '',
+    to_tag CHAR(64) NOT NULL DEFAULT '',
+    callid CHAR(64) NOT NULL DEFAULT '',
+    sip_code CHAR(3) NOT NULL DEFAULT '',
+    sip_reason CHAR(32) NOT NULL DEFAULT '',
+    time DATETIME NOT NULL,
+    setuptime INT(11) UNSIGNED NOT NULL DEFAULT 0,
+    created DATETIME DEFAULT NULL,
+    palio_id CHAR(32) CHARACTER SET ascii COLLATE ascii_bin DEFAULT NULL,
+    palio_caller VARCHAR(128) NOT NULL DEFAULT '',
+    palio_from VARCHAR(128) NOT NULL DEFAULT '',
+    palio_callee VARCHAR(128) NOT NULL DEFAULT '',
+    palio_dialled VARCHAR(64) NOT NULL DEFAULT '',
+    palio_number VARCHAR(64) NOT NULL DEFAULT '',
+    palio_class VARCHAR(32) NOT NULL DEFAULT '',
+    palio_gateway VARCHAR(64) NOT NULL DEFAULT '',
+    palio_carrier VARCHAR(64) NOT NULL DEFAULT '',
+    palio_direction VARCHAR(8) NOT NULL DEFAULT '',
+    palio_hangup VARCHAR(8) NOT NULL DEFAULT '',
+    palio_cause VARCHAR(16) NOT NULL DEFAULT '',
+    palio_cost BIGINT NOT NULL DEFAULT 0,
+    palio_rate INT(11) NOT NULL DEFAULT 0,
+    INDEX callid_idx (callid),
+    INDEX palio_missed_calls_created (created),
+    UNIQUE INDEX palio_missed_calls_id (palio_id)
+) ENGINE=InnoDB
+;
+CREATE TABLE IF NOT EXISTS palio_rates (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    class VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
+    prefix VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
+    per_minute BIGINT NOT NULL DEFAULT 0,
+    connect_fee BIGINT NOT NULL DEFAULT 0,
+    billing_initial INT(11) NOT NULL DEFAULT 60,
+    billing_increment INT(11) NOT NULL DEFAULT 60,
+    free TINYINT(1) NOT NULL DEFAULT 0,
+    description VARCHAR(255) NOT NULL DEFAULT '',
+    CONSTRAINT palio_rates_key UNIQUE (class, prefix)
+) ENGINE=InnoDB
+;
+CREATE TABLE IF NOT EXISTS palio_departments (
+    username CHAR(64) NOT NULL,
+    domain CHAR(64) NOT NULL DEFAULT '',
+    department VARCHAR(64) NOT NULL,
+    PRIMARY KEY (username, domain)
+) ENGINE=InnoDB
+;
+INSERT IGNORE INTO palio_changes (name, version) VALUES ('rates', 0)
+;
+DROP TRIGGER IF EXISTS palio_rates_ins
+;
+CREATE TRIGGER palio_rates_ins AFTER INSERT ON palio_rates FOR EACH ROW
+UPDATE palio_changes SET version = version + 1 WHERE name = 'rates'
+;
+DROP TRIGGER IF EXISTS palio_rates_upd
+;
+CREATE TRIGGER palio_rates_upd AFTER UPDATE ON palio_rates FOR EACH ROW
+UPDATE palio_changes SET version = version + 1 WHERE name = 'rates'
+;
+DROP TRIGGER IF EXISTS palio_rates_del
+;
+CREATE TRIGGER palio_rates_del AFTER DELETE ON palio_rates FOR EACH ROW
+UPDATE palio_changes SET version = version + 1 WHERE name = 'rates'
+;
