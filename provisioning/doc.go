@@ -32,8 +32,8 @@
 //	go ts.Serve(udpConn)
 //	defer ts.Close()
 //
-// The files and their names are the vendors' (the README lists them)
-// and LoadTemplates for the templates a site may override. Where a
+// The files and their names are the vendors' (the README lists them);
+// LoadTemplates says which templates a site may override. Where a
 // subscriber store keeps only digests (HA1, as the example's does),
 // a phone cannot be given its password from it: such lines carry a
 // per-device password (Line.Password), checked against the account's
