@@ -192,17 +192,29 @@ func TestProvisioningServer(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
-		res, err := http.Get("http://" + e.http + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		for _, m := range []string{`palio_provisioning_fetches_total{proto="http",result="device"}`, `palio_provisioning_fetches_total{proto="tftp",result="device"}`,
-			`palio_provisioning_unknown_total 1`, `palio_provisioning_resyncs_total{result="ok"} 1`} {
-			if !strings.Contains(string(body), m) {
-				t.Errorf("/metrics lacks %s", m)
+		want := []string{`palio_provisioning_fetches_total{proto="http",result="device"}`, `palio_provisioning_fetches_total{proto="tftp",result="device"}`,
+			`palio_provisioning_unknown_total 1`, `palio_provisioning_resyncs_total{result="ok"} 1`}
+		var missing []string
+		// The resync is counted once the phone's 200 is back at the
+		// server, which may be after the phone has the NOTIFY.
+		for range 50 {
+			res, err := http.Get("http://" + e.http + "/metrics")
+			if err != nil {
+				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			missing = missing[:0]
+			for _, m := range want {
+				if !strings.Contains(string(body), m) {
+					missing = append(missing, m)
+				}
+			}
+			if len(missing) == 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
+		t.Errorf("/metrics lacks %v", missing)
 	})
 }
