@@ -169,9 +169,21 @@ func checkFiles(t *testing.T, fetch fetcher, base string) {
 // TestFetchHTTP: every family's files over real HTTP on loopback, parsed
 // as the phones parse them.
 func TestFetchHTTP(t *testing.T) {
-	s := newSite(t, provisioning.Config{Proxy: "proxy.unisi.it:5060", PathPrefix: "/prov"})
+	fw := firmwareFS(1 << 20)
+	s := newSite(t, provisioning.Config{Proxy: "proxy.unisi.it:5060", PathPrefix: "/prov", Firmware: fw})
 	base := serveHTTP(t, s.p)
 	checkFiles(t, httpFetcher(nil, base), base)
+	t.Run("firmware", func(t *testing.T) {
+		code, body := get(t, nil, base+"/firmware/snom710-8.7.5.35.bin", "")
+		if code != 200 || body != string(fw["snom710-8.7.5.35.bin"].Data) {
+			t.Errorf("got %d with %d bytes, want the 1 MB file", code, len(body))
+		}
+		for _, p := range []string{"/firmware/../unisi.db", "/firmware/nosuch.bin", "/firmware/"} {
+			if code, _ := get(t, nil, base+p, ""); code != 404 {
+				t.Errorf("%s: got %d, want 404", p, code)
+			}
+		}
+	})
 	t.Run("last fetch recorded", func(t *testing.T) {
 		d, err := s.store.Device(t.Context(), mustMAC(t, "00e16d4a12f3"))
 		if err != nil {
