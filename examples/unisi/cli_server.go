@@ -147,6 +147,9 @@ func printConfig(w io.Writer, cfg Config) error {
 	if cfg.Registrar.Secret != "" {
 		cfg.Registrar.Secret = "(set)"
 	}
+	if cfg.Provisioning.URLKey != "" {
+		cfg.Provisioning.URLKey = "(set)"
+	}
 	if cfg.Store.MySQL != "" {
 		cfg.Store.MySQL = redactDSN(cfg.Store.MySQL)
 	}

@@ -42,6 +42,8 @@ type Config struct {
 	Cluster    ClusterConfig    `toml:"cluster"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 	Accounting AccountingConfig `toml:"accounting"`
+	// Provisioning is in app_provisioning.go.
+	Provisioning ProvisioningConfig `toml:"provisioning"`
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -472,7 +474,8 @@ func defaultConfig() Config {
 			PortMin:    30000,
 			PortMax:    32767,
 		},
-		Runtime: RuntimeConfig{GOGC: 400, MemoryLimit: 512},
+		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
+		Provisioning: defaultProvisioning(),
 	}
 }
 
@@ -590,6 +593,11 @@ func (c Config) validate() error {
 	}
 	if s := c.Registrar.Secret; s != "" && len(s) < 16 {
 		return errors.New("config: registrar.secret: at least 16 bytes (or leave it empty to use the store's)")
+	}
+	if c.Provisioning.Enabled {
+		if err := c.Provisioning.check(c); err != nil {
+			return err
+		}
 	}
 	return nil
 }

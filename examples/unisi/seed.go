@@ -202,6 +202,9 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 			return fmt.Errorf("seed: mailbox %s: %w", u, err)
 		}
 	}
+	if err := seedDevices(ctx, db); err != nil { // app_provisioning.go
+		return err
+	}
 	rules, err = db.Dialplan().Rules(ctx)
 	if err != nil {
 		return err

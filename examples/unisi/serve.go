@@ -77,6 +77,11 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		fmt.Fprintln(w, "ok")
 	})
 	a.accountingAPI(hmux, srv)
+	// The phones' files under /prov/ (app_provisioning.go).
+	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
+		srv.Close()
+		return err
+	}
 	if cfg.HTTP.Pprof {
 		hmux.HandleFunc("/debug/pprof/", pprof.Index)
 		hmux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -45,11 +45,15 @@ var allowed = map[string][]string{
 	"mediabox/mediaboxtest":     {"mediabox"},
 	"accounting":                {"sip", "snapshot", "internal/*"},
 	"accounting/accountingtest": {"accounting"},
+	// provisioning may import registrar (the accounts' passwords, the
+	// bindings a resync NOTIFY goes to) and sip (the NOTIFY).
+	"provisioning":                  {"sip", "registrar", "internal/*"},
+	"provisioning/provisioningtest": {"provisioning"},
 
 	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
 	"features/featurestest": {"features"},
-	"store/sqlstore":        {"sip", "accounting", "alias", "dialplan", "features", "mediabox", "presence", "registrar", "permission", "routing", "snapshot", "internal/*"},
+	"store/sqlstore":        {"sip", "accounting", "alias", "dialplan", "features", "mediabox", "presence", "provisioning", "registrar", "permission", "routing", "snapshot", "internal/*"},
 	"store/sqlite":          {"store/sqlstore"},
 	"store/mysql":           {"store/sqlstore"},
 	"store/storetest":       {"store/sqlstore", "store/sqlite", "store/mysql"},
