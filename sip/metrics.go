@@ -100,11 +100,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"transport"})
 	m.streamRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_stream_refused_total",
-		Help: "Stream connections closed at accept because a cap was reached, by cap (per-ip, total).",
+		Help: "Stream connections closed at accept because a cap was reached or the source gate refused the source, by reason (per-ip, total, gate).",
 	}, []string{"reason"})
 	m.streamClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_stream_closed_total",
-		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local).",
+		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local, gate).",
 	}, []string{"reason"})
 	m.unparsable = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_unparsable_total",

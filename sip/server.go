@@ -112,6 +112,7 @@ type Server struct {
 	listeners   []listener
 	streams     *streamGuard // StreamLimits of the stream listeners
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
+	gate        SourceGate   // WithSourceGate; nil hears every source
 
 	handler   Handler
 	callLog   bool // WithCallLog
@@ -154,6 +155,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.metrics = newMetrics(s.reg)
 	s.inputs = newInputLog(s.log, s.metrics)
 	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
+	s.streams.gate = s.gate
 	s.stateless = cfg.Stateless
 	s.inline = cfg.InlineStateless
 	if s.stateless == nil {

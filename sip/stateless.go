@@ -91,12 +91,16 @@ func (s *Server) forwardStateless(res *Response) error {
 	return conn.WriteMsg(res)
 }
 
-// readFilter sees every UDP datagram before sipgo parses it. A request of
+// readFilter sees every UDP datagram before sipgo parses it. The
+// SourceGate, if any, comes first (sourcegate.go). A request of
 // a stateless method is taken out of sipgo's path (no server transaction,
 // no timers) and handled by serveStateless, right here or on a worker;
 // anything else goes on as it is. It never returns an error: sipgo stops
 // a listener whose filter fails.
 func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
+	if s.gate != nil && props.Transport == "UDP" && !s.gateDatagram(props, data) {
+		return nil, nil
+	}
 	if props.Transport != "UDP" || len(s.stateless) == 0 || s.closing.Load() {
 		return data, nil
 	}

@@ -27,6 +27,9 @@ type framer struct {
 	hdrLen   int
 	hdrNeed  int
 	fragment bool // a data frame without FIN was read: the message goes on
+	// begun counts the messages begun since the reader last took it (a
+	// SourceGate is asked once per message).
+	begun int
 }
 
 const (
@@ -46,6 +49,7 @@ func (f *framer) feed(p []byte) (inMsg, started bool) {
 			if f.ws && f.upgraded {
 				if !f.fragment {
 					started = true
+					f.begun++
 				}
 				f.state, f.hdrLen, f.hdrNeed = fWSHead, 0, 2
 				continue
@@ -59,6 +63,7 @@ func (f *framer) feed(p []byte) (inMsg, started bool) {
 				break
 			}
 			started = true
+			f.begun++
 			f.state, f.lineLen, f.first, f.clen = fHeader, 0, true, -1
 		case fHeader:
 			i := bytes.IndexByte(p, '\n')

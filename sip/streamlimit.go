@@ -94,6 +94,9 @@ func (l StreamLimits) withDefaults() StreamLimits {
 const (
 	refusedPerIP = "per-ip"
 	refusedTotal = "total"
+	refusedGate  = "gate" // the SourceGate refused the source
+
+	closedGate = "gate"
 
 	closedIdle       = "idle"
 	closedMessage    = "message-timeout"
@@ -113,6 +116,8 @@ type streamGuard struct {
 	// tl is the transport layer whose pools hold the connections; set by
 	// NewServer before any connection is accepted.
 	tl *sipmsg.TransportLayer
+	// gate, when set, is asked at accept and at each message begun.
+	gate SourceGate
 
 	mu    sync.Mutex
 	total int
@@ -239,6 +244,15 @@ func (l *streamListener) Accept() (net.Conn, error) {
 			continue
 		}
 		pause = 0
+		if l.g.gate != nil && l.g.gate.Admit(addrPortOf(c.RemoteAddr()), l.network) != Pass {
+			// The gate logs its own decisions (once per block).
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			c.Close()
+			l.g.m.streamRefused.WithLabelValues(refusedGate).Inc()
+			continue
+		}
 		key := ipKey(c.RemoteAddr())
 		if reason := l.g.admit(key); reason != "" {
 			if tc, ok := c.(*net.TCPConn); ok {
@@ -423,6 +437,9 @@ func (c *streamConn) Read(b []byte) (int, error) {
 			now = monoNow()
 			c.lastRead = now
 			inMsg, started := c.frame.feed(b[:n])
+			if c.frame.begun > 0 && !c.admitBegun() {
+				return c.expire(closedGate)
+			}
 			switch {
 			case !inMsg:
 				c.msgStart = 0
@@ -443,6 +460,24 @@ func (c *streamConn) Read(b []byte) (int, error) {
 		}
 		return 0, c.readFailed(err)
 	}
+}
+
+// admitBegun asks the gate about each message begun in the last read
+// (WebSocket's upgrade request counts as one) and reports whether they
+// may go on.
+func (c *streamConn) admitBegun() bool {
+	n := c.frame.begun
+	c.frame.begun = 0
+	if c.g.gate == nil {
+		return true
+	}
+	src := addrPortOf(c.Conn.RemoteAddr())
+	for range n {
+		if c.g.gate.Admit(src, c.network) != Pass {
+			return false
+		}
+	}
+	return true
 }
 
 // readFailed ends the connection on a read error, quietly: a peer that
