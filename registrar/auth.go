@@ -327,6 +327,9 @@ func (r *Registrar) challenge(req *sip.Request, kind authHeaders, realm string, 
 // reuse their last nonce hit it at every refresh.
 func (r *Registrar) authFailed(req *sip.Request, user, realm, reason string) {
 	r.metrics.authFailures.WithLabelValues(reason).Inc()
+	if r.failed != nil {
+		r.failed(authFailure(req, user, realm, reason))
+	}
 	level := slog.LevelWarn
 	if reason == ReasonStaleNonce {
 		level = slog.LevelDebug

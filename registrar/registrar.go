@@ -154,6 +154,8 @@ type Registrar struct {
 	nonce *nonces
 
 	secrets SecretStore // nil: none
+	// failed is told of every authentication failure (WithAuthFailures).
+	failed func(AuthFailure)
 
 	metrics *metrics
 
