@@ -45,6 +45,19 @@ const (
 	Refuse
 )
 
+// String returns "pass", "drop" or "refuse".
+func (v Verdict) String() string {
+	switch v {
+	case Pass:
+		return "pass"
+	case Drop:
+		return "drop"
+	case Refuse:
+		return "refuse"
+	}
+	return "unknown"
+}
+
 // WithSourceGate installs g in front of the parser (see SourceGate).
 // Without it every source is heard.
 func WithSourceGate(g SourceGate) Option { return func(s *Server) { s.gate = g } }

@@ -49,11 +49,13 @@ var allowed = map[string][]string{
 	// bindings a resync NOTIFY goes to) and sip (the NOTIFY).
 	"provisioning":                  {"sip", "registrar", "internal/*"},
 	"provisioning/provisioningtest": {"provisioning"},
+	"guard":                         {"sip", "snapshot", "internal/*"},
+	"guard/guardtest":               {"guard"},
 
 	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
 	"features/featurestest": {"features"},
-	"store/sqlstore":        {"sip", "accounting", "alias", "dialplan", "features", "mediabox", "presence", "provisioning", "registrar", "permission", "routing", "snapshot", "internal/*"},
+	"store/sqlstore":        {"sip", "accounting", "alias", "dialplan", "features", "guard", "mediabox", "presence", "provisioning", "registrar", "permission", "routing", "snapshot", "internal/*"},
 	"store/sqlite":          {"store/sqlstore"},
 	"store/mysql":           {"store/sqlstore"},
 	"store/storetest":       {"store/sqlstore", "store/sqlite", "store/mysql"},

@@ -1,0 +1,123 @@
+package guard
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/palio-voip/palio/sip"
+)
+
+// Bans is the stage in front of authentication (and of the registrar): a
+// request from a banned source is refused with 503 (the gate, when the
+// server has it, refuses such sources before this), and a request whose
+// credentials name a banned account with 403 "Account Locked", its
+// password unchecked: a guesser learns nothing more. Put it before the
+// registrar's Authenticate and around the REGISTER handler.
+func (g *Guard) Bans(next sip.Handler) sip.Handler {
+	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+		bs := g.bans.Load()
+		if len(bs.ip) == 0 && len(bs.user) == 0 {
+			return next.ServeSIP(ctx, w, r)
+		}
+		now := g.now()
+		if len(bs.ip) > 0 {
+			if src, ok := sourceOf(r); ok {
+				if b, banned := bs.ip[src.Addr()]; banned && b.Active(now) && !g.exempt(src) {
+					g.metrics.blockedBan.Inc()
+					sip.CallFrom(ctx).Trace("guard", sip.Note("refused: source "+src.Addr().String()+" banned: "+b.Reason))
+					return sip.Reject(503, "Service Unavailable")
+				}
+			}
+		}
+		if len(bs.user) > 0 {
+			if u, ok := credentialsUser(r); ok {
+				if b, banned := bs.user[u]; banned && b.Active(now) {
+					g.metrics.blockedUser.Inc()
+					sip.CallFrom(ctx).Trace("guard", sip.Note("refused: account "+u+" locked: "+b.Reason))
+					return sip.Reject(403, "Account Locked")
+				}
+			}
+		}
+		return next.ServeSIP(ctx, w, r)
+	})
+}
+
+// Wrap is the fraud check of outbound calls, after authentication: an
+// initial INVITE of an authenticated caller (sip.Call's Caller) is counted
+// against the rule its dialled number matches; a blocked caller's call is
+// refused with 403, as is the one that reaches a critical threshold with
+// FraudConfig.Block. Requests of trusted sources and other methods pass.
+func (g *Guard) Wrap(next sip.Handler) sip.Handler {
+	if g.cfg.Fraud.Off {
+		return next
+	}
+	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+		call := sip.CallFrom(ctx)
+		if call == nil || !r.IsInvite() {
+			return next.ServeSIP(ctx, w, r)
+		}
+		info := call.Info()
+		if info.Caller.User == "" {
+			return next.ServeSIP(ctx, w, r)
+		}
+		number := info.Dialled
+		if number == "" {
+			number = r.Recipient.User
+		}
+		end, err := g.Begin(ctx, call, info.Caller, number)
+		if end != nil {
+			call.OnEnd(func(d sip.Dialog) { end(d.Duration(d.Ended)) })
+		}
+		if err != nil {
+			return err
+		}
+		return next.ServeSIP(ctx, w, r)
+	})
+}
+
+// sourceOf is a request's packet source.
+func sourceOf(r *sip.Request) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(r.Source())
+	if err != nil {
+		host, _, herr := net.SplitHostPort(r.Source())
+		if herr != nil {
+			return netip.AddrPort{}, false
+		}
+		ip, perr := netip.ParseAddr(host)
+		if perr != nil {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(ip.Unmap(), 0), true
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// credentialsUser is the username of a request's Digest credentials
+// (Authorization for REGISTER, Proxy-Authorization otherwise; either is
+// read).
+func credentialsUser(r *sip.Request) (string, bool) {
+	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
+		for _, h := range r.GetHeaders(name) {
+			if u, ok := DigestUsername(h.Value()); ok {
+				return u, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Begin counts an outbound call of caller to number against the fraud
+// rules, as Wrap does for an INVITE, and returns its outcome: nil to go
+// on, a 403 *sip.StatusError when the call is refused (the caller
+// blocked, before or by this call). end, when not nil, must be called
+// once when the call ends, with its talk time (zero for a call not
+// answered): the refused call was counted too. call (for its trace) may
+// be nil.
+func (g *Guard) Begin(ctx context.Context, call *sip.Call, caller sip.CallerIdentity, number string) (end func(talk time.Duration), err error) {
+	if g.cfg.Fraud.Off || caller.User == "" {
+		return nil, nil
+	}
+	return g.fraud.begin(ctx, call, caller, number)
+}
