@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -16,6 +17,7 @@ import (
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/permission"
@@ -63,6 +65,8 @@ type app struct {
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
 	mediaPolicy mediabridge.Policy
+	// guard is the running server's (startGuard); nil for the commands.
+	guard atomic.Pointer[guard.Guard]
 }
 
 // component is one part of the deployment as the app runs it: the tables
@@ -137,7 +141,8 @@ func (a *app) build(ctx context.Context) error {
 		// has "does not exist" (404).
 		NotRegistered: 480,
 		UnknownUser:   404,
-	}, a.loc, a.subs, registrar.WithSecretStore(a.db.Secrets()), registrar.WithLogger(a.log), registrar.WithRegisterer(a.reg))
+	}, a.loc, a.subs, registrar.WithSecretStore(a.db.Secrets()), registrar.WithLogger(a.log), registrar.WithRegisterer(a.reg),
+		registrar.WithAuthFailures(a.authFailed))
 	if err != nil {
 		return err
 	}

@@ -37,14 +37,14 @@ type command struct {
 type runner func(ctx context.Context, e *env, args []string) error
 
 // sections order the commands in `unisi help`.
-var sections = []string{"Server", "Accounts and phones", "Call services", "Media box", "Trusted sources and aliases", "Dialplan and routing", "Calls and accounting", "Configuration"}
+var sections = []string{"Server", "Accounts and phones", "Call services", "Media box", "Trusted sources and aliases", "Defence", "Dialplan and routing", "Calls and accounting", "Configuration"}
 
 // commands are every command, in the order help lists them; init fills it
 // (the commands refer to the list for their own help).
 var commands []command
 
 func init() {
-	commands = concat(serverCommands, accountCommands, deviceCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, dialplanCommands, routingCommands, accountingCommands, configCommands)
+	commands = concat(serverCommands, accountCommands, deviceCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, guardCommands, dialplanCommands, routingCommands, accountingCommands, configCommands)
 }
 
 func concat(lists ...[]command) []command {
@@ -55,10 +55,18 @@ func concat(lists ...[]command) []command {
 	return out
 }
 
-// lookup finds the command named by the first one or two words of args
-// and returns it with the rest; group is the first word when it names a
-// group of commands ("user") but no command of it.
+// lookup finds the command named by the first one, two or three words of
+// args and returns it with the rest; group is the first word or two when
+// they name a group of commands ("user", "guard rule") but no command of
+// it.
 func lookup(args []string) (cmd *command, rest []string, group string) {
+	if len(args) >= 3 {
+		for i := range commands {
+			if commands[i].name == args[0]+" "+args[1]+" "+args[2] {
+				return &commands[i], args[3:], ""
+			}
+		}
+	}
 	if len(args) >= 2 {
 		for i := range commands {
 			if commands[i].name == args[0]+" "+args[1] {
@@ -70,6 +78,13 @@ func lookup(args []string) (cmd *command, rest []string, group string) {
 		for i := range commands {
 			if commands[i].name == args[0] {
 				return &commands[i], args[1:], ""
+			}
+		}
+		if len(args) >= 2 {
+			for i := range commands {
+				if strings.HasPrefix(commands[i].name, args[0]+" "+args[1]+" ") {
+					return nil, args[2:], args[0] + " " + args[1]
+				}
 			}
 		}
 		for i := range commands {

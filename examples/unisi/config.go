@@ -40,6 +40,7 @@ type Config struct {
 	Presence   PresenceConfig   `toml:"presence"`
 	MediaBox   MediaBoxConfig   `toml:"mediabox"`
 	Cluster    ClusterConfig    `toml:"cluster"`
+	Guard      GuardConfig      `toml:"guard"`
 	Runtime    RuntimeConfig    `toml:"runtime"`
 	Accounting AccountingConfig `toml:"accounting"`
 	// Provisioning is in app_provisioning.go.
@@ -474,6 +475,7 @@ func defaultConfig() Config {
 			PortMin:    30000,
 			PortMax:    32767,
 		},
+		Guard:        defaultGuardConfig(),
 		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 		Provisioning: defaultProvisioning(),
 	}
@@ -512,6 +514,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if _, err := c.Features.config(); err != nil {
+		return err
+	}
+	if _, err := c.Guard.config(nil); err != nil {
 		return err
 	}
 	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {

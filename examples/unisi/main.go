@@ -14,8 +14,8 @@
 // on first start. SIGHUP reloads; SIGTERM (or Ctrl-C) drains and exits.
 //
 // "unisi help" lists the commands (init, version, config check|print,
-// user, location, address, alias, dialplan, translate, route, import,
-// gateway, carrier); "unisi help COMMAND" or "unisi COMMAND -h" shows a
+// user, location, address, alias, guard, dialplan, translate, route,
+// import, gateway, carrier); "unisi help COMMAND" or "unisi COMMAND -h" shows a
 // command's arguments, flags and an example. The global flags -config,
 // -db, -sip and -http go anywhere on the line. The operator commands act
 // on the server's database and refuse one that does not exist (start the

@@ -205,6 +205,9 @@ func seed(ctx context.Context, db *sqlstore.DB, domain, realm string, log *slog.
 	if err := seedDevices(ctx, db); err != nil { // app_provisioning.go
 		return err
 	}
+	if err := seedGuard(ctx, db); err != nil {
+		return err
+	}
 	rules, err = db.Dialplan().Rules(ctx)
 	if err != nil {
 		return err

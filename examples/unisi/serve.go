@@ -248,6 +248,10 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("record-route secret: %w", err)
 	}
+	g, err := a.startGuard(log, reg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	srv, err := sip.NewServer(sip.Config{
 		RouteSecret:       routeSecret,
 		Listen:            listen,
@@ -258,7 +262,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls))
+	}, append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls)}, a.guardOptions(g)...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -322,14 +326,17 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("accounting: %w", err)
 	}
+	// The guard refuses banned sources and locked accounts before the
+	// registrar, and checks outbound calls for fraud after it.
+	before, after := guardStages(g)
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
-		Register: a.regr,
+		Register: before(a.regr),
 		// Watchers authenticate as phones do; the presence server reads
 		// who they are.
-		Presence: a.regr.Authenticate(pres),
+		Presence: before(a.regr.Authenticate(pres)),
 		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  acct(a.pipeline(a.regr.Authenticate, fwd)),
+		Initial:  before(acct(a.pipeline(sip.Chain(a.regr.Authenticate, after), fwd))),
 	}
 	return srv, mux, stop, nil
 }
