@@ -33,6 +33,10 @@ probe_interval = "0s"
 # The SIP flood alone: the trusted 127.0.0.1's calls are not anchored.
 [media]
 policy = "never"
+[mediabox]
+enabled = false
+[accounting]
+enabled = false
 TOML
 "$bin" -db "$db" -config "$out/unisi.toml" -http 127.0.0.1:0 serve 2>"$out/server.log" &
 pid=$!
