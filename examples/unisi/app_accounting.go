@@ -25,8 +25,9 @@ type AccountingConfig struct {
 	// Enabled records the calls (default true).
 	Enabled bool `toml:"enabled"`
 	// Spool is the file the records wait in while the database does not
-	// take them; relative to the folder of the SQLite database (the
-	// working directory with MySQL). Default "cdr.spool".
+	// take them; relative to the folder of the -db path (the SQLite
+	// database's; with MySQL, -db still names the node's folder). Default
+	// "cdr.spool".
 	Spool string `toml:"spool"`
 	// SpoolMaxMiB bounds the spool file (default 64 MiB, some 130 000
 	// records); past it new records are dropped, counted and logged.
@@ -77,7 +78,7 @@ func (ac AccountingConfig) recorder(sc StoreConfig) (accounting.Config, error) {
 		return accounting.Config{}, errors.New("config: accounting.flush_interval and write_timeout must be positive")
 	}
 	spool := ac.Spool
-	if !filepath.IsAbs(spool) && sc.MySQL == "" {
+	if !filepath.IsAbs(spool) {
 		spool = filepath.Join(filepath.Dir(sc.SQLite), spool)
 	}
 	return accounting.Config{

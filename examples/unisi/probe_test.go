@@ -69,7 +69,7 @@ func TestProbeStateAfterServing(t *testing.T) {
 	})
 
 	// Probing off: what probing marked inactive is active again.
-	if err := os.WriteFile(e.cfg, []byte("[routing]\nprobe_interval = \"0s\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(e.cfg, []byte("[routing]\nprobe_interval = \"0s\"\n[mediabox]\nenabled = false\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
