@@ -466,8 +466,19 @@ func (c *call) place(ctx context.Context, number string, ringFor time.Duration) 
 	}
 	if err != nil {
 		// An attempt that rang out was CANCELled by the dialog layer
-		// when ctx ended.
+		// when ctx ended. If the callee answered as the CANCEL crossed
+		// (its 2xx is the INVITE's final response), the call is up at its
+		// end: ACK and BYE it (RFC 3261 §9.1), or the callee's phone
+		// shows a call with no one on it until its 2xx times out.
 		c.box.m.placed.WithLabelValues("failed").Inc()
+		if res := d.InviteResponse; res != nil && res.IsSuccess() {
+			hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+			if err := d.DialogClientSession.Ack(hctx); err == nil {
+				_ = d.DialogClientSession.Bye(hctx)
+			}
+			hcancel()
+			c.log.Info("mediabox: a late answer hung up", "to", number)
+		}
 		_ = d.Close()
 		return nil, nil, err
 	}
