@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/ttlcache": {},
 
 	"snapshot":    {},
+	"alert":       {"internal/*"},
 	"sip":         {"internal/*"},
 	"sip/siptest": {"sip"},
 
