@@ -285,6 +285,9 @@ func (h *HEPClient) sendUDP(bp *[]byte) {
 	for sent < len(msgs) {
 		var n int
 		n, err = h.pc.WriteBatch(msgs[sent:], 0)
+		if err == nil && n == 0 {
+			err = errors.New("sip: hep: nothing sent")
+		}
 		if err != nil {
 			break
 		}

@@ -41,7 +41,17 @@ func (a *app) publish(ev alert.Event) {
 // health watched) and the HEP client; the app closes them.
 func (a *app) startOps(log *slog.Logger, reg prometheus.Registerer) error {
 	ac := a.cfg.Alerts
-	routes := []alert.Route{{Notifier: alert.NewLog(log)}}
+	// The log gets every kind but those routing logs itself (gateway
+	// states, trunk alarms): one line per event in the journal.
+	var logged []alert.Kind
+	for _, k := range alert.Kinds() {
+		switch k {
+		case alert.KindGatewayDown, alert.KindGatewayUp, alert.KindTrunkNearLimit, alert.KindTrunkCleared:
+		default:
+			logged = append(logged, k)
+		}
+	}
+	routes := []alert.Route{{Notifier: alert.NewLog(log), Kinds: logged}}
 	external, err := ac.notifiers()
 	if err != nil {
 		return err

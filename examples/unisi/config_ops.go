@@ -15,7 +15,7 @@ import (
 // always; a webhook and a Telegram bot when set.
 type AlertsConfig struct {
 	// Kinds are the kinds sent to the webhook and to Telegram (the log
-	// gets every kind): trunk-near-limit, trunk-cleared, gateway-down,
+	// has every kind, routing's from routing itself): trunk-near-limit, trunk-cleared, gateway-down,
 	// gateway-up, fraud-warning, fraud-critical, ban,
 	// database-unreachable, database-reachable, daily-report. Empty: all.
 	Kinds []string `toml:"kinds"`
