@@ -147,7 +147,7 @@ func NewHEPClient(cfg HEPConfig, opts ...HEPOption) (*HEPClient, error) {
 		}
 		h.conn = c
 		h.pc = ipv4.NewPacketConn(c.(*net.UDPConn)) // batches work on IPv6 sockets too: no control messages
-		h.msgs = make([]ipv4.Message, 64)
+		h.msgs = make([]ipv4.Message, hepBatch)
 		for i := range h.msgs {
 			h.msgs[i].Buffers = make([][]byte, 1)
 		}
@@ -214,6 +214,14 @@ func (h *HEPClient) run() {
 	for {
 		select {
 		case bp := <-h.queue:
+			if len(h.queue) < hepBatch-1 {
+				// Let more come: one wake-up and one system call for the
+				// messages of a millisecond, not one per message.
+				select {
+				case <-time.After(hepLinger):
+				case <-h.stop:
+				}
+			}
 			h.send(bp)
 		case <-h.stop:
 			deadline := time.Now().Add(h.cfg.Timeout)
@@ -241,7 +249,7 @@ func (h *HEPClient) send(bp *[]byte) {
 	h.batch = append(h.batch[:0], *bp...)
 	h.bufs.Put(bp)
 	n := 1
-	for n < 64 && len(h.batch) < 64<<10 {
+	for n < hepBatch && len(h.batch) < 64<<10 {
 		select {
 		case bp := <-h.queue:
 			h.batch = append(h.batch, *bp...)
@@ -303,6 +311,14 @@ func (h *HEPClient) sendUDP(bp *[]byte) {
 		h.warn("sip: hep: send failed", err)
 	}
 }
+
+// hepBatch is the most packets sent in one system call; hepLinger how
+// long the sender waits for a batch to fill (the collector sees packets
+// that much later, with their capture time).
+const (
+	hepBatch  = 64
+	hepLinger = time.Millisecond
+)
 
 // errBackoff says the collector failed recently and is not dialled yet.
 var errBackoff = errors.New("sip: hep: collector unreachable, waiting before dialling again")

@@ -63,6 +63,7 @@ var allowed = map[string][]string{
 
 	"examples/unisi":        {"*"},
 	"bench/flood":           {},
+	"bench/hepsink":         {},
 	"bench/mediaload":       {},
 	"cmd/palio-mediabridge": {"mediabridge", "mediabridge/ng", "internal/*"},
 	"cmd/palio-mediabox":    {"mediabox", "mediabox/mediaboxtest", "store/sqlstore", "store/sqlite", "store/mysql", "internal/*"},
