@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/alert"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 )
@@ -27,10 +28,11 @@ type ops struct {
 // the Telegram bot of [alerts] when their kinds and severity take it. It
 // never blocks. This is the one hook for every part of the deployment
 // that has news for the operators: routing's trunk alarms and gateway
-// states and the store's health (wired here), guard's bans and fraud
-// events (alert.KindBan, KindFraudWarning, KindFraudCritical) and
-// accounting's daily report (KindDailyReport) publish through it too.
-// Before startOps, and in the operator commands, it does nothing.
+// states, the store's health and the guard's bans and fraud alerts are
+// wired to it here; a daily call report (alert.KindDailyReport, with the
+// totals of accounting.BuildReport as fields) goes through it too when
+// something schedules one. Before startOps, and in the operator
+// commands, it does nothing.
 func (a *app) publish(ev alert.Event) {
 	if a.ops != nil && a.ops.alerts != nil {
 		a.ops.alerts.Publish(ev)
@@ -41,12 +43,14 @@ func (a *app) publish(ev alert.Event) {
 // health watched) and the HEP client; the app closes them.
 func (a *app) startOps(log *slog.Logger, reg prometheus.Registerer) error {
 	ac := a.cfg.Alerts
-	// The log gets every kind but those routing logs itself (gateway
-	// states, trunk alarms): one line per event in the journal.
+	// The log gets every kind but those routing and the guard log
+	// themselves (gateway states, trunk alarms, bans, fraud): one line
+	// per event in the journal.
 	var logged []alert.Kind
 	for _, k := range alert.Kinds() {
 		switch k {
-		case alert.KindGatewayDown, alert.KindGatewayUp, alert.KindTrunkNearLimit, alert.KindTrunkCleared:
+		case alert.KindGatewayDown, alert.KindGatewayUp, alert.KindTrunkNearLimit, alert.KindTrunkCleared,
+			alert.KindBan, alert.KindFraudWarning, alert.KindFraudCritical:
 		default:
 			logged = append(logged, k)
 		}
@@ -95,6 +99,55 @@ func (a *app) startOps(log *slog.Logger, reg prometheus.Registerer) error {
 		log.Info("unisi: capturing SIP to HOMER", "collector", hc.Collector, "transport", hc.Transport, "capture_id", hc.CaptureID)
 	}
 	return nil
+}
+
+// alertGuard raises the guard's bans and fraud alerts as alerts: those
+// this node decided (a ban another node made, or an operator, reaches
+// every node through the store, and is told by the node that made it).
+// Bans ending are not news.
+func (a *app) alertGuard(g *guard.Guard) {
+	if g == nil {
+		return
+	}
+	unsubscribe := g.Subscribe(func(ev guard.Event) {
+		if aev, ok := guardAlert(ev); ok {
+			a.publish(aev)
+		}
+	})
+	a.add(component{name: "guard alerts", close: unsubscribe})
+}
+
+// guardAlert turns a guard event into an alert.
+func guardAlert(ev guard.Event) (alert.Event, bool) {
+	if ev.Origin != guard.OriginLocal {
+		return alert.Event{}, false
+	}
+	switch ev.Kind {
+	case guard.EventBanned:
+		b := ev.Ban
+		fields := map[string]string{"ban": string(b.Kind), "reason": b.Reason}
+		if !b.Until.IsZero() {
+			fields["until"] = b.Until.UTC().Format(time.RFC3339)
+		}
+		sev := alert.SeverityWarning
+		if b.Kind == guard.BanFraud {
+			sev = alert.SeverityCritical // calls blocked until an operator clears them
+		}
+		return alert.Event{Kind: alert.KindBan, Severity: sev, Time: ev.Time, Subject: string(b.Kind) + " " + b.Subject, Message: ev.String(), Fields: fields}, true
+	case guard.EventFraudWarning, guard.EventFraudCritical:
+		f := ev.Fraud
+		kind := alert.KindFraudWarning
+		if ev.Kind == guard.EventFraudCritical {
+			kind = alert.KindFraudCritical
+		}
+		fields := map[string]string{"user": f.User, "number": f.Number, "prefix": f.Prefix, "param": f.Param,
+			"value": strconv.Itoa(f.Value), "threshold": strconv.Itoa(f.Threshold), "rule": strconv.Itoa(f.RuleID)}
+		if f.Blocked {
+			fields["blocked"] = "true"
+		}
+		return alert.Event{Kind: kind, Time: ev.Time, Subject: "user " + f.User, Message: ev.String(), Fields: fields}, true
+	}
+	return alert.Event{}, false
 }
 
 // captureOptions are the SIP server's options for [hep]: none when off.

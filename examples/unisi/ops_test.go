@@ -17,6 +17,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/palio-voip/palio/alert"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/store/storetest"
@@ -285,6 +286,42 @@ func TestRoutingAlert(t *testing.T) {
 			}
 			if tt.ev.Kind == routing.EventTrunkAlarm && (got.Fields["calls"] != strconv.Itoa(tt.ev.Calls) || got.Fields["channels"] != strconv.Itoa(tt.ev.Channels)) {
 				t.Errorf("fields %v", got.Fields)
+			}
+		})
+	}
+}
+
+// TestGuardAlert maps the guard's events to alerts: this node's bans
+// (a fraud block critical) and fraud thresholds; not bans learned from the
+// store, nor bans ending.
+func TestGuardAlert(t *testing.T) {
+	now := time.Now()
+	until := now.Add(time.Hour)
+	for _, tt := range []struct {
+		name     string
+		ev       guard.Event
+		kind     alert.Kind
+		severity alert.Severity
+		subject  string
+	}{
+		{"auth ban", guard.Event{Kind: guard.EventBanned, Origin: guard.OriginLocal, Ban: guard.Ban{Kind: guard.BanIP, Subject: "192.0.2.7", Reason: "10 auth failures in 1m0s", Until: until}}, alert.KindBan, alert.SeverityWarning, "ip 192.0.2.7"},
+		{"fraud block", guard.Event{Kind: guard.EventBanned, Origin: guard.OriginLocal, Ban: guard.Ban{Kind: guard.BanFraud, Subject: "5002", Reason: "total-calls 100 >= 100"}}, alert.KindBan, alert.SeverityCritical, "fraud 5002"},
+		{"fraud warning", guard.Event{Kind: guard.EventFraudWarning, Origin: guard.OriginLocal, Fraud: guard.FraudAlert{User: "5002", Param: "calls-per-minute", Value: 10, Threshold: 10}}, alert.KindFraudWarning, 0, "user 5002"},
+		{"fraud critical", guard.Event{Kind: guard.EventFraudCritical, Origin: guard.OriginLocal, Fraud: guard.FraudAlert{User: "5002", Param: "total-calls", Value: 100, Threshold: 100, Blocked: true}}, alert.KindFraudCritical, 0, "user 5002"},
+		{"from the store", guard.Event{Kind: guard.EventBanned, Origin: guard.OriginStore, Ban: guard.Ban{Kind: guard.BanIP, Subject: "192.0.2.7"}}, "", 0, ""},
+		{"unbanned", guard.Event{Kind: guard.EventUnbanned, Origin: guard.OriginLocal, Ban: guard.Ban{Kind: guard.BanIP, Subject: "192.0.2.7"}}, "", 0, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.ev.Time = now
+			got, ok := guardAlert(tt.ev)
+			if tt.kind == "" {
+				if ok {
+					t.Errorf("got %v, want no alert", got)
+				}
+				return
+			}
+			if !ok || got.Kind != tt.kind || got.Severity != tt.severity || got.Subject != tt.subject || !got.Time.Equal(now) || got.Message != tt.ev.String() {
+				t.Errorf("got %+v (%v), want %s %v %q", got, ok, tt.kind, tt.severity, tt.subject)
 			}
 		})
 	}

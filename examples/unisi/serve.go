@@ -259,6 +259,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a.alertGuard(g) // bans and fraud to [alerts] (app_ops.go)
 	srv, err := sip.NewServer(sip.Config{
 		RouteSecret:       routeSecret,
 		Listen:            listen,
