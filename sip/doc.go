@@ -60,6 +60,14 @@
 // The DialogRelay loose-routes in-dialog requests and fixes up strict
 // routers' Request-URIs (§16.4).
 //
+// # Capture for HOMER
+//
+// WithCapture hands every SIP message the server sends or receives, as the
+// bytes on the wire, to a Capturer; HEPClient is one that sends them to a
+// HOMER collector as HEP v3 packets (OpenSIPS's proto_hep and tracer,
+// Kamailio's siptrace), through a bounded queue that drops rather than
+// waits. The README says where the hooks sit and what they cost.
+//
 // # sipgo's process-wide settings
 //
 // sipgo keeps some settings in package variables, read by its goroutines

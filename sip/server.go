@@ -113,6 +113,7 @@ type Server struct {
 	streams     *streamGuard // StreamLimits of the stream listeners
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
 	gate        SourceGate   // WithSourceGate; nil hears every source
+	capture     *capture     // WithCapture; nil: off
 
 	handler   Handler
 	callLog   bool // WithCallLog
@@ -156,6 +157,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.inputs = newInputLog(s.log, s.metrics)
 	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
 	s.streams.gate = s.gate
+	s.streams.capture = s.capture
 	s.stateless = cfg.Stateless
 	s.inline = cfg.InlineStateless
 	if s.stateless == nil {
@@ -178,7 +180,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sipgo.WithUserAgent("Palio"),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sipmsg.WithTransportLayerLogger(libLog),
-			sipmsg.WithTransportLayerReadFilter(s.inputs.filter(s.readFilter)),
+			sipmsg.WithTransportLayerReadFilter(s.inputs.filter(s.captureReads(s.readFilter))),
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(libLog),
@@ -232,7 +234,7 @@ func (s *Server) bind(cfg Config) error {
 					_ = uc.SetWriteBuffer(cfg.UDPBuffer)
 				}
 			}
-			s.packetConns = append(s.packetConns, pc)
+			s.packetConns = append(s.packetConns, s.capture.packetConn(pc, ln.Advertise))
 			if err := s.local.addListen(network, pc.LocalAddr(), ln.Advertise); err != nil {
 				return err
 			}

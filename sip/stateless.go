@@ -238,7 +238,9 @@ func writeUDP(pc net.PacketConn, dest string, res *Response) error {
 	buf.Reset()
 	res.StringWrite(buf)
 	if ap, err := netip.ParseAddrPort(dest); err == nil {
-		if uc, ok := pc.(*net.UDPConn); ok {
+		if uc, ok := pc.(interface {
+			WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
+		}); ok { // a *net.UDPConn, or one captured (capture.go)
 			_, err = uc.WriteToUDPAddrPort(buf.Bytes(), ap)
 			return err
 		}

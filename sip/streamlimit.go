@@ -118,6 +118,8 @@ type streamGuard struct {
 	tl *sipmsg.TransportLayer
 	// gate, when set, is asked at accept and at each message begun.
 	gate SourceGate
+	// capture, when set, sees what the connections write (WithCapture).
+	capture *capture
 
 	mu    sync.Mutex
 	total int
@@ -301,6 +303,7 @@ type streamConn struct {
 	msgStart int64 // when the message being read began; 0 between messages
 	armed    int64 // read deadline set on Conn; 0 none
 
+	capture   *streamConnCapture // WithCapture; nil: off
 	lastWrite atomic.Int64
 	regIdle   atomic.Int64 // idle time a registration grants, ns
 	extRead   atomic.Int64 // the caller's read deadline (monotonic ns; 0 none)
@@ -334,6 +337,7 @@ func newStreamConn(g *streamGuard, c net.Conn, network string, key netip.Addr, c
 		sc.tlsConn = tls.Server(c, conf)
 		sc.Conn = sc.tlsConn
 	}
+	sc.capture = g.capture.stream(c, network)
 	return sc
 }
 
@@ -538,6 +542,9 @@ func (c *streamConn) Write(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(b)
 	if n > 0 {
+		if c.capture != nil {
+			c.capture.wrote(b[:n])
+		}
 		c.lastWrite.Store(monoNow())
 		if d, ok := registrationLifetime(b[:n]); ok {
 			grant := int64(min(d+registeredMargin, maxRegisteredIdle))

@@ -67,6 +67,9 @@ type app struct {
 	mediaPolicy mediabridge.Policy
 	// guard is the running server's (startGuard); nil for the commands.
 	guard atomic.Pointer[guard.Guard]
+	// ops are the alerts, the HOMER capture and the health checks (set by
+	// startOps in serve; app_ops.go).
+	ops *ops
 }
 
 // component is one part of the deployment as the app runs it: the tables

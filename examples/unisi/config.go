@@ -45,6 +45,8 @@ type Config struct {
 	Accounting AccountingConfig `toml:"accounting"`
 	// Provisioning is in app_provisioning.go.
 	Provisioning ProvisioningConfig `toml:"provisioning"`
+	Alerts       AlertsConfig       `toml:"alerts"` // config_ops.go
+	HEP          HEPCaptureConfig   `toml:"hep"`    // config_ops.go
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -478,6 +480,8 @@ func defaultConfig() Config {
 		Guard:        defaultGuardConfig(),
 		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 		Provisioning: defaultProvisioning(),
+		Alerts:       defaultAlerts(),
+		HEP:          defaultHEP(),
 	}
 }
 
@@ -604,7 +608,7 @@ func (c Config) validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.validateOps()
 }
 
 // configDiff returns the keys ("sip.listen", "log.level") whose values

@@ -55,6 +55,9 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		return err
 	}
 	defer a.close()
+	if err := a.startOps(log, reg); err != nil { // alerts, HEP (app_ops.go)
+		return err
+	}
 
 	srv, mux, stopWatching, err := a.sipServer(ctx, log, reg)
 	if err != nil {
@@ -69,6 +72,8 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	}
 	hmux := http.NewServeMux()
 	hmux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ready := a.readiness(srv) // health.go
+	hmux.Handle("/readyz", ready)
 	hmux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.db.Ping(r.Context()); err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
@@ -135,6 +140,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		store = "mysql"
 	}
 	log.Info("unisi: ready", "sip", srv.Local().Addr("udp"), "http", hl.Addr().String(), "store", store)
+	defer a.serving(ready, log)() // /readyz, systemd's READY=1 and watchdog
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
@@ -212,6 +218,7 @@ func tuneRuntime(rc RuntimeConfig) {
 }
 
 func shutdown(srv *sip.Server, hsrv *http.Server, drain time.Duration, log *slog.Logger) error {
+	_ = sdNotify("STOPPING=1\nSTATUS=draining calls")
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	err := srv.Shutdown(ctx)
@@ -252,6 +259,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a.alertGuard(g) // bans and fraud to [alerts] (app_ops.go)
 	srv, err := sip.NewServer(sip.Config{
 		RouteSecret:       routeSecret,
 		Listen:            listen,
@@ -262,7 +270,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls)}, a.guardOptions(g)...)...)
+	}, append(append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls)}, a.guardOptions(g)...), a.captureOptions()...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

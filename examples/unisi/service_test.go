@@ -63,6 +63,12 @@ func TestSystemdUnit(t *testing.T) {
 	if stop <= cfg.Timers.Drain.Duration {
 		t.Errorf("TimeoutStopSec %v does not outlast [timers] drain %v: systemd would kill calls mid-drain", stop, cfg.Timers.Drain.Duration)
 	}
+	if keys["Type"] != "notify" || keys["NotifyAccess"] != "main" {
+		t.Errorf("Type=%s NotifyAccess=%s: unisi tells systemd when it is ready (sdnotify.go): want notify, main", keys["Type"], keys["NotifyAccess"])
+	}
+	if wd, err := time.ParseDuration(keys["WatchdogSec"]); err != nil || wd < 2*checkTimeout {
+		t.Errorf("WatchdogSec %q: want a duration of at least twice the SIP check's %v", keys["WatchdogSec"], checkTimeout)
+	}
 	for _, k := range []string{"User", "StateDirectory", "WorkingDirectory", "ExecReload", "Restart"} {
 		if keys[k] == "" {
 			t.Errorf("the unit has no %s", k)

@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/ttlcache": {},
 
 	"snapshot":    {},
+	"alert":       {"internal/*"},
 	"sip":         {"internal/*"},
 	"sip/siptest": {"sip"},
 
@@ -62,6 +63,7 @@ var allowed = map[string][]string{
 
 	"examples/unisi":        {"*"},
 	"bench/flood":           {},
+	"bench/hepsink":         {},
 	"bench/mediaload":       {},
 	"cmd/palio-mediabridge": {"mediabridge", "mediabridge/ng", "internal/*"},
 	"cmd/palio-mediabox":    {"mediabox", "mediabox/mediaboxtest", "store/sqlstore", "store/sqlite", "store/mysql", "internal/*"},

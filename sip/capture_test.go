@@ -1,0 +1,396 @@
+package sip_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// hepCall is what one captured call is checked against.
+type hepCall struct {
+	callID         string
+	start, end     time.Time
+	network        string // the caller's transport to the proxy
+	caller, proxy  netip.AddrPort
+	callee, proxyU netip.AddrPort // the callee is on UDP
+}
+
+// hepWant is one message the capture must hold: its summary, and who sent
+// it to whom.
+type hepWant struct {
+	summary  string
+	from, to string // "caller", "proxy", "callee"
+}
+
+// A call through the proxy, as the proxy sees it: each request and
+// response once in and once out.
+var hepCallMessages = []hepWant{
+	{"INVITE", "caller", "proxy"}, {"INVITE", "proxy", "callee"},
+	{"180 INVITE", "callee", "proxy"}, {"180 INVITE", "proxy", "caller"},
+	{"200 INVITE", "callee", "proxy"}, {"200 INVITE", "proxy", "caller"},
+	{"ACK", "caller", "proxy"}, {"ACK", "proxy", "callee"},
+	{"BYE", "caller", "proxy"}, {"BYE", "proxy", "callee"},
+	{"200 BYE", "callee", "proxy"}, {"200 BYE", "proxy", "caller"},
+}
+
+// TestHEPCapture places real calls through a proxy capturing to an
+// in-process collector, over UDP and over TCP (the caller's leg and the
+// collector's), and checks every chunk of every packet: family, protocol,
+// the addresses and ports of each hop, the time, the SIP type, the capture
+// id, the authentication key, the node name, the Call-ID as correlation id
+// and the payload, one whole SIP message.
+func TestHEPCapture(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			leakCheck(t)
+			coll := newHEPCollector(t, network)
+			reg := prometheus.NewRegistry()
+			hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, Network: network, CaptureID: 2001, AuthKey: "s3cret", NodeName: "siena-1"},
+				sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { hc.Close() })
+			call := captureCall(t, network, hc)
+			ps := coll.wait(func(ps []sip.HEPPacket) bool { return len(matchCall(ps, call)) == 0 })
+			checked := 0
+			for _, p := range ps {
+				if string(p.CorrelationID) != call.callID {
+					continue
+				}
+				checkHEPFields(t, p, call)
+				checked++
+			}
+			t.Logf("%d packets of the call checked", checked)
+			if got := gathered(t, reg, "palio_sip_hep_sent_total"); got < float64(len(hepCallMessages)) {
+				t.Errorf("palio_sip_hep_sent_total = %v, want at least %d", got, len(hepCallMessages))
+			}
+		})
+	}
+}
+
+// captureCall runs one answered call through a proxy capturing to c: the
+// caller reaches the proxy over network, the proxy the callee over UDP.
+func captureCall(t *testing.T, network string, c sip.Capturer) hepCall {
+	t.Helper()
+	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{Options: []sip.Option{sip.WithCapture(c)}, Stages: []sip.Middleware{p.routeStage}})
+	p.srv, p.fwd = tp.Server, tp.Forwarder
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTransport(network), siptest.WithProxy(tp.Addr(network)))
+	p.route("5002", target(t, callee.URI()))
+	start := time.Now()
+	ctx := ctxT(t, 5*time.Second)
+	inv, err := caller.Invite(ctx, "sip:5002@"+tp.Addr(network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := inv.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("INVITE: %v %v", res, err)
+	}
+	in, err := callee.WaitIncoming(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := inv.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", res, err)
+	}
+	return hepCall{
+		callID: inv.CallID(), start: start, end: time.Now().Add(time.Second), network: network,
+		caller: netip.MustParseAddrPort(caller.Addr()), proxy: netip.MustParseAddrPort(tp.Addr(network)),
+		callee: netip.MustParseAddrPort(callee.Addr()), proxyU: netip.MustParseAddrPort(tp.Addr("udp")),
+	}
+}
+
+// matchCall returns the messages of hepCallMessages the packets lack.
+func matchCall(ps []sip.HEPPacket, c hepCall) []hepWant {
+	var missing []hepWant
+	for _, w := range hepCallMessages {
+		found := false
+		for _, p := range ps {
+			if string(p.CorrelationID) == c.callID && hepSummary(p) == w.summary && c.is(p.Src, w.from) && c.is(p.Dst, w.to) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
+// is reports whether ap is party's address on the hop in question: the
+// caller's and the proxy's own on the caller's transport (a TCP caller
+// connects from a port of its own), the callee's and the proxy's UDP
+// address on the callee's side.
+func (c hepCall) is(ap netip.AddrPort, party string) bool {
+	switch party {
+	case "caller":
+		if c.network == "tcp" {
+			return ap.Addr() == c.caller.Addr() && ap != c.proxy
+		}
+		return ap == c.caller
+	case "proxy":
+		return ap == c.proxy || ap == c.proxyU
+	case "callee":
+		return ap == c.callee
+	}
+	return false
+}
+
+// checkHEPFields checks every chunk of a packet of the call.
+func checkHEPFields(t *testing.T, p sip.HEPPacket, c hepCall) {
+	t.Helper()
+	what := hepSummary(p) + " " + p.Src.String() + "->" + p.Dst.String()
+	wantProto := uint8(sip.HEPProtoUDP)
+	if c.network == "tcp" && (p.Src == c.proxy || p.Dst == c.proxy) {
+		wantProto = sip.HEPProtoTCP
+	}
+	if p.Protocol != wantProto {
+		t.Errorf("%s: protocol got %d, want %d", what, p.Protocol, wantProto)
+	}
+	if p.Family != sip.HEPFamilyIPv4 {
+		t.Errorf("%s: family got %d, want 2", what, p.Family)
+	}
+	if p.ProtoType != sip.HEPTypeSIP || p.CaptureID != 2001 || string(p.AuthKey) != "s3cret" || string(p.NodeName) != "siena-1" {
+		t.Errorf("%s: type %d, capture id %d, auth key %q, node %q; want 1, 2001, s3cret, siena-1", what, p.ProtoType, p.CaptureID, p.AuthKey, p.NodeName)
+	}
+	if p.Time.Before(c.start.Truncate(time.Microsecond)) || p.Time.After(c.end) {
+		t.Errorf("%s: time %v outside the call (%v to %v)", what, p.Time, c.start, c.end)
+	}
+	m, err := sipmsg.ParseMessage(bytes.Clone(p.Payload))
+	if err != nil {
+		t.Errorf("%s: payload does not parse: %v\n%s", what, err, p.Payload)
+		return
+	}
+	if id := m.CallID(); id == nil || id.Value() != c.callID {
+		t.Errorf("%s: payload's Call-ID %v, want %s", what, id, c.callID)
+	}
+	if cl := m.ContentLength(); cl != nil && int(*cl) != len(m.Body()) {
+		t.Errorf("%s: payload body %d bytes, Content-Length %d: not one whole message", what, len(m.Body()), *cl)
+	}
+	if len(p.Payload) > 0 && !bytes.HasSuffix(p.Payload, m.Body()) {
+		t.Errorf("%s: payload does not end with its body", what)
+	}
+}
+
+func gathered(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !hasLabel(m, labels[i], labels[i+1]) {
+					continue metric
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// teeCapture hands each message to several capturers.
+type teeCapture []sip.Capturer
+
+func (t teeCapture) CaptureSIP(m sip.Captured) {
+	for _, c := range t {
+		c.CaptureSIP(m)
+	}
+}
+
+// TestHEPSngrep: Debian's sngrep, listening for HEP (-L), decodes what the
+// proxy sends for a real call, and the pcap it writes (-O) holds each
+// message with the same addresses, ports, time and payload as the
+// in-process collector decoded: an independent reader of the encoding.
+func TestHEPSngrep(t *testing.T) {
+	bin, err := exec.LookPath("sngrep")
+	if err != nil {
+		t.Skip("sngrep not installed (apt-get install sngrep)")
+	}
+	leakCheck(t)
+	addr := freeUDPPort(t)
+	pcap := filepath.Join(t.TempDir(), "capture.pcap")
+	cmd := exec.Command(bin, "-N", "-q", "-L", "udp:"+addr, "-O", pcap)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		}
+	}
+	t.Cleanup(stop)
+	// sngrep is listening once the port is taken.
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			break
+		}
+		pc.Close()
+		if i == 200 {
+			t.Fatalf("sngrep does not listen on %s: %s", addr, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	coll := newHEPCollector(t, "udp")
+	toColl, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, CaptureID: 7}, sip.WithHEPLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { toColl.Close() })
+	toSngrep, err := sip.NewHEPClient(sip.HEPConfig{Addr: addr, CaptureID: 7}, sip.WithHEPLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { toSngrep.Close() })
+	call := captureCall(t, "udp", teeCapture{toColl, toSngrep})
+	ps := coll.wait(func(ps []sip.HEPPacket) bool { return len(matchCall(ps, call)) == 0 })
+	time.Sleep(200 * time.Millisecond) // sngrep reads its socket on its own time
+	stop()
+
+	recs, err := readPcap(pcap)
+	if err != nil {
+		t.Fatalf("sngrep's pcap: %v\n%s", err, out.String())
+	}
+	compared := 0
+	defer func() { t.Logf("%d packets of the call found in sngrep's pcap of %d", compared, len(recs)) }()
+	for _, p := range ps {
+		if string(p.CorrelationID) != call.callID {
+			continue
+		}
+		compared++
+		found := false
+		for _, r := range recs {
+			if r.src == p.Src && r.dst == p.Dst && r.time.Equal(p.Time) && bytes.Equal(r.payload, p.Payload) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("sngrep did not decode %s %s->%s at %v (it wrote %d packets)", hepSummary(p), p.Src, p.Dst, p.Time, len(recs))
+		}
+	}
+}
+
+// pcapRecord is one packet of a pcap file: IPv4 and UDP headers decoded.
+type pcapRecord struct {
+	time     time.Time
+	src, dst netip.AddrPort
+	payload  []byte
+}
+
+// readPcap reads a classic pcap file of Ethernet (or raw IP) frames
+// carrying IPv4 UDP or TCP, as sngrep writes the packets it decoded.
+func readPcap(path string) ([]pcapRecord, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 24 {
+		return nil, errors.New("no pcap header")
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	switch binary.LittleEndian.Uint32(b) {
+	case 0xa1b2c3d4:
+	case 0xd4c3b2a1:
+		bo = binary.BigEndian
+	default:
+		return nil, errors.New("not a pcap file")
+	}
+	link := bo.Uint32(b[20:24])
+	var out []pcapRecord
+	for rest := b[24:]; len(rest) >= 16; {
+		sec, usec, incl := bo.Uint32(rest[0:4]), bo.Uint32(rest[4:8]), int(bo.Uint32(rest[8:12]))
+		if len(rest) < 16+incl {
+			return out, errors.New("truncated record")
+		}
+		frame := rest[16 : 16+incl]
+		rest = rest[16+incl:]
+		if link == 1 { // Ethernet
+			if len(frame) < 14 || binary.BigEndian.Uint16(frame[12:14]) != 0x0800 {
+				continue
+			}
+			frame = frame[14:]
+		}
+		if len(frame) < 20 || frame[0]>>4 != 4 {
+			continue
+		}
+		ihl := int(frame[0]&0x0f) * 4
+		proto := frame[9]
+		src := netip.AddrFrom4([4]byte(frame[12:16]))
+		dst := netip.AddrFrom4([4]byte(frame[16:20]))
+		l4 := frame[ihl:]
+		var hdr int
+		switch proto {
+		case 17:
+			hdr = 8
+		case 6:
+			if len(l4) < 20 {
+				continue
+			}
+			hdr = int(l4[12]>>4) * 4
+		default:
+			continue
+		}
+		if len(l4) < hdr {
+			continue
+		}
+		out = append(out, pcapRecord{
+			time:    time.Unix(int64(sec), int64(usec)*1000),
+			src:     netip.AddrPortFrom(src, binary.BigEndian.Uint16(l4[0:2])),
+			dst:     netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:4])),
+			payload: l4[hdr:],
+		})
+	}
+	return out, nil
+}
