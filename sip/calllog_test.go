@@ -135,10 +135,14 @@ func TestCallLog(t *testing.T) {
 			if tt.bye && d <= 0 || !tt.bye && d != 0 {
 				t.Errorf("duration: got %v, want >0 only for the answered call", line["duration"])
 			}
+			// The request's line is written once the handler has returned,
+			// which may be just after the caller has its answer.
 			var req map[string]any
-			for _, l := range logs.lines("sip: request") {
-				if l["callid"] == call.CallID() && l["method"] == "INVITE" {
-					req = l
+			for deadline := time.Now().Add(2 * time.Second); req == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				for _, l := range logs.lines("sip: request") {
+					if l["callid"] == call.CallID() && l["method"] == "INVITE" {
+						req = l
+					}
 				}
 			}
 			if req == nil || req["level"] != "DEBUG" || req["status"] != float64(tt.status) || req["src"] == "" ||
