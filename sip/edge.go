@@ -256,6 +256,7 @@ type txWriter struct {
 	mu       sync.Mutex // serializes writes
 	status   atomic.Int32
 	canceled atomic.Bool
+	trying   bool // a 100 Trying was sent (under mu): one is enough
 }
 
 func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter {
@@ -277,6 +278,12 @@ func (w *txWriter) WriteResponse(res *Response) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	code := res.StatusCode
+	if code == 100 {
+		if w.trying {
+			return nil
+		}
+		w.trying = true
+	}
 	cur := int(w.status.Load())
 	final := code >= 200
 	if final && cur != 0 && !(w.invite && code < 300 && cur < 300) {
