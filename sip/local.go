@@ -174,6 +174,18 @@ func (l *Local) Addr(network string) string {
 	return net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port))
 }
 
+// Addrs returns the bound addresses of every listener of network, in
+// the order configured.
+func (l *Local) Addrs(network string) []string {
+	var out []string
+	for _, ls := range l.listens {
+		if ls.network == network {
+			out = append(out, net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port)))
+		}
+	}
+	return out
+}
+
 // recordRoute returns our Record-Route URI for transport, carrying the
 // dialog's signature sig (see routeSigner).
 func (ls localListen) recordRoute(sig string) URI {

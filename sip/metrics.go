@@ -104,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"reason"})
 	m.streamClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_stream_closed_total",
-		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local, gate).",
+		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local, gate, origin).",
 	}, []string{"reason"})
 	m.unparsable = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_unparsable_total",

@@ -290,6 +290,9 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 		compactVias(b)
 	}
 	tp := t.transport(route)
+	if err := s.securePath(r, &t.URI, tp); err != nil {
+		return nil, err
+	}
 	branch := newBranch(hash)
 	if !r.IsInvite() {
 		branch = stableBranch(r, &t.URI, hash)
@@ -509,4 +512,26 @@ func (s *Server) dialogRequest(method Method, b *Request, res *Response, seq uin
 		req.SetDestination(nextHop)
 	}
 	return req, nil
+}
+
+// securePath refuses to send over transport tp a request whose
+// Request-URI, as received or as retargeted, is a sips URI, unless tp is
+// TLS or WSS: RFC 3261 §26.2 and RFC 5630 §3 (every hop of a sips request
+// is secured). With no TLS or WSS listener the proxy cannot forward sips
+// at all (416 Unsupported URI Scheme); with one but a target reachable
+// only in the clear (a phone registered over UDP), there is no secure
+// path to that target (480).
+func (s *Server) securePath(r *Request, target *URI, tp string) error {
+	if !strings.EqualFold(r.Recipient.Scheme, "sips") && !strings.EqualFold(target.Scheme, "sips") {
+		return nil
+	}
+	if tp == "TLS" || tp == "WSS" {
+		return nil
+	}
+	_, tls := s.local.listen("TLS")
+	_, wss := s.local.listen("WSS")
+	if !tls && !wss {
+		return Reject(416, "Unsupported URI Scheme")
+	}
+	return Reject(480, "No Secure Path")
 }

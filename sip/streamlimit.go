@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -96,7 +97,8 @@ const (
 	refusedTotal = "total"
 	refusedGate  = "gate" // the SourceGate refused the source
 
-	closedGate = "gate"
+	closedGate   = "gate"
+	closedOrigin = "origin"
 
 	closedIdle       = "idle"
 	closedMessage    = "message-timeout"
@@ -120,6 +122,12 @@ type streamGuard struct {
 	gate SourceGate
 	// capture, when set, sees what the connections write (WithCapture).
 	capture *capture
+	// tlsConf, when set, describes TLS peers and checks WebSocket origins.
+	tlsConf *TLS
+	// peers holds the Peer of each TLS and WSS connection accepted, by
+	// transport and remote address (peerKeyOf), from its handshake to
+	// its close.
+	peers sync.Map
 
 	mu    sync.Mutex
 	total int
@@ -304,6 +312,8 @@ type streamConn struct {
 	armed    int64 // read deadline set on Conn; 0 none
 
 	capture   *streamConnCapture // WithCapture; nil: off
+	upgrade   []byte             // WebSocket: the upgrade request read so far (origin check)
+	peerKey   string             // TLS, WSS: the key of its Peer in g.peers
 	lastWrite atomic.Int64
 	regIdle   atomic.Int64 // idle time a registration grants, ns
 	extRead   atomic.Int64 // the caller's read deadline (monotonic ns; 0 none)
@@ -352,6 +362,9 @@ func (c *streamConn) Close() error {
 		return nil
 	}
 	c.setReason(closedLocal)
+	if c.peerKey != "" {
+		c.g.peers.Delete(c.peerKey)
+	}
 	err := c.Conn.Close()
 	c.g.release(c.key)
 	c.g.m.streamConns.WithLabelValues(c.network).Dec()
@@ -440,7 +453,19 @@ func (c *streamConn) Read(b []byte) (int, error) {
 		if n > 0 {
 			now = monoNow()
 			c.lastRead = now
+			checkOrigin := c.frame.ws && !c.frame.upgraded
+			if checkOrigin && len(c.upgrade) < maxUpgradeRequest {
+				c.upgrade = append(c.upgrade, b[:min(n, maxUpgradeRequest-len(c.upgrade))]...)
+			}
 			inMsg, started := c.frame.feed(b[:n])
+			if checkOrigin && c.frame.upgraded {
+				ok := c.g.tlsConf.originAllowed(upgradeOrigin(c.upgrade))
+				c.upgrade = nil
+				if !ok {
+					_, _ = c.Conn.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+					return c.expire(closedOrigin)
+				}
+			}
 			if c.frame.begun > 0 && !c.admitBegun() {
 				return c.expire(closedGate)
 			}
@@ -526,7 +551,54 @@ func (c *streamConn) handshake() error {
 		return io.EOF
 	}
 	c.tlsConn = nil
+	c.peerKey = peerKeyOf(c.network, c.raddr)
+	c.g.peers.Store(c.peerKey, c.g.tlsConf.peerOf(tc.ConnectionState(), addrPortOf(c.RemoteAddr()).Addr(), c.network))
 	return nil
+}
+
+// maxUpgradeRequest bounds the WebSocket upgrade request kept for the
+// origin check (sipgo's own limit on it is larger; an Origin past this
+// is not seen and the upgrade is refused when origins are configured).
+const maxUpgradeRequest = 8 << 10
+
+// upgradeOrigin returns the Origin header of an HTTP upgrade request.
+func upgradeOrigin(req []byte) string {
+	for len(req) > 0 {
+		i := bytes.IndexByte(req, '\n')
+		if i < 0 {
+			i = len(req)
+		}
+		line := bytes.TrimRight(req[:i], "\r")
+		req = req[min(i+1, len(req)):]
+		if len(line) == 0 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("origin")) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}
+
+func peerKeyOf(network, raddr string) string { return network + "|" + raddr }
+
+// peer returns the Peer of a request that came over an accepted TLS or
+// WSS connection; one over a connection the proxy dialled is secure but
+// has no client certificate. Nil for the other transports.
+func (g *streamGuard) peer(req *Request) *Peer {
+	var network string
+	switch req.Transport() {
+	case "TLS":
+		network = "tls"
+	case "WSS":
+		network = "wss"
+	default:
+		return nil
+	}
+	if p, ok := g.peers.Load(peerKeyOf(network, req.Source())); ok {
+		return p.(*Peer)
+	}
+	return &Peer{Transport: req.Transport(), Secure: true}
 }
 
 // Write writes within MessageTimeout (a peer that stops reading loses its
