@@ -132,10 +132,11 @@ type streamGuard struct {
 	mu    sync.Mutex
 	total int
 	perIP map[netip.Addr]int
+	byNet map[string]int // open connections by network
 }
 
 func newStreamGuard(cfg StreamLimits, in *inputLog, m *metrics) *streamGuard {
-	return &streamGuard{cfg: cfg.withDefaults(), in: in, m: m, perIP: make(map[netip.Addr]int)}
+	return &streamGuard{cfg: cfg.withDefaults(), in: in, m: m, perIP: make(map[netip.Addr]int), byNet: make(map[string]int)}
 }
 
 // listener wraps l, a TCP listener bound for network ("tcp", "tls", "ws"
@@ -169,8 +170,9 @@ func ipKey(a net.Addr) netip.Addr {
 	return ip
 }
 
-// admit counts a new connection from key, or says why it is refused.
-func (g *streamGuard) admit(key netip.Addr) string {
+// admit counts a new connection from key over network, or says why it is
+// refused.
+func (g *streamGuard) admit(key netip.Addr, network string) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.cfg.MaxConns > 0 && g.total >= g.cfg.MaxConns {
@@ -181,13 +183,15 @@ func (g *streamGuard) admit(key netip.Addr) string {
 	}
 	g.total++
 	g.perIP[key]++
+	g.byNet[network]++
 	return ""
 }
 
-func (g *streamGuard) release(key netip.Addr) {
+func (g *streamGuard) release(key netip.Addr, network string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.total--
+	g.byNet[network]--
 	if n := g.perIP[key] - 1; n > 0 {
 		g.perIP[key] = n
 	} else {
@@ -264,7 +268,7 @@ func (l *streamListener) Accept() (net.Conn, error) {
 			continue
 		}
 		key := ipKey(c.RemoteAddr())
-		if reason := l.g.admit(key); reason != "" {
+		if reason := l.g.admit(key, l.network); reason != "" {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
@@ -366,7 +370,7 @@ func (c *streamConn) Close() error {
 		c.g.peers.Delete(c.peerKey)
 	}
 	err := c.Conn.Close()
-	c.g.release(c.key)
+	c.g.release(c.key, c.network)
 	c.g.m.streamConns.WithLabelValues(c.network).Dec()
 	c.g.m.streamClosed.WithLabelValues(*c.reason.Load()).Inc()
 	return err
@@ -671,4 +675,20 @@ func toMono(t time.Time) int64 {
 		return 0
 	}
 	return max(int64(t.Sub(clockBase)), 1)
+}
+
+// Connections returns how many accepted TCP, TLS, WS and WSS connections
+// are open, by network ("tcp", "tls", "ws", "wss"; networks without any
+// are absent). Connections the proxy dialled are not counted.
+func (s *Server) Connections() map[string]int {
+	g := s.streams
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]int, len(g.byNet))
+	for n, c := range g.byNet {
+		if c > 0 {
+			out[n] = c
+		}
+	}
+	return out
 }

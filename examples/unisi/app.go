@@ -65,6 +65,8 @@ type app struct {
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
 	mediaPolicy mediabridge.Policy
+	// tls is the running server's [tls] (startTLS); nil without one.
+	tls *sip.TLS
 	// guard is the running server's (startGuard); nil for the commands.
 	guard atomic.Pointer[guard.Guard]
 	// ops are the alerts, the HOMER capture and the health checks (set by
