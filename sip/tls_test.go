@@ -25,7 +25,7 @@ type pki struct {
 	trunk   siptest.Cert // the PSTN trunk's client certificate
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	ca := siptest.NewCA(t, "Palio test CA")
 	return &pki{
@@ -68,7 +68,7 @@ func tlsProxy(t *testing.T, conf *sip.TLS, networks []string, extra ...sip.Middl
 	return p
 }
 
-func newTLS(t *testing.T, cfg sip.TLSConfig, opts ...sip.TLSOption) *sip.TLS {
+func newTLS(t testing.TB, cfg sip.TLSConfig, opts ...sip.TLSOption) *sip.TLS {
 	t.Helper()
 	tc, err := sip.NewTLS(cfg, append([]sip.TLSOption{sip.WithTLSLogger(testLogger())}, opts...)...)
 	if err != nil {
@@ -764,5 +764,62 @@ func TestOriginAllowed(t *testing.T) {
 	}
 	if !sip.OriginAllowed(nil, "https://evil.com") {
 		t.Error("an empty list refuses")
+	}
+}
+
+// TestTLSReconnect: the proxy keeps one TLS connection to a gateway for
+// its calls, and when the gateway goes away and comes back on the same
+// address, the proxy dials it again: a call after the restart succeeds
+// (the first may meet the old connection before the proxy has seen it
+// close, and fail with 503; the next must not).
+func TestTLSReconnect(t *testing.T) {
+	leakCheck(t)
+	p := newPKI(t)
+	px := tlsProxy(t, newTLS(t, p.tlsConfig()), []string{"udp", "tls"})
+	gwConf := &tls.Config{Certificates: []tls.Certificate{p.local.TLS}}
+	gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)))
+	addr := gw.Addr()
+	px.route("0577", target(t, gw.URI()))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
+	ctx := ctxT(t, 20*time.Second)
+	for i := range 3 {
+		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := tlsFinal(ctx, call); code != 200 {
+			t.Fatalf("call %d: got %d, want 200", i+1, code)
+		}
+		_, _ = call.Bye(ctx)
+	}
+	invs := gw.Received(sip.INVITE)
+	for _, inv := range invs[1:] {
+		if inv.Source() != invs[0].Source() {
+			t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
+		}
+	}
+	if got := px.srv.Connections()["tls"]; got != 0 {
+		t.Errorf("accepted TLS connections: got %d, want 0 (the proxy dialled)", got)
+	}
+	gw.Close()
+	gw2 := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
+	var codes []int
+	for range 2 {
+		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := tlsFinal(ctx, call)
+		codes = append(codes, code)
+		if code == 200 {
+			_, _ = call.Bye(ctx)
+			break
+		}
+	}
+	if codes[len(codes)-1] != 200 {
+		t.Fatalf("calls after the gateway's restart: got %v, want a 200", codes)
+	}
+	if n := len(gw2.Received(sip.INVITE)); n != 1 {
+		t.Errorf("the restarted gateway received %d INVITEs, want 1", n)
 	}
 }
