@@ -2,18 +2,12 @@ package sip_test
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
@@ -51,88 +45,6 @@ func (f *flowRegistrar) lookup(next sip.Handler) sip.Handler {
 	})
 }
 
-// wsPhone is a browser softphone for tests: SIP over a WebSocket (RFC
-// 7118), one text frame per message.
-type wsPhone struct {
-	t    *testing.T
-	conn net.Conn
-	user string
-	tp   string // "WS" or "WSS"
-}
-
-func dialWS(ctx context.Context, url, origin string, conf *tls.Config) (net.Conn, error) {
-	d := ws.Dialer{TLSConfig: conf, Protocols: []string{"sip"}, Timeout: 3 * time.Second}
-	if origin != "" {
-		d.Header = ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})
-	}
-	c, _, _, err := d.Dial(ctx, url)
-	return c, err
-}
-
-func (p *wsPhone) send(msg string) {
-	p.t.Helper()
-	p.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := wsutil.WriteClientText(p.conn, []byte(msg)); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// read returns the next SIP message the proxy sends.
-func (p *wsPhone) read() sipmsg.Message {
-	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	b, err := wsutil.ReadServerText(p.conn)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	m, err := sipmsg.ParseMessage(b)
-	if err != nil {
-		p.t.Fatalf("%v: %q", err, b)
-	}
-	return m
-}
-
-func (p *wsPhone) register(proxy string) *sipmsg.Response {
-	p.t.Helper()
-	p.send(fmt.Sprintf("REGISTER sip:voip.unisi.it SIP/2.0\r\n"+
-		"Via: SIP/2.0/%s df7jal23ls0d.invalid;branch=z9hG4bK%d\r\n"+
-		"Max-Forwards: 70\r\nTo: <sip:%s@voip.unisi.it>\r\nFrom: <sip:%s@voip.unisi.it>;tag=ws1\r\n"+
-		"Call-ID: ws-reg-%s\r\nCSeq: 1 REGISTER\r\nContact: <sip:%s@df7jal23ls0d.invalid;transport=ws>\r\n"+
-		"Expires: 60\r\nContent-Length: 0\r\n\r\n", p.tp, time.Now().UnixNano(), p.user, p.user, p.user, p.user))
-	res, ok := p.read().(*sipmsg.Response)
-	if !ok {
-		p.t.Fatal("REGISTER: got a request, want its response")
-	}
-	return res
-}
-
-// answer answers the next request the proxy sends with code (a 2xx to an
-// INVITE carries SDP and a To tag).
-func (p *wsPhone) answer(method sip.Method, code int) *sipmsg.Request {
-	p.t.Helper()
-	req, ok := p.read().(*sipmsg.Request)
-	if !ok || req.Method != method {
-		p.t.Fatalf("got %v, want a %s", req, method)
-	}
-	if method == sip.ACK {
-		return req
-	}
-	var body []byte
-	if method == sip.INVITE && code == 200 {
-		body = []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n")
-	}
-	res := sipmsg.NewResponseFromRequest(req, code, "OK", body)
-	if to := res.To(); to != nil && method == sip.INVITE {
-		to.Params.Add("tag", "wsphone")
-		res.AppendHeader(&sipmsg.ContactHeader{Address: sip.URI{Scheme: "sip", User: p.user, Host: "df7jal23ls0d.invalid", UriParams: sipmsg.HeaderParams{{K: "transport", V: "ws"}}}})
-	}
-	if body != nil {
-		res.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-	}
-	p.send(res.String())
-	return req
-}
-
 // TestWSSRegistrationAndCall: a browser phone registers over WSS; a UDP
 // phone's call reaches it over the flow it registered on (no new
 // connection: the contact's host is .invalid), it answers, and the UDP
@@ -153,14 +65,14 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 	ctx := ctxT(t, 15*time.Second)
 	wssURL := "wss://" + tp.Server.Local().Addr("wss")
 
-	conn, err := dialWS(ctx, wssURL, "https://phone.unisi.it", p.clientConf("voip.unisi.it"))
+	phone, err := siptest.NewWSPhone(ctx, wssURL, "5010", "https://phone.unisi.it", p.clientConf("voip.unisi.it"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	phone := &wsPhone{t: t, conn: conn, user: "5010", tp: "WSS"}
-	if res := phone.register(tp.Addr("udp")); res.StatusCode != 200 {
-		t.Fatalf("REGISTER over WSS: got %d, want 200", res.StatusCode)
+	defer phone.Close()
+	res, err := phone.Register(ctx, "sip:5010@voip.unisi.it", "")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over WSS: %v %v", res, err)
 	}
 
 	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(tp.Addr("udp")))
@@ -168,17 +80,24 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := phone.answer(sip.INVITE, 200)
+	inv, err := phone.Answer(ctx, sip.INVITE, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tr := inv.Via().Transport; tr != "WSS" {
 		t.Errorf("the INVITE's top Via: transport %s, want WSS", tr)
 	}
 	if code := tlsFinal(ctx, call); code != 200 {
 		t.Fatalf("UDP → WSS: got %d, want 200", code)
 	}
-	phone.answer(sip.ACK, 0)
+	if _, err := phone.Answer(ctx, sip.ACK, 0); err != nil {
+		t.Fatal(err)
+	}
 	bye := make(chan error, 1)
 	go func() { _, err := call.Bye(ctx); bye <- err }()
-	phone.answer(sip.BYE, 200)
+	if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-bye; err != nil {
 		t.Fatalf("BYE: %v", err)
 	}
@@ -188,7 +107,7 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 		{"ws", "ws://" + tp.Server.Local().Addr("ws")},
 	} {
 		t.Run("origin refused over "+tt.name, func(t *testing.T) {
-			c, err := dialWS(ctx, tt.url, "https://evil.example.com", p.clientConf("voip.unisi.it"))
+			c, err := siptest.DialWS(ctx, tt.url, "https://evil.example.com", p.clientConf("voip.unisi.it"))
 			if err == nil {
 				c.Close()
 				t.Fatal("upgrade from a foreign origin accepted")
@@ -196,7 +115,7 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 			if !strings.Contains(err.Error(), "403") {
 				t.Errorf("got %v, want a 403", err)
 			}
-			c, err = dialWS(ctx, tt.url, "", p.clientConf("voip.unisi.it"))
+			c, err = siptest.DialWS(ctx, tt.url, "", p.clientConf("voip.unisi.it"))
 			if err != nil {
 				t.Fatalf("upgrade without Origin (not a browser): %v", err)
 			}

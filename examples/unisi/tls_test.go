@@ -220,3 +220,49 @@ func TestSIPpTLS(t *testing.T) {
 		t.Fatalf("sipp over TLS: %v, successful=%s failed=%s\n%s\nUAS:\n%s\nserver:\n%s", err, succ, fail, tail(string(out), 40), tail(uasOut.String(), 20), tail(e.stderr.String(), 30))
 	}
 }
+
+// TestUniSIWSS: a browser phone registers over WSS with digest through the
+// example's registrar, and a UDP phone's call reaches it over the
+// connection it registered on; a page of another origin cannot open one.
+func TestUniSIWSS(t *testing.T) {
+	wss := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	e := newTLSExample(t, fmt.Sprintf("wss = %q\norigins = [\"https://phone.unisi.it\"]\n", wss))
+	e.start()
+	ctx := ctxT(t, 20*time.Second)
+
+	if c, err := siptest.DialWS(ctx, "wss://"+wss, "https://evil.example.com", e.conf); err == nil {
+		c.Close()
+		t.Fatal("a WebSocket from another origin was accepted")
+	}
+	phone, err := siptest.NewWSPhone(ctx, "wss://"+wss, "5003", "https://phone.unisi.it", e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	res, err := phone.Register(ctx, "sip:5003@voip.unisi.it", "unisi5003")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over WSS: %v %v\n%s", res, err, e.stderr.String())
+	}
+	udpPhone := e.phone("5002")
+	call, err := udpPhone.Invite(ctx, "sip:5003@voip.unisi.it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Answer(ctx, sip.INVITE, 200); err != nil {
+		t.Fatalf("INVITE over WSS: %v\n%s", err, e.stderr.String())
+	}
+	if code := finalCode(t, call, nil); code != 200 {
+		t.Fatalf("UDP → WSS: got %d, want 200", code)
+	}
+	if _, err := phone.Answer(ctx, sip.ACK, 0); err != nil {
+		t.Fatal(err)
+	}
+	bye := make(chan error, 1)
+	go func() { _, err := call.Bye(ctx); bye <- err }()
+	if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bye; err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+}
