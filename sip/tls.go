@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/palio-voip/palio/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -321,13 +320,11 @@ type TLS struct {
 	mu    sync.Mutex // one reload at a time
 	now   func() time.Time
 
-	expiry            *prometheus.GaugeVec
-	reloads           *prometheus.CounterVec
-	handshakeFailures *prometheus.CounterVec
-	warnMu            sync.Mutex
-	warned            map[string]time.Time // when each certificate was last warned about
-	server            *tls.Config
-	client            *tls.Config
+	*tlsMetrics
+	warnMu sync.Mutex
+	warned map[string]time.Time // when each certificate was last warned about
+	server *tls.Config
+	client *tls.Config
 }
 
 // TLSOption configures a TLS.
@@ -338,7 +335,7 @@ func WithTLSLogger(l *slog.Logger) TLSOption { return func(t *TLS) { t.log = l }
 
 // WithTLSRegisterer registers the TLS metrics (palio_sip_tls_*) with r.
 func WithTLSRegisterer(r prometheus.Registerer) TLSOption {
-	return func(t *TLS) { t.register(r) }
+	return func(t *TLS) { t.tlsMetrics.register(r) }
 }
 
 // ExpiryWarning is how long before a certificate expires the TLS logs a
@@ -351,24 +348,7 @@ func NewTLS(cfg TLSConfig, opts ...TLSOption) (*TLS, error) {
 		return nil, err
 	}
 	t := &TLS{cfg: cfg, now: time.Now, warned: map[string]time.Time{}}
-	t.expiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "palio_sip_tls_certificate_expiry_days",
-		Help: "Days left before each loaded server certificate expires, by certificate name.",
-	}, []string{"name"})
-	t.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "palio_sip_tls_reloads_total",
-		Help: "Reloads of the TLS certificates, by outcome (ok, error).",
-	}, []string{"outcome"})
-	t.handshakeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "palio_sip_tls_handshake_failures_total",
-		Help: "TLS handshakes refused by Palio's own checks, by side (server: a peer connecting without a certificate for its name, or a trunk's bad client certificate; client: a dialled gateway refused by its entry's CA or pin).",
-	}, []string{"side"})
-	for _, o := range []string{"ok", "error"} {
-		t.reloads.WithLabelValues(o)
-	}
-	for _, s := range []string{"server", "client"} {
-		t.handshakeFailures.WithLabelValues(s)
-	}
+	t.tlsMetrics = newTLSMetrics()
 	for _, o := range opts {
 		o(t)
 	}
@@ -427,15 +407,6 @@ func dialRoots(cfg TLSConfig, st *tlsState) (*x509.CertPool, error) {
 		pool.AppendCertsFromPEM(b)
 	}
 	return pool, nil
-}
-
-func (t *TLS) register(r prometheus.Registerer) {
-	if t.expiry == nil {
-		return
-	}
-	t.expiry = promreg.Register(r, t.expiry)
-	t.reloads = promreg.Register(r, t.reloads)
-	t.handshakeFailures = promreg.Register(r, t.handshakeFailures)
 }
 
 // modernSuites are the TLS 1.2 suites offered: ECDHE with AEAD only (TLS
@@ -652,6 +623,7 @@ func (t *TLS) checkExpiry(st *tlsState) {
 	now := t.now()
 	t.warnMu.Lock()
 	defer t.warnMu.Unlock()
+	t.expiry.Reset() // a certificate removed by a reload leaves no series
 	for _, c := range st.certs {
 		left := c.status.DaysLeft(now)
 		t.expiry.WithLabelValues(c.name).Set(left)
@@ -707,7 +679,6 @@ func (t *TLS) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: modernSuites,
 		Certificates: []tls.Certificate{*cert.cert},
-		NextProtos:   hello.SupportedProtos,
 	}
 	if tr := st.trunk(remote.Addr()); tr != nil {
 		conf.ClientAuth = tls.RequireAnyClientCert
