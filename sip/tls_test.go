@@ -602,17 +602,18 @@ func TestTLSReloadUnderTraffic(t *testing.T) {
 	}
 }
 
-// TestTLSStreamLimits: the stream limits hold over TLS: an idle TLS
-// connection is closed, a source over its cap refused, and an RFC 5626
-// ping is answered with a pong.
+// TestTLSStreamLimits: the stream limits hold over TLS and WSS: idle
+// connections are closed, a source over its cap (TLS and WSS counted
+// together) refused, and an RFC 5626 ping over TLS answered with a pong.
 func TestTLSStreamLimits(t *testing.T) {
 	leakCheck(t)
 	p := newPKI(t)
 	tc := newTLS(t, p.tlsConfig())
+	reg := prometheus.NewRegistry()
 	srv, err := sip.NewServer(sip.Config{TLS: tc,
-		Listen:  []sip.Listen{{Network: "tls", Addr: "127.0.0.1:0"}},
-		Streams: sip.StreamLimits{IdleTimeout: 300 * time.Millisecond, MaxConnsPerIP: 2},
-	}, sip.WithLogger(testLogger()))
+		Listen:  []sip.Listen{{Network: "tls", Addr: "127.0.0.1:0"}, {Network: "wss", Addr: "127.0.0.1:0"}},
+		Streams: sip.StreamLimits{IdleTimeout: 300 * time.Millisecond, MaxConnsPerIP: 3},
+	}, sip.WithLogger(testLogger()), sip.WithRegisterer(reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,16 +635,28 @@ func TestTLSStreamLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if c3, err := dial(); err == nil {
-		// The handshake may complete in the kernel's backlog before the
-		// reset: the connection must then be closed at once.
-		if err := closedWithin(c3, 2*time.Second); err != nil {
-			t.Errorf("third connection from one IP: %v", err)
+	ws, err := siptest.DialWS(ctxT(t, 5*time.Second), "wss://"+srv.Local().Addr("wss"), "", p.clientConf("voip.unisi.it"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if c4, err := dial(); err == nil {
+		// The TCP handshake completes in the kernel before the accept
+		// that resets it: the TLS handshake may then fail or not.
+		c4.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tlsMetric(t, reg, "palio_sip_stream_refused_total", "reason", "per-ip") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the fourth connection from one IP (over the cap of 3, TLS and WSS together) was not refused")
 		}
-		c3.Close()
+		time.Sleep(5 * time.Millisecond)
 	}
 	if err := closedWithin(c1, 3*time.Second); err != nil {
 		t.Errorf("idle TLS connection: %v", err)
+	}
+	if err := closedWithin(ws, 3*time.Second); err != nil {
+		t.Errorf("idle WSS connection: %v", err)
 	}
 }
 
