@@ -506,7 +506,19 @@ func TestSIPSNotDowngraded(t *testing.T) {
 	if code := tlsFinal(ctx, call); code != 200 {
 		t.Fatalf("sips to a TLS phone: got %d, want 200", code)
 	}
-	_, _ = call.Bye(ctx)
+	inv, err := tlsPhone.WaitRequest(ctx, sip.INVITE, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr := inv.GetHeader("Record-Route"); rr == nil || !strings.HasPrefix(strings.Trim(rr.Value(), "<"), "sips:") {
+		t.Errorf("Record-Route of a sips call: got %v, want a sips URI (RFC 3261 §16.6)", rr)
+	}
+	if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE of the sips call: %v %v", res, err)
+	}
+	if bye, err := tlsPhone.WaitRequest(ctx, sip.BYE, 1); err != nil || bye.Transport() != "TLS" {
+		t.Errorf("BYE of the sips call at the callee: %v %v, want over TLS", bye, err)
+	}
 
 	plain := newProxy(t, sip.ForwarderConfig{})
 	plain.route("5002", target(t, udpPhone.URI()))
