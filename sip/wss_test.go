@@ -18,6 +18,7 @@ import (
 type flowRegistrar struct {
 	mu       sync.Mutex
 	bindings map[string]sip.Target
+	peer     *sip.Peer // of the last REGISTER
 }
 
 func (f *flowRegistrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
@@ -27,6 +28,7 @@ func (f *flowRegistrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *s
 	}
 	f.mu.Lock()
 	f.bindings[r.From().Address.User] = sip.Target{URI: *c.Address.Clone(), NextHop: r.Source(), Transport: r.Transport()}
+	f.peer = sip.PeerFrom(ctx)
 	f.mu.Unlock()
 	res := sip.NewResponse(r, 200, "OK")
 	res.AppendHeader(sipmsg.NewHeader("Contact", "<"+c.Address.String()+">;expires=60"))
@@ -73,6 +75,12 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 	res, err := phone.Register(ctx, "sip:5010@voip.unisi.it", "")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("REGISTER over WSS: %v %v", res, err)
+	}
+	reg.mu.Lock()
+	peer := reg.peer
+	reg.mu.Unlock()
+	if peer == nil || !peer.Secure || peer.Transport != "WSS" || peer.ServerName != "voip.unisi.it" {
+		t.Errorf("peer of the WSS REGISTER: got %+v, want secure WSS with SNI voip.unisi.it", peer)
 	}
 
 	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(tp.Addr("udp")))
