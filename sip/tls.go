@@ -967,10 +967,17 @@ func PeerFrom(ctx context.Context) *Peer {
 // came over TLS or WSS (secure) and, with verified, presented a verified
 // client certificate (a trunk's, or one signed by the client CA); others
 // get 403. Put it where a class of calls needs it (before the PSTN
-// gateways' routing, say).
-func RequirePeer(verified bool) Middleware {
+// gateways' routing, say), or use RequirePeerWhen.
+func RequirePeer(verified bool) Middleware { return RequirePeerWhen(nil, verified) }
+
+// RequirePeerWhen is RequirePeer for the requests when reports true (all
+// when it is nil): the calls of a source group, a class, a trunk.
+func RequirePeerWhen(when func(ctx context.Context, r *Request) bool, verified bool) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+			if when != nil && !when(ctx, r) {
+				return next.ServeSIP(ctx, w, r)
+			}
 			p := PeerFrom(ctx)
 			switch {
 			case p == nil || !p.Secure:

@@ -382,6 +382,7 @@ func (a *app) calleeClasses(ctx context.Context, user, _ string) ([]string, bool
 func (a *app) pipeline(auth sip.Middleware, next sip.Handler) sip.Handler {
 	return sip.Chain(
 		a.acl.Source(permission.SourceConfig{Trusted: a.cfg.Permission.Trusted, RejectUntrusted: a.cfg.Permission.RejectUntrusted}),
+		a.requireTLS(), // [tls] require_verified_groups (app_tls.go)
 		auth,
 		a.aliases.Wrap,
 		a.dest.Wrap,

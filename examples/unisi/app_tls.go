@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/snapshot"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +53,20 @@ func (a *app) startTLS(log *slog.Logger, reg prometheus.Registerer, listen []sip
 	}})
 	a.tls = tc
 	return tc, listen, nil
+}
+
+// requireTLS is the stage of [tls] require_verified_groups: the calls
+// from those trusted address groups must come over TLS with a verified
+// client certificate. Without the key it passes every call on.
+func (a *app) requireTLS() sip.Middleware {
+	groups := a.cfg.TLS.RequireVerifiedGroups
+	if len(groups) == 0 {
+		return func(next sip.Handler) sip.Handler { return next }
+	}
+	return sip.RequirePeerWhen(func(ctx context.Context, _ *sip.Request) bool {
+		src, ok := permission.SourceFrom(ctx)
+		return ok && src.Trusted && slices.Contains(groups, src.Group)
+	}, true)
 }
 
 // TLSStatus is what GET /api/tls answers and `unisi tls status` prints.

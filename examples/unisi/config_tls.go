@@ -25,6 +25,11 @@ type TLSSection struct {
 	// Watch is how often the certificate and CA files are checked for a
 	// change (and reloaded); 0s: only on SIGHUP. Default 1m.
 	Watch Duration `toml:"watch"`
+	// RequireVerifiedGroups lists trusted address groups ([permission],
+	// `unisi address`) whose calls must come over TLS with a verified
+	// client certificate (a [[tls.trunk]]'s): a gateway's calls from
+	// its address over UDP or TCP, or without its certificate, get 403.
+	RequireVerifiedGroups []int `toml:"require_verified_groups"`
 
 	// The keys of sip.TLSConfig.
 	Certificates []sip.TLSCertificate `toml:"certificate"`
@@ -94,6 +99,9 @@ func (c Config) validateTLS() error {
 		if _, port, err := net.SplitHostPort(l.addr); err != nil || port == "" {
 			return fmt.Errorf("config: %s %q: want host:port, e.g. 0.0.0.0:5061", l.key, l.addr)
 		}
+	}
+	if len(s.RequireVerifiedGroups) > 0 && len(s.Trunks) == 0 {
+		return errors.New("config: tls.require_verified_groups needs the [[tls.trunk]] that will present the certificates")
 	}
 	if s.Watch.Duration < 0 {
 		return fmt.Errorf("config: tls.watch %v is negative", s.Watch.Duration)

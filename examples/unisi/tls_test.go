@@ -266,3 +266,33 @@ func TestUniSIWSS(t *testing.T) {
 		t.Fatalf("BYE: %v", err)
 	}
 }
+
+// TestUniSITLSTrunk: with [tls] require_verified_groups, the calls of a
+// trusted gateway group must come over TLS with the trunk's verified
+// certificate: the same source over UDP gets 403, the trunk over TLS with
+// its certificate is routed.
+func TestUniSITLSTrunk(t *testing.T) {
+	trunkCA := siptest.NewCA(t, "PSTN trunk CA")
+	e := newTLSExample(t, fmt.Sprintf("trunk = [{ name = \"pstn\", sources = [\"127.0.0.0/8\"], ca = %q }]\nrequire_verified_groups = [1]\n", trunkCA.File))
+	e.cli(0, "address", "add", "1", "127.0.0.1/32", "-tag", "pstn-trunk")
+	e.start()
+	ctx := ctxT(t, 20*time.Second)
+	e.phone("5002")
+
+	udpGW := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithProxy(e.addr))
+	call, err := udpGW.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, call, err); code != 403 {
+		t.Fatalf("the trunk's group over UDP: got %d, want 403\n%s", code, tail(e.stderr.String(), 10))
+	}
+	cert := trunkCA.Issue("pstn-gw", siptest.CertOptions{Client: true})
+	conf := e.conf.Clone()
+	conf.Certificates = []tls.Certificate{cert.TLS}
+	tlsGW := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(conf), siptest.WithProxy(e.tlsAddr))
+	call, err = tlsGW.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("the trunk over TLS with its certificate: got %d, want 200\n%s", code, tail(e.stderr.String(), 10))
+	}
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
