@@ -51,7 +51,7 @@ certificate = [
 // connection, the expiry gauge is exported, and the certificate that
 // expires within 30 days is logged as a warning.
 func TestUniSITLS(t *testing.T) {
-	e := newTLSExample(t, "")
+	e := newTLSExample(t, "watch = \"20ms\"\n")
 	e.start()
 	ctx := ctxT(t, 20*time.Second)
 
@@ -96,6 +96,41 @@ func TestUniSITLS(t *testing.T) {
 	}
 	if !strings.Contains(e.stderr.String(), `msg="sip: tls certificate expires soon" certificate=soon`) {
 		t.Errorf("no expiry warning for soon:\n%s", tail(e.stderr.String(), 20))
+	}
+
+	// The certificate renewed in place is picked up ([tls] watch), and
+	// the phone's connection carries on: it calls again over it.
+	var before TLSStatus
+	e.apiGet(t, "/api/tls", &before)
+	renewed := e.ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	want := sip.Fingerprint(renewed.TLS.Certificate[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st TLSStatus
+		e.apiGet(t, "/api/tls", &st)
+		if st.Certificates[0].Fingerprint == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("renewed certificate not loaded: %s, want %s (was %s)", st.Certificates[0].Fingerprint, want, before.Certificates[0].Fingerprint)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	again, err := tlsPhone.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, again, err); code != 200 {
+		t.Fatalf("after the renewal: got %d, want 200", code)
+	}
+	_, _ = again.Bye(ctx)
+	var after TLSStatus
+	e.apiGet(t, "/api/tls", &after)
+	if after.Connections["tls"] != 1 {
+		t.Errorf("TLS connections after the renewal: got %d, want the phone's one", after.Connections["tls"])
+	}
+	if invs := udpPhone.Received(sip.INVITE); len(invs) != 2 {
+		t.Errorf("the UDP phone received %d INVITEs, want 2", len(invs))
+	}
+	if !strings.Contains(e.stderr.String(), "sip: tls certificates reloaded") {
+		t.Error("no reload logged")
 	}
 }
 
