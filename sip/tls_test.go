@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -847,4 +848,95 @@ func TestTLSReconnect(t *testing.T) {
 	if n := len(gw2.Received(sip.INVITE)); n != 1 {
 		t.Errorf("the restarted gateway received %d INVITEs, want 1", n)
 	}
+}
+
+// TestTLSReloadNoDroppedCall: calls run back to back over one TLS phone's
+// connection while the certificate is renewed and reloaded five times and
+// a new phone connects after each reload; every call is answered.
+func TestTLSReloadNoDroppedCall(t *testing.T) {
+	leakCheck(t)
+	p := newPKI(t)
+	tc := newTLS(t, p.tlsConfig())
+	px := tlsProxy(t, tc, []string{"udp", "tls"})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithScript(siptest.Respond(200)))
+	px.route("5002", target(t, callee.URI()))
+	phone := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTLS(p.clientConf("voip.unisi.it")), siptest.WithProxy(px.srv.Local().Addr("tls")))
+	ctx := ctxT(t, 60*time.Second)
+
+	call := func(ua *siptest.UA) error {
+		c, err := ua.Invite(ctx, "sip:5002@voip.unisi.it")
+		if err != nil {
+			return err
+		}
+		if code := tlsFinal(ctx, c); code != 200 {
+			return fmt.Errorf("got %d, want 200", code)
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			return fmt.Errorf("BYE: %v %v", res, err)
+		}
+		return nil
+	}
+	stop := make(chan struct{})
+	type result struct {
+		calls int
+		err   error
+	}
+	done := make(chan result, 1)
+	progress := make(chan struct{}, 1) // a call completed
+	go func() {
+		var r result
+		for {
+			select {
+			case <-stop:
+				done <- r
+				return
+			default:
+			}
+			if err := call(phone); err != nil {
+				r.err = fmt.Errorf("call %d: %w", r.calls+1, err)
+				done <- r
+				return
+			}
+			r.calls++
+			select {
+			case progress <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	// Wait on calls completing, before and after the reloads (the test
+	// fails on the first that does not, through done).
+	waitCall := func() {
+		select {
+		case <-progress:
+		case r := <-done:
+			t.Fatalf("the calls stopped: %v", r.err)
+		}
+	}
+	waitCall()
+	for i := range 5 {
+		renewed := p.ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it", "*.unisi.it"}})
+		if err := tc.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := tc.Status()[0].Fingerprint, fingerprint(t, renewed); got != want {
+			t.Fatalf("reload %d: certificate %s, want %s", i+1, got, want)
+		}
+		fresh := siptest.NewUA(t, siptest.WithUser("5003"), siptest.WithTLS(p.clientConf("voip.unisi.it")), siptest.WithProxy(px.srv.Local().Addr("tls")))
+		if err := call(fresh); err != nil {
+			t.Fatalf("new phone after reload %d: %v", i+1, err)
+		}
+		fresh.Close()
+	}
+	select {
+	case <-progress: // one completed during the reloads, or
+	default:
+	}
+	waitCall() // one completed after them
+	close(stop)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("%d calls over one connection during 5 reloads", r.calls)
 }
