@@ -8,6 +8,7 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
@@ -108,6 +109,20 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 	}
 	if err := <-bye; err != nil {
 		t.Fatalf("BYE: %v", err)
+	}
+
+	// An RFC 5626 ping in a frame of its own is answered with a pong.
+	ka, err := siptest.DialWS(ctx, wssURL, "", p.clientConf("voip.unisi.it"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ka.Close()
+	ka.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientText(ka, []byte("\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if pong, err := wsutil.ReadServerText(ka); err != nil || string(pong) != "\r\n" {
+		t.Errorf("CRLF ping over WSS: got %q %v, want a CRLF pong", pong, err)
 	}
 
 	for _, tt := range []struct{ name, url string }{
