@@ -670,7 +670,13 @@ func (t *TLS) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		local = addrPortOf(hello.Conn.LocalAddr())
 		remote = addrPortOf(hello.Conn.RemoteAddr())
 	}
-	cert := st.pick(strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")), local)
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if _, err := netip.ParseAddr(name); err == nil {
+		// RFC 6066 §3 forbids an address as a server name, but some
+		// clients (socat, phones) send one: it means no name.
+		name = ""
+	}
+	cert := st.pick(name, local)
 	if cert == nil {
 		t.handshakeFailures.WithLabelValues("server").Inc()
 		return nil, fmt.Errorf("sip: tls: no certificate for server name %q on %s", hello.ServerName, local)

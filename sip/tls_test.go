@@ -129,6 +129,7 @@ func TestTLSCertificateSelection(t *testing.T) {
 		{"glob of the certificate's names", addr1, "pbx.unisi.it", "voip.unisi.it"},
 		{"configured glob", addr1, "sip.example.org", "sip.example.org"},
 		{"no SNI: the first", addr1, "", "voip.unisi.it"},
+		{"an address as SNI counts as none", addr1, "127.0.0.1", "voip.unisi.it"},
 		{"unknown name refused", addr1, "evil.example.com", ""},
 		{"bound to the second address", addr2, "voip.unisi.it", "second-address"},
 		{"other names on the second address", addr2, "sip.example.org", "sip.example.org"},

@@ -331,3 +331,81 @@ func TestUniSITLSTrunk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSIPpTLSBridge is the SIPp run over TLS with the SIPp Debian ships
+// (built without TLS): SIPp's bench UAC speaks TCP to socat, which carries
+// each connection over TLS to the example's TLS listener, verifying its
+// certificate against the test CA and presenting a client certificate;
+// the example forwards to SIPp's UAS over UDP. 50 calls, all must
+// succeed.
+func TestSIPpTLSBridge(t *testing.T) {
+	for _, tool := range []string{"sipp", "socat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " not installed (apt-get install sip-tester socat)")
+		}
+	}
+	e := newTLSExample(t, "[log]\nlevel = \"warn\"\n")
+	uasPort := freePort(t, "udp")
+	e.cli(0, "address", "add", "1", "127.0.0.1/32", "-tag", "bench")
+	e.cli(0, "location", "add", "5002", "sip:5002@127.0.0.1:"+strconv.Itoa(uasPort))
+	e.start()
+
+	client := e.ca.Issue("sipp", siptest.CertOptions{Client: true})
+	bridge := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	_, bport, _ := net.SplitHostPort(bridge)
+	socat := exec.Command("socat", "TCP-LISTEN:"+bport+",bind=127.0.0.1,reuseaddr,fork",
+		"OPENSSL:"+e.tlsAddr+",cafile="+e.ca.File+",cert="+client.CertFile+",key="+client.KeyFile+",verify=1")
+	socatOut := &syncBuffer{}
+	socat.Stdout, socat.Stderr = socatOut, socatOut
+	if err := socat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		socat.Process.Kill()
+		socat.Wait()
+	}()
+	// socat listens once it has started; wait for its port.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", bridge, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socat not listening on %s: %v\n%s", bridge, err, socatOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	dir := t.TempDir()
+	scen, _ := filepath.Abs("testdata")
+	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
+		"-timeout", "60s", "-m", "50")
+	uas.Dir = dir
+	uasOut := &syncBuffer{}
+	uas.Stdout, uas.Stderr = uasOut, uasOut
+	if err := uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		uas.Process.Kill()
+		uas.Wait()
+	}()
+	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-t", "t1", "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freePort(t, "tcp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
+		"-r", "25", "-m", "50", "-l", "100", "-timeout", "60s", "-recv_timeout", "10000",
+		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", bridge)
+	uac.Dir = dir
+	out, err := uac.CombinedOutput()
+	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
+	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
+	if err != nil || succ != "50" || fail != "0" {
+		t.Fatalf("sipp over TLS (socat): %v, successful=%s failed=%s\n%s\nUAS:\n%s\nsocat:\n%s\nserver:\n%s", err, succ, fail,
+			tail(string(out), 40), tail(uasOut.String(), 20), tail(socatOut.String(), 20), tail(e.stderr.String(), 30))
+	}
+	if m := e.metrics(); !strings.Contains(m, `palio_sip_requests_total{method="INVITE"} 50`) {
+		t.Errorf("the server counted other than 50 INVITEs:\n%s", grepLines(m, "palio_sip_requests_total"))
+	}
+}
