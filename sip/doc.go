@@ -98,6 +98,23 @@
 // source (a line fail2ban can act on, see the README), never with the
 // payload; sipgo's other lines are cut and rate-limited.
 //
+// # TLS and WebSocket
+//
+// Config.TLS (a *TLS from NewTLS, loaded from a TLSConfig) picks each TLS
+// and WSS handshake's certificate by SNI and local address, requires the
+// trunks' client certificates, reloads its files without touching the
+// connections in place (Reload, Watch), and checks the servers the proxy
+// dials. Every request that came over TLS or WSS carries its Peer:
+//
+//	tc, err := sip.NewTLS(sip.TLSConfig{
+//		Certificates: []sip.TLSCertificate{{CertFile: "fullchain.pem", KeyFile: "privkey.pem"}},
+//		Trunks:       []sip.TLSTrunk{{Name: "pstn", Sources: []string{"192.0.2.0/28"}, CAFile: "gw-ca.pem"}},
+//	})
+//	srv, err := sip.NewServer(sip.Config{TLS: tc, Listen: []sip.Listen{{Network: "tls", Addr: ":5061"}}})
+//	// in a stage: sip.PeerFrom(ctx).Trunk == "pstn", or sip.RequirePeer(true)
+//
+// A sips Request-URI is forwarded only over TLS or WSS (RFC 3261 §26.2).
+//
 // The message types are sipgo's, re-exported (Request, Response, URI,
 // Header) so that programs rarely import sipgo themselves; inside this
 // module sipgo's package is imported as sipmsg.

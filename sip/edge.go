@@ -64,6 +64,9 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	w := newTxWriter(s, req, tx)
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	defer cancel(nil)
+	if p := s.streams.peer(req); p != nil {
+		ctx = WithPeer(ctx, p)
+	}
 	var call *Call
 	if req.IsInvite() && toTag(req) == "" {
 		call = NewCall(req)

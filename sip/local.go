@@ -174,15 +174,36 @@ func (l *Local) Addr(network string) string {
 	return net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port))
 }
 
+// Addrs returns the bound addresses of every listener of network, in
+// the order configured.
+func (l *Local) Addrs(network string) []string {
+	var out []string
+	for _, ls := range l.listens {
+		if ls.network == network {
+			out = append(out, net.JoinHostPort(ls.laddr.Hostname, strconv.Itoa(ls.laddr.Port)))
+		}
+	}
+	return out
+}
+
 // recordRoute returns our Record-Route URI for transport, carrying the
-// dialog's signature sig (see routeSigner).
-func (ls localListen) recordRoute(sig string) URI {
+// dialog's signature sig (see routeSigner). For a sips request over TLS or
+// WSS it is a sips URI (RFC 3261 §16.6 step 4), so that the dialog's
+// in-dialog requests stay on TLS too.
+func (ls localListen) recordRoute(sig string, secure bool) URI {
+	scheme, network := "sip", ls.network
+	if secure && (network == "tls" || network == "wss") {
+		scheme = "sips"
+		if network == "wss" {
+			network = "ws" // sips;transport=ws is WSS (RFC 7118 §5.2)
+		}
+	}
 	return URI{
-		Scheme: "sip",
+		Scheme: scheme,
 		Host:   ls.host,
 		Port:   ls.port,
 		UriParams: sipmsg.HeaderParams{
-			{K: "transport", V: ls.network},
+			{K: "transport", V: network},
 			{K: "lr", V: ""},
 			{K: routeParam, V: sig},
 		},

@@ -104,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"reason"})
 	m.streamClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_stream_closed_total",
-		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local, gate).",
+		Help: "Accepted stream connections closed, by reason (idle, message-timeout, write-timeout, handshake, peer, error, local, gate, origin).",
 	}, []string{"reason"})
 	m.unparsable = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "palio_sip_unparsable_total",
@@ -207,4 +207,43 @@ func outcomeLabel(code int) string {
 	default:
 		return "2xx"
 	}
+}
+
+// tlsMetrics are a TLS's collectors (WithTLSRegisterer).
+type tlsMetrics struct {
+	expiry            *prometheus.GaugeVec
+	reloads           *prometheus.CounterVec
+	handshakeFailures *prometheus.CounterVec
+}
+
+func newTLSMetrics() *tlsMetrics {
+	m := &tlsMetrics{
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "palio_sip_tls_certificate_expiry_days",
+			Help: "Days left before each loaded server certificate expires, by certificate name.",
+		}, []string{"name"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_tls_reloads_total",
+			Help: "Reloads of the TLS certificates, by outcome (ok, error).",
+		}, []string{"outcome"}),
+		handshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_tls_handshake_failures_total",
+			Help: "TLS handshakes refused by Palio's own checks, by side (server: a peer connecting without a certificate for its name, or a trunk's bad client certificate; client: a dialled gateway refused by its entry's CA or pin).",
+		}, []string{"side"}),
+	}
+	for _, o := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(o)
+	}
+	for _, s := range []string{"server", "client"} {
+		m.handshakeFailures.WithLabelValues(s)
+	}
+	return m
+}
+
+// register registers the collectors with reg (the expiry gauge keeps the
+// values set before).
+func (m *tlsMetrics) register(reg prometheus.Registerer) {
+	m.expiry = promreg.Register(reg, m.expiry)
+	m.reloads = promreg.Register(reg, m.reloads)
+	m.handshakeFailures = promreg.Register(reg, m.handshakeFailures)
 }

@@ -290,6 +290,10 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 		compactVias(b)
 	}
 	tp := t.transport(route)
+	secure := isSIPS(&r.Recipient) || isSIPS(&t.URI) || (route != nil && isSIPS(route))
+	if err := s.securePath(secure, tp); err != nil {
+		return nil, err
+	}
 	branch := newBranch(hash)
 	if !r.IsInvite() {
 		branch = stableBranch(r, &t.URI, hash)
@@ -302,11 +306,11 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 		in := strings.ToUpper(r.Transport())
 		if in != tp {
 			if ls, ok := s.local.listen(in); ok {
-				b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig)})
+				b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig, secure)})
 			}
 		}
 		ls, _ := s.local.listen(tp)
-		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig)})
+		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig, secure)})
 	}
 	b.SetDestination(t.NextHop)
 	return b, nil
@@ -387,6 +391,9 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	}
 	if hasHop && hopTransport != "" {
 		tp = hopTransport
+	}
+	if err := s.securePath(isSIPS(&r.Recipient) || isSIPS(next), tp); err != nil {
+		return nil, nil, false, err
 	}
 	decMaxForwards(b, r)
 	markReceived(b, r)
@@ -509,4 +516,28 @@ func (s *Server) dialogRequest(method Method, b *Request, res *Response, seq uin
 		req.SetDestination(nextHop)
 	}
 	return req, nil
+}
+
+func isSIPS(u *URI) bool { return strings.EqualFold(u.Scheme, "sips") }
+
+// securePath refuses to send a secure request (its Request-URI, as
+// received or as retargeted, or its next Route is a sips URI) over
+// transport tp unless tp is TLS or WSS: RFC 3261 §26.2 and RFC 5630 §3
+// (every hop of a sips request is secured). With no TLS or WSS listener
+// the proxy cannot forward sips at all (416 Unsupported URI Scheme); with
+// one but a target reachable only in the clear (a phone registered over
+// UDP), there is no secure path to that target (480).
+func (s *Server) securePath(secure bool, tp string) error {
+	if !secure {
+		return nil
+	}
+	if tp == "TLS" || tp == "WSS" {
+		return nil
+	}
+	_, tls := s.local.listen("TLS")
+	_, wss := s.local.listen("WSS")
+	if !tls && !wss {
+		return Reject(416, "Unsupported URI Scheme")
+	}
+	return Reject(480, "No Secure Path")
 }

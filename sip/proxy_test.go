@@ -44,7 +44,7 @@ func newProxy(t *testing.T, fc sip.ForwarderConfig) *testProxy {
 
 // startProxy serves srv with the test pipeline: a route table filled by
 // route and routeSerial, then the Forwarder.
-func startProxy(t *testing.T, srv *sip.Server, fc sip.ForwarderConfig) *testProxy {
+func startProxy(t testing.TB, srv *sip.Server, fc sip.ForwarderConfig) *testProxy {
 	t.Helper()
 	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
 	tp := siptest.StartProxy(t, srv, siptest.ProxyConfig{Forwarder: fc, Stages: []sip.Middleware{p.routeStage}})

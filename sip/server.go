@@ -57,6 +57,13 @@ type Config struct {
 	// timeouts, caps per source and in all (see StreamLimits; the zero
 	// value means the defaults).
 	Streams StreamLimits
+	// TLS holds the certificates of the TLS and WSS listeners (chosen per
+	// handshake by SNI and local address, reloaded in place), the client
+	// certificates required of trunks, the WebSocket origins allowed, and
+	// how the proxy verifies the servers it dials over TLS. Nil: a TLS or
+	// WSS listener needs its own CertFile and KeyFile, and dialled
+	// servers are verified against the system's roots by host name.
+	TLS *TLS
 }
 
 // Listen is one socket the Server serves.
@@ -69,8 +76,9 @@ type Listen struct {
 	// Advertise is the "host[:port]" written in Via and Record-Route when it
 	// differs from Addr (a wildcard bind, a NAT). Required for 0.0.0.0.
 	Advertise string
-	// CertFile and KeyFile are the PEM certificate and key of TLS and WSS
-	// listeners.
+	// CertFile and KeyFile are the PEM certificate and key of a TLS or
+	// WSS listener that does not use Config.TLS (loaded once, never
+	// reloaded).
 	CertFile, KeyFile string
 }
 
@@ -158,6 +166,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
 	s.streams.gate = s.gate
 	s.streams.capture = s.capture
+	s.streams.tlsConf = cfg.TLS
 	s.stateless = cfg.Stateless
 	s.inline = cfg.InlineStateless
 	if s.stateless == nil {
@@ -186,6 +195,9 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 			sipmsg.WithTransactionLayerLogger(libLog),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(s.strayResponse),
 		),
+	}
+	if cfg.TLS != nil {
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(cfg.TLS.ClientConfig()))
 	}
 	if s.resolver != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgentDNSResolver(s.resolver))
@@ -245,12 +257,20 @@ func (s *Server) bind(cfg Config) error {
 			}
 			var conf *tls.Config
 			if network == "tls" || network == "wss" {
-				cert, err := tls.LoadX509KeyPair(ln.CertFile, ln.KeyFile)
-				if err != nil {
+				switch {
+				case ln.CertFile != "" || ln.KeyFile != "":
+					cert, err := tls.LoadX509KeyPair(ln.CertFile, ln.KeyFile)
+					if err != nil {
+						l.Close()
+						return fmt.Errorf("sip: %s certificate: %w", network, err)
+					}
+					conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, CipherSuites: modernSuites}
+				case cfg.TLS != nil && len(cfg.TLS.state.Load().certs) > 0:
+					conf = cfg.TLS.ServerConfig()
+				default:
 					l.Close()
-					return fmt.Errorf("sip: %s certificate: %w", network, err)
+					return fmt.Errorf("sip: %s listener %s: no certificate (set CertFile and KeyFile, or Config.TLS)", network, ln.Addr)
 				}
-				conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 			}
 			l = s.streams.listener(l, network, conf)
 			s.listeners = append(s.listeners, listener{network, l})

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -96,7 +97,8 @@ const (
 	refusedTotal = "total"
 	refusedGate  = "gate" // the SourceGate refused the source
 
-	closedGate = "gate"
+	closedGate   = "gate"
+	closedOrigin = "origin"
 
 	closedIdle       = "idle"
 	closedMessage    = "message-timeout"
@@ -120,14 +122,21 @@ type streamGuard struct {
 	gate SourceGate
 	// capture, when set, sees what the connections write (WithCapture).
 	capture *capture
+	// tlsConf, when set, describes TLS peers and checks WebSocket origins.
+	tlsConf *TLS
+	// peers holds the Peer of each TLS and WSS connection accepted, by
+	// transport and remote address (peerKeyOf), from its handshake to
+	// its close.
+	peers sync.Map
 
 	mu    sync.Mutex
 	total int
 	perIP map[netip.Addr]int
+	byNet map[string]int // open connections by network
 }
 
 func newStreamGuard(cfg StreamLimits, in *inputLog, m *metrics) *streamGuard {
-	return &streamGuard{cfg: cfg.withDefaults(), in: in, m: m, perIP: make(map[netip.Addr]int)}
+	return &streamGuard{cfg: cfg.withDefaults(), in: in, m: m, perIP: make(map[netip.Addr]int), byNet: make(map[string]int)}
 }
 
 // listener wraps l, a TCP listener bound for network ("tcp", "tls", "ws"
@@ -161,8 +170,9 @@ func ipKey(a net.Addr) netip.Addr {
 	return ip
 }
 
-// admit counts a new connection from key, or says why it is refused.
-func (g *streamGuard) admit(key netip.Addr) string {
+// admit counts a new connection from key over network, or says why it is
+// refused.
+func (g *streamGuard) admit(key netip.Addr, network string) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.cfg.MaxConns > 0 && g.total >= g.cfg.MaxConns {
@@ -173,13 +183,15 @@ func (g *streamGuard) admit(key netip.Addr) string {
 	}
 	g.total++
 	g.perIP[key]++
+	g.byNet[network]++
 	return ""
 }
 
-func (g *streamGuard) release(key netip.Addr) {
+func (g *streamGuard) release(key netip.Addr, network string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.total--
+	g.byNet[network]--
 	if n := g.perIP[key] - 1; n > 0 {
 		g.perIP[key] = n
 	} else {
@@ -256,7 +268,7 @@ func (l *streamListener) Accept() (net.Conn, error) {
 			continue
 		}
 		key := ipKey(c.RemoteAddr())
-		if reason := l.g.admit(key); reason != "" {
+		if reason := l.g.admit(key, l.network); reason != "" {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0)
 			}
@@ -304,6 +316,8 @@ type streamConn struct {
 	armed    int64 // read deadline set on Conn; 0 none
 
 	capture   *streamConnCapture // WithCapture; nil: off
+	upgrade   []byte             // WebSocket: the upgrade request read so far (origin check)
+	peerKey   string             // TLS, WSS: the key of its Peer in g.peers
 	lastWrite atomic.Int64
 	regIdle   atomic.Int64 // idle time a registration grants, ns
 	extRead   atomic.Int64 // the caller's read deadline (monotonic ns; 0 none)
@@ -352,8 +366,11 @@ func (c *streamConn) Close() error {
 		return nil
 	}
 	c.setReason(closedLocal)
+	if c.peerKey != "" {
+		c.g.peers.Delete(c.peerKey)
+	}
 	err := c.Conn.Close()
-	c.g.release(c.key)
+	c.g.release(c.key, c.network)
 	c.g.m.streamConns.WithLabelValues(c.network).Dec()
 	c.g.m.streamClosed.WithLabelValues(*c.reason.Load()).Inc()
 	return err
@@ -440,7 +457,19 @@ func (c *streamConn) Read(b []byte) (int, error) {
 		if n > 0 {
 			now = monoNow()
 			c.lastRead = now
+			checkOrigin := c.frame.ws && !c.frame.upgraded
+			if checkOrigin && len(c.upgrade) < maxUpgradeRequest {
+				c.upgrade = append(c.upgrade, b[:min(n, maxUpgradeRequest-len(c.upgrade))]...)
+			}
 			inMsg, started := c.frame.feed(b[:n])
+			if checkOrigin && c.frame.upgraded {
+				ok := c.g.tlsConf.originAllowed(upgradeOrigin(c.upgrade))
+				c.upgrade = nil
+				if !ok {
+					_, _ = c.Conn.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+					return c.expire(closedOrigin)
+				}
+			}
 			if c.frame.begun > 0 && !c.admitBegun() {
 				return c.expire(closedGate)
 			}
@@ -526,7 +555,54 @@ func (c *streamConn) handshake() error {
 		return io.EOF
 	}
 	c.tlsConn = nil
+	c.peerKey = peerKeyOf(c.network, c.raddr)
+	c.g.peers.Store(c.peerKey, c.g.tlsConf.peerOf(tc.ConnectionState(), addrPortOf(c.RemoteAddr()).Addr(), c.network))
 	return nil
+}
+
+// maxUpgradeRequest bounds the WebSocket upgrade request kept for the
+// origin check (sipgo's own limit on it is larger; an Origin past this
+// is not seen and the upgrade is refused when origins are configured).
+const maxUpgradeRequest = 8 << 10
+
+// upgradeOrigin returns the Origin header of an HTTP upgrade request.
+func upgradeOrigin(req []byte) string {
+	for len(req) > 0 {
+		i := bytes.IndexByte(req, '\n')
+		if i < 0 {
+			i = len(req)
+		}
+		line := bytes.TrimRight(req[:i], "\r")
+		req = req[min(i+1, len(req)):]
+		if len(line) == 0 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("origin")) {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}
+
+func peerKeyOf(network, raddr string) string { return network + "|" + raddr }
+
+// peer returns the Peer of a request that came over an accepted TLS or
+// WSS connection; one over a connection the proxy dialled is secure but
+// has no client certificate. Nil for the other transports.
+func (g *streamGuard) peer(req *Request) *Peer {
+	var network string
+	switch req.Transport() {
+	case "TLS":
+		network = "tls"
+	case "WSS":
+		network = "wss"
+	default:
+		return nil
+	}
+	if p, ok := g.peers.Load(peerKeyOf(network, req.Source())); ok {
+		return p.(*Peer)
+	}
+	return &Peer{Transport: req.Transport(), Secure: true}
 }
 
 // Write writes within MessageTimeout (a peer that stops reading loses its
@@ -599,4 +675,20 @@ func toMono(t time.Time) int64 {
 		return 0
 	}
 	return max(int64(t.Sub(clockBase)), 1)
+}
+
+// Connections returns how many accepted TCP, TLS, WS and WSS connections
+// are open, by network ("tcp", "tls", "ws", "wss"; networks without any
+// are absent). Connections the proxy dialled are not counted.
+func (s *Server) Connections() map[string]int {
+	g := s.streams
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]int, len(g.byNet))
+	for n, c := range g.byNet {
+		if c > 0 {
+			out[n] = c
+		}
+	}
+	return out
 }

@@ -65,6 +65,8 @@ type app struct {
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
 	mediaPolicy mediabridge.Policy
+	// tls is the running server's [tls] (startTLS); nil without one.
+	tls *sip.TLS
 	// guard is the running server's (startGuard); nil for the commands.
 	guard atomic.Pointer[guard.Guard]
 	// ops are the alerts, the HOMER capture and the health checks (set by
@@ -380,6 +382,7 @@ func (a *app) calleeClasses(ctx context.Context, user, _ string) ([]string, bool
 func (a *app) pipeline(auth sip.Middleware, next sip.Handler) sip.Handler {
 	return sip.Chain(
 		a.acl.Source(permission.SourceConfig{Trusted: a.cfg.Permission.Trusted, RejectUntrusted: a.cfg.Permission.RejectUntrusted}),
+		a.requireTLS(), // [tls] require_verified_groups (app_tls.go)
 		auth,
 		a.aliases.Wrap,
 		a.dest.Wrap,

@@ -44,7 +44,7 @@ var sections = []string{"Server", "Accounts and phones", "Call services", "Media
 var commands []command
 
 func init() {
-	commands = concat(serverCommands, accountCommands, deviceCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, guardCommands, dialplanCommands, routingCommands, accountingCommands, configCommands)
+	commands = concat(serverCommands, tlsCommands, accountCommands, deviceCommands, featureCommands, presenceCommands, mediaboxCommands, sourceCommands, guardCommands, dialplanCommands, routingCommands, accountingCommands, configCommands)
 }
 
 func concat(lists ...[]command) []command {

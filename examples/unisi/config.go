@@ -48,6 +48,7 @@ type Config struct {
 	Provisioning ProvisioningConfig `toml:"provisioning"`
 	Alerts       AlertsConfig       `toml:"alerts"` // config_ops.go
 	HEP          HEPCaptureConfig   `toml:"hep"`    // config_ops.go
+	TLS          TLSSection         `toml:"tls"`    // config_tls.go
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -493,6 +494,7 @@ func defaultConfig() Config {
 		Provisioning: defaultProvisioning(),
 		Alerts:       defaultAlerts(),
 		HEP:          defaultHEP(),
+		TLS:          defaultTLS(),
 	}
 }
 
@@ -592,6 +594,9 @@ func (c Config) validate() error {
 				return fmt.Errorf("config: %s: %w", f.key, err)
 			}
 		}
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if c.MediaBox.Enabled {
 		// The router's address the box calls back: a wildcard listener is

@@ -82,6 +82,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		fmt.Fprintln(w, "ok")
 	})
 	a.accountingAPI(hmux, srv)
+	a.tlsAPI(hmux, srv)
 	// The phones' files under /prov/ (app_provisioning.go).
 	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
 		srv.Close()
@@ -255,6 +256,10 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("record-route secret: %w", err)
 	}
+	tc, listen, err := a.startTLS(log, reg, listen) // app_tls.go
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	g, err := a.startGuard(log, reg)
 	if err != nil {
 		return nil, nil, nil, err
@@ -267,6 +272,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		DialogMaxDuration: cfg.Timers.DialogMax.Duration,
 		UDPBuffer:         cfg.SIP.UDPBuffer,
 		Streams:           cfg.SIP.streams(),
+		TLS:               tc,
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",

@@ -2,6 +2,7 @@ package siptest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,8 @@ type UA struct {
 	ua       *sipgo.UserAgent
 	srv      *sipgo.Server
 	cli      *sipgo.Client
-	network  string // "udp" or "tcp"
+	network  string // "udp", "tcp" or "tls"
+	tlsConf  *tls.Config
 	host     string
 	port     int
 	user     string
@@ -65,6 +67,13 @@ type Option func(*UA)
 // WithTransport makes the UA listen and send over "udp" (default) or "tcp".
 func WithTransport(network string) Option {
 	return func(u *UA) { u.network = strings.ToLower(network) }
+}
+
+// WithTLS makes the UA listen and send over TLS: conf is its client
+// configuration when it dials (RootCAs, ServerName for SNI, a client
+// certificate) and, when it holds a certificate, its listener's.
+func WithTLS(conf *tls.Config) Option {
+	return func(u *UA) { u.network, u.tlsConf = "tls", conf }
 }
 
 // WithUser sets the user part of the UA's From and Contact (default "ua").
@@ -115,14 +124,18 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 		u.listen = "127.0.0.1:0"
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ua, err := sipgo.NewUA(
+	var tlsOpt []sipgo.UserAgentOption
+	if u.tlsConf != nil {
+		tlsOpt = append(tlsOpt, sipgo.WithUserAgenTLSConfig(u.tlsConf))
+	}
+	ua, err := sipgo.NewUA(append(tlsOpt,
 		sipgo.WithUserAgent("siptest-"+u.user),
 		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(quiet)),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(quiet),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
 		),
-	)
+	)...)
 	if err != nil {
 		t.Fatalf("siptest: %v", err)
 	}
@@ -136,7 +149,7 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 		}
 		u.pc = pc
 		u.host, u.port = splitHostPort(pc.LocalAddr().String())
-	case "tcp":
+	case "tcp", "tls":
 		ln, err := net.Listen("tcp", u.listen)
 		if err != nil {
 			t.Fatalf("siptest: %v", err)
@@ -155,9 +168,12 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
-		if u.pc != nil {
+		switch {
+		case u.pc != nil:
 			_ = u.srv.ServeUDP(u.pc)
-		} else {
+		case u.network == "tls":
+			_ = u.srv.ServeTLS(tls.NewListener(u.ln, u.tlsConf))
+		default:
 			_ = u.srv.ServeTCP(u.ln)
 		}
 	}()
@@ -206,16 +222,17 @@ func (u *UA) Close() {
 // Addr returns the UA's "127.0.0.1:port".
 func (u *UA) Addr() string { return net.JoinHostPort(u.host, strconv.Itoa(u.port)) }
 
-// Contact returns the UA's contact URI, with transport=tcp on TCP.
+// Contact returns the UA's contact URI, with transport=tcp on TCP and
+// transport=tls on TLS.
 func (u *UA) Contact() sip.URI {
 	c := sip.URI{Scheme: "sip", User: u.user, Host: u.host, Port: u.port}
-	if u.network == "tcp" {
-		c.UriParams = sipmsg.HeaderParams{{K: "transport", V: "tcp"}}
+	if u.network != "udp" {
+		c.UriParams = sipmsg.HeaderParams{{K: "transport", V: u.network}}
 	}
 	return c
 }
 
-// URI returns "sip:user@127.0.0.1:port" (with ;transport=tcp on TCP): the
+// URI returns "sip:user@127.0.0.1:port" (with ;transport=tcp on TCP, tls on TLS): the
 // address a proxy routes calls for this UA to.
 func (u *UA) URI() string {
 	c := u.Contact()

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// tlsExample is an example node with a [tls] section: the CA, the
+// certificate of voip.unisi.it (also valid for 127.0.0.1, for clients
+// that send no SNI) and one that expires in 10 days.
+type tlsExample struct {
+	*example
+	ca      *siptest.CA
+	tlsAddr string
+	conf    *tls.Config // a phone's: the CA, SNI voip.unisi.it
+}
+
+func newTLSExample(t *testing.T, extra string) *tlsExample {
+	t.Helper()
+	ca := siptest.NewCA(t, "UniSI test CA")
+	cert := ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	soon := ca.Issue("soon.unisi.it", siptest.CertOptions{NotAfter: time.Now().Add(10 * 24 * time.Hour)})
+	tlsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	cfg := fmt.Sprintf(`[tls]
+listen = %q
+certificate = [
+  { name = "unisi", cert = %q, key = %q },
+  { name = "soon", cert = %q, key = %q },
+]
+%s`, tlsAddr, cert.CertFile, cert.KeyFile, soon.CertFile, soon.KeyFile, extra)
+	e := newExample(t, cfg)
+	e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	return &tlsExample{example: e, ca: ca, tlsAddr: tlsAddr,
+		conf: &tls.Config{RootCAs: ca.Pool, ServerName: "voip.unisi.it", MinVersion: tls.VersionTLS12}}
+}
+
+// TestUniSITLS: through the example with a [tls] section, a phone
+// registered over TLS calls a phone on UDP and is called back over the
+// flow it registered on; `tls status` lists the certificates and the
+// connection, the expiry gauge is exported, and the certificate that
+// expires within 30 days is logged as a warning.
+func TestUniSITLS(t *testing.T) {
+	e := newTLSExample(t, "watch = \"20ms\"\n")
+	e.start()
+	ctx := ctxT(t, 20*time.Second)
+
+	tlsPhone := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTLS(e.conf), siptest.WithProxy(e.tlsAddr), siptest.WithCredentials("5001", "unisi5001"))
+	res, err := tlsPhone.Register(ctx, e.tlsAddr, "sip:5001@voip.unisi.it", "unisi5001", 3600)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over TLS: %v %v\n%s", res, err, e.stderr.String())
+	}
+	udpPhone := e.phone("5002")
+
+	call, err := tlsPhone.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("TLS → UDP: got %d, want 200\n%s", code, e.stderr.String())
+	}
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	back, err := udpPhone.Invite(ctx, "sip:5001@voip.unisi.it")
+	if code := finalCode(t, back, err); code != 200 {
+		t.Fatalf("UDP → TLS: got %d, want 200\n%s", code, e.stderr.String())
+	}
+	if _, err := back.Bye(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	inv, err := tlsPhone.WaitRequest(ctx, sip.INVITE, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Transport() != "TLS" {
+		t.Errorf("the call reached the TLS phone over %s", inv.Transport())
+	}
+
+	out := e.cli(0, "-http", e.http, "tls", "status")
+	for _, want := range []string{"\nunisi ", "\nsoon ", "voip.unisi.it", "(renew)", "connections\ttcp=0 tls=1 ws=0 wss=0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tls status: no %q in\n%s", want, out)
+		}
+	}
+	m := e.metrics()
+	if !strings.Contains(m, `palio_sip_tls_certificate_expiry_days{name="unisi"} 36`) {
+		t.Errorf("no expiry gauge for unisi (365 days) in /metrics:\n%s", grepLines(m, "palio_sip_tls"))
+	}
+	if !strings.Contains(e.stderr.String(), `msg="sip: tls certificate expires soon" certificate=soon`) {
+		t.Errorf("no expiry warning for soon:\n%s", tail(e.stderr.String(), 20))
+	}
+
+	// The certificate renewed in place is picked up ([tls] watch), and
+	// the phone's connection carries on: it calls again over it.
+	var before TLSStatus
+	e.apiGet(t, "/api/tls", &before)
+	renewed := e.ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	want := sip.Fingerprint(renewed.TLS.Certificate[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st TLSStatus
+		e.apiGet(t, "/api/tls", &st)
+		if st.Certificates[0].Fingerprint == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("renewed certificate not loaded: %s, want %s (was %s)", st.Certificates[0].Fingerprint, want, before.Certificates[0].Fingerprint)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	again, err := tlsPhone.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, again, err); code != 200 {
+		t.Fatalf("after the renewal: got %d, want 200", code)
+	}
+	_, _ = again.Bye(ctx)
+	var after TLSStatus
+	e.apiGet(t, "/api/tls", &after)
+	if after.Connections["tls"] != 1 {
+		t.Errorf("TLS connections after the renewal: got %d, want the phone's one", after.Connections["tls"])
+	}
+	if invs := udpPhone.Received(sip.INVITE); len(invs) != 2 {
+		t.Errorf("the UDP phone received %d INVITEs, want 2", len(invs))
+	}
+	if !strings.Contains(e.stderr.String(), "sip: tls certificates reloaded") {
+		t.Error("no reload logged")
+	}
+}
+
+// TestTLSStatusOffline: without a running server, `tls status` reads the
+// certificate files of the configuration and says the server does not
+// answer.
+func TestTLSStatusOffline(t *testing.T) {
+	e := newTLSExample(t, "")
+	var out, errb strings.Builder
+	code := run(t.Context(), append(e.globals(), "tls", "status"), &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "\nunisi ") || strings.Contains(out.String(), "connections") {
+		t.Errorf("offline tls status:\n%s", out.String())
+	}
+	if !strings.Contains(errb.String(), "does not answer") {
+		t.Errorf("no warning that the server does not answer: %s", errb.String())
+	}
+}
+
+// TestTLSConfig: [tls]'s defaults and checks, which are the library's.
+func TestTLSConfig(t *testing.T) {
+	ca := siptest.NewCA(t, "UniSI test CA")
+	cert := ca.Issue("voip.unisi.it", siptest.CertOptions{})
+	if got := (TLSSection{}).listen("127.0.0.1:5060"); got != "" {
+		t.Errorf("listen without a certificate: got %q, want none", got)
+	}
+	s := TLSSection{Certificates: []sip.TLSCertificate{{CertFile: cert.CertFile, KeyFile: cert.KeyFile}}}
+	if got := s.listen("0.0.0.0:5060"); got != "0.0.0.0:5061" {
+		t.Errorf("listen with a certificate: got %q, want 0.0.0.0:5061", got)
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name, config, want string
+	}{
+		{"ok", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\n", cert.CertFile, cert.KeyFile), ""},
+		{"missing key file", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\n", cert.CertFile, filepath.Join(dir, "none.key")), "none.key"},
+		{"a key that is not one", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\n", cert.CertFile, cert.CertFile), "certificate"},
+		{"listen without a certificate", "[tls]\nlisten = \"127.0.0.1:5061\"\n", "need a [[tls.certificate]]"},
+		{"trunk without a CA", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\ntrunk = [{ name = \"gw\", sources = [\"192.0.2.1\"] }]\n", cert.CertFile, cert.KeyFile), "trunk gw"},
+		{"bad fingerprint", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\ntrunk = [{ name = \"gw\", sources = [\"192.0.2.1\"], fingerprints = [\"xx\"] }]\n", cert.CertFile, cert.KeyFile), "fingerprint"},
+		{"unknown key", "[tls]\ncertificates = []\n", "unknown keys"},
+		{"both sections", fmt.Sprintf("[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = %q\nkey = %q\n[tls]\ncertificate = [{ cert = %q, key = %q }]\n", cert.CertFile, cert.KeyFile, cert.CertFile, cert.KeyFile), "both set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".toml")
+			if err := os.WriteFile(f, []byte(tt.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(f)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error about %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// sippTLS reports whether the installed SIPp was built with TLS.
+func sippTLS(t *testing.T) bool {
+	t.Helper()
+	if _, err := exec.LookPath("sipp"); err != nil {
+		return false
+	}
+	out, _ := exec.Command("sipp", "-v").CombinedOutput()
+	return strings.Contains(string(out), "TLS")
+}
+
+// TestSIPpTLS runs SIPp's bench UAC over TLS (-t l1, a certificate of the
+// test CA) through the example to SIPp's UAS on UDP: 50 calls, all must
+// succeed. It needs a SIPp built with OpenSSL (-TLS in sipp -v); Debian's
+// sip-tester is not.
+func TestSIPpTLS(t *testing.T) {
+	if !sippTLS(t) {
+		t.Skip("sipp with TLS not installed (sipp -v must list TLS; Debian's sip-tester is built without it)")
+	}
+	e := newTLSExample(t, "[log]\nlevel = \"warn\"\n")
+	uasPort := freePort(t, "udp")
+	e.cli(0, "address", "add", "1", "127.0.0.1/32", "-tag", "bench")
+	e.cli(0, "location", "add", "5002", "sip:5002@127.0.0.1:"+strconv.Itoa(uasPort))
+	e.start()
+
+	dir := t.TempDir()
+	// SIPp presents cacert.pem/cakey.pem of its working directory.
+	client := e.ca.Issue("sipp", siptest.CertOptions{Client: true})
+	for src, dst := range map[string]string{client.CertFile: "cacert.pem", client.KeyFile: "cakey.pem"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scen, _ := filepath.Abs("testdata")
+	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
+		"-timeout", "60s", "-m", "50")
+	uas.Dir = dir
+	uasOut := &syncBuffer{}
+	uas.Stdout, uas.Stderr = uasOut, uasOut
+	if err := uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		uas.Process.Kill()
+		uas.Wait()
+	}()
+	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-t", "l1", "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freePort(t, "tcp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
+		"-r", "25", "-m", "50", "-l", "100", "-timeout", "60s", "-recv_timeout", "10000",
+		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", e.tlsAddr)
+	uac.Dir = dir
+	out, err := uac.CombinedOutput()
+	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
+	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
+	if err != nil || succ != "50" || fail != "0" {
+		t.Fatalf("sipp over TLS: %v, successful=%s failed=%s\n%s\nUAS:\n%s\nserver:\n%s", err, succ, fail, tail(string(out), 40), tail(uasOut.String(), 20), tail(e.stderr.String(), 30))
+	}
+}
+
+// TestUniSIWSS: a browser phone registers over WSS with digest through the
+// example's registrar, and a UDP phone's call reaches it over the
+// connection it registered on; a page of another origin cannot open one.
+func TestUniSIWSS(t *testing.T) {
+	wss := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	e := newTLSExample(t, fmt.Sprintf("wss = %q\norigins = [\"https://phone.unisi.it\"]\n", wss))
+	e.start()
+	ctx := ctxT(t, 20*time.Second)
+
+	if c, err := siptest.DialWS(ctx, "wss://"+wss, "https://evil.example.com", e.conf); err == nil {
+		c.Close()
+		t.Fatal("a WebSocket from another origin was accepted")
+	}
+	phone, err := siptest.NewWSPhone(ctx, "wss://"+wss, "5003", "https://phone.unisi.it", e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	res, err := phone.Register(ctx, "sip:5003@voip.unisi.it", "unisi5003")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over WSS: %v %v\n%s", res, err, e.stderr.String())
+	}
+	udpPhone := e.phone("5002")
+	call, err := udpPhone.Invite(ctx, "sip:5003@voip.unisi.it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Answer(ctx, sip.INVITE, 200); err != nil {
+		t.Fatalf("INVITE over WSS: %v\n%s", err, e.stderr.String())
+	}
+	if code := finalCode(t, call, nil); code != 200 {
+		t.Fatalf("UDP → WSS: got %d, want 200", code)
+	}
+	if _, err := phone.Answer(ctx, sip.ACK, 0); err != nil {
+		t.Fatal(err)
+	}
+	bye := make(chan error, 1)
+	go func() { _, err := call.Bye(ctx); bye <- err }()
+	if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bye; err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+}
+
+// TestUniSITLSTrunk: with [tls] require_verified_groups, the calls of a
+// trusted gateway group must come over TLS with the trunk's verified
+// certificate: the same source over UDP gets 403, the trunk over TLS with
+// its certificate is routed.
+func TestUniSITLSTrunk(t *testing.T) {
+	trunkCA := siptest.NewCA(t, "PSTN trunk CA")
+	e := newTLSExample(t, fmt.Sprintf("trunk = [{ name = \"pstn\", sources = [\"127.0.0.0/8\"], ca = %q }]\nrequire_verified_groups = [1]\n", trunkCA.File))
+	e.cli(0, "address", "add", "1", "127.0.0.1/32", "-tag", "pstn-trunk")
+	e.start()
+	ctx := ctxT(t, 20*time.Second)
+	e.phone("5002")
+
+	udpGW := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithProxy(e.addr))
+	call, err := udpGW.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, call, err); code != 403 {
+		t.Fatalf("the trunk's group over UDP: got %d, want 403\n%s", code, tail(e.stderr.String(), 10))
+	}
+	cert := trunkCA.Issue("pstn-gw", siptest.CertOptions{Client: true})
+	conf := e.conf.Clone()
+	conf.Certificates = []tls.Certificate{cert.TLS}
+	tlsGW := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(conf), siptest.WithProxy(e.tlsAddr))
+	call, err = tlsGW.Invite(ctx, "sip:5002@voip.unisi.it")
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("the trunk over TLS with its certificate: got %d, want 200\n%s", code, tail(e.stderr.String(), 10))
+	}
+	if _, err := call.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSIPpTLSBridge is the SIPp run over TLS with the SIPp Debian ships
+// (built without TLS): SIPp's bench UAC speaks TCP to socat, which carries
+// each connection over TLS to the example's TLS listener, verifying its
+// certificate against the test CA and presenting a client certificate;
+// the example forwards to SIPp's UAS over UDP. 50 calls, all must
+// succeed.
+func TestSIPpTLSBridge(t *testing.T) {
+	for _, tool := range []string{"sipp", "socat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " not installed (apt-get install sip-tester socat)")
+		}
+	}
+	e := newTLSExample(t, "[log]\nlevel = \"warn\"\n")
+	uasPort := freePort(t, "udp")
+	e.cli(0, "address", "add", "1", "127.0.0.1/32", "-tag", "bench")
+	e.cli(0, "location", "add", "5002", "sip:5002@127.0.0.1:"+strconv.Itoa(uasPort))
+	e.start()
+
+	client := e.ca.Issue("sipp", siptest.CertOptions{Client: true})
+	bridge := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	_, bport, _ := net.SplitHostPort(bridge)
+	socat := exec.Command("socat", "TCP-LISTEN:"+bport+",bind=127.0.0.1,reuseaddr,fork",
+		"OPENSSL:"+e.tlsAddr+",cafile="+e.ca.File+",cert="+client.CertFile+",key="+client.KeyFile+",verify=1")
+	socatOut := &syncBuffer{}
+	socat.Stdout, socat.Stderr = socatOut, socatOut
+	if err := socat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		socat.Process.Kill()
+		socat.Wait()
+	}()
+	// socat listens once it has started; wait for its port.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", bridge, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socat not listening on %s: %v\n%s", bridge, err, socatOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	dir := t.TempDir()
+	scen, _ := filepath.Abs("testdata")
+	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
+		"-timeout", "60s", "-m", "50")
+	uas.Dir = dir
+	uasOut := &syncBuffer{}
+	uas.Stdout, uas.Stderr = uasOut, uasOut
+	if err := uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		uas.Process.Kill()
+		uas.Wait()
+	}()
+	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-t", "t1", "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freePort(t, "tcp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
+		"-r", "25", "-m", "50", "-l", "100", "-timeout", "60s", "-recv_timeout", "10000",
+		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", bridge)
+	uac.Dir = dir
+	out, err := uac.CombinedOutput()
+	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
+	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
+	if err != nil || succ != "50" || fail != "0" {
+		t.Fatalf("sipp over TLS (socat): %v, successful=%s failed=%s\n%s\nUAS:\n%s\nsocat:\n%s\nserver:\n%s", err, succ, fail,
+			tail(string(out), 40), tail(uasOut.String(), 20), tail(socatOut.String(), 20), tail(e.stderr.String(), 30))
+	}
+	if m := e.metrics(); !strings.Contains(m, `palio_sip_requests_total{method="INVITE"} 50`) {
+		t.Errorf("the server counted other than 50 INVITEs:\n%s", grepLines(m, "palio_sip_requests_total"))
+	}
+}
