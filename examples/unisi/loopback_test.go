@@ -102,8 +102,20 @@ func TestDefaultsStayOnLoopback(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// The media box's probes, whatever their result: nothing should
+	// answer on 127.0.0.1:5080 here, but another program on this machine
+	// (a bench, a node with its media box on) may.
+	probes := func() float64 {
+		n := 0.0
+		for k, v := range metricsOf(t, e) {
+			if strings.HasPrefix(k, `palio_routing_probes_total{gateway="media-asterisk",`) {
+				n += v
+			}
+		}
+		return n
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for metricsOf(t, e)[`palio_routing_probes_total{gateway="media-asterisk",result="down"}`] < 20 {
+	for probes() < 20 {
 		if time.Now().After(deadline) {
 			t.Fatal("probing did not go on")
 		}
