@@ -29,32 +29,16 @@ func TestSIPpForwardBusy(t *testing.T) {
 	e.start()
 
 	dir := t.TempDir()
-	scen, _ := filepath.Abs("testdata")
 	uas := func(scenario string, port int, log string) (*exec.Cmd, *syncBuffer) {
-		c := exec.Command("sipp", "-sf", filepath.Join(scen, scenario), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
-			"-timeout", "30s", "-m", "1", "-trace_msg", "-message_file", log)
-		c.Dir = dir
-		out := &syncBuffer{}
-		c.Stdout, c.Stderr = out, out
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			c.Process.Kill()
-			c.Wait()
-		})
-		return c, out
+		return startSIPp(t, dir, scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+			"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-timeout", "30s", "-m", "1", "-trace_msg", "-message_file", log)
 	}
 	busy, busyOut := uas("uas_busy.xml", busyPort, "busy_messages.log")
 	_, okOut := uas("uas.xml", okPort, "ok_messages.log")
 	time.Sleep(200 * time.Millisecond)
-	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-i", "127.0.0.1",
+	out, err := runSIPp(dir, "uac.xml", "-s", "5002", "-i", "127.0.0.1",
 		"-p", strconv.Itoa(freePort(t, "udp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
-		"-m", "1", "-timeout", "30s", "-recv_timeout", "10000",
-		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", e.addr)
-	uac.Dir = dir
-	out, err := uac.CombinedOutput()
+		"-m", "1", "-timeout", "30s", "-recv_timeout", "10000", "-trace_stat", "-stf", "uac_stat.csv", e.addr)
 	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
 	if succ := statColumn(string(stat), "SuccessfulCall(C)"); err != nil || succ != "1" {
 		t.Fatalf("sipp UAC: %v, successful=%s\n%s\nbusy UAS:\n%s\n5003's UAS:\n%s\nserver:\n%s", err, succ,

@@ -36,20 +36,9 @@ func TestSIPpMediaAnchored(t *testing.T) {
 	e.start()
 
 	dir := t.TempDir()
-	scen, _ := filepath.Abs("testdata")
-	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mediaPort), "-rtp_echo", "-nostdin", "-default_behaviors", "all,-abortunexp",
+	uas, uasOut := startSIPp(t, dir, "uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(mediaPort), "-rtp_echo",
 		"-timeout", "30s", "-m", "1", "-trace_msg", "-message_file", "uas_messages.log")
-	uas.Dir = dir
-	uasOut := &syncBuffer{}
-	uas.Stdout, uas.Stderr = uasOut, uasOut
-	if err := uas.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		uas.Process.Kill()
-		uas.Wait()
-	}()
 	time.Sleep(200 * time.Millisecond)
 
 	phone, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

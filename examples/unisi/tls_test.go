@@ -229,26 +229,12 @@ func TestSIPpTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	scen, _ := filepath.Abs("testdata")
-	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
-		"-timeout", "60s", "-m", "50")
-	uas.Dir = dir
-	uasOut := &syncBuffer{}
-	uas.Stdout, uas.Stderr = uasOut, uasOut
-	if err := uas.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		uas.Process.Kill()
-		uas.Wait()
-	}()
-	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-t", "l1", "-i", "127.0.0.1",
+	_, uasOut := startSIPp(t, dir, "uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-timeout", "60s", "-m", "50")
+	out, err := runSIPp(dir, "uac.xml", "-s", "5002", "-t", "l1", "-i", "127.0.0.1",
 		"-p", strconv.Itoa(freePort(t, "tcp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
 		"-r", "25", "-m", "50", "-l", "100", "-timeout", "60s", "-recv_timeout", "10000",
-		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", e.tlsAddr)
-	uac.Dir = dir
-	out, err := uac.CombinedOutput()
+		"-trace_stat", "-stf", "uac_stat.csv", e.tlsAddr)
 	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
 	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
 	if err != nil || succ != "50" || fail != "0" {
@@ -379,26 +365,12 @@ func TestSIPpTLSBridge(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	scen, _ := filepath.Abs("testdata")
-	uas := exec.Command("sipp", "-sf", filepath.Join(scen, "uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-nostdin", "-default_behaviors", "all,-abortunexp",
-		"-timeout", "60s", "-m", "50")
-	uas.Dir = dir
-	uasOut := &syncBuffer{}
-	uas.Stdout, uas.Stderr = uasOut, uasOut
-	if err := uas.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		uas.Process.Kill()
-		uas.Wait()
-	}()
-	uac := exec.Command("sipp", "-sf", filepath.Join(scen, "uac.xml"), "-s", "5002", "-t", "t1", "-i", "127.0.0.1",
+	_, uasOut := startSIPp(t, dir, "uas.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
+		"-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")), "-timeout", "60s", "-m", "50")
+	out, err := runSIPp(dir, "uac.xml", "-s", "5002", "-t", "t1", "-i", "127.0.0.1",
 		"-p", strconv.Itoa(freePort(t, "tcp")), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, "udp")),
 		"-r", "25", "-m", "50", "-l", "100", "-timeout", "60s", "-recv_timeout", "10000",
-		"-nostdin", "-default_behaviors", "all,-abortunexp", "-trace_stat", "-stf", "uac_stat.csv", bridge)
-	uac.Dir = dir
-	out, err := uac.CombinedOutput()
+		"-trace_stat", "-stf", "uac_stat.csv", bridge)
 	stat, _ := os.ReadFile(filepath.Join(dir, "uac_stat.csv"))
 	succ, fail := statColumn(string(stat), "SuccessfulCall(C)"), statColumn(string(stat), "FailedCall(C)")
 	if err != nil || succ != "50" || fail != "0" {
