@@ -103,6 +103,13 @@ type SIPConfig struct {
 	Domains []string `toml:"domains"`
 	// UDPBuffer sets the UDP socket buffers in bytes (0: kernel default).
 	UDPBuffer int `toml:"udp_buffer"`
+	// MaxPending bounds the initial requests received and not yet
+	// answered (sip.OverloadConfig): beyond it new calls get 503 with
+	// Retry-After at once, calls in progress go on. 0: the library's
+	// default (sip.DefaultMaxPending); -1: no bound.
+	MaxPending int `toml:"max_pending"`
+	// RetryAfter is the Retry-After of those 503s (default 5s).
+	RetryAfter Duration `toml:"retry_after"`
 
 	// Limits of TCP, TLS and WebSocket connections (sip.StreamLimits);
 	// 0 turns one off.
@@ -120,6 +127,11 @@ type SIPConfig struct {
 	// MaxConnectionsPerIP caps accepted connections per source address, per
 	// /64 for IPv6 (default 64; raise it for many TCP phones behind one NAT).
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+}
+
+// overload is the SIP server's overload protection.
+func (c SIPConfig) overload() sip.OverloadConfig {
+	return sip.OverloadConfig{MaxPending: c.MaxPending, RetryAfter: c.RetryAfter.Duration}
 }
 
 // streams is the SIP server's StreamLimits: 0 in the file means off.
@@ -426,6 +438,8 @@ func defaultConfig() Config {
 			MessageTimeout:      Duration{sip.DefaultMessageTimeout},
 			MaxConnections:      sip.DefaultMaxConns,
 			MaxConnectionsPerIP: sip.DefaultMaxConnsPerIP,
+			MaxPending:          sip.DefaultMaxPending,
+			RetryAfter:          Duration{5 * time.Second},
 		},
 		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
 		Store: StoreConfig{SQLite: "unisi.db", Poll: Duration{2 * time.Second}},

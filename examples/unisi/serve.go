@@ -270,7 +270,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, append(append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls)}, a.guardOptions(g)...), a.captureOptions()...)...)
+	}, append(append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls), sip.WithOverload(cfg.SIP.overload())}, a.guardOptions(g)...), a.captureOptions()...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
