@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/internal/httpauth"
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
@@ -168,6 +169,47 @@ type HTTPConfig struct {
 	Listen string `toml:"listen"`
 	// Pprof serves Go's profiler under /debug/pprof/ (off by default).
 	Pprof bool `toml:"pprof"`
+	// Token is the bearer token the operations API (/api/…, and
+	// /debug/pprof/) wants ("Authorization: Bearer TOKEN"), at least 16
+	// bytes; TokenFile names a file holding it instead (one line). With
+	// neither, the API answers loopback clients only. The health checks
+	// and /metrics are open.
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+}
+
+// token returns the API's bearer token: Token, or TokenFile's first line;
+// empty with neither.
+func (c HTTPConfig) token() (string, error) {
+	switch {
+	case c.Token != "" && c.TokenFile != "":
+		return "", errors.New("config: http.token and http.token_file: set one")
+	case c.TokenFile != "":
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("config: http.token_file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		tok := strings.TrimSpace(line)
+		if tok == "" {
+			return "", fmt.Errorf("config: http.token_file %s: empty", c.TokenFile)
+		}
+		return tok, nil
+	}
+	return c.Token, nil
+}
+
+// apiGuard is the operations API's access check ([http] token).
+func (c HTTPConfig) apiGuard() (*httpauth.Guard, error) {
+	tok, err := c.token()
+	if err != nil {
+		return nil, err
+	}
+	g, err := httpauth.New(tok, "unisi")
+	if err != nil {
+		return nil, fmt.Errorf("config: http.token: %w", err)
+	}
+	return g, nil
 }
 
 // StoreConfig says where the data lives.
@@ -621,6 +663,9 @@ func (c Config) validate() error {
 		if err := c.Provisioning.check(c); err != nil {
 			return err
 		}
+	}
+	if _, err := c.HTTP.apiGuard(); err != nil {
+		return err
 	}
 	return c.validateOps()
 }
