@@ -92,6 +92,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	}
 	api := http.NewServeMux()
 	a.accountingAPI(api, srv)
+	a.guardAPI(api)
 	hmux.Handle("/api/", apiGuard.Wrap(api))
 	// The phones' files under /prov/ (app_provisioning.go).
 	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
