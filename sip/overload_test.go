@@ -2,8 +2,12 @@ package sip_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -115,5 +119,74 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	}
 	if got := gathered(t, reg, "palio_sip_overload_refused_total"); got != 2 {
 		t.Errorf("palio_sip_overload_refused_total after the overload: got %v, want 2", got)
+	}
+}
+
+// TestOverloadStateless: REGISTER over UDP is served without a
+// transaction by a pool of workers and a queue; with every worker held
+// and the queue full, the requests beyond them take pending slots, and
+// past MaxPending they are answered 503 with Retry-After on the read
+// loop. Once the handler is let go, a REGISTER is answered 200 again.
+func TestOverloadStateless(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	reg := prometheus.NewRegistry()
+	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}}, UDPBuffer: 4 << 20},
+		sip.WithLogger(testLogger()), sip.WithRegisterer(reg), sip.WithOverload(sip.OverloadConfig{MaxPending: 2, RetryAfter: 3e9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+		<-release
+		return w.WriteResponse(sip.NewResponse(r, 200, "OK"))
+	})
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	defer let()
+	u := newRawUDP(t, srv.Local().Addr("udp"))
+
+	// Workers and queue hold some 1100; send until one is refused.
+	var refused string
+	for sent := 0; refused == "" && sent < 20000; {
+		for range 200 {
+			sent++
+			u.send(u.register(fmt.Sprintf("ov%d", sent), sent, ""))
+		}
+		for res := u.read(100 * time.Millisecond); res != ""; res = u.read(100 * time.Millisecond) {
+			if strings.HasPrefix(res, "SIP/2.0 503 ") {
+				refused = res
+				break
+			}
+		}
+	}
+	if refused == "" {
+		t.Fatal("no REGISTER refused with every worker held and the queue full")
+	}
+	if !strings.Contains(refused, "Retry-After: 3") {
+		t.Errorf("503 without Retry-After 3: %q", refused)
+	}
+	if got := gathered(t, reg, "palio_sip_overload_refused_total", "method", "REGISTER"); got < 1 {
+		t.Errorf("palio_sip_overload_refused_total{method=REGISTER}: got %v, want at least 1", got)
+	}
+
+	let()
+	// The held REGISTERs are answered now; then a new one is, too (sent
+	// again while its answer may be lost among theirs: it is stateless).
+	for u.read(300*time.Millisecond) != "" {
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt == 10 {
+			t.Fatal("no 200 to a REGISTER after the overload")
+		}
+		u.send(u.register("after", 1, ""))
+		for res := u.read(time.Second); res != ""; res = u.read(time.Second) {
+			if strings.HasPrefix(res, "SIP/2.0 200 ") && strings.Contains(res, "branch=z9hG4bKafter") {
+				return
+			}
+		}
 	}
 }
