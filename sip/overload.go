@@ -26,7 +26,13 @@ import (
 // calls/s give a dozen); when the server falls behind (CPU, the socket's
 // read loop, a slow stage), it is the queue, and by Little's law the
 // delay each new call would see.
-// Above MaxPending a new initial request is refused at once with 503
+// The pending count does not see the kernel's queue: the datagrams that
+// wait in a UDP listener's receive buffer because the read loop (one
+// goroutine a listener, parsing every message) is behind. MaxQueueDelay
+// bounds that wait, measured from the kernel's receive timestamps
+// (queuedelay.go).
+//
+// Above MaxPending, or above MaxQueueDelay, a new initial request is refused at once with 503
 // Service Unavailable and Retry-After, sent once (no retransmission, its
 // transaction ended, as the shutdown's 503), before any stage runs.
 //
@@ -50,10 +56,25 @@ type OverloadConfig struct {
 	// MaxPending is how many initial requests may be pending before new
 	// ones are refused (default DefaultMaxPending; negative: no bound).
 	MaxPending int
+	// MaxQueueDelay bounds the time datagrams wait in a UDP listener's
+	// receive queue before the server reads them, a queue the pending
+	// count does not see (queuedelay.go): while the minimum wait over
+	// 100 ms intervals is above it, new initial requests are refused as
+	// beyond MaxPending (default DefaultMaxQueueDelay; negative: not
+	// measured). Linux only (the kernel's receive timestamps).
+	MaxQueueDelay time.Duration
 	// RetryAfter is the Retry-After of the 503 (default 5 s, rounded to
 	// whole seconds, at least 1 s).
 	RetryAfter time.Duration
 }
+
+// DefaultMaxQueueDelay is the default OverloadConfig.MaxQueueDelay. A
+// standing queue of 500 ms in the socket means every request that comes
+// out of it has already been retransmitted (SIP's T1): refusing is then
+// clearly right, and a loaded test machine does not get there by
+// accident. 100 ms refuses earlier (bench/overload.sh measured both); a
+// healthy server's wait is well under a millisecond.
+const DefaultMaxQueueDelay = 500 * time.Millisecond
 
 // DefaultMaxPending is the default OverloadConfig.MaxPending. At the
 // 2000–3000 calls/s a 2-core machine routes, 100 pending requests are
@@ -76,6 +97,8 @@ const overloadLogEvery = 10 * time.Second
 // overload is the Server's admission control (OverloadConfig).
 type overload struct {
 	max        int64 // 0: no bound
+	maxDelay   int64 // nanoseconds; 0: not measured
+	queue      queueDelay
 	retryAfter string
 	pending    atomic.Int64
 	shedding   atomic.Bool  // refused since the last "over" line
@@ -94,6 +117,12 @@ func newOverload(cfg OverloadConfig) *overload {
 	case cfg.MaxPending > 0:
 		o.max = int64(cfg.MaxPending)
 	}
+	switch {
+	case cfg.MaxQueueDelay == 0:
+		o.maxDelay = int64(DefaultMaxQueueDelay)
+	case cfg.MaxQueueDelay > 0:
+		o.maxDelay = int64(cfg.MaxQueueDelay)
+	}
 	ra := cfg.RetryAfter
 	if ra <= 0 {
 		ra = 5 * time.Second
@@ -109,12 +138,16 @@ func (o *overload) init(log *slog.Logger, reg prometheus.Registerer) {
 		Name: "palio_sip_overload_refused_total",
 		Help: "Initial requests refused with 503 because too many were pending (OverloadConfig), by method.",
 	}, []string{"method"})
+	delay := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "palio_sip_udp_queue_delay_seconds",
+		Help: "The standing queue delay of the UDP listeners: the least time a datagram waited in the socket over the last 100 ms (OverloadConfig.MaxQueueDelay; 0 when not measured).",
+	}, func() float64 { return o.queue.standing(time.Now().UnixNano()).Seconds() })
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "palio_sip_pending_requests",
 		Help: "Initial requests received and not yet answered by more than 100 Trying (what OverloadConfig.MaxPending bounds).",
 	}, func() float64 { return float64(o.pending.Load()) })
 	if reg != nil {
-		reg.MustRegister(o.shed, pending)
+		reg.MustRegister(o.shed, pending, delay)
 	}
 }
 
@@ -123,6 +156,10 @@ func (o *overload) init(log *slog.Logger, reg prometheus.Registerer) {
 func (o *overload) admit() bool {
 	if o == nil { // a Server not made by NewServer (tests)
 		return true
+	}
+	if o.maxDelay > 0 && time.Duration(o.queue.delay.Load()) > time.Duration(o.maxDelay) &&
+		o.queue.standing(time.Now().UnixNano()) > time.Duration(o.maxDelay) {
+		return false
 	}
 	if o.pending.Add(1) <= o.max || o.max == 0 {
 		return true
@@ -154,7 +191,8 @@ func (o *overload) refused(method Method) {
 	if now-last < int64(overloadLogEvery) || !o.lastLog.CompareAndSwap(last, now) {
 		return
 	}
-	o.log.Warn("sip: overloaded, refusing new requests with 503", "pending", o.pending.Load(), "max_pending", o.max, "refused", o.unlogged.Swap(0))
+	o.log.Warn("sip: overloaded, refusing new requests with 503", "pending", o.pending.Load(), "max_pending", o.max,
+		"queue_delay", o.queue.standing(now).Round(time.Millisecond), "refused", o.unlogged.Swap(0))
 }
 
 // response is the 503 refusing req.

@@ -239,7 +239,7 @@ func (s *Server) bind(cfg Config) error {
 					_ = uc.SetWriteBuffer(cfg.UDPBuffer)
 				}
 			}
-			s.packetConns = append(s.packetConns, s.capture.packetConn(pc, ln.Advertise))
+			s.packetConns = append(s.packetConns, s.capture.packetConn(s.overload.delayConnOf(pc), ln.Advertise))
 			if err := s.local.addListen(network, pc.LocalAddr(), ln.Advertise); err != nil {
 				return err
 			}
