@@ -12,6 +12,7 @@
 # Prints cps.sh's line per phase and the router's refused count and RSS.
 # Env: BENCH_DIR (../../shared/bench), BENCH_OUT (/tmp/palio-bench),
 #      MAX_PENDING ([sip] max_pending; 0 = default, -1 = no bound),
+#      MAX_QUEUE_DELAY ([sip] max_queue_delay; default 500ms, -1s = off),
 #      DB (a database prepare.sh made, copied; else one is prepared).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +38,7 @@ level = "warn"
 [sip]
 udp_buffer = 4194304
 max_pending = ${MAX_PENDING:-0}
+max_queue_delay = "${MAX_QUEUE_DELAY:-500ms}"
 [routing]
 probe_interval = "0s"
 [media]
@@ -57,6 +59,8 @@ capture_id = 1
 [http]
 pprof = ${PPROF:-false}
 TOML
+for _ in $(seq 1 100); do ss -H -lun "sport = :5060" | grep -q . || break; sleep 0.1; done
+if ss -H -lun "sport = :5060" | grep -q .; then echo "overload.sh: UDP 5060 is busy" >&2; exit 1; fi
 "$sink" -listen 127.0.0.1:9060 >"$BENCH_OUT/sink.out" 2>&1 &
 spid=$!
 http=127.0.0.1:$((20000 + RANDOM % 20000))

@@ -109,6 +109,10 @@ type SIPConfig struct {
 	// Retry-After at once, calls in progress go on. 0: the library's
 	// default (sip.DefaultMaxPending); -1: no bound.
 	MaxPending int `toml:"max_pending"`
+	// MaxQueueDelay refuses new requests the same way while datagrams wait
+	// longer than this in the UDP socket before they are read (default
+	// 500ms; 100ms refuses sooner; negative: not measured; Linux only).
+	MaxQueueDelay Duration `toml:"max_queue_delay"`
 	// RetryAfter is the Retry-After of those 503s (default 5s).
 	RetryAfter Duration `toml:"retry_after"`
 
@@ -132,7 +136,7 @@ type SIPConfig struct {
 
 // overload is the SIP server's overload protection.
 func (c SIPConfig) overload() sip.OverloadConfig {
-	return sip.OverloadConfig{MaxPending: c.MaxPending, RetryAfter: c.RetryAfter.Duration}
+	return sip.OverloadConfig{MaxPending: c.MaxPending, MaxQueueDelay: c.MaxQueueDelay.Duration, RetryAfter: c.RetryAfter.Duration}
 }
 
 // streams is the SIP server's StreamLimits: 0 in the file means off.
@@ -481,6 +485,7 @@ func defaultConfig() Config {
 			MaxConnections:      sip.DefaultMaxConns,
 			MaxConnectionsPerIP: sip.DefaultMaxConnsPerIP,
 			MaxPending:          sip.DefaultMaxPending,
+			MaxQueueDelay:       Duration{sip.DefaultMaxQueueDelay},
 			RetryAfter:          Duration{5 * time.Second},
 		},
 		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
