@@ -181,6 +181,47 @@ func TestIVRInvalidThenTimeoutHangsUp(t *testing.T) {
 	waitCalls(t, r.box, 0)
 }
 
+// TestMenuRetries: a menu nobody answers is played Retries+1 times
+// (the default: 3; NoRetries: once) before its timeout action; the
+// caller hears the menu's one-second 400 Hz prompt that many times.
+func TestMenuRetries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		retries int
+		plays   int
+	}{
+		{"none", mediabox.NoRetries, 1},
+		{"one", 1, 2},
+		{"default", 0, mediabox.DefaultRetries + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := r.store.PutMenu(ctx, mediabox.Menu{ID: "m", Prompt: "menu", Retries: tc.retries, Timeout: time.Second,
+				Keys: map[string]mediabox.Action{"1": {Kind: mediabox.Hangup}}}); err != nil {
+				t.Fatal(err)
+			}
+			leg, err := mediaboxtest.NewPhone(t, "5001").Call(ctx, r.uri("IVR_m"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leg.Hangup()
+			select {
+			case <-leg.Done():
+			case <-time.After(40 * time.Second):
+				t.Fatal("the box never hung up")
+			}
+			heard := mediaboxtest.ToneTime(leg.Heard(), 400)
+			if want := time.Duration(tc.plays) * time.Second; heard < want-300*time.Millisecond || heard > want+300*time.Millisecond {
+				t.Errorf("heard the menu for %v, want %d plays (%v)", heard, tc.plays, want)
+			}
+		})
+	}
+}
+
 func TestVoicemailLeaveAndListen(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, nil)

@@ -392,8 +392,11 @@ func (c *call) menu(m Menu) (Action, error) {
 		timeout = DefaultDigitTimeout
 	}
 	retries := m.Retries
-	if retries == 0 {
-		retries = 2
+	switch retries {
+	case 0:
+		retries = DefaultRetries
+	case NoRetries:
+		retries = 0
 	}
 	c.flushDigits()
 	for try := 0; try <= retries; try++ {
@@ -441,49 +444,6 @@ func (c *call) unavailable() error {
 		return err
 	}
 	return c.goodbye()
-}
-
-// place calls number through the router on the caller's behalf and
-// waits up to ringFor for an answer.
-func (c *call) place(ctx context.Context, number string, ringFor time.Duration) (*diago.DialogClientSession, *diago.DialogMedia, error) {
-	uri := c.box.router
-	uri.User = number
-	ctx, cancel := context.WithTimeout(ctx, ringFor)
-	defer cancel()
-	d, err := c.box.dg.NewDialog(uri, diago.NewDialogOptions{})
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := diago.InviteClientOptions{}
-	caller := c.caller
-	if caller == "" {
-		caller = "anonymous"
-	}
-	opts.WithCaller("", caller, c.box.cfg.Domain)
-	med, err := d.Invite(ctx, opts)
-	if err == nil {
-		err = d.Ack(ctx)
-	}
-	if err != nil {
-		// An attempt that rang out was CANCELled by the dialog layer
-		// when ctx ended. If the callee answered as the CANCEL crossed
-		// (its 2xx is the INVITE's final response), the call is up at its
-		// end: ACK and BYE it (RFC 3261 §9.1), or the callee's phone
-		// shows a call with no one on it until its 2xx times out.
-		c.box.m.placed.WithLabelValues("failed").Inc()
-		if res := d.InviteResponse; res != nil && res.IsSuccess() {
-			hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
-			if err := d.DialogClientSession.Ack(hctx); err == nil {
-				_ = d.DialogClientSession.Bye(hctx)
-			}
-			hcancel()
-			c.log.Info("mediabox: a late answer hung up", "to", number)
-		}
-		_ = d.Close()
-		return nil, nil, err
-	}
-	c.box.m.placed.WithLabelValues("answered").Inc()
-	return d, med, nil
 }
 
 // transfer calls number through the router and bridges the caller to it

@@ -172,12 +172,25 @@ func (c *call) queue(id string) (Action, error) {
 	if !ok || c.hungUp() {
 		stopWaiting()
 		dialers.Wait()
-		if ok { // answered as the caller left
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-			_ = a.d.Hangup(hctx)
-			cancel()
-			_ = a.d.Close()
+		if !ok {
+			// An agent may have answered while the round waited for
+			// its other legs to end, after the music stopped: the
+			// dialers are done now, so what they found is on got.
+			select {
+			case a, ok = <-got:
+			default:
+			}
 		}
+	}
+	if ok && c.hungUp() { // answered as the caller left
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+		_ = a.d.Hangup(hctx)
+		cancel()
+		_ = a.d.Close()
+		c.log.Info("mediabox: the caller left as an agent answered", "queue", q.ID, "agent", a.agent)
+		return Action{}, nil
+	}
+	if !ok {
 		if c.hungUp() {
 			return Action{}, nil
 		}

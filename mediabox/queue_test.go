@@ -56,6 +56,46 @@ func TestQueueRingAllTwoAgents(t *testing.T) {
 	}
 }
 
+// TestQueueCallerLeavesAsAgentAnswers: in a ring-all round one agent
+// answers while the other has not responded yet (so it cannot be
+// CANCELled); the caller hangs up before that other's answer ends the
+// round. The answered agent's leg must be hung up, not left with no one
+// on it.
+func TestQueueCallerLeavesAsAgentAnswers(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	release := make(chan struct{})
+	r.router.SetAnswer(func(ruri string) bool { return ruri == "5003" })
+	r.router.SetHold(func(ruri string) <-chan struct{} {
+		if ruri == "5002" {
+			return release // silent until the caller has gone, then busy
+		}
+		return nil
+	})
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("QUEUE_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := r.router.Arrived(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leg.Hangup()
+	// The box stops its music on the hang-up while 5002 is silent;
+	// only then does 5002's refusal end the round.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	select {
+	case <-agent.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's leg outlived the caller's")
+	}
+	waitCalls(t, r.box, 0)
+}
+
 // TestQueueRoundRobin: each call starts with the agent after the one who
 // took the last.
 func TestQueueRoundRobin(t *testing.T) {

@@ -102,7 +102,8 @@ type Menu struct {
 	// (default DefaultDigitTimeout).
 	Timeout time.Duration
 	// Retries is how many times the menu is played again after a timeout
-	// or an invalid key before OnTimeout (default 2).
+	// or an invalid key before OnTimeout: 0 is the default (2), NoRetries
+	// plays it once only.
 	Retries int
 	// OnTimeout is what happens when the caller never presses a valid
 	// key (default: goodbye and hang up).
@@ -115,6 +116,13 @@ const DefaultDigitTimeout = 5 * time.Second
 // MaxRetries bounds Menu.Retries.
 const MaxRetries = 9
 
+// NoRetries is the Menu.Retries of a menu played once only (0 being the
+// default, DefaultRetries).
+const NoRetries = -1
+
+// DefaultRetries is the Menu.Retries a menu gets when it sets none.
+const DefaultRetries = 2
+
 // Validate reports why m cannot be stored.
 func (m Menu) Validate() error {
 	if !idRE.MatchString(m.ID) {
@@ -126,8 +134,8 @@ func (m Menu) Validate() error {
 	if m.Timeout < 0 || m.Timeout > time.Minute || m.Timeout%time.Second != 0 {
 		return fmt.Errorf("mediabox: menu %s: timeout %s: want whole seconds up to 1m", m.ID, m.Timeout)
 	}
-	if m.Retries < 0 || m.Retries > MaxRetries {
-		return fmt.Errorf("mediabox: menu %s: retries %d: want 0 to %d", m.ID, m.Retries, MaxRetries)
+	if m.Retries < NoRetries || m.Retries > MaxRetries {
+		return fmt.Errorf("mediabox: menu %s: retries %d: want %d (none), 0 (the default, %d) to %d", m.ID, m.Retries, NoRetries, DefaultRetries, MaxRetries)
 	}
 	if len(m.Keys) == 0 {
 		return fmt.Errorf("mediabox: menu %s: no keys", m.ID)

@@ -344,25 +344,54 @@ func (c *call) listen(user string) error {
 // DeleteMessage removes a message and its WAV, and publishes the
 // mailbox's counts.
 func (b *Box) DeleteMessage(ctx context.Context, user string, id int64) error {
-	msgs, err := b.store.Messages(ctx, user)
+	if err := RemoveMessage(ctx, b.store, b.cfg.Spool, user, id); err != nil {
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		b.log.Warn("mediabox: message file not removed", "mailbox", user, "id", id, "error", fe.Err)
+	}
+	b.publish(ctx, user)
+	return nil
+}
+
+// FileError is a message deleted from the store whose WAV could not be
+// removed from the spool.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("mediabox: message file %s not removed: %v", e.Path, e.Err)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// RemoveMessage deletes user's message id from st and its WAV from the
+// spool folder (Config.Spool), as a box does; for tools that work on a
+// box's store and spool without running it. ErrNotFound: no such
+// message. A *FileError: the message is gone from the store but its
+// file stayed (a file already missing is not an error).
+func RemoveMessage(ctx context.Context, st VoicemailStore, spool, user string, id int64) error {
+	msgs, err := st.Messages(ctx, user)
 	if err != nil {
 		return err
 	}
 	var file string
 	for _, m := range msgs {
-		if m.ID == id {
-			file = b.MessageFile(m)
+		if m.ID == id && m.File != "" && spool != "" {
+			file = filepath.Join(spool, user, m.File)
 		}
 	}
-	if err := b.store.DeleteMessage(ctx, user, id); err != nil {
+	if err := st.DeleteMessage(ctx, user, id); err != nil {
 		return err
 	}
 	if file != "" {
 		if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.log.Warn("mediabox: message file not removed", "mailbox", user, "id", id, "error", err)
+			return &FileError{Path: file, Err: err}
 		}
 	}
-	b.publish(ctx, user)
 	return nil
 }
 

@@ -143,6 +143,23 @@ func (s *MemStore) DeleteExpired(ctx context.Context, now time.Time) ([]Binding,
 	return gone, nil
 }
 
+// Count implements Store.
+func (s *MemStore) Count(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for _, list := range sh.aors {
+			n += len(list)
+		}
+		sh.mu.RUnlock()
+	}
+	return n, nil
+}
+
 // List returns every binding, ordered by AOR then contact.
 func (s *MemStore) List(ctx context.Context) ([]Binding, error) {
 	if err := ctx.Err(); err != nil {

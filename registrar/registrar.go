@@ -370,8 +370,8 @@ func (r *Registrar) Sweep(ctx context.Context) (int, error) {
 	}
 	// Recount, so that the gauge tells what the store holds even when
 	// other nodes write to it or bindings outlived a restart.
-	if all, err := r.loc.List(ctx); err == nil {
-		r.metrics.bindings.Set(float64(len(all)))
+	if n, err := r.loc.Count(ctx); err == nil {
+		r.metrics.bindings.Set(float64(n))
 	}
 	if len(gone) > 0 {
 		r.log.Debug("registrar: bindings expired", "count", len(gone))

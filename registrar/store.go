@@ -103,6 +103,9 @@ type Store interface {
 	DeleteExpired(ctx context.Context, now time.Time) ([]Binding, error)
 	// List returns every binding (the admin page, `location list`).
 	List(ctx context.Context) ([]Binding, error)
+	// Count returns how many bindings List would return, without reading
+	// them (the registrar's gauge, recounted at every sweep).
+	Count(ctx context.Context) (int, error)
 }
 
 // Subscriber is an account that may register and call: a row of

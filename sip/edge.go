@@ -268,9 +268,11 @@ type txWriter struct {
 	mu       sync.Mutex // serializes writes
 	status   atomic.Int32
 	canceled atomic.Bool
-	// pending holds one of the overload's slots until the first response
-	// other than 100 goes upstream, or the handler returns.
+	// pending holds one of the overload's slots until a response comes
+	// from downstream (Call.progressed), one other than 100 goes upstream,
+	// or the handler returns.
 	pending atomic.Bool
+	trying  bool // a 100 Trying was sent (under mu): one is enough
 }
 
 // release gives back the overload slot of the request, once.
@@ -300,6 +302,12 @@ func (w *txWriter) WriteResponse(res *Response) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	code := res.StatusCode
+	if code == 100 {
+		if w.trying {
+			return nil
+		}
+		w.trying = true
+	}
 	cur := int(w.status.Load())
 	final := code >= 200
 	if final && cur != 0 && !(w.invite && code < 300 && cur < 300) {

@@ -232,11 +232,12 @@ func TestEdgeOutcomes(t *testing.T) {
 		want   []int
 		legEnd bool
 	}{
-		{"answered", []int{100, 180, 200}, nil, []int{180, 200}, false},
-		{"busy relayed", []int{180, 486}, nil, []int{180, 486}, true},
-		{"downstream 503 becomes 500", []int{503}, nil, []int{500}, true},
-		{"transport error is 503", nil, errors.New("connection refused"), []int{503}, true},
-		{"no final is 408", []int{100}, nil, []int{408}, true},
+		// Our own 100 Trying first; the downstream 100 is not relayed.
+		{"answered", []int{100, 180, 200}, nil, []int{100, 180, 200}, false},
+		{"busy relayed", []int{180, 486}, nil, []int{100, 180, 486}, true},
+		{"downstream 503 becomes 500", []int{503}, nil, []int{100, 500}, true},
+		{"transport error is 503", nil, errors.New("connection refused"), []int{100, 503}, true},
+		{"no final is 408", []int{100}, nil, []int{100, 408}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

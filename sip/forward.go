@@ -68,6 +68,9 @@ func (f *Forwarder) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) 
 	if err := checkMaxForwards(r); err != nil {
 		return err
 	}
+	if r.IsInvite() {
+		sendTrying(w, r)
+	}
 	targets := TargetsFrom(ctx)
 	if len(targets) == 0 {
 		targets = []Target{{URI: r.Recipient}}
@@ -81,6 +84,24 @@ func (f *Forwarder) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) 
 		return f.result(w, []outcome{f.branch(ctx, w, r, targets[0], d, rr)})
 	}
 	return f.fork(ctx, w, r, targets, d, rr)
+}
+
+// sendTrying answers an INVITE about to be forwarded with 100 Trying (RFC
+// 3261 §16.2 and §17.2.1: the next hop may take longer than 200 ms to
+// answer). It stops the caller's INVITE retransmissions over UDP, and
+// lets it CANCEL at once: without a provisional response a CANCEL must
+// not be sent (§9.1), so a caller leaving before the callee rings would
+// wait. A writer sends one 100 per request however many attempts
+// (serial failover, forwarding) the pipeline makes.
+func sendTrying(w ResponseWriter, r *Request) {
+	if w.Status() != 0 {
+		return
+	}
+	if err := w.WriteResponse(NewResponse(r, 100, "Trying")); err != nil && !errors.Is(err, ErrFinalSent) {
+		// The INVITE goes on: the 100 is a courtesy, its loss costs a
+		// retransmission at most.
+		return
+	}
 }
 
 // createsDialog reports whether a request of this method can create a

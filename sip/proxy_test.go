@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,8 +147,8 @@ func TestCallSetupAndTeardown(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("final: got %d, want 200", res.StatusCode)
 	}
-	if got := call.Codes(); got[0] != 180 {
-		t.Errorf("first response: got %v, want 180 relayed before the 200", got)
+	if got := call.Codes(); len(got) < 3 || got[0] != 100 || got[1] != 180 {
+		t.Errorf("responses: got %v, want the proxy's 100 Trying, then 180 relayed before the 200", got)
 	}
 	in, err := callee.WaitIncoming(ctx, 1)
 	if err != nil {
@@ -313,6 +314,44 @@ func TestCancelWhileRinging(t *testing.T) {
 	}
 	// The proxy's CANCEL matched the callee's transaction, which answered
 	// 487; the dialog ends as cancelled.
+	if err := waitFor(ctx, func() bool { return p.srv.Dialogs().Len() == 0 }); err != nil {
+		t.Fatalf("dialog still in the table: %v", p.srv.Dialogs().Active())
+	}
+}
+
+// TestTryingLetsCallerCancel: the proxy answers an INVITE it forwards
+// with one 100 Trying, whatever the next hop does and however many hops
+// a serial failover tries, so a caller can CANCEL before anything rings
+// (RFC 3261 §9.1 forbids a CANCEL before a provisional response).
+func TestTryingLetsCallerCancel(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	down := siptest.NewGateway(t, siptest.Respond(503))
+	silent := siptest.NewGateway(t, siptest.Hold()) // never responds
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.routeSerial("5002", target(t, down.URI()), target(t, silent.URI()))
+	ctx := ctxT(t, 10*time.Second)
+	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.WaitCode(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := silent.WaitIncoming(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := call.Cancel(ctx)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("CANCEL: %v %v", res, err)
+	}
+	final, err := call.WaitFinal(ctx)
+	if err != nil || final.StatusCode != 487 {
+		t.Fatalf("INVITE final: %v %v, want 487", final, err)
+	}
+	if got := call.Codes(); !slices.Equal(got, []int{100, 487}) {
+		t.Errorf("upstream got %v, want one 100 Trying then 487", got)
+	}
 	if err := waitFor(ctx, func() bool { return p.srv.Dialogs().Len() == 0 }); err != nil {
 		t.Fatalf("dialog still in the table: %v", p.srv.Dialogs().Active())
 	}

@@ -72,8 +72,11 @@ func (d *DialogRelay) ServeSIP(ctx context.Context, w ResponseWriter, r *Request
 		}
 		return nil
 	}
-	if r.Method == BYE {
+	switch {
+	case r.Method == BYE:
 		s.dialogs.bye(r)
+	case r.IsInvite():
+		sendTrying(w, r) // a re-INVITE: as for the initial one
 	}
 	b := &branch{f: d.f, w: w, t: Target{URI: fwd.Recipient}, req: fwd, invite: r.IsInvite(), call: call, replier: sender.Other()}
 	if e != nil {

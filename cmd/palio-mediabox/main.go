@@ -15,48 +15,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/palio-voip/palio/internal/daemon"
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/store/mysql"
 	"github.com/palio-voip/palio/store/sqlite"
 	"github.com/palio-voip/palio/store/sqlstore"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.As(err, new(usageError)):
-		fmt.Fprintln(os.Stderr, "palio-mediabox:", err)
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "palio-mediabox:", err)
-		os.Exit(1)
-	}
-}
-
-// usageError is a bad command line (exit status 2).
-type usageError struct{ error }
+func main() { daemon.Main("palio-mediabox", run) }
 
 // run parses args, runs the box until ctx ends, and closes it.
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -73,23 +44,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	maxCalls := fs.Int("max-calls", 200, "calls served at once (more get 503)")
 	smtp := fs.String("smtp", "", "mail server host:port for voicemail notifications (empty: none)")
 	from := fs.String("mail-from", "", "the notifications' sender")
-	metrics := fs.String("metrics", "", "serve Prometheus metrics on this host:port (/metrics)")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this host:port (/metrics, /debug/pprof/)")
 	level := fs.String("log", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := daemon.Parse(fs, args); err != nil {
+		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Errorf("-log %q: want debug, info, warn or error", *level)}
+	log, err := daemon.Logger(stderr, "log", *level)
+	if err != nil {
+		return err
 	}
-	lo, hi, ok := strings.Cut(*ports, "-")
-	pmin, err1 := strconv.Atoi(lo)
-	pmax, err2 := strconv.Atoi(hi)
-	if !ok || err1 != nil || err2 != nil {
-		return usageError{fmt.Errorf("-ports %q: want MIN-MAX", *ports)}
+	pmin, pmax, err := daemon.PortRange("ports", *ports)
+	if err != nil {
+		return err
 	}
 	cfg := mediabox.Config{Listen: *listen, Router: *router, Domain: *domain, Spool: *spool,
 		RTPPortMin: pmin, RTPPortMax: pmax, MaxCalls: *maxCalls, SMTP: mediabox.SMTPConfig{Addr: *smtp, From: *from}}
@@ -97,12 +63,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Prompts = os.DirFS(*prompts)
 	}
 	if err := cfg.Check(); err != nil {
-		return usageError{err}
+		return daemon.UsageError{Err: err}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
 	var db *sqlstore.DB
-	var err error
 	if *dsn != "" {
 		db, err = mysql.Open(ctx, *dsn, mysql.Options{Logger: log})
 	} else {
@@ -116,8 +80,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer db.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := daemon.Registry()
 	box, err := mediabox.New(cfg, db.MediaBox(), mediabox.WithLogger(log), mediabox.WithRegisterer(reg), mediabox.WithMWI(db.Mailboxes()))
 	if err != nil {
 		return err
@@ -127,15 +90,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer box.Close()
 	if *metrics != "" {
-		l, err := net.Listen("tcp", *metrics)
+		addr, stop, err := daemon.ServeMetrics(*metrics, reg)
 		if err != nil {
 			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go hs.Serve(l)
-		defer hs.Close()
+		defer stop()
+		log.Info("palio-mediabox: metrics listening", "addr", addr)
 	}
 	<-ctx.Done()
 	log.Info("palio-mediabox: stopping", "calls", box.Calls())

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palio-voip/palio/internal/daemon"
+
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabox/mediaboxtest"
 	"github.com/palio-voip/palio/store/sqlite"
@@ -72,7 +74,7 @@ func TestUsage(t *testing.T) {
 		{"-max-calls", "-1"},
 	} {
 		err := run(context.Background(), args, &bytes.Buffer{})
-		if !errors.As(err, new(usageError)) {
+		if !errors.As(err, new(daemon.UsageError)) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}

@@ -13,48 +13,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/netip"
-	"os"
-	"os/signal"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/palio-voip/palio/internal/daemon"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/mediabridge/ng"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case errors.As(err, new(usageError)):
-		fmt.Fprintln(os.Stderr, "palio-mediabridge:", err)
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "palio-mediabridge:", err)
-		os.Exit(1)
-	}
-}
-
-// usageError is a bad command line (exit status 2).
-type usageError struct{ error }
+func main() { daemon.Main("palio-mediabridge", run) }
 
 // run parses args, runs the relay and the ng server until ctx ends, and
 // closes them.
@@ -68,36 +37,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "poller goroutines (default GOMAXPROCS)")
 	metrics := fs.String("metrics", "", "HTTP `address` for /metrics and /debug/pprof/ (default: none)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := daemon.Parse(fs, args); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	log, err := daemon.Logger(stderr, "log-level", *level)
+	if err != nil {
+		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Errorf("-log-level: %w", err)}
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	cfg := mediabridge.Config{Workers: *workers}
-	var err error
 	if cfg.Bind, err = netip.ParseAddr(*bind); err != nil {
-		return usageError{fmt.Errorf("-bind: %w", err)}
+		return daemon.Usagef("-bind: %w", err)
 	}
 	if *advertise != "" {
 		if cfg.Advertise, err = netip.ParseAddr(*advertise); err != nil {
-			return usageError{fmt.Errorf("-advertise: %w", err)}
+			return daemon.Usagef("-advertise: %w", err)
 		}
 	}
-	if cfg.PortMin, cfg.PortMax, err = portRange(*ports); err != nil {
-		return usageError{fmt.Errorf("-ports: %w", err)}
+	if cfg.PortMin, cfg.PortMax, err = daemon.PortRange("ports", *ports); err != nil {
+		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := daemon.Registry()
 	relay, err := mediabridge.New(cfg, mediabridge.WithLogger(log), mediabridge.WithRegisterer(reg))
 	if err != nil {
 		return err
@@ -109,44 +69,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if *metrics != "" {
-		ln, err := net.Listen("tcp", *metrics)
+		addr, stop, err := daemon.ServeMetrics(*metrics, reg)
 		if err != nil {
 			conn.Close()
 			return err
 		}
-		hs := &http.Server{Handler: metricsMux(reg), ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(ln)
-		defer hs.Close()
-		log.Info("metrics listening", "addr", ln.Addr().String())
+		defer stop()
+		log.Info("metrics listening", "addr", addr)
 	}
 	srv := &ng.Server{Engine: &ng.RelayEngine{Relay: relay, Log: log}, Log: log}
 	log.Info("ng listening", "addr", conn.LocalAddr().String(), "bind", cfg.Bind, "ports", *ports)
 	err = srv.Serve(ctx, conn)
 	log.Info("stopping", "sessions", relay.Sessions())
 	return err
-}
-
-// portRange parses "MIN-MAX".
-func portRange(s string) (int, int, error) {
-	lo, hi, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("%q: want MIN-MAX", s)
-	}
-	min, err1 := strconv.Atoi(lo)
-	max, err2 := strconv.Atoi(hi)
-	if err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("%q: want MIN-MAX", s)
-	}
-	return min, max, nil
-}
-
-func metricsMux(reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }

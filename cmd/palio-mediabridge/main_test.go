@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palio-voip/palio/internal/daemon"
+
 	"go.uber.org/goleak"
 
 	"github.com/palio-voip/palio/mediabridge"
@@ -209,7 +211,7 @@ func TestRunFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := run(context.Background(), tt.args, io.Discard)
-			if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), tt.want) {
+			if !errors.As(err, new(daemon.UsageError)) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run(%q): got %v, want a usage error about %s", tt.args, err, tt.want)
 			}
 		})

@@ -418,7 +418,7 @@ func (a *app) startMediaBox(ctx context.Context, routerAddr string, log *slog.Lo
 	if !mc.Enabled {
 		return nil
 	}
-	cfg, err := mc.config(routerAddr, a.domain)
+	cfg, err := mc.config(routerAddr, a.domain, a.cfg.Store)
 	if err != nil {
 		return err
 	}

@@ -135,8 +135,8 @@ them. A USER with no account is stored with a warning.`,
 		name: "voicemail del", args: "USER ID", section: "Media box", min: 2, max: 2,
 		summary: "delete a voice message by its ID (voicemail show lists them)",
 		detail: `The account's message lamp follows: its counts are written for a
-running server to NOTIFY within [store] poll. The message's WAV file stays
-in the box's spool.`,
+running server to NOTIFY within [store] poll. The message's WAV file is
+removed from the box's spool ([mediabox] spool).`,
 		example: "unisi voicemail del 5002 7",
 		setup:   voicemailDelSetup,
 	},
@@ -183,7 +183,7 @@ func sortedKeys(keys map[string]mediabox.Action) []string {
 	return out
 }
 
-// durationOrDefault and intOrDefault show a value left to the box's
+// durationOrDefault and retriesString show a value left to the box's
 // default as "" (a table's "-").
 func durationOrDefault(d time.Duration) string {
 	if d == 0 {
@@ -192,9 +192,12 @@ func durationOrDefault(d time.Duration) string {
 	return d.String()
 }
 
-func intOrDefault(n int) string {
-	if n == 0 {
+func retriesString(n int) string {
+	switch n {
+	case 0:
 		return ""
+	case mediabox.NoRetries:
+		return "none"
 	}
 	return strconv.Itoa(n)
 }
@@ -248,7 +251,7 @@ func ivrSetSetup(fs *flag.FlagSet) runner {
 	var keys keyFlags
 	fs.Var(&keys, "key", "`KEY=ACTION`, once per key: 1=transfer:5002, 2=menu:ID, 9=voicemail:USER, 3=queue:ID, 0=repeat, #=hangup")
 	timeout := fs.Duration("timeout", 0, "how long the menu waits for a key after the prompt, whole seconds up to 1m (0: the box's default, 5s)")
-	retries := fs.Int("retries", 0, "how many times the menu plays again after a timeout or a wrong key (0: the box's default, 2)")
+	retries := fs.Int("retries", 0, "how many times the menu plays again after a timeout or a wrong key (0: the box's default, 2; -1: none)")
 	onTimeout := fs.String("ontimeout", "", "what happens when no valid key is pressed, an ACTION (default: goodbye and hang up)")
 	return func(ctx context.Context, e *env, args []string) error {
 		m := mediabox.Menu{ID: args[0], Prompt: *prompt, Timeout: *timeout, Retries: *retries, Keys: map[string]mediabox.Action{}}
@@ -346,7 +349,7 @@ func ivrListSetup(fs *flag.FlagSet) runner {
 		}
 		t := newTable("id", "prompt", "timeout", "retries", "ontimeout", "keys")
 		for _, m := range menus {
-			t.row(m.ID, m.Prompt, durationOrDefault(m.Timeout), intOrDefault(m.Retries), m.OnTimeout.String(), menuKeys(m))
+			t.row(m.ID, m.Prompt, durationOrDefault(m.Timeout), retriesString(m.Retries), m.OnTimeout.String(), menuKeys(m))
 		}
 		return t.write(e.out, *asJSON)
 	}
@@ -416,7 +419,7 @@ func ivrShowSetup(fs *flag.FlagSet) runner {
 		}
 		return writeShow(e.out, *asJSON, []field{
 			{"id", m.ID}, {"prompt", m.Prompt}, {"timeout", durationOrDefault(m.Timeout)},
-			{"retries", intOrDefault(m.Retries)}, {"ontimeout", m.OnTimeout.String()},
+			{"retries", retriesString(m.Retries)}, {"ontimeout", m.OnTimeout.String()},
 		}, "keys", keys, "no keys")
 	}
 }
@@ -790,9 +793,13 @@ func voicemailDelSetup(fs *flag.FlagSet) runner {
 		}
 		defer db.Close()
 		st := db.MediaBox()
-		if err := st.DeleteMessage(ctx, user, id); errors.Is(err, mediabox.ErrNotFound) {
+		var fe *mediabox.FileError
+		switch err := mediabox.RemoveMessage(ctx, st, cfg.MediaBox.spool(cfg.Store), user, id); {
+		case errors.Is(err, mediabox.ErrNotFound):
 			return fmt.Errorf("no message %d in mailbox %s ('unisi voicemail show %s' lists them)", id, user, user)
-		} else if err != nil {
+		case errors.As(err, &fe):
+			e.warnf("%v", fe)
+		case err != nil:
 			return err
 		}
 		msgs, err := st.Messages(ctx, user)

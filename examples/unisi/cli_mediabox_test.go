@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,7 +103,7 @@ func TestMediaBoxRefusals(t *testing.T) {
 		{"menu timeout in fractions", append([]string{"ivr", "set", "5001", "-timeout", "1500ms"}, key1...), 2, "timeout 1.5s: want whole seconds up to 1m"},
 		{"menu timeout too long", append([]string{"ivr", "set", "5001", "-timeout", "2m"}, key1...), 2, "timeout 2m0s: want whole seconds up to 1m"},
 		{"menu timeout not a duration", append([]string{"ivr", "set", "5001", "-timeout", "five"}, key1...), 2, `invalid value "five" for flag -timeout`},
-		{"too many retries", append([]string{"ivr", "set", "5001", "-retries", "12"}, key1...), 2, "retries 12: want 0 to 9"},
+		{"too many retries", append([]string{"ivr", "set", "5001", "-retries", "12"}, key1...), 2, "retries 12: want -1 (none), 0 (the default, 2) to 9"},
 		{"bad on-timeout action", append([]string{"ivr", "set", "5001", "-ontimeout", "menu:"}, key1...), 2, `-ontimeout: action "menu": menu needs an ID`},
 		{"ivr set without an ID", []string{"ivr", "set"}, 2, "missing arguments"},
 		{"ivr show of nothing", []string{"ivr", "show", "5999"}, 1, `no menu "5999" ('unisi ivr list' shows them)`},
@@ -348,10 +350,26 @@ func TestVoicemailCommands(t *testing.T) {
 		t.Errorf("a mailbox without a PIN: %q", out)
 	}
 
+	// The messages' recordings, in the box's spool beside the database.
+	folder := filepath.Join(e.dir, "voicemail", "5002")
+	if err := os.MkdirAll(folder, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a.wav", "b.wav", "c.wav"} {
+		if err := os.WriteFile(filepath.Join(folder, f), mediabox.EncodeWAV(nil), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Another mailbox's message is not found through this one.
 	e.cli(1, "voicemail", "del", "5003", "2")
 	if out := e.cli(0, "voicemail", "del", "5002", "2"); out != "deleted message 2 from mailbox 5002 (1 new, 1 heard left)\n" {
 		t.Errorf("del: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(folder, "b.wav")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("message 2's recording after del: %v, want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(folder, "a.wav")); err != nil {
+		t.Errorf("message 1's recording after message 2's del: %v", err)
 	}
 	e.cli(1, "voicemail", "del", "5002", "2")
 	lamp := func() presence.Mailbox {

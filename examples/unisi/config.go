@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -338,8 +339,9 @@ type MediaBoxConfig struct {
 	// address in dr_gateways and its trusted address (group 3) must name
 	// it (default 127.0.0.1:5080, as the seed does).
 	Listen string `toml:"listen"`
-	// Spool is the folder of the voicemail messages (default "voicemail",
-	// beside the working directory's unisi.db).
+	// Spool is the folder of the voicemail messages (default "voicemail";
+	// a relative path is taken beside the SQLite database file, as
+	// [accounting] spool is).
 	Spool string `toml:"spool"`
 	// Prompts is a folder of site prompts (NAME.wav, 8000 Hz mono 16-bit)
 	// added to and replacing the built-in ones.
@@ -357,10 +359,19 @@ type MediaBoxConfig struct {
 	MailFrom string `toml:"mail_from"`
 }
 
+// spool is the voicemail folder: Spool, a relative one beside the SQLite
+// database file.
+func (mc MediaBoxConfig) spool(sc StoreConfig) string {
+	if mc.Spool == "" || filepath.IsAbs(mc.Spool) {
+		return mc.Spool
+	}
+	return filepath.Join(filepath.Dir(sc.SQLite), mc.Spool)
+}
+
 // config returns the box's configuration for a router on routerAddr.
-func (mc MediaBoxConfig) config(routerAddr, domain string) (mediabox.Config, error) {
+func (mc MediaBoxConfig) config(routerAddr, domain string, sc StoreConfig) (mediabox.Config, error) {
 	cfg := mediabox.Config{
-		Listen: mc.Listen, Router: routerAddr, Domain: domain, Spool: mc.Spool,
+		Listen: mc.Listen, Router: routerAddr, Domain: domain, Spool: mc.spool(sc),
 		RTPPortMin: mc.PortMin, RTPPortMax: mc.PortMax, MaxCalls: mc.MaxCalls, MaxMessage: mc.MaxMessage.Duration,
 		SMTP: mediabox.SMTPConfig{Addr: mc.SMTP, From: mc.MailFrom},
 	}
@@ -646,7 +657,7 @@ func (c Config) validate() error {
 	if c.MediaBox.Enabled {
 		// The router's address the box calls back: a wildcard listener is
 		// reached on loopback.
-		if _, err := c.MediaBox.config(routerAddr(c.SIP.Listen), "voip.unisi.it"); err != nil {
+		if _, err := c.MediaBox.config(routerAddr(c.SIP.Listen), "voip.unisi.it", c.Store); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"internal/digits":   {},
 	"internal/ttlcache": {},
 	"internal/httpauth": {},
+	"internal/daemon":   {},
 
 	"snapshot":    {},
 	"alert":       {"internal/*"},

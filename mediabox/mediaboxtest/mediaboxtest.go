@@ -109,6 +109,17 @@ func testMenus(t *testing.T, s mediabox.Store) {
 		t.Errorf("an unknown menu: %v, want ErrNotFound", err)
 	}
 
+	// A menu played once only keeps its NoRetries (not read back as the
+	// default).
+	once := mediabox.Menu{ID: "once", Prompt: "sub-menu", Retries: mediabox.NoRetries, Keys: map[string]mediabox.Action{"1": act(t, "hangup")}}
+	if err := s.PutMenu(ctx, once); err != nil {
+		t.Fatalf("put once: %v", err)
+	}
+	checkMenu(t, s, once)
+	if err := s.DeleteMenu(ctx, "once"); err != nil {
+		t.Fatal(err)
+	}
+
 	// What a caller does with the maps it handed in or got back is its
 	// own business.
 	in := fullMenu(t)
@@ -237,7 +248,7 @@ func testMenuRefused(t *testing.T, s mediabox.Store) {
 		{"a repeat with an argument", bad(func(m *mediabox.Menu) { m.Keys["0"] = mediabox.Action{Kind: mediabox.Repeat, Arg: "2"} })},
 		{"a timeout in fractions", bad(func(m *mediabox.Menu) { m.Timeout = 1500 * time.Millisecond })},
 		{"a timeout over a minute", bad(func(m *mediabox.Menu) { m.Timeout = 2 * time.Minute })},
-		{"negative retries", bad(func(m *mediabox.Menu) { m.Retries = -1 })},
+		{"negative retries", bad(func(m *mediabox.Menu) { m.Retries = mediabox.NoRetries - 1 })},
 		{"too many retries", bad(func(m *mediabox.Menu) { m.Retries = mediabox.MaxRetries + 1 })},
 		{"a bad timeout action", bad(func(m *mediabox.Menu) { m.OnTimeout = mediabox.Action{Kind: mediabox.GoMenu, Arg: "a b"} })},
 	} {

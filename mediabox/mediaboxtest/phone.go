@@ -37,6 +37,7 @@ type Phone struct {
 	incoming []*Leg
 	arrived  chan *Leg
 	answer   func(ruri string) bool
+	hold     func(ruri string) <-chan struct{}
 	// Password, when set, answers a proxy's digest challenge to the
 	// phone's INVITEs as User; Domain is the From host (default
 	// 127.0.0.1).
@@ -106,10 +107,29 @@ func (p *Phone) SetAnswer(f func(ruri string) bool) {
 	p.answer = f
 }
 
+// SetHold says, for each call arriving from now on, how long the phone
+// holds it before sending any response, not even a 180: until the
+// returned channel is closed (nil: not at all). A caller cannot CANCEL
+// a call held so (RFC 3261 §9.1), as with a slow or far next hop.
+func (p *Phone) SetHold(f func(ruri string) <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = f
+}
+
 func (p *Phone) serve(d *diago.DialogServerSession) {
 	p.mu.Lock()
-	answer := p.answer
+	answer, hold := p.answer, p.hold
 	p.mu.Unlock()
+	if hold != nil {
+		if gate := hold(d.InviteRequest.Recipient.User); gate != nil {
+			select {
+			case <-gate:
+			case <-d.Context().Done():
+				return
+			}
+		}
+	}
 	if answer != nil && !answer(d.InviteRequest.Recipient.User) {
 		_ = d.Respond(sipmsg.StatusBusyHere, "Busy Here", nil)
 		return
@@ -342,4 +362,30 @@ func RMS(pcm []byte) float64 {
 		sum += v * v
 	}
 	return math.Sqrt(sum / float64(len(pcm)/2))
+}
+
+// ToneTime is how much of 16-bit PCM at 8000 Hz is a tone at hz: the
+// total length of its 20 ms frames whose power lies mostly (over 80 %)
+// at that frequency (Goertzel). Speech and other tones do not count.
+func ToneTime(pcm []byte, hz float64) time.Duration {
+	const frame = 160 // 20 ms
+	coeff := 2 * math.Cos(2*math.Pi*hz/8000)
+	var n int
+	for off := 0; off+2*frame <= len(pcm); off += 2 * frame {
+		var s1, s2, energy float64
+		for i := range frame {
+			x := float64(int16(binary.LittleEndian.Uint16(pcm[off+2*i:])))
+			energy += x * x
+			s1, s2 = x+coeff*s1-s2, s1
+		}
+		if energy < frame*100*100 { // quieter than RMS 100: silence
+			continue
+		}
+		// |X(hz)|² of the frame; a pure tone holds energy×N/2 there.
+		power := s1*s1 + s2*s2 - coeff*s1*s2
+		if power > 0.8*energy*frame/2 {
+			n++
+		}
+	}
+	return time.Duration(n) * 20 * time.Millisecond
 }

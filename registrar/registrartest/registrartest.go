@@ -234,6 +234,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) registrar.Store) {
 		if err != nil || !slices.Equal(contactsOf(all), want) {
 			t.Errorf("List after DeleteExpired: got %q (%v), want %q", contactsOf(all), err, want)
 		}
+		if n, err := s.Count(ctx); err != nil || n != len(want) {
+			t.Errorf("Count after DeleteExpired: got %d, %v; want %d", n, err, len(want))
+		}
 		if gone, err := s.DeleteExpired(ctx, base); err != nil || len(gone) != 0 {
 			t.Errorf("second DeleteExpired: got %v, %v; want nothing", gone, err)
 		}
@@ -243,6 +246,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) registrar.Store) {
 		s := newStore(t)
 		if all, err := s.List(ctx); err != nil || len(all) != 0 {
 			t.Fatalf("List of an empty store: got %v, %v", all, err)
+		}
+		if n, err := s.Count(ctx); err != nil || n != 0 {
+			t.Fatalf("Count of an empty store: got %d, %v", n, err)
 		}
 		want := full("5002", "sip:5002@10.0.0.5", base.Add(time.Hour))
 		if err := s.Put(ctx, want); err != nil {

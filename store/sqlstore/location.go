@@ -493,6 +493,19 @@ func (s *LocationStore) DeleteExpired(ctx context.Context, now time.Time) ([]reg
 }
 
 // List returns every binding.
+// Count implements registrar.Store: one COUNT(*), the bindings written
+// back first.
+func (s *LocationStore) Count(ctx context.Context) (int, error) {
+	if err := s.flush(ctx); err != nil {
+		return 0, fmt.Errorf("sqlstore: location count: %w", err)
+	}
+	var n int
+	if err := s.db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM location").Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore: location count: %w", err)
+	}
+	return n, nil
+}
+
 func (s *LocationStore) List(ctx context.Context) ([]registrar.Binding, error) {
 	if err := s.flush(ctx); err != nil {
 		return nil, fmt.Errorf("sqlstore: location list: %w", err)
