@@ -3,6 +3,7 @@ package guard_test
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ func TestFloodBlocks(t *testing.T) {
 	if l := e.g.List(); len(l) != 1 || l[0].Kind != guard.BanFlood {
 		t.Errorf("List: got %+v, want the flood block", l)
 	}
+	if fb := e.g.FloodBlocks(); len(fb) != 1 || fb[0].Subject != "127.0.0.2" || fb[0].Created.IsZero() || !fb[0].Until.IsZero() || !strings.Contains(fb[0].Reason, "packets in 1s") {
+		t.Errorf("FloodBlocks: got %+v, want 127.0.0.2's block", fb)
+	}
 	// The flood goes on, slower but above the density, in the next unit.
 	e.clock.Advance(time.Second)
 	for range 20 {
@@ -73,6 +77,9 @@ func TestFloodBlocks(t *testing.T) {
 	}
 	if n := e.logs.count(`msg="guard: flood over" src=127.0.0.2`); n != 1 {
 		t.Errorf("the end was logged %d times, want once", n)
+	}
+	if fb := e.g.FloodBlocks(); len(fb) != 0 {
+		t.Errorf("FloodBlocks after the flood: %+v", fb)
 	}
 }
 

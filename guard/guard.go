@@ -397,6 +397,26 @@ func (g *Guard) Sweep() {
 	g.fraud.sweep(now)
 }
 
+// FloodBlocks returns the sources this node blocks for flooding now, by
+// address: Reason says the peak and the packets dropped, Created when the
+// block began; Until is zero, as a block lasts while the flood does (it
+// ends within two sampling units of the flood's end, as pike's). They
+// live in this node's memory only; an operator command asks the running
+// server for them.
+func (g *Guard) FloodBlocks() []Ban {
+	var out []Ban
+	for _, b := range g.List() {
+		if b.Kind == BanFlood {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// FloodUnit is the flood check's sampling unit: a block ends within two
+// units of the flood's end.
+func (g *Guard) FloodUnit() time.Duration { return g.cfg.Flood.SamplingUnit }
+
 // List returns the bans in force: the stored ones and the flood blocks
 // of this node, by kind and subject.
 func (g *Guard) List() []Ban {

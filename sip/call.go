@@ -55,6 +55,7 @@ type Call struct {
 	adopted bool // the dialog table has the call and will end it
 	ended   bool
 	abort   func(error) // cancels the INVITE's handling (set by the edge)
+	pending func()      // gives back the INVITE's overload slot (overload.go)
 	media   func() MediaStats
 }
 

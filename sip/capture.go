@@ -110,14 +110,14 @@ func (c *capture) packetConn(pc net.PacketConn, advertise string) net.PacketConn
 			local = netip.AddrPortFrom(ip.Unmap(), local.Port())
 		}
 	}
-	uc, _ := pc.(*net.UDPConn)
+	uc, _ := pc.(udpAddrPortWriter) // a *net.UDPConn, or the queue-delay wrapper of one
 	return &capturePacketConn{PacketConn: pc, uc: uc, cap: c, local: local}
 }
 
 // capturePacketConn is a UDP listener whose datagrams are captured.
 type capturePacketConn struct {
 	net.PacketConn
-	uc    *net.UDPConn // for WriteToUDPAddrPort, when pc is one
+	uc    udpAddrPortWriter // for WriteToUDPAddrPort, when pc has it
 	cap   *capture
 	local netip.AddrPort
 }

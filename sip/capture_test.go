@@ -218,7 +218,7 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string, labels ...string
 					continue metric
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum

@@ -62,6 +62,15 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		return
 	}
 	w := newTxWriter(s, req, tx)
+	if sheddable(req) {
+		if !s.overload.admit() {
+			s.overload.refused(req.Method)
+			s.rejectAtEdge(tx, req, s.overload.response(req))
+			return
+		}
+		w.pending.Store(true)
+		defer w.release()
+	}
 	ctx, cancel := context.WithCancelCause(s.baseCtx)
 	defer cancel(nil)
 	if p := s.streams.peer(req); p != nil {
@@ -71,6 +80,9 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	if req.IsInvite() && toTag(req) == "" {
 		call = NewCall(req)
 		call.setAbort(cancel)
+		if w.pending.Load() {
+			call.pending = w.release
+		}
 		ctx = WithCall(ctx, call)
 		if s.callLog {
 			call.OnEnd(func(d Dialog) {
@@ -259,7 +271,18 @@ type txWriter struct {
 	mu       sync.Mutex // serializes writes
 	status   atomic.Int32
 	canceled atomic.Bool
-	trying   bool // a 100 Trying was sent (under mu): one is enough
+	// pending holds one of the overload's slots until a response comes
+	// from downstream (Call.progressed), one other than 100 goes upstream,
+	// or the handler returns.
+	pending atomic.Bool
+	trying  bool // a 100 Trying was sent (under mu): one is enough
+}
+
+// release gives back the overload slot of the request, once.
+func (w *txWriter) release() {
+	if w.pending.Load() && w.pending.CompareAndSwap(true, false) {
+		w.s.overload.release()
+	}
 }
 
 func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter {
@@ -270,6 +293,7 @@ func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter
 // caller's CANCEL matched: the layer answers 487 by itself.
 func (w *txWriter) cancelled() {
 	w.canceled.Store(true)
+	w.release()
 	w.status.CompareAndSwap(0, 487)
 	w.s.metrics.response(487)
 	w.s.dialogs.finish(w.req, 487)
@@ -318,6 +342,9 @@ func (w *txWriter) WriteResponse(res *Response) error {
 			return w.s.ua.TransportLayer().WriteMsg(res)
 		}
 		return err
+	}
+	if code > 100 {
+		w.release()
 	}
 	if final {
 		if cur == 0 {

@@ -270,6 +270,7 @@ func (b *branch) run(ctx context.Context) outcome {
 			if code < 200 {
 				if !b.provisional {
 					b.provisional = true
+					b.call.progressed() // downstream has it: no longer our queue's
 					if b.cancelPending {
 						b.sendCancel()
 					}

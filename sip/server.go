@@ -122,6 +122,7 @@ type Server struct {
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
 	gate        SourceGate   // WithSourceGate; nil hears every source
 	capture     *capture     // WithCapture; nil: off
+	overload    *overload    // WithOverload (overload.go)
 
 	handler   Handler
 	callLog   bool // WithCallLog
@@ -162,6 +163,10 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.metrics = newMetrics(s.reg)
+	if s.overload == nil {
+		s.overload = newOverload(OverloadConfig{})
+	}
+	s.overload.init(s.log, s.reg)
 	s.inputs = newInputLog(s.log, s.metrics)
 	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
 	s.streams.gate = s.gate
@@ -246,7 +251,7 @@ func (s *Server) bind(cfg Config) error {
 					_ = uc.SetWriteBuffer(cfg.UDPBuffer)
 				}
 			}
-			s.packetConns = append(s.packetConns, s.capture.packetConn(pc, ln.Advertise))
+			s.packetConns = append(s.packetConns, s.capture.packetConn(s.overload.delayConnOf(pc), ln.Advertise))
 			if err := s.local.addListen(network, pc.LocalAddr(), ln.Advertise); err != nil {
 				return err
 			}

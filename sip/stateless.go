@@ -120,8 +120,16 @@ func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byt
 			case s.statelessQ <- job:
 			default:
 				// Every worker is busy (waiting for the database, say):
-				// do not hold up the socket's read loop.
-				go s.serveStateless(job)
+				// do not hold up the socket's read loop, unless too many
+				// requests are pending already (overload.go).
+				if !s.overload.admit() {
+					s.refuseStateless(job)
+					return nil, nil
+				}
+				go func() {
+					defer s.overload.release()
+					s.serveStateless(job)
+				}()
 			}
 			return nil, nil
 		}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/palio-voip/palio/accounting"
+	"github.com/palio-voip/palio/alert"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/store/sqlstore"
@@ -46,6 +48,14 @@ type AccountingConfig struct {
 	// the MD110s): they decide a call's direction.
 	InternalClasses []string `toml:"internal_classes"`
 	InternalSources []int    `toml:"internal_sources"`
+	// DailyReport is the time of day ("HH:MM", local time) at which the
+	// previous day's report (`report daily`) is sent as the daily-report
+	// alert ([alerts]: the log, the webhook, Telegram); empty: none.
+	DailyReport string `toml:"daily_report"`
+	// DailyCSV, when set, is a folder that gets each day's records as
+	// cdr-YYYY-MM-DD.csv at the same time; relative to the folder of the
+	// -db path.
+	DailyCSV string `toml:"daily_csv"`
 }
 
 // defaultAccounting is [accounting] with no file.
@@ -60,6 +70,7 @@ func defaultAccounting() AccountingConfig {
 		WriteTimeout:    Duration{5 * time.Second},
 		InternalClasses: []string{"voip", "legacy", "media"},
 		InternalSources: []int{3, 4},
+		DailyReport:     "00:15",
 	}
 }
 
@@ -106,12 +117,62 @@ func (a *app) startAccounting(dialogs *sip.Dialogs) (sip.Middleware, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.startDailyReport(); err != nil {
+		rec.Close()
+		return nil, err
+	}
 	stop := rec.Watch(dialogs)
 	a.add(component{name: "accounting", tables: []string{"rates"}, reload: rec.ReloadRates, close: func() {
 		stop()
 		rec.Close()
 	}})
 	return rec.Wrap, nil
+}
+
+// testDailyClock, when set by a test, is the daily report's clock.
+var testDailyClock accounting.DailyClock
+
+// startDailyReport schedules the daily report ([accounting] daily_report)
+// as an alert.
+func (a *app) startDailyReport() error {
+	ac := a.cfg.Accounting
+	if ac.DailyReport == "" {
+		return nil
+	}
+	at, err := accounting.ParseTimeOfDay(ac.DailyReport)
+	if err != nil {
+		return fmt.Errorf("config: accounting.daily_report: %w", err)
+	}
+	cfg := accounting.DailyConfig{
+		At: at,
+		Options: func(ctx context.Context, from, to time.Time) (accounting.ReportOptions, error) {
+			return reportOptions(ctx, a.db, a.domain, from, to)
+		},
+		Send: func(ctx context.Context, day time.Time, r accounting.Report) error {
+			msg, fields := r.Summary()
+			a.publish(alert.Event{Kind: alert.KindDailyReport, Subject: day.Format(time.DateOnly), Message: msg, Fields: fields})
+			return nil
+		},
+	}
+	if dir := ac.DailyCSV; dir != "" {
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(a.cfg.Store.SQLite), dir)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("config: accounting.daily_csv: %w", err)
+		}
+		cfg.CSV = accounting.CSVDir(dir)
+	}
+	opts := []accounting.DailyOption{accounting.WithDailyLogger(a.log)}
+	if testDailyClock != nil {
+		opts = append(opts, accounting.WithDailyClock(testDailyClock))
+	}
+	d, err := accounting.NewDaily(cfg, a.db.Accounting(), opts...)
+	if err != nil {
+		return err
+	}
+	a.add(component{name: "daily report", close: func() { d.Close() }})
+	return nil
 }
 
 // carrierOf returns the carrier a gateway belongs to by the routing

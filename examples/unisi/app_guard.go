@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -194,4 +195,31 @@ func seedGuard(ctx context.Context, db *sqlstore.DB) error {
 		}
 	}
 	return nil
+}
+
+// FloodBlock is a source the running server blocks for flooding: what
+// `guard list` shows beside the stored bans.
+type FloodBlock struct {
+	Subject string    `json:"subject"`
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	// EndsWithin is how long after the flood's end the block ends (two
+	// sampling units, as pike's).
+	EndsWithin string `json:"ends_within"`
+}
+
+// guardAPI serves the running guard's state that lives in memory only:
+//
+//	GET /api/guard/flood   the flood blocks in force ([]FloodBlock)
+func (a *app) guardAPI(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/guard/flood", func(w http.ResponseWriter, r *http.Request) {
+		out := []FloodBlock{}
+		if g := a.guard.Load(); g != nil {
+			within := (2 * g.FloodUnit()).String()
+			for _, b := range g.FloodBlocks() {
+				out = append(out, FloodBlock{Subject: b.Subject, Reason: b.Reason, Since: b.Created.UTC(), EndsWithin: within})
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 }

@@ -29,10 +29,10 @@ type ops struct {
 // never blocks. This is the one hook for every part of the deployment
 // that has news for the operators: routing's trunk alarms and gateway
 // states, the store's health and the guard's bans and fraud alerts are
-// wired to it here; a daily call report (alert.KindDailyReport, with the
-// totals of accounting.BuildReport as fields) goes through it too when
-// something schedules one. Before startOps, and in the operator
-// commands, it does nothing.
+// wired to it here; the daily call report (alert.KindDailyReport, with
+// Report.Summary's totals as fields, [accounting] daily_report) goes
+// through it too. Before startOps, and in the operator commands, it does
+// nothing.
 func (a *app) publish(ev alert.Event) {
 	if a.ops != nil && a.ops.alerts != nil {
 		a.ops.alerts.Publish(ev)

@@ -545,6 +545,13 @@ func callAPI(ctx context.Context, cfg Config, method, path string, out any) erro
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	tok, err := cfg.HTTP.token()
+	if err != nil {
+		return err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("the server does not answer at %s (is it running? -http names its address): %w", routerAddr(cfg.HTTP.Listen), err)

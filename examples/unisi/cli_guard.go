@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,17 +20,19 @@ import (
 var guardCommands = []command{
 	{
 		name: "guard list", section: "Defence", min: 0, max: 0,
-		summary: "list the banned addresses, locked accounts and fraud-blocked accounts, with why and until",
+		summary: "list the banned addresses, locked accounts, fraud-blocked accounts and flood blocks, with why and until",
 		detail: `KIND is ip (an address that failed authentication too often: nothing it
 sends is heard), user (an account that failed it too often: its credentials
-are refused) or fraud (an account whose outbound calls a critical fraud
-threshold blocked, until 'unisi guard clear'). Times are UTC. Ended bans are
-not listed (the server deletes them).
+are refused), fraud (an account whose outbound calls a critical fraud
+threshold blocked, until 'unisi guard clear') or flood (a source over the
+flood threshold: nothing it sends is heard while it floods). Times are UTC.
+Ended bans are not listed (the server deletes them).
 
-Flood blocks are not here: a server keeps them in memory and lifts them by
-itself within a sampling unit of the flood's end; its log has one line at
-the block and one at its end ("guard: flood blocked", "guard: flood over"),
-and /metrics palio_guard_flood_sources.`,
+Flood blocks live in the running server's memory: the command asks it over
+its HTTP API ([http] listen, -http; with [http] token), and says so on
+stderr when it does not answer. A flood block ends within two sampling
+units of the flood's end; the server's log has one line at the block and
+one at its end ("guard: flood blocked", "guard: flood over").`,
 		example: "unisi guard list\nunisi guard list -json",
 		setup:   guardListSetup,
 	},
@@ -116,6 +119,18 @@ func guardListSetup(fs *flag.FlagSet) runner {
 				until = timeUTC(b.Until)
 			}
 			t.row(string(b.Kind), b.Subject, timeUTC(b.Created), until, b.Reason)
+		}
+		// Flood blocks live in the running server's memory: ask it.
+		cfg, err := e.g.loadConfig()
+		if err != nil {
+			return err
+		}
+		var flood []FloodBlock
+		if err := callAPI(ctx, cfg, http.MethodGet, "/api/guard/flood", &flood); err != nil {
+			e.warnf("flood blocks not listed: %v", err)
+		}
+		for _, b := range flood {
+			t.row(string(guard.BanFlood), b.Subject, timeUTC(b.Since), "flood end + "+b.EndsWithin, b.Reason)
 		}
 		return t.write(e.out, *asJSON)
 	}

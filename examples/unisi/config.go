@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/internal/httpauth"
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/sip"
@@ -105,6 +106,17 @@ type SIPConfig struct {
 	Domains []string `toml:"domains"`
 	// UDPBuffer sets the UDP socket buffers in bytes (0: kernel default).
 	UDPBuffer int `toml:"udp_buffer"`
+	// MaxPending bounds the initial requests received and not yet
+	// answered (sip.OverloadConfig): beyond it new calls get 503 with
+	// Retry-After at once, calls in progress go on. 0: the library's
+	// default (sip.DefaultMaxPending); -1: no bound.
+	MaxPending int `toml:"max_pending"`
+	// MaxQueueDelay refuses new requests the same way while datagrams wait
+	// longer than this in the UDP socket before they are read (default
+	// 500ms; 100ms refuses sooner; negative: not measured; Linux only).
+	MaxQueueDelay Duration `toml:"max_queue_delay"`
+	// RetryAfter is the Retry-After of those 503s (default 5s).
+	RetryAfter Duration `toml:"retry_after"`
 
 	// Limits of TCP, TLS and WebSocket connections (sip.StreamLimits);
 	// 0 turns one off.
@@ -122,6 +134,11 @@ type SIPConfig struct {
 	// MaxConnectionsPerIP caps accepted connections per source address, per
 	// /64 for IPv6 (default 64; raise it for many TCP phones behind one NAT).
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+}
+
+// overload is the SIP server's overload protection.
+func (c SIPConfig) overload() sip.OverloadConfig {
+	return sip.OverloadConfig{MaxPending: c.MaxPending, MaxQueueDelay: c.MaxQueueDelay.Duration, RetryAfter: c.RetryAfter.Duration}
 }
 
 // streams is the SIP server's StreamLimits: 0 in the file means off.
@@ -158,6 +175,47 @@ type HTTPConfig struct {
 	Listen string `toml:"listen"`
 	// Pprof serves Go's profiler under /debug/pprof/ (off by default).
 	Pprof bool `toml:"pprof"`
+	// Token is the bearer token the operations API (/api/…, and
+	// /debug/pprof/) wants ("Authorization: Bearer TOKEN"), at least 16
+	// bytes; TokenFile names a file holding it instead (one line). With
+	// neither, the API answers loopback clients only. The health checks
+	// and /metrics are open.
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+}
+
+// token returns the API's bearer token: Token, or TokenFile's first line;
+// empty with neither.
+func (c HTTPConfig) token() (string, error) {
+	switch {
+	case c.Token != "" && c.TokenFile != "":
+		return "", errors.New("config: http.token and http.token_file: set one")
+	case c.TokenFile != "":
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("config: http.token_file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		tok := strings.TrimSpace(line)
+		if tok == "" {
+			return "", fmt.Errorf("config: http.token_file %s: empty", c.TokenFile)
+		}
+		return tok, nil
+	}
+	return c.Token, nil
+}
+
+// apiGuard is the operations API's access check ([http] token).
+func (c HTTPConfig) apiGuard() (*httpauth.Guard, error) {
+	tok, err := c.token()
+	if err != nil {
+		return nil, err
+	}
+	g, err := httpauth.New(tok, "unisi")
+	if err != nil {
+		return nil, fmt.Errorf("config: http.token: %w", err)
+	}
+	return g, nil
 }
 
 // StoreConfig says where the data lives.
@@ -438,6 +496,9 @@ func defaultConfig() Config {
 			MessageTimeout:      Duration{sip.DefaultMessageTimeout},
 			MaxConnections:      sip.DefaultMaxConns,
 			MaxConnectionsPerIP: sip.DefaultMaxConnsPerIP,
+			MaxPending:          sip.DefaultMaxPending,
+			MaxQueueDelay:       Duration{sip.DefaultMaxQueueDelay},
+			RetryAfter:          Duration{5 * time.Second},
 		},
 		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080"},
 		Store: StoreConfig{SQLite: "unisi.db", Poll: Duration{2 * time.Second}},
@@ -623,6 +684,9 @@ func (c Config) validate() error {
 		if err := c.Provisioning.check(c); err != nil {
 			return err
 		}
+	}
+	if _, err := c.HTTP.apiGuard(); err != nil {
+		return err
 	}
 	return c.validateOps()
 }

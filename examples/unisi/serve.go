@@ -81,18 +81,32 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	a.accountingAPI(hmux, srv)
-	a.tlsAPI(hmux, srv)
+	// The operations API wants [http] token (or a loopback client).
+	apiGuard, err := cfg.HTTP.apiGuard()
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if !apiGuard.HasToken() {
+		log.Warn("unisi: no [http] token: the operations API (/api/) answers loopback clients only")
+	}
+	api := http.NewServeMux()
+	a.accountingAPI(api, srv)
+	a.guardAPI(api)
+	a.tlsAPI(api, srv)
+	hmux.Handle("/api/", apiGuard.Wrap(api))
 	// The phones' files under /prov/ (app_provisioning.go).
 	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
 		srv.Close()
 		return err
 	}
 	if cfg.HTTP.Pprof {
-		hmux.HandleFunc("/debug/pprof/", pprof.Index)
-		hmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		hmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		hmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		hmux.Handle("/debug/pprof/", apiGuard.Wrap(pm))
 	}
 	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -276,7 +290,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// A REGISTER waits on nothing but the local SQLite file when its
 		// binding is written back later: serve it on the read loop.
 		InlineStateless: cfg.Registrar.WriteBack.Duration > 0 && cfg.Store.MySQL == "",
-	}, append(append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls)}, a.guardOptions(g)...), a.captureOptions()...)...)
+	}, append(append([]sip.Option{sip.WithLogger(log), sip.WithRegisterer(reg), sip.WithCallLog(cfg.Log.Calls), sip.WithOverload(cfg.SIP.overload())}, a.guardOptions(g)...), a.captureOptions()...)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

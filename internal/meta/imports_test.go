@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/timerec":  {},
 	"internal/digits":   {},
 	"internal/ttlcache": {},
+	"internal/httpauth": {},
 	"internal/daemon":   {},
 
 	"snapshot":    {},

@@ -1,0 +1,244 @@
+package sip
+
+import (
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// OverloadConfig bounds the work a Server takes on, so that an offered load
+// above what the machine can carry costs it a cheap refusal per excess
+// call instead of a pile of half-served ones (goroutines waiting in the
+// Forwarder, transactions waiting on the socket, memory growing until the
+// calls it does serve time out too).
+//
+// The measure is the number of initial requests pending: received, not
+// refused, and still in the proxy's hands. An INVITE stops being pending
+// when the first response comes back from downstream (the next hop's 100
+// Trying: it has left our queues, and the time until the callee rings is
+// not our load), or when it is answered upstream; any other request when
+// it is answered. On a healthy server that number is the arrival rate
+// times the time the proxy takes plus one round trip (milliseconds: 3000
+// calls/s give a dozen); when the server falls behind (CPU, the socket's
+// read loop, a slow stage), it is the queue, and by Little's law the
+// delay each new call would see.
+// The pending count does not see the kernel's queue: the datagrams that
+// wait in a UDP listener's receive buffer because the read loop (one
+// goroutine a listener, parsing every message) is behind. MaxQueueDelay
+// bounds that wait, measured from the kernel's receive timestamps
+// (queuedelay.go).
+//
+// Above MaxPending, or above MaxQueueDelay, a new initial request is refused at once with 503
+// Service Unavailable and Retry-After, sent once (no retransmission, its
+// transaction ended, as the shutdown's 503), before any stage runs.
+//
+// Never refused: in-dialog requests (a To tag: BYE, re-INVITE, the ACK),
+// ACK, CANCEL, responses, retransmissions of requests already taken (they
+// belong to their transaction), and INVITE retransmissions of answered
+// calls. Calls in progress finish; only new ones wait.
+//
+// Stateless requests (Config.Stateless: REGISTER over UDP) have their own
+// bound: a fixed pool of workers and a queue; when both are full, each
+// request beyond them used to get a goroutine of its own. Those overflow
+// goroutines now count as pending, and a request that finds MaxPending
+// reached is answered 503 on the socket's read loop.
+//
+// OpenSIPS has no built-in equivalent: a script calls `load_get()` or the
+// `ratelimit` module's `rl_check()` with a fixed rate and answers 503
+// itself; Kamailio's `pike` and `pipelimit` are the same idea. Palio bounds
+// the queue rather than the rate, so the limit follows the machine's real
+// capacity (other work on it, the services turned on) without tuning.
+type OverloadConfig struct {
+	// MaxPending is how many initial requests may be pending before new
+	// ones are refused (default DefaultMaxPending; negative: no bound).
+	MaxPending int
+	// MaxQueueDelay bounds the time datagrams wait in a UDP listener's
+	// receive queue before the server reads them, a queue the pending
+	// count does not see (queuedelay.go): while the minimum wait over
+	// 100 ms intervals is above it, new initial requests are refused as
+	// beyond MaxPending (default DefaultMaxQueueDelay; negative: not
+	// measured). Linux only (the kernel's receive timestamps).
+	MaxQueueDelay time.Duration
+	// RetryAfter is the Retry-After of the 503 (default 5 s, rounded to
+	// whole seconds, at least 1 s).
+	RetryAfter time.Duration
+}
+
+// DefaultMaxQueueDelay is the default OverloadConfig.MaxQueueDelay. A
+// standing queue of 500 ms in the socket means every request that comes
+// out of it has already been retransmitted (SIP's T1): refusing is then
+// clearly right, and a loaded test machine does not get there by
+// accident. 100 ms refuses earlier (bench/overload.sh measured both); a
+// healthy server's wait is well under a millisecond.
+const DefaultMaxQueueDelay = 500 * time.Millisecond
+
+// DefaultMaxPending is the default OverloadConfig.MaxPending. At the
+// 2000–3000 calls/s a 2-core machine routes, 100 pending requests are
+// 30–50 ms of queue, well under SIP's 500 ms T1: admitted callers are
+// answered before they retransmit, and a queue that grows past it means
+// the machine is behind. Stages that wait (ENUM lookups, a remote
+// database) hold their requests pending: raise it for those (pending ≈
+// calls/s × the time a call spends in the pipeline).
+const DefaultMaxPending = 100
+
+// WithOverload sets the Server's overload protection (see OverloadConfig).
+// Without it the defaults apply.
+func WithOverload(cfg OverloadConfig) Option {
+	return func(s *Server) { s.overload = newOverload(cfg) }
+}
+
+// overloadLogEvery is how often at most the overload line is logged.
+const overloadLogEvery = 10 * time.Second
+
+// overload is the Server's admission control (OverloadConfig).
+type overload struct {
+	max        int64 // 0: no bound
+	maxDelay   int64 // nanoseconds; 0: not measured
+	queue      queueDelay
+	retryAfter string
+	pending    atomic.Int64
+	shedding   atomic.Bool  // refused since the last "over" line
+	lastLog    atomic.Int64 // unix nanoseconds of the last Warn line
+	episode    atomic.Int64 // refused since the overload began
+	unlogged   atomic.Int64 // refused since the last Warn line
+	log        *slog.Logger
+	shed       *prometheus.CounterVec
+}
+
+func newOverload(cfg OverloadConfig) *overload {
+	o := &overload{}
+	switch {
+	case cfg.MaxPending == 0:
+		o.max = DefaultMaxPending
+	case cfg.MaxPending > 0:
+		o.max = int64(cfg.MaxPending)
+	}
+	switch {
+	case cfg.MaxQueueDelay == 0:
+		o.maxDelay = int64(DefaultMaxQueueDelay)
+	case cfg.MaxQueueDelay > 0:
+		o.maxDelay = int64(cfg.MaxQueueDelay)
+	}
+	ra := cfg.RetryAfter
+	if ra <= 0 {
+		ra = 5 * time.Second
+	}
+	o.retryAfter = strconv.Itoa(max(1, int((ra+time.Second/2)/time.Second)))
+	return o
+}
+
+// init registers the metrics and sets the logger; NewServer calls it once.
+func (o *overload) init(log *slog.Logger, reg prometheus.Registerer) {
+	o.log = log
+	o.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_sip_overload_refused_total",
+		Help: "Initial requests refused with 503 because too many were pending (OverloadConfig), by method.",
+	}, []string{"method"})
+	delay := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "palio_sip_udp_queue_delay_seconds",
+		Help: "The standing queue delay of the UDP listeners: the least time a datagram waited in the socket over the last 100 ms (OverloadConfig.MaxQueueDelay; 0 when not measured).",
+	}, func() float64 { return o.queue.standing(time.Now().UnixNano()).Seconds() })
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "palio_sip_pending_requests",
+		Help: "Initial requests received and not yet answered by more than 100 Trying (what OverloadConfig.MaxPending bounds).",
+	}, func() float64 { return float64(o.pending.Load()) })
+	if reg != nil {
+		reg.MustRegister(o.shed, pending, delay)
+	}
+}
+
+// admit takes a pending slot for a new initial request, or reports that
+// there is none left. A request admitted is released exactly once.
+func (o *overload) admit() bool {
+	if o == nil { // a Server not made by NewServer (tests)
+		return true
+	}
+	if o.maxDelay > 0 && time.Duration(o.queue.delay.Load()) > time.Duration(o.maxDelay) &&
+		o.queue.standing(time.Now().UnixNano()) > time.Duration(o.maxDelay) {
+		return false
+	}
+	if o.pending.Add(1) <= o.max || o.max == 0 {
+		return true
+	}
+	o.pending.Add(-1)
+	return false
+}
+
+// release gives back a slot taken by admit.
+func (o *overload) release() {
+	if o == nil {
+		return
+	}
+	n := o.pending.Add(-1)
+	if o.shedding.Load() && n <= o.max/2 && o.shedding.CompareAndSwap(true, false) {
+		o.log.Info("sip: overload over, accepting new requests", "pending", n, "refused", o.episode.Swap(0))
+	}
+}
+
+// refused counts a request turned away and logs, at most once every
+// overloadLogEvery, how many were.
+func (o *overload) refused(method Method) {
+	o.shed.WithLabelValues(methodLabel(method)).Inc()
+	o.episode.Add(1)
+	o.unlogged.Add(1)
+	o.shedding.Store(true)
+	now := time.Now().UnixNano()
+	last := o.lastLog.Load()
+	if now-last < int64(overloadLogEvery) || !o.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	o.log.Warn("sip: overloaded, refusing new requests with 503", "pending", o.pending.Load(), "max_pending", o.max,
+		"queue_delay", o.queue.standing(now).Round(time.Millisecond), "refused", o.unlogged.Swap(0))
+}
+
+// response is the 503 refusing req.
+func (o *overload) response(req *Request) *Response {
+	res := NewResponse(req, 503, "Service Unavailable")
+	res.AppendHeader(sipmsg.NewHeader("Retry-After", o.retryAfter))
+	return res
+}
+
+// sheddable reports whether req is a new initial request, the only kind
+// overload protection may refuse.
+func sheddable(req *Request) bool {
+	return !req.IsAck() && !req.IsCancel() && toTag(req) == ""
+}
+
+// refuseStateless answers a stateless request (Config.Stateless) 503 on the
+// read loop: its workers and their queue are full, and MaxPending requests
+// are pending.
+func (s *Server) refuseStateless(job statelessJob) {
+	defer s.inflight.Add(-1)
+	m, err := sipmsg.ParseMessage(job.data)
+	if err != nil {
+		s.inputs.unparsableFrom("udp", job.from, len(job.data), err.Error())
+		return
+	}
+	req, ok := m.(*sipmsg.Request)
+	if !ok || validate(req) != nil {
+		return
+	}
+	req.SetSource(job.from.String())
+	req.SetTransport("UDP")
+	s.metrics.request(req.Method)
+	pc := s.packetConnFor(job.to)
+	if pc == nil {
+		return
+	}
+	s.overload.refused(req.Method)
+	s.metrics.response(503)
+	_ = writeUDP(pc, responseAddr(req), s.overload.response(req))
+}
+
+// progressed tells the call's overload slot that a response came from
+// downstream (100 Trying included): the INVITE has left the proxy's queues,
+// and the time until the callee rings is not the proxy's load.
+func (c *Call) progressed() {
+	if c != nil && c.pending != nil {
+		c.pending()
+	}
+}

@@ -1,0 +1,192 @@
+package sip_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// TestOverloadRefusesNewRequests holds the pipeline busy (a stage that
+// waits) so that MaxPending initial requests are pending, and checks over
+// real sockets that the next INVITE, over UDP and over TCP, is refused at
+// once with 503 and Retry-After, that a call already established still
+// ends (its BYE is not refused), that the held calls complete once the
+// stage lets them go, and that the server then answers as before.
+func TestOverloadRefusesNewRequests(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 8)
+	var holding atomic.Bool
+	hold := func(next sip.Handler) sip.Handler {
+		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			if holding.Load() {
+				entered <- struct{}{}
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			return next.ServeSIP(ctx, w, r)
+		})
+	}
+	reg := prometheus.NewRegistry()
+	p := siptest.NewProxy(t, siptest.ProxyConfig{
+		Stages:  []sip.Middleware{hold},
+		Options: []sip.Option{sip.WithOverload(sip.OverloadConfig{MaxPending: 2, RetryAfter: 7e9}), sip.WithRegisterer(reg)},
+	})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.Addr("udp")))
+	tcpCaller := siptest.NewUA(t, siptest.WithUser("5003"), siptest.WithTransport("tcp"), siptest.WithProxy(p.Addr("tcp")))
+	ctx := ctxT(t, 10e9)
+	uri := "sip:5002@" + callee.Addr()
+
+	established, err := caller.Invite(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := established.WaitCode(ctx, 200); err != nil {
+		t.Fatalf("call before the overload: %v", err)
+	}
+
+	holding.Store(true)
+	var held []*siptest.Call
+	for range 2 {
+		c, err := caller.Invite(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("a held INVITE never reached the stage")
+		}
+	}
+
+	for _, ua := range []*siptest.UA{caller, tcpCaller} {
+		c, err := ua.Invite(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.WaitFinal(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != 503 {
+			t.Fatalf("INVITE with 2 of 2 pending: got %d, want 503", res.StatusCode)
+		}
+		if h := res.GetHeader("Retry-After"); h == nil || h.Value() != "7" {
+			t.Errorf("503 Retry-After: got %v, want 7", h)
+		}
+	}
+	if got := gathered(t, reg, "palio_sip_overload_refused_total", "method", "INVITE"); got != 2 {
+		t.Errorf("palio_sip_overload_refused_total{method=INVITE}: got %v, want 2", got)
+	}
+	if got := gathered(t, reg, "palio_sip_pending_requests"); got != 2 {
+		t.Errorf("palio_sip_pending_requests: got %v, want 2", got)
+	}
+
+	// In-dialog requests are never refused.
+	if res, err := established.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE during the overload: %v %v, want 200", res, err)
+	}
+
+	holding.Store(false)
+	close(release)
+	for i, c := range held {
+		if err := c.WaitCode(ctx, 200); err != nil {
+			t.Fatalf("held call %d: %v", i, err)
+		}
+	}
+	for _, ua := range []*siptest.UA{caller, tcpCaller} {
+		c, err := ua.Invite(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitCode(ctx, 200); err != nil {
+			t.Fatalf("call after the overload: %v (codes %v)", err, c.Codes())
+		}
+	}
+	if got := gathered(t, reg, "palio_sip_overload_refused_total"); got != 2 {
+		t.Errorf("palio_sip_overload_refused_total after the overload: got %v, want 2", got)
+	}
+}
+
+// TestOverloadStateless: REGISTER over UDP is served without a
+// transaction by a pool of workers and a queue; with every worker held
+// and the queue full, the requests beyond them take pending slots, and
+// past MaxPending they are answered 503 with Retry-After on the read
+// loop. Once the handler is let go, a REGISTER is answered 200 again.
+func TestOverloadStateless(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	let := func() { releaseOnce.Do(func() { close(release) }) }
+	reg := prometheus.NewRegistry()
+	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "udp", Addr: "127.0.0.1:0"}}, UDPBuffer: 4 << 20},
+		sip.WithLogger(testLogger()), sip.WithRegisterer(reg), sip.WithOverload(sip.OverloadConfig{MaxPending: 2, RetryAfter: 3e9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+		<-release
+		return w.WriteResponse(sip.NewResponse(r, 200, "OK"))
+	})
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	defer let()
+	u := newRawUDP(t, srv.Local().Addr("udp"))
+
+	// Workers and queue hold some 1100; send until one is refused.
+	var refused string
+	for sent := 0; refused == "" && sent < 20000; {
+		for range 200 {
+			sent++
+			u.send(u.register(fmt.Sprintf("ov%d", sent), sent, ""))
+		}
+		for res := u.read(100 * time.Millisecond); res != ""; res = u.read(100 * time.Millisecond) {
+			if strings.HasPrefix(res, "SIP/2.0 503 ") {
+				refused = res
+				break
+			}
+		}
+	}
+	if refused == "" {
+		t.Fatal("no REGISTER refused with every worker held and the queue full")
+	}
+	if !strings.Contains(refused, "Retry-After: 3") {
+		t.Errorf("503 without Retry-After 3: %q", refused)
+	}
+	if got := gathered(t, reg, "palio_sip_overload_refused_total", "method", "REGISTER"); got < 1 {
+		t.Errorf("palio_sip_overload_refused_total{method=REGISTER}: got %v, want at least 1", got)
+	}
+
+	let()
+	// The held REGISTERs are answered now; then a new one is, too (sent
+	// again while its answer may be lost among theirs: it is stateless).
+	for u.read(300*time.Millisecond) != "" {
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt == 10 {
+			t.Fatal("no 200 to a REGISTER after the overload")
+		}
+		u.send(u.register("after", 1, ""))
+		for res := u.read(time.Second); res != ""; res = u.read(time.Second) {
+			if strings.HasPrefix(res, "SIP/2.0 200 ") && strings.Contains(res, "branch=z9hG4bKafter") {
+				return
+			}
+		}
+	}
+}
