@@ -469,7 +469,7 @@ func (c *call) transfer(number string) error {
 // until either hangs up, then hangs up the other.
 func (c *call) bridge(d *diago.DialogClientSession, med *diago.DialogMedia) {
 	c.stopReading()
-	defer d.Close()
+	defer c.box.closePlaced(d)
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	stop := context.AfterFunc(d.Context(), cancel)

@@ -79,6 +79,18 @@ func (c *call) place(ctx context.Context, number string, ringFor time.Duration) 
 	med, err := d.Invite(inviteCtx, opts)
 	close(finished)
 	<-canceller
+	if err == nil {
+		// The dialog exists from the 2xx on (RFC 3261 §13.2.2.4). diago
+		// files a placed call in its dialog table only once the ACK has
+		// left (sipgo marks it confirmed after the write): the callee can
+		// get that ACK through the router and hang up, and its BYE reach
+		// the box, before this goroutine runs again, and be refused 481,
+		// leaving the other leg up (seen under load in the example's
+		// queue test). File it now.
+		if serr := c.box.dg.DialogCacheClient().DialogStore(context.Background(), d.ID, d); serr != nil {
+			c.log.Warn("mediabox: placed call not filed in the dialog table", "to", number, "error", serr)
+		}
+	}
 
 	switch {
 	case err == nil && ringCtx.Err() != nil:
@@ -88,7 +100,7 @@ func (c *call) place(ctx context.Context, number string, ringFor time.Duration) 
 			_ = d.Hangup(hctx)
 		}
 		hcancel()
-		_ = d.Close()
+		c.box.closePlaced(d)
 		c.box.m.placed.WithLabelValues("failed").Inc()
 		c.log.Info("mediabox: a late answer hung up", "to", number)
 		return nil, nil, context.Cause(ringCtx)
@@ -107,7 +119,7 @@ func (c *call) place(ctx context.Context, number string, ringFor time.Duration) 
 		err = errors.Join(context.Cause(ringCtx), err)
 	}
 	c.box.m.placed.WithLabelValues("failed").Inc()
-	_ = d.Close()
+	c.box.closePlaced(d)
 	return nil, nil, err
 }
 
@@ -153,5 +165,15 @@ func (c *call) cancelInvite(ctx context.Context, d *diago.DialogClientSession) e
 		return tx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// closePlaced releases a call the box placed, and takes it out of
+// diago's dialog table: diago drops a client dialog from it only when its
+// BYE succeeds, and place files it before its ACK.
+func (b *Box) closePlaced(d *diago.DialogClientSession) {
+	_ = d.Close()
+	if d.ID != "" {
+		_ = b.dg.DialogCacheClient().DialogDelete(context.Background(), d.ID)
 	}
 }

@@ -186,7 +186,7 @@ func (c *call) queue(id string) (Action, error) {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
 		_ = a.d.Hangup(hctx)
 		cancel()
-		_ = a.d.Close()
+		c.box.closePlaced(a.d)
 		c.log.Info("mediabox: the caller left as an agent answered", "queue", q.ID, "agent", a.agent)
 		return Action{}, nil
 	}
@@ -255,7 +255,7 @@ func (c *call) ringOne(ctx context.Context, agent string, ring time.Duration) (a
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
 		_ = d.Hangup(hctx)
 		cancel()
-		_ = d.Close()
+		c.box.closePlaced(d)
 		return answered{}, false
 	}
 	return answered{agent: agent, d: d, med: med}, true
@@ -288,7 +288,7 @@ func (c *call) ringAll(ctx context.Context, agents []string, ring time.Duration)
 		hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
 		_ = a.d.Hangup(hctx)
 		hcancel()
-		_ = a.d.Close()
+		c.box.closePlaced(a.d)
 	}
 	return winner, won
 }
