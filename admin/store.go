@@ -72,3 +72,53 @@ type Store interface {
 	// Audit returns the entries f selects, newest first.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }
+
+// Login is a local login of the admin page: an administrator, or a user
+// who owns a SIP account. Only a hash of its password is kept (bcrypt).
+type Login struct {
+	// Name is what the login types in the form ("admin", "5002").
+	Name  string `json:"name"`
+	Scope Scope  `json:"scope"`
+	// Account and Domain name the SIP account a user login owns.
+	Account string `json:"account,omitempty"`
+	Domain  string `json:"domain,omitempty"`
+	// Hash is the password's bcrypt hash; never served.
+	Hash string `json:"-"`
+	// Updated is when the login was last written.
+	Updated time.Time `json:"updated,omitzero"`
+}
+
+// Validate reports a login that cannot be stored: a name that is empty,
+// too long or has spaces or control characters, an unknown scope, a user
+// login without an account, or no hash.
+func (l Login) Validate() error {
+	if l.Name == "" || len(l.Name) > 64 || strings.ContainsFunc(l.Name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("admin: login name %q: want 1 to 64 characters without spaces", l.Name)
+	}
+	switch l.Scope {
+	case ScopeAdmin:
+	case ScopeUser:
+		if l.Account == "" {
+			return fmt.Errorf("admin: login %s: a user login needs its account", l.Name)
+		}
+	default:
+		return fmt.Errorf("admin: login %s: scope %q: want admin or user", l.Name, l.Scope)
+	}
+	if l.Hash == "" {
+		return fmt.Errorf("admin: login %s: no password hash", l.Name)
+	}
+	return nil
+}
+
+// LoginStore keeps the local logins. Implementations must be safe for
+// concurrent use.
+type LoginStore interface {
+	// Login returns the login called name, or ErrNotFound.
+	Login(ctx context.Context, name string) (Login, error)
+	// PutLogin stores l (Validate first), replacing a login of its name.
+	PutLogin(ctx context.Context, l Login) error
+	// DeleteLogin removes a login, or returns ErrNotFound.
+	DeleteLogin(ctx context.Context, name string) error
+	// Logins returns every login, by name.
+	Logins(ctx context.Context) ([]Login, error)
+}
