@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +105,13 @@ type Config struct {
 	Trunks   Trunks
 	CDRs     accounting.Store
 	Bans     Bans
+	// Locations and Devices show an account's registered contacts and
+	// provisioned phones.
+	Locations Locations
+	Devices   Devices
+	// Logins are the page's local logins. Without them (and without
+	// WithoutLogin) New fails: the API is never open.
+	Logins LoginStore
 }
 
 // Option configures a Handler.
@@ -114,7 +122,8 @@ type options struct {
 	reg prometheus.Registerer
 	now func() time.Time
 
-	noLogin bool
+	noLogin    bool
+	authFailed func(src netip.Addr, user, reason string)
 }
 
 // WithoutLogin serves every request as an administrator named "admin",
@@ -142,6 +151,10 @@ type Handler struct {
 	patterns []string
 	metrics  *metrics
 	noLogin  bool
+
+	sessions   *sessions
+	limiter    *limiter
+	authFailed func(src netip.Addr, user, reason string)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -156,10 +169,14 @@ func New(cfg Config, store Store, opts ...Option) (*Handler, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if cfg.Logins == nil && !o.noLogin {
+		return nil, errors.New("admin: no login store (Config.Logins): the API would be open")
+	}
 	if cfg.Realm == "" {
 		cfg.Realm = cfg.Domain
 	}
-	h := &Handler{cfg: cfg, store: store, log: o.log, now: o.now, mux: http.NewServeMux(), metrics: newMetrics(o.reg), noLogin: o.noLogin}
+	h := &Handler{cfg: cfg, store: store, log: o.log, now: o.now, mux: http.NewServeMux(), metrics: newMetrics(o.reg), noLogin: o.noLogin,
+		sessions: newSessions(MaxSessions), limiter: newLimiter(), authFailed: o.authFailed}
 	h.routes()
 	return h, nil
 }
@@ -167,12 +184,13 @@ func New(cfg Config, store Store, opts ...Option) (*Handler, error) {
 // ServeHTTP serves the API.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	if h.noLogin {
-		r = r.WithContext(withPrincipal(r.Context(), Principal{Name: "admin", Scope: ScopeAdmin}))
-	}
 	_, pattern := h.mux.Handler(r)
+	defer func() { h.metrics.observe(pattern, rec.code) }()
+	r, ok := h.authenticate(rec, r, pattern)
+	if !ok {
+		return
+	}
 	h.mux.ServeHTTP(rec, r)
-	h.metrics.observe(pattern, rec.code)
 }
 
 // statusRecorder remembers the status written.

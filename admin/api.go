@@ -38,6 +38,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/accounts/{account}/features", h.self(h.getFeatures))
 	m.HandleFunc("PATCH /admin/api/accounts/{account}/features", h.self(h.setFeatures))
 	m.HandleFunc("GET /admin/api/accounts/{account}/cdrs", h.self(h.accountCDRs))
+	m.HandleFunc("GET /admin/api/accounts/{account}/contacts", h.self(h.contacts))
+	m.HandleFunc("GET /admin/api/accounts/{account}/devices", h.self(h.accountDevices))
+	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))
 	m.HandleFunc("GET /admin/api/aliases", h.admin(h.listAliases))
 	m.HandleFunc("POST /admin/api/aliases", h.admin(h.createAlias))
 	m.HandleFunc("DELETE /admin/api/aliases/{alias}", h.admin(h.deleteAlias))
@@ -53,9 +56,16 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/cdrs.csv", h.admin(h.exportCDRs))
 	m.HandleFunc("GET /admin/api/bans", h.admin(h.listBans))
 	m.HandleFunc("DELETE /admin/api/bans/{kind}/{subject}", h.admin(h.deleteBan))
-	m.HandleFunc("GET /admin/api/notice", h.any(h.getNotice))
+	m.HandleFunc("GET /admin/api/notice", h.loggedIn(h.getNotice))
 	m.HandleFunc("PUT /admin/api/notice", h.admin(h.setNotice))
 	m.HandleFunc("GET /admin/api/audit", h.admin(h.listAudit))
+	m.HandleFunc("POST /admin/api/login", h.any(h.login))
+	m.HandleFunc("POST /admin/api/logout", h.any(h.logout))
+	m.HandleFunc("GET /admin/api/session", h.any(h.session))
+	m.HandleFunc("POST /admin/api/session/password", h.loggedIn(h.changeOwnPassword))
+	m.HandleFunc("GET /admin/api/logins", h.admin(h.listLogins))
+	m.HandleFunc("PUT /admin/api/logins/{name}", h.admin(h.putLogin))
+	m.HandleFunc("DELETE /admin/api/logins/{name}", h.admin(h.deleteLogin))
 	h.mux.HandleFunc("/admin/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such API route"})
 	})
@@ -100,7 +110,17 @@ func (h *Handler) self(fn apiFunc) http.HandlerFunc {
 	})
 }
 
-// any serves fn to every logged-in principal, answering its error.
+// loggedIn serves fn to any logged-in principal.
+func (h *Handler) loggedIn(fn apiFunc) http.HandlerFunc {
+	return h.any(func(w http.ResponseWriter, r *http.Request) error {
+		if principalFrom(r.Context()).Scope == "" {
+			return errForbidden
+		}
+		return fn(w, r)
+	})
+}
+
+// any serves fn to every request that passed authenticate, answering its error.
 func (h *Handler) any(fn apiFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := fn(w, r); err != nil {

@@ -13,11 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/permission"
+	"github.com/palio-voip/palio/provisioning"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
@@ -118,6 +122,8 @@ type fixture struct {
 	trunks   *fakeTrunks
 	cdrs     *accounting.MemStore
 	bans     *guard.MemStore
+	location *registrar.MemStore
+	devices  *provisioning.MemStore
 }
 
 var testNow = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
@@ -132,9 +138,18 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		features: features.NewMemStore(),
 		calls: &fakeCalls{calls: []accounting.LiveCall{{CallID: "call-1", From: "5002@" + testDomain, To: "0577123456@" + testDomain,
 			Caller: "5002", Number: "0577123456", Class: "local", State: "confirmed", Gateway: "gw-siena-1", Start: testNow.Add(-time.Minute), Answered: testNow.Add(-50 * time.Second), Seconds: 50}}},
-		trunks: &fakeTrunks{gwState: routing.StateActive, crState: routing.StateActive, gwCalls: 1, channels: 30},
-		cdrs:   accounting.NewMemStore(),
-		bans:   guard.NewMemStore(),
+		trunks:   &fakeTrunks{gwState: routing.StateActive, crState: routing.StateActive, gwCalls: 1, channels: 30},
+		cdrs:     accounting.NewMemStore(),
+		bans:     guard.NewMemStore(),
+		location: registrar.NewMemStore(),
+		devices:  provisioning.NewMemStore(),
+	}
+	if err := f.location.Put(ctx, registrar.Binding{AOR: "5002", Contact: "sip:5002@192.0.2.10:5060", Transport: "UDP", UserAgent: "snom715", CallID: "c", CSeq: 1, Expires: testNow.Add(time.Hour), Updated: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := provisioning.ParseMAC("00:04:13:aa:bb:cc")
+	if err := f.devices.PutDevice(ctx, provisioning.Device{MAC: mac, Model: "snom715", Name: "Mario's desk", Owner: "5002", Lines: []provisioning.Line{{User: "5002", Password: "pw-5002"}}}); err != nil {
+		t.Fatal(err)
 	}
 	for _, u := range []string{"5002", "5003"} {
 		s := registrar.NewSubscriberIn(u, testDomain, testDomain, "pw-"+u)
@@ -159,6 +174,16 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
 		Accounts: f.accounts, Aliases: f.aliases, Features: f.features, Calls: f.calls, Trunks: f.trunks, CDRs: f.cdrs, Bans: f.bans,
+		Logins: f.store, Locations: f.location, Devices: f.devices,
+	}
+	for _, l := range []Login{
+		{Name: "admin", Scope: ScopeAdmin, Hash: testHash(t, adminPassword)},
+		{Name: "5002", Scope: ScopeUser, Account: "5002", Hash: testHash(t, userPassword)},
+		{Name: "5003", Scope: ScopeUser, Account: "5003", Hash: testHash(t, userPassword)},
+	} {
+		if err := f.store.PutLogin(ctx, l); err != nil {
+			t.Fatal(err)
+		}
 	}
 	opts = append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), withClock(func() time.Time { return testNow })}, opts...)
 	h, err := New(cfg, f.store, opts...)
@@ -196,4 +221,34 @@ func decode[T any](t *testing.T, b []byte) T {
 		t.Fatalf("decoding %s: %v", b, err)
 	}
 	return v
+}
+
+const (
+	adminPassword = "admin-pass-1"
+	userPassword  = "user-pass-1"
+)
+
+var (
+	hashMu sync.Mutex
+	hashes = map[string]string{}
+)
+
+// testHash hashes at bcrypt's lowest cost, once per password.
+func testHash(t *testing.T, pw string) string {
+	hashMu.Lock()
+	defer hashMu.Unlock()
+	if h, ok := hashes[pw]; ok {
+		return h
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes[pw] = string(b)
+	return string(b)
+}
+
+func TestMain(m *testing.M) {
+	bcryptCost = bcrypt.MinCost
+	goleak.VerifyTestMain(m)
 }

@@ -12,6 +12,7 @@ import (
 // pattern (a fixed set) and the status code.
 type metrics struct {
 	requests *prometheus.CounterVec // route, code
+	logins   *prometheus.CounterVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,6 +21,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_admin_requests_total",
 			Help: "Admin API and page requests, by route pattern and status code.",
 		}, []string{"route", "code"})),
+		logins: promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_admin_logins_total",
+			Help: "Logins to the admin page, by result (ok, failed).",
+		}, []string{"result"})),
 	}
 }
 

@@ -117,7 +117,7 @@ func (sp *spec) check(s schema, v any, at string) error {
 
 // pathValues fill the documented paths' parameters with the fixture's data.
 var pathValues = strings.NewReplacer("/carriers/{id}", "/carriers/pstn", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
-	"{id}", "gw-siena-1", "{kind}", "ip", "{subject}", "203.0.113.9")
+	"{id}", "gw-siena-1", "{name}", "5002", "{kind}", "ip", "{subject}", "203.0.113.9")
 
 // goodBodies are valid bodies of the writes, by route.
 var goodBodies = map[string]any{
@@ -127,6 +127,9 @@ var goodBodies = map[string]any{
 	"PATCH /admin/api/accounts/{account}/features": map[string]any{"forward-busy": "5003"},
 	"POST /admin/api/aliases":                      map[string]any{"alias": "5501", "target": "FAX_5501"},
 	"PUT /admin/api/notice":                        map[string]any{"text": "maintenance Sunday 8-10"},
+	"POST /admin/api/login":                        map[string]any{"name": "admin", "password": adminPassword},
+	"POST /admin/api/session/password":             map[string]any{"old": adminPassword, "new": "another-pass"},
+	"PUT /admin/api/logins/{name}":                 map[string]any{"scope": "user", "account": "5003", "password": "user-5003-pass"},
 }
 
 // TestOpenAPI checks the OpenAPI file against the handlers: every
@@ -191,7 +194,7 @@ func TestOpenAPI(t *testing.T) {
 			// answers the Error shape: 404 for a missing account, gateway, …
 			if _, ok := op.Responses["404"]; ok && strings.Contains(p, "{") {
 				bad := strings.NewReplacer("{account}", "5999", "{alias}", "5999", "{callid}", "nope",
-					"{id}", "nope", "{kind}", "ip", "{subject}", "198.51.100.1").Replace(p)
+					"{id}", "nope", "{name}", "nope", "{kind}", "ip", "{subject}", "198.51.100.1").Replace(p)
 				code, body := do(t, newFixture(t, WithoutLogin()).h, method, bad, goodBodies[key])
 				if code != http.StatusNotFound {
 					t.Fatalf("%s %s: got status %d (%s), want 404", method, bad, code, body)
