@@ -48,6 +48,7 @@ type Config struct {
 	Provisioning ProvisioningConfig `toml:"provisioning"`
 	Alerts       AlertsConfig       `toml:"alerts"` // config_ops.go
 	HEP          HEPCaptureConfig   `toml:"hep"`    // config_ops.go
+	Admin        AdminConfig        `toml:"admin"`  // app_admin.go
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -491,6 +492,7 @@ func defaultConfig() Config {
 		Guard:        defaultGuardConfig(),
 		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 		Provisioning: defaultProvisioning(),
+		Admin:        defaultAdmin(),
 		Alerts:       defaultAlerts(),
 		HEP:          defaultHEP(),
 	}
@@ -618,6 +620,9 @@ func (c Config) validate() error {
 		if err := c.Provisioning.check(c); err != nil {
 			return err
 		}
+	}
+	if err := c.Admin.check(); err != nil {
+		return err
 	}
 	return c.validateOps()
 }

@@ -82,6 +82,11 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		fmt.Fprintln(w, "ok")
 	})
 	a.accountingAPI(hmux, srv)
+	// The management page and API under /admin/ (app_admin.go).
+	if err := a.startAdmin(ctx, srv, hmux, log, reg); err != nil {
+		srv.Close()
+		return err
+	}
 	// The phones' files under /prov/ (app_provisioning.go).
 	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
 		srv.Close()

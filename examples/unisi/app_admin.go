@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/sip"
+)
+
+// AdminConfig is [admin]: the management page and API (package admin)
+// under /admin/ on [http] listen.
+type AdminConfig struct {
+	// Enabled serves /admin/.
+	Enabled bool `toml:"enabled"`
+	// User is the first administrator's login, created at start when the
+	// database has no login of that name, with the password read from
+	// PasswordFile (its first line). An existing login is left alone.
+	User         string `toml:"user"`
+	PasswordFile string `toml:"password_file"`
+}
+
+func defaultAdmin() AdminConfig { return AdminConfig{User: "admin"} }
+
+// check reads the password file when the first administrator is to be
+// created; it is read again at start.
+func (ac AdminConfig) check() error {
+	if !ac.Enabled || ac.PasswordFile == "" {
+		return nil
+	}
+	if ac.User == "" {
+		return errors.New("config: admin.user is empty")
+	}
+	_, err := ac.password()
+	return err
+}
+
+// password is the first line of PasswordFile.
+func (ac AdminConfig) password() (string, error) {
+	b, err := os.ReadFile(ac.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("config: admin.password_file: %w", err)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(pw, "\r"), nil
+}
+
+// startAdmin mounts the admin page and API on hmux when [admin] enables
+// them: the stores the router reads, its live calls and trunks.
+func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) error {
+	ac := a.cfg.Admin
+	if !ac.Enabled {
+		return nil
+	}
+	st := a.db.Admin()
+	if ac.PasswordFile != "" {
+		pw, err := ac.password()
+		if err != nil {
+			return err
+		}
+		created, err := admin.Bootstrap(ctx, st, ac.User, pw)
+		if err != nil {
+			return fmt.Errorf("admin: first login %s: %w", ac.User, err)
+		}
+		if created {
+			log.Info("unisi: created the admin login", "login", ac.User)
+		}
+	}
+	cfg := admin.Config{
+		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
+		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
+		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
+		Trunks: a.router, CDRs: a.db.Accounting(), Bans: a.db.Guard(),
+		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
+	}
+	h, err := admin.New(cfg, st, admin.WithLogger(log), admin.WithRegisterer(reg),
+		admin.WithAuthFailures(func(src netip.Addr, user, reason string) {
+			if g := a.guard.Load(); g != nil {
+				g.AuthFailed(src, user, reason)
+			}
+		}))
+	if err != nil {
+		return err
+	}
+	hmux.Handle("/admin/", h)
+	return nil
+}
