@@ -3,9 +3,11 @@ package admin
 import (
 	"context"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +126,13 @@ type options struct {
 
 	noLogin    bool
 	authFailed func(src netip.Addr, user, reason string)
+	maxEvents  int
+	heartbeat  time.Duration
+}
+
+// withEvents sets the live page's bounds, for tests.
+func withEvents(max int, heartbeat time.Duration) Option {
+	return func(o *options) { o.maxEvents, o.heartbeat = max, heartbeat }
 }
 
 // WithoutLogin serves every request as an administrator named "admin",
@@ -140,8 +149,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithRegisterer registers the admin's metrics on reg (default: none).
 func WithRegisterer(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
 
-// Handler serves the admin API under /admin/api/. Mount it at /admin/ on
-// the program's HTTP server.
+// Handler serves the admin API under /admin/api/ and the page under
+// /admin/. Mount it at /admin/ on the program's HTTP server; Close ends
+// its live pages' event streams.
 type Handler struct {
 	cfg      Config
 	store    Store
@@ -151,6 +161,12 @@ type Handler struct {
 	patterns []string
 	metrics  *metrics
 	noLogin  bool
+
+	sseSlots  chan struct{}
+	heartbeat time.Duration
+	closed    chan struct{}
+	closeOnce sync.Once
+	pages     map[string]*template.Template
 
 	sessions   *sessions
 	limiter    *limiter
@@ -165,7 +181,7 @@ func New(cfg Config, store Store, opts ...Option) (*Handler, error) {
 	if store == nil {
 		return nil, errors.New("admin: no store")
 	}
-	o := options{log: slog.Default(), now: time.Now}
+	o := options{log: slog.Default(), now: time.Now, maxEvents: MaxEventClients, heartbeat: EventHeartbeat}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -176,8 +192,12 @@ func New(cfg Config, store Store, opts ...Option) (*Handler, error) {
 		cfg.Realm = cfg.Domain
 	}
 	h := &Handler{cfg: cfg, store: store, log: o.log, now: o.now, mux: http.NewServeMux(), metrics: newMetrics(o.reg), noLogin: o.noLogin,
-		sessions: newSessions(MaxSessions), limiter: newLimiter(), authFailed: o.authFailed}
+		sessions: newSessions(MaxSessions), limiter: newLimiter(), authFailed: o.authFailed,
+		sseSlots: make(chan struct{}, o.maxEvents), heartbeat: o.heartbeat, closed: make(chan struct{})}
 	h.routes()
+	if err := h.pageRoutes(); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 

@@ -83,7 +83,6 @@ var public = map[string]bool{
 	"GET /admin/api/openapi.json": true,
 	"GET /admin/api/session":      true, // answers 401 itself
 	"POST /admin/api/logout":      true, // ends the session if any
-	"GET /admin/{$}":              true, // the page shows its login form
 	"GET /admin/static/{file...}": true,
 	"GET /admin/login":            true,
 }

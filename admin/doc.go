@@ -1,6 +1,12 @@
-// Package admin is the management side of a Palio router: a JSON API
-// (and, in later steps, the web page) over the stores and the live state,
-// in the manner of OpenSIPS's Control Panel and FreePBX's UCP.
+// Package admin is the management side of a Palio router: a JSON API and
+// a web page over the stores and the live state, in the manner of
+// OpenSIPS's Control Panel and FreePBX's UCP.
+//
+// The page (/admin/) is rendered on the server from embedded templates,
+// with a small plain script; its live calls and trunk usage follow
+// server-sent events. Logins are local (LoginStore, bcrypt), with
+// server-side sessions, CSRF tokens, a rate limit per source, and two
+// scopes: administrators, and users who see only their own account.
 //
 // The API lives under /admin/api/ (APIPrefix) and is described by an
 // OpenAPI 3 file served at /admin/api/openapi.json (OpenAPI); a test

@@ -44,6 +44,42 @@ func (m memAccounts) UpdateSubscriber(ctx context.Context, s registrar.Subscribe
 type fakeCalls struct {
 	mu    sync.Mutex
 	calls []accounting.LiveCall
+	subs  map[int]func()
+	next  int
+}
+
+// Subscribe makes fakeCalls a CallEvents.
+func (f *fakeCalls) Subscribe(fn func()) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subs == nil {
+		f.subs = map[int]func(){}
+	}
+	id := f.next
+	f.next++
+	f.subs[id] = fn
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.subs, id)
+	}
+}
+
+// subscribers is how many follow the calls.
+func (f *fakeCalls) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// add adds a call and tells the subscribers.
+func (f *fakeCalls) add(c accounting.LiveCall) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	for _, fn := range f.subs {
+		fn()
+	}
 }
 
 func (f *fakeCalls) LiveCalls(now time.Time) []accounting.LiveCall {
@@ -58,6 +94,9 @@ func (f *fakeCalls) Hangup(ctx context.Context, callID, reason string) (int, err
 	for i, c := range f.calls {
 		if c.CallID == callID {
 			f.calls = append(f.calls[:i], f.calls[i+1:]...)
+			for _, fn := range f.subs {
+				fn()
+			}
 			return 1, nil
 		}
 	}

@@ -95,17 +95,20 @@ func (h *Handler) accountDevices(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.devices(w, r, func(d provisioning.Device) bool {
-		if d.Owner == sub.Username {
+	return h.devices(w, r, func(d provisioning.Device) bool { return ownsDevice(d, sub) })
+}
+
+// ownsDevice reports whether sub owns d or has a line on it.
+func ownsDevice(d provisioning.Device, sub registrar.Subscriber) bool {
+	if d.Owner == sub.Username {
+		return true
+	}
+	for _, l := range d.Lines {
+		if l.User == sub.Username && (l.Domain == "" || strings.EqualFold(l.Domain, sub.Domain)) {
 			return true
 		}
-		for _, l := range d.Lines {
-			if l.User == sub.Username && (l.Domain == "" || strings.EqualFold(l.Domain, sub.Domain)) {
-				return true
-			}
-		}
-		return false
-	})
+	}
+	return false
 }
 
 func (h *Handler) devices(w http.ResponseWriter, r *http.Request, keep func(provisioning.Device) bool) error {

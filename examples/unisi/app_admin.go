@@ -54,21 +54,23 @@ func (ac AdminConfig) password() (string, error) {
 }
 
 // startAdmin mounts the admin page and API on hmux when [admin] enables
-// them: the stores the router reads, its live calls and trunks.
-func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) error {
+// them: the stores the router reads, its live calls and trunks. The
+// returned function ends the live pages' event streams, so that the HTTP
+// server's shutdown does not wait for them.
+func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeMux, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
 	ac := a.cfg.Admin
 	if !ac.Enabled {
-		return nil
+		return func() {}, nil
 	}
 	st := a.db.Admin()
 	if ac.PasswordFile != "" {
 		pw, err := ac.password()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		created, err := admin.Bootstrap(ctx, st, ac.User, pw)
 		if err != nil {
-			return fmt.Errorf("admin: first login %s: %w", ac.User, err)
+			return nil, fmt.Errorf("admin: first login %s: %w", ac.User, err)
 		}
 		if created {
 			log.Info("unisi: created the admin login", "login", ac.User)
@@ -88,8 +90,8 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 			}
 		}))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hmux.Handle("/admin/", h)
-	return nil
+	return h.Close, nil
 }

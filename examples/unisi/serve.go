@@ -83,7 +83,8 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	})
 	a.accountingAPI(hmux, srv)
 	// The management page and API under /admin/ (app_admin.go).
-	if err := a.startAdmin(ctx, srv, hmux, log, reg); err != nil {
+	closeAdmin, err := a.startAdmin(ctx, srv, hmux, log, reg)
+	if err != nil {
 		srv.Close()
 		return err
 	}
@@ -99,6 +100,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		hmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
+	hsrv.RegisterOnShutdown(closeAdmin)
 	go func() {
 		if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server failed", "error", err)
