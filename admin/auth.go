@@ -202,6 +202,21 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	l, err := h.cfg.Logins.Login(r.Context(), req.Name)
 	reason := ""
 	switch {
+	case errors.Is(err, ErrNotFound) && h.cfg.Directory != nil:
+		// Not a local login: the directory's, bound as the user.
+		dctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		p, derr := h.cfg.Directory.Authenticate(dctx, req.Name, req.Password)
+		cancel()
+		switch {
+		case errors.Is(derr, ErrBadCredentials):
+			reason = "wrong-password"
+		case derr != nil:
+			h.log.Error("admin: directory unreachable", "login", req.Name, "error", derr)
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "the directory does not answer: try again later"})
+			return nil
+		default:
+			l = Login{Name: p.Name, Scope: p.Scope, Account: p.Account, Domain: p.Domain}
+		}
 	case errors.Is(err, ErrNotFound):
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(req.Password))
 		reason = "unknown-user"

@@ -26,9 +26,14 @@ type client struct {
 
 func newServer(t *testing.T, opts ...Option) (*fixture, *httptest.Server) {
 	f := newFixture(t, opts...)
+	return f, newTLS(t, f)
+}
+
+// newTLS serves f's handler over TLS on loopback until the test ends.
+func newTLS(t *testing.T, f *fixture) *httptest.Server {
 	ts := httptest.NewTLSServer(f.h)
 	t.Cleanup(ts.Close)
-	return f, ts
+	return ts
 }
 
 func newClient(t *testing.T, ts *httptest.Server) *client {
