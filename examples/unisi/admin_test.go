@@ -157,3 +157,23 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestAdminLDAPConfig: [admin.ldap] is checked with the configuration.
+func TestAdminLDAPConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		ldap string
+		ok   bool
+	}{
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=%s,ou=people,dc=unisi,dc=it\"\n", true},
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=rossi\"\n", false},
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=%s\"\nadmin_groups = [\"cn=a\"]\n", false},
+	} {
+		p := filepath.Join(dir, "c.toml")
+		os.WriteFile(p, []byte("[admin]\nenabled = true\n[admin.ldap]\n"+tc.ldap), 0o644)
+		_, err := loadConfig(p)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: got %v, want ok=%v", tc.ldap, err, tc.ok)
+		}
+	}
+}

@@ -26,6 +26,33 @@ type AdminConfig struct {
 	// PasswordFile (its first line). An existing login is left alone.
 	User         string `toml:"user"`
 	PasswordFile string `toml:"password_file"`
+	// LDAP, when set, logs the staff in against the directory
+	// ([admin.ldap], admin.LDAPConfig): names that are not local logins.
+	LDAP *AdminLDAPConfig `toml:"ldap"`
+}
+
+// AdminLDAPConfig is [admin.ldap]: admin.LDAPConfig's fields.
+type AdminLDAPConfig struct {
+	URL         string   `toml:"url"`
+	UserDN      string   `toml:"user_dn"`
+	GroupBase   string   `toml:"group_base"`
+	AdminGroups []string `toml:"admin_groups"`
+	UserGroups  []string `toml:"user_groups"`
+	AccountAttr string   `toml:"account_attr"`
+}
+
+// directory is the LDAP directory of [admin.ldap], or nil.
+func (ac AdminConfig) directory() (admin.Directory, error) {
+	l := ac.LDAP
+	if l == nil {
+		return nil, nil
+	}
+	d, err := admin.NewLDAP(admin.LDAPConfig{URL: l.URL, UserDN: l.UserDN, GroupBase: l.GroupBase,
+		AdminGroups: l.AdminGroups, UserGroups: l.UserGroups, AccountAttr: l.AccountAttr})
+	if err != nil {
+		return nil, fmt.Errorf("config: admin.ldap: %w", err)
+	}
+	return d, nil
 }
 
 func defaultAdmin() AdminConfig { return AdminConfig{User: "admin"} }
@@ -33,7 +60,13 @@ func defaultAdmin() AdminConfig { return AdminConfig{User: "admin"} }
 // check reads the password file when the first administrator is to be
 // created; it is read again at start.
 func (ac AdminConfig) check() error {
-	if !ac.Enabled || ac.PasswordFile == "" {
+	if !ac.Enabled {
+		return nil
+	}
+	if _, err := ac.directory(); err != nil {
+		return err
+	}
+	if ac.PasswordFile == "" {
 		return nil
 	}
 	if ac.User == "" {
@@ -76,7 +109,11 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 			log.Info("unisi: created the admin login", "login", ac.User)
 		}
 	}
-	cfg := admin.Config{
+	dir, err := ac.directory()
+	if err != nil {
+		return nil, err
+	}
+	cfg := admin.Config{Directory: dir,
 		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
 		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
