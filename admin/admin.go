@@ -114,6 +114,8 @@ type Config struct {
 	// Logins are the page's local logins. Without them (and without
 	// WithoutLogin) New fails: the API is never open.
 	Logins LoginStore
+	// Dialplan serves the translate dry run over the running rules.
+	Dialplan Dialplan
 	// Directory, when set, authenticates the names that are not local
 	// logins (LDAP: the staff's directory).
 	Directory Directory

@@ -41,6 +41,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/accounts/{account}/contacts", h.self(h.contacts))
 	m.HandleFunc("GET /admin/api/accounts/{account}/devices", h.self(h.accountDevices))
 	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))
+	m.HandleFunc("GET /admin/api/dialplan/translate", h.admin(h.translate))
 	m.HandleFunc("GET /admin/api/aliases", h.admin(h.listAliases))
 	m.HandleFunc("POST /admin/api/aliases", h.admin(h.createAlias))
 	m.HandleFunc("DELETE /admin/api/aliases/{alias}", h.admin(h.deleteAlias))

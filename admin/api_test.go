@@ -39,6 +39,8 @@ func TestValidation(t *testing.T) {
 		{"ban address", "DELETE", "/admin/api/bans/ip/not-an-ip", nil, "subject", "not an IP address"},
 		{"cdr from", "GET", "/admin/api/cdrs?from=yesterday", nil, "from", ""},
 		{"cdr limit", "GET", "/admin/api/cdrs?limit=0", nil, "limit", ""},
+		{"translate dpid", "GET", "/admin/api/dialplan/translate?dpid=x&number=1", nil, "dpid", ""},
+		{"translate number", "GET", "/admin/api/dialplan/translate?dpid=0", nil, "number", "required"},
 		{"notice control", "PUT", "/admin/api/notice", map[string]any{"text": "a\x07b"}, "text", "control"},
 		{"notice length", "PUT", "/admin/api/notice", map[string]any{"text": strings.Repeat("x", MaxNoticeLen+1)}, "text", "at most"},
 	} {
@@ -169,5 +171,24 @@ func TestCDRs(t *testing.T) {
 	code, body := do(t, f.h, "GET", "/admin/api/cdrs.csv?user=5003", nil)
 	if code != 200 || !strings.Contains(string(body), "old-3") || strings.Contains(string(body), "old-1") {
 		t.Errorf("CSV: got %d\n%s", code, body)
+	}
+}
+
+// TestTranslate: the dry run uses the running rules and says which matched.
+func TestTranslate(t *testing.T) {
+	f := newFixture(t, WithoutLogin())
+	for _, tc := range []struct {
+		number, output, attrs string
+		matched               bool
+	}{
+		{"5002", "5002", "voip", true},
+		{"0577123456", "00577123456", "local", true},
+		{"12", "", "", false},
+	} {
+		code, body := do(t, f.h, "GET", "/admin/api/dialplan/translate?dpid=0&number="+tc.number, nil)
+		tr := decode[Translation](t, body)
+		if code != 200 || tr.Matched != tc.matched || tr.Output != tc.output || tr.Attrs != tc.attrs || tr.Explain == "" {
+			t.Errorf("%s: got %d %+v, want output %q attrs %q", tc.number, code, tr, tc.output, tc.attrs)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/permission"
@@ -208,7 +209,15 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	if err := f.bans.PutBan(ctx, guard.Ban{Kind: guard.BanIP, Subject: "203.0.113.9", Reason: "10 auth failures", Created: testNow.Add(-time.Minute), Until: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
+	plan, err := dialplan.New(dialplan.Config{}, dialplan.NewMemStore(
+		dialplan.Rule{ID: 1, Priority: 1, MatchOp: dialplan.Regex, MatchExp: `^5.{3}$`, Attrs: "voip"},
+		dialplan.Rule{ID: 2, Priority: 2, MatchOp: dialplan.Regex, MatchExp: `^0577.*`, SubstExp: `^0(.*)`, ReplExp: `00\1`, Attrs: "local"}),
+		dialplan.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeIf(plan) })
+	cfg := Config{Dialplan: plan,
 		Domain: testDomain,
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
@@ -290,4 +299,11 @@ func testHash(t *testing.T, pw string) string {
 func TestMain(m *testing.M) {
 	bcryptCost = bcrypt.MinCost
 	goleak.VerifyTestMain(m)
+}
+
+// closeIf closes v when it has Close.
+func closeIf(v any) {
+	if c, ok := v.(interface{ Close() }); ok {
+		c.Close()
+	}
 }

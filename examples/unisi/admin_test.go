@@ -139,6 +139,12 @@ func TestAdminAPI(t *testing.T) {
 		return len(p3.Incoming()) > n3
 	})
 
+	var tr admin.Translation
+	json.Unmarshal(boss.want("GET", "/admin/api/dialplan/translate?dpid=0&number=00577232111", nil, 200), &tr)
+	if !tr.Matched || tr.Attrs != "national" {
+		t.Errorf("translate 00577232111 on the running rules: %+v", tr)
+	}
+
 	var audit []admin.AuditEntry
 	json.Unmarshal(boss.want("GET", "/admin/api/audit", nil, 200), &audit)
 	if len(audit) < 3 || audit[0].Who != "5002" || audit[0].Action != "features.set" {
