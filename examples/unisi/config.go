@@ -50,6 +50,7 @@ type Config struct {
 	Alerts       AlertsConfig       `toml:"alerts"` // config_ops.go
 	HEP          HEPCaptureConfig   `toml:"hep"`    // config_ops.go
 	TLS          TLSSection         `toml:"tls"`    // config_tls.go
+	Admin        AdminConfig        `toml:"admin"`  // app_admin.go
 }
 
 // ClusterConfig makes this server one node of several sharing a MariaDB
@@ -553,6 +554,7 @@ func defaultConfig() Config {
 		Guard:        defaultGuardConfig(),
 		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
 		Provisioning: defaultProvisioning(),
+		Admin:        defaultAdmin(),
 		Alerts:       defaultAlerts(),
 		HEP:          defaultHEP(),
 		TLS:          defaultTLS(),
@@ -686,6 +688,9 @@ func (c Config) validate() error {
 		}
 	}
 	if _, err := c.HTTP.apiGuard(); err != nil {
+		return err
+	}
+	if err := c.Admin.check(); err != nil {
 		return err
 	}
 	return c.validateOps()

@@ -95,6 +95,12 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	a.guardAPI(api)
 	a.tlsAPI(api, srv)
 	hmux.Handle("/api/", apiGuard.Wrap(api))
+	// The management page and API under /admin/ (app_admin.go).
+	closeAdmin, err := a.startAdmin(ctx, srv, hmux, log, reg)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	// The phones' files under /prov/ (app_provisioning.go).
 	if err := a.startProvisioning(ctx, srv, hmux, log, reg); err != nil {
 		srv.Close()
@@ -109,6 +115,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 		hmux.Handle("/debug/pprof/", apiGuard.Wrap(pm))
 	}
 	hsrv := &http.Server{Handler: hmux, ReadHeaderTimeout: 5 * time.Second}
+	hsrv.RegisterOnShutdown(closeAdmin)
 	go func() {
 		if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server failed", "error", err)

@@ -1,0 +1,194 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/palio-voip/palio/registrar"
+)
+
+// TestValidation: every write refused answers 400 naming the field, with
+// the library's reason, and changes nothing.
+func TestValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		field, reason      string
+	}{
+		{"user part", "POST", "/admin/api/accounts", map[string]any{"username": "52 00", "password": "x"}, "username", ""},
+		{"no password", "POST", "/admin/api/accounts", map[string]any{"username": "5200"}, "password", "required"},
+		{"bad domain", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "domain": "a b", "password": "x"}, "domain", "not a host name"},
+		{"unknown class", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "classes": []string{"interplanetary"}}, "classes", "unknown outbound class"},
+		{"unknown inbound", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "inbound": []string{"mars"}}, "inbound", "unknown inbound class"},
+		{"class not a word", "PATCH", "/admin/api/accounts/5002", map[string]any{"classes": []string{"a,b"}}, "classes", "not a word"},
+		{"unknown field", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "colour": "red"}, "colour", "unknown field"},
+		{"wrong type", "POST", "/admin/api/accounts", map[string]any{"username": 5200, "password": "x"}, "username", "wrong type"},
+		{"empty edit", "PATCH", "/admin/api/accounts/5002", map[string]any{}, "body", "nothing to change"},
+		{"rename", "PATCH", "/admin/api/accounts/5002", map[string]any{"username": "5009"}, "username", "cannot be changed"},
+		{"empty password", "POST", "/admin/api/accounts/5002/password", map[string]any{"password": ""}, "password", "required"},
+		{"forward to self", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-always": "5002"}, "forward-always", ""},
+		{"forward not a number", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-busy": "sip:x y"}, "forward-busy", ""},
+		{"timer too long", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-noanswer": "5003", "noanswer-after": "10m"}, "noanswer-after", ""},
+		{"unknown setting", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"teleport": "on"}, "teleport", "unknown setting"},
+		{"secretary not an account", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"secretary": "5999"}, "secretary", "no account"},
+		{"alias of itself", "POST", "/admin/api/aliases", map[string]any{"alias": "5500x", "target": "5500x"}, "target", "stands for itself"},
+		{"alias user part", "POST", "/admin/api/aliases", map[string]any{"alias": "", "target": "FAX"}, "alias", ""},
+		{"ban kind", "DELETE", "/admin/api/bans/planet/5002", nil, "kind", ""},
+		{"ban address", "DELETE", "/admin/api/bans/ip/not-an-ip", nil, "subject", "not an IP address"},
+		{"cdr from", "GET", "/admin/api/cdrs?from=yesterday", nil, "from", ""},
+		{"cdr limit", "GET", "/admin/api/cdrs?limit=0", nil, "limit", ""},
+		{"translate dpid", "GET", "/admin/api/dialplan/translate?dpid=x&number=1", nil, "dpid", ""},
+		{"translate number", "GET", "/admin/api/dialplan/translate?dpid=0", nil, "number", "required"},
+		{"notice control", "PUT", "/admin/api/notice", map[string]any{"text": "a\x07b"}, "text", "control"},
+		{"notice length", "PUT", "/admin/api/notice", map[string]any{"text": strings.Repeat("x", MaxNoticeLen+1)}, "text", "at most"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, WithoutLogin())
+			code, body := do(t, f.h, tc.method, tc.path, tc.body)
+			if code != http.StatusBadRequest {
+				t.Fatalf("got %d %s, want 400", code, body)
+			}
+			e := decode[apiError](t, body)
+			if e.Field != tc.field || !strings.Contains(e.Error, tc.reason) {
+				t.Errorf("got field %q error %q, want field %q error containing %q", e.Field, e.Error, tc.field, tc.reason)
+			}
+			if a, _ := f.store.Audit(context.Background(), AuditFilter{}); len(a) != 0 {
+				t.Errorf("a refused write was audited: %+v", a)
+			}
+		})
+	}
+}
+
+// TestWrites: the writes reach the stores (which the router reads) and
+// each is in the audit log, who and what.
+func TestWrites(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, WithoutLogin())
+	steps := []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "s3cret!", "classes": []string{"local", "mobile"}}, 201},
+		{"POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "again"}, 409},
+		{"POST", "/admin/api/accounts/5200/block", nil, 200},
+		{"POST", "/admin/api/accounts/5200/password", map[string]any{"password": "n3w"}, 200},
+		{"PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-busy": "5003", "dnd": "busy"}, 200},
+		{"POST", "/admin/api/aliases", map[string]any{"alias": "5501", "target": "FAX_5501"}, 201},
+		{"DELETE", "/admin/api/aliases/5500", nil, 204},
+		{"POST", "/admin/api/gateways/gw-siena-1/disable", nil, 200},
+		{"POST", "/admin/api/calls/call-1/hangup", map[string]any{"reason": "line needed"}, 200},
+		{"POST", "/admin/api/calls/call-1/hangup", nil, 404},
+		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil, 204},
+		{"PUT", "/admin/api/notice", map[string]any{"text": "maintenance"}, 200},
+		{"DELETE", "/admin/api/accounts/5003", nil, 204},
+	}
+	for _, s := range steps {
+		if code, body := do(t, f.h, s.method, s.path, s.body); code != s.want {
+			t.Fatalf("%s %s: got %d %s, want %d", s.method, s.path, code, body, s.want)
+		}
+	}
+	sub, err := f.accounts.Subscriber(ctx, "5200", testDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := registrar.NewSubscriberIn("5200", testDomain, testDomain, "n3w")
+	if !sub.Blocked || sub.HA1 != want.HA1 || strings.Join(sub.Classes, ",") != "local,mobile" {
+		t.Errorf("account 5200: got %+v, want blocked, password n3w, classes local,mobile", sub)
+	}
+	if _, err := f.accounts.Subscriber(ctx, "5003", testDomain); err == nil {
+		t.Error("5003 not deleted")
+	}
+	settings, _ := f.features.Settings(ctx)
+	if len(settings) != 1 || settings[0].ForwardBusy != "5003" || !settings[0].DND {
+		t.Errorf("features: got %+v", settings)
+	}
+	if g := f.trunks.Gateways()[0]; g.State.String() != "disabled" {
+		t.Errorf("gateway state %s, want disabled", g.State)
+	}
+	if n := len(f.calls.LiveCalls(testNow)); n != 0 {
+		t.Errorf("%d calls left after the hang-up", n)
+	}
+	if bans, _ := f.bans.Bans(ctx); len(bans) != 0 {
+		t.Errorf("bans left: %+v", bans)
+	}
+	audit, _ := f.store.Audit(ctx, AuditFilter{})
+	var actions []string
+	for _, a := range audit {
+		if a.Who != "admin" || a.Time.IsZero() {
+			t.Errorf("audit entry %+v: want who=admin and a time", a)
+		}
+		if strings.Contains(a.Detail, "n3w") || strings.Contains(a.Detail, "s3cret") {
+			t.Errorf("audit entry %+v holds a password", a)
+		}
+		actions = append(actions, a.Action+" "+a.Target)
+	}
+	wantActions := []string{"account.delete 5003@voip.unisi.it", "notice.set notice", "ban.delete ip 203.0.113.9", "call.hangup call-1",
+		"gateway.disable gw-siena-1", "alias.delete 5500@voip.unisi.it", "alias.create 5501@voip.unisi.it", "features.set 5002@voip.unisi.it",
+		"account.password 5200@voip.unisi.it", "account.block 5200@voip.unisi.it", "account.create 5200@voip.unisi.it"}
+	if strings.Join(actions, "\n") != strings.Join(wantActions, "\n") {
+		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(actions, "\n"), strings.Join(wantActions, "\n"))
+	}
+}
+
+// TestCDRs: filters, paging and the CSV export.
+func TestCDRs(t *testing.T) {
+	f := newFixture(t, WithoutLogin())
+	page := func(q string) CDRPage {
+		t.Helper()
+		code, body := do(t, f.h, "GET", "/admin/api/cdrs?"+q, nil)
+		if code != 200 {
+			t.Fatalf("%s: got %d %s", q, code, body)
+		}
+		return decode[CDRPage](t, body)
+	}
+	ids := func(p CDRPage) string {
+		var s []string
+		for _, c := range p.CDRs {
+			s = append(s, c.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tc := range []struct {
+		q, want string
+		more    bool
+	}{
+		{"", "c1,c2,c3", false},
+		{"limit=2", "c1,c2", true},
+		{"limit=2&offset=2", "c3", false},
+		{"user=5003", "c2,c3", false},
+		{"user=5002&missed=true", "c2", false},
+		{"from=2026-12-05T09:15:00Z", "c3", false},
+		{"to=2026-12-05T08:30:00Z", "c1", false},
+	} {
+		p := page(tc.q)
+		if got := ids(p); got != tc.want || p.More != tc.more {
+			t.Errorf("%q: got %s more=%v, want %s more=%v", tc.q, got, p.More, tc.want, tc.more)
+		}
+	}
+	code, body := do(t, f.h, "GET", "/admin/api/cdrs.csv?user=5003", nil)
+	if code != 200 || !strings.Contains(string(body), "old-3") || strings.Contains(string(body), "old-1") {
+		t.Errorf("CSV: got %d\n%s", code, body)
+	}
+}
+
+// TestTranslate: the dry run uses the running rules and says which matched.
+func TestTranslate(t *testing.T) {
+	f := newFixture(t, WithoutLogin())
+	for _, tc := range []struct {
+		number, output, attrs string
+		matched               bool
+	}{
+		{"5002", "5002", "voip", true},
+		{"0577123456", "00577123456", "local", true},
+		{"12", "", "", false},
+	} {
+		code, body := do(t, f.h, "GET", "/admin/api/dialplan/translate?dpid=0&number="+tc.number, nil)
+		tr := decode[Translation](t, body)
+		if code != 200 || tr.Matched != tc.matched || tr.Output != tc.output || tr.Attrs != tc.attrs || tr.Explain == "" {
+			t.Errorf("%s: got %d %+v, want output %q attrs %q", tc.number, code, tr, tc.output, tc.attrs)
+		}
+	}
+}

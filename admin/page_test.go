@@ -1,0 +1,188 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/accounting"
+)
+
+// TestPages: each page renders for its scope, with its data; a user is
+// sent to their own account and refused the others'.
+func TestPages(t *testing.T) {
+	_, ts := newServer(t)
+	anon := newClient(t, ts)
+	code, _, res := anon.do("GET", "/admin/", nil)
+	if code != http.StatusSeeOther || res.Header.Get("Location") != "/admin/login" {
+		t.Fatalf("/admin/ without a session: got %d %s, want a redirect to the login", code, res.Header.Get("Location"))
+	}
+	if b := string(anon.want("GET", "/admin/login", nil, 200)); !strings.Contains(b, `<label for="password">`) {
+		t.Errorf("login page:\n%s", b)
+	}
+	if b := string(anon.want("GET", "/admin/static/app.js", nil, 200)); !strings.Contains(b, "EventSource") {
+		t.Error("app.js not served")
+	}
+	anon.want("GET", "/admin/accounts/5002", nil, http.StatusSeeOther)
+
+	boss := newClient(t, ts)
+	s := boss.login("admin", adminPassword)
+	for _, p := range []struct{ path, want string }{
+		{"/admin/", "call-1"},
+		{"/admin/", `<meta name="csrf" content="` + s.CSRF + `">`},
+		{"/admin/", "gw-siena-1"},
+		{"/admin/accounts", "5003"},
+		{"/admin/accounts?q=5003", "5003"},
+		{"/admin/accounts/5002", `id="forward-always"`},
+		{"/admin/accounts/5002", "snom715"},
+		{"/admin/accounts/5002", "192.0.2.10"},
+		{"/admin/aliases", "FAX_5500"},
+		{"/admin/cdrs?from=2026-12-05", "0577123456"},
+		{"/admin/notice", `<textarea id="text"`},
+	} {
+		if b := string(boss.want("GET", p.path, nil, 200)); !strings.Contains(b, p.want) {
+			t.Errorf("%s: no %q in\n%s", p.path, p.want, b)
+		}
+	}
+	if b := string(boss.want("GET", "/admin/accounts?q=5003", nil, 200)); strings.Contains(b, ">5002<") {
+		t.Error("the search for 5003 lists 5002")
+	}
+	boss.want("GET", "/admin/accounts/5999", nil, 404)
+
+	user := newClient(t, ts)
+	user.login("5002", userPassword)
+	code, _, res = user.do("GET", "/admin/", nil)
+	if code != http.StatusSeeOther || res.Header.Get("Location") != "/admin/accounts/5002@voip.unisi.it" {
+		t.Errorf("a user's home: got %d %s", code, res.Header.Get("Location"))
+	}
+	user.want("GET", "/admin/accounts/5002@voip.unisi.it", nil, 200)
+	for _, p := range []string{"/admin/accounts/5003", "/admin/accounts/5999", "/admin/accounts", "/admin/aliases", "/admin/cdrs", "/admin/notice", "/admin/events"} {
+		if code, b, _ := user.do("GET", p, nil); code != http.StatusForbidden {
+			t.Errorf("%s as 5002: got %d, want 403\n%s", p, code, b)
+		}
+	}
+}
+
+// sse reads server-sent events.
+type sse struct {
+	res *http.Response
+	sc  *bufio.Scanner
+}
+
+func openEvents(t *testing.T, c *client, ctx context.Context) (*sse, int) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/admin/events", nil)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		res.Body.Close()
+		return nil, res.StatusCode
+	}
+	return &sse{res: res, sc: bufio.NewScanner(res.Body)}, 200
+}
+
+// next returns the next event's name and data; a comment as ("", text).
+func (s *sse) next(t *testing.T) (string, string) {
+	t.Helper()
+	var name, data string
+	for s.sc.Scan() {
+		line := s.sc.Text()
+		switch {
+		case line == "" && (name != "" || data != ""):
+			return name, data
+		case strings.HasPrefix(line, ":"):
+			return "", strings.TrimSpace(line[1:])
+		case strings.HasPrefix(line, "event: "):
+			name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			data = line[6:]
+		}
+	}
+	t.Fatalf("event stream ended: %v", s.sc.Err())
+	return "", ""
+}
+
+// nextLive skips heartbeats to the next live update.
+func (s *sse) nextLive(t *testing.T) liveState {
+	t.Helper()
+	for {
+		name, data := s.next(t)
+		if name != "live" {
+			continue
+		}
+		var st struct {
+			Calls    []accounting.LiveCall `json:"calls"`
+			Gateways []Trunk               `json:"gateways"`
+		}
+		if err := json.Unmarshal([]byte(data), &st); err != nil {
+			t.Fatal(err)
+		}
+		return liveState{Calls: st.Calls, Gateways: st.Gateways}
+	}
+}
+
+// TestEvents: the live stream sends the calls at once and at each change,
+// beats while idle, refuses clients past the bound, and frees everything
+// when a client goes (goleak in TestMain checks the goroutines).
+func TestEvents(t *testing.T) {
+	f, ts := newServer(t, withEvents(1, 50*time.Millisecond))
+	c := newClient(t, ts)
+	c.login("admin", adminPassword)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, code := openEvents(t, c, ctx)
+	if code != 200 {
+		t.Fatalf("events: %d", code)
+	}
+	st := s.nextLive(t)
+	if calls := st.Calls.([]accounting.LiveCall); len(calls) != 1 || calls[0].CallID != "call-1" {
+		t.Fatalf("first update: %+v", st.Calls)
+	}
+	if gws := st.Gateways.([]Trunk); len(gws) != 1 || gws[0].Calls != 1 || gws[0].Channels != 30 {
+		t.Errorf("trunks: %+v", st.Gateways)
+	}
+	for { // a heartbeat while nothing happens
+		if name, text := s.next(t); name == "" && text == "heartbeat" {
+			break
+		}
+	}
+	if _, code := openEvents(t, c, ctx); code != http.StatusServiceUnavailable {
+		t.Errorf("a second page past the bound of 1: got %d, want 503", code)
+	}
+	f.calls.add(accounting.LiveCall{CallID: "call-2", From: "5003@" + testDomain, To: "5002@" + testDomain, State: "early", Start: testNow})
+	if calls := s.nextLive(t).Calls.([]accounting.LiveCall); len(calls) != 2 {
+		t.Errorf("after a new call: %+v", calls)
+	}
+	f.calls.Hangup(ctx, "call-1", "test")
+	if calls := s.nextLive(t).Calls.([]accounting.LiveCall); len(calls) != 1 || calls[0].CallID != "call-2" {
+		t.Errorf("after the hang-up: %+v", calls)
+	}
+	// The page goes: its subscription and slot are freed.
+	cancel()
+	s.res.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.calls.subscribers() != 0 || len(f.h.sseSlots) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the client left: %d subscribers, %d slots taken", f.calls.subscribers(), len(f.h.sseSlots))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	s2, code := openEvents(t, c, ctx2)
+	if code != 200 {
+		t.Fatalf("a page after the first left: %d", code)
+	}
+	s2.nextLive(t)
+	// Close ends the streams.
+	f.h.Close()
+	for s2.sc.Scan() {
+	}
+	s2.res.Body.Close()
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/sip/siptest"
+)
+
+// adminClient talks to the example's /admin/api/ as a browser would: the
+// session cookie (Secure, so a cookie jar would not send it over plain
+// HTTP; the test sends it itself) and the CSRF token.
+type adminClient struct {
+	t            *testing.T
+	base         string
+	cookie, csrf string
+}
+
+func (c *adminClient) do(method, path string, body any) (int, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: admin.CookieName, Value: c.cookie})
+		req.Header.Set(admin.CSRFHeader, c.csrf)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, ck := range res.Cookies() {
+		if ck.Name == admin.CookieName {
+			c.cookie = ck.Value
+		}
+	}
+	return res.StatusCode, b
+}
+
+func (c *adminClient) want(method, path string, body any, want int) []byte {
+	c.t.Helper()
+	code, b := c.do(method, path, body)
+	if code != want {
+		c.t.Fatalf("%s %s: got %d %s, want %d", method, path, code, b, want)
+	}
+	return b
+}
+
+func adminLogin(t *testing.T, httpAddr, name, password string) *adminClient {
+	t.Helper()
+	c := &adminClient{t: t, base: "http://" + httpAddr}
+	var s admin.SessionInfo
+	if err := json.Unmarshal(c.want("POST", "/admin/api/login", map[string]string{"name": name, "password": password}, 200), &s); err != nil {
+		t.Fatal(err)
+	}
+	c.csrf = s.CSRF
+	return c
+}
+
+// newAdminExample starts the example with [admin] on, its first
+// administrator "admin" with password adminPW, on a known HTTP port.
+func newAdminExample(t *testing.T, adminPW string) *example {
+	t.Helper()
+	pwFile := filepath.Join(t.TempDir(), "admin-password")
+	if err := os.WriteFile(pwFile, []byte(adminPW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[media]\npolicy = \"never\"\n"+
+		"[admin]\nenabled = true\npassword_file = "+strconv.Quote(pwFile)+"\n")
+	e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	e.start()
+	return e
+}
+
+// TestAdminAPI drives the running example through its admin API: an
+// administrator creates an account that registers at once, sees a call
+// in progress and its end, gives 5002 a login; 5002 sets its
+// call-forward and the next call obeys, and 5002 cannot read 5003.
+func TestAdminAPI(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw")
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+
+	boss.want("POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "s3cret-5200", "classes": []string{"local"}}, 201)
+	b := boss.want("POST", "/admin/api/accounts", map[string]any{"username": "5201", "password": "x", "classes": []string{"galactic"}}, 400)
+	if !strings.Contains(string(b), `"field":"classes"`) {
+		t.Errorf("an unknown class: %s", b)
+	}
+	ua := siptest.NewUA(t, siptest.WithUser("5200"), siptest.WithCredentials("5200", "s3cret-5200"))
+	if res, err := ua.Register(ctxT(t, 5*time.Second), e.addr, "sip:5200@voip.unisi.it", "s3cret-5200", 3600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the new account's REGISTER: %v %v", res, err)
+	}
+
+	e.phone("5002")
+	p3 := e.phone("5003")
+	caller := siptest.NewUA(t, siptest.WithUser("5004"), siptest.WithProxy(e.addr), siptest.WithCredentials("5004", "unisi5004"))
+	ctx := ctxT(t, 30*time.Second)
+	c, err := caller.Invite(ctx, "sip:5002@"+e.addr)
+	if code := finalCode(t, c, err); code != 200 {
+		t.Fatalf("5004 → 5002: %d", code)
+	}
+	var calls []map[string]any
+	json.Unmarshal(boss.want("GET", "/admin/api/calls", nil, 200), &calls)
+	if len(calls) != 1 || calls[0]["callid"] != c.CallID() {
+		t.Fatalf("calls in progress: %v, want %s", calls, c.CallID())
+	}
+	c.Bye(ctx)
+	waitFor(t, 10*time.Second, "the call to leave the list", func() bool {
+		return string(boss.want("GET", "/admin/api/calls", nil, 200)) == "[]\n"
+	})
+
+	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
+	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
+	mario.want("GET", "/admin/api/accounts/5003", nil, 403)
+	mario.want("PATCH", "/admin/api/accounts/5003/features", map[string]any{"dnd": "on"}, 403)
+	mario.want("PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-always": "5003"}, 200)
+	waitFor(t, 10*time.Second, "5002's forward to 5003", func() bool {
+		n3 := len(p3.Incoming())
+		c, err := caller.Invite(ctx, "sip:5002@"+e.addr)
+		finalCode(t, c, err)
+		c.Bye(ctx)
+		return len(p3.Incoming()) > n3
+	})
+
+	var tr admin.Translation
+	json.Unmarshal(boss.want("GET", "/admin/api/dialplan/translate?dpid=0&number=00577232111", nil, 200), &tr)
+	if !tr.Matched || tr.Attrs != "national" {
+		t.Errorf("translate 00577232111 on the running rules: %+v", tr)
+	}
+
+	var audit []admin.AuditEntry
+	json.Unmarshal(boss.want("GET", "/admin/api/audit", nil, 200), &audit)
+	if len(audit) < 3 || audit[0].Who != "5002" || audit[0].Action != "features.set" {
+		t.Errorf("audit log: %+v", audit)
+	}
+}
+
+// waitFor polls cond until it holds, failing after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdminLDAPConfig: [admin.ldap] is checked with the configuration.
+func TestAdminLDAPConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		ldap string
+		ok   bool
+	}{
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=%s,ou=people,dc=unisi,dc=it\"\n", true},
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=rossi\"\n", false},
+		{"url = \"ldap://127.0.0.1\"\nuser_dn = \"uid=%s\"\nadmin_groups = [\"cn=a\"]\n", false},
+	} {
+		p := filepath.Join(dir, "c.toml")
+		os.WriteFile(p, []byte("[admin]\nenabled = true\n[admin.ldap]\n"+tc.ldap), 0o644)
+		_, err := loadConfig(p)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: got %v, want ok=%v", tc.ldap, err, tc.ok)
+		}
+	}
+}
