@@ -41,7 +41,7 @@ func (c Config) Check() error {
 		return errors.New("trunkcount: URL is empty: want a Redis server, e.g. redis://127.0.0.1:6379/0")
 	}
 	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("trunkcount: URL %q: %w", c.URL, err)
+		return fmt.Errorf("trunkcount: URL: %w", err)
 	}
 	if c.Cluster != "" && !clusterName.MatchString(c.Cluster) {
 		return fmt.Errorf("trunkcount: cluster %q: want letters, digits, '-' and '_'", c.Cluster)

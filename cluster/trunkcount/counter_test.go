@@ -27,7 +27,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"ok", trunkcount.Config{URL: "redis://127.0.0.1:6379/0", Node: "a"}, ""},
 		{"no URL", trunkcount.Config{Node: "a"}, "trunkcount: URL is empty: want a Redis server, e.g. redis://127.0.0.1:6379/0"},
-		{"bad URL", trunkcount.Config{URL: "http://x", Node: "a"}, `trunkcount: URL "http://x": redis: invalid URL scheme: http`},
+		{"bad URL", trunkcount.Config{URL: "http://x", Node: "a"}, "trunkcount: URL: redis: invalid URL scheme: http"},
 		{"no node", trunkcount.Config{URL: "redis://127.0.0.1:6379/0"}, `trunkcount: node "": want letters, digits, '.', '-' and '_', at most 32, starting with a letter or digit`},
 		{"bad cluster", trunkcount.Config{URL: "redis://127.0.0.1:6379/0", Node: "a", Cluster: "a:b"}, `trunkcount: cluster "a:b": want letters, digits, '-' and '_'`},
 		{"short expiry", trunkcount.Config{URL: "redis://127.0.0.1:6379/0", Node: "a", Expiry: time.Millisecond}, "trunkcount: expiry 1ms: want at least 500ms"},

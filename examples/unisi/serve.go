@@ -50,7 +50,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, db, log, reg)
+	a, err := newServerApp(ctx, cfg, db, log, reg)
 	if err != nil {
 		return err
 	}
