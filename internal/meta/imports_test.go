@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"mediabridge":               {"sip", "internal/*"},
 	"presence":                  {"sip", "registrar", "snapshot", "internal/*"},
 	"presence/presencetest":     {"presence"},
-	"cluster":                   {"sip", "internal/*"},
+	"cluster":                   {"sip", "guard", "internal/*"},
 	"cluster/trunkcount":        {"routing", "internal/*"},
 	"mediabridge/ng":            {"mediabridge", "sip"},
 	"mediabox":                  {"sip", "presence", "snapshot", "internal/*"},
