@@ -293,6 +293,8 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		}
 		a.add(component{name: "cluster", close: bus.Close})
 		popts = append(popts, presence.WithDialogSource(bus))
+		// A ban or a block one node decides is enforced by all at once.
+		a.add(component{name: "guard-share", close: g.Share(bus.GuardPeers())})
 	}
 	pc := cfg.Presence
 	pres, err := presence.New(presence.Config{
