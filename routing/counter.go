@@ -1,9 +1,6 @@
 package routing
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // ChannelCounter counts the calls on trunks (gateways and carriers with a
 // channel limit) across the nodes of a cluster, so that a 30-channel PRI
@@ -76,6 +73,3 @@ type TrunkTotal struct {
 	// Changed whether this report raised or cleared it.
 	Alarm, Changed bool
 }
-
-// ErrCounterClosed is returned by a ChannelCounter that was closed.
-var ErrCounterClosed = errors.New("routing: channel counter closed")
