@@ -25,6 +25,7 @@ type proxy struct {
 	ln     net.Listener
 	target string
 	down   atomic.Bool
+	hang   atomic.Bool
 	mu     sync.Mutex
 	conns  map[net.Conn]bool
 	wg     sync.WaitGroup
@@ -60,6 +61,13 @@ func (p *proxy) serve() {
 			c.Close()
 			continue
 		}
+		if p.hang.Load() {
+			// Accepted, never answered: a Redis that stopped responding.
+			p.mu.Lock()
+			p.conns[c] = true
+			p.mu.Unlock()
+			continue
+		}
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
 			c.Close()
@@ -93,9 +101,11 @@ func (p *proxy) closeAll() {
 	}
 }
 
-// stop takes Redis away from the nodes; start brings it back.
-func (p *proxy) stop()  { p.down.Store(true); p.closeAll() }
-func (p *proxy) start() { p.down.Store(false) }
+// stop takes Redis away from the nodes (connections refused), freeze
+// makes it stop answering; start brings it back.
+func (p *proxy) stop()   { p.down.Store(true); p.closeAll() }
+func (p *proxy) freeze() { p.hang.Store(true); p.closeAll() }
+func (p *proxy) start()  { p.down.Store(false); p.hang.Store(false); p.closeAll() }
 
 // trunk is a 4-channel trunk every call goes to.
 func trunk() routing.Data {
@@ -282,4 +292,44 @@ func waitOrHold(t *testing.T, h *holder, ch <-chan int, up int32) <-chan int {
 	}
 	t.Fatal("the call neither went up nor ended in 30s")
 	return nil
+}
+
+// TestRedisUnresponsive: a Redis that accepts connections but answers
+// nothing delays a call by the Router's CounterTimeout once, then not at
+// all: calls go on the node's own counts until Redis answers again.
+func TestRedisUnresponsive(t *testing.T) {
+	url := redisURL(t)
+	o, _ := redisOptions(url)
+	px := newProxy(t, o.Addr)
+	purl := fmt.Sprintf("redis://%s/%d", px.addr(), o.DB)
+	nodes := newNodes(t, purl, testCluster(t, url), 2, 5*time.Second)
+	ctx := t.Context()
+	if code := call(ctx, nodes[0].r, answer{}, 0); code != 200 {
+		t.Fatalf("before: got %d, want 200", code)
+	}
+	px.freeze()
+	var slowest time.Duration
+	for i := range 20 {
+		start := time.Now()
+		if code := call(ctx, nodes[i%2].r, answer{}, 10+i); code != 200 {
+			t.Fatalf("call %d with Redis frozen: got %d, want 200", i, code)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	// CounterTimeout is 250 ms in these tests; a busy machine may add to it.
+	if slowest > 3*time.Second {
+		t.Errorf("slowest call with Redis frozen: %v, want about the counter timeout (250 ms)", slowest)
+	}
+	t.Logf("slowest of 20 calls with Redis frozen: %v (counter timeout 250 ms)", slowest.Round(time.Millisecond))
+	for i, n := range nodes {
+		eventually(t, fmt.Sprintf("node %d counting alone", i+1), func() bool {
+			return gauge(t, n.reg, "palio_routing_counter_up") == 0
+		})
+	}
+	px.start()
+	for i, n := range nodes {
+		eventually(t, fmt.Sprintf("node %d counting with the cluster again", i+1), func() bool {
+			return gauge(t, n.reg, "palio_routing_counter_up") == 1
+		})
+	}
 }
