@@ -68,7 +68,7 @@ type Config struct {
 	// writes (StateChange.Node); default the host name.
 	Node string
 	// CounterTimeout bounds the ChannelCounter's answer to a reservation
-	// (default 25 ms): beyond it, the call goes on this node's own counts
+	// (default 50 ms): beyond it, the call goes on this node's own counts
 	// (WithChannelCounter).
 	CounterTimeout time.Duration
 	// CounterInterval is the time between the full reports of this node's

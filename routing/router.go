@@ -104,7 +104,7 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 		cfg.Node, _ = os.Hostname()
 	}
 	if cfg.CounterTimeout <= 0 {
-		cfg.CounterTimeout = 25 * time.Millisecond
+		cfg.CounterTimeout = 50 * time.Millisecond
 	}
 	if cfg.CounterInterval <= 0 {
 		cfg.CounterInterval = time.Second

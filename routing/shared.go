@@ -22,8 +22,9 @@ import (
 //     sees the crossing (on whichever node), seen by the others.
 //
 // When the counter fails (unreachable, too slow), the Router logs a
-// warning (at most one per warnEvery), counts the failure and admits calls
-// on its own counts until a full report succeeds again, which brings the
+// warning (at most one per warnEvery), counts the failure and admits the
+// call on its own counts; after downAfter failures in a row it stops
+// asking until a full report succeeds again, which brings the
 // counter up to date with the node's calls: the cluster converges within
 // a CounterInterval of the engine's return. Alarms stay as they were
 // meanwhile.
@@ -31,6 +32,12 @@ import (
 const (
 	flushSpacing = 10 * time.Millisecond
 	warnEvery    = 10 * time.Second
+	// downAfter is the number of failed requests in a row after which
+	// the node stops asking the counter until a report succeeds: one slow
+	// answer (a busy machine, a new connection) admits its call on the
+	// node's own counts, but does not take the node out of the cluster's
+	// counts for a second.
+	downAfter = 3
 )
 
 // WithChannelCounter counts trunk channels across the cluster with c (see
@@ -44,6 +51,7 @@ type sharedState struct {
 	dirty map[string]bool // trunk keys changed since the last report; guarded by capMu
 	due   chan struct{}
 	down  atomic.Bool
+	fails atomic.Int32 // requests failed in a row
 	warn  atomic.Int64 // unix nanos of the last warning
 }
 
@@ -115,6 +123,7 @@ func (r *Router) reserveShared(ctx context.Context, s *gwState, counts []TrunkCo
 		r.m.counterLocal.Inc()
 		return fullness{}, false
 	}
+	r.sh.fails.Store(0)
 	if i < 0 {
 		return fullness{}, false
 	}
@@ -125,11 +134,11 @@ func (r *Router) reserveShared(ctx context.Context, s *gwState, counts []TrunkCo
 	return f, true
 }
 
-// counterFailed switches to the node's own counts until a report
-// succeeds.
+// counterFailed switches to the node's own counts, after downAfter
+// failures in a row, until a report succeeds.
 func (r *Router) counterFailed(op string, err error) {
 	r.m.counterErrors.WithLabelValues(op).Inc()
-	if r.sh.down.CompareAndSwap(false, true) {
+	if r.sh.fails.Add(1) >= downAfter && r.sh.down.CompareAndSwap(false, true) {
 		r.m.counterUp.Set(0)
 	}
 	now := time.Now().UnixNano()
@@ -216,6 +225,7 @@ func (r *Router) report(all bool) {
 		}
 		return
 	}
+	r.sh.fails.Store(0)
 	if r.sh.down.Load() && all {
 		r.sh.down.Store(false)
 		r.m.counterUp.Set(1)

@@ -74,6 +74,9 @@ func New(cfg Config, opts ...Option) (*Counter, error) {
 	o.Protocol = 2
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	o.DialTimeout = time.Second
+	// Connections ready for a burst of calls: dialing one costs a round
+	// trip more than the Router's deadline may allow.
+	o.MinIdleConns = 4
 	p := "palio:{" + cfg.Cluster + "}:"
 	c := &Counter{
 		cfg:    cfg,

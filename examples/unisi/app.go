@@ -313,6 +313,7 @@ func (a *app) routingConfig() routing.Config {
 	if rc.ProbeInterval != nil {
 		cfg.Probe.Interval = rc.ProbeInterval.Duration
 	}
+	cfg.CounterTimeout = a.cfg.Cluster.RedisTimeout.Duration
 	return cfg
 }
 

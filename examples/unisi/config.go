@@ -73,6 +73,9 @@ type ClusterConfig struct {
 	// trunk alarms are the cluster's (cluster/trunkcount). Empty: each
 	// node counts its own calls. Requires node.
 	Redis string `toml:"redis"`
+	// RedisTimeout bounds Redis's answer to a call's reservation (default
+	// 50ms): beyond it the call goes on this node's own counts.
+	RedisTimeout Duration `toml:"redis_timeout"`
 }
 
 // counter returns the trunkcount.Config of the section.
@@ -474,7 +477,7 @@ func defaultConfig() Config {
 			AlarmThreshold: 0.8,
 		},
 		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
-		Cluster:  ClusterConfig{Name: "unisi"},
+		Cluster:  ClusterConfig{Name: "unisi", RedisTimeout: Duration{50 * time.Millisecond}},
 		Features: FeaturesConfig{
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
