@@ -74,6 +74,13 @@ func (p *proxy) serve() {
 			continue
 		}
 		p.mu.Lock()
+		if p.down.Load() || p.hang.Load() {
+			// Taken down while dialing: closeAll has run already.
+			p.mu.Unlock()
+			c.Close()
+			up.Close()
+			continue
+		}
 		p.conns[c], p.conns[up] = true, true
 		p.mu.Unlock()
 		p.wg.Add(2)
