@@ -11,6 +11,9 @@
 //     engine, reconnection handled by nats.go. A lost event is noticed
 //     (sequence numbers, heartbeats) and repaired by a snapshot of the
 //     sender's active dialogs, so at-most-once delivery is enough.
+//   - NATS also carries the guard's decisions (Bus.GuardPeers, for
+//     guard.Share): a ban or a flood block on one node is enforced by all
+//     within milliseconds.
 //   - MariaDB stays the data store: accounts, location, rules, gateway
 //     states and presence subscriptions (each node reloads only the
 //     subscriptions it owns, active_watchers.sharing_tag).
