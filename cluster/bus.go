@@ -97,6 +97,11 @@ type Bus struct {
 	once sync.Once
 
 	sendHook func() // tests: runs before each message is published
+
+	// The guard's notices (GuardPeers, guard.go).
+	guardOnce    sync.Once
+	guardSubject string
+	gm           *guardMetrics
 }
 
 // remoteNode is what this node knows of another.

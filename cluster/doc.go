@@ -11,11 +11,15 @@
 //     engine, reconnection handled by nats.go. A lost event is noticed
 //     (sequence numbers, heartbeats) and repaired by a snapshot of the
 //     sender's active dialogs, so at-most-once delivery is enough.
+//   - NATS also carries the guard's decisions (Bus.GuardPeers, for
+//     guard.Share): a ban or a flood block on one node is enforced by all
+//     within milliseconds.
 //   - MariaDB stays the data store: accounts, location, rules, gateway
 //     states and presence subscriptions (each node reloads only the
 //     subscriptions it owns, active_watchers.sharing_tag).
-//   - Redis is for the shared counters that need atomic updates (trunk
-//     channels cluster-wide, issue 22); not in this version.
+//   - Redis carries the trunk channel counts cluster-wide: package
+//     cluster/trunkcount, a routing.ChannelCounter (an atomic
+//     check-and-record in one Lua script per call attempt).
 //
 // OpenSIPS does the same with clusterer (BIN replication of dialogs) and
 // cachedb; Kamailio with DMQ. Palio uses a broker instead of a node-to-node

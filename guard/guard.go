@@ -211,6 +211,7 @@ type Guard struct {
 	fraud *fraudChecker
 
 	reloadMu sync.Mutex
+	peers    peerState // the other nodes' flood blocks (Share, peers.go)
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -300,6 +301,10 @@ func (g *Guard) Admit(src netip.AddrPort, network string) sip.Verdict {
 				return g.verdict()
 			}
 		}
+	}
+	if g.peerBlocked(ip, src) {
+		g.metrics.blockedBan.Inc()
+		return g.verdict()
 	}
 	if g.flood == nil {
 		return sip.Pass

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -123,17 +124,36 @@ func (r *Router) full(g *gateway) (fullness, bool) {
 }
 
 // reserve takes a channel on g for an attempt of call, or says why it
-// cannot. An uncapped gateway needs no reservation (nil).
-func (r *Router) reserve(g *gateway, call *sip.Call) (*reservation, fullness, bool) {
+// cannot. An uncapped gateway needs no reservation (nil). With a
+// ChannelCounter, the cluster must have room too (one round trip, bounded
+// by Config.CounterTimeout; see shared.go).
+func (r *Router) reserve(ctx context.Context, g *gateway, call *sip.Call) (*reservation, fullness, bool) {
 	if !g.capped {
 		return nil, fullness{}, false
 	}
 	r.capMu.Lock()
-	defer r.capMu.Unlock()
 	if f, full := fullLocked(g.rt); full {
+		r.capMu.Unlock()
 		return nil, f, true
 	}
 	g.rt.pending++
+	var counts []TrunkCount
+	var seq int64
+	if r.sh != nil {
+		counts, seq = r.countsLocked(g.rt)
+	}
+	r.capMu.Unlock()
+	if r.sh != nil {
+		if f, full := r.reserveShared(ctx, g.rt, counts, seq); full {
+			r.capMu.Lock()
+			if g.rt.pending > 0 {
+				g.rt.pending--
+			}
+			r.markLocked(g.rt)
+			r.capMu.Unlock()
+			return nil, f, true
+		}
+	}
 	res := &reservation{gwid: g.row.GWID, s: g.rt}
 	call.SetValue(reservationKey{}, res)
 	return res, fullness{}, false
@@ -156,6 +176,7 @@ func (r *Router) release(res *reservation, call *sip.Call) {
 	if res.s.pending > 0 {
 		res.s.pending--
 	}
+	r.markLocked(res.s)
 }
 
 // Watch counts the calls in progress per gateway and carrier from the
@@ -204,11 +225,13 @@ func (r *Router) onDialogEvent(ev sip.DialogEvent) {
 	} else {
 		r.log.Warn("routing: branch ended on a gateway with no call in progress", "gateway", id, "callid", ev.Dialog.CallID)
 	}
+	r.markLocked(s)
 	r.evalLocked(s)
 }
 
 // evalLocked updates the gauges and alarms of s and of its carriers after
-// its count changed.
+// its count changed. With a ChannelCounter, alarms are the cluster's and
+// follow its reports instead.
 func (r *Router) evalLocked(s *gwState) {
 	if s.mCalls != nil {
 		s.mCalls.Set(float64(s.legs))
@@ -223,8 +246,12 @@ func (r *Router) evalLocked(s *gwState) {
 	}
 }
 
-// alarmLocked raises or clears one trunk's alarm.
+// alarmLocked raises or clears one trunk's alarm (without a
+// ChannelCounter: with one, clusterAlarmLocked does).
 func (r *Router) alarmLocked(alarm *bool, calls, channels, at int, gwid, crid string) {
+	if r.sh != nil {
+		return
+	}
 	var kind EventKind
 	switch {
 	case !*alarm && at > 0 && calls >= at:

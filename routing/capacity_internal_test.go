@@ -99,15 +99,15 @@ func TestReservations(t *testing.T) {
 	d.Gateways[0].Channels = 2
 	r, _ := newCapRouter(t, d, Config{})
 	g := r.tab.Load().gwByID["pri-1"]
-	resA, _, full := r.reserve(g, callOf("res-a"))
+	resA, _, full := r.reserve(t.Context(), g, callOf("res-a"))
 	if full {
 		t.Fatal("first reservation refused")
 	}
-	resB, _, full := r.reserve(g, callOf("res-b"))
+	resB, _, full := r.reserve(t.Context(), g, callOf("res-b"))
 	if full {
 		t.Fatal("second reservation refused")
 	}
-	_, f, full := r.reserve(g, callOf("res-c"))
+	_, f, full := r.reserve(t.Context(), g, callOf("res-c"))
 	if !full || f.String() != "full: 2 of 2 channels" {
 		t.Fatalf("third reservation: got %v %q, want full: 2 of 2 channels", full, f)
 	}
@@ -117,12 +117,12 @@ func TestReservations(t *testing.T) {
 	// The branch of a takes its reservation over: still full.
 	start(r, "res-a", "pri-1")
 	r.release(resA, callOf("res-a"))
-	if _, _, full := r.reserve(g, callOf("res-c")); !full {
+	if _, _, full := r.reserve(t.Context(), g, callOf("res-c")); !full {
 		t.Error("reservation taken over by a branch was counted twice or freed")
 	}
 	// b never started a branch: releasing frees its channel.
 	r.release(resB, callOf("res-b"))
-	resC, _, full := r.reserve(g, callOf("res-c"))
+	resC, _, full := r.reserve(t.Context(), g, callOf("res-c"))
 	if full {
 		t.Error("released reservation not freed")
 	}
@@ -155,7 +155,7 @@ func TestConcurrentReservations(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprint("conc-", i)
-			if _, _, full := r.reserve(g, callOf(id)); !full {
+			if _, _, full := r.reserve(t.Context(), g, callOf(id)); !full {
 				start(r, id, "pri-1")
 				mu.Lock()
 				got++

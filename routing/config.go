@@ -67,6 +67,14 @@ type Config struct {
 	// Node names this Router in the history of gateway state changes it
 	// writes (StateChange.Node); default the host name.
 	Node string
+	// CounterTimeout bounds the ChannelCounter's answer to a reservation
+	// (default 50 ms): beyond it, the call goes on this node's own counts
+	// (WithChannelCounter).
+	CounterTimeout time.Duration
+	// CounterInterval is the time between the full reports of this node's
+	// counts to the ChannelCounter, which also keep the node alive in it
+	// (default 1 s); the counter's expiry must be several of them.
+	CounterInterval time.Duration
 }
 
 // ProbeConfig configures gateway probing.

@@ -97,6 +97,15 @@
 // fires once; EventTrunkAlarmCleared follows when they drop below: the
 // "trigger if contemporary calls is near SIP trunks upper limit" of UniSI.
 //
+// With several nodes, WithChannelCounter makes limits and alarms the
+// cluster's: each Router counts its own calls as above and a
+// ChannelCounter (package cluster/trunkcount over Redis, NewMemChannels in
+// one process) adds up the live nodes' counts, admitting each attempt on
+// a capped trunk atomically in one round trip bounded by
+// Config.CounterTimeout. A node that stops reporting is dropped with its
+// calls; a counter that fails leaves each node on its own counts until it
+// answers again.
+//
 // # Differences from OpenSIPS
 //
 //   - dr_groups is read at load and cached, not queried per call; there is

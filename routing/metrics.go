@@ -33,9 +33,16 @@ type metrics struct {
 	lastReload   prometheus.Gauge
 	// eventsDropped counts the events an asynchronous subscriber lost.
 	eventsDropped *prometheus.CounterVec // subscriber
+
+	// The ChannelCounter's (WithChannelCounter).
+	counterUp     prometheus.Gauge
+	counterErrors *prometheus.CounterVec // op
+	counterLocal  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics makes the Router's collectors and registers them on reg;
+// those of the ChannelCounter only when shared.
+func newMetrics(reg prometheus.Registerer, shared bool) *metrics {
 	m := &metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_routing_calls_total",
@@ -106,6 +113,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_routing_events_dropped_total",
 			Help: "Routing events (gateway states, trunk alarms) an asynchronous subscriber lost because its queue was full, by subscriber.",
 		}, []string{"subscriber"}),
+		counterUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "palio_routing_counter_up",
+			Help: "1 while the shared channel counter answers (channel limits apply to the cluster's calls), 0 while this node counts its own calls only.",
+		}),
+		counterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_routing_counter_errors_total",
+			Help: "Failed requests to the shared channel counter, by operation: reserve (a call's attempt), report (this node's counts).",
+		}, []string{"op"}),
+		counterLocal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_routing_counter_local_total",
+			Help: "Attempts on capped trunks admitted on this node's own counts because the shared channel counter did not answer.",
+		}),
 	}
 	m.calls = promreg.Register(reg, m.calls)
 	m.attempts = promreg.Register(reg, m.attempts)
@@ -124,5 +143,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reloadTime = promreg.Register(reg, m.reloadTime)
 	m.lastReload = promreg.Register(reg, m.lastReload)
 	m.eventsDropped = promreg.Register(reg, m.eventsDropped)
+	if shared {
+		m.counterUp = promreg.Register(reg, m.counterUp)
+		m.counterErrors = promreg.Register(reg, m.counterErrors)
+		m.counterLocal = promreg.Register(reg, m.counterLocal)
+	}
 	return m
 }

@@ -44,6 +44,9 @@ type Router struct {
 
 	events *dispatcher
 
+	counter ChannelCounter
+	sh      *sharedState // nil without counter
+
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -100,6 +103,12 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
 	}
+	if cfg.CounterTimeout <= 0 {
+		cfg.CounterTimeout = 50 * time.Millisecond
+	}
+	if cfg.CounterInterval <= 0 {
+		cfg.CounterInterval = time.Second
+	}
 	if cfg.Probe.From == "" {
 		cfg.Probe.From = "sip:prober@localhost"
 	}
@@ -129,13 +138,19 @@ func New(cfg Config, store Store, opts ...Option) (*Router, error) {
 	for _, o := range opts {
 		o(r)
 	}
-	r.m = newMetrics(r.reg)
+	r.m = newMetrics(r.reg, r.counter != nil)
 	r.out = newOutcomeCounters(r.m)
 	r.events = newDispatcher(r.log, r.m.eventsDropped)
 	r.base, r.cancel = context.WithCancel(context.Background())
+	if r.counter != nil {
+		r.sh = newSharedState()
+	}
 	if _, err := r.Reload(context.Background()); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if r.counter != nil {
+		r.startShared()
 	}
 	return r, nil
 }

@@ -120,7 +120,7 @@ func (s *stage) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Reque
 			dst := d.Destinations[i]
 			g := dst.gw
 			gwid := g.row.GWID
-			res, f, full := rt.reserve(g, call)
+			res, f, full := rt.reserve(ctx, g, call)
 			if full {
 				rt.m.full.WithLabelValues(f.kind(), f.trunk(g)).Inc()
 				rt.out.attempts[outFull].Inc()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/cluster/trunkcount"
 	"github.com/palio-voip/palio/destination"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/enum"
@@ -72,6 +73,9 @@ type app struct {
 	// ops are the alerts, the HOMER capture and the health checks (set by
 	// startOps in serve; app_ops.go).
 	ops *ops
+	// server is set for the server (newServerApp): the commands' router
+	// routes dry and counts with no one.
+	server bool
 }
 
 // component is one part of the deployment as the app runs it: the tables
@@ -100,7 +104,16 @@ func openDB(ctx context.Context, cfg Config, log *slog.Logger) (*sqlstore.DB, er
 // server's openForServe, a command's openExisting); the app owns db from
 // then on, and closes it, even when newApp fails. reg may be nil.
 func newApp(ctx context.Context, cfg Config, db *sqlstore.DB, log *slog.Logger, reg prometheus.Registerer) (*app, error) {
-	a := &app{cfg: cfg, log: log, reg: reg, db: db, domain: domainOf(cfg)}
+	return buildApp(ctx, &app{cfg: cfg, log: log, reg: reg, db: db, domain: domainOf(cfg)})
+}
+
+// newServerApp is newApp for the server: its router counts trunk
+// channels with the cluster's when [cluster] redis is set.
+func newServerApp(ctx context.Context, cfg Config, db *sqlstore.DB, log *slog.Logger, reg prometheus.Registerer) (*app, error) {
+	return buildApp(ctx, &app{cfg: cfg, log: log, reg: reg, db: db, domain: domainOf(cfg), server: true})
+}
+
+func buildApp(ctx context.Context, a *app) (*app, error) {
 	if err := a.build(ctx); err != nil {
 		a.close()
 		return nil, err
@@ -169,7 +182,23 @@ func (a *app) build(ctx context.Context) error {
 			return err
 		}
 	}
-	if a.router, err = routing.New(a.routingConfig(), a.db.Routing(), routing.WithLogger(a.log), routing.WithRegisterer(a.reg)); err != nil {
+	ropts := []routing.Option{routing.WithLogger(a.log), routing.WithRegisterer(a.reg)}
+	if a.server && a.cfg.Cluster.Redis != "" {
+		// One node of several: trunk channel limits and alarms are the
+		// cluster's, counted in Redis.
+		counter, err := trunkcount.New(a.cfg.Cluster.counter(), trunkcount.WithLogger(a.log), trunkcount.WithRegisterer(a.reg))
+		if err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := counter.Ping(pctx); err != nil {
+			a.log.Warn("cluster: Redis unreachable at start; counting this node's calls until it answers", "error", err)
+		}
+		cancel()
+		a.add(component{name: "trunkcount", close: func() { counter.Close() }})
+		ropts = append(ropts, routing.WithChannelCounter(counter))
+	}
+	if a.router, err = routing.New(a.routingConfig(), a.db.Routing(), ropts...); err != nil {
 		return err
 	}
 	a.add(component{name: "routing", tables: []string{"routing"}, close: a.router.Close, reload: func(ctx context.Context) (snapshot.Report, error) {
@@ -286,6 +315,7 @@ func (a *app) routingConfig() routing.Config {
 	if rc.ProbeInterval != nil {
 		cfg.Probe.Interval = rc.ProbeInterval.Duration
 	}
+	cfg.CounterTimeout = a.cfg.Cluster.RedisTimeout.Duration
 	return cfg
 }
 

@@ -154,6 +154,7 @@ func printConfig(w io.Writer, cfg Config) error {
 		cfg.Store.MySQL = redactDSN(cfg.Store.MySQL)
 	}
 	cfg.Cluster.NATS = cluster.Redact(cfg.Cluster.NATS)
+	cfg.Cluster.Redis = cluster.Redact(cfg.Cluster.Redis)
 	cfg = cfg.redactOps()
 	fmt.Fprintln(w, "# The effective configuration of unisi (unisi config print).")
 	enc := toml.NewEncoder(w)

@@ -153,3 +153,61 @@ func TestClusterBusyLamp(t *testing.T) {
 		t.Errorf("node-b's subscriptions: %+v %v, want none", other, err)
 	}
 }
+
+// TestClusterGuardBan: three example nodes on one MariaDB database and
+// one NATS server, the store polled only every 30 s. A password guesser
+// banned by node 1 is refused by nodes 2 and 3 well before any of them
+// rereads the store: the ban crosses over NATS (guard.Share).
+func TestClusterGuardBan(t *testing.T) {
+	nats := natsURL(t)
+	dsn := storetest.MySQLDSN(t)
+	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
+	var nodes []*example
+	for i := range 3 {
+		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"30s\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
+			"[routing]\nprobe_interval = \"0s\"\n[guard.auth]\nip_failures = 5\n"+
+			"[cluster]\nnode = \"node-%d\"\nnats = %q\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n",
+			dsn, i+1, nats, name)
+		var e *example
+		if i == 0 {
+			e = newExample(t, cfg)
+		} else {
+			e = newBareExample(t, cfg)
+		}
+		e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+		e.start()
+		nodes = append(nodes, e)
+	}
+	for _, e := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(e.metrics(), "\npalio_cluster_nodes 2\n") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the nodes never heard each other:\n%s", tail(e.stderr.String(), 20))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	attacker := siptest.NewUA(t, siptest.WithListen("127.0.0.7:0"), siptest.WithUser("scanner"))
+	for i, e := range nodes[1:] {
+		if !e.answered(t, attacker) {
+			t.Fatalf("node %d does not answer the source before the ban", i+2)
+		}
+	}
+	if n := nodes[0].bruteForce(t, attacker, "5002", "5003", "6001", "6002", "6003", "6004", "6005"); n != 5 {
+		t.Fatalf("%d of 7 guesses answered by node 1, want 5 (then banned)", n)
+	}
+	banned := time.Now()
+	for i, e := range nodes[1:] {
+		eventually(t, fmt.Sprintf("node %d refuses the source banned by node 1", i+2), func() bool { return !e.answered(t, attacker) })
+		if !strings.Contains(e.stderr.String(), `msg="guard: banned" src=127.0.0.7 kind=ip`) {
+			t.Errorf("node %d did not log the ban for fail2ban:\n%s", i+2, tail(e.stderr.String(), 10))
+		}
+	}
+	took := time.Since(banned)
+	t.Logf("the ban on node 1 was enforced by nodes 2 and 3 within %v, two unanswered OPTIONS of 700 ms included (store polled every 30 s)", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("the ban took %v to reach the other nodes", took)
+	}
+	// Phones on other addresses are still served.
+	nodes[2].phone("5003")
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/palio-voip/palio/cluster"
+	"github.com/palio-voip/palio/cluster/trunkcount"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/internal/httpauth"
 	"github.com/palio-voip/palio/mediabox"
@@ -67,8 +68,22 @@ type ClusterConfig struct {
 	// ("nats://127.0.0.1:4222"; several, comma-separated). Empty: off.
 	NATS string `toml:"nats"`
 	// Name names the cluster: its events go to the NATS subject
-	// palio.<name>.dialog (default "unisi").
+	// palio.<name>.dialog, its trunk counts under the Redis keys
+	// palio:{<name>}:… (default "unisi").
 	Name string `toml:"name"`
+	// Redis is the Redis server holding the trunk channel counts of every
+	// node ("redis://127.0.0.1:6379/0"), so that channel limits and the
+	// trunk alarms are the cluster's (cluster/trunkcount). Empty: each
+	// node counts its own calls. Requires node.
+	Redis string `toml:"redis"`
+	// RedisTimeout bounds Redis's answer to a call's reservation (default
+	// 50ms): beyond it the call goes on this node's own counts.
+	RedisTimeout Duration `toml:"redis_timeout"`
+}
+
+// counter returns the trunkcount.Config of the section.
+func (cc ClusterConfig) counter() trunkcount.Config {
+	return trunkcount.Config{URL: cc.Redis, Cluster: cc.Name, Node: cc.Node}
 }
 
 // bus returns the cluster.Config of the section.
@@ -525,7 +540,7 @@ func defaultConfig() Config {
 			AlarmThreshold: 0.8,
 		},
 		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
-		Cluster:  ClusterConfig{Name: "unisi"},
+		Cluster:  ClusterConfig{Name: "unisi", RedisTimeout: Duration{50 * time.Millisecond}},
 		Features: FeaturesConfig{
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
@@ -601,6 +616,11 @@ func (c Config) validate() error {
 	}
 	if p := c.Presence; p.MinExpires.Duration < time.Second || p.MaxExpires.Duration < p.MinExpires.Duration {
 		return fmt.Errorf("config: presence: min_expires %v and max_expires %v: want 1s <= min <= max", p.MinExpires.Duration, p.MaxExpires.Duration)
+	}
+	if cc := c.Cluster; cc.Redis != "" {
+		if err := cc.counter().Check(); err != nil {
+			return fmt.Errorf("config: cluster (node, redis, name): %w", err)
+		}
 	}
 	switch cc := c.Cluster; {
 	case cc.NATS != "":

@@ -143,6 +143,8 @@ func TestConfigCommands(t *testing.T) {
 		{"[cluster]\nnode = \"siena 1\"\n", "cluster.node"},
 		{"[cluster]\nnode = \"a\"\nnats = \"http://127.0.0.1:4222\"\n", "scheme"},
 		{"[cluster]\nnode = \"a\"\nnats = \"nats://127.0.0.1:4222\"\nname = \"uni.si\"\n", "Cluster"},
+		{"[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n", "cluster (node, redis, name): trunkcount: node"},
+		{"[cluster]\nnode = \"a\"\nredis = \"http://127.0.0.1:6379\"\n", "cluster (node, redis, name): trunkcount: URL"},
 	} {
 		_, errOut := cli(1, "config", "check", write("bad.toml", tt.body))
 		if !strings.Contains(errOut, tt.want) {
@@ -154,9 +156,9 @@ func TestConfigCommands(t *testing.T) {
 	}
 	custom := write("custom.toml", "[sip]\ndomains = [\"pbx.example.org\"]\n[registrar]\nsecret = \"0123456789abcdef0123\"\n"+
 		"[store]\nmysql = \"palio:pw@tcp(db:3306)/palio\"\n[routing]\nprobe_interval = \"0s\"\n"+
-		"[cluster]\nnode = \"siena-1\"\nnats = \"nats://palio:natspw@127.0.0.1:4222\"\n")
+		"[cluster]\nnode = \"siena-1\"\nnats = \"nats://palio:natspw@127.0.0.1:4222\"\nredis = \"redis://:redispw@127.0.0.1:6379/0\"\n")
 	out, _ := cli(0, "config", "print", "-config", custom, "-sip", "127.0.0.1:5070")
-	if strings.Contains(out, "0123456789abcdef0123") || strings.Contains(out, "palio:pw@") || strings.Contains(out, "natspw") {
+	if strings.Contains(out, "0123456789abcdef0123") || strings.Contains(out, "palio:pw@") || strings.Contains(out, "natspw") || strings.Contains(out, "redispw") {
 		t.Errorf("config print shows a secret:\n%s", out)
 	}
 	back, err := loadConfig(write("printed.toml", strings.ReplaceAll(out, "(set)", "0123456789abcdef0123")))
@@ -167,6 +169,7 @@ func TestConfigCommands(t *testing.T) {
 	want.SIP.Listen = "127.0.0.1:5070"
 	want.Store.MySQL = "palio:0123456789abcdef0123@tcp(db:3306)/palio"
 	want.Cluster.NATS = "nats://palio:xxxxx@127.0.0.1:4222"
+	want.Cluster.Redis = "redis://:xxxxx@127.0.0.1:6379/0"
 	if diff := configDiff(want, back); len(diff) > 0 {
 		t.Errorf("config print, loaded back, differs in %v:\n%s", diff, out)
 	}

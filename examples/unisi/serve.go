@@ -50,7 +50,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(ctx, cfg, db, log, reg)
+	a, err := newServerApp(ctx, cfg, db, log, reg)
 	if err != nil {
 		return err
 	}
@@ -320,6 +320,8 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		}
 		a.add(component{name: "cluster", close: bus.Close})
 		popts = append(popts, presence.WithDialogSource(bus))
+		// A ban or a block one node decides is enforced by all at once.
+		a.add(component{name: "guard-share", close: g.Share(bus.GuardPeers())})
 	}
 	pc := cfg.Presence
 	pres, err := presence.New(presence.Config{

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/routing"
+	"github.com/palio-voip/palio/sip"
+	"github.com/palio-voip/palio/sip/siptest"
+	"github.com/palio-voip/palio/store/storetest"
+)
+
+// redisURL returns the Redis server of the tests, or skips.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("PALIO_REDIS_URL")
+	if u == "" {
+		t.Skip("PALIO_REDIS_URL is not set: no Redis for the cluster's trunk counts (e.g. PALIO_REDIS_URL=redis://127.0.0.1:6379/0; .ci/run sets it and starts redis-server)")
+	}
+	return u
+}
+
+// TestClusterTrunkChannels: three example nodes on one MariaDB database
+// share their trunk counts through Redis (with a generous timeout: the
+// test is about the limit, and a race-detector build on a busy machine
+// may be slower than the default 50 ms, which would rightly let calls
+// through on each node's own counts). Arezzo's PRI has 4 channels;
+// 12 calls to Arezzo placed at once through the three nodes all connect,
+// at most 4 of them on Arezzo's PRI, the others failing over to Siena's;
+// the alarm at 4 of 4 is logged by one node only.
+func TestClusterTrunkChannels(t *testing.T) {
+	redis := redisURL(t)
+	dsn := storetest.MySQLDSN(t)
+	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
+	var nodes []*example
+	for i := range 3 {
+		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
+			"[routing]\nprobe_interval = \"0s\"\n"+
+			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = \"2s\"\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n",
+			dsn, i+1, redis, name)
+		var e *example
+		if i == 0 {
+			e = newExample(t, cfg)
+		} else {
+			e = newBareExample(t, cfg)
+		}
+		nodes = append(nodes, e)
+	}
+	arezzo := siptest.NewGateway(t, siptest.Respond(200)) // answers and keeps the call
+	gws := nodes[0].gateways(map[string]string{"gw-arezzo": arezzo.Addr()})
+	nodes[0].editRouting(func(d *routing.Data) {
+		for i := range d.Gateways {
+			if d.Gateways[i].GWID == "gw-arezzo" {
+				d.Gateways[i].Channels = 4
+			}
+		}
+	})
+	for _, e := range nodes {
+		e.start()
+	}
+	var callers []*siptest.UA
+	for i, e := range nodes {
+		callers = append(callers, e.phone(strconv.Itoa(5002+i)))
+	}
+	ctx := ctxT(t, 30*time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var calls []*siptest.Call
+	codes := map[int]int{}
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := i % 3
+			c, err := callers[n].Invite(ctx, fmt.Sprintf("sip:00575%06d@%s", 100000+i, nodes[n].addr))
+			code := finalCode(t, c, err)
+			mu.Lock()
+			codes[code]++
+			if c != nil {
+				calls = append(calls, c)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range calls {
+			c.Bye(ctx)
+		}
+	}()
+	onArezzo, onSiena := len(arezzo.Received(sip.INVITE)), invites(gws, sienaPRIs...)
+	t.Logf("12 calls through 3 nodes: %d on Arezzo's 4-channel PRI, %d on Siena's; outcomes %v", onArezzo, onSiena, codes)
+	if onArezzo > 4 || onArezzo < 1 {
+		t.Errorf("Arezzo's 4-channel PRI got %d calls at once, want 1 to 4", onArezzo)
+		for i, e := range nodes {
+			t.Logf("node %d:\n%s", i+1, tail(e.stderr.String(), 10))
+		}
+	}
+	if codes[200] != 12 || onArezzo+onSiena != 12 {
+		t.Errorf("outcomes %v, %d on Arezzo and %d on Siena: want 12 connected", codes, onArezzo, onSiena)
+	}
+	if onArezzo == 4 {
+		alarms := 0
+		for _, e := range nodes {
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(e.stderr.String(), "gateway gw-arezzo: alarm, 4 of 4 channels in use") && time.Now().Before(deadline) && alarms == 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			alarms += strings.Count(e.stderr.String(), "gateway gw-arezzo: alarm, 4 of 4 channels in use")
+		}
+		if alarms != 1 {
+			t.Errorf("the alarm at 4 of 4 logged %d times across the nodes, want once", alarms)
+		}
+	}
+}
