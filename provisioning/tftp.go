@@ -81,6 +81,11 @@ func (p *Provisioner) NewTFTPServer(cfg TFTPConfig) *TFTPServer {
 	t.srv.SetTimeout(cfg.Timeout)
 	t.srv.SetRetries(cfg.Retries)
 	t.srv.SetBlockSize(cfg.MaxBlockSize)
+	// MaxBlockSize is the cap: pin/tftp's own clamp to the receiving
+	// interface's MTU falls back to 512 when it cannot tell the interface
+	// (seen at random on loopback: TestTFTPOptions was granted 512 for
+	// 800), which would slow a phone's firmware download fourfold.
+	t.srv.SetBlockSizeNegotiation(false)
 	return t
 }
 
