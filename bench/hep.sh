@@ -13,12 +13,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RATE=${1:-3000} SECS=${2:-15} ROUNDS=${3:-2}
-B=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
-[[ -x $B/cps.sh ]] || { echo "hep.sh: no SIPp harness in '$B' (set BENCH_DIR)" >&2; exit 2; }
-export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/hep-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$BENCH_OUT"
-bin=$BENCH_OUT/unisi sink=$BENCH_OUT/hepsink
-( cd "$here/.." && go build -o "$bin" ./examples/unisi && go build -o "$sink" ./bench/hepsink ) || exit 1
+source "$here/common.sh"
+bench_init hep unisi hepsink
 common='[log]
 level = "warn"
 [sip]

@@ -17,12 +17,9 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 RATE=${1:-3000} SECS=${2:-15} LOW=${3:-300}
-B=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
-[[ -x $B/cps.sh ]] || { echo "overload.sh: no SIPp harness in '$B' (set BENCH_DIR)" >&2; exit 2; }
-export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/overload-$(date +%Y%m%d-%H%M%S)
+source "$here/common.sh"
+bench_init overload unisi hepsink
 mkdir -p "$BENCH_OUT/harness"
-bin=$BENCH_OUT/unisi sink=$BENCH_OUT/hepsink
-( cd "$here/.." && go build -o "$bin" ./examples/unisi && go build -o "$sink" ./bench/hepsink ) || exit 1
 # The harness with our UAC scenario (lib.sh finds its files beside itself).
 cp "$B/lib.sh" "$B/cps.sh" "$B/uas.xml" "$BENCH_OUT/harness/"
 cp "$here/overload/uac.xml" "$BENCH_OUT/harness/uac.xml"

@@ -1,0 +1,31 @@
+# bench/common.sh: what the bench scripts share. Source it after setting
+# `here` (the bench folder):
+#   bench_init NAME [unisi] [hepsink]
+# sets B (the SIPp harness: BENCH_DIR, else ../shared/bench beside the
+# main checkout, also from a git worktree), exports BENCH_OUT as a fresh
+# folder NAME-DATE under BENCH_OUT (default /tmp/palio-bench), and builds
+# there what is named: bin (the example) and sink (bench/hepsink).
+
+bench_init() {
+  local name=$1 what
+  shift
+  B=${BENCH_DIR:-}
+  if [[ -z $B ]]; then
+    B=$(cd "$here/../../shared/bench" 2>/dev/null && pwd)
+    if [[ -z $B ]]; then # a worktree: beside the main checkout
+      local common
+      common=$(cd "$here" && git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+      [[ -n $common ]] && B=$(cd "$common/../../shared/bench" 2>/dev/null && pwd)
+    fi
+  fi
+  [[ -n $B && -x $B/cps.sh ]] || { echo "$name.sh: no SIPp harness in '$B' (set BENCH_DIR)" >&2; exit 2; }
+  export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/$name-$(date +%Y%m%d-%H%M%S)
+  mkdir -p "$BENCH_OUT"
+  bin=$BENCH_OUT/unisi sink=$BENCH_OUT/hepsink
+  for what in "$@"; do
+    case $what in
+      unisi) (cd "$here/.." && go build -o "$bin" ./examples/unisi) || exit 1 ;;
+      hepsink) (cd "$here/.." && go build -o "$sink" ./bench/hepsink) || exit 1 ;;
+    esac
+  done
+}
