@@ -206,8 +206,27 @@ func NewBus(cfg Config, table Table, opts ...Option) (*Bus, error) {
 // trace line naming the node). fn runs as a sip.Dialogs subscriber does:
 // by default synchronously, on the Bus's delivery goroutine, where it
 // must be quick; sip.Async(n) gives it a goroutine and a queue of its own.
+//
+// A subscriber that comes after the Bus has heard of other nodes' calls
+// gets their present state first (an event per call, of the kind its
+// state implies, as after a snapshot), so that subscribing late misses
+// nothing: a busy lamp lit by a call up before is lit.
 func (b *Bus) Subscribe(fn func(sip.DialogEvent), opts ...sip.SubscribeOption) (unsubscribe func()) {
-	return b.feed.Subscribe(fn, opts...)
+	b.inMu.Lock()
+	defer b.inMu.Unlock()
+	var first []sip.DialogEvent
+	for _, n := range b.nodes {
+		for _, w := range n.dialogs {
+			state, ok := states[w.State]
+			if !ok || state == sip.DialogTerminated {
+				continue
+			}
+			if ev, ok := w.decode(n.name, stateKind(state)); ok {
+				first = append(first, ev)
+			}
+		}
+	}
+	return b.feed.SubscribeAfter(first, fn, opts...)
 }
 
 // Subject returns the NATS subject of the cluster's dialog events.

@@ -208,6 +208,12 @@ func TestLateJoiner(t *testing.T) {
 	if got := b.metric("palio_cluster_events_received_total", "snapshot"); got != 2 {
 		t.Errorf("events from the snapshot: %v, want 2", got)
 	}
+	// A subscriber that comes now catches up on the same state.
+	late := &recorder{}
+	defer b.bus.Subscribe(late.record)()
+	if got := late.kinds("up") + "/" + late.kinds("ringing") + "/" + late.kinds("gone"); got != "confirmed/early/" {
+		t.Errorf("a late subscriber caught up on %q, want confirmed/early/", got)
+	}
 	// And it goes on from there.
 	up.end(sip.CauseByeCallee)
 	waitFor(t, 5*time.Second, "the end of the call", func() bool { return b.got.kinds("up") == "confirmed terminated" })

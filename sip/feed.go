@@ -88,6 +88,17 @@ type feedSub[T any] struct {
 // returns the function that removes it (and, for an asynchronous
 // subscriber, waits until it has handled the events already queued).
 func (f *Feed[T]) Subscribe(fn func(T), opts ...SubscribeOption) (unsubscribe func()) {
+	return f.SubscribeAfter(nil, fn, opts...)
+}
+
+// SubscribeAfter is Subscribe for a subscriber that must first catch up:
+// fn gets the events of first, in order, before any event published from
+// now on — a synchronous subscriber on the caller's goroutine before
+// SubscribeAfter returns, an asynchronous one at the head of its queue
+// (made len(first) longer, so that the room for new events stays). The publisher keeps the two
+// apart: the caller holds whatever lock its Publish runs under, so that
+// first is the state no published event has changed yet.
+func (f *Feed[T]) SubscribeAfter(first []T, fn func(T), opts ...SubscribeOption) (unsubscribe func()) {
 	var o subscribeOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -102,13 +113,20 @@ func (f *Feed[T]) Subscribe(fn func(T), opts ...SubscribeOption) (unsubscribe fu
 		return func() {}
 	}
 	if o.queue > 0 {
-		s.q = make(chan T, o.queue)
+		s.q = make(chan T, o.queue+len(first))
+		for _, ev := range first {
+			s.q <- ev
+		}
 		s.stop = make(chan struct{})
 		s.done = make(chan struct{})
 		if f.cfg.Dropped != nil {
 			s.dropped = f.cfg.Dropped.WithLabelValues(s.name)
 		}
 		go f.run(s)
+	} else {
+		for _, ev := range first {
+			f.call(s, ev)
+		}
 	}
 	var cur []*feedSub[T]
 	if p := f.subs.Load(); p != nil {

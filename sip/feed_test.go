@@ -102,3 +102,39 @@ func TestFeed(t *testing.T) {
 	f.Subscribe(func(int) { t.Error("a subscriber after Close was called") })
 	f.Publish(12)
 }
+
+// TestFeedSubscribeAfter: a late subscriber gets the state it catches up
+// on before the events published after it, synchronous or not, and a
+// queue of 2 keeps its room for 2 new events behind that state.
+func TestFeedSubscribeAfter(t *testing.T) {
+	leakCheck(t)
+	f := sip.NewFeed[int](sip.FeedConfig{Name: "test", Logger: testLogger()})
+	defer f.Close()
+	f.Publish(-1) // before anyone: nobody gets it
+	var syncGot []int
+	f.SubscribeAfter([]int{1, 2, 3}, func(n int) { syncGot = append(syncGot, n) })
+	if len(syncGot) != 3 {
+		t.Fatalf("sync subscriber had %v when SubscribeAfter returned, want [1 2 3]", syncGot)
+	}
+	got := make(chan int, 16)
+	f.SubscribeAfter([]int{1, 2, 3}, func(n int) { got <- n }, sip.Async(2))
+	f.Publish(4)
+	f.Publish(5)
+	var asyncGot []int
+	for range 5 {
+		select {
+		case n := <-got:
+			asyncGot = append(asyncGot, n)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("async subscriber got only %v", asyncGot)
+		}
+	}
+	for i, n := range asyncGot {
+		if n != i+1 {
+			t.Fatalf("async subscriber got %v, want [1 2 3 4 5]", asyncGot)
+		}
+	}
+	if want := []int{1, 2, 3, 4, 5}; len(syncGot) != len(want) || syncGot[3] != 4 || syncGot[4] != 5 {
+		t.Errorf("sync subscriber got %v, want %v", syncGot, want)
+	}
+}
