@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/cluster"
+	"github.com/palio-voip/palio/internal/procs"
 	"github.com/palio-voip/palio/presence"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/snapshot"
@@ -41,6 +42,15 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	sip.SetLibraryLogger(log)
 	defer sip.SetLibraryLogger(nil)
 	tuneRuntime(cfg.Runtime)
+	if cfg.Runtime.adaptiveProcs() {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			procs.Run(pctx, procs.Config{}, log)
+		}()
+		defer func() { stop(); <-done }()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

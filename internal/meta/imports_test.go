@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"internal/ttlcache": {},
 	"internal/httpauth": {},
 	"internal/daemon":   {},
+	"internal/procs":    {},
 
 	"snapshot":    {},
 	"alert":       {"internal/*"},
