@@ -5,7 +5,9 @@
 # side by side with the SIPp harness in ../../shared/bench (or $BENCH_DIR):
 # the two targets take turns on 127.0.0.1:5060, each turn running
 #   maxcps.sh            highest call rate with < 0.1 % failed calls
-#   cps.sh 3000 15       CPU-seconds per 1000 calls and memory at 3000 calls/s
+#   cps.sh R 15          for each rate R of RATES (200 800 3000): CPU-seconds
+#                        per 1000 calls, p50/p99 INVITE->200 at the caller,
+#                        and memory at the highest rate
 #   reg.sh 3000 15       REGISTER with digest auth at 3000/s
 # Each runs reg.sh twice, once per way of keeping the location:
 #   in memory   Palio with [registrar] write_back = "1s" (usrloc db_mode 2),
@@ -13,18 +15,26 @@
 #   written     Palio's default store (each REGISTER answered once its
 #   through     binding is in SQLite), Kamailio with db_mode 1 on its
 #               SQLite file (kamailio-writethrough.sh)
+# Then Palio once more at CPS_RATE with the services of issues 19-20 on
+# (accounting writing CDRs to SQLite, guard's flood, auth and fraud
+# checks; services.sh splits their cost), and the idle measurement
+# (idle.sh: both targets, 1000 phones registered, no traffic).
 # Then one table with the ratios (Palio / Kamailio) of the last round.
 # The example runs on a fresh SQLite database prepared by prepare.sh:
 # 127.0.0.1 trusted, a permanent binding 5002 -> 127.0.0.1:5090, the 1000
 # bench accounts.
 # Env: BENCH_DIR, BENCH_OUT (default /tmp/palio-bench), SKIP_MAXCPS=1,
-#      CPS_RATE (3000), REG_RATE (3000), RUN_SECONDS (15).
+#      RATES ("200 800 $CPS_RATE"), CPS_RATE (3000), REG_RATE (3000),
+#      RUN_SECONDS (15), SKIP_SERVICES=1, SKIP_IDLE=1, IDLE_SECONDS (60),
+#      PALIO_ENV (extra environment for Palio, e.g. "GOMAXPROCS=1"),
+#      TARGETS ("palio kamailio"; one alone for a quicker look).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
 [[ -x $BENCH_DIR/cps.sh ]] || { echo "compare.sh: no SIPp harness in '$BENCH_DIR' (set BENCH_DIR)" >&2; exit 2; }
 ROUNDS=${1:-1}
 CPS_RATE=${CPS_RATE:-3000} REG_RATE=${REG_RATE:-3000} RUN_SECONDS=${RUN_SECONDS:-15}
+RATES=${RATES:-"200 800 $CPS_RATE"}
 export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/compare-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$BENCH_OUT"
 LOG=$BENCH_OUT/compare.log
@@ -51,11 +61,13 @@ probe_interval = "0s"
 # compare the SIP routing alone (mediabridge has its own figures).
 [media]
 policy = "never"
-# The bare pipeline, as the earlier figures measured it: the services of
-# issues 18-20 (media box, accounting, guard, provisioning) off. Issue 24
-# adds a services-on variant.
+# The media box and provisioning serve no call of the run.
 [mediabox]
 enabled = false
+[provisioning]
+enabled = false
+# The bare pipeline, as the earlier figures measured it: accounting and
+# the guard off (the services-on run below keeps them on).
 [accounting]
 enabled = false
 [guard.flood]
@@ -64,10 +76,10 @@ enabled = false
 enabled = false
 [guard.fraud]
 enabled = false
-[provisioning]
-enabled = false
 TOML
 { cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "1s"\n'; } > "$work/bench-wb.toml"
+# The services on: the same file without the sections that turn them off.
+sed '/^# The bare pipeline/,$d' "$work/bench.toml" > "$work/bench-services.toml"
 
 TPID=
 stop_target() { [[ -n $TPID ]] && { kill -TERM "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; }; TPID=; sleep 2; }
@@ -76,7 +88,7 @@ trap stop_target EXIT
 start_target() {
   if ss -H -lun "sport = :5060" | grep -q .; then say "error: UDP 5060 busy"; return 1; fi
   case $1 in
-    palio) ( cd "$work" && exec ./unisi -db unisi.db -http 127.0.0.1:0 -config "${3:-bench.toml}" ) > "$BENCH_OUT/palio-$2.log" 2>&1 & ;;
+    palio) ( cd "$work" && exec env ${PALIO_ENV:-} ./unisi -db unisi.db -http 127.0.0.1:0 -config "${3:-bench.toml}" ) > "$BENCH_OUT/palio-$2.log" 2>&1 & ;;
     kamailio) "$BENCH_DIR/kamailio/run.sh" > "$BENCH_OUT/kamailio-$2.log" 2>&1 & ;;
     kamailio-wt) "$here/kamailio-writethrough.sh" > "$BENCH_OUT/kamailio-$2.log" 2>&1 & ;;
   esac
@@ -101,7 +113,7 @@ reg_alone() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for t in palio kamailio; do
+  for t in ${TARGETS:-palio kamailio}; do
     start_target "$t" "$round" || exit 1
     export TARGET_PID=$TPID
     say "== $t round $round (pid $TPID)"
@@ -110,20 +122,41 @@ for round in $(seq 1 "$ROUNDS"); do
       R[$t,maxcps]=$(field "$line" max_rate_ok)
       stop_target; start_target "$t" "$round" || exit 1; export TARGET_PID=$TPID
     fi
-    line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$CPS_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-    R[$t,cpu]=$(field "$line" cpu_s_per_1k); R[$t,failed]=$(field "$line" failed)
-    R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb)
-    sleep 3
+    for r in $RATES; do
+      line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
+      R[$t,cpu,$r]=$(field "$line" cpu_s_per_1k); R[$t,failed,$r]=$(field "$line" failed)
+      R[$t,p50,$r]=$(field "$line" p50_ms); R[$t,p99,$r]=$(field "$line" p99_ms)
+      R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb)
+      sleep 3
+    done
     line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
     R[$t,regcpu]=$(field "$line" cpu_s_per_1k); R[$t,regfailed]=$(field "$line" failed)
     stop_target
     if [[ $t == palio ]]; then
       reg_alone palio wb "write-back location store" bench-wb.toml
+      if [[ ${SKIP_SERVICES:-0} != 1 ]]; then
+        start_target palio "$round-services" bench-services.toml || exit 1
+        export TARGET_PID=$TPID
+        say "== palio with the services on, round $round (pid $TPID)"
+        line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$CPS_RATE" "$RUN_SECONDS" | tail -1); say "$line"
+        R[palio,cpu_services]=$(field "$line" cpu_s_per_1k); R[palio,failed_services]=$(field "$line" failed)
+        stop_target
+      fi
     else
       reg_alone kamailio-wt wt "usrloc db_mode 1 (write-through)"
     fi
   done
 done
+
+if [[ ${SKIP_IDLE:-0} != 1 ]]; then
+  say "== idle, ${IDLE_SECONDS:-60} s"
+  while read -r line; do
+    say "$line"
+    case $line in
+      "idle target="*) t=$(field "$line" target); R[$t,idlecpu]=$(field "$line" cpu_pct); R[$t,idlerss]=$(field "$line" rss_mb) ;;
+    esac
+  done < <(BENCH_OUT=$BENCH_OUT "$here/idle.sh" "${IDLE_SECONDS:-60}" 2>&1)
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 mem_p=${R[palio,rss]:-} mem_k=${R[kamailio,pss]:-}
@@ -131,12 +164,23 @@ say ""
 say "| metric | Palio | Kamailio | Palio/Kamailio |"
 say "|---|---|---|---|"
 say "| max calls/s with < 0.1 % failed (maxcps.sh) | ${R[palio,maxcps]:--} | ${R[kamailio,maxcps]:--} | $(ratio "${R[palio,maxcps]:-}" "${R[kamailio,maxcps]:-}") |"
-say "| CPU-s per 1000 calls at $CPS_RATE/s (cps.sh) | ${R[palio,cpu]:--} | ${R[kamailio,cpu]:--} | $(ratio "${R[palio,cpu]:-}" "${R[kamailio,cpu]:-}") |"
-say "| failed calls at $CPS_RATE/s | ${R[palio,failed]:--} | ${R[kamailio,failed]:--} | |"
+for r in $RATES; do
+  say "| CPU-s per 1000 calls at $r/s (cps.sh) | ${R[palio,cpu,$r]:--} | ${R[kamailio,cpu,$r]:--} | $(ratio "${R[palio,cpu,$r]:-}" "${R[kamailio,cpu,$r]:-}") |"
+  say "| p50 / p99 INVITE->200 ms at $r/s | ${R[palio,p50,$r]:--} / ${R[palio,p99,$r]:--} | ${R[kamailio,p50,$r]:--} / ${R[kamailio,p99,$r]:--} | $(ratio "${R[palio,p99,$r]:-}" "${R[kamailio,p99,$r]:-}") (p99) |"
+  say "| failed calls at $r/s | ${R[palio,failed,$r]:--} | ${R[kamailio,failed,$r]:--} | |"
+done
+if [[ -n ${R[palio,cpu_services]:-} ]]; then
+  say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | ${R[palio,cpu_services]} | ${R[palio,cpu,$CPS_RATE]:--} | $(ratio "${R[palio,cpu_services]}" "${R[palio,cpu,$CPS_RATE]:-}") |"
+  say "| failed calls at $CPS_RATE/s, services on | ${R[palio,failed_services]:--} | | |"
+fi
 say "| memory at $CPS_RATE/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
 say "| CPU-s per 1000 REGISTERs at $REG_RATE/s (reg.sh), location in memory: Palio write-back 1 s, Kamailio db_mode 0 | ${R[palio,regcpu_wb]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu_wb]:-}" "${R[kamailio,regcpu]:-}") |"
 say "| failed REGISTERs at $REG_RATE/s, location in memory | ${R[palio,regfailed_wb]:--} | ${R[kamailio,regfailed]:--} | |"
 say "| CPU-s per 1000 REGISTERs at $REG_RATE/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | ${R[palio,regcpu]:--} | ${R[kamailio,regcpu_wt]:--} | $(ratio "${R[palio,regcpu]:-}" "${R[kamailio,regcpu_wt]:-}") |"
 say "| failed REGISTERs at $REG_RATE/s, written through | ${R[palio,regfailed]:--} | ${R[kamailio,regfailed_wt]:--} | |"
+if [[ -n ${R[palio,idlecpu]:-} ]]; then
+  say "| idle, 1000 phones registered: % of one core (idle.sh) | ${R[palio,idlecpu]} | ${R[kamailio,idlecpu]:--} | $(ratio "${R[palio,idlecpu]}" "${R[kamailio,idlecpu]:-}") |"
+  say "| idle RSS, MB | ${R[palio,idlerss]:--} | ${R[kamailio,idlerss]:--} | $(ratio "${R[palio,idlerss]:-}" "${R[kamailio,idlerss]:-}") |"
+fi
 say ""
 say "raw runs: $BENCH_OUT"
