@@ -17,8 +17,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/palio-voip/palio/internal/daemon"
+	"github.com/palio-voip/palio/internal/procs"
 	"github.com/palio-voip/palio/mediabridge"
 	"github.com/palio-voip/palio/mediabridge/ng"
 )
@@ -35,6 +37,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	advertise := fs.String("advertise", "", "`IP` written into the SDP (default: -bind)")
 	ports := fs.String("ports", "20000-29999", "relay port `range` MIN-MAX (keep it below 32768)")
 	workers := fs.Int("workers", 0, "poller goroutines (default GOMAXPROCS)")
+	adaptive := fs.Bool("adaptive-procs", true, "one Go processor while the relay uses little CPU, all of them under load (off when GOMAXPROCS is set)")
 	metrics := fs.String("metrics", "", "HTTP `address` for /metrics and /debug/pprof/ (default: none)")
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	if err := daemon.Parse(fs, args); err != nil {
@@ -76,6 +79,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer stop()
 		log.Info("metrics listening", "addr", addr)
+	}
+	if *adaptive && os.Getenv("GOMAXPROCS") == "" {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			procs.Run(pctx, procs.Config{}, log)
+		}()
+		defer func() { stop(); <-done }()
 	}
 	srv := &ng.Server{Engine: &ng.RelayEngine{Relay: relay, Log: log}, Log: log}
 	log.Info("ng listening", "addr", conn.LocalAddr().String(), "bind", cfg.Bind, "ports", *ports)
