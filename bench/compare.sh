@@ -8,9 +8,10 @@
 #   cps.sh R 15          for each rate R of RATES (200 800 3000): CPU-seconds
 #                        per 1000 calls, p50/p99 INVITE->200 at the caller,
 #                        and memory at the highest rate
-#   reg.sh 3000 15       REGISTER with digest auth at 3000/s
+#   reg.sh R 15          REGISTER with digest auth at each rate of REG_RATES (800 3000)
 # Each runs reg.sh twice, once per way of keeping the location:
-#   in memory   Palio with [registrar] write_back = "1s" (usrloc db_mode 2),
+#   in memory   Palio with [registrar] write_back = WRITE_BACK (default "60s",
+#               usrloc db_mode 2 with its default timer_interval),
 #               Kamailio's reference config as it is (db_mode 0)
 #   written     Palio's default store (each REGISTER answered once its
 #   through     binding is in SQLite), Kamailio with db_mode 1 on its
@@ -24,7 +25,7 @@
 # 127.0.0.1 trusted, a permanent binding 5002 -> 127.0.0.1:5090, the 1000
 # bench accounts.
 # Env: BENCH_DIR, BENCH_OUT (default /tmp/palio-bench), SKIP_MAXCPS=1,
-#      RATES ("200 800 $CPS_RATE"), CPS_RATE (3000), REG_RATE (3000),
+#      RATES ("200 800 $CPS_RATE"), CPS_RATE (3000), REG_RATES ("800 3000"),
 #      RUN_SECONDS (15), SKIP_SERVICES=1, SKIP_IDLE=1, IDLE_SECONDS (60),
 #      PALIO_ENV (extra environment for Palio, e.g. "GOMAXPROCS=1"),
 #      TARGETS ("palio kamailio"; one alone for a quicker look).
@@ -33,7 +34,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
 [[ -x $BENCH_DIR/cps.sh ]] || { echo "compare.sh: no SIPp harness in '$BENCH_DIR' (set BENCH_DIR)" >&2; exit 2; }
 ROUNDS=${1:-1}
-CPS_RATE=${CPS_RATE:-3000} REG_RATE=${REG_RATE:-3000} RUN_SECONDS=${RUN_SECONDS:-15}
+CPS_RATE=${CPS_RATE:-3000} RUN_SECONDS=${RUN_SECONDS:-15}
+REG_RATES=${REG_RATES:-${REG_RATE:-"800 3000"}}
 RATES=${RATES:-"200 800 $CPS_RATE"}
 export BENCH_OUT=${BENCH_OUT:-/tmp/palio-bench}/compare-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$BENCH_OUT"
@@ -77,7 +79,7 @@ enabled = false
 [guard.fraud]
 enabled = false
 TOML
-{ cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "1s"\n'; } > "$work/bench-wb.toml"
+{ cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "%s"\n' "${WRITE_BACK:-60s}"; } > "$work/bench-wb.toml"
 # The services on: the same file without the sections that turn them off.
 sed '/^# The bare pipeline/,$d' "$work/bench.toml" > "$work/bench-services.toml"
 
@@ -107,8 +109,11 @@ reg_alone() {
   start_target "$1" "$round-$2" "${4:-}" || exit 1
   export TARGET_PID=$TPID
   say "== $key, $3, round $round (pid $TPID)"
-  line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-  R[$key,regcpu_$2]=$(field "$line" cpu_s_per_1k); R[$key,regfailed_$2]=$(field "$line" failed)
+  for rr in $REG_RATES; do
+    line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$rr" "$RUN_SECONDS" | tail -1); say "rate=$rr $line"
+    R[$key,regcpu_$2,$rr]=$(field "$line" cpu_s_per_1k); R[$key,regfailed_$2,$rr]=$(field "$line" failed)
+    sleep 2
+  done
   stop_target
 }
 
@@ -129,8 +134,11 @@ for round in $(seq 1 "$ROUNDS"); do
       R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb)
       sleep 3
     done
-    line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$REG_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-    R[$t,regcpu]=$(field "$line" cpu_s_per_1k); R[$t,regfailed]=$(field "$line" failed)
+    for rr in $REG_RATES; do
+      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$rr" "$RUN_SECONDS" | tail -1); say "rate=$rr $line"
+      R[$t,regcpu,$rr]=$(field "$line" cpu_s_per_1k); R[$t,regfailed,$rr]=$(field "$line" failed)
+      sleep 2
+    done
     stop_target
     if [[ $t == palio ]]; then
       reg_alone palio wb "write-back location store" bench-wb.toml
@@ -174,10 +182,12 @@ if [[ -n ${R[palio,cpu_services]:-} ]]; then
   say "| failed calls at $CPS_RATE/s, services on | ${R[palio,failed_services]:--} | | |"
 fi
 say "| memory at $CPS_RATE/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
-say "| CPU-s per 1000 REGISTERs at $REG_RATE/s (reg.sh), location in memory: Palio write-back 1 s, Kamailio db_mode 0 | ${R[palio,regcpu_wb]:--} | ${R[kamailio,regcpu]:--} | $(ratio "${R[palio,regcpu_wb]:-}" "${R[kamailio,regcpu]:-}") |"
-say "| failed REGISTERs at $REG_RATE/s, location in memory | ${R[palio,regfailed_wb]:--} | ${R[kamailio,regfailed]:--} | |"
-say "| CPU-s per 1000 REGISTERs at $REG_RATE/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | ${R[palio,regcpu]:--} | ${R[kamailio,regcpu_wt]:--} | $(ratio "${R[palio,regcpu]:-}" "${R[kamailio,regcpu_wt]:-}") |"
-say "| failed REGISTERs at $REG_RATE/s, written through | ${R[palio,regfailed]:--} | ${R[kamailio,regfailed_wt]:--} | |"
+for rr in $REG_RATES; do
+  say "| CPU-s per 1000 REGISTERs at $rr/s (reg.sh), location in memory: Palio write-back ${WRITE_BACK:-60s}, Kamailio db_mode 0 | ${R[palio,regcpu_wb,$rr]:--} | ${R[kamailio,regcpu,$rr]:--} | $(ratio "${R[palio,regcpu_wb,$rr]:-}" "${R[kamailio,regcpu,$rr]:-}") |"
+  say "| failed REGISTERs at $rr/s, location in memory | ${R[palio,regfailed_wb,$rr]:--} | ${R[kamailio,regfailed,$rr]:--} | |"
+  say "| CPU-s per 1000 REGISTERs at $rr/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | ${R[palio,regcpu,$rr]:--} | ${R[kamailio,regcpu_wt,$rr]:--} | $(ratio "${R[palio,regcpu,$rr]:-}" "${R[kamailio,regcpu_wt,$rr]:-}") |"
+  say "| failed REGISTERs at $rr/s, written through | ${R[palio,regfailed,$rr]:--} | ${R[kamailio,regfailed_wt,$rr]:--} | |"
+done
 if [[ -n ${R[palio,idlecpu]:-} ]]; then
   say "| idle, 1000 phones registered: % of one core (idle.sh) | ${R[palio,idlecpu]} | ${R[kamailio,idlecpu]:--} | $(ratio "${R[palio,idlecpu]}" "${R[kamailio,idlecpu]:-}") |"
   say "| idle RSS, MB | ${R[palio,idlerss]:--} | ${R[kamailio,idlerss]:--} | $(ratio "${R[palio,idlerss]:-}" "${R[kamailio,idlerss]:-}") |"
