@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -54,7 +55,7 @@ import (
 // capacity (other work on it, the services turned on) without tuning.
 type OverloadConfig struct {
 	// MaxPending is how many initial requests may be pending before new
-	// ones are refused (default DefaultMaxPending; negative: no bound).
+	// ones are refused (default DefaultMaxPending; -1: no bound).
 	MaxPending int
 	// MaxQueueDelay bounds the time datagrams wait in a UDP listener's
 	// receive queue before the server reads them, a queue the pending
@@ -66,6 +67,19 @@ type OverloadConfig struct {
 	// RetryAfter is the Retry-After of the 503 (default 5 s, rounded to
 	// whole seconds, at least 1 s).
 	RetryAfter time.Duration
+}
+
+// Check reports a setting WithOverload would misread: MaxPending below
+// -1 (only -1 means no bound: -5 is more likely a typo than a choice) and
+// a negative RetryAfter. The error names the field.
+func (c OverloadConfig) Check() error {
+	switch {
+	case c.MaxPending < -1:
+		return fmt.Errorf("sip: overload: MaxPending %d: want a positive bound, 0 for the default (%d) or -1 for none", c.MaxPending, DefaultMaxPending)
+	case c.RetryAfter < 0:
+		return fmt.Errorf("sip: overload: RetryAfter %v: negative", c.RetryAfter)
+	}
+	return nil
 }
 
 // DefaultMaxQueueDelay is the default OverloadConfig.MaxQueueDelay. A

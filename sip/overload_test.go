@@ -190,3 +190,22 @@ func TestOverloadStateless(t *testing.T) {
 		}
 	}
 }
+
+func TestOverloadConfigCheck(t *testing.T) {
+	tests := []struct {
+		cfg  sip.OverloadConfig
+		want string // "" for valid
+	}{
+		{sip.OverloadConfig{}, ""},
+		{sip.OverloadConfig{MaxPending: -1, MaxQueueDelay: -1}, ""},
+		{sip.OverloadConfig{MaxPending: 500, RetryAfter: 30 * time.Second}, ""},
+		{sip.OverloadConfig{MaxPending: -5}, "MaxPending -5"},
+		{sip.OverloadConfig{RetryAfter: -time.Second}, "RetryAfter"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Check()
+		if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: Check() = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+}

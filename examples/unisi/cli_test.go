@@ -217,6 +217,9 @@ func TestConfigStrict(t *testing.T) {
 		{"bad failover code", "[routing]\nfailover_codes = [503, 42]\n", "status code 42"},
 		{"negative probe interval", "[routing]\nprobe_interval = \"-1s\"\n", "probe_interval"},
 		{"negative idle timeout", "[sip]\nidle_timeout = \"-1s\"\n", "idle_timeout"},
+		{"max_pending typo", "[sip]\nmax_pending = -5\n", "MaxPending -5"},
+		{"negative retry_after", "[sip]\nretry_after = \"-5s\"\n", "RetryAfter"},
+		{"adaptive_procs not a bool", "[runtime]\nadaptive_procs = 1\n", "adaptive_procs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

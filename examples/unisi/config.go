@@ -663,6 +663,9 @@ func (c Config) validate() error {
 	if sc.IdleTimeout.Duration < 0 || sc.MessageTimeout.Duration < 0 || sc.MaxConnections < 0 || sc.MaxConnectionsPerIP < 0 {
 		return errors.New("config: sip: idle_timeout, message_timeout, max_connections and max_connections_per_ip must not be negative (0 turns them off)")
 	}
+	if err := sc.overload().Check(); err != nil {
+		return fmt.Errorf("config: sip (max_pending, retry_after): %w", err)
+	}
 	if c.Registrar.WriteBack.Duration < 0 {
 		return fmt.Errorf("config: registrar.write_back %v is negative", c.Registrar.WriteBack.Duration)
 	}
