@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,12 +85,19 @@ func New(cfg Config, log *slog.Logger) *Tuner {
 	return &Tuner{cfg: cfg, log: log, set: runtime.GOMAXPROCS, cpu: processCPU}
 }
 
-// Run is the loop of the package's Run.
+// running is set while a Tuner runs: GOMAXPROCS is the process's, and
+// two Tuners (two servers in one process, as in tests) would fight over
+// it and restore each other's choice.
+var running atomic.Bool
+
+// Run is the loop of the package's Run. Only one Tuner runs in a process
+// at a time; another one waits for its ctx and does nothing.
 func (t *Tuner) Run(ctx context.Context) {
-	if t.cfg.Max <= 1 || t.cpu() <= 0 {
+	if t.cfg.Max <= 1 || t.cpu() <= 0 || !running.CompareAndSwap(false, true) {
 		<-ctx.Done()
 		return
 	}
+	defer running.Store(false)
 	t.cur = t.set(0) // 0 reads it
 	t.lastCPU, t.lastWall = t.cpu(), time.Now()
 	tick := time.NewTicker(t.cfg.Interval)

@@ -73,8 +73,27 @@ func TestRunRestores(t *testing.T) {
 	if n := runtime.GOMAXPROCS(0); n != 1 {
 		t.Errorf("idle: GOMAXPROCS %d, want 1", n)
 	}
+	// A second Tuner in the same process leaves it to the first, even
+	// under a load that would make it switch.
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		tu := New(Config{Max: 2, Interval: time.Millisecond}, nil)
+		// A load that would make it raise GOMAXPROCS at once.
+		begin := time.Now()
+		tu.cpu = func() time.Duration { return 2*time.Since(begin) + time.Second }
+		tu.set = func(n int) int {
+			if n > 0 {
+				t.Errorf("the second Tuner set GOMAXPROCS to %d", n)
+			}
+			return runtime.GOMAXPROCS(0)
+		}
+		tu.Run(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond) // fifty of its intervals
 	cancel()
 	<-done
+	<-second
 	if n := runtime.GOMAXPROCS(0); n != max {
 		t.Errorf("after Run: GOMAXPROCS %d, want %d back", n, max)
 	}
