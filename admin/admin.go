@@ -119,6 +119,9 @@ type Config struct {
 	// Directory, when set, authenticates the names that are not local
 	// logins (LDAP: the staff's directory).
 	Directory Directory
+	// Pipeline serves the route dry run over the running router's
+	// pipeline.
+	Pipeline Pipeline
 }
 
 // Option configures a Handler.

@@ -42,6 +42,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/accounts/{account}/devices", h.self(h.accountDevices))
 	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))
 	m.HandleFunc("GET /admin/api/dialplan/translate", h.admin(h.translate))
+	m.HandleFunc("GET /admin/api/route", h.admin(h.route))
+	m.HandleFunc("POST /admin/api/route", h.admin(h.route))
 	m.HandleFunc("GET /admin/api/aliases", h.admin(h.listAliases))
 	m.HandleFunc("POST /admin/api/aliases", h.admin(h.createAlias))
 	m.HandleFunc("DELETE /admin/api/aliases/{alias}", h.admin(h.deleteAlias))

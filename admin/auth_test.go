@@ -242,6 +242,8 @@ func TestUserScope(t *testing.T) {
 		{"POST", "/admin/api/calls/call-1/hangup", nil},
 		{"POST", "/admin/api/gateways/gw-siena-1/disable", nil},
 		{"GET", "/admin/api/aliases", nil},
+		{"GET", "/admin/api/route?number=5003&from=5003", nil},
+		{"POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5003"}},
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil},
 		{"PUT", "/admin/api/notice", map[string]any{"text": "hi"}},
 		{"GET", "/admin/api/audit", nil},

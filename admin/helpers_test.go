@@ -217,7 +217,12 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeIf(plan) })
-	cfg := Config{Dialplan: plan,
+	regr, err := registrar.New(registrar.Config{Realm: testDomain}, f.location, f.accounts, registrar.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { regr.Close() })
+	cfg := Config{Dialplan: plan, Pipeline: testPipeline{regr, plan},
 		Domain: testDomain,
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
@@ -299,6 +304,27 @@ func testHash(t *testing.T, pw string) string {
 func TestMain(m *testing.M) {
 	bcryptCost = bcrypt.MinCost
 	goleak.VerifyTestMain(m)
+}
+
+// testPipeline is a router's pipeline in small: the registrar's dry-run
+// caller, then the dialplan.
+type testPipeline struct {
+	regr *registrar.Registrar
+	plan *dialplan.Plan
+}
+
+// testRouteSource is the dry run's default source in the tests.
+const testRouteSource = "192.0.2.50:5060"
+
+func (p testPipeline) DryRun(ctx context.Context, number, from, src string) (sip.DryRun, error) {
+	if src == "" {
+		src = testRouteSource
+	}
+	req, err := sip.NewDryRunInvite(number, from, testDomain, src)
+	if err != nil {
+		return sip.DryRun{}, err
+	}
+	return sip.RunDry(ctx, func(next sip.Handler) sip.Handler { return p.regr.AsCaller(from)(p.plan.Wrap(next)) }, req)
 }
 
 // closeIf closes v when it has Close.

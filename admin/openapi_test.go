@@ -130,11 +130,13 @@ var goodBodies = map[string]any{
 	"POST /admin/api/login":                        map[string]any{"name": "admin", "password": adminPassword},
 	"POST /admin/api/session/password":             map[string]any{"old": adminPassword, "new": "another-pass"},
 	"PUT /admin/api/logins/{name}":                 map[string]any{"scope": "user", "account": "5003", "password": "user-5003-pass"},
+	"POST /admin/api/route":                        map[string]any{"number": "5003", "from": "5002"},
 }
 
 // queries are the required query parameters of the documented GETs.
 var queries = map[string]string{
 	"GET /admin/api/dialplan/translate": "?dpid=0&number=0577123456",
+	"GET /admin/api/route":              "?number=0577123456&from=5002",
 }
 
 // TestOpenAPI checks the OpenAPI file against the handlers: every

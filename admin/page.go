@@ -27,10 +27,11 @@ var staticFS embed.FS
 
 // pageNames are the page templates; each is layout.html and cdrtable.html
 // plus its own.
-var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice"}
+var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route"}
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"inc":  func(i int) int { return i + 1 },
 	// offEmpty shows a setting that is off as an empty field.
 	"offEmpty": func(s string) string {
 		if s == "off" {
@@ -74,6 +75,7 @@ func (h *Handler) pageRoutes() error {
 	m.HandleFunc("GET /admin/aliases", h.pageFor(ScopeAdmin, h.aliasesPage))
 	m.HandleFunc("GET /admin/cdrs", h.pageFor(ScopeAdmin, h.cdrsPage))
 	m.HandleFunc("GET /admin/notice", h.pageFor(ScopeAdmin, h.noticePage))
+	m.HandleFunc("GET /admin/route", h.pageFor(ScopeAdmin, h.routePage))
 	m.HandleFunc("GET /admin/events", h.any(h.events))
 	return nil
 }
