@@ -14,6 +14,7 @@ import (
 
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/permission"
@@ -116,6 +117,11 @@ type Config struct {
 	Logins LoginStore
 	// Dialplan serves the translate dry run over the running rules.
 	Dialplan Dialplan
+	// Rules is the dialplan's store, for editing the rules: the store
+	// the router's dialplan reads (sqlstore's DialplanStore, whose change
+	// counter reloads every node). When Dialplan has Reload (a
+	// *dialplan.Plan), this node reloads at once after each write.
+	Rules dialplan.Store
 	// Directory, when set, authenticates the names that are not local
 	// logins (LDAP: the staff's directory).
 	Directory Directory

@@ -242,6 +242,11 @@ func TestUserScope(t *testing.T) {
 		{"POST", "/admin/api/calls/call-1/hangup", nil},
 		{"POST", "/admin/api/gateways/gw-siena-1/disable", nil},
 		{"GET", "/admin/api/aliases", nil},
+		{"GET", "/admin/api/dialplan/rules", nil},
+		{"GET", "/admin/api/dialplan/rules/1", nil},
+		{"POST", "/admin/api/dialplan/rules", map[string]any{"match_exp": "5003"}},
+		{"PATCH", "/admin/api/dialplan/rules/1", map[string]any{"attrs": "x"}},
+		{"DELETE", "/admin/api/dialplan/rules/1", nil},
 		{"GET", "/admin/api/route?number=5003&from=5003", nil},
 		{"POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5003"}},
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil},
@@ -266,6 +271,9 @@ func TestUserScope(t *testing.T) {
 	}
 	if n := len(f.calls.LiveCalls(testNow)); n != 1 {
 		t.Error("the call was hung up by a user")
+	}
+	if rules, _ := f.rules.Rules(ctx); len(rules) != 2 || rules[0].Attrs != "voip" {
+		t.Errorf("the rules changed: %+v", rules)
 	}
 	if l, _ := f.store.Login(ctx, "5002"); l.Scope != ScopeUser {
 		t.Error("5002 made itself an administrator")

@@ -164,6 +164,7 @@ type fixture struct {
 	bans     *guard.MemStore
 	location *registrar.MemStore
 	devices  *provisioning.MemStore
+	rules    *dialplan.MemStore
 }
 
 var testNow = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
@@ -209,9 +210,10 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	if err := f.bans.PutBan(ctx, guard.Ban{Kind: guard.BanIP, Subject: "203.0.113.9", Reason: "10 auth failures", Created: testNow.Add(-time.Minute), Until: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := dialplan.New(dialplan.Config{}, dialplan.NewMemStore(
+	f.rules = dialplan.NewMemStore(
 		dialplan.Rule{ID: 1, Priority: 1, MatchOp: dialplan.Regex, MatchExp: `^5.{3}$`, Attrs: "voip"},
-		dialplan.Rule{ID: 2, Priority: 2, MatchOp: dialplan.Regex, MatchExp: `^0577.*`, SubstExp: `^0(.*)`, ReplExp: `00\1`, Attrs: "local"}),
+		dialplan.Rule{ID: 2, Priority: 2, MatchOp: dialplan.Regex, MatchExp: `^0577.*`, SubstExp: `^0(.*)`, ReplExp: `00\1`, Attrs: "local"})
+	plan, err := dialplan.New(dialplan.Config{}, f.rules,
 		dialplan.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +224,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { regr.Close() })
-	cfg := Config{Dialplan: plan, Pipeline: testPipeline{regr, plan},
+	cfg := Config{Dialplan: plan, Rules: f.rules, Pipeline: testPipeline{regr, plan},
 		Domain: testDomain,
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},

@@ -25,9 +25,9 @@ var templateFS embed.FS
 //go:embed web/static
 var staticFS embed.FS
 
-// pageNames are the page templates; each is layout.html and cdrtable.html
-// plus its own.
-var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route"}
+// pageNames are the page templates; each is layout.html, cdrtable.html and
+// rulefields.html plus its own.
+var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule"}
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
@@ -55,7 +55,7 @@ type pageData struct {
 func (h *Handler) pageRoutes() error {
 	h.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/cdrtable.html", "web/templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/cdrtable.html", "web/templates/rulefields.html", "web/templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("admin: page %s: %w", name, err)
 		}
@@ -76,6 +76,8 @@ func (h *Handler) pageRoutes() error {
 	m.HandleFunc("GET /admin/cdrs", h.pageFor(ScopeAdmin, h.cdrsPage))
 	m.HandleFunc("GET /admin/notice", h.pageFor(ScopeAdmin, h.noticePage))
 	m.HandleFunc("GET /admin/route", h.pageFor(ScopeAdmin, h.routePage))
+	m.HandleFunc("GET /admin/dialplan", h.pageFor(ScopeAdmin, h.dialplanPage))
+	m.HandleFunc("GET /admin/dialplan/{id}", h.pageFor(ScopeAdmin, h.rulePage))
 	m.HandleFunc("GET /admin/events", h.any(h.events))
 	return nil
 }

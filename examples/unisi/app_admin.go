@@ -113,7 +113,7 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 	if err != nil {
 		return nil, err
 	}
-	cfg := admin.Config{Directory: dir, Dialplan: a.plan, Pipeline: a,
+	cfg := admin.Config{Directory: dir, Dialplan: a.plan, Rules: a.db.Dialplan(), Pipeline: a,
 		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
 		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},

@@ -24,13 +24,17 @@ function then(el) {
   else if (t) location.assign(t);
 }
 
-// formBody reads a form's named fields: data-list fields become arrays;
-// in a data-off form an empty field is sent as that value.
+// formBody reads a form's named fields: data-list fields become arrays,
+// data-int fields numbers (what is not one is sent as typed, for the API
+// to name), checkboxes booleans; in a data-off form an empty field is
+// sent as that value.
 function formBody(form) {
   const body = {};
   for (const el of form.elements) {
     if (!el.name) continue;
+    if (el.type === "checkbox") { body[el.name] = el.checked; continue; }
     let v = el.value.trim();
+    if ("int" in el.dataset) { body[el.name] = /^-?[0-9]+$/.test(v) ? Number(v) : v; continue; }
     if ("list" in el.dataset) { body[el.name] = v ? v.split(",").map(s => s.trim()).filter(Boolean) : []; continue; }
     if (v === "" && form.dataset.off) v = form.dataset.off;
     body[el.name] = v;
