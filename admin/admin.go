@@ -83,10 +83,20 @@ type Bans interface {
 	DeleteBan(ctx context.Context, kind guard.BanKind, subject string) error
 }
 
-// FeatureStore is the call services' store (features.Store has it).
+// FeatureStore is the call services' store (features.Store has it):
+// the settings and the blacklists.
 type FeatureStore interface {
 	Settings(ctx context.Context) ([]features.Settings, error)
 	PutSettings(ctx context.Context, s features.Settings) error
+	ListEntries(ctx context.Context) ([]features.ListEntry, error)
+	AddListEntry(ctx context.Context, e features.ListEntry) (features.ListEntry, error)
+	DeleteListEntry(ctx context.Context, id int, global bool) error
+}
+
+// DepartmentSource gives the accounts' departments
+// (accounting.DepartmentStore has it).
+type DepartmentSource interface {
+	Departments(ctx context.Context) ([]accounting.Department, error)
 }
 
 // Config is what the admin serves. A nil source leaves its routes
@@ -125,6 +135,9 @@ type Config struct {
 	// Directory, when set, authenticates the names that are not local
 	// logins (LDAP: the staff's directory).
 	Directory Directory
+	// Departments, when set, are the accounts' departments the reports
+	// add costs up by (sqlstore's accounting store has them).
+	Departments DepartmentSource
 	// Pipeline serves the route dry run over the running router's
 	// pipeline.
 	Pipeline Pipeline

@@ -188,6 +188,19 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	if err := f.location.Put(ctx, registrar.Binding{AOR: "5002", Contact: "sip:5002@192.0.2.10:5060", Transport: "UDP", UserAgent: "snom715", CallID: "c", CSeq: 1, Expires: testNow.Add(time.Hour), Updated: testNow}); err != nil {
 		t.Fatal(err)
 	}
+	unknown, _ := provisioning.ParseMAC("00:0e:08:11:22:33")
+	if err := f.devices.RecordFetch(ctx, provisioning.Fetch{MAC: unknown, Time: testNow, IP: "192.0.2.77", UserAgent: "Cisco/SPA504G", Model: "spa504g"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []features.ListEntry{
+		{User: "5002", Domain: testDomain, Prefix: "00399"},
+		{User: "5003", Domain: testDomain, Prefix: "00881"},
+		{Prefix: "00882", Description: "satellite"},
+	} {
+		if _, err := f.features.AddListEntry(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mac, _ := provisioning.ParseMAC("00:04:13:aa:bb:cc")
 	if err := f.devices.PutDevice(ctx, provisioning.Device{MAC: mac, Model: "snom715", Name: "Mario's desk", Owner: "5002", Lines: []provisioning.Line{{User: "5002", Password: "pw-5002"}}}); err != nil {
 		t.Fatal(err)
@@ -200,7 +213,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		}
 	}
 	cdrs := []accounting.CDR{
-		{ID: "c1", CallID: "old-1", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-2 * time.Hour), Time: testNow.Add(-2 * time.Hour), Duration: 30, Caller: "5002", Number: "0577123456", Direction: accounting.Out},
+		{ID: "c1", CallID: "old-1", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-2 * time.Hour), Time: testNow.Add(-2 * time.Hour), Duration: 30, Caller: "5002", Number: "0577123456", Direction: accounting.Out, Class: "local", Cost: 12 * accounting.MoneyUnit / 10},
 		{ID: "c2", CallID: "old-2", Method: "INVITE", Code: 486, Reason: "Busy Here", Created: testNow.Add(-time.Hour), Time: testNow.Add(-time.Hour), Caller: "5003", Callee: "5002", Direction: accounting.Internal},
 		{ID: "c3", CallID: "old-3", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-30 * time.Minute), Time: testNow.Add(-30 * time.Minute), Duration: 10, Caller: "5003", Number: "0612345", Direction: accounting.Out},
 	}

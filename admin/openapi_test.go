@@ -116,7 +116,7 @@ func (sp *spec) check(s schema, v any, at string) error {
 }
 
 // pathValues fill the documented paths' parameters with the fixture's data.
-var pathValues = strings.NewReplacer("/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
+var pathValues = strings.NewReplacer("/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
 	"{id}", "gw-siena-1", "{name}", "5002", "{kind}", "ip", "{subject}", "203.0.113.9")
 
 // goodBodies are valid bodies of the writes, by route.
@@ -133,6 +133,7 @@ var goodBodies = map[string]any{
 	"POST /admin/api/route":                        map[string]any{"number": "5003", "from": "5002"},
 	"POST /admin/api/dialplan/rules":               map[string]any{"dpid": 0, "pr": 3, "match_op": 1, "match_exp": "^1[0-9]{2}$", "attrs": "emergency"},
 	"PATCH /admin/api/dialplan/rules/{id}":         map[string]any{"attrs": "voip-internal"},
+	"POST /admin/api/accounts/{account}/blacklist": map[string]any{"prefix": "0899", "allow": false},
 }
 
 // queries are the required query parameters of the documented GETs.

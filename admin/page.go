@@ -27,11 +27,20 @@ var staticFS embed.FS
 
 // pageNames are the page templates; each is layout.html, cdrtable.html and
 // rulefields.html plus its own.
-var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule"}
+var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule", "reports", "bans", "devices", "logins"}
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 	"inc":  func(i int) int { return i + 1 },
+	// expires shows a ban's end.
+	"expires": expires,
+	// lines names a report's table for the "lines" template.
+	"lines": func(name string, l []accounting.Line) any {
+		return struct {
+			Name  string
+			Lines []accounting.Line
+		}{name, l}
+	},
 	// offEmpty shows a setting that is off as an empty field.
 	"offEmpty": func(s string) string {
 		if s == "off" {
@@ -77,6 +86,10 @@ func (h *Handler) pageRoutes() error {
 	m.HandleFunc("GET /admin/notice", h.pageFor(ScopeAdmin, h.noticePage))
 	m.HandleFunc("GET /admin/route", h.pageFor(ScopeAdmin, h.routePage))
 	m.HandleFunc("GET /admin/dialplan", h.pageFor(ScopeAdmin, h.dialplanPage))
+	m.HandleFunc("GET /admin/reports", h.pageFor(ScopeAdmin, h.reportsPage))
+	m.HandleFunc("GET /admin/bans", h.pageFor(ScopeAdmin, h.bansPage))
+	m.HandleFunc("GET /admin/devices", h.pageFor(ScopeAdmin, h.devicesPage))
+	m.HandleFunc("GET /admin/logins", h.pageFor(ScopeAdmin, h.loginsPage))
 	m.HandleFunc("GET /admin/dialplan/{id}", h.pageFor(ScopeAdmin, h.rulePage))
 	m.HandleFunc("GET /admin/events", h.any(h.events))
 	return nil
@@ -204,11 +217,15 @@ func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
 
 // accountData is the account page's.
 type accountData struct {
-	Account  Account
-	Features map[string]string
-	Contacts []Contact
-	Devices  []Device
-	CDRs     []accounting.CDR
+	Account   Account
+	Features  map[string]string
+	Contacts  []Contact
+	Devices   []Device
+	CDRs      []accounting.CDR
+	Blacklist []ListEntry
+	// Costs is the report of the account's calls this month; nil
+	// without call records.
+	Costs *accounting.Report
 }
 
 func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
@@ -244,6 +261,24 @@ func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
 				}
 			}
 		}
+	}
+	if h.cfg.Features != nil {
+		list, err := h.ownEntries(r, sub.Username, sub.Domain)
+		if err != nil {
+			return "", "", nil, err
+		}
+		for _, e := range list {
+			d.Blacklist = append(d.Blacklist, entryOf(e))
+		}
+	}
+	if h.cfg.CDRs != nil {
+		now := h.now()
+		from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
+		rep, err := h.report(ctx, accounting.ReportOptions{From: from, To: now, User: sub.Username})
+		if err != nil {
+			return "", "", nil, err
+		}
+		d.Costs = &rep
 	}
 	if h.cfg.CDRs != nil {
 		f := accounting.Filter{User: sub.Username, From: h.now().AddDate(0, -1, 0)}
