@@ -14,6 +14,7 @@ import (
 
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/permission"
@@ -82,10 +83,20 @@ type Bans interface {
 	DeleteBan(ctx context.Context, kind guard.BanKind, subject string) error
 }
 
-// FeatureStore is the call services' store (features.Store has it).
+// FeatureStore is the call services' store (features.Store has it):
+// the settings and the blacklists.
 type FeatureStore interface {
 	Settings(ctx context.Context) ([]features.Settings, error)
 	PutSettings(ctx context.Context, s features.Settings) error
+	ListEntries(ctx context.Context) ([]features.ListEntry, error)
+	AddListEntry(ctx context.Context, e features.ListEntry) (features.ListEntry, error)
+	DeleteListEntry(ctx context.Context, id int, global bool) error
+}
+
+// DepartmentSource gives the accounts' departments
+// (accounting.DepartmentStore has it).
+type DepartmentSource interface {
+	Departments(ctx context.Context) ([]accounting.Department, error)
 }
 
 // Config is what the admin serves. A nil source leaves its routes
@@ -116,9 +127,20 @@ type Config struct {
 	Logins LoginStore
 	// Dialplan serves the translate dry run over the running rules.
 	Dialplan Dialplan
+	// Rules is the dialplan's store, for editing the rules: the store
+	// the router's dialplan reads (sqlstore's DialplanStore, whose change
+	// counter reloads every node). When Dialplan has Reload (a
+	// *dialplan.Plan), this node reloads at once after each write.
+	Rules dialplan.Store
 	// Directory, when set, authenticates the names that are not local
 	// logins (LDAP: the staff's directory).
 	Directory Directory
+	// Departments, when set, are the accounts' departments the reports
+	// add costs up by (sqlstore's accounting store has them).
+	Departments DepartmentSource
+	// Pipeline serves the route dry run over the running router's
+	// pipeline.
+	Pipeline Pipeline
 }
 
 // Option configures a Handler.

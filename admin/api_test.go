@@ -41,6 +41,18 @@ func TestValidation(t *testing.T) {
 		{"cdr limit", "GET", "/admin/api/cdrs?limit=0", nil, "limit", ""},
 		{"translate dpid", "GET", "/admin/api/dialplan/translate?dpid=x&number=1", nil, "dpid", ""},
 		{"translate number", "GET", "/admin/api/dialplan/translate?dpid=0", nil, "number", "required"},
+		{"rule regex", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": 1, "match_exp": "^(5"}, "match_exp", "missing closing )"},
+		{"rule subst regex", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": 1, "match_exp": "^5", "subst_exp": "^([5"}, "subst_exp", "error parsing regexp"},
+		{"rule repl group", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": 1, "match_exp": "^5", "subst_exp": "^(5)", "repl_exp": `\3`}, "repl_exp", "beyond"},
+		{"rule timerec", "POST", "/admin/api/dialplan/rules", map[string]any{"match_exp": "5", "timerec": "sometimes"}, "timerec", ""},
+		{"rule op", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": 7, "match_exp": "5"}, "match_op", "want 0"},
+		{"rule empty equality", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": 0}, "match_exp", "empty"},
+		{"rule dpid", "POST", "/admin/api/dialplan/rules", map[string]any{"dpid": -1, "match_exp": "5"}, "dpid", ""},
+		{"rule flags", "POST", "/admin/api/dialplan/rules", map[string]any{"match_exp": "5", "match_flags": 4}, "match_flags", ""},
+		{"rule op type", "POST", "/admin/api/dialplan/rules", map[string]any{"match_op": "regex", "match_exp": "5"}, "match_op", "wrong type"},
+		{"rule edit regex", "PATCH", "/admin/api/dialplan/rules/1", map[string]any{"match_exp": "^5[0-9"}, "match_exp", "missing closing ]"},
+		{"rule edit id", "PATCH", "/admin/api/dialplan/rules/1", map[string]any{"id": 7}, "id", "unknown field"},
+		{"rule path id", "DELETE", "/admin/api/dialplan/rules/one", nil, "id", ""},
 		{"notice control", "PUT", "/admin/api/notice", map[string]any{"text": "a\x07b"}, "text", "control"},
 		{"notice length", "PUT", "/admin/api/notice", map[string]any{"text": strings.Repeat("x", MaxNoticeLen+1)}, "text", "at most"},
 	} {
@@ -131,6 +143,76 @@ func TestWrites(t *testing.T) {
 	if strings.Join(actions, "\n") != strings.Join(wantActions, "\n") {
 		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(actions, "\n"), strings.Join(wantActions, "\n"))
 	}
+}
+
+// TestRules: a rule created, edited and deleted through the API is in
+// the store and in the running rules at once (translate sees it), and
+// each write is audited.
+func TestRules(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, WithoutLogin())
+	translate := func(number string) Translation {
+		t.Helper()
+		_, body := do(t, f.h, "GET", "/admin/api/dialplan/translate?dpid=0&number="+number, nil)
+		return decode[Translation](t, body)
+	}
+	if tr := translate("112"); tr.Matched {
+		t.Fatalf("112 matches before the rule: %+v", tr)
+	}
+	code, body := do(t, f.h, "POST", "/admin/api/dialplan/rules", map[string]any{"pr": 0, "match_op": 1, "match_exp": "^11[2-8]$", "subst_exp": "^(.*)$", "repl_exp": `9\1`, "attrs": "emergency"})
+	if code != 201 {
+		t.Fatalf("create: got %d %s", code, body)
+	}
+	created := decode[Rule](t, body)
+	if created.ID != 3 || created.Attrs != "emergency" {
+		t.Errorf("created %+v, want id 3", created)
+	}
+	if tr := translate("112"); !tr.Matched || tr.Output != "9112" || tr.Attrs != "emergency" || tr.RuleID != 3 {
+		t.Errorf("112 after the create: %+v, want 9112 by rule 3", tr)
+	}
+	if code, body := do(t, f.h, "POST", "/admin/api/dialplan/rules", map[string]any{"id": 3, "match_exp": "x"}); code != http.StatusConflict {
+		t.Errorf("an id taken: got %d %s, want 409", code, body)
+	}
+	code, body = do(t, f.h, "PATCH", "/admin/api/dialplan/rules/3", map[string]any{"repl_exp": `8\1`, "disabled": false})
+	if edited := decode[Rule](t, body); code != 200 || edited.ReplExp != `8\1` || edited.MatchExp != "^11[2-8]$" || edited.Attrs != "emergency" {
+		t.Errorf("edit: got %d %+v, want repl_exp changed and the rest kept", code, edited)
+	}
+	if tr := translate("113"); tr.Output != "8113" {
+		t.Errorf("113 after the edit: %+v, want 8113", tr)
+	}
+	if x, _ := f.rules.Rule(ctx, 3); x.ReplExp != `8\1` {
+		t.Errorf("stored rule %+v", x)
+	}
+	if b := string(do2(t, f.h, "GET", "/admin/api/dialplan/rules?q=emergency", 200)); !strings.Contains(b, `"id":3`) || strings.Contains(b, `"id":1`) {
+		t.Errorf("search emergency: %s", b)
+	}
+	if b := string(do2(t, f.h, "GET", "/admin/api/dialplan/rules?dpid=4", 200)); b != "[]\n" {
+		t.Errorf("dpid 4: %s", b)
+	}
+	do2(t, f.h, "DELETE", "/admin/api/dialplan/rules/3", 204)
+	do2(t, f.h, "DELETE", "/admin/api/dialplan/rules/3", 404)
+	do2(t, f.h, "GET", "/admin/api/dialplan/rules/3", 404)
+	if tr := translate("112"); tr.Matched {
+		t.Errorf("112 after the delete: %+v", tr)
+	}
+	audit, _ := f.store.Audit(ctx, AuditFilter{})
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a.Action+" "+a.Target)
+	}
+	if got, want := strings.Join(actions, ","), "dialplan.delete rule 3,dialplan.edit rule 3,dialplan.create rule 3"; got != want {
+		t.Errorf("audit: got %s, want %s", got, want)
+	}
+}
+
+// do2 is do wanting a status.
+func do2(t *testing.T, h http.Handler, method, path string, want int) []byte {
+	t.Helper()
+	code, body := do(t, h, method, path, nil)
+	if code != want {
+		t.Fatalf("%s %s: got %d %s, want %d", method, path, code, body, want)
+	}
+	return body
 }
 
 // TestCDRs: filters, paging and the CSV export.

@@ -210,6 +210,8 @@ func TestUserScope(t *testing.T) {
 	}
 	c.want("POST", "/admin/api/accounts/5002/password", map[string]any{"password": "new-sip-pw"}, 200)
 	c.want("GET", "/admin/api/notice", nil, 200)
+	c.want("GET", "/admin/api/accounts/5002/report", nil, 200)
+	c.want("GET", "/admin/api/accounts/5002/blacklist", nil, 200)
 	if b := c.want("GET", "/admin/api/accounts/5002/contacts", nil, 200); !strings.Contains(string(b), "192.0.2.10") {
 		t.Errorf("5002's contacts: %s", b)
 	}
@@ -230,6 +232,7 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/accounts/5003/contacts", nil},
 		{"GET", "/admin/api/accounts/5003/devices", nil},
 		{"GET", "/admin/api/devices", nil},
+		{"GET", "/admin/api/devices/unknown", nil},
 		{"POST", "/admin/api/accounts/5003/password", map[string]any{"password": "owned"}},
 		{"GET", "/admin/api/accounts", nil},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x"}},
@@ -242,6 +245,18 @@ func TestUserScope(t *testing.T) {
 		{"POST", "/admin/api/calls/call-1/hangup", nil},
 		{"POST", "/admin/api/gateways/gw-siena-1/disable", nil},
 		{"GET", "/admin/api/aliases", nil},
+		{"GET", "/admin/api/accounts/5003/report", nil},
+		{"GET", "/admin/api/reports?user=5003", nil},
+		{"GET", "/admin/api/accounts/5003/blacklist", nil},
+		{"POST", "/admin/api/accounts/5003/blacklist", map[string]any{"prefix": "0899"}},
+		{"DELETE", "/admin/api/accounts/5003/blacklist/2", nil},
+		{"GET", "/admin/api/dialplan/rules", nil},
+		{"GET", "/admin/api/dialplan/rules/1", nil},
+		{"POST", "/admin/api/dialplan/rules", map[string]any{"match_exp": "5003"}},
+		{"PATCH", "/admin/api/dialplan/rules/1", map[string]any{"attrs": "x"}},
+		{"DELETE", "/admin/api/dialplan/rules/1", nil},
+		{"GET", "/admin/api/route?number=5003&from=5003", nil},
+		{"POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5003"}},
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil},
 		{"PUT", "/admin/api/notice", map[string]any{"text": "hi"}},
 		{"GET", "/admin/api/audit", nil},
@@ -264,6 +279,9 @@ func TestUserScope(t *testing.T) {
 	}
 	if n := len(f.calls.LiveCalls(testNow)); n != 1 {
 		t.Error("the call was hung up by a user")
+	}
+	if rules, _ := f.rules.Rules(ctx); len(rules) != 2 || rules[0].Attrs != "voip" {
+		t.Errorf("the rules changed: %+v", rules)
 	}
 	if l, _ := f.store.Login(ctx, "5002"); l.Scope != ScopeUser {
 		t.Error("5002 made itself an administrator")

@@ -12,14 +12,16 @@
 // OpenAPI 3 file served at /admin/api/openapi.json (OpenAPI); a test
 // checks the file against the handlers both ways. It covers the accounts
 // (list, create, edit, block, unblock, delete, password reset), aliases,
-// call services per account, the calls in progress with hang-up, the
-// gateways and carriers with their channels in use and the operator's
-// switch, the call records (filters, paging, CSV), the guard's bans, a
-// global notice and the audit log.
+// call services and blacklist per account, the dialplan rules (create,
+// edit, delete, translate), the pipeline dry run (route), the calls in
+// progress with hang-up, the gateways and carriers with their channels in
+// use and the operator's switch, the call records (filters, paging, CSV),
+// reports and costs, the guard's bans, a global notice and the audit log.
 //
 // Every write is checked by the library code the operator commands use
 // (registrar.Subscriber.Validate, permission.ClassConfig.CheckAccount,
-// alias.Alias.Validate, features.Change, guard.Ban.Validate); a refused
+// alias.Alias.Validate, features.Change, features.ListEntry.Validate,
+// dialplan.Rule.Validate, guard.Ban.Validate); a refused
 // value answers 400 with {"error": ..., "field": ...}. Writes go to the
 // stores the router reads, whose change counters make the running router
 // see them without a restart, and each one is recorded in the audit log

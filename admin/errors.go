@@ -8,6 +8,7 @@ import (
 
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/registrar"
@@ -57,9 +58,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		code = http.StatusForbidden
 	case errors.Is(err, registrar.ErrNotFound), errors.Is(err, alias.ErrNotFound), errors.Is(err, routing.ErrNotFound),
 		errors.Is(err, guard.ErrNotFound), errors.Is(err, features.ErrNotFound), errors.Is(err, accounting.ErrNotFound),
-		errors.Is(err, sip.ErrNoDialog), errors.Is(err, ErrNotFound):
+		errors.Is(err, sip.ErrNoDialog), errors.Is(err, ErrNotFound), errors.Is(err, dialplan.ErrNotFound):
 		code = http.StatusNotFound
-	case errors.Is(err, errConflict), errors.Is(err, alias.ErrExists), errors.Is(err, features.ErrExists):
+	case errors.Is(err, errConflict), errors.Is(err, alias.ErrExists), errors.Is(err, features.ErrExists), errors.Is(err, dialplan.ErrExists):
 		code = http.StatusConflict
 	}
 	if code == http.StatusInternalServerError {
@@ -72,7 +73,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 // trimPrefix drops a library's "package: " prefix from a message meant
 // for a form.
 func trimPrefix(s string) string {
-	for _, p := range []string{"registrar: ", "alias: ", "features: ", "admin: ", "permission: "} {
+	for _, p := range []string{"registrar: ", "alias: ", "features: ", "admin: ", "permission: ", "dialplan: "} {
 		s = strings.TrimPrefix(s, p)
 	}
 	return s

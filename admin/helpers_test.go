@@ -164,6 +164,7 @@ type fixture struct {
 	bans     *guard.MemStore
 	location *registrar.MemStore
 	devices  *provisioning.MemStore
+	rules    *dialplan.MemStore
 }
 
 var testNow = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
@@ -187,6 +188,19 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	if err := f.location.Put(ctx, registrar.Binding{AOR: "5002", Contact: "sip:5002@192.0.2.10:5060", Transport: "UDP", UserAgent: "snom715", CallID: "c", CSeq: 1, Expires: testNow.Add(time.Hour), Updated: testNow}); err != nil {
 		t.Fatal(err)
 	}
+	unknown, _ := provisioning.ParseMAC("00:0e:08:11:22:33")
+	if err := f.devices.RecordFetch(ctx, provisioning.Fetch{MAC: unknown, Time: testNow, IP: "192.0.2.77", UserAgent: "Cisco/SPA504G", Model: "spa504g"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []features.ListEntry{
+		{User: "5002", Domain: testDomain, Prefix: "00399"},
+		{User: "5003", Domain: testDomain, Prefix: "00881"},
+		{Prefix: "00882", Description: "satellite"},
+	} {
+		if _, err := f.features.AddListEntry(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mac, _ := provisioning.ParseMAC("00:04:13:aa:bb:cc")
 	if err := f.devices.PutDevice(ctx, provisioning.Device{MAC: mac, Model: "snom715", Name: "Mario's desk", Owner: "5002", Lines: []provisioning.Line{{User: "5002", Password: "pw-5002"}}}); err != nil {
 		t.Fatal(err)
@@ -199,7 +213,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		}
 	}
 	cdrs := []accounting.CDR{
-		{ID: "c1", CallID: "old-1", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-2 * time.Hour), Time: testNow.Add(-2 * time.Hour), Duration: 30, Caller: "5002", Number: "0577123456", Direction: accounting.Out},
+		{ID: "c1", CallID: "old-1", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-2 * time.Hour), Time: testNow.Add(-2 * time.Hour), Duration: 30, Caller: "5002", Number: "0577123456", Direction: accounting.Out, Class: "local", Cost: 12 * accounting.MoneyUnit / 10},
 		{ID: "c2", CallID: "old-2", Method: "INVITE", Code: 486, Reason: "Busy Here", Created: testNow.Add(-time.Hour), Time: testNow.Add(-time.Hour), Caller: "5003", Callee: "5002", Direction: accounting.Internal},
 		{ID: "c3", CallID: "old-3", Method: "INVITE", Code: 200, Reason: "OK", Created: testNow.Add(-30 * time.Minute), Time: testNow.Add(-30 * time.Minute), Duration: 10, Caller: "5003", Number: "0612345", Direction: accounting.Out},
 	}
@@ -209,15 +223,21 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	if err := f.bans.PutBan(ctx, guard.Ban{Kind: guard.BanIP, Subject: "203.0.113.9", Reason: "10 auth failures", Created: testNow.Add(-time.Minute), Until: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := dialplan.New(dialplan.Config{}, dialplan.NewMemStore(
+	f.rules = dialplan.NewMemStore(
 		dialplan.Rule{ID: 1, Priority: 1, MatchOp: dialplan.Regex, MatchExp: `^5.{3}$`, Attrs: "voip"},
-		dialplan.Rule{ID: 2, Priority: 2, MatchOp: dialplan.Regex, MatchExp: `^0577.*`, SubstExp: `^0(.*)`, ReplExp: `00\1`, Attrs: "local"}),
+		dialplan.Rule{ID: 2, Priority: 2, MatchOp: dialplan.Regex, MatchExp: `^0577.*`, SubstExp: `^0(.*)`, ReplExp: `00\1`, Attrs: "local"})
+	plan, err := dialplan.New(dialplan.Config{}, f.rules,
 		dialplan.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeIf(plan) })
-	cfg := Config{Dialplan: plan,
+	regr, err := registrar.New(registrar.Config{Realm: testDomain}, f.location, f.accounts, registrar.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { regr.Close() })
+	cfg := Config{Dialplan: plan, Rules: f.rules, Pipeline: testPipeline{regr, plan},
 		Domain: testDomain,
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
@@ -299,6 +319,27 @@ func testHash(t *testing.T, pw string) string {
 func TestMain(m *testing.M) {
 	bcryptCost = bcrypt.MinCost
 	goleak.VerifyTestMain(m)
+}
+
+// testPipeline is a router's pipeline in small: the registrar's dry-run
+// caller, then the dialplan.
+type testPipeline struct {
+	regr *registrar.Registrar
+	plan *dialplan.Plan
+}
+
+// testRouteSource is the dry run's default source in the tests.
+const testRouteSource = "192.0.2.50:5060"
+
+func (p testPipeline) DryRun(ctx context.Context, number, from, src string) (sip.DryRun, error) {
+	if src == "" {
+		src = testRouteSource
+	}
+	req, err := sip.NewDryRunInvite(number, from, testDomain, src)
+	if err != nil {
+		return sip.DryRun{}, err
+	}
+	return sip.RunDry(ctx, func(next sip.Handler) sip.Handler { return p.regr.AsCaller(from)(p.plan.Wrap(next)) }, req)
 }
 
 // closeIf closes v when it has Close.

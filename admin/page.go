@@ -25,12 +25,22 @@ var templateFS embed.FS
 //go:embed web/static
 var staticFS embed.FS
 
-// pageNames are the page templates; each is layout.html and cdrtable.html
-// plus its own.
-var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice"}
+// pageNames are the page templates; each is layout.html, cdrtable.html and
+// rulefields.html plus its own.
+var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule", "reports", "bans", "devices", "logins"}
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"inc":  func(i int) int { return i + 1 },
+	// expires shows a ban's end.
+	"expires": expires,
+	// lines names a report's table for the "lines" template.
+	"lines": func(name string, l []accounting.Line) any {
+		return struct {
+			Name  string
+			Lines []accounting.Line
+		}{name, l}
+	},
 	// offEmpty shows a setting that is off as an empty field.
 	"offEmpty": func(s string) string {
 		if s == "off" {
@@ -54,7 +64,7 @@ type pageData struct {
 func (h *Handler) pageRoutes() error {
 	h.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/cdrtable.html", "web/templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "web/templates/layout.html", "web/templates/cdrtable.html", "web/templates/rulefields.html", "web/templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("admin: page %s: %w", name, err)
 		}
@@ -74,6 +84,13 @@ func (h *Handler) pageRoutes() error {
 	m.HandleFunc("GET /admin/aliases", h.pageFor(ScopeAdmin, h.aliasesPage))
 	m.HandleFunc("GET /admin/cdrs", h.pageFor(ScopeAdmin, h.cdrsPage))
 	m.HandleFunc("GET /admin/notice", h.pageFor(ScopeAdmin, h.noticePage))
+	m.HandleFunc("GET /admin/route", h.pageFor(ScopeAdmin, h.routePage))
+	m.HandleFunc("GET /admin/dialplan", h.pageFor(ScopeAdmin, h.dialplanPage))
+	m.HandleFunc("GET /admin/reports", h.pageFor(ScopeAdmin, h.reportsPage))
+	m.HandleFunc("GET /admin/bans", h.pageFor(ScopeAdmin, h.bansPage))
+	m.HandleFunc("GET /admin/devices", h.pageFor(ScopeAdmin, h.devicesPage))
+	m.HandleFunc("GET /admin/logins", h.pageFor(ScopeAdmin, h.loginsPage))
+	m.HandleFunc("GET /admin/dialplan/{id}", h.pageFor(ScopeAdmin, h.rulePage))
 	m.HandleFunc("GET /admin/events", h.any(h.events))
 	return nil
 }
@@ -200,11 +217,15 @@ func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
 
 // accountData is the account page's.
 type accountData struct {
-	Account  Account
-	Features map[string]string
-	Contacts []Contact
-	Devices  []Device
-	CDRs     []accounting.CDR
+	Account   Account
+	Features  map[string]string
+	Contacts  []Contact
+	Devices   []Device
+	CDRs      []accounting.CDR
+	Blacklist []ListEntry
+	// Costs is the report of the account's calls this month; nil
+	// without call records.
+	Costs *accounting.Report
 }
 
 func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
@@ -240,6 +261,24 @@ func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
 				}
 			}
 		}
+	}
+	if h.cfg.Features != nil {
+		list, err := h.ownEntries(r, sub.Username, sub.Domain)
+		if err != nil {
+			return "", "", nil, err
+		}
+		for _, e := range list {
+			d.Blacklist = append(d.Blacklist, entryOf(e))
+		}
+	}
+	if h.cfg.CDRs != nil {
+		now := h.now()
+		from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
+		rep, err := h.report(ctx, accounting.ReportOptions{From: from, To: now, User: sub.Username})
+		if err != nil {
+			return "", "", nil, err
+		}
+		d.Costs = &rep
 	}
 	if h.cfg.CDRs != nil {
 		f := accounting.Filter{User: sub.Username, From: h.now().AddDate(0, -1, 0)}

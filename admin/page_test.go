@@ -43,6 +43,12 @@ func TestPages(t *testing.T) {
 		{"/admin/aliases", "FAX_5500"},
 		{"/admin/cdrs?from=2026-12-05", "0577123456"},
 		{"/admin/notice", `<textarea id="text"`},
+		{"/admin/dialplan", `^0577.*`},
+		{"/admin/dialplan", `<a href="/admin/dialplan/2">2</a>`},
+		{"/admin/dialplan", `<label for="rule-match">`},
+		{"/admin/dialplan?number=0577123456&translate_dpid=0", `<span class="mono">00577123456</span> by rule 2`},
+		{"/admin/dialplan/2", `value="^0(.*)"`},
+		{"/admin/dialplan/2", `data-api="/admin/api/dialplan/rules/2" data-method="PATCH"`},
 	} {
 		if b := string(boss.want("GET", p.path, nil, 200)); !strings.Contains(b, p.want) {
 			t.Errorf("%s: no %q in\n%s", p.path, p.want, b)
@@ -52,6 +58,10 @@ func TestPages(t *testing.T) {
 		t.Error("the search for 5003 lists 5002")
 	}
 	boss.want("GET", "/admin/accounts/5999", nil, 404)
+	if b := string(boss.want("GET", "/admin/dialplan?q=voip", nil, 200)); strings.Contains(b, `<a href="/admin/dialplan/2">`) || !strings.Contains(b, `<a href="/admin/dialplan/1">`) {
+		t.Error("the search for voip: want rule 1 and not rule 2")
+	}
+	boss.want("GET", "/admin/dialplan/99", nil, 404)
 
 	user := newClient(t, ts)
 	user.login("5002", userPassword)
@@ -60,7 +70,7 @@ func TestPages(t *testing.T) {
 		t.Errorf("a user's home: got %d %s", code, res.Header.Get("Location"))
 	}
 	user.want("GET", "/admin/accounts/5002@voip.unisi.it", nil, 200)
-	for _, p := range []string{"/admin/accounts/5003", "/admin/accounts/5999", "/admin/accounts", "/admin/aliases", "/admin/cdrs", "/admin/notice", "/admin/events"} {
+	for _, p := range []string{"/admin/accounts/5003", "/admin/accounts/5999", "/admin/accounts", "/admin/aliases", "/admin/cdrs", "/admin/notice", "/admin/events", "/admin/dialplan", "/admin/dialplan/1"} {
 		if code, b, _ := user.do("GET", p, nil); code != http.StatusForbidden {
 			t.Errorf("%s as 5002: got %d, want 403\n%s", p, code, b)
 		}

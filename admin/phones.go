@@ -128,3 +128,48 @@ func (h *Handler) devices(w http.ResponseWriter, r *http.Request, keep func(prov
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// UnknownDevices is the provisioning's record of the phones that asked
+// for a configuration no device has (provisioning.Store has it): the
+// phones to assign. When Config.Devices has it too, the API and the
+// devices page list them.
+type UnknownDevices interface {
+	UnknownDevices(ctx context.Context) ([]provisioning.UnknownDevice, error)
+}
+
+// UnknownDevice is an unknown phone as the API shows it.
+type UnknownDevice struct {
+	MAC       string    `json:"mac"`
+	Model     string    `json:"model,omitempty"`
+	IP        string    `json:"ip,omitempty"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Count     int       `json:"count"`
+}
+
+// unknownDevices returns the unknown phones, or errNotConfigured.
+func (h *Handler) unknownDevices(ctx context.Context) ([]UnknownDevice, error) {
+	u, ok := h.cfg.Devices.(UnknownDevices)
+	if !ok {
+		return nil, errNotConfigured
+	}
+	list, err := u.UnknownDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []UnknownDevice{}
+	for _, d := range list {
+		out = append(out, UnknownDevice{MAC: d.MAC.String(), Model: d.Model, IP: d.IP, UserAgent: d.UserAgent, FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Count: d.Count})
+	}
+	return out, nil
+}
+
+func (h *Handler) listUnknownDevices(w http.ResponseWriter, r *http.Request) error {
+	out, err := h.unknownDevices(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -183,3 +183,44 @@ func TestAdminLDAPConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRoute: the API's route dry run on the running server says what
+// `unisi route` says: the same stages, in the same words.
+func TestAdminRoute(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw")
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	e.phone("5003")
+	for _, tc := range []struct {
+		number, from, src string
+		code              int
+		exit              int
+	}{
+		{"5003", "5002", "", 200, 0},
+		{"5004", "5002", "", 480, 1},
+		{"03351234567", "5001", "", 403, 1},
+		{"5003", "x", "198.51.100.11:5060", 200, 0},
+	} {
+		args := []string{"route", tc.number, "-from", tc.from}
+		body := map[string]any{"number": tc.number, "from": tc.from}
+		if tc.src != "" {
+			args = append(args, "-src", tc.src)
+			body["src"] = tc.src
+		}
+		var r admin.Route
+		if err := json.Unmarshal(boss.want("POST", "/admin/api/route", body, 200), &r); err != nil {
+			t.Fatal(err)
+		}
+		var cli []string
+		for _, l := range strings.SplitAfter(e.cli(tc.exit, args...), "\n") {
+			if !strings.HasPrefix(l, "note\t") { // the CLI's gateway states set aside
+				cli = append(cli, l)
+			}
+		}
+		if r.Code != tc.code || r.Text != strings.Join(cli, "") {
+			t.Errorf("%s: the API says (%d)\n%s\nthe CLI says\n%s", strings.Join(args, " "), r.Code, r.Text, strings.Join(cli, ""))
+		}
+	}
+	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
+	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
+	mario.want("POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5002"}, 403)
+}

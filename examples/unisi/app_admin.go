@@ -113,11 +113,11 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 	if err != nil {
 		return nil, err
 	}
-	cfg := admin.Config{Directory: dir, Dialplan: a.plan,
+	cfg := admin.Config{Directory: dir, Dialplan: a.plan, Rules: a.db.Dialplan(), Pipeline: a,
 		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
 		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
-		Trunks: a.router, CDRs: a.db.Accounting(), Bans: a.db.Guard(),
+		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}
 	h, err := admin.New(cfg, st, admin.WithLogger(log), admin.WithRegisterer(reg),

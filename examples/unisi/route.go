@@ -2,26 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync"
 
-	sipmsg "github.com/emiago/sipgo/sip"
-	"github.com/palio-voip/palio/permission"
-	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
 )
 
 // routeSetup is `route NUMBER -from USER`: a dry run of the pipeline the
 // server runs. A synthetic INVITE from USER to NUMBER goes through the very
 // same stages (app.pipeline) with two stand-ins: authentication takes the
-// caller as USER (its account is read from the store, so blocked accounts
-// and classes count), and the Forwarder is replaced by a recorder that
-// keeps the request and its targets instead of sending. Each stage writes
+// caller as USER (registrar.AsCaller: its account is read from the store,
+// so blocked accounts and classes count), and the Forwarder is replaced by
+// sip.RunDry's recorder that keeps the request and its targets instead of
+// sending. Each stage writes
 // its decision into the call's record, as it does on the server, and the
 // dry run prints that record's trace: the explanation cannot drift from
 // what the server does, and this command knows no stage.
@@ -54,16 +49,9 @@ func routeSetup(fs *flag.FlagSet) runner {
 // no trusted group, so that the caller's account decides.
 const defaultRouteSource = "172.20.1.26:5060"
 
-// dryRun runs the INVITE of `route` through the pipeline and prints its
-// trace, targets and answer.
+// dryRun runs the INVITE of `route` through the pipeline (app.DryRun)
+// and prints its trace, targets and answer; a refused call exits 1.
 func dryRun(ctx context.Context, a *app, number, from, src string, out io.Writer) error {
-	var sent *sip.Request
-	var targets []sip.Target
-	term := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		sent, targets = r, sip.TargetsFrom(ctx)
-		return w.WriteResponse(sip.NewResponse(r, 200, "OK (dry run: would forward)"))
-	})
-	h := a.pipeline(a.asCaller(from), term)
 	// Probe state is a running server's view, stale once it stops: route
 	// as the operator set the gateways, and say which states were set
 	// aside.
@@ -71,123 +59,37 @@ func dryRun(ctx context.Context, a *app, number, from, src string, out io.Writer
 	if err != nil {
 		return err
 	}
+	d, err := a.DryRun(ctx, number, from, src)
 	for _, gw := range inactive {
-		fmt.Fprintf(out, "note	%s is inactive in the store (failed probes or calls of a server); tried as active here\n", gw)
+		d.Notes = append(d.Notes, gw+" is inactive in the store (failed probes or calls of a server); tried as active here")
 	}
-
-	req := syntheticInvite(number, from, a.domain, src)
-	call := sip.NewCall(req)
-	w := &recorder{}
-	err = h.ServeSIP(sip.WithCall(ctx, call), w, req)
-	for _, e := range call.TraceEntries() {
-		fmt.Fprintln(out, e.String())
+	if err != nil {
+		// What the stages decided before the failure; no result.
+		text := d.String()
+		io.WriteString(out, text[:strings.LastIndex(text, "result\t")])
+		return err
 	}
-	if sent != nil {
-		fmt.Fprintf(out, "request\tINVITE %s\n", sent.Recipient.String())
+	if _, err := d.WriteTo(out); err != nil {
+		return err
 	}
-	for i, tg := range targets {
-		gw := tg.Gateway
-		if gw == "" {
-			gw = "-"
-		}
-		fmt.Fprintf(out, "target\t%d\t%s\t%s\n", i+1, tg.String(), gw)
-	}
-	switch {
-	case err == nil:
-		fmt.Fprintf(out, "result\t%d %s\n", w.status, w.reason)
-		return nil
-	default:
-		se, ok := sip.AsStatus(err)
-		if !ok {
-			return err
-		}
-		fmt.Fprintf(out, "result\t%d %s\n", se.Code, statusReason(se))
+	if d.Refused {
 		return exitError{code: 1}
-	}
-}
-
-func statusReason(se *sip.StatusError) string {
-	if se.Reason != "" {
-		return se.Reason
-	}
-	if se.Response != nil {
-		return se.Response.Reason
-	}
-	return sip.ReasonPhrase(se.Code)
-}
-
-// asCaller stands in for authentication in a dry run: the caller is the
-// account user, as the store has it, and goes into the call's record as
-// the registrar would put it.
-func (a *app) asCaller(user string) sip.Middleware {
-	return func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			call := sip.CallFrom(ctx)
-			if permission.TrustedSource(ctx, r) {
-				call.Trace("auth", sip.Note("not needed (trusted source)"))
-				return next.ServeSIP(ctx, w, r)
-			}
-			sub, err := a.subs.Subscriber(ctx, user, "")
-			if errors.Is(err, registrar.ErrNotFound) {
-				return sip.Reject(403, "Forbidden: unknown user "+user)
-			}
-			if err != nil {
-				return err
-			}
-			if sub.Blocked {
-				return sip.Reject(403, "Account Blocked")
-			}
-			id := registrar.Identity{Username: sub.Username, Domain: sub.Domain, Realm: a.cfg.Registrar.Realm, Subscriber: sub}
-			call.SetCaller(sip.CallerIdentity{User: id.Username, Domain: id.Domain})
-			call.Trace("auth", id)
-			return next.ServeSIP(registrar.NewContext(ctx, id), w, r)
-		})
-	}
-}
-
-func syntheticInvite(number, from, domain, src string) *sip.Request {
-	req := sipmsg.NewRequest(sip.INVITE, sip.URI{Scheme: "sip", User: number, Host: domain})
-	host, port := src, 5060
-	if h, p, ok := strings.Cut(src, ":"); ok {
-		host = h
-		fmt.Sscan(p, &port)
-	}
-	req.AppendHeader(&sipmsg.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: port,
-		Params: sipmsg.HeaderParams{{K: "branch", V: sipmsg.GenerateBranch()}}})
-	mf := sipmsg.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	fh := &sipmsg.FromHeader{Address: sip.URI{Scheme: "sip", User: from, Host: domain}}
-	fh.Params.Add("tag", sipmsg.GenerateTagN(10))
-	req.AppendHeader(fh)
-	req.AppendHeader(&sipmsg.ToHeader{Address: sip.URI{Scheme: "sip", User: number, Host: domain}})
-	cid := sipmsg.CallIDHeader("route-" + sipmsg.GenerateTagN(12))
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sip.INVITE})
-	req.AppendHeader(&sipmsg.ContactHeader{Address: sip.URI{Scheme: "sip", User: from, Host: host, Port: port}})
-	req.SetBody(nil)
-	req.SetSource(src)
-	req.SetTransport("UDP")
-	return req
-}
-
-// recorder is the ResponseWriter of a dry run.
-type recorder struct {
-	mu     sync.Mutex
-	status int
-	reason string
-}
-
-func (w *recorder) WriteResponse(res *sip.Response) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if res.StatusCode >= 200 && w.status == 0 {
-		w.status, w.reason = res.StatusCode, res.Reason
 	}
 	return nil
 }
 
-func (w *recorder) Status() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.status
+// DryRun runs a synthetic INVITE from the account from to number, received
+// from src (ip:port; empty: defaultRouteSource), through the pipeline the
+// server runs, with the registrar's dry-run stand-in for authentication
+// (registrar.AsCaller) and sip.RunDry's recorder for the Forwarder. It is
+// the admin API's route dry run (admin.Pipeline) as well as `route`'s.
+func (a *app) DryRun(ctx context.Context, number, from, src string) (sip.DryRun, error) {
+	if src == "" {
+		src = defaultRouteSource
+	}
+	req, err := sip.NewDryRunInvite(number, from, a.domain, src)
+	if err != nil {
+		return sip.DryRun{}, err
+	}
+	return sip.RunDry(ctx, func(next sip.Handler) sip.Handler { return a.pipeline(a.regr.AsCaller(from), next) }, req)
 }

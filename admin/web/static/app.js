@@ -24,13 +24,18 @@ function then(el) {
   else if (t) location.assign(t);
 }
 
-// formBody reads a form's named fields: data-list fields become arrays;
-// in a data-off form an empty field is sent as that value.
+// formBody reads a form's named fields: data-list fields become arrays,
+// data-int fields numbers (what is not one is sent as typed, for the API
+// to name), checkboxes booleans; in a data-off form an empty field is
+// sent as that value; a data-omit-empty field is left out when empty.
 function formBody(form) {
   const body = {};
   for (const el of form.elements) {
     if (!el.name) continue;
+    if (el.type === "checkbox") { body[el.name] = el.checked; continue; }
     let v = el.value.trim();
+    if ("int" in el.dataset) { body[el.name] = /^-?[0-9]+$/.test(v) ? Number(v) : v; continue; }
+    if (v === "" && "omitEmpty" in el.dataset) continue;
     if ("list" in el.dataset) { body[el.name] = v ? v.split(",").map(s => s.trim()).filter(Boolean) : []; continue; }
     if (v === "" && form.dataset.off) v = form.dataset.off;
     body[el.name] = v;
@@ -57,7 +62,12 @@ document.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const status = form.querySelector(".status");
   if (status) status.textContent = "";
-  const r = await api(form.dataset.method || "POST", form.dataset.api, formBody(form));
+  const body = formBody(form);
+  let url = form.dataset.api;
+  // data-api-field: that field names the resource, at the end of the URL.
+  const key = form.dataset.apiField;
+  if (key) { url += encodeURIComponent(body[key] || ""); delete body[key]; }
+  const r = await api(form.dataset.method || "POST", url, body);
   if (!r.ok) { showError(form, r.data); return; }
   showError(form, null);
   const box = form.querySelector(".error");

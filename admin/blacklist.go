@@ -1,0 +1,130 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/palio-voip/palio/features"
+)
+
+// ListEntry is a row of an account's blacklist (OpenSIPS's
+// userblacklist) as the API shows it.
+type ListEntry struct {
+	ID     int    `json:"id"`
+	Prefix string `json:"prefix"`
+	// Allow lets the numbers through (a whitelist row): an emergency
+	// number in a blocked range.
+	Allow bool `json:"allow"`
+}
+
+// blacklistRequest is the body of a new row.
+type blacklistRequest struct {
+	Prefix string `json:"prefix"`
+	Allow  bool   `json:"allow"`
+}
+
+// ownEntries returns the rows of sub's list.
+func (h *Handler) ownEntries(r *http.Request, user, domain string) ([]features.ListEntry, error) {
+	all, err := h.cfg.Features.ListEntries(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var out []features.ListEntry
+	for _, e := range all {
+		if !e.Global() && e.User == user && (e.Domain == "" || strings.EqualFold(e.Domain, domain)) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func entryOf(e features.ListEntry) ListEntry {
+	return ListEntry{ID: e.ID, Prefix: e.Prefix, Allow: e.Whitelist}
+}
+
+// listBlacklist is an account's blacklist: the numbers (by prefix) its
+// calls may not go to, as `unisi blacklist list USER` shows it.
+func (h *Handler) listBlacklist(w http.ResponseWriter, r *http.Request) error {
+	if h.cfg.Features == nil {
+		return errNotConfigured
+	}
+	sub, err := h.account(r.Context(), r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	list, err := h.ownEntries(r, sub.Username, sub.Domain)
+	if err != nil {
+		return err
+	}
+	out := []ListEntry{}
+	for _, e := range list {
+		out = append(out, entryOf(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// addBlacklist adds a row to an account's blacklist, checked as `unisi
+// blacklist add USER PREFIX` checks it (features.ListEntry.Validate).
+func (h *Handler) addBlacklist(w http.ResponseWriter, r *http.Request) error {
+	if h.cfg.Features == nil {
+		return errNotConfigured
+	}
+	var req blacklistRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	sub, err := h.account(r.Context(), r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	e := features.ListEntry{User: sub.Username, Domain: sub.Domain, Prefix: strings.TrimSpace(req.Prefix), Whitelist: req.Allow}
+	if err := e.Validate(); err != nil {
+		return fieldErr("prefix", err)
+	}
+	prefix := e.Prefix
+	e, err = h.cfg.Features.AddListEntry(r.Context(), e)
+	if errors.Is(err, features.ErrExists) {
+		return fmt.Errorf("admin: %s is already in the list: %w", prefix, errConflict)
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(r, "blacklist.add", sub.Username+"@"+sub.Domain, fmt.Sprintf("prefix=%s allow=%v", e.Prefix, e.Whitelist))
+	writeJSON(w, http.StatusCreated, entryOf(e))
+	return nil
+}
+
+// deleteBlacklist removes a row of the account's own list: a row of
+// another list is not found.
+func (h *Handler) deleteBlacklist(w http.ResponseWriter, r *http.Request) error {
+	if h.cfg.Features == nil {
+		return errNotConfigured
+	}
+	sub, err := h.account(r.Context(), r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id < 1 {
+		return fieldErr("id", errors.New("want a number from 1"))
+	}
+	list, err := h.ownEntries(r, sub.Username, sub.Domain)
+	if err != nil {
+		return err
+	}
+	for _, e := range list {
+		if e.ID == id {
+			if err := h.cfg.Features.DeleteListEntry(r.Context(), id, false); err != nil {
+				return err
+			}
+			h.audit(r, "blacklist.delete", sub.Username+"@"+sub.Domain, "prefix="+e.Prefix)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
+	return fmt.Errorf("admin: %s's blacklist row %d: %w", sub.Username, id, features.ErrNotFound)
+}
