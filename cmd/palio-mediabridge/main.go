@@ -81,13 +81,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("metrics listening", "addr", addr)
 	}
 	if *adaptive && os.Getenv("GOMAXPROCS") == "" {
-		pctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			procs.Run(pctx, procs.Config{}, log)
-		}()
-		defer func() { stop(); <-done }()
+		defer procs.Start(ctx, procs.Config{}, log)()
 	}
 	srv := &ng.Server{Engine: &ng.RelayEngine{Relay: relay, Log: log}, Log: log}
 	log.Info("ng listening", "addr", conn.LocalAddr().String(), "bind", cfg.Bind, "ports", *ports)

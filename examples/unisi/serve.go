@@ -43,13 +43,7 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 	defer sip.SetLibraryLogger(nil)
 	tuneRuntime(cfg.Runtime)
 	if cfg.Runtime.adaptiveProcs() {
-		pctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			procs.Run(pctx, procs.Config{}, log)
-		}()
-		defer func() { stop(); <-done }()
+		defer procs.Start(ctx, procs.Config{}, log)()
 	}
 
 	reg := prometheus.NewRegistry()

@@ -62,6 +62,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) {
 	t.Run(ctx)
 }
 
+// Start runs Run on a goroutine of its own and returns the function that
+// stops it, waits for it and so sets GOMAXPROCS back.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, cfg, log)
+	}()
+	return func() { cancel(); <-done }
+}
+
 // Tuner is the state of Run, for a program that wants to read it.
 type Tuner struct {
 	cfg      Config

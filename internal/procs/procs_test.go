@@ -59,13 +59,10 @@ func TestRunRestores(t *testing.T) {
 	}
 	max := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// An idle test process: it drops to one processor after
-		// DownAfter samples.
-		Run(ctx, Config{Interval: 10 * time.Millisecond, DownAfter: 2}, nil)
-	}()
+	defer cancel()
+	// An idle test process: it drops to one processor after DownAfter
+	// samples.
+	stop := Start(ctx, Config{Interval: 10 * time.Millisecond, DownAfter: 2}, nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.GOMAXPROCS(0) != 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -91,8 +88,8 @@ func TestRunRestores(t *testing.T) {
 		tu.Run(ctx)
 	}()
 	time.Sleep(50 * time.Millisecond) // fifty of its intervals
+	stop()
 	cancel()
-	<-done
 	<-second
 	if n := runtime.GOMAXPROCS(0); n != max {
 		t.Errorf("after Run: GOMAXPROCS %d, want %d back", n, max)
