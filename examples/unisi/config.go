@@ -109,12 +109,12 @@ type RuntimeConfig struct {
 	// little CPU and on all of them under load (internal/procs): at
 	// light load one processor spends less CPU per call. Default on;
 	// a GOMAXPROCS environment variable turns it off.
-	AdaptiveProcs *bool `toml:"adaptive_procs"`
+	AdaptiveProcs bool `toml:"adaptive_procs"`
 }
 
 // adaptiveProcs reports whether GOMAXPROCS follows the load.
 func (rc RuntimeConfig) adaptiveProcs() bool {
-	return (rc.AdaptiveProcs == nil || *rc.AdaptiveProcs) && os.Getenv("GOMAXPROCS") == ""
+	return rc.AdaptiveProcs && os.Getenv("GOMAXPROCS") == ""
 }
 
 // SIPConfig sets the SIP listeners.
@@ -577,7 +577,7 @@ func defaultConfig() Config {
 			PortMax:    32767,
 		},
 		Guard:        defaultGuardConfig(),
-		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512},
+		Runtime:      RuntimeConfig{GOGC: 400, MemoryLimit: 512, AdaptiveProcs: true},
 		Provisioning: defaultProvisioning(),
 		Admin:        defaultAdmin(),
 		Alerts:       defaultAlerts(),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -173,6 +174,13 @@ func (e *example) try() (code int, up bool) {
 				cancel()
 				return code, false
 			default:
+			}
+			if !ownsUDP(e.t, e.addr) {
+				// Another process answered on the port (a test binary
+				// of another package took it) while this server is
+				// still starting: it will fail to bind and exit.
+				time.Sleep(20 * time.Millisecond)
+				continue
 			}
 			stopped := false
 			e.stop = func() {
@@ -374,4 +382,56 @@ func (e *example) row(key, val string, args ...string) map[string]string {
 		}
 	}
 	return nil
+}
+
+// ownsUDP reports whether this process holds a UDP socket bound to addr
+// (host:port), from /proc/net/udp and the process's descriptors; true
+// where /proc cannot tell.
+func ownsUDP(t testing.TB, addr string) bool {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return true
+	}
+	table, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return true
+	}
+	b := ap.Addr().As4()
+	// /proc/net/udp writes the address as a little-endian hex word.
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port())
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == want {
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return true
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && inodes[link] {
+			return true
+		}
+	}
+	return false
+}
+
+// TestOwnsUDP: the start-up check tells this process's socket from a
+// free port.
+func TestOwnsUDP(t *testing.T) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	if !ownsUDP(t, addr) {
+		t.Errorf("ownsUDP(%s) = false for a socket of ours", addr)
+	}
+	c.Close()
+	if ownsUDP(t, addr) {
+		t.Errorf("ownsUDP(%s) = true once the socket is closed", addr)
+	}
 }
