@@ -224,7 +224,10 @@ func compactVias(b *Request) {
 	if len(vias) == 0 {
 		return
 	}
-	b.RemoveHeader("Via")
+	// Every one: RemoveHeader takes the first only, and a request that
+	// passed another proxy has several (its compact ones are read as Via).
+	for b.RemoveHeader("Via") {
+	}
 	for i := len(vias) - 1; i >= 0; i-- {
 		b.PrependHeader(sipmsg.NewHeader("v", vias[i].Value()))
 	}
