@@ -59,15 +59,33 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		r.metrics.lookups.WithLabelValues("found").Inc()
 		call.Trace("destination", lookupNote{aor, len(targets)})
 		err = next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
-		if se, ok := sip.AsStatus(err); ok && se.Code == 430 {
+		se, ok := sip.AsStatus(err)
+		switch {
+		case !ok:
+		case se.Code == 430:
 			// The flow the phone registered over is gone (RFC 5626 §5.3:
 			// 430 is between proxies, never for an endpoint): the phone is
 			// registered but cannot be reached until it registers again.
 			call.Tracef("destination", "registrar lookup of %s: the phone's flow failed (430)", aor)
 			return &sip.StatusError{Code: 480, Reason: "Temporarily Unavailable", Err: err}
+		case (se.Code == 503 || se.Code == 408) && se.Response == nil && allRouted(targets):
+			// Nothing answered at the start of the Path: the node holding
+			// the phones' connections is down, and them with it.
+			call.Tracef("destination", "registrar lookup of %s: the Path's first hop did not answer (%d)", aor, se.Code)
+			return &sip.StatusError{Code: 480, Reason: "Temporarily Unavailable", Err: err}
 		}
 		return err
 	})
+}
+
+// allRouted reports whether every target goes through a Path.
+func allRouted(targets []sip.Target) bool {
+	for _, t := range targets {
+		if len(t.Route) == 0 {
+			return false
+		}
+	}
+	return len(targets) > 0
 }
 
 // hasAccount reports whether the Request-URI u names an account: its user

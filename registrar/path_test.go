@@ -243,3 +243,24 @@ func TestPathForgedToken(t *testing.T) {
 		t.Errorf("the phone got %d INVITEs, want none", n)
 	}
 }
+
+// When the node holding the phone's connection is down, the caller on
+// another node gets 480, not the 500 a transport error would become.
+func TestPathNodeDown(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 10*time.Second)
+	phone := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
+	register(t, ctx, phone, n1.tcp(), "5002", 300)
+	n1.srv.Close()
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(n2.udp()))
+	call, err := caller.Invite(ctx, "sip:5002@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := call.WaitFinal(ctx)
+	if err != nil || final.StatusCode != 480 {
+		t.Fatalf("a call for a phone whose node is down: got %v %v, want 480", final, err)
+	}
+}
