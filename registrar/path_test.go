@@ -264,3 +264,42 @@ func TestPathNodeDown(t *testing.T) {
 		t.Fatalf("a call for a phone whose node is down: got %v %v, want 480", final, err)
 	}
 }
+
+// The other end of a call sees node 1's Record-Route entry, token and
+// all: that token reaches the phone within dialogs only. A new request
+// carrying it as a Route goes through node 1's own routing (here: a
+// Request-URI nobody registered, 404), never straight to the phone.
+func TestPathRecordRouteToken(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 10*time.Second)
+	phone := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
+	register(t, ctx, phone, n1.tcp(), "5002", 300)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(n2.udp()))
+	call := answeredCall(t, ctx, caller, "5002")
+	defer call.Bye(ctx)
+	rr := ""
+	for _, res := range call.Responses() {
+		for _, h := range res.GetHeaders("Record-Route") {
+			if strings.Contains(h.Value(), "@"+n1.tcp()) {
+				rr = h.Value()
+			}
+		}
+	}
+	if rr == "" {
+		t.Fatalf("no Record-Route of node 1 with a token in the caller's responses")
+	}
+	intruder := siptest.NewUA(t, siptest.WithUser("5003"))
+	c, err := intruder.Invite(ctx, "sip:nobody@"+domain, siptest.Via(n1.udp()), siptest.WithHeader("Route", rr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := c.WaitFinal(ctx)
+	if err != nil || final.StatusCode != 404 {
+		t.Errorf("a new INVITE routed with node 1's Record-Route token: got %v %v, want 404 from node 1's lookup", final, err)
+	}
+	if n := len(phone.Received(sip.INVITE)); n != 1 {
+		t.Errorf("the phone got %d INVITEs, want only the call's", n)
+	}
+}

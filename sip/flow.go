@@ -46,8 +46,10 @@ type FlowConfig struct {
 //     a hop (as before Flows) when it routes the call itself.
 //   - Relay, in front of the pipeline, takes an initial request whose top
 //     Route is one of its flow entries and forwards it over that flow,
-//     record-routing with the flow's token so that in-dialog requests
-//     find the flow too. The call belongs to the node that routed it: it
+//     record-routing with a token of the flow so that in-dialog requests
+//     find the flow too. That token is marked as a dialog's: the other
+//     end of the call sees it, so it reaches the phone inside dialogs
+//     only; a new request carrying it goes through the pipeline. The call belongs to the node that routed it: it
 //     is not in this server's dialog table and has no call record here.
 //
 // The token is the flow itself (transport, the phone's address and port)
@@ -135,11 +137,13 @@ func (fl *Flows) Relay(next Handler) Handler {
 		if rt == nil || rt.Address.User == "" || !s.local.IsLocal(&rt.Address) {
 			return next.ServeSIP(ctx, w, r)
 		}
-		_, ok, err := s.routeFlow(&rt.Address)
+		f, ok, err := s.routeFlow(&rt.Address)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !ok || f.dialog {
+			// A Record-Route entry's token, which the other end of a
+			// dialog saw: it does not start requests to the phone.
 			return next.ServeSIP(ctx, w, r)
 		}
 		return fl.f.relayFlow(ctx, w, r)
@@ -166,6 +170,11 @@ func (f *Forwarder) relayFlow(ctx context.Context, w ResponseWriter, r *Request)
 type flow struct {
 	transport string // upper case: UDP, TCP, TLS, WS, WSS
 	addr      netip.AddrPort
+	// dialog marks the token of a Record-Route entry: the other end of
+	// every dialog sees it, so it reaches the phone inside a dialog
+	// only. A Path's token (in the location table and between nodes
+	// only) also starts new requests.
+	dialog bool
 }
 
 // flowTransports are the transports a token can name, by code.
@@ -200,7 +209,7 @@ func arrivedOver(r *Request, f flow) bool {
 		return false
 	}
 	g, ok := flowOf(r)
-	return ok && g == f
+	return ok && g.transport == f.transport && g.addr == f.addr
 }
 
 // flowMACLen is how many bytes of the HMAC a token keeps: 80 bits.
@@ -220,12 +229,20 @@ func flowKey(secret []byte) []byte {
 	return m.Sum(nil)
 }
 
-// flowToken returns the token of f: base64url of the transport code, the
-// address, the port and an HMAC of them.
+// flowDialog is the bit of a token's first byte that marks a Record-Route
+// entry's token (flow.dialog).
+const flowDialog = 0x80
+
+// flowToken returns the token of f: base64url of the transport code (and
+// the dialog bit), the address, the port and an HMAC of them.
 func (s *Server) flowToken(f flow) string {
 	ip := f.addr.Addr().Unmap()
 	var buf [flowToken6]byte
-	b := append(buf[:0], flowTransportCode(f.transport))
+	code := flowTransportCode(f.transport)
+	if f.dialog {
+		code |= flowDialog
+	}
+	b := append(buf[:0], code)
 	b = append(b, ip.AsSlice()...)
 	b = binary.BigEndian.AppendUint16(b, f.addr.Port())
 	m := hmac.New(sha256.New, s.flowKey)
@@ -249,7 +266,7 @@ func (s *Server) parseFlowToken(tok string) (f flow, ok bool, err error) {
 	if _, err := base64.RawURLEncoding.Strict().Decode(b, []byte(tok)); err != nil {
 		return flow{}, false, nil
 	}
-	code := b[0]
+	code, dialog := b[0]&^flowDialog, b[0]&flowDialog != 0
 	if code == 0 || int(code) >= len(flowTransports) {
 		return flow{}, false, nil
 	}
@@ -262,7 +279,7 @@ func (s *Server) parseFlowToken(tok string) (f flow, ok bool, err error) {
 	ipLen := len(body) - 3
 	ip, _ := netip.AddrFromSlice(body[1 : 1+ipLen])
 	port := binary.BigEndian.Uint16(body[1+ipLen:])
-	return flow{transport: flowTransports[code], addr: netip.AddrPortFrom(ip, port)}, true, nil
+	return flow{transport: flowTransports[code], addr: netip.AddrPortFrom(ip, port), dialog: dialog}, true, nil
 }
 
 // routeFlow reads the flow token of u, a Route entry of ours: ok when it
@@ -313,19 +330,20 @@ type routeHop struct {
 	route     *URI   // the top Route left, nil when none
 	addr      string // the destination when it is not per route or Request-URI
 	transport string // the transport when the route or Request-URI does not say
-	token     string // the token of the flow the request goes over, if any
+	token     string // the Record-Route token of the flow the request goes over, if any
 }
 
-// popOurRoutes removes the Route entries at the top of b that are us and
-// returns the flow named by the last of them that carries a token, with
-// its token. A forged token is a 403.
+// popOurRoutes removes the Route entries at the top of b, a request
+// outside any dialog, that are us and returns the flow named by the last
+// of them that carries a Path's token. A forged token is a 403; a Record-
+// Route entry's token does not start requests (flow.dialog).
 func (s *Server) popOurRoutes(b *Request) (f flow, token string, n int, err error) {
 	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
 		g, ok, ferr := s.routeFlow(&rt.Address)
 		if ferr != nil {
 			return flow{}, "", n, ferr
 		}
-		if ok {
+		if ok && !g.dialog {
 			f, token = g, rt.Address.User
 		}
 		b.RemoveHeader("Route")
@@ -373,7 +391,9 @@ func (s *Server) routeTarget(b, r *Request, t Target) (routeHop, error) {
 			return routeHop{}, errFlowFailed(f)
 		}
 		s.metrics.flows.WithLabelValues(flowRelayed).Inc()
-		h.addr, h.transport, h.token = f.addr.String(), f.transport, token
+		h.addr, h.transport = f.addr.String(), f.transport
+		f.dialog = true
+		h.token = s.flowToken(f)
 	default:
 		h.addr, h.transport = t.NextHop, t.transport(h.route)
 	}

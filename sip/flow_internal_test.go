@@ -20,8 +20,13 @@ func TestFlowToken(t *testing.T) {
 		{transport: "UDP", addr: netip.MustParseAddrPort("127.0.0.1:5060")},
 		{transport: "WSS", addr: netip.MustParseAddrPort("[2001:db8::1]:443")},
 		{transport: "TLS", addr: netip.MustParseAddrPort("10.0.0.1:1")},
+		{transport: "TCP", addr: netip.MustParseAddrPort("192.0.2.7:50123"), dialog: true},
 	} {
-		t.Run(f.transport+" "+f.addr.String(), func(t *testing.T) {
+		name := f.transport + " " + f.addr.String()
+		if f.dialog {
+			name += " dialog"
+		}
+		t.Run(name, func(t *testing.T) {
 			tok := s.flowToken(f)
 			if strings.ContainsAny(tok, "@:;=+/") {
 				t.Errorf("token %q has characters a user part would escape", tok)
@@ -29,6 +34,12 @@ func TestFlowToken(t *testing.T) {
 			got, ok, err := s.parseFlowToken(tok)
 			if !ok || err != nil || got != f {
 				t.Fatalf("parse %q: got %+v %v %v, want %+v", tok, got, ok, err, f)
+			}
+			// The two kinds of a flow are two tokens.
+			other := f
+			other.dialog = !f.dialog
+			if s.flowToken(other) == tok {
+				t.Errorf("the Path and Record-Route tokens of %+v are the same", f)
 			}
 			if _, ok, err := flowServer("node-2").parseFlowToken(tok); !ok || !errors.Is(err, errForgedFlow) {
 				t.Errorf("another secret's parse: got ok=%v err=%v, want a forged token", ok, err)
