@@ -141,9 +141,10 @@ func (fl *Flows) Relay(next Handler) Handler {
 		if err != nil {
 			return err
 		}
-		if !ok || f.dialog {
+		if !ok || f.dialog || arrivedOver(r, f) {
 			// A Record-Route entry's token, which the other end of a
-			// dialog saw: it does not start requests to the phone.
+			// dialog saw, does not start requests to the phone; nor does
+			// a request from the phone itself skip the pipeline.
 			return next.ServeSIP(ctx, w, r)
 		}
 		return fl.f.relayFlow(ctx, w, r)
