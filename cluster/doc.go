@@ -17,6 +17,10 @@
 //   - MariaDB stays the data store: accounts, location, rules, gateway
 //     states and presence subscriptions (each node reloads only the
 //     subscriptions it owns, active_watchers.sharing_tag).
+//   - Registrations need no engine: a binding in the shared location table
+//     carries a Path through the node holding the phone's connection
+//     (sip.Flows), and SIP's own loose routing takes a call entering
+//     another node there.
 //   - Redis carries the trunk channel counts cluster-wide: package
 //     cluster/trunkcount, a routing.ChannelCounter (an atomic
 //     check-and-record in one Lua script per call attempt).

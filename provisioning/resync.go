@@ -175,8 +175,9 @@ func (p *Provisioner) notify(ctx context.Context, b registrar.Binding, aor sip.U
 
 // bindingTarget is where a request for binding b goes: its contact, over
 // the transport it registered on, to the address it registered from (a
-// NATed phone's, a TCP phone's connection), as the registrar's lookup
-// sends calls.
+// NATed phone's, a TCP phone's connection), through its Path if it has
+// one (the node of a cluster that holds the phone's connection), as the
+// registrar's lookup sends calls.
 func bindingTarget(b registrar.Binding) (sip.Target, error) {
 	u, err := sip.ParseURI(b.Contact)
 	if err != nil {
@@ -185,6 +186,11 @@ func bindingTarget(b registrar.Binding) (sip.Target, error) {
 	t := sip.Target{URI: u, Transport: b.Transport}
 	if b.Received != "" && b.Received != sip.URIAddr(&u, b.Transport) {
 		t.NextHop = b.Received
+	}
+	if b.Path != "" {
+		if t.Route, err = sip.ParseRouteSet(b.Path); err != nil {
+			return sip.Target{}, fmt.Errorf("provisioning: path %q: %w", b.Path, err)
+		}
 	}
 	return t, nil
 }

@@ -147,6 +147,9 @@
 // be reused with a growing nc rather than once; a too short expiry can be
 // answered with 423 instead of being raised; every contact's received
 // address is kept and used as the next hop whenever it differs from the
-// contact; there is no GRUU, Path, push notification, method or
+// contact; a binding's Path (RFC 3327) is stored and routed on (the
+// target's route set: how the nodes of a cluster reach a phone through the
+// node it registered on, see sip.Flows), and a 430 (Flow Failed) from the
+// end of it becomes 480; there is no GRUU, push notification, method or
 // user-agent filtering yet.
 package registrar

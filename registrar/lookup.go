@@ -58,8 +58,34 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		}
 		r.metrics.lookups.WithLabelValues("found").Inc()
 		call.Trace("destination", lookupNote{aor, len(targets)})
-		return next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
+		err = next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
+		se, ok := sip.AsStatus(err)
+		switch {
+		case !ok:
+		case se.Code == 430:
+			// The flow the phone registered over is gone (RFC 5626 §5.3:
+			// 430 is between proxies, never for an endpoint): the phone is
+			// registered but cannot be reached until it registers again.
+			call.Tracef("destination", "registrar lookup of %s: the phone's flow failed (430)", aor)
+			return &sip.StatusError{Code: 480, Reason: "Temporarily Unavailable", Err: err}
+		case (se.Code == 503 || se.Code == 408) && se.Response == nil && allRouted(targets):
+			// Nothing answered at the start of the Path: the node holding
+			// the phones' connections is down, and them with it.
+			call.Tracef("destination", "registrar lookup of %s: the Path's first hop did not answer (%d)", aor, se.Code)
+			return &sip.StatusError{Code: 480, Reason: "Temporarily Unavailable", Err: err}
+		}
+		return err
 	})
+}
+
+// allRouted reports whether every target goes through a Path.
+func allRouted(targets []sip.Target) bool {
+	for _, t := range targets {
+		if len(t.Route) == 0 {
+			return false
+		}
+	}
+	return len(targets) > 0
 }
 
 // hasAccount reports whether the Request-URI u names an account: its user
@@ -114,7 +140,11 @@ func (r *Registrar) targets(ctx context.Context, uri sip.URI) ([]sip.Target, err
 	return targets, nil
 }
 
-// target turns a binding into the Forwarder's target.
+// target turns a binding into the Forwarder's target. Its Path becomes
+// the target's route set (RFC 3327 §5.3): the request goes through the
+// proxies, or the cluster node, the phone registered through; the
+// received address and transport apply where the Path ends (the node that
+// took the REGISTER, when it routes the call itself).
 func target(b Binding) (sip.Target, error) {
 	u, err := sip.ParseURI(b.Contact)
 	if err != nil {
@@ -123,6 +153,11 @@ func target(b Binding) (sip.Target, error) {
 	t := sip.Target{URI: u, Transport: b.Transport}
 	if b.Received != "" && b.Received != contactAddr(&u, b.Transport) {
 		t.NextHop = b.Received
+	}
+	if b.Path != "" {
+		if t.Route, err = sip.ParseRouteSet(b.Path); err != nil {
+			return sip.Target{}, fmt.Errorf("registrar: path %q: %w", b.Path, err)
+		}
 	}
 	return t, nil
 }

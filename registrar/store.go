@@ -49,8 +49,10 @@ type Binding struct {
 	CSeq   uint32
 	// UserAgent is the REGISTER's User-Agent header.
 	UserAgent string
-	// Path is the REGISTER's Path header value (RFC 3327), comma-joined,
-	// when it had one. It is recorded but not yet used by Lookup.
+	// Path is the REGISTER's Path header values (RFC 3327), comma-joined,
+	// when it had any: the proxies (or the cluster node, sip.Flows) the
+	// phone is reached through. Lookup pre-loads them as the target's
+	// route set (RFC 3327 §5.3).
 	Path string
 	// Instance is the Contact's +sip.instance parameter (RFC 5626), if any.
 	Instance string

@@ -60,6 +60,15 @@
 // The DialogRelay loose-routes in-dialog requests and fixes up strict
 // routers' Request-URIs (§16.4).
 //
+// # Several nodes, one location table
+//
+// A target may carry a pre-loaded route set (Target.Route: a binding's
+// Path, RFC 3327). Flows makes a node the edge proxy of the connections
+// its phones registered over: it adds a Path naming the node and the flow
+// (an RFC 5626 flow token) to their REGISTERs, relays the requests other
+// nodes route to that Path over the flow, and answers 430 (Flow Failed)
+// when the connection is gone. See Flows.
+//
 // # Capture for HOMER
 //
 // WithCapture hands every SIP message the server sends or receives, as the

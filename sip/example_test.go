@@ -63,3 +63,38 @@ func ExampleStatusOf() {
 	// answered by gw-arezzo
 	// caller gets 200
 }
+
+// A binding's stored Path read back as the route set of its target.
+func ExampleParseRouteSet() {
+	routes, err := sip.ParseRouteSet(`<sip:edge.example;lr>, "node 2" <sip:10.0.0.2:5060;transport=tcp;lr>`)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	t := sip.Target{URI: sip.URI{Scheme: "sip", User: "5002", Host: "192.0.2.7", Port: 5062}, Route: routes}
+	fmt.Println(t)
+	// Output:
+	// sip:5002@192.0.2.7:5062 through sip:edge.example;lr through sip:10.0.0.2:5060;transport=tcp;lr
+}
+
+// Flows needs the address the other nodes reach this one at, which must
+// be one of its own.
+func ExampleNewFlows() {
+	srv, err := sip.NewServer(sip.Config{Listen: []sip.Listen{{Network: "tcp", Addr: "127.0.0.1:0"}}},
+		sip.WithLogger(siptest.Logger()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	fwd := sip.NewForwarder(srv, sip.ForwarderConfig{})
+	self, _ := sip.ParseURI("sip:" + srv.Local().Addr("tcp") + ";transport=tcp")
+	flows, err := sip.NewFlows(fwd, sip.FlowConfig{URI: self})
+	fmt.Println(flows != nil, err)
+	other, _ := sip.ParseURI("sip:192.0.2.1:5060;transport=tcp")
+	_, err = sip.NewFlows(fwd, sip.FlowConfig{URI: other})
+	fmt.Println(err)
+	// Output:
+	// true <nil>
+	// sip: flows: URI sip:192.0.2.1:5060;transport=tcp is not an address of this server
+}

@@ -30,6 +30,8 @@ type metrics struct {
 	filterErrors *prometheus.CounterVec
 	// originated counts requests of the proxy's own (Send).
 	originated *prometheus.CounterVec
+	// flows counts what Flows and the flow tokens did (flow.go).
+	flows *prometheus.CounterVec
 
 	// Stream transports (streamlimit.go) and hostile input (logfilter.go).
 	streamConns   *prometheus.GaugeVec
@@ -89,6 +91,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_sip_originated_requests_total",
 			Help: "Requests of the proxy's own sent with Send (NOTIFY, BYE of a hang-up, MESSAGE...), by method.",
 		}, []string{"method"}),
+		flows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_flows_total",
+			Help: "Flows of phones reached through this node (Flows, RFC 5626 flow tokens in Path and Route), by outcome: path (a Path entry added to a REGISTER), relayed (a request sent over a flow a Route named), failed (430: the flow's connection was gone), forged (403: a token with a wrong signature).",
+		}, []string{"outcome"}),
 		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_sip_call_filter_errors_total",
 			Help: "Messages a call's filter failed on, by kind (request: not sent; response: sent as left).",
@@ -139,6 +145,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.dialogEventsDropped = promreg.Register(reg, m.dialogEventsDropped)
 	m.filterErrors = promreg.Register(reg, m.filterErrors)
 	m.originated = promreg.Register(reg, m.originated)
+	for _, o := range []string{flowPath, flowRelayed, flowFailed, flowForged} {
+		m.flows.WithLabelValues(o)
+	}
+	m.flows = promreg.Register(reg, m.flows)
 	m.streamConns = promreg.Register(reg, m.streamConns)
 	m.streamRefused = promreg.Register(reg, m.streamRefused)
 	m.streamClosed = promreg.Register(reg, m.streamClosed)

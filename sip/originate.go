@@ -54,7 +54,10 @@ func newTag() string {
 // response: req's Request-URI becomes t.URI, and it goes to t.NextHop when
 // set (a phone's received address: for a phone registered over TCP, TLS
 // or WebSocket, the connection it registered on is reused), else where its
-// first Route or its Request-URI says, over t's transport. The proxy adds
+// first Route or its Request-URI says, over t's transport. t.Route is
+// pushed onto the request's Route headers as the Forwarder does (a
+// binding's Path: a phone registered on another node is reached through
+// it, one on a flow of this server over that flow). The proxy adds
 // its Via (and Max-Forwards 70 when req has none); the transaction layer
 // retransmits over UDP. It returns when a final response arrives, the
 // transaction times out (a *StatusError 408), the next hop cannot be
@@ -76,14 +79,14 @@ func (s *Server) Send(ctx context.Context, req *Request, t Target) (*Response, e
 		mf := sipmsg.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)
 	}
-	var route *URI
-	if rt := req.Route(); rt != nil {
-		route = &rt.Address
-	}
-	if err := s.addVia(req, t.transport(route), newBranch("")); err != nil {
+	hop, err := s.routeTarget(req, nil, t)
+	if err != nil {
 		return nil, err
 	}
-	req.SetDestination(t.NextHop)
+	if err := s.addVia(req, hop.transport, newBranch("")); err != nil {
+		return nil, err
+	}
+	req.SetDestination(hop.addr)
 	s.detached.Add(1)
 	defer s.detached.Add(-1)
 	s.metrics.originated.WithLabelValues(methodLabel(req.Method)).Inc()

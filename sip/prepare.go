@@ -224,7 +224,10 @@ func compactVias(b *Request) {
 	if len(vias) == 0 {
 		return
 	}
-	b.RemoveHeader("Via")
+	// Every one: RemoveHeader takes the first only, and a request that
+	// passed another proxy has several (its compact ones are read as Via).
+	for b.RemoveHeader("Via") {
+	}
 	for i := len(vias) - 1; i >= 0; i-- {
 		b.PrependHeader(sipmsg.NewHeader("v", vias[i].Value()))
 	}
@@ -269,15 +272,14 @@ func (e errNoListener) Error() string { return "sip: no listener for transport "
 func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, error) {
 	b := r.Clone()
 	b.Recipient = *t.URI.Clone()
-	// A preloaded Route to us (a phone's outbound proxy setting).
-	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
-		b.RemoveHeader("Route")
+	// A preloaded Route to us (a phone's outbound proxy setting), then the
+	// target's route set (a binding's Path), without our own entries.
+	hop, err := s.routeTarget(b, r, t)
+	if err != nil {
+		return nil, err
 	}
-	var route *URI
-	if rt := b.Route(); rt != nil {
-		route = &rt.Address
-	}
-	if route == nil && t.NextHop == "" && s.local.IsLocal(&t.URI) {
+	route := hop.route
+	if route == nil && hop.addr == "" && s.local.IsLocal(&t.URI) {
 		return nil, Reject(404, "Not Found")
 	}
 	hash := loopHash(r, &t.URI)
@@ -289,7 +291,7 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 	if r.IsInvite() {
 		compactVias(b)
 	}
-	tp := t.transport(route)
+	tp := hop.transport
 	secure := isSIPS(&r.Recipient) || isSIPS(&t.URI) || (route != nil && isSIPS(route))
 	if err := s.securePath(secure, tp); err != nil {
 		return nil, err
@@ -310,9 +312,14 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 			}
 		}
 		ls, _ := s.local.listen(tp)
-		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: ls.recordRoute(sig, secure)})
+		u := ls.recordRoute(sig, secure)
+		// Sent over a phone's flow: our entry facing it names the flow, so
+		// that the dialog's requests towards the phone take it too (RFC
+		// 5626 §5.3), with no state of ours.
+		u.User = hop.token
+		b.PrependHeader(&sipmsg.RecordRouteHeader{Address: u})
 	}
-	b.SetDestination(t.NextHop)
+	b.SetDestination(hop.addr)
 	return b, nil
 }
 
@@ -325,10 +332,20 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	b = r.Clone()
 	popped, signed := false, false
 	var last *URI
+	var fl flow
+	flowToken := ""
+	var flowErr error
 	check := func(u *URI) {
 		if sig, ok := u.UriParams.Get(routeParam); ok && !signed {
 			id := callID(r)
 			signed = s.rr.verify(sig, id, fromTag(r)) || s.rr.verify(sig, id, toTag(r))
+		}
+		// Our Record-Route entry facing a phone's flow names it.
+		switch f, ok, err := s.routeFlow(u); {
+		case err != nil:
+			flowErr = err
+		case ok:
+			fl, flowToken = f, u.User
 		}
 	}
 	if b.Route() != nil && s.local.IsLocal(&b.Recipient) {
@@ -346,6 +363,9 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 		last = &u
 		b.RemoveHeader("Route")
 		popped = true
+	}
+	if flowErr != nil {
+		return nil, nil, false, flowErr
 	}
 	e, fromCaller = s.dialogs.match(r)
 	switch {
@@ -368,6 +388,15 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	hasHop := false
 	if rt := b.Route(); rt != nil {
 		next = &rt.Address
+	} else if flowToken != "" && !arrivedOver(r, fl) {
+		// Towards the phone at the end of a flow of ours (RFC 5626 §5.3):
+		// over that flow, whatever its Contact says, or 430.
+		if !s.flowAlive(fl) {
+			s.metrics.flows.WithLabelValues(flowFailed).Inc()
+			return nil, nil, false, errFlowFailed(fl)
+		}
+		s.metrics.flows.WithLabelValues(flowRelayed).Inc()
+		hopAddr, hopTransport, hasHop = fl.addr.String(), fl.transport, true
 	} else if s.local.IsLocal(next) {
 		return nil, nil, false, Reject(481, "Call/Transaction Does Not Exist")
 	} else if e != nil {

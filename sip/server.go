@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -115,6 +116,7 @@ type Server struct {
 	local   *Local
 	dialogs *Dialogs
 	rr      *routeSigner
+	flowKey []byte // keys the flow tokens of Flows (flow.go)
 
 	packetConns []net.PacketConn
 	listeners   []listener
@@ -178,7 +180,13 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.stateless = []Method{REGISTER}
 	}
 
-	s.rr = newRouteSigner(cfg.RouteSecret)
+	secret := cfg.RouteSecret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	s.rr = newRouteSigner(secret)
+	s.flowKey = flowKey(secret)
 	s.local = newLocal()
 	s.local.AddDomain(cfg.Domains...)
 	if err := s.bind(cfg); err != nil {

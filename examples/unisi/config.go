@@ -79,6 +79,59 @@ type ClusterConfig struct {
 	// RedisTimeout bounds Redis's answer to a call's reservation (default
 	// 50ms): beyond it the call goes on this node's own counts.
 	RedisTimeout Duration `toml:"redis_timeout"`
+	// Advertise is this node's SIP address as the other nodes reach it:
+	// "host:port" (over TCP) or a SIP URI naming the transport
+	// ("sip:10.0.0.1:5060;transport=udp"). Empty: sip.advertise, else
+	// sip.listen. With node set, a phone registering here is recorded
+	// with a Path through this address (sip.Flows), and a call for it
+	// entering another node comes through this node to the phone's
+	// connection.
+	Advertise string `toml:"advertise"`
+	// Paths says which registrations get a Path through this node:
+	// "stream" (default: phones on TCP, TLS and WebSocket, whose
+	// connection only this node holds), "all" (UDP phones too, for NATs
+	// that only let in the address a phone sent to) or "off". Only with
+	// node set.
+	Paths string `toml:"paths"`
+}
+
+// flows returns the sip.FlowConfig of the section, or false when this
+// node records no Path (not clustered, or paths = "off"). listen and
+// advertise are the [sip] addresses.
+func (cc ClusterConfig) flows(listen, advertise string) (sip.FlowConfig, bool, error) {
+	if cc.Node == "" || cc.Paths == "off" {
+		return sip.FlowConfig{}, false, nil
+	}
+	fc := sip.FlowConfig{Datagram: cc.Paths == "all"}
+	addr := cc.Advertise
+	if strings.HasPrefix(addr, "sip:") || strings.HasPrefix(addr, "sips:") {
+		u, err := sip.ParseURI(addr)
+		if err != nil || u.Host == "" {
+			return fc, false, fmt.Errorf("config: cluster.advertise %q: want host:port or a SIP URI", addr)
+		}
+		fc.URI = u
+		return fc, true, nil
+	}
+	if addr == "" {
+		addr = listen
+		if advertise != "" {
+			if _, _, err := net.SplitHostPort(advertise); err == nil {
+				addr = advertise
+			} else if _, port, err := net.SplitHostPort(listen); err == nil {
+				addr = net.JoinHostPort(advertise, port)
+			}
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fc, false, fmt.Errorf("config: cluster.advertise %q: want host:port or a SIP URI", addr)
+	}
+	u, err := sip.ParseURI("sip:" + net.JoinHostPort(host, port) + ";transport=tcp")
+	if err != nil {
+		return fc, false, fmt.Errorf("config: cluster.advertise %q: %w", addr, err)
+	}
+	fc.URI = u
+	return fc, true, nil
 }
 
 // counter returns the trunkcount.Config of the section.
@@ -550,7 +603,7 @@ func defaultConfig() Config {
 			AlarmThreshold: 0.8,
 		},
 		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
-		Cluster:  ClusterConfig{Name: "unisi", RedisTimeout: Duration{50 * time.Millisecond}},
+		Cluster:  ClusterConfig{Name: "unisi", RedisTimeout: Duration{50 * time.Millisecond}, Paths: "stream"},
 		Features: FeaturesConfig{
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
@@ -640,6 +693,16 @@ func (c Config) validate() error {
 	case cc.Node != "":
 		if err := cluster.CheckNode(cc.Node); err != nil {
 			return fmt.Errorf("config: cluster.node: %w", err)
+		}
+	}
+	switch c.Cluster.Paths {
+	case "", "stream", "all", "off":
+	default:
+		return fmt.Errorf("config: cluster.paths %q: want stream, all or off", c.Cluster.Paths)
+	}
+	if c.Cluster.Advertise != "" {
+		if _, _, err := c.Cluster.flows(c.SIP.Listen, c.SIP.Advertise); err != nil {
+			return err
 		}
 	}
 	if _, err := mediabridge.ParsePolicy(c.Media.Policy); err != nil {

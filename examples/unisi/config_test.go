@@ -145,6 +145,9 @@ func TestConfigCommands(t *testing.T) {
 		{"[cluster]\nnode = \"a\"\nnats = \"nats://127.0.0.1:4222\"\nname = \"uni.si\"\n", "Cluster"},
 		{"[cluster]\nredis = \"redis://127.0.0.1:6379/0\"\n", "cluster (node, redis, name): trunkcount: node"},
 		{"[cluster]\nnode = \"a\"\nredis = \"http://127.0.0.1:6379\"\n", "cluster (node, redis, name): trunkcount: URL"},
+		{"[cluster]\nnode = \"a\"\npaths = \"sometimes\"\n", "cluster.paths"},
+		{"[cluster]\nnode = \"a\"\nadvertise = \"10.0.0.1\"\n", "cluster.advertise"},
+		{"[cluster]\nnode = \"a\"\nadvertise = \"sip:;lr\"\n", "cluster.advertise"},
 	} {
 		_, errOut := cli(1, "config", "check", write("bad.toml", tt.body))
 		if !strings.Contains(errOut, tt.want) {
@@ -194,5 +197,45 @@ func TestConfigDiff(t *testing.T) {
 	}
 	if len(restart) != 4 {
 		t.Errorf("restart = %v, want the four other keys", restart)
+	}
+}
+
+// TestClusterFlowsConfig: which address a node records in its phones'
+// Paths ([cluster] advertise, else [sip] advertise, else [sip] listen)
+// and when it records none.
+func TestClusterFlowsConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		cc                ClusterConfig
+		listen, advertise string
+		want              string // "" for no Path
+		datagram          bool
+	}{
+		{name: "not clustered", cc: ClusterConfig{}, listen: "127.0.0.1:5060"},
+		{name: "off", cc: ClusterConfig{Node: "a", Paths: "off"}, listen: "127.0.0.1:5060"},
+		{name: "listen", cc: ClusterConfig{Node: "a"}, listen: "127.0.0.1:5060", want: "sip:127.0.0.1:5060;transport=tcp"},
+		{name: "sip advertise host", cc: ClusterConfig{Node: "a", Paths: "all"}, listen: "0.0.0.0:5070", advertise: "10.0.0.1",
+			want: "sip:10.0.0.1:5070;transport=tcp", datagram: true},
+		{name: "sip advertise host:port", cc: ClusterConfig{Node: "a"}, listen: "0.0.0.0:5060", advertise: "10.0.0.1:5080",
+			want: "sip:10.0.0.1:5080;transport=tcp"},
+		{name: "cluster advertise", cc: ClusterConfig{Node: "a", Advertise: "10.1.1.1:5060"}, listen: "127.0.0.1:5060", advertise: "10.0.0.1",
+			want: "sip:10.1.1.1:5060;transport=tcp"},
+		{name: "cluster advertise URI", cc: ClusterConfig{Node: "a", Advertise: "sip:10.1.1.1:5060;transport=udp"}, listen: "127.0.0.1:5060",
+			want: "sip:10.1.1.1:5060;transport=udp"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fc, ok, err := tt.cc.flows(tt.listen, tt.advertise)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case !ok && tt.want != "":
+				t.Errorf("no Path recorded, want %s", tt.want)
+			case ok && (fc.URI.String() != tt.want || fc.Datagram != tt.datagram):
+				t.Errorf("got %s (datagram %v), want %s (datagram %v)", fc.URI.String(), fc.Datagram, tt.want, tt.datagram)
+			case ok && tt.want == "":
+				t.Errorf("got %s, want no Path", fc.URI.String())
+			}
+		})
 	}
 }

@@ -309,6 +309,19 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		TimerC:        cfg.Timers.TimerC.Duration,
 		FirstResponse: cfg.Timers.FirstResponse.Duration,
 	})
+	// One node of several: the phones registering here over TCP, TLS or
+	// WebSocket are reached by the other nodes through this one (a Path
+	// in their bindings, sip.Flows).
+	var flows *sip.Flows
+	if fc, ok, err := cfg.Cluster.flows(cfg.SIP.Listen, cfg.SIP.Advertise); err != nil {
+		srv.Close()
+		return nil, nil, nil, err
+	} else if ok {
+		if flows, err = sip.NewFlows(fwd, fc); err != nil {
+			srv.Close()
+			return nil, nil, nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	if err := a.mediaStage(srv.Hangup); err != nil {
 		srv.Close()
 		return nil, nil, nil, fmt.Errorf("media: %w", err)
@@ -370,14 +383,23 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	// The guard refuses banned sources and locked accounts before the
 	// registrar, and checks outbound calls for fraud after it.
 	before, after := guardStages(g)
+	var register sip.Handler = a.regr
+	initial := before(acct(a.pipeline(sip.Chain(a.regr.Authenticate, after), fwd)))
+	if flows != nil {
+		register = flows.Path(register)
+		// A call another node routed to a phone of this node's goes to
+		// the phone's flow at once: that node authenticated, classified,
+		// counted and records it.
+		initial = flows.Relay(initial)
+	}
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
-		Register: before(a.regr),
+		Register: before(register),
 		// Watchers authenticate as phones do; the presence server reads
 		// who they are.
 		Presence: before(a.regr.Authenticate(pres)),
 		InDialog: sip.NewDialogRelay(fwd),
-		Initial:  before(acct(a.pipeline(sip.Chain(a.regr.Authenticate, after), fwd))),
+		Initial:  initial,
 	}
 	return srv, mux, stop, nil
 }

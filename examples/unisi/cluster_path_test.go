@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/sip/siptest"
+	"github.com/palio-voip/palio/store/mysql"
+	"github.com/palio-voip/palio/store/sqlstore"
+	"github.com/palio-voip/palio/store/storetest"
+)
+
+// tcpPhone registers user over TCP, as a phone whose connection only this
+// node holds.
+func (e *example) tcpPhone(user string) *siptest.UA {
+	e.t.Helper()
+	ua := siptest.NewUA(e.t, siptest.WithUser(user), siptest.WithTransport("tcp"), siptest.WithProxy(e.addr),
+		siptest.WithCredentials(user, "unisi"+user))
+	res, err := ua.Register(ctxT(e.t, 5*time.Second), e.addr, "sip:"+user+"@voip.unisi.it", "unisi"+user, 3600)
+	if err != nil || res.StatusCode != 200 {
+		e.t.Fatalf("REGISTER %s over TCP: %v %v\n%s", user, res, err, e.stderr.String())
+	}
+	return ua
+}
+
+// TestClusterPhoneOnOtherNode: three nodes on one MariaDB database, with
+// [cluster] node set and nothing else shared. A phone registered over TCP
+// on node 1 is reached by a call entering node 2: node 2 sends it through
+// node 1 (the Path in the binding), node 1 over the phone's connection.
+// BYE works both ways. A UDP phone on node 1 is called from node 2
+// directly, with no hop through node 1; a call entering node 1 takes no
+// extra hop either. Once the TCP phone's connection is gone, the caller
+// on node 3 gets 480.
+func TestClusterPhoneOnOtherNode(t *testing.T) {
+	dsn := storetest.MySQLDSN(t)
+	var nodes []*example
+	for i := range 3 {
+		cfg := mysqlConfig(dsn) + fmt.Sprintf("[routing]\nprobe_interval = \"0s\"\n[cluster]\nnode = \"node-%d\"\n[media]\npolicy = \"never\"\n", i+1)
+		var e *example
+		if i == 0 {
+			e = newExample(t, cfg)
+		} else {
+			e = newBareExample(t, cfg)
+		}
+		e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+		e.start()
+		nodes = append(nodes, e)
+	}
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	ctx := ctxT(t, 30*time.Second)
+	logs := func() string {
+		var b strings.Builder
+		for i, e := range nodes {
+			fmt.Fprintf(&b, "node %d:\n%s\n", i+1, tail(e.stderr.String(), 15))
+		}
+		return b.String()
+	}
+
+	phone := n1.tcpPhone("5003")
+	db, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loc := db.Location(sqlstore.LocationOptions{CacheTTL: -1})
+	defer loc.Close()
+	list, err := loc.Lookup(ctx, "5003")
+	if err != nil || len(list) != 1 || !strings.Contains(list[0].Path, "@"+n1.addr+";transport=tcp;lr>") {
+		t.Fatalf("5003's binding in the shared database: %+v %v, want a Path through node 1 (%s)", list, err, n1.addr)
+	}
+
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(n2.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5003@"+n2.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("a call entering node 2 for the TCP phone on node 1: got %d\n%s", code, logs())
+	}
+	in, err := phone.WaitIncoming(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Invite.Source(); got != n1.addr {
+		t.Errorf("the phone's INVITE came from %s, want node 1's %s: over the connection the phone opened", got, n1.addr)
+	}
+	if vias := in.Invite.GetHeaders("Via"); len(vias) != 3 {
+		t.Errorf("the phone's INVITE has %d Vias, want 3 (node 1, node 2, the caller)", len(vias))
+	}
+	if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the caller's BYE: got %v %v, want 200\n%s", res, err, logs())
+	}
+	if err := in.WaitBye(ctx); err != nil {
+		t.Fatalf("the phone never got the caller's BYE: %v", err)
+	}
+
+	// The phone hangs up the second call.
+	call, err = caller.Invite(ctx, "sip:5003@"+n2.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("second call: got %d\n%s", code, logs())
+	}
+	in, err = phone.WaitIncoming(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := in.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the phone's BYE: got %v %v, want 200\n%s", res, err, logs())
+	}
+	if err := call.WaitEnded(ctx); err != nil {
+		t.Fatalf("the caller never got the phone's BYE: %v", err)
+	}
+
+	// The call entering node 1 itself: no hop through another node.
+	local := siptest.NewUA(t, siptest.WithUser("5004"), siptest.WithProxy(n1.addr), siptest.WithCredentials("5004", "unisi5004"))
+	call, err = local.Invite(ctx, "sip:5003@"+n1.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("a call entering node 1: got %d\n%s", code, logs())
+	}
+	in, err = phone.WaitIncoming(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vias := in.Invite.GetHeaders("Via"); len(vias) != 2 || in.Invite.Source() != n1.addr {
+		t.Errorf("through node 1: %d Vias from %s, want 2 over the phone's connection", len(vias), in.Invite.Source())
+	}
+	call.Bye(ctx)
+
+	// A UDP phone on node 1 is called from node 2 directly.
+	udpPhone := n1.phone("5001")
+	call, err = caller.Invite(ctx, "sip:5001@"+n2.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("a call entering node 2 for the UDP phone on node 1: got %d\n%s", code, logs())
+	}
+	in, err = udpPhone.WaitIncoming(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vias := in.Invite.GetHeaders("Via"); len(vias) != 2 || in.Invite.Source() != n2.addr {
+		t.Errorf("the UDP phone's INVITE: %d Vias from %s, want 2, from node 2 (%s)", len(vias), in.Invite.Source(), n2.addr)
+	}
+	if res, err := in.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Errorf("the UDP phone's BYE: got %v %v, want 200", res, err)
+	}
+
+	// The TCP phone goes away without unregistering: its binding stays,
+	// its flow is gone. Node 1 answers node 3 430, node 3 the caller 480.
+	conns := func() int {
+		m := n1.metrics()
+		for _, l := range strings.Split(m, "\n") {
+			if v, ok := strings.CutPrefix(l, `palio_sip_stream_connections{transport="tcp"} `); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		t.Fatalf("node 1 has no TCP connections gauge:\n%s", grepLines(m, "palio_sip"))
+		return 0
+	}
+	before := conns()
+	phone.Close()
+	for deadline := time.Now().Add(5 * time.Second); conns() >= before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never saw the phone's connection close")
+		}
+	}
+	other := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(n3.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err = other.Invite(ctx, "sip:5003@"+n3.addr)
+	if code := finalCode(t, call, err); code != 480 {
+		t.Errorf("a call for the phone whose connection closed: got %d, want 480\n%s", code, logs())
+	}
+	if m := n1.metrics(); !strings.Contains(m, `palio_sip_flows_total{outcome="failed"} 1`) ||
+		!strings.Contains(m, `palio_sip_flows_total{outcome="path"} `) || strings.Contains(m, `palio_sip_flows_total{outcome="path"} 0`) {
+		t.Errorf("node 1's flow metrics, want Paths and one failed flow:\n%s", grepLines(m, "palio_sip_flows_total"))
+	}
+}
