@@ -45,24 +45,25 @@ func (e *example) metrics() string {
 	return string(b)
 }
 
-// TestClusterBusyLamp: two example nodes on one MariaDB database and one
-// NATS server. A watcher subscribed on node A sees the early, confirmed
-// and terminated states of a call that node B alone routes; its
-// subscription belongs to A in the database.
+// TestClusterBusyLamp: three example nodes on one MariaDB database and
+// one NATS server. A watcher subscribed on node A sees the early,
+// confirmed and terminated states of a call that node C alone routes;
+// its subscription belongs to A in the database.
 func TestClusterBusyLamp(t *testing.T) {
 	nats := natsURL(t)
 	dsn := storetest.MySQLDSN(t)
 	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
 	a := newExample(t, clusterConfig(dsn, nats, name, "node-a"))
 	b := newExample(t, clusterConfig(dsn, nats, name, "node-b"))
-	a.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
-	b.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
-	a.start()
-	b.start()
-	// Each node has heard the other: their subscriptions are in place.
-	for _, e := range []*example{a, b} {
+	c := newExample(t, clusterConfig(dsn, nats, name, "node-c"))
+	for _, e := range []*example{a, b, c} {
+		e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+		e.start()
+	}
+	// Each node has heard the others: their subscriptions are in place.
+	for _, e := range []*example{a, b, c} {
 		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(e.metrics(), "\npalio_cluster_nodes 1\n") {
+		for !strings.Contains(e.metrics(), "\npalio_cluster_nodes 2\n") {
 			if time.Now().After(deadline) {
 				t.Fatalf("the nodes never heard each other:\n%s", tail(e.stderr.String(), 20))
 			}
@@ -81,13 +82,13 @@ func TestClusterBusyLamp(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(b.addr), siptest.WithCredentials("5002", "unisi5002"))
-	call, err := caller.Invite(ctx, "sip:5003@"+b.addr)
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(c.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5003@"+c.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := call.WaitCode(ctx, 200); err != nil {
-		t.Fatalf("the call through B: %v\nB:\n%s", err, tail(b.stderr.String(), 20))
+		t.Fatalf("the call through C: %v\nC:\n%s", err, tail(c.stderr.String(), 20))
 	}
 	answered := time.Now()
 	state := func(st string) bool {
@@ -100,12 +101,12 @@ func TestClusterBusyLamp(t *testing.T) {
 	}
 	for !state("confirmed") {
 		if time.Since(answered) > 5*time.Second {
-			t.Fatalf("no confirmed NOTIFY on A for B's call\nA:\n%s", tail(a.stderr.String(), 20))
+			t.Fatalf("no confirmed NOTIFY on A for C's call\nA:\n%s", tail(a.stderr.String(), 20))
 		}
 		time.Sleep(time.Millisecond)
 	}
 	lag := time.Since(answered)
-	t.Logf("the confirmed NOTIFY from node A came %v after the caller on node B got its 200", lag)
+	t.Logf("the confirmed NOTIFY from node A came %v after the caller on node C got its 200", lag)
 	if lag > 500*time.Millisecond {
 		t.Errorf("the confirmed NOTIFY took %v", lag)
 	}
@@ -115,7 +116,7 @@ func TestClusterBusyLamp(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for !state("terminated") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no terminated NOTIFY on A for B's call")
+			t.Fatalf("no terminated NOTIFY on A for C's call")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -138,8 +139,8 @@ func TestClusterBusyLamp(t *testing.T) {
 		t.Errorf("A's metrics lack the received events:\n%s", m)
 	}
 
-	// The subscription belongs to node A in the shared database: B never
-	// reloads, expires or notifies it.
+	// The subscription belongs to node A in the shared database: B and C never
+	// reload, expire or notify it.
 	db, err := mysql.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +150,10 @@ func TestClusterBusyLamp(t *testing.T) {
 	if err != nil || len(own) != 1 || own[0].CallID != sub.CallID() {
 		t.Errorf("node-a's subscriptions: %+v %v, want the watcher's", own, err)
 	}
-	if other, err := db.Presence().Subscriptions(ctx, "node-b"); err != nil || len(other) != 0 {
-		t.Errorf("node-b's subscriptions: %+v %v, want none", other, err)
+	for _, node := range []string{"node-b", "node-c"} {
+		if other, err := db.Presence().Subscriptions(ctx, node); err != nil || len(other) != 0 {
+			t.Errorf("%s's subscriptions: %+v %v, want none", node, other, err)
+		}
 	}
 }
 
