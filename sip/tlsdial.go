@@ -81,6 +81,9 @@ func (d *tlsDialer) ensure(ctx context.Context, r *Request) error {
 	if port == 0 {
 		port = sipmsg.DefaultTlsPort
 	}
+	if port < 0 || port > 65535 {
+		return nil // sipgo says why
+	}
 	ip = ip.Unmap().WithZone("")
 	addr := netip.AddrPortFrom(ip, uint16(port)).String()
 	if d.pooled(addr) {
