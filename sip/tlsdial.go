@@ -17,7 +17,7 @@ import (
 // the tlsDialer makes, whatever the request's context allows: a gateway
 // that accepts and then says nothing fails the branch (503), it does not
 // hold it.
-const tlsDialTimeout = 10 * time.Second
+var tlsDialTimeout = 10 * time.Second // a var for the tests
 
 // tlsDialer is the step of the client side that dials TLS connections to
 // IP addresses itself, before sipgo would. sipgo names the ClientHello

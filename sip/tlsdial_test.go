@@ -363,3 +363,109 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTLSGatewaySilent: a gateway that accepts the connection and never
+// answers the ClientHello fails the call with 503 once the dial's bound
+// (10 s, 300 ms here) is over: the call does not hang.
+func TestTLSGatewaySilent(t *testing.T) {
+	leakCheck(t)
+	defer sip.SetTLSDialTimeout(300 * time.Millisecond)()
+	p := newPKI(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var held []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, write nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	px := tlsProxy(t, newTLS(t, p.tlsConfig()), []string{"udp", "tls"})
+	px.route("0577", target(t, "sip:gw@"+l.Addr().String()+";transport=tls"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
+	ctx := ctxT(t, 10*time.Second)
+	start := time.Now()
+	call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := tlsFinal(ctx, call); code != 503 {
+		t.Fatalf("got %d, want 503", code)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the call took %v, want about the dial's bound", took)
+	}
+	mu.Lock()
+	n := len(held)
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("the gateway was connected to %d times, want 1", n)
+	}
+}
+
+// TestTLSGatewayOneConnection: calls placed at once to a TLS gateway at an
+// IP address share the one connection the dialer makes.
+func TestTLSGatewayOneConnection(t *testing.T) {
+	leakCheck(t)
+	p := newPKI(t)
+	px := tlsProxy(t, newTLS(t, p.tlsConfig()), []string{"udp", "tls"})
+	gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{p.local.TLS}}), siptest.WithScript(siptest.Respond(200)))
+	px.route("0577", target(t, gw.URI()))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
+	ctx := ctxT(t, 20*time.Second)
+	const n = 8
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			code := tlsFinal(ctx, call)
+			if code == 200 {
+				_, _ = call.Bye(ctx)
+			}
+			codes <- code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 200 {
+			t.Errorf("a call got %d, want 200", code)
+		}
+	}
+	invs := gw.Received(sip.INVITE)
+	if len(invs) != n {
+		t.Fatalf("the gateway received %d INVITEs, want %d", len(invs), n)
+	}
+	for _, inv := range invs[1:] {
+		if inv.Source() != invs[0].Source() {
+			t.Errorf("INVITEs from %s and %s: want one connection", invs[0].Source(), inv.Source())
+		}
+	}
+}
