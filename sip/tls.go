@@ -396,8 +396,12 @@ type tlsGateway struct {
 // GatewayError is what SetGateways says of one entry it could not load:
 // the gateway's dials are refused until a reload loads it.
 type GatewayError struct {
+	// Gateway is the entry as given (its Name is the gateway's gwid for
+	// routing's rows).
 	Gateway TLSGateway
-	Err     error
+	// Err says why: an invalid key, a CA file that cannot be read, a host
+	// given twice with different checks.
+	Err error
 }
 
 // Error names the entry and says why.
