@@ -369,7 +369,8 @@ func copyFile(t *testing.T, from, to string) {
 // (10 s, 300 ms here) is over: the call does not hang.
 func TestTLSGatewaySilent(t *testing.T) {
 	leakCheck(t)
-	defer sip.SetTLSDialTimeout(300 * time.Millisecond)()
+	// Restored once the proxy, cleaned up before, no longer dials.
+	t.Cleanup(sip.SetTLSDialTimeout(300 * time.Millisecond))
 	p := newPKI(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
