@@ -3,6 +3,8 @@ package routing
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,10 +168,28 @@ func Check(cfg Config, d Data) Report {
 
 // ValidateGateway reports why a dr_gateways row cannot be loaded: a gwid
 // that is not an id, a negative strip or channel count, an unknown
-// probe_mode or state, or an address that is not [sip:][user@]host[:port].
+// probe_mode or state, an address that is not [sip:][user@]host[:port],
+// or TLS settings that cannot be right (tls_ca not an absolute path,
+// tls_fingerprint not a SHA-256 fingerprint, tls_server_name not a DNS
+// name or, for a gateway addressed by name, another name). It reads no
+// file: ValidateGatewayFiles does.
 func ValidateGateway(g Gateway) error {
 	_, err := compileGateway(g)
 	return err
+}
+
+// ValidateGatewayFiles reports why the files a gateway row names cannot
+// be used: a tls_ca that is missing, unreadable or holds no PEM
+// certificate. Run it where the proxy runs (the path is the proxy's),
+// after ValidateGateway.
+func ValidateGatewayFiles(g Gateway) error {
+	if g.TLS.CAFile == "" {
+		return nil
+	}
+	if err := sip.CheckCAFile(g.TLS.CAFile); err != nil {
+		return fmt.Errorf("tls_ca %q: %w", g.TLS.CAFile, err)
+	}
+	return nil
 }
 
 // compileOptions are the Config settings that shape a table.
@@ -230,6 +250,9 @@ func (b *builder) gateways(rows []Gateway) {
 		}
 		if strings.TrimSpace(g.Socket) != "" && cg.transport == "" {
 			b.problem("dr_gateways", g.GWID, false, "socket %q names no protocol (udp, tcp, tls, ws, wss): the address decides the transport", g.Socket)
+		}
+		if !g.TLS.IsZero() && !cg.secure() {
+			b.problem("dr_gateways", g.GWID, false, "tls_ca, tls_fingerprint and tls_server_name are not used: the gateway is not dialled over TLS (a sips: address, transport=tls or a tls: socket)")
 		}
 		t.gwByID[g.GWID] = cg
 		t.gws = append(t.gws, cg)
@@ -454,7 +477,53 @@ func compileGateway(g Gateway) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkGatewayTLS(g.TLS, u.Host); err != nil {
+		return nil, err
+	}
 	return &gateway{row: g, uri: u, transport: socketTransport(g.Socket), placeholder: isPlaceholder(g.Attrs, u)}, nil
+}
+
+// checkGatewayTLS checks the TLS columns of a gateway whose address has
+// host, without reading the CA file.
+func checkGatewayTLS(t GatewayTLS, host string) error {
+	if t.CAFile != "" && !filepath.IsAbs(t.CAFile) {
+		return fmt.Errorf("tls_ca %q: want an absolute path (the proxy reads it from its own working directory)", t.CAFile)
+	}
+	if t.Fingerprint != "" {
+		if _, err := sip.ParseFingerprint(t.Fingerprint); err != nil {
+			return fmt.Errorf("tls_fingerprint %q: want a SHA-256 fingerprint, 32 bytes in hex, colons allowed", t.Fingerprint)
+		}
+	}
+	if t.ServerName != "" {
+		if err := sip.CheckServerName(t.ServerName); err != nil {
+			return fmt.Errorf("tls_server_name %q: %w", t.ServerName, err)
+		}
+		h := strings.Trim(host, "[]")
+		if _, err := netip.ParseAddr(h); err != nil && !strings.EqualFold(strings.TrimSuffix(t.ServerName, "."), strings.TrimSuffix(h, ".")) {
+			return fmt.Errorf("tls_server_name %q: the gateway is addressed by name (%s), and its certificate is checked against that name", t.ServerName, h)
+		}
+	}
+	return nil
+}
+
+// secure reports whether the gateway is dialled over TLS or WSS: by its
+// socket's proto, else by its address (a sips: URI, transport=tls or
+// transport=wss).
+func (g *gateway) secure() bool {
+	switch g.transport {
+	case "TLS", "WSS":
+		return true
+	case "":
+	default:
+		return false
+	}
+	if strings.EqualFold(g.uri.Scheme, "sips") {
+		return true
+	}
+	if tp, ok := g.uri.UriParams.Get("transport"); ok {
+		return strings.EqualFold(tp, "tls") || strings.EqualFold(tp, "wss")
+	}
+	return false
 }
 
 // parseAddress reads a gateway address: [sip:|sips:][user@]host[:port][;params].

@@ -120,7 +120,37 @@ type Gateway struct {
 	// (30 for a PRI); 0 means no limit. It has no OpenSIPS column: SQL
 	// stores keep it in palio_dr_limits.
 	Channels int
+	// TLS says how the proxy checks the gateway's server certificate when
+	// it dials it over TLS or WSS; the zero value means the roots and the
+	// host of Address. It has no OpenSIPS column: SQL stores keep it in
+	// palio_dr_tls.
+	TLS GatewayTLS
 }
+
+// GatewayTLS is how the proxy checks the certificate a gateway presents
+// when the proxy dials it over TLS or WSS (a sip.TLSGateway keyed by the
+// host of the gateway's address; see Router's WithTLS). Every dial checks
+// the chain, the dates and the host; these refine it.
+type GatewayTLS struct {
+	// CAFile is the absolute path of a PEM bundle of the CAs that alone
+	// may sign the gateway's certificate (a self-signed certificate is
+	// its own CA); empty means the proxy's roots (root_ca). Column
+	// tls_ca.
+	CAFile string
+	// Fingerprint pins the SHA-256 fingerprint of the gateway's
+	// certificate (hex, colons allowed, as openssl x509 -fingerprint
+	// -sha256 prints it), checked on top of the chain. Column
+	// tls_fingerprint.
+	Fingerprint string
+	// ServerName is the DNS name the certificate of a gateway addressed
+	// by IP must carry, also sent as SNI; empty means the IP address
+	// itself. A gateway addressed by name is checked against that name,
+	// so ServerName may only repeat it. Column tls_server_name.
+	ServerName string
+}
+
+// IsZero reports whether g sets nothing.
+func (g GatewayTLS) IsZero() bool { return g == GatewayTLS{} }
 
 // Carrier is a named group of gateways that rules can use as one entry of
 // their gwlist ("#id"): a row of dr_carriers.

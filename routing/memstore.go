@@ -96,6 +96,22 @@ func (s *MemStore) SetGatewayAddress(ctx context.Context, gwid, address, attrs s
 	return fmt.Errorf("routing: set gateway %s address: %w", gwid, ErrNotFound)
 }
 
+// SetGatewayTLS stores the TLS settings of gateway gwid.
+func (s *MemStore) SetGatewayTLS(ctx context.Context, gwid string, t GatewayTLS) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("routing: set gateway %s tls: %w", gwid, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.d.Gateways {
+		if s.d.Gateways[i].GWID == gwid {
+			s.d.Gateways[i].TLS = t
+			return nil
+		}
+	}
+	return fmt.Errorf("routing: set gateway %s tls: %w", gwid, ErrNotFound)
+}
+
 // AddStateChange records c, keeping the last HistoryKeep of its gateway.
 func (s *MemStore) AddStateChange(ctx context.Context, c StateChange) error {
 	if err := ctx.Err(); err != nil {

@@ -39,6 +39,7 @@ func (r *Router) reload(ctx context.Context, before func(context.Context) error)
 			return nil, err
 		}
 		t, rp := compile(d, compileOptions{extraPrefixChars: r.cfg.ExtraPrefixChars, ignoreDomain: r.cfg.IgnoreDomain})
+		rp.Problems = append(rp.Problems, r.pushTLS(t)...)
 		r.attach(t)
 		prev, next, rep = r.tab.Load(), t, rp
 		return t, nil

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,8 @@ type Router struct {
 	events *dispatcher
 
 	counter ChannelCounter
-	sh      *sharedState // nil without counter
+	sh      *sharedState            // nil without counter
+	tls     atomic.Pointer[sip.TLS] // WithTLS, UseTLS; nil: the gateways' TLS settings go nowhere
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc

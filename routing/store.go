@@ -14,7 +14,7 @@ var ErrNotFound = errors.New("routing: not found")
 // stores). The Router reads everything at New and at each Reload, never
 // per call, and writes back gateway and carrier states (OpenSIPS's
 // persistent_state), the history of gateway state changes, and, when an
-// operator sets one, a gateway's address.
+// operator sets them, a gateway's address and TLS settings.
 // Implementations must be safe for concurrent use. routingtest.TestStore
 // checks an implementation's behaviour.
 type Store interface {
@@ -33,6 +33,10 @@ type Store interface {
 	// without the placeholder mark), or fails with ErrNotFound. An empty
 	// attrs is stored as the column's empty value (NULL in SQL).
 	SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error
+	// SetGatewayTLS stores the TLS settings of the gateway whose GWID is
+	// gwid (Router.SetGatewayTLS), or fails with ErrNotFound. The zero
+	// GatewayTLS clears them.
+	SetGatewayTLS(ctx context.Context, gwid string, t GatewayTLS) error
 	// AddStateChange records c in the history of its gateway, dropping
 	// the oldest changes of that gateway beyond HistoryKeep (writers
 	// adding at the same moment, the nodes of a cluster, may leave a few

@@ -113,7 +113,11 @@
 // and WSS handshake's certificate by SNI and local address, requires the
 // trunks' client certificates, reloads its files without touching the
 // connections in place (Reload, Watch), and checks the servers the proxy
-// dials. Every request that came over TLS or WSS carries its Peer:
+// dials: by the roots and the host, or by the entry of a gateway (its CA,
+// pin, and the server name of one addressed by IP), from the
+// configuration or from a gateway table (SetGateways; routing.WithTLS
+// feeds it the rows). Every request that came over TLS or WSS carries its
+// Peer:
 //
 //	tc, err := sip.NewTLS(sip.TLSConfig{
 //		Certificates: []sip.TLSCertificate{{CertFile: "fullchain.pem", KeyFile: "privkey.pem"}},

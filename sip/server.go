@@ -120,6 +120,7 @@ type Server struct {
 
 	packetConns []net.PacketConn
 	listeners   []listener
+	dialed      *dialedConns // the tlsDialer's connections, served as TLS; nil without Config.TLS
 	streams     *streamGuard // StreamLimits of the stream listeners
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
 	gate        SourceGate   // WithSourceGate; nil hears every source
@@ -232,7 +233,19 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
-	s.tr = s.guardLoopback(sipgoTransactor{cli: cli, closing: &s.closing})
+	var tr transactor = sipgoTransactor{cli: cli, closing: &s.closing}
+	if cfg.TLS != nil {
+		var addr net.Addr
+		for _, l := range s.listeners {
+			if l.network == "tls" {
+				addr = l.l.Addr()
+				break
+			}
+		}
+		s.dialed = newDialedConns(addr)
+		tr = &tlsDialer{next: tr, tls: cfg.TLS, tl: ua.TransportLayer(), conns: s.dialed, dialing: map[string]*dialCall{}}
+	}
+	s.tr = s.guardLoopback(tr)
 	// Every request goes through one entry point: no per-method handlers
 	// are registered, so sipgo hands all of them to the no-route handler.
 	s.sgs.OnNoRoute(s.handle)
@@ -304,6 +317,9 @@ func (s *Server) closeSockets() {
 	for _, l := range s.listeners {
 		l.l.Close()
 	}
+	if s.dialed != nil {
+		s.dialed.Close()
+	}
 }
 
 // Local returns the server's identity: its listening addresses and domains.
@@ -359,6 +375,13 @@ func (s *Server) Start(h Handler) error {
 				_ = s.sgs.ServeWSS(l.l)
 			}
 		}(l)
+	}
+	if s.dialed != nil {
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			_ = s.sgs.ServeTLS(s.dialed) // tlsdial.go
+		}()
 	}
 	for _, pc := range s.packetConns {
 		waitUDPServing(s.ua.TransportLayer(), pc.LocalAddr().String())

@@ -48,8 +48,9 @@ type TLSConfig struct {
 
 	// RootCAFile, when set, is a PEM bundle of the CAs that sign the
 	// certificates of the servers the proxy dials; empty means the
-	// system's roots. It is read once, by NewTLS: unlike the other files
-	// a Reload does not read it again.
+	// system's roots. Like every other file it is read again by Reload
+	// and Watch: the next dial verifies against the new bundle,
+	// connections already made are kept.
 	RootCAFile string `toml:"root_ca"`
 	// CertFile and KeyFile, when set, are the client certificate the
 	// proxy presents when it dials over TLS (for gateways that require
@@ -58,6 +59,8 @@ type TLSConfig struct {
 	KeyFile  string `toml:"client_key"`
 	// Gateways refine how the server certificate of a dialled host is
 	// checked: its own CA, another expected name, a pinned fingerprint.
+	// Entries given later by SetGateways (a gateway table's rows) take
+	// precedence over these for the same host.
 	Gateways []TLSGateway `toml:"gateway"`
 }
 
@@ -99,19 +102,109 @@ type TLSTrunk struct {
 }
 
 // TLSGateway says how the proxy checks the server certificate of one
-// gateway it dials by host name over TLS or WSS, beyond the chain to the
-// roots and the name that every dial checks. A gateway dialled by IP
-// address is checked against RootCAFile and the certificate's IP
-// addresses only (its ClientHello has no name to key an entry on).
+// gateway it dials over TLS, beyond what every dial checks (a chain to the
+// roots, the dates, the host dialled). The entry is keyed by the host of
+// the gateway's address: a name, or an IP address. A gateway dialled by
+// IP is dialled by Palio itself (not by sipgo), so that its entry applies
+// and its ServerName is sent as SNI.
 type TLSGateway struct {
-	// Host is the gateway's host name, as in its address ("gw.unisi.it").
+	// Host is the host of the gateway's address, a name ("gw.unisi.it")
+	// or an IP address ("192.0.2.10").
 	Host string `toml:"host"`
+	// Name names the entry in logs and errors (a gateway's gwid); empty:
+	// the host.
+	Name string `toml:"name"`
 	// CAFile is the PEM bundle of the CAs that alone may sign the
-	// gateway's certificate.
+	// gateway's certificate (a self-signed certificate is its own CA);
+	// empty means the roots.
 	CAFile string `toml:"ca"`
 	// Fingerprint pins the SHA-256 fingerprint of the gateway's
-	// certificate.
+	// certificate, checked on top of the chain.
 	Fingerprint string `toml:"fingerprint"`
+	// ServerName is the name the certificate must carry, and the SNI,
+	// for a gateway dialled by IP address; empty means the address
+	// itself (the certificate's IP SANs). A gateway dialled by name is
+	// checked against that name, so ServerName may only repeat it.
+	ServerName string `toml:"server_name"`
+}
+
+// label is how errors and logs name the entry.
+func (g TLSGateway) label() string {
+	if g.Name != "" {
+		return g.Name
+	}
+	return g.Host
+}
+
+// Validate checks the entry without reading its CA file. Each error
+// names the entry and the key at fault (host, fingerprint, server_name).
+func (g TLSGateway) Validate() error {
+	if err := g.check(); err != nil {
+		if g.label() == "" {
+			return fmt.Errorf("sip: tls gateway: %w", err)
+		}
+		return fmt.Errorf("sip: tls gateway %s: %w", g.label(), err)
+	}
+	return nil
+}
+
+// check is Validate's cause, without the entry's name.
+func (g TLSGateway) check() error {
+	host := strings.Trim(g.Host, "[]")
+	if host == "" {
+		return errors.New("host is required")
+	}
+	if strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("host %q: want a host name or an IP address", g.Host)
+	}
+	if g.Fingerprint != "" {
+		if _, err := ParseFingerprint(g.Fingerprint); err != nil {
+			return fmt.Errorf("fingerprint %q: want the 32 bytes of a SHA-256 in hex, colons allowed", g.Fingerprint)
+		}
+	}
+	if g.ServerName != "" {
+		if err := CheckServerName(g.ServerName); err != nil {
+			return fmt.Errorf("server_name %q: %w", g.ServerName, err)
+		}
+		if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(strings.TrimSuffix(g.ServerName, "."), strings.TrimSuffix(host, ".")) {
+			return fmt.Errorf("server_name %q: the gateway is dialled by name (%s) and checked against that name", g.ServerName, host)
+		}
+	}
+	return nil
+}
+
+// CheckServerName reports why name cannot be the DNS name a dialled
+// server's certificate is checked against (TLSGateway.ServerName): empty,
+// an IP address, or not a DNS name of letters, digits, '-' and '_'
+// labels.
+func CheckServerName(name string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return errors.New("want a DNS name")
+	}
+	if _, err := netip.ParseAddr(n); err == nil {
+		return errors.New("want a DNS name, not an address (leave it empty to check the address)")
+	}
+	for _, label := range strings.Split(n, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("want a DNS name")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("want a DNS name (%q is not allowed)", c)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckCAFile reads file as a PEM bundle of CA certificates, as a TLS will
+// when it loads the entry naming it, and reports why it cannot be used:
+// missing, unreadable, or holding no certificate.
+func CheckCAFile(file string) error {
+	_, err := readCA(file, map[string]fileStamp{})
+	return err
 }
 
 // ParseFingerprint reads a SHA-256 certificate fingerprint written in hex,
@@ -194,16 +287,8 @@ func (c TLSConfig) Validate() error {
 		return errors.New("sip: tls client_cert and client_key go together")
 	}
 	for _, g := range c.Gateways {
-		if g.Host == "" {
-			return errors.New("sip: tls gateway: host is required")
-		}
-		if _, err := netip.ParseAddr(strings.Trim(g.Host, "[]")); err == nil {
-			return fmt.Errorf("sip: tls gateway %s: want a host name (a gateway dialled by IP is checked against root_ca and its IP)", g.Host)
-		}
-		if g.Fingerprint != "" {
-			if _, err := ParseFingerprint(g.Fingerprint); err != nil {
-				return fmt.Errorf("sip: tls gateway %s: %w", g.Host, err)
-			}
+		if err := g.Validate(); err != nil {
+			return err
 		}
 	}
 	for _, o := range c.Origins {
@@ -297,9 +382,44 @@ type tlsTrunk struct {
 	pins    [][sha256.Size]byte
 }
 
+// tlsGateway is a loaded TLSGateway.
 type tlsGateway struct {
-	pool *x509.CertPool // nil: the roots
-	pin  *[sha256.Size]byte
+	label      string
+	pool       *x509.CertPool // nil: the roots
+	pin        *[sha256.Size]byte
+	serverName string // lower case; "": the host dialled
+	// err, when set, is why the entry could not be loaded (a gateway
+	// row's CA file): every dial to the host is refused with it.
+	err error
+}
+
+// GatewayError is what SetGateways says of one entry it could not load:
+// the gateway's dials are refused until a reload loads it.
+type GatewayError struct {
+	// Gateway is the entry as given (its Name is the gateway's gwid for
+	// routing's rows).
+	Gateway TLSGateway
+	// Err says why: an invalid key, a CA file that cannot be read, a host
+	// given twice with different checks.
+	Err error
+}
+
+// Error names the entry and says why.
+func (e *GatewayError) Error() string {
+	return fmt.Sprintf("sip: tls gateway %s: %v", e.Gateway.label(), e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *GatewayError) Unwrap() error { return e.Err }
+
+// gatewayKey is the key of a host in tlsState.gateways: a lower-case
+// name without its final dot, or an IP address in its canonical form.
+func gatewayKey(host string) string {
+	h := strings.Trim(host, "[]")
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap().WithZone("").String()
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
 type fileStamp struct {
@@ -317,7 +437,8 @@ type TLS struct {
 	cfg   TLSConfig
 	log   *slog.Logger
 	state atomic.Pointer[tlsState]
-	mu    sync.Mutex // one reload at a time
+	mu    sync.Mutex   // one reload at a time
+	rows  []TLSGateway // SetGateways' entries, under mu
 	now   func() time.Time
 
 	*tlsMetrics
@@ -355,7 +476,7 @@ func NewTLS(cfg TLSConfig, opts ...TLSOption) (*TLS, error) {
 	if t.log == nil {
 		t.log = slog.Default()
 	}
-	st, err := loadTLS(cfg)
+	st, _, err := loadTLS(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -365,48 +486,19 @@ func NewTLS(cfg TLSConfig, opts ...TLSOption) (*TLS, error) {
 		CipherSuites:       modernSuites,
 		GetConfigForClient: t.configForClient,
 	}
-	roots, err := dialRoots(cfg, st)
-	if err != nil {
-		return nil, err
-	}
 	t.client = &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: modernSuites,
-		// The chain, the dates and the host (name or IP: sipgo sets
-		// ServerName to the host it dials) are checked by crypto/tls
-		// against the roots and every gateway's own CA; VerifyConnection
-		// then applies the gateway's entry: its CA alone, its pin.
-		RootCAs:              roots,
+		// Not insecure: crypto/tls's own check would use one fixed root
+		// pool, and Palio verifies against the state loaded at the moment
+		// of the handshake (reloaded roots, the gateway's CA, its server
+		// name, its pin) in VerifyConnection, which runs whatever this
+		// says and fails the handshake when it fails.
+		InsecureSkipVerify:   true,
 		VerifyConnection:     t.verifyServer,
 		GetClientCertificate: t.clientCertificate,
 	}
 	return t, nil
-}
-
-// dialRoots is the pool crypto/tls verifies dialled servers with: the
-// roots (RootCAFile or the system's) and the gateways' own CAs.
-func dialRoots(cfg TLSConfig, st *tlsState) (*x509.CertPool, error) {
-	var pool *x509.CertPool
-	if cfg.RootCAFile != "" {
-		pool = st.roots.Clone()
-	} else {
-		sys, err := x509.SystemCertPool()
-		if err != nil {
-			sys = x509.NewCertPool()
-		}
-		pool = sys
-	}
-	for _, g := range cfg.Gateways {
-		if g.CAFile == "" {
-			continue
-		}
-		b, err := os.ReadFile(g.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("sip: tls: %w", err)
-		}
-		pool.AppendCertsFromPEM(b)
-	}
-	return pool, nil
 }
 
 // modernSuites are the TLS 1.2 suites offered: ECDHE with AEAD only (TLS
@@ -421,13 +513,26 @@ var modernSuites = []uint16{
 }
 
 func readPool(file string, files map[string]fileStamp) (*x509.CertPool, error) {
-	b, err := readStamped(file, files)
+	pool, err := readCA(file, files)
+	if err != nil {
+		return nil, fmt.Errorf("sip: tls: %w", err)
+	}
+	return pool, nil
+}
+
+// readCA reads a PEM bundle of CA certificates and stamps it in files;
+// its errors name the file but not the package.
+func readCA(file string, files map[string]fileStamp) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	if fi, err := os.Stat(file); err == nil {
+		files[file] = fileStamp{fi.ModTime(), fi.Size()}
+	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("sip: tls %s: no PEM certificate", file)
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
 }
@@ -443,9 +548,66 @@ func readStamped(file string, files map[string]fileStamp) ([]byte, error) {
 	return b, nil
 }
 
-// loadTLS reads every file of cfg.
-func loadTLS(cfg TLSConfig) (*tlsState, error) {
-	st := &tlsState{files: map[string]fileStamp{}, gateways: map[string]*tlsGateway{}}
+// loadTLS reads every file of cfg and of the gateway entries rows (see
+// SetGateways). A file of cfg that cannot be read fails the load; an
+// entry of rows that cannot be loaded is returned among rowErrs and
+// refuses its host's dials.
+func loadTLS(cfg TLSConfig, rows []TLSGateway) (st *tlsState, rowErrs []error, err error) {
+	st = &tlsState{files: map[string]fileStamp{}, gateways: map[string]*tlsGateway{}}
+	st, err = loadBase(cfg, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range cfg.Gateways {
+		gw, err := loadGateway(g, st.files)
+		if err != nil {
+			return nil, nil, &GatewayError{g, err}
+		}
+		st.gateways[gatewayKey(g.Host)] = gw
+	}
+	// The rows come after: for a host in both, the row wins.
+	seen := map[string]TLSGateway{}
+	for _, g := range rows {
+		key := gatewayKey(g.Host)
+		if prev, ok := seen[key]; ok {
+			if prev.CAFile != g.CAFile || !strings.EqualFold(prev.ServerName, g.ServerName) || prev.Fingerprint != g.Fingerprint {
+				rowErrs = append(rowErrs, &GatewayError{g, fmt.Errorf("host %s: also the host of %s, with other checks: %s's apply", g.Host, prev.label(), prev.label())})
+			}
+			continue
+		}
+		seen[key] = g
+		gw, err := loadGateway(g, st.files)
+		if err != nil {
+			rowErrs = append(rowErrs, &GatewayError{g, err})
+			gw = &tlsGateway{label: g.label(), err: err}
+		}
+		st.gateways[key] = gw
+	}
+	return st, rowErrs, nil
+}
+
+// loadGateway validates g and reads its CA file.
+func loadGateway(g TLSGateway, files map[string]fileStamp) (*tlsGateway, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	gw := &tlsGateway{label: g.label(), serverName: strings.ToLower(strings.TrimSuffix(g.ServerName, "."))}
+	if g.CAFile != "" {
+		pool, err := readCA(g.CAFile, files)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		gw.pool = pool
+	}
+	if g.Fingerprint != "" {
+		fp, _ := ParseFingerprint(g.Fingerprint)
+		gw.pin = &fp
+	}
+	return gw, nil
+}
+
+// loadBase reads the files of cfg other than its gateways' into st.
+func loadBase(cfg TLSConfig, st *tlsState) (*tlsState, error) {
 	now := time.Now()
 	for i, e := range cfg.Certificates {
 		certPEM, err := readStamped(e.CertFile, st.files)
@@ -540,19 +702,6 @@ func loadTLS(cfg TLSConfig) (*tlsState, error) {
 		}
 		st.clientCert = &cert
 	}
-	for _, g := range cfg.Gateways {
-		gw := &tlsGateway{}
-		if g.CAFile != "" {
-			if gw.pool, err = readPool(g.CAFile, st.files); err != nil {
-				return nil, err
-			}
-		}
-		if g.Fingerprint != "" {
-			fp, _ := ParseFingerprint(g.Fingerprint)
-			gw.pin = &fp
-		}
-		st.gateways[strings.ToLower(strings.Trim(g.Host, "[]"))] = gw
-	}
 	return st, nil
 }
 
@@ -563,10 +712,12 @@ func (t *TLS) swap(st *tlsState) {
 
 // Reload reads the files again and, when they all load, swaps them in.
 // Established connections are untouched.
+// Every CA is read again too (client_ca, the trunks', root_ca, the
+// gateways'): the next handshake verifies against the new bundles.
 func (t *TLS) Reload() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st, err := loadTLS(t.cfg)
+	st, rowErrs, err := loadTLS(t.cfg, t.rows)
 	if err != nil {
 		t.reloads.WithLabelValues("error").Inc()
 		t.log.Error("sip: tls reload failed, keeping the certificates in use", "error", err)
@@ -574,8 +725,34 @@ func (t *TLS) Reload() error {
 	}
 	t.swap(st)
 	t.reloads.WithLabelValues("ok").Inc()
+	for _, e := range rowErrs {
+		t.log.Error("sip: tls gateway not loaded, its dials are refused", "error", e)
+	}
 	t.log.Info("sip: tls certificates reloaded", "certificates", len(st.certs))
 	return nil
+}
+
+// SetGateways replaces the gateway entries that come from outside the
+// configuration, a gateway table's rows (routing's): each keyed by its
+// Host, taking precedence over TLSConfig.Gateways for the same host, its
+// CA file read now and again at every Reload. It returns nil, or an error
+// joining a *GatewayError for each entry that could not be loaded (an
+// invalid entry, a CA file missing or holding no certificate, a host
+// given twice with different checks); the others are in use, and the
+// dials to a host whose entry failed are refused until a reload loads
+// it. When the configuration's own files cannot be read, nothing
+// changes but the entries are kept for the next Reload, and that error
+// is returned.
+func (t *TLS) SetGateways(gws []TLSGateway) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows = slices.Clone(gws)
+	st, rowErrs, err := loadTLS(t.cfg, t.rows)
+	if err != nil {
+		return err
+	}
+	t.swap(st)
+	return errors.Join(rowErrs...)
 }
 
 // changed reports whether a file of the loaded state has another
@@ -657,8 +834,12 @@ func (t *TLS) Status() []CertificateStatus {
 // at that moment.
 func (t *TLS) ServerConfig() *tls.Config { return t.server }
 
-// ClientConfig returns the tls.Config the proxy dials with (see
-// TLSConfig.Gateways for how it verifies servers).
+// ClientConfig returns the tls.Config sipgo dials host names with: it
+// verifies the server in VerifyConnection, by the gateway entry of the
+// name (TLSConfig.Gateways, SetGateways) or by the roots and the name,
+// against the files loaded at that moment. It refuses a server dialled by
+// IP address, which it cannot check: a Server with Config.TLS dials those
+// itself, each with a config of its own.
 func (t *TLS) ClientConfig() *tls.Config { return t.client }
 
 // configForClient builds the config of one handshake: the certificate
@@ -840,34 +1021,89 @@ func verifyChain(raw [][]byte, roots *x509.CertPool, name string, usage x509.Ext
 	})
 }
 
-// verifyServer applies a gateway's entry to the certificate of a server
-// the proxy dialled by name, once crypto/tls has verified its chain,
-// dates and name against the dialling roots: the gateway's own CA alone,
-// and its pin.
+// verifyServer checks the certificate of a server sipgo dialled (by host
+// name: Palio dials IP addresses itself, see dialConfig): the gateway
+// entry of the name, if any, else the roots and the name.
 func (t *TLS) verifyServer(cs tls.ConnectionState) error {
-	host := strings.ToLower(cs.ServerName)
-	gw := t.state.Load().gateways[host]
-	if gw == nil {
-		return nil
+	if cs.ServerName == "" {
+		// sipgo names the ClientHello after the host it dials, and
+		// crypto/tls leaves an IP address out of it: the address is not
+		// known here, so the certificate cannot be checked against it.
+		return t.refused("", errors.New("a server dialled by IP address outside Palio's dialer cannot be checked"))
 	}
-	leaf := cs.PeerCertificates[0]
-	var err error
-	if gw.pool != nil {
-		raw := make([][]byte, len(cs.PeerCertificates))
-		for i, c := range cs.PeerCertificates {
-			raw[i] = c.Raw
+	return t.verifyDialled(cs.ServerName, cs.PeerCertificates)
+}
+
+// dialConfig is the tls.Config of one connection Palio dials itself to
+// ip (tlsdial.go): the gateway entry of the address names the server
+// (SNI and the certificate's expected name); without one, the
+// certificate must carry the address.
+func (t *TLS) dialConfig(ip string) *tls.Config {
+	sni := ""
+	if gw := t.state.Load().gateways[gatewayKey(ip)]; gw != nil {
+		sni = gw.serverName
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: modernSuites,
+		ServerName:   sni,
+		// Verified by VerifyConnection against the state of the moment
+		// (see NewTLS).
+		InsecureSkipVerify:   true,
+		VerifyConnection:     func(cs tls.ConnectionState) error { return t.verifyDialled(ip, cs.PeerCertificates) },
+		GetClientCertificate: t.clientCertificate,
+	}
+}
+
+// verifyDialled checks the chain a dialled server presented for host (a
+// name, or an IP address): against the gateway entry of host when there
+// is one (its CA alone, its server name, its pin on top), else against
+// the roots (root_ca, or the system's) and host itself. The dates are
+// checked either way.
+func (t *TLS) verifyDialled(host string, certs []*x509.Certificate) error {
+	key := gatewayKey(host)
+	st := t.state.Load()
+	gw := st.gateways[key]
+	roots, name := st.roots, key // nil roots: the system's
+	if gw != nil {
+		if gw.err != nil {
+			return t.refused(gw.label, gw.err)
 		}
-		_, err = verifyChain(raw, gw.pool, host, x509.ExtKeyUsageServerAuth)
+		if gw.pool != nil {
+			roots = gw.pool
+		}
+		if gw.serverName != "" {
+			name = gw.serverName
+		}
 	}
-	if err == nil && gw.pin != nil && sha256.Sum256(leaf.Raw) != *gw.pin {
-		err = errors.New("certificate fingerprint not pinned")
+	if len(certs) == 0 {
+		return t.refused(host, errors.New("no certificate"))
 	}
-	if err != nil {
-		t.handshakeFailures.WithLabelValues("client").Inc()
-		t.log.Warn("sip: tls server certificate refused", "host", host, "error", err)
-		return fmt.Errorf("sip: tls %s: %w", host, err)
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: inter, DNSName: name,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}); err != nil {
+		return t.refused(host, err)
+	}
+	if gw != nil && gw.pin != nil && sha256.Sum256(certs[0].Raw) != *gw.pin {
+		return t.refused(host, errors.New("certificate fingerprint not pinned"))
 	}
 	return nil
+}
+
+// refused counts and logs a dialled server's certificate refused, and
+// returns the error that fails the handshake.
+func (t *TLS) refused(host string, err error) error {
+	t.handshakeFailures.WithLabelValues("client").Inc()
+	t.log.Warn("sip: tls server certificate refused", "host", host, "error", err)
+	if host == "" {
+		return fmt.Errorf("sip: tls: %w", err)
+	}
+	return fmt.Errorf("sip: tls %s: %w", host, err)
 }
 
 func (t *TLS) clientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {

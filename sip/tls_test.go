@@ -755,7 +755,13 @@ func TestTLSConfigValidate(t *testing.T) {
 		{"trunk bad pin", sip.TLSConfig{Trunks: []sip.TLSTrunk{{Name: "x", Sources: []string{"192.0.2.1"}, Fingerprints: []string{"zz"}}}}, "fingerprint"},
 		{"client cert without key", sip.TLSConfig{CertFile: "a"}, "client_key"},
 		{"gateway without host", sip.TLSConfig{Gateways: []sip.TLSGateway{{CAFile: "x"}}}, "host"},
-		{"gateway by IP", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "192.0.2.1", CAFile: "x"}}}, "host name"},
+		{"gateway by IP", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "192.0.2.1", CAFile: "x", ServerName: "sbc.provider.example"}}}, ""},
+		{"gateway by IPv6", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "[2001:db8::1]", ServerName: "sbc.provider.example"}}}, ""},
+		{"gateway bad pin", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "192.0.2.1", Fingerprint: "AB:CD"}}}, "fingerprint"},
+		{"gateway server name an address", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "192.0.2.1", ServerName: "192.0.2.1"}}}, "server_name"},
+		{"gateway server name not a name", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "192.0.2.1", ServerName: "sbc provider"}}}, "server_name"},
+		{"gateway by name, another name", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "gw.unisi.it", ServerName: "sbc.provider.example"}}}, "dialled by name"},
+		{"gateway by name, the same name", sip.TLSConfig{Gateways: []sip.TLSGateway{{Host: "gw.unisi.it", ServerName: "GW.unisi.it."}}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

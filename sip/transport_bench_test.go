@@ -1,6 +1,7 @@
 package sip_test
 
 import (
+	"crypto/tls"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,13 +17,14 @@ import (
 // cpu-µs/call is the CPU of the proxy and both user agents together (the
 // TLS caller pays its own encryption too), so the transports compare with
 // each other, not with a proxy alone. The TLS connection is set up once,
-// as a phone's is. Allocation budget: none noted (sipgo's user agents
-// dominate).
+// as a phone's is. "tls-out" is a caller on UDP and a callee (a gateway)
+// on TLS at an IP address, dialled by the proxy's own TLS dialer once and
+// reused. Allocation budget: none noted (sipgo's user agents dominate).
 //
 //	go test ./sip -run '^$' -bench CallTransport -benchtime 2000x
 func BenchmarkCallTransport(b *testing.B) {
 	p := newPKI(b)
-	for _, network := range []string{"udp", "tcp", "tls"} {
+	for _, network := range []string{"udp", "tcp", "tls", "tls-out"} {
 		b.Run(network, func(b *testing.B) {
 			px := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
 			tp := siptest.NewProxy(b, siptest.ProxyConfig{
@@ -31,11 +33,17 @@ func BenchmarkCallTransport(b *testing.B) {
 				Stages:   []sip.Middleware{px.routeStage},
 			})
 			px.srv, px.fwd = tp.Server, tp.Forwarder
-			callee := siptest.NewUA(b, siptest.WithUser("5002"), siptest.WithScript(siptest.Respond(200)))
+			calleeOpts := []siptest.Option{siptest.WithUser("5002"), siptest.WithScript(siptest.Respond(200))}
+			from := network // the caller's transport
+			if network == "tls-out" {
+				calleeOpts = append(calleeOpts, siptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{p.local.TLS}}))
+				from = "udp"
+			}
+			callee := siptest.NewUA(b, calleeOpts...)
 			u, _ := sip.ParseURI(callee.URI())
 			px.route("5002", sip.Target{URI: u})
-			opts := []siptest.Option{siptest.WithUser("5001"), siptest.WithProxy(tp.Addr(network))}
-			switch network {
+			opts := []siptest.Option{siptest.WithUser("5001"), siptest.WithProxy(tp.Addr(from))}
+			switch from {
 			case "tcp":
 				opts = append(opts, siptest.WithTransport("tcp"))
 			case "tls":

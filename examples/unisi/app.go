@@ -66,7 +66,8 @@ type app struct {
 	// replaces it with the stage over its relay (mediaStage).
 	media       *mediabridge.Stage
 	mediaPolicy mediabridge.Policy
-	// tls is the running server's [tls] (startTLS); nil without one.
+	// tls is the running server's TLS ([tls] and the gateways' rows,
+	// startTLS); nil for the commands.
 	tls *sip.TLS
 	// guard is the running server's (startGuard); nil for the commands.
 	guard atomic.Pointer[guard.Guard]

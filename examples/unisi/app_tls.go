@@ -14,17 +14,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// startTLS loads the [tls] section (nil when it asks for nothing),
-// reloads it on SIGHUP (a component without tables) and, with a watch
-// interval, whenever its files change. The listeners it adds to listen
-// are TLS on [tls] listen (5061 by default) and WSS on [tls] wss.
-func (a *app) startTLS(log *slog.Logger, reg prometheus.Registerer, listen []sip.Listen) (*sip.TLS, []sip.Listen, error) {
+// startTLS loads the [tls] section, reloads it on SIGHUP (a component
+// without tables) and, with a watch interval, whenever its files change,
+// and hands the router's gateway TLS settings to it (routing.UseTLS). It
+// is built even when the section asks for nothing: the server's dials
+// over TLS are checked by it, against the gateways' rows. The listeners
+// it adds to listen are TLS on [tls] listen (5061 by default) and WSS on
+// [tls] wss.
+func (a *app) startTLS(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, listen []sip.Listen) (*sip.TLS, []sip.Listen, error) {
 	cfg := a.cfg
-	if !cfg.TLS.enabled() {
-		return nil, listen, nil
-	}
 	tc, err := sip.NewTLS(cfg.TLS.library(), sip.WithTLSLogger(log), sip.WithTLSRegisterer(reg))
 	if err != nil {
+		return nil, listen, err
+	}
+	// The router reports a gateway whose CA file cannot be read among the
+	// reload's problems, and logs them.
+	if _, err := a.router.UseTLS(ctx, tc); err != nil {
 		return nil, listen, err
 	}
 	// The advertised host of [sip], on the TLS listener's own port.

@@ -66,6 +66,21 @@ store keeps the last 50 of each gateway.`,
 		setup:   gatewaySetAddress,
 	},
 	{
+		name: "gateway set-tls", args: "ID", section: "Dialplan and routing", min: 1, max: 1,
+		summary: "set how a gateway's certificate is checked when the server dials it over TLS",
+		detail: `The settings are the gateway's row (palio_dr_tls), replaced whole: a flag
+not given is cleared, and -clear clears them all. -ca is a PEM bundle of
+the CAs that alone may sign the gateway's certificate (a self-signed
+certificate is its own CA), read now to check it; -fingerprint pins the
+certificate's SHA-256 fingerprint (openssl x509 -noout -fingerprint
+-sha256), on top of the chain; -server-name is the name the certificate
+of a gateway addressed by IP must carry (and the SNI). Without them a
+dial is checked against [tls] root_ca (or the system's CAs) and the
+address's host. Running servers apply them at their next reload.`,
+		example: "unisi gateway set-tls pstn-tls -ca /etc/unisi/tls/provider-ca.pem -server-name sbc.provider.example\nunisi gateway set-tls pstn-tls -fingerprint AB:CD:...\nunisi gateway set-tls pstn-tls -clear",
+		setup:   gatewaySetTLS,
+	},
+	{
 		name: "carrier list", section: "Dialplan and routing", max: 0,
 		summary: "list the carriers (dr_carriers): groups of gateways",
 		example: "unisi carrier list",
@@ -164,6 +179,7 @@ func gatewayShow(fs *flag.FlagSet) runner {
 			{"id", gw.GWID}, {"address", gw.Address}, {"state", gatewayState(*gw)}, {"probe", probeText(gw.ProbeMode)},
 			{"channels", gw.Channels}, {"calls", gw.Calls}, {"strip", gw.Strip}, {"prefix", gw.PriPrefix},
 			{"attrs", gw.Attrs}, {"carriers", strings.Join(carriers, ",")}, {"description", gw.Description},
+			{"tls_ca", gw.TLS.CAFile}, {"tls_fingerprint", gw.TLS.Fingerprint}, {"tls_server_name", gw.TLS.ServerName},
 		}
 		ht := newTable("time", "from", "to", "cause", "reason", "node")
 		for _, c := range history {
@@ -218,6 +234,40 @@ func gatewaySetAddress(fs *flag.FlagSet) runner {
 			return err
 		}
 		fmt.Fprintf(e.out, "address %s %s\n", args[0], strings.TrimSpace(args[1]))
+		return nil
+	}
+}
+
+func gatewaySetTLS(fs *flag.FlagSet) runner {
+	ca := fs.String("ca", "", "PEM bundle of the CAs that alone may sign the gateway's certificate (an absolute path)")
+	fp := fs.String("fingerprint", "", "SHA-256 fingerprint the gateway's certificate must have")
+	name := fs.String("server-name", "", "name the certificate of a gateway addressed by IP must carry (sent as SNI)")
+	clear := fs.Bool("clear", false, "clear the gateway's TLS settings")
+	return func(ctx context.Context, e *env, args []string) error {
+		t := routing.GatewayTLS{CAFile: *ca, Fingerprint: *fp, ServerName: *name}
+		switch {
+		case *clear && !t.IsZero():
+			return usagef("-clear goes alone")
+		case !*clear && t.IsZero():
+			return usagef("give -ca, -fingerprint or -server-name, or -clear")
+		}
+		a, err := e.app(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		err = a.router.SetGatewayTLS(ctx, args[0], t)
+		if errors.Is(err, routing.ErrNotFound) {
+			return fmt.Errorf("no gateway %q ('unisi gateway list' shows them)", args[0])
+		}
+		if err != nil {
+			return err
+		}
+		if *clear {
+			fmt.Fprintf(e.out, "tls %s cleared\n", args[0])
+			return nil
+		}
+		fmt.Fprintf(e.out, "tls %s ca=%s fingerprint=%s server_name=%s\n", args[0], t.CAFile, t.Fingerprint, t.ServerName)
 		return nil
 	}
 }

@@ -281,7 +281,7 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("record-route secret: %w", err)
 	}
-	tc, listen, err := a.startTLS(log, reg, listen) // app_tls.go
+	tc, listen, err := a.startTLS(ctx, log, reg, listen) // app_tls.go
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -174,6 +174,9 @@ func TestTLSConfig(t *testing.T) {
 		{"trunk without a CA", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\ntrunk = [{ name = \"gw\", sources = [\"192.0.2.1\"] }]\n", cert.CertFile, cert.KeyFile), "trunk gw"},
 		{"bad fingerprint", fmt.Sprintf("[tls]\ncertificate = [{ cert = %q, key = %q }]\ntrunk = [{ name = \"gw\", sources = [\"192.0.2.1\"], fingerprints = [\"xx\"] }]\n", cert.CertFile, cert.KeyFile), "fingerprint"},
 		{"unknown key", "[tls]\ncertificates = []\n", "unknown keys"},
+		{"gateway by IP with its server name", fmt.Sprintf("[tls]\ngateway = [{ host = \"198.51.100.20\", ca = %q, server_name = \"sbc.provider.example\" }]\n", ca.File), ""},
+		{"gateway by name, another server name", "[tls]\ngateway = [{ host = \"gw.provider.example\", server_name = \"sbc.provider.example\" }]\n", "server_name"},
+		{"gateway CA missing", fmt.Sprintf("[tls]\ngateway = [{ host = \"198.51.100.20\", ca = %q }]\n", filepath.Join(dir, "none.pem")), "none.pem"},
 		{"both sections", fmt.Sprintf("[sip.tls]\nlisten = \"127.0.0.1:5061\"\ncert = %q\nkey = %q\n[tls]\ncertificate = [{ cert = %q, key = %q }]\n", cert.CertFile, cert.KeyFile, cert.CertFile, cert.KeyFile), "both set"},
 	}
 	for _, tt := range tests {
@@ -379,5 +382,79 @@ func TestSIPpTLSBridge(t *testing.T) {
 	}
 	if m := e.metrics(); !strings.Contains(m, `palio_sip_requests_total{method="INVITE"} 50`) {
 		t.Errorf("the server counted other than 50 INVITEs:\n%s", grepLines(m, "palio_sip_requests_total"))
+	}
+}
+
+// TestUniSIGatewayTLS: Arezzo's PRI is reached over TLS at an IP address,
+// with a certificate that names it (no IP address in it) from its
+// provider's CA. `gateway set-tls` gives its row the CA and the server
+// name, refusing settings that cannot work with the field named; the
+// running server dials it with the row's settings: refused (503) while
+// the row names another server, answered once it names the right one.
+func TestUniSIGatewayTLS(t *testing.T) {
+	provider := siptest.NewCA(t, "Provider CA")
+	const name = "sbc.provider.example"
+	sbc := provider.Issue(name, siptest.CertOptions{})
+	gw := siptest.NewUA(t, siptest.WithUser("gw-arezzo"), siptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{sbc.TLS}}),
+		siptest.WithScript(siptest.Respond(200)))
+	// The [tls] section's certificate gives the server its TLS listener,
+	// which the Forwarder needs to send over TLS.
+	e := newTLSExample(t, "[routing]\nprobe_interval = \"0s\"\n[store]\npoll = \"100ms\"\n")
+	e.cli(0, "gateway", "set-address", "gw-arezzo", gw.Addr()+";transport=tls")
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-ca", "provider.pem"}, `tls_ca "provider.pem": want an absolute path`},
+		{[]string{"-ca", missing}, `tls_ca "` + missing + `"`},
+		{[]string{"-fingerprint", "AB:CD"}, `tls_fingerprint "AB:CD"`},
+		{[]string{"-server-name", "sbc provider"}, `tls_server_name "sbc provider"`},
+	} {
+		if out := e.cliErr(1, append([]string{"gateway", "set-tls", "gw-arezzo"}, tt.args...)...); !strings.Contains(out, tt.want) {
+			t.Errorf("set-tls %v: got %q, want an error about %q", tt.args, out, tt.want)
+		}
+	}
+	e.cliErr(2, "gateway", "set-tls", "gw-arezzo")
+	e.cliErr(2, "gateway", "set-tls", "gw-arezzo", "-clear", "-server-name", name)
+	if out := e.cli(0, "gateway", "set-tls", "gw-arezzo", "-ca", provider.File, "-server-name", "other.provider.example"); !strings.HasPrefix(out, "tls gw-arezzo ca="+provider.File) {
+		t.Errorf("set-tls: got %q", out)
+	}
+	e.start()
+	caller := e.phone("5002")
+	ctx := ctxT(t, 30*time.Second)
+	call, err := caller.Invite(ctx, "sip:00575123456@"+e.addr)
+	if code := finalCode(t, call, err); code != 503 {
+		t.Fatalf("the row naming another server: got %d, want 503", code)
+	}
+	if n := len(gw.Received("INVITE")); n != 0 {
+		t.Fatalf("the gateway received %d INVITEs over a refused connection", n)
+	}
+	e.cli(0, "gateway", "set-tls", "gw-arezzo", "-ca", provider.File, "-server-name", name)
+	show := map[string]string{}
+	for _, line := range strings.Split(e.cli(0, "gateway", "show", "gw-arezzo"), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			show[f[0]] = f[1]
+		}
+	}
+	if show["tls_server_name"] != name || show["tls_ca"] != provider.File || show["tls_fingerprint"] != "-" {
+		t.Errorf("gateway show: got tls_ca %q, tls_fingerprint %q, tls_server_name %q; want %s, -, %s",
+			show["tls_ca"], show["tls_fingerprint"], show["tls_server_name"], provider.File, name)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		call, err := caller.Invite(ctx, "sip:00575123456@"+e.addr)
+		code := finalCode(t, call, err)
+		if code == 200 {
+			call.Bye(ctx)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after set-tls with the right name: got %d, want 200\n%s", code, tail(e.stderr.String(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := gw.Received("INVITE"); len(got) != 1 || got[0].Recipient.User != "0575123456" {
+		t.Errorf("the gateway got %v, want one INVITE for 0575123456", got)
 	}
 }

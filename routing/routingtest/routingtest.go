@@ -44,6 +44,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T, seed routing.Data) rout
 		{"SetGatewayState", routingData(), testSetGatewayState},
 		{"SetCarrierState", routingData(), testSetCarrierState},
 		{"SetGatewayAddress", routingData(), testSetGatewayAddress},
+		{"SetGatewayTLS", routingData(), testSetGatewayTLS},
 		{"UnknownIDs", routingData(), testUnknownIDs},
 		{"StateHistory", routingData(), testStateHistory},
 		{"StateHistoryConcurrent", routingData(), testStateHistoryConcurrent},
@@ -83,6 +84,11 @@ func fullAndBare() routing.Data {
 				Socket:      "tls:172.20.0.2:5061",
 				Description: "Siena PRI\twith a tab and ünïcode",
 				Channels:    30,
+				TLS: routing.GatewayTLS{
+					CAFile:      "/etc/palio/tls/" + strings.Repeat("c", 234) + ".pem",
+					Fingerprint: "sha256/" + strings.TrimSuffix(strings.Repeat("AB:", 32), ":"),
+					ServerName:  strings.Repeat("n", 63) + "." + strings.Repeat("m", 63) + "." + strings.Repeat("o", 63) + "." + strings.Repeat("p", 58) + ".it",
+				},
 			},
 			{ID: 8, GWID: "bare", Address: "10.0.0.1"},
 		},
@@ -169,6 +175,9 @@ func testEmpty(t *testing.T, s routing.Store, _ routing.Data) {
 	if err := s.SetGatewayAddress(ctx(), "gw-a", "10.0.0.9", ""); !errors.Is(err, routing.ErrNotFound) {
 		t.Errorf("SetGatewayAddress on an empty store: got %v, want ErrNotFound", err)
 	}
+	if err := s.SetGatewayTLS(ctx(), "gw-a", routing.GatewayTLS{ServerName: "gw.unisi.it"}); !errors.Is(err, routing.ErrNotFound) {
+		t.Errorf("SetGatewayTLS on an empty store: got %v, want ErrNotFound", err)
+	}
 }
 
 func testRoundTrip(t *testing.T, s routing.Store, seed routing.Data) {
@@ -250,6 +259,26 @@ func testSetGatewayAddress(t *testing.T, s routing.Store, seed routing.Data) {
 	}
 }
 
+func testSetGatewayTLS(t *testing.T, s routing.Store, seed routing.Data) {
+	for _, c := range []routing.GatewayTLS{
+		{CAFile: "/etc/palio/tls/gw-ca.pem", ServerName: "gw.unisi.it"},
+		{Fingerprint: "AB:CD:" + strings.Repeat("00:", 29) + "EF"},
+		{Fingerprint: "AB:CD:" + strings.Repeat("00:", 29) + "EF"}, // what the row already holds: not an error
+		{}, // clears them
+	} {
+		if err := s.SetGatewayTLS(ctx(), "gw-a", c); err != nil {
+			t.Fatalf("SetGatewayTLS(gw-a, %+v): %v", c, err)
+		}
+		want := sortedByID(seed)
+		want.Gateways[0].TLS = c
+		compare(t, fmt.Sprintf("Load after SetGatewayTLS(gw-a, %+v)", c), mustLoad(t, s), want)
+	}
+	// Clearing settings a gateway does not have is not an error either.
+	if err := s.SetGatewayTLS(ctx(), "gw-b", routing.GatewayTLS{}); err != nil {
+		t.Errorf("SetGatewayTLS(gw-b, none): %v", err)
+	}
+}
+
 func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
 	for _, id := range []string{"gw-c", "GW-A", "gw-a ", "pstn", ""} {
 		if err := s.SetGatewayState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
@@ -264,6 +293,9 @@ func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
 	for _, id := range []string{"gw-c", "GW-A", "gw-a ", "pstn", ""} {
 		if err := s.SetGatewayAddress(ctx(), id, "10.0.0.9", ""); !errors.Is(err, routing.ErrNotFound) {
 			t.Errorf("SetGatewayAddress(%q): got %v, want ErrNotFound", id, err)
+		}
+		if err := s.SetGatewayTLS(ctx(), id, routing.GatewayTLS{ServerName: "gw.unisi.it"}); !errors.Is(err, routing.ErrNotFound) {
+			t.Errorf("SetGatewayTLS(%q): got %v, want ErrNotFound", id, err)
 		}
 	}
 	compare(t, "Load after failed state changes", mustLoad(t, s), sortedByID(seed))
@@ -293,6 +325,9 @@ func testCanceledContext(t *testing.T, s routing.Store, seed routing.Data) {
 	}
 	if err := s.SetGatewayAddress(c, "gw-a", "10.0.0.9", ""); !errors.Is(err, context.Canceled) {
 		t.Errorf("SetGatewayAddress with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if err := s.SetGatewayTLS(c, "gw-a", routing.GatewayTLS{ServerName: "gw.unisi.it"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("SetGatewayTLS with a cancelled context: got %v, want context.Canceled", err)
 	}
 	if err := s.AddStateChange(c, routing.StateChange{Gateway: "gw-a", Time: time.Now()}); !errors.Is(err, context.Canceled) {
 		t.Errorf("AddStateChange with a cancelled context: got %v, want context.Canceled", err)

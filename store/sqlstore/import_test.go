@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/store/sqlstore"
 	"github.com/palio-voip/palio/store/storetest"
 )
@@ -168,6 +170,8 @@ func TestImportRouting(t *testing.T) {
 		{"palio_dr_limits", "kind\tid\tchannels\n" +
 			"gw\tgw-si\t30\n" +
 			"carrier\tpstn\t60\n"},
+		{"palio_dr_tls", "gwid\tca\tfingerprint\tserver_name\n" +
+			"gw-ar\t\t" + strings.Repeat("ab", 32) + "\tsbc.provider.example\n"},
 	}
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
 		db := open(t)
@@ -205,6 +209,45 @@ func TestImportRouting(t *testing.T) {
 		}
 		if g := d.Groups[1]; g.Username != "5002" || g.Domain != "" || g.Group != 1 {
 			t.Errorf("group 2: got %+v", g)
+		}
+		if got, want := d.Gateways[1].TLS, (routing.GatewayTLS{Fingerprint: strings.Repeat("ab", 32), ServerName: "sbc.provider.example"}); got != want {
+			t.Errorf("gateway 2's TLS settings: got %+v, want %+v", got, want)
+		}
+	})
+}
+
+// TestImportGatewayTLS: palio_dr_tls rows are checked as the server
+// loads them: a CA file that cannot be read rejects its row, naming
+// tls_ca; a fingerprint that is not one makes the routing check refuse
+// the import, naming tls_fingerprint.
+func TestImportGatewayTLS(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		db := open(t)
+		ctx := context.Background()
+		if err := db.Routing().Replace(ctx, routing.Data{Gateways: []routing.Gateway{{ID: 1, GWID: "pstn-tls", Address: "192.0.2.10;transport=tls"}}}); err != nil {
+			t.Fatal(err)
+		}
+		missing := filepath.Join(t.TempDir(), "missing.pem")
+		rep, err := db.ImportTSV(ctx, "palio_dr_tls", strings.NewReader("gwid\tca\tfingerprint\tserver_name\npstn-tls\t"+missing+"\t\tsbc.provider.example\n"), sqlstore.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Committed || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, `tls_ca "`+missing+`"`) {
+			t.Errorf("a missing CA file: got %+v, want the row rejected naming tls_ca", rep)
+		}
+		rep, err = db.ImportTSV(ctx, "palio_dr_tls", strings.NewReader("gwid\tca\tfingerprint\tserver_name\npstn-tls\t\tAB:CD\t\n"), sqlstore.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Committed || rep.Routing == nil || rep.Routing.Discarded() != 1 || !strings.Contains(rep.Routing.Problems[0].Reason, "tls_fingerprint") {
+			t.Errorf("a bad fingerprint: got %+v, want the import refused naming tls_fingerprint", rep)
+		}
+		d, err := db.Routing().Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Gateways[0].TLS.IsZero() {
+			t.Errorf("after refused imports: got %+v, want no TLS settings", d.Gateways[0].TLS)
 		}
 	})
 }

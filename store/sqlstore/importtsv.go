@@ -159,10 +159,15 @@ var importable = map[string]importSpec{
 		cols: map[string]column{"kind": {}, "id": {}, "channels": {kind: integer}},
 		keys: []uniqueKey{{"PRIMARY", []string{"kind", "id"}}},
 	},
+	"palio_dr_tls": {
+		cols:  map[string]column{"gwid": {}, "ca": {}, "fingerprint": {}, "server_name": {}},
+		keys:  []uniqueKey{{"PRIMARY", []string{"gwid"}}},
+		check: checkGatewayTLS,
+	},
 }
 
 // routingTables are the tables a routing check follows.
-var routingTables = map[string]bool{"dr_gateways": true, "dr_rules": true, "dr_carriers": true, "dr_groups": true, "palio_dr_limits": true}
+var routingTables = map[string]bool{"dr_gateways": true, "dr_rules": true, "dr_carriers": true, "dr_groups": true, "palio_dr_limits": true, "palio_dr_tls": true}
 
 // ImportTables returns the tables ImportTSV accepts, sorted.
 func ImportTables() []string {
@@ -675,6 +680,12 @@ func checkGateway(row map[string]string) error {
 		ProbeMode: routing.ProbeMode(atoi(row, "probe_mode")), State: routing.State(atoi(row, "state")),
 		Socket: row["socket"], Attrs: row["attrs"],
 	})
+}
+
+// checkGatewayTLS reads the CA file a palio_dr_tls row names (the other
+// columns are checked with the gateway by the routing check).
+func checkGatewayTLS(row map[string]string) error {
+	return routing.ValidateGatewayFiles(routing.Gateway{TLS: routing.GatewayTLS{CAFile: row["ca"]}})
 }
 
 func checkRule(row map[string]string) error {

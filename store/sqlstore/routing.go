@@ -12,9 +12,10 @@ import (
 )
 
 // RoutingStore is routing.Store over OpenSIPS's drouting tables
-// (dr_gateways, dr_rules, dr_carriers, dr_groups: every column) and Palio's
+// (dr_gateways, dr_rules, dr_carriers, dr_groups: every column), Palio's
 // channel limits (palio_dr_limits: kind "gw" or "carrier", the gwid or
-// carrierid, channels).
+// carrierid, channels) and the gateways' TLS settings (palio_dr_tls: gwid,
+// ca, fingerprint, server_name; a row only for a gateway that has any).
 type RoutingStore struct{ db *DB }
 
 var _ routing.Store = (*RoutingStore)(nil)
@@ -49,6 +50,18 @@ func loadRouting(ctx context.Context, q querier) (routing.Data, error) {
 	}); err != nil {
 		return d, err
 	}
+	gwTLS := map[string]routing.GatewayTLS{}
+	if err := s.query(ctx, "SELECT gwid, ca, fingerprint, server_name FROM palio_dr_tls", func(rows *sql.Rows) error {
+		var id string
+		var t routing.GatewayTLS
+		if err := rows.Scan(&id, &t.CAFile, &t.Fingerprint, &t.ServerName); err != nil {
+			return err
+		}
+		gwTLS[id] = t
+		return nil
+	}); err != nil {
+		return d, err
+	}
 	if err := s.query(ctx, "SELECT id, gwid, type, address, strip, pri_prefix, attrs, probe_mode, state, socket, description FROM dr_gateways ORDER BY id", func(rows *sql.Rows) error {
 		var g routing.Gateway
 		var pri, attrs, socket, desc sql.NullString
@@ -59,6 +72,7 @@ func loadRouting(ctx context.Context, q querier) (routing.Data, error) {
 		g.PriPrefix, g.Attrs, g.Socket, g.Description = pri.String, attrs.String, socket.String, desc.String
 		g.ProbeMode, g.State = routing.ProbeMode(probe), routing.State(state)
 		g.Channels = limits[[2]string{"gw", g.GWID}]
+		g.TLS = gwTLS[g.GWID]
 		d.Gateways = append(d.Gateways, g)
 		return nil
 	}); err != nil {
@@ -157,6 +171,37 @@ func (s *RoutingStore) SetGatewayAddress(ctx context.Context, gwid, address, att
 	return mustAffect(res, routing.ErrNotFound)
 }
 
+// SetGatewayTLS stores a gateway's TLS settings in palio_dr_tls (the
+// CLI's gateway set-tls); the zero value removes its row.
+func (s *RoutingStore) SetGatewayTLS(ctx context.Context, gwid string, t routing.GatewayTLS) error {
+	tx, err := s.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, err)
+	}
+	defer tx.Rollback()
+	var id string
+	err = tx.QueryRowContext(ctx, "SELECT gwid FROM dr_gateways WHERE "+s.db.dialect.exact("gwid"), s.db.dialect.exactArgs(gwid)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, routing.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM palio_dr_tls WHERE "+s.db.dialect.exact("gwid"), s.db.dialect.exactArgs(gwid)...); err != nil {
+		return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, err)
+	}
+	if !t.IsZero() {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO palio_dr_tls (gwid, ca, fingerprint, server_name) VALUES (?, ?, ?, ?)",
+			gwid, t.CAFile, t.Fingerprint, t.ServerName); err != nil {
+			return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: gateway %s tls: %w", gwid, err)
+	}
+	return nil
+}
+
 // Replace replaces every row of the routing tables with d, in one
 // transaction (provisioning a topology; the tests' seed).
 func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
@@ -165,7 +210,7 @@ func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
 		return fmt.Errorf("sqlstore: routing replace: %w", err)
 	}
 	defer tx.Rollback()
-	for _, t := range []string{"dr_gateways", "dr_rules", "dr_carriers", "dr_groups", "palio_dr_limits"} {
+	for _, t := range []string{"dr_gateways", "dr_rules", "dr_carriers", "dr_groups", "palio_dr_limits", "palio_dr_tls"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("sqlstore: routing replace: %w", err)
 		}
@@ -183,6 +228,12 @@ func (s *RoutingStore) Replace(ctx context.Context, d routing.Data) error {
 		}
 		if g.Channels != 0 {
 			if err := exec("INSERT INTO palio_dr_limits (kind, id, channels) VALUES ('gw', ?, ?)", g.GWID, g.Channels); err != nil {
+				return err
+			}
+		}
+		if !g.TLS.IsZero() {
+			if err := exec("INSERT INTO palio_dr_tls (gwid, ca, fingerprint, server_name) VALUES (?, ?, ?, ?)",
+				g.GWID, g.TLS.CAFile, g.TLS.Fingerprint, g.TLS.ServerName); err != nil {
 				return err
 			}
 		}
