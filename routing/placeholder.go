@@ -128,10 +128,17 @@ func (r *Router) notePlaceholders(prev, t *table) {
 // their next Reload. An unknown gwid fails with ErrNotFound. Like
 // Reload, it waits for a reload in progress, or for ctx.
 func (r *Router) SetGatewayAddress(ctx context.Context, gwid, address string) error {
+	return r.storeAndReload(ctx, gwid, "address", func(ctx context.Context) error { return r.storeAddress(ctx, gwid, address) })
+}
+
+// storeAndReload writes a gateway's row with store, inside a reload so
+// that the tables carry it when it returns. The error says whether the
+// row (what) was stored when the reload failed after it.
+func (r *Router) storeAndReload(ctx context.Context, gwid, what string, store func(context.Context) error) error {
 	stored := false
 	var rowErr error
 	_, err := r.reload(ctx, func(ctx context.Context) error {
-		rowErr = r.storeAddress(ctx, gwid, address)
+		rowErr = store(ctx)
 		stored = rowErr == nil
 		return rowErr
 	})
@@ -141,7 +148,7 @@ func (r *Router) SetGatewayAddress(ctx context.Context, gwid, address string) er
 	case rowErr != nil:
 		return rowErr
 	case stored:
-		return fmt.Errorf("routing: gateway %s: address stored, but the tables did not reload: %w", gwid, err)
+		return fmt.Errorf("routing: gateway %s: %s stored, but the tables did not reload: %w", gwid, what, err)
 	}
 	return fmt.Errorf("routing: gateway %s: %w", gwid, err)
 }

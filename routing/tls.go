@@ -72,22 +72,7 @@ func (r *Router) pushTLS(t *table) []Problem {
 // next Reload. An unknown gwid fails with ErrNotFound. Like Reload, it
 // waits for a reload in progress, or for ctx.
 func (r *Router) SetGatewayTLS(ctx context.Context, gwid string, t GatewayTLS) error {
-	stored := false
-	var rowErr error
-	_, err := r.reload(ctx, func(ctx context.Context) error {
-		rowErr = r.storeTLS(ctx, gwid, t)
-		stored = rowErr == nil
-		return rowErr
-	})
-	switch {
-	case err == nil:
-		return nil
-	case rowErr != nil:
-		return rowErr
-	case stored:
-		return fmt.Errorf("routing: gateway %s: tls settings stored, but the tables did not reload: %w", gwid, err)
-	}
-	return fmt.Errorf("routing: gateway %s: %w", gwid, err)
+	return r.storeAndReload(ctx, gwid, "tls settings", func(ctx context.Context) error { return r.storeTLS(ctx, gwid, t) })
 }
 
 // storeTLS checks and writes the TLS settings of gwid.
