@@ -2,16 +2,12 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip/siptest"
-	"github.com/palio-voip/palio/store/storetest"
 )
 
 // TestClusterDeadNode: three nodes share their trunk counts through
@@ -24,44 +20,18 @@ import (
 // to its 4 channels and no more.
 func TestClusterDeadNode(t *testing.T) {
 	redis := redisURL(t)
-	dsn := storetest.MySQLDSN(t)
 	ru, err := url.Parse(redis)
 	if err != nil || ru.Host == "" {
 		t.Fatalf("PALIO_REDIS_URL %q: %v", redis, err)
 	}
 	px := newTCPProxy(t, ru.Host)
-	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
-	var nodes []*example
-	// One account places many calls in a row: no fraud check (the
-	// guard's business, not this test's).
-	for i := range 3 {
-		r := redis
-		extra := ""
-		if i == 2 {
-			r = strings.Replace(redis, ru.Host, px.addr(), 1)
-			extra = "[timers]\ndrain = \"200ms\"\n"
-		}
-		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
-			"[routing]\nprobe_interval = \"0s\"\n[guard.fraud]\nenabled = false\n"+
-			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = \"2s\"\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n%s",
-			dsn, i+1, r, name, extra)
-		var e *example
-		if i == 0 {
-			e = newExample(t, cfg)
-		} else {
-			e = newBareExample(t, cfg)
-		}
-		nodes = append(nodes, e)
-	}
 	arezzo := siptest.NewGateway(t, siptest.Respond(200)) // answers and keeps the calls
-	nodes[0].gateways(map[string]string{"gw-arezzo": arezzo.Addr()})
-	nodes[0].editRouting(func(d *routing.Data) {
-		for i := range d.Gateways {
-			if d.Gateways[i].GWID == "gw-arezzo" {
-				d.Gateways[i].Channels = 4
-			}
-		}
-	})
+	// One account places many calls in a row: no fraud check (the
+	// guard's business, not this test's). Node 3 reaches Redis through
+	// the proxy.
+	const noFraud = "[guard.fraud]\nenabled = false\n"
+	nodes, _ := newTrunkCluster(t, redis, []trunkNode{{extra: noFraud}, {extra: noFraud},
+		{redis: strings.Replace(redis, ru.Host, px.addr(), 1), extra: noFraud + "[timers]\ndrain = \"200ms\"\n"}}, arezzo.Addr())
 	for _, e := range nodes {
 		e.start()
 	}

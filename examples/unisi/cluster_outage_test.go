@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip/siptest"
-	"github.com/palio-voip/palio/store/storetest"
 )
 
 // TestClusterRedisOutage: two nodes share their trunk counts through
@@ -25,39 +22,19 @@ import (
 // nodes' reports.
 func TestClusterRedisOutage(t *testing.T) {
 	redis := redisURL(t)
-	dsn := storetest.MySQLDSN(t)
 	ru, err := url.Parse(redis)
 	if err != nil || ru.Host == "" {
 		t.Fatalf("PALIO_REDIS_URL %q: %v", redis, err)
 	}
 	px := newTCPProxy(t, ru.Host)
 	viaProxy := strings.Replace(redis, ru.Host, px.addr(), 1)
-	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
 	const timeout = 300 * time.Millisecond
-	var nodes []*example
-	for i := range 2 {
-		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
-			"[routing]\nprobe_interval = \"0s\"\n[guard.fraud]\nenabled = false\n"+
-			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = %q\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n",
-			dsn, i+1, viaProxy, timeout.String(), name)
-		var e *example
-		if i == 0 {
-			e = newExample(t, cfg)
-		} else {
-			e = newBareExample(t, cfg)
-		}
-		e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
-		nodes = append(nodes, e)
-	}
+	node := trunkNode{redis: viaProxy, timeout: timeout.String(), extra: "[guard.fraud]\nenabled = false\n"}
 	arezzo := siptest.NewGateway(t, siptest.Respond(200)) // answers and keeps the calls
-	nodes[0].gateways(map[string]string{"gw-arezzo": arezzo.Addr()})
-	nodes[0].editRouting(func(d *routing.Data) {
-		for i := range d.Gateways {
-			if d.Gateways[i].GWID == "gw-arezzo" {
-				d.Gateways[i].Channels = 4
-			}
-		}
-	})
+	nodes, _ := newTrunkCluster(t, redis, []trunkNode{node, node}, arezzo.Addr())
+	for _, e := range nodes {
+		e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	}
 	for _, e := range nodes {
 		e.start()
 	}

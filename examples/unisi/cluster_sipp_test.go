@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -15,9 +13,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
-
-	"github.com/palio-voip/palio/routing"
-	"github.com/palio-voip/palio/store/storetest"
 )
 
 // countingGateway is a PRI's gateway that answers every INVITE at once
@@ -104,36 +99,12 @@ func TestClusterSIPpTrunk(t *testing.T) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		t.Skip("sipp not installed (apt-get install sip-tester); .ci/run installs it")
 	}
-	redis := redisURL(t)
-	dsn := storetest.MySQLDSN(t)
 	const perNode, rate = 40, 10
-	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
-	var nodes []*example
-	for i := range 3 {
-		// The calls come from one address and one account: no flood
-		// check, no fraud check (both are the guard's business, not this
-		// test's).
-		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
-			"[routing]\nprobe_interval = \"0s\"\n[guard.flood]\nenabled = false\n[guard.fraud]\nenabled = false\n"+
-			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = \"2s\"\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n",
-			dsn, i+1, redis, name)
-		var e *example
-		if i == 0 {
-			e = newExample(t, cfg)
-		} else {
-			e = newBareExample(t, cfg)
-		}
-		nodes = append(nodes, e)
-	}
 	arezzo := newCountingGateway(t)
-	gws := nodes[0].gateways(map[string]string{"gw-arezzo": arezzo.addr})
-	nodes[0].editRouting(func(d *routing.Data) {
-		for i := range d.Gateways {
-			if d.Gateways[i].GWID == "gw-arezzo" {
-				d.Gateways[i].Channels = 4
-			}
-		}
-	})
+	// The calls come from one address and one account: no flood check,
+	// no fraud check (both are the guard's business, not this test's).
+	node := trunkNode{extra: "[guard.flood]\nenabled = false\n[guard.fraud]\nenabled = false\n"}
+	nodes, gws := newTrunkCluster(t, redisURL(t), []trunkNode{node, node, node}, arezzo.addr)
 	for _, e := range nodes {
 		e.start()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -35,32 +36,8 @@ func redisURL(t *testing.T) string {
 // at most 4 of them on Arezzo's PRI, the others failing over to Siena's;
 // the alarm at 4 of 4 is logged by one node only.
 func TestClusterTrunkChannels(t *testing.T) {
-	redis := redisURL(t)
-	dsn := storetest.MySQLDSN(t)
-	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
-	var nodes []*example
-	for i := range 3 {
-		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
-			"[routing]\nprobe_interval = \"0s\"\n"+
-			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = \"2s\"\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n",
-			dsn, i+1, redis, name)
-		var e *example
-		if i == 0 {
-			e = newExample(t, cfg)
-		} else {
-			e = newBareExample(t, cfg)
-		}
-		nodes = append(nodes, e)
-	}
 	arezzo := siptest.NewGateway(t, siptest.Respond(200)) // answers and keeps the call
-	gws := nodes[0].gateways(map[string]string{"gw-arezzo": arezzo.Addr()})
-	nodes[0].editRouting(func(d *routing.Data) {
-		for i := range d.Gateways {
-			if d.Gateways[i].GWID == "gw-arezzo" {
-				d.Gateways[i].Channels = 4
-			}
-		}
-	})
+	nodes, gws := newTrunkCluster(t, redisURL(t), make([]trunkNode, 3), arezzo.Addr())
 	for _, e := range nodes {
 		e.start()
 	}
@@ -118,4 +95,49 @@ func TestClusterTrunkChannels(t *testing.T) {
 			t.Errorf("the alarm at 4 of 4 logged %d times across the nodes, want once", alarms)
 		}
 	}
+}
+
+// trunkNode is a node of the tests where example nodes share trunk
+// counts through Redis.
+type trunkNode struct {
+	redis   string // its Redis URL (default: the tests' Redis)
+	timeout string // [cluster] redis_timeout (default 2s)
+	extra   string // more configuration
+}
+
+// newTrunkCluster makes the nodes (not started) on the tests' MariaDB,
+// one cluster sharing trunk counts through Redis, and gives Arezzo's PRI
+// 4 channels at arezzo; it returns the nodes and the other gateways
+// (example.gateways). A generous redis_timeout by default: these tests
+// are about the limit, and a race-detector build on a busy machine may
+// be slower than the default 50 ms, which would rightly let calls through
+// on each node's own counts.
+func newTrunkCluster(t *testing.T, redis string, specs []trunkNode, arezzo string) ([]*example, map[string]*siptest.UA) {
+	t.Helper()
+	dsn := storetest.MySQLDSN(t)
+	name := "t" + strconv.FormatUint(rand.Uint64()%1e9, 10)
+	var nodes []*example
+	for i, sp := range specs {
+		r, timeout := cmp.Or(sp.redis, redis), cmp.Or(sp.timeout, "2s")
+		cfg := fmt.Sprintf("[store]\nmysql = %q\npoll = \"200ms\"\n[log]\nlevel = \"warn\"\ncalls = false\n"+
+			"[routing]\nprobe_interval = \"0s\"\n"+
+			"[cluster]\nnode = \"node-%d\"\nredis = %q\nredis_timeout = %q\nname = %q\n[media]\npolicy = \"never\"\n[mediabox]\nenabled = false\n%s",
+			dsn, i+1, r, timeout, name, sp.extra)
+		var e *example
+		if i == 0 {
+			e = newExample(t, cfg)
+		} else {
+			e = newBareExample(t, cfg)
+		}
+		nodes = append(nodes, e)
+	}
+	gws := nodes[0].gateways(map[string]string{"gw-arezzo": arezzo})
+	nodes[0].editRouting(func(d *routing.Data) {
+		for i := range d.Gateways {
+			if d.Gateways[i].GWID == "gw-arezzo" {
+				d.Gateways[i].Channels = 4
+			}
+		}
+	})
+	return nodes, gws
 }
