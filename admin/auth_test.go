@@ -129,7 +129,7 @@ func TestLogin(t *testing.T) {
 		if e := decode[apiError](t, b); e.Field != CSRFHeader {
 			t.Errorf("got %+v, want the CSRF header named", e)
 		}
-		c.csrf = "x" + saved[1:]
+		c.csrf = map[bool]string{true: "y", false: "x"}[saved[0] == 'x'] + saved[1:] // a token that differs
 		c.want("PUT", "/admin/api/notice", map[string]any{"text": "x"}, 403)
 		c.csrf = saved
 		code, body, _ := c.do("PUT", "/admin/api/notice", map[string]any{"text": "x"}, "Origin", "https://evil.example")
@@ -233,6 +233,7 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/accounts/5003/devices", nil},
 		{"GET", "/admin/api/devices", nil},
 		{"GET", "/admin/api/devices/unknown", nil},
+		{"POST", "/admin/api/devices/unknown/000e08112233/assign", map[string]any{"lines": []string{"5002"}}},
 		{"POST", "/admin/api/accounts/5003/password", map[string]any{"password": "owned"}},
 		{"GET", "/admin/api/accounts", nil},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x"}},
