@@ -47,6 +47,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/reports", h.admin(h.listReport))
 	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))
 	m.HandleFunc("GET /admin/api/devices/unknown", h.admin(h.listUnknownDevices))
+	m.HandleFunc("POST /admin/api/devices/unknown/{mac}/assign", h.admin(h.assignDevice))
 	m.HandleFunc("GET /admin/api/dialplan/translate", h.admin(h.translate))
 	m.HandleFunc("GET /admin/api/dialplan/rules", h.admin(h.listRules))
 	m.HandleFunc("POST /admin/api/dialplan/rules", h.admin(h.createRule))
