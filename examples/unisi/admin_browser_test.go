@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -247,8 +248,38 @@ func TestAdminBrowser(t *testing.T) {
 	if !tr.Matched || tr.Attrs != "test" {
 		t.Errorf("the rule added in the page is not in the running rules: %+v", tr)
 	}
+	// A phone nobody assigned asks for its configuration: the devices
+	// page offers it to assign.
+	if res, err := http.Get("http://" + e.http + "/prov/snom760-000413FFEEDD.htm"); err != nil {
+		t.Fatalf("an unknown phone's fetch: %v", err)
+	} else {
+		res.Body.Close()
+	}
 	checkPages(t, ctx, base, "/admin/accounts", "/admin/accounts/5002", "/admin/aliases", "/admin/cdrs", "/admin/reports",
 		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice")
+	browse(t, ctx, "assign the unknown phone to an account that does not exist",
+		chromedp.Navigate(base+"/admin/devices"),
+		chromedp.WaitVisible(chromedp.CSS("#assign-lines")),
+		chromedp.SetValue(chromedp.CSS("#assign-mac"), "000413ffeedd"),
+		chromedp.SendKeys(chromedp.CSS("#assign-name"), "Sala riunioni"),
+		chromedp.SendKeys(chromedp.CSS("#assign-lines"), "5999"),
+		chromedp.Click(chromedp.CSS(`#assign button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#assign .error").textContent.startsWith("lines:") && document.querySelector("#assign-lines").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	shot(t, ctx, dir, "02-assign-refused")
+	browse(t, ctx, "assign the unknown phone to 5300",
+		chromedp.SetValue(chromedp.CSS("#assign-lines"), "5300"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#assign button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#devices")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#devices tr")].some(tr => tr.textContent.includes("000413ffeedd") && tr.textContent.includes("Sala riunioni") && tr.textContent.includes("5300"))`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#assign").length + [...document.querySelectorAll("#unknown-devices td")].filter(td => td.textContent === "000413ffeedd").length`)); err != nil || n != 0 {
+		t.Errorf("after the assignment the phone is still offered or listed as unknown (%d, %v)", n, err)
+	}
+	a11y(t, ctx, "/admin/devices (assigned)")
+	shot(t, ctx, dir, "02-assigned")
 
 	e.phone("5002")
 	p3 := e.phone("5003")
