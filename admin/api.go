@@ -74,6 +74,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/notice", h.loggedIn(h.getNotice))
 	m.HandleFunc("PUT /admin/api/notice", h.admin(h.setNotice))
 	m.HandleFunc("GET /admin/api/audit", h.admin(h.listAudit))
+	m.HandleFunc("GET /admin/api/alerts", h.admin(h.listAlerts))
 	m.HandleFunc("POST /admin/api/login", h.any(h.login))
 	m.HandleFunc("POST /admin/api/logout", h.any(h.logout))
 	m.HandleFunc("GET /admin/api/session", h.any(h.session))

@@ -261,6 +261,7 @@ func TestUserScope(t *testing.T) {
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil},
 		{"PUT", "/admin/api/notice", map[string]any{"text": "hi"}},
 		{"GET", "/admin/api/audit", nil},
+		{"GET", "/admin/api/alerts", nil},
 		{"GET", "/admin/api/logins", nil},
 		{"PUT", "/admin/api/logins/5002", map[string]any{"scope": "admin"}},
 	} {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -255,8 +256,32 @@ func TestAdminBrowser(t *testing.T) {
 	} else {
 		res.Body.Close()
 	}
+	// An operator switches a gateway off: routing's event becomes an
+	// alert (app_ops.go), which the alerts page lists. Routing logs the
+	// gateways' states itself and no [alerts] notifier is configured
+	// here, so no notifier takes it, and the page says so.
+	boss0.want("POST", "/admin/api/gateways/gw-grosseto/disable", nil, 200)
 	checkPages(t, ctx, base, "/admin/accounts", "/admin/accounts/5002", "/admin/aliases", "/admin/cdrs", "/admin/reports",
-		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice")
+		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice", "/admin/alerts")
+	browse(t, ctx, "the gateway's alert",
+		chromedp.Navigate(base+"/admin/alerts"),
+		chromedp.WaitVisible(chromedp.CSS("#alerts")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#alerts tbody tr")].some(tr => tr.cells.length === 6 && tr.cells[2].textContent === "gateway-down" && tr.cells[3].textContent === "gateway gw-grosseto" && tr.cells[5].textContent === "no notifier took it")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	shot(t, ctx, dir, "02-alerts")
+	var alerts []admin.Alert
+	json.Unmarshal(boss0.want("GET", "/admin/api/alerts", nil, 200), &alerts)
+	// (Other gateways' probes may raise theirs meanwhile.)
+	if i := slices.IndexFunc(alerts, func(a admin.Alert) bool { return a.Subject == "gateway gw-grosseto" }); i < 0 ||
+		alerts[i].Kind != "gateway-down" || alerts[i].Severity != "warning" || alerts[i].Fields["cause"] != "operator" {
+		t.Errorf("the alerts in the API: %+v, want gw-grosseto's gateway-down (warning, cause operator)", alerts)
+	}
+	for i := 1; i < len(alerts); i++ {
+		if alerts[i].Seq >= alerts[i-1].Seq {
+			t.Errorf("the alerts in the API are not newest first: %+v", alerts)
+		}
+	}
+	boss0.want("POST", "/admin/api/gateways/gw-grosseto/enable", nil, 200)
 	browse(t, ctx, "assign the unknown phone to an account that does not exist",
 		chromedp.Navigate(base+"/admin/devices"),
 		chromedp.WaitVisible(chromedp.CSS("#assign-lines")),
