@@ -262,6 +262,9 @@ func TestUserScope(t *testing.T) {
 		{"PUT", "/admin/api/notice", map[string]any{"text": "hi"}},
 		{"GET", "/admin/api/audit", nil},
 		{"GET", "/admin/api/alerts", nil},
+		{"GET", "/admin/api/blacklist", nil},
+		{"POST", "/admin/api/blacklist", map[string]any{"prefix": "0577"}},
+		{"DELETE", "/admin/api/blacklist/1", nil},
 		{"GET", "/admin/api/logins", nil},
 		{"PUT", "/admin/api/logins/5002", map[string]any{"scope": "admin"}},
 	} {

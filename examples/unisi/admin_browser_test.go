@@ -262,7 +262,30 @@ func TestAdminBrowser(t *testing.T) {
 	// here, so no notifier takes it, and the page says so.
 	boss0.want("POST", "/admin/api/gateways/gw-grosseto/disable", nil, 200)
 	checkPages(t, ctx, base, "/admin/accounts", "/admin/accounts/5002", "/admin/aliases", "/admin/cdrs", "/admin/reports",
-		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice", "/admin/alerts")
+		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice", "/admin/alerts", "/admin/blacklist")
+	browse(t, ctx, "a global blacklist row with a bad prefix",
+		chromedp.Navigate(base+"/admin/blacklist"),
+		chromedp.WaitVisible(chromedp.CSS("#gbl-prefix")),
+		chromedp.SendKeys(chromedp.CSS("#gbl-prefix"), "0899x"),
+		chromedp.SendKeys(chromedp.CSS("#gbl-description"), "premium rate"),
+		chromedp.Click(chromedp.CSS(`#global-add button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#global-add .error").textContent.startsWith("prefix:") && document.querySelector("#gbl-prefix").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	browse(t, ctx, "the row, corrected",
+		chromedp.SetValue(chromedp.CSS("#gbl-prefix"), "0899"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#global-add button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#global-blacklist")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#global-blacklist tbody tr")].some(tr => tr.cells[0].textContent === "0899" && tr.cells[2].textContent === "premium rate")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	a11y(t, ctx, "/admin/blacklist (a row added)")
+	shot(t, ctx, dir, "02-blacklist")
+	var global []admin.GlobalEntry
+	json.Unmarshal(boss0.want("GET", "/admin/api/blacklist", nil, 200), &global)
+	if !slices.ContainsFunc(global, func(g admin.GlobalEntry) bool { return g.Prefix == "0899" && !g.Allow }) {
+		t.Errorf("the global list in the API: %+v, want 0899 blocked", global)
+	}
 	browse(t, ctx, "the gateway's alert",
 		chromedp.Navigate(base+"/admin/alerts"),
 		chromedp.WaitVisible(chromedp.CSS("#alerts")),
