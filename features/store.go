@@ -236,4 +236,10 @@ type Store interface {
 	// DeleteListEntry removes the row with id from the global list (global)
 	// or the users' list.
 	DeleteListEntry(ctx context.Context, id int, global bool) error
+	// UpdateListEntry replaces the prefix, whitelist flag and description
+	// of the row e.ID of e's list (Validate first): the global list when
+	// e.User is empty, else that account's list (a row of another
+	// account's is not found). ErrNotFound without such a row, ErrExists
+	// when another row of that list has the prefix.
+	UpdateListEntry(ctx context.Context, e ListEntry) error
 }
