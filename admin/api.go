@@ -46,6 +46,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("DELETE /admin/api/accounts/{account}/blacklist/{id}", h.self(h.deleteBlacklist))
 	m.HandleFunc("GET /admin/api/blacklist", h.admin(h.listGlobal))
 	m.HandleFunc("POST /admin/api/blacklist", h.admin(h.addGlobal))
+	m.HandleFunc("PATCH /admin/api/blacklist/{id}", h.admin(h.editGlobal))
 	m.HandleFunc("DELETE /admin/api/blacklist/{id}", h.admin(h.deleteGlobal))
 	m.HandleFunc("GET /admin/api/reports", h.admin(h.listReport))
 	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))

@@ -265,6 +265,7 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/blacklist", nil},
 		{"POST", "/admin/api/blacklist", map[string]any{"prefix": "0577"}},
 		{"DELETE", "/admin/api/blacklist/1", nil},
+		{"PATCH", "/admin/api/blacklist/3", map[string]any{"prefix": "0577"}},
 		{"GET", "/admin/api/logins", nil},
 		{"PUT", "/admin/api/logins/5002", map[string]any{"scope": "admin"}},
 	} {

@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -245,4 +247,73 @@ func (h *Handler) blacklistPage(r *http.Request) (string, string, any, error) {
 		return "", "", nil, err
 	}
 	return "blacklist", "Global blacklist", map[string]any{"Entries": list}, nil
+}
+
+// listUpdater edits a blacklist row in place (features.Store has it).
+type listUpdater interface {
+	UpdateListEntry(ctx context.Context, e features.ListEntry) error
+}
+
+// globalEdit is the body of a global row's change: the fields given are
+// changed.
+type globalEdit struct {
+	Prefix      *string `json:"prefix"`
+	Allow       *bool   `json:"allow"`
+	Description *string `json:"description"`
+}
+
+// editGlobal changes a row of the global list (its ID stays), checked by
+// features.ListEntry.Validate as a new row is.
+func (h *Handler) editGlobal(w http.ResponseWriter, r *http.Request) error {
+	up, ok := h.cfg.Features.(listUpdater)
+	if !ok {
+		return errNotConfigured
+	}
+	var req globalEdit
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Prefix == nil && req.Allow == nil && req.Description == nil {
+		return fieldErr("body", errors.New("nothing to change: give prefix, allow or description"))
+	}
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id < 1 {
+		return fieldErr("id", errors.New("want a number from 1"))
+	}
+	list, err := h.globalEntries(r)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(list, func(g GlobalEntry) bool { return g.ID == id })
+	if i < 0 {
+		return fmt.Errorf("admin: global blacklist row %d: %w", id, features.ErrNotFound)
+	}
+	cur := list[i]
+	e := features.ListEntry{ID: id, Prefix: cur.Prefix, Whitelist: cur.Allow, Description: cur.Description}
+	if req.Prefix != nil {
+		e.Prefix = strings.TrimSpace(*req.Prefix)
+	}
+	if req.Allow != nil {
+		e.Whitelist = *req.Allow
+	}
+	if req.Description != nil {
+		e.Description = strings.TrimSpace(*req.Description)
+	}
+	if err := e.Validate(); err != nil {
+		var fe *features.FieldError
+		if errors.As(err, &fe) {
+			return fieldErr(fe.Field, err)
+		}
+		return fieldErr("prefix", err)
+	}
+	err = up.UpdateListEntry(r.Context(), e)
+	if errors.Is(err, features.ErrExists) {
+		return fmt.Errorf("admin: %s is already in the global list: %w", e.Prefix, errConflict)
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(r, "blacklist.edit", "global", fmt.Sprintf("id=%d prefix=%s allow=%v (was %s allow=%v)", id, e.Prefix, e.Whitelist, cur.Prefix, cur.Allow))
+	writeJSON(w, http.StatusOK, globalOf(e))
+	return nil
 }

@@ -60,9 +60,35 @@ func TestGlobalBlacklist(t *testing.T) {
 	}
 	boss.want("DELETE", "/admin/api/blacklist/x", nil, 400)
 
+	// A row changed in place keeps its ID.
+	sat := list[0].ID
+	got := decode[GlobalEntry](t, boss.want("PATCH", "/admin/api/blacklist/"+strconv.Itoa(sat), map[string]any{"prefix": "008816", "description": "satellite phones"}, 200))
+	if want := (GlobalEntry{ID: sat, Prefix: "008816", Description: "satellite phones"}); got != want {
+		t.Errorf("changed: got %+v, want %+v", got, want)
+	}
+	boss.want("PATCH", "/admin/api/blacklist/"+strconv.Itoa(sat), map[string]any{"prefix": "112"}, http.StatusConflict)
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"prefix": "0088x"}, "prefix"},
+		{map[string]any{"description": "tab\tok but bell \a not"}, "description"},
+		{map[string]any{}, "body"},
+		{map[string]any{"user": "5002"}, "user"},
+	} {
+		if b := boss.want("PATCH", "/admin/api/blacklist/"+strconv.Itoa(sat), tc.body, 400); decode[apiError](t, b).Field != tc.field {
+			t.Errorf("PATCH %v: got %s, want field %s", tc.body, b, tc.field)
+		}
+	}
+	boss.want("PATCH", "/admin/api/blacklist/999", map[string]any{"allow": true}, 404)
+	if l := decode[[]GlobalEntry](t, boss.want("GET", "/admin/api/blacklist", nil, 200)); len(l) != 2 || l[0] != got {
+		t.Errorf("after the change and the refusals: got %+v, want %+v first", l, got)
+	}
+	boss.want("PATCH", "/admin/api/blacklist/"+strconv.Itoa(sat), map[string]any{"prefix": "00882", "description": "satellite"}, 200)
+
 	user := newClient(t, ts)
 	user.login("5002", userPassword)
-	for _, r := range []struct{ method, path string }{{"GET", "/admin/api/blacklist"}, {"POST", "/admin/api/blacklist"}, {"DELETE", "/admin/api/blacklist/" + strconv.Itoa(e.ID)}, {"GET", "/admin/blacklist"}} {
+	for _, r := range []struct{ method, path string }{{"GET", "/admin/api/blacklist"}, {"POST", "/admin/api/blacklist"}, {"DELETE", "/admin/api/blacklist/" + strconv.Itoa(e.ID)}, {"PATCH", "/admin/api/blacklist/" + strconv.Itoa(e.ID)}, {"GET", "/admin/blacklist"}} {
 		if code, _, _ := user.do(r.method, r.path, map[string]any{"prefix": "0577"}); code != http.StatusForbidden {
 			t.Errorf("%s %s as 5002: got %d, want 403", r.method, r.path, code)
 		}
@@ -78,7 +104,7 @@ func TestGlobalBlacklist(t *testing.T) {
 		t.Errorf("rows after: got %s, want the fixture's", got)
 	}
 	a, _ := f.store.Audit(ctx, AuditFilter{})
-	if len(a) != 2 || a[0].Action != "blacklist.delete" || a[0].Target != "global" || a[1].Action != "blacklist.add" {
-		t.Errorf("audit: got %+v, want the add and the delete of the global list", a)
+	if len(a) != 4 || a[0].Action != "blacklist.delete" || a[0].Target != "global" || a[1].Action != "blacklist.edit" || a[3].Action != "blacklist.add" {
+		t.Errorf("audit: got %+v, want the add, two edits and the delete of the global list", a)
 	}
 }

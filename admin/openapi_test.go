@@ -134,6 +134,7 @@ var goodBodies = map[string]any{
 	"POST /admin/api/dialplan/rules":               map[string]any{"dpid": 0, "pr": 3, "match_op": 1, "match_exp": "^1[0-9]{2}$", "attrs": "emergency"},
 	"PATCH /admin/api/dialplan/rules/{id}":         map[string]any{"attrs": "voip-internal"},
 	"POST /admin/api/accounts/{account}/blacklist": map[string]any{"prefix": "0899", "allow": false},
+	"PATCH /admin/api/blacklist/{id}":              map[string]any{"description": "satellite phones"},
 	"POST /admin/api/blacklist":                    map[string]any{"prefix": "0899", "allow": false, "description": "premium rate"},
 	"POST /admin/api/devices/unknown/{mac}/assign": map[string]any{"model": "spa504g", "name": "Front desk", "lines": []string{"5003"}},
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,9 +284,19 @@ func TestAdminBrowser(t *testing.T) {
 	shot(t, ctx, dir, "02-blacklist")
 	var global []admin.GlobalEntry
 	json.Unmarshal(boss0.want("GET", "/admin/api/blacklist", nil, 200), &global)
-	if !slices.ContainsFunc(global, func(g admin.GlobalEntry) bool { return g.Prefix == "0899" && !g.Allow }) {
-		t.Errorf("the global list in the API: %+v, want 0899 blocked", global)
+	i := slices.IndexFunc(global, func(g admin.GlobalEntry) bool { return g.Prefix == "0899" && !g.Allow })
+	if i < 0 {
+		t.Fatalf("the global list in the API: %+v, want 0899 blocked", global)
 	}
+	browse(t, ctx, "change the row's description",
+		chromedp.SetValue(chromedp.CSS("#gbl-edit-id"), strconv.Itoa(global[i].ID)),
+		chromedp.SendKeys(chromedp.CSS("#gbl-edit-description"), "premium rate, all"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#global-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#global-blacklist")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#global-blacklist tbody tr")].some(tr => tr.cells[0].textContent === "0899" && tr.cells[2].textContent === "premium rate, all")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
 	browse(t, ctx, "the gateway's alert",
 		chromedp.Navigate(base+"/admin/alerts"),
 		chromedp.WaitVisible(chromedp.CSS("#alerts")),
