@@ -207,6 +207,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error returns the error's text (without the field: it says which).
 func (e *FieldError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the error.
