@@ -141,6 +141,9 @@ type Config struct {
 	// Pipeline serves the route dry run over the running router's
 	// pipeline.
 	Pipeline Pipeline
+	// Alerts, when set, is the record of the alerts raised lately (an
+	// *alert.Dispatcher): the alerts page and GET /alerts show it.
+	Alerts AlertSource
 }
 
 // Option configures a Handler.

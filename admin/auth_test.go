@@ -129,7 +129,7 @@ func TestLogin(t *testing.T) {
 		if e := decode[apiError](t, b); e.Field != CSRFHeader {
 			t.Errorf("got %+v, want the CSRF header named", e)
 		}
-		c.csrf = "x" + saved[1:]
+		c.csrf = map[bool]string{true: "y", false: "x"}[saved[0] == 'x'] + saved[1:] // a token that differs
 		c.want("PUT", "/admin/api/notice", map[string]any{"text": "x"}, 403)
 		c.csrf = saved
 		code, body, _ := c.do("PUT", "/admin/api/notice", map[string]any{"text": "x"}, "Origin", "https://evil.example")
@@ -233,6 +233,7 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/accounts/5003/devices", nil},
 		{"GET", "/admin/api/devices", nil},
 		{"GET", "/admin/api/devices/unknown", nil},
+		{"POST", "/admin/api/devices/unknown/000e08112233/assign", map[string]any{"lines": []string{"5002"}}},
 		{"POST", "/admin/api/accounts/5003/password", map[string]any{"password": "owned"}},
 		{"GET", "/admin/api/accounts", nil},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x"}},
@@ -260,6 +261,11 @@ func TestUserScope(t *testing.T) {
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil},
 		{"PUT", "/admin/api/notice", map[string]any{"text": "hi"}},
 		{"GET", "/admin/api/audit", nil},
+		{"GET", "/admin/api/alerts", nil},
+		{"GET", "/admin/api/blacklist", nil},
+		{"POST", "/admin/api/blacklist", map[string]any{"prefix": "0577"}},
+		{"DELETE", "/admin/api/blacklist/1", nil},
+		{"PATCH", "/admin/api/blacklist/3", map[string]any{"prefix": "0577"}},
 		{"GET", "/admin/api/logins", nil},
 		{"PUT", "/admin/api/logins/5002", map[string]any{"scope": "admin"}},
 	} {

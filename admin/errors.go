@@ -11,6 +11,7 @@ import (
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/guard"
+	"github.com/palio-voip/palio/provisioning"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
@@ -58,7 +59,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		code = http.StatusForbidden
 	case errors.Is(err, registrar.ErrNotFound), errors.Is(err, alias.ErrNotFound), errors.Is(err, routing.ErrNotFound),
 		errors.Is(err, guard.ErrNotFound), errors.Is(err, features.ErrNotFound), errors.Is(err, accounting.ErrNotFound),
-		errors.Is(err, sip.ErrNoDialog), errors.Is(err, ErrNotFound), errors.Is(err, dialplan.ErrNotFound):
+		errors.Is(err, sip.ErrNoDialog), errors.Is(err, ErrNotFound), errors.Is(err, dialplan.ErrNotFound),
+		errors.Is(err, provisioning.ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, errConflict), errors.Is(err, alias.ErrExists), errors.Is(err, features.ErrExists), errors.Is(err, dialplan.ErrExists):
 		code = http.StatusConflict

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/palio-voip/palio/accounting"
+	"github.com/palio-voip/palio/alert"
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/dialplan"
 	"github.com/palio-voip/palio/features"
@@ -165,6 +167,16 @@ type fixture struct {
 	location *registrar.MemStore
 	devices  *provisioning.MemStore
 	rules    *dialplan.MemStore
+	alerts   *alert.Dispatcher
+}
+
+// failingNotifier is an alert notifier whose receiver refuses every
+// event.
+type failingNotifier struct{}
+
+func (failingNotifier) Name() string { return "webhook" }
+func (failingNotifier) Notify(context.Context, alert.Event) error {
+	return errors.New("receiver answered 502")
 }
 
 var testNow = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
@@ -237,12 +249,23 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { regr.Close() })
+	// The alerts: the log takes every kind, a webhook that fails the
+	// gateways' (as examples/unisi routes them).
+	f.alerts, err = alert.New(alert.Config{Routes: []alert.Route{
+		{Notifier: alert.NewLog(slog.New(slog.DiscardHandler))},
+		{Notifier: failingNotifier{}, Kinds: []alert.Kind{alert.KindGatewayDown, alert.KindGatewayUp}},
+	}}, alert.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.alerts.Close)
+	f.alerts.Publish(alert.Event{Kind: alert.KindTrunkNearLimit, Time: testNow.Add(-time.Hour), Subject: "gateway gw-siena-1", Message: "27 of 30 channels in use", Fields: map[string]string{"calls": "27"}})
 	cfg := Config{Dialplan: plan, Rules: f.rules, Pipeline: testPipeline{regr, plan},
 		Domain: testDomain,
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
 		Accounts: f.accounts, Aliases: f.aliases, Features: f.features, Calls: f.calls, Trunks: f.trunks, CDRs: f.cdrs, Bans: f.bans,
-		Logins: f.store, Locations: f.location, Devices: f.devices,
+		Logins: f.store, Locations: f.location, Devices: f.devices, Alerts: f.alerts,
 	}
 	for _, l := range []Login{
 		{Name: "admin", Scope: ScopeAdmin, Hash: testHash(t, adminPassword)},

@@ -116,7 +116,7 @@ func (sp *spec) check(s schema, v any, at string) error {
 }
 
 // pathValues fill the documented paths' parameters with the fixture's data.
-var pathValues = strings.NewReplacer("/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
+var pathValues = strings.NewReplacer("{mac}", "000e08112233", "/api/blacklist/{id}", "/api/blacklist/3", "/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
 	"{id}", "gw-siena-1", "{name}", "5002", "{kind}", "ip", "{subject}", "203.0.113.9")
 
 // goodBodies are valid bodies of the writes, by route.
@@ -134,6 +134,9 @@ var goodBodies = map[string]any{
 	"POST /admin/api/dialplan/rules":               map[string]any{"dpid": 0, "pr": 3, "match_op": 1, "match_exp": "^1[0-9]{2}$", "attrs": "emergency"},
 	"PATCH /admin/api/dialplan/rules/{id}":         map[string]any{"attrs": "voip-internal"},
 	"POST /admin/api/accounts/{account}/blacklist": map[string]any{"prefix": "0899", "allow": false},
+	"PATCH /admin/api/blacklist/{id}":              map[string]any{"description": "satellite phones"},
+	"POST /admin/api/blacklist":                    map[string]any{"prefix": "0899", "allow": false, "description": "premium rate"},
+	"POST /admin/api/devices/unknown/{mac}/assign": map[string]any{"model": "spa504g", "name": "Front desk", "lines": []string{"5003"}},
 }
 
 // queries are the required query parameters of the documented GETs.
@@ -204,7 +207,7 @@ func TestOpenAPI(t *testing.T) {
 			// Each documented error status that a bad request can reach
 			// answers the Error shape: 404 for a missing account, gateway, …
 			if _, ok := op.Responses["404"]; ok && strings.Contains(p, "{") {
-				bad := strings.NewReplacer("/rules/{id}", "/rules/999", "{account}", "5999", "{alias}", "5999", "{callid}", "nope",
+				bad := strings.NewReplacer("{mac}", "000e08999999", "/api/blacklist/{id}", "/api/blacklist/999", "/rules/{id}", "/rules/999", "{account}", "5999", "{alias}", "5999", "{callid}", "nope",
 					"{id}", "nope", "{name}", "nope", "{kind}", "ip", "{subject}", "198.51.100.1").Replace(p)
 				code, body := do(t, newFixture(t, WithoutLogin()).h, method, bad, goodBodies[key])
 				if code != http.StatusNotFound {

@@ -27,7 +27,7 @@ var staticFS embed.FS
 
 // pageNames are the page templates; each is layout.html, cdrtable.html and
 // rulefields.html plus its own.
-var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule", "reports", "bans", "devices", "logins"}
+var pageNames = []string{"login", "error", "live", "accounts", "account", "aliases", "cdrs", "notice", "route", "dialplan", "rule", "reports", "bans", "devices", "logins", "alerts", "blacklist"}
 
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
@@ -90,6 +90,8 @@ func (h *Handler) pageRoutes() error {
 	m.HandleFunc("GET /admin/bans", h.pageFor(ScopeAdmin, h.bansPage))
 	m.HandleFunc("GET /admin/devices", h.pageFor(ScopeAdmin, h.devicesPage))
 	m.HandleFunc("GET /admin/logins", h.pageFor(ScopeAdmin, h.loginsPage))
+	m.HandleFunc("GET /admin/alerts", h.pageFor(ScopeAdmin, h.alertsPage))
+	m.HandleFunc("GET /admin/blacklist", h.pageFor(ScopeAdmin, h.blacklistPage))
 	m.HandleFunc("GET /admin/dialplan/{id}", h.pageFor(ScopeAdmin, h.rulePage))
 	m.HandleFunc("GET /admin/events", h.any(h.events))
 	return nil

@@ -69,7 +69,13 @@ func (h *Handler) devicesPage(r *http.Request) (string, string, any, error) {
 	if err != nil && !errors.Is(err, errNotConfigured) {
 		return "", "", nil, err
 	}
-	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil}, nil
+	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil, "CanAssign": canAssign(h.cfg.Devices)}, nil
+}
+
+// canAssign reports whether the device store takes new devices.
+func canAssign(d Devices) bool {
+	_, ok := d.(DeviceWriter)
+	return ok
 }
 
 // loginsPage lists the page's logins with the forms to add or change one.

@@ -3,7 +3,9 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,4 +174,114 @@ func (h *Handler) listUnknownDevices(w http.ResponseWriter, r *http.Request) err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// DeviceWriter is the provisioning's device store, written (provisioning.Store
+// has it): when Config.Devices has it too, an unknown phone can be
+// assigned from the API and the devices page.
+type DeviceWriter interface {
+	// Device returns the device with MAC mac, or provisioning.ErrNotFound.
+	Device(ctx context.Context, mac provisioning.MAC) (provisioning.Device, error)
+	// PutDevice stores d; a MAC recorded as unknown is no longer one.
+	PutDevice(ctx context.Context, d provisioning.Device) error
+}
+
+// AssignRequest is the body of an unknown phone's assignment: what
+// `unisi device add MAC MODEL -lines LIST -name NAME` is given.
+type AssignRequest struct {
+	// Model defaults to the model the phone's request named.
+	Model string   `json:"model"`
+	Name  string   `json:"name"`
+	Owner string   `json:"owner"`
+	Lines []string `json:"lines"`
+}
+
+// assignDevice creates the device of an unknown phone ({mac}) with its
+// model, name, owner and lines: checked by provisioning.Device.Validate
+// (each part on its own, so that a refusal names its field) and, for each
+// line, against the accounts, as `unisi device add` checks them. The
+// phone is then no longer unknown. The lines carry no password: the
+// phone gets the account's own (an account keeping only digests needs
+// `unisi device add -replace -password`).
+func (h *Handler) assignDevice(w http.ResponseWriter, r *http.Request) error {
+	st, ok := h.cfg.Devices.(DeviceWriter)
+	if !ok {
+		return errNotConfigured
+	}
+	var req AssignRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	mac, err := provisioning.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		return fieldErr("mac", err)
+	}
+	unknown, err := h.unknownDevices(r.Context())
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(unknown, func(u UnknownDevice) bool { return u.MAC == mac.String() })
+	if i < 0 {
+		if _, err := st.Device(r.Context(), mac); err == nil {
+			return fmt.Errorf("admin: device %s: %w", mac, errConflict)
+		}
+		return fmt.Errorf("admin: unknown phone %s: %w", mac, provisioning.ErrNotFound)
+	}
+	if _, err := st.Device(r.Context(), mac); err == nil {
+		return fmt.Errorf("admin: device %s: %w", mac, errConflict)
+	} else if !errors.Is(err, provisioning.ErrNotFound) {
+		return err
+	}
+	if req.Model = strings.TrimSpace(req.Model); req.Model == "" {
+		req.Model = unknown[i].Model
+	}
+	model, err := provisioning.ParseModel(req.Model)
+	if err != nil {
+		return fieldErr("model", trimLib(err))
+	}
+	d := provisioning.Device{MAC: mac, Model: model.Name, Name: strings.TrimSpace(req.Name), Owner: strings.TrimSpace(req.Owner)}
+	if err := (provisioning.Device{MAC: mac, Model: model.Name, Name: d.Name}).Validate(); err != nil {
+		return fieldErr("name", trimLib(err))
+	}
+	if err := (provisioning.Device{MAC: mac, Model: model.Name, Owner: d.Owner}).Validate(); err != nil {
+		return fieldErr("owner", trimLib(err))
+	}
+	for n, name := range req.Lines {
+		sub, err := h.account(r.Context(), strings.TrimSpace(name))
+		if errors.Is(err, registrar.ErrNotFound) {
+			return fieldErr("lines", fmt.Errorf("line %d: no account %s", n+1, name))
+		}
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return fieldErr("lines", fmt.Errorf("line %d: %w", n+1, fe.Err))
+		}
+		if err != nil {
+			return err
+		}
+		l := provisioning.Line{User: sub.Username}
+		if !strings.EqualFold(sub.Domain, h.cfg.Domain) {
+			l.Domain = sub.Domain
+		}
+		if n == 0 {
+			l.DisplayName = d.Name
+		}
+		d.Lines = append(d.Lines, l)
+	}
+	if err := (provisioning.Device{MAC: mac, Model: model.Name, Lines: d.Lines}).Validate(); err != nil {
+		return fieldErr("lines", trimLib(err))
+	}
+	if err := d.Validate(); err != nil {
+		return fieldErr("model", trimLib(err))
+	}
+	if err := st.PutDevice(r.Context(), d); err != nil {
+		return err
+	}
+	h.audit(r, "device.assign", mac.String(), fmt.Sprintf("model=%s lines=%s name=%q owner=%q", d.Model, strings.Join(deviceOf(d).Lines, ","), d.Name, d.Owner))
+	writeJSON(w, http.StatusCreated, deviceOf(d))
+	return nil
+}
+
+// trimLib drops a library's "provisioning: " prefix from err's text.
+func trimLib(err error) error {
+	return errors.New(strings.TrimPrefix(err.Error(), "provisioning: "))
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// is queued (default 5 s); after it, deliveries in progress are
 	// cancelled and the rest dropped.
 	DrainTimeout time.Duration
+	// History is how many of the last alerts Recent returns (default
+	// DefaultHistory; negative: none kept).
+	History int
 }
 
 // Option configures a Dispatcher.
@@ -56,6 +59,8 @@ type Dispatcher struct {
 	log *slog.Logger
 	reg prometheus.Registerer
 	m   *metrics
+	// hist remembers the last events and their deliveries (Recent).
+	hist *history
 
 	mu     sync.RWMutex // Publish (read) against Close (write)
 	closed bool
@@ -69,11 +74,17 @@ type Dispatcher struct {
 // route is a Route running: its queue, its counters, its drop log.
 type route struct {
 	Route
-	queue                 chan Event
+	queue                 chan queued
 	sent, failed, dropped prometheus.Counter
 	dropMu                sync.Mutex
 	lastDropLog           time.Time
 	dropsSinceLog         int
+}
+
+// queued is an event waiting for a notifier, with its record's Seq.
+type queued struct {
+	ev  Event
+	seq uint64
 }
 
 // Defaults of Config.
@@ -90,7 +101,10 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
-	d := &Dispatcher{cfg: cfg}
+	if cfg.History == 0 {
+		cfg.History = DefaultHistory
+	}
+	d := &Dispatcher{cfg: cfg, hist: newHistory(cfg.History)}
 	for _, o := range opts {
 		o(d)
 	}
@@ -110,7 +124,7 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 		names = append(names, name)
 		rt := &route{
 			Route:   r,
-			queue:   make(chan Event, cfg.Queue),
+			queue:   make(chan queued, cfg.Queue),
 			sent:    d.m.notifications.WithLabelValues(name, "sent"),
 			failed:  d.m.notifications.WithLabelValues(name, "failed"),
 			dropped: d.m.notifications.WithLabelValues(name, "dropped"),
@@ -126,7 +140,8 @@ func New(cfg Config, opts ...Option) (*Dispatcher, error) {
 }
 
 // Publish queues ev for every notifier whose route takes it, filling in
-// its Time and Severity when unset. It never blocks; after Close it drops.
+// its Time and Severity when unset, and records it (Recent). It never
+// blocks; after Close it drops.
 func (d *Dispatcher) Publish(ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -137,18 +152,27 @@ func (d *Dispatcher) Publish(ev Event) {
 	d.m.events.WithLabelValues(string(ev.Kind)).Inc()
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	var takers []*route
+	var ds []Delivery
 	for _, rt := range d.routes {
-		if !rt.accepts(ev) {
-			continue
+		if rt.accepts(ev) {
+			takers = append(takers, rt)
+			ds = append(ds, Delivery{Notifier: rt.Notifier.Name(), Result: ResultPending})
 		}
+	}
+	// Recorded before it is queued, so that a result never comes first.
+	seq := d.hist.add(ev, ds)
+	for _, rt := range takers {
 		if d.closed {
 			rt.dropped.Inc()
+			d.hist.set(seq, rt.Notifier.Name(), ResultDropped, nil)
 			continue
 		}
 		select {
-		case rt.queue <- ev:
+		case rt.queue <- queued{ev, seq}:
 		default:
 			rt.dropped.Inc()
+			d.hist.set(seq, rt.Notifier.Name(), ResultDropped, nil)
 			d.logDrop(rt, ev)
 		}
 	}
@@ -175,20 +199,26 @@ func (d *Dispatcher) logDrop(rt *route, ev Event) {
 
 func (d *Dispatcher) run(rt *route) {
 	defer d.wg.Done()
-	for ev := range rt.queue {
+	name := rt.Notifier.Name()
+	for q := range rt.queue {
+		ev := q.ev
 		if d.ctx.Err() != nil {
 			rt.dropped.Inc()
+			d.hist.set(q.seq, name, ResultDropped, nil)
 			continue
 		}
 		err := rt.Notifier.Notify(d.ctx, ev)
 		switch {
 		case err == nil:
 			rt.sent.Inc()
+			d.hist.set(q.seq, name, ResultSent, nil)
 		case errors.Is(err, context.Canceled) && d.ctx.Err() != nil:
 			rt.dropped.Inc()
+			d.hist.set(q.seq, name, ResultDropped, nil)
 		default:
 			rt.failed.Inc()
-			d.log.Warn("alert: notification failed", "notifier", rt.Notifier.Name(), "kind", string(ev.Kind), "subject", ev.Subject, "error", err)
+			d.hist.set(q.seq, name, ResultFailed, err)
+			d.log.Warn("alert: notification failed", "notifier", name, "kind", string(ev.Kind), "subject", ev.Subject, "error", err)
 		}
 	}
 }

@@ -5,7 +5,9 @@
 // stay unaware of where the news goes: the program publishes an Event
 // to a Dispatcher, which hands it to the configured notifiers, the log, a
 // webhook, a Telegram bot, each through a bounded queue of its own, so a
-// slow or dead notifier never holds up the router.
+// slow or dead notifier never holds up the router. The Dispatcher also
+// keeps a bounded record of the last events and of what each notifier
+// did with them (Recent), which the admin page shows.
 //
 // The seed deployment (UniSI) watches concurrent calls against the SIP
 // trunks' limits and sends Telegram alerts; OpenSIPS has no notifier of

@@ -99,3 +99,31 @@ func (s *MemStore) DeleteListEntry(ctx context.Context, id int, global bool) err
 	}
 	return ErrNotFound
 }
+
+// UpdateListEntry replaces a row's prefix, flag and description.
+func (s *MemStore) UpdateListEntry(ctx context.Context, e ListEntry) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if !e.Global() {
+		e.Description = ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := -1
+	for i, x := range s.entries {
+		same := x.User == e.User && strings.EqualFold(x.Domain, e.Domain)
+		switch {
+		case same && x.ID == e.ID:
+			at = i
+		case same && x.Prefix == e.Prefix:
+			return ErrExists
+		}
+	}
+	if at < 0 {
+		return ErrNotFound
+	}
+	e.Domain = s.entries[at].Domain
+	s.entries[at] = e
+	return nil
+}

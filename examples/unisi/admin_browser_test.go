@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -247,8 +250,95 @@ func TestAdminBrowser(t *testing.T) {
 	if !tr.Matched || tr.Attrs != "test" {
 		t.Errorf("the rule added in the page is not in the running rules: %+v", tr)
 	}
+	// A phone nobody assigned asks for its configuration: the devices
+	// page offers it to assign.
+	if res, err := http.Get("http://" + e.http + "/prov/snom760-000413FFEEDD.htm"); err != nil {
+		t.Fatalf("an unknown phone's fetch: %v", err)
+	} else {
+		res.Body.Close()
+	}
+	// An operator switches a gateway off: routing's event becomes an
+	// alert (app_ops.go), which the alerts page lists. Routing logs the
+	// gateways' states itself and no [alerts] notifier is configured
+	// here, so no notifier takes it, and the page says so.
+	boss0.want("POST", "/admin/api/gateways/gw-grosseto/disable", nil, 200)
 	checkPages(t, ctx, base, "/admin/accounts", "/admin/accounts/5002", "/admin/aliases", "/admin/cdrs", "/admin/reports",
-		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice")
+		"/admin/devices", "/admin/bans", "/admin/logins", "/admin/dialplan", "/admin/dialplan/2", "/admin/notice", "/admin/alerts", "/admin/blacklist")
+	browse(t, ctx, "a global blacklist row with a bad prefix",
+		chromedp.Navigate(base+"/admin/blacklist"),
+		chromedp.WaitVisible(chromedp.CSS("#gbl-prefix")),
+		chromedp.SendKeys(chromedp.CSS("#gbl-prefix"), "0899x"),
+		chromedp.SendKeys(chromedp.CSS("#gbl-description"), "premium rate"),
+		chromedp.Click(chromedp.CSS(`#global-add button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#global-add .error").textContent.startsWith("prefix:") && document.querySelector("#gbl-prefix").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	browse(t, ctx, "the row, corrected",
+		chromedp.SetValue(chromedp.CSS("#gbl-prefix"), "0899"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#global-add button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#global-blacklist")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#global-blacklist tbody tr")].some(tr => tr.cells[0].textContent === "0899" && tr.cells[2].textContent === "premium rate")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	a11y(t, ctx, "/admin/blacklist (a row added)")
+	shot(t, ctx, dir, "02-blacklist")
+	var global []admin.GlobalEntry
+	json.Unmarshal(boss0.want("GET", "/admin/api/blacklist", nil, 200), &global)
+	i := slices.IndexFunc(global, func(g admin.GlobalEntry) bool { return g.Prefix == "0899" && !g.Allow })
+	if i < 0 {
+		t.Fatalf("the global list in the API: %+v, want 0899 blocked", global)
+	}
+	browse(t, ctx, "change the row's description",
+		chromedp.SetValue(chromedp.CSS("#gbl-edit-id"), strconv.Itoa(global[i].ID)),
+		chromedp.SendKeys(chromedp.CSS("#gbl-edit-description"), "premium rate, all"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#global-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#global-blacklist")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#global-blacklist tbody tr")].some(tr => tr.cells[0].textContent === "0899" && tr.cells[2].textContent === "premium rate, all")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	browse(t, ctx, "the gateway's alert",
+		chromedp.Navigate(base+"/admin/alerts"),
+		chromedp.WaitVisible(chromedp.CSS("#alerts")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#alerts tbody tr")].some(tr => tr.cells.length === 6 && tr.cells[2].textContent === "gateway-down" && tr.cells[3].textContent === "gateway gw-grosseto" && tr.cells[5].textContent === "no notifier took it")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	shot(t, ctx, dir, "02-alerts")
+	var alerts []admin.Alert
+	json.Unmarshal(boss0.want("GET", "/admin/api/alerts", nil, 200), &alerts)
+	// (Other gateways' probes may raise theirs meanwhile.)
+	if i := slices.IndexFunc(alerts, func(a admin.Alert) bool { return a.Subject == "gateway gw-grosseto" }); i < 0 ||
+		alerts[i].Kind != "gateway-down" || alerts[i].Severity != "warning" || alerts[i].Fields["cause"] != "operator" {
+		t.Errorf("the alerts in the API: %+v, want gw-grosseto's gateway-down (warning, cause operator)", alerts)
+	}
+	for i := 1; i < len(alerts); i++ {
+		if alerts[i].Seq >= alerts[i-1].Seq {
+			t.Errorf("the alerts in the API are not newest first: %+v", alerts)
+		}
+	}
+	boss0.want("POST", "/admin/api/gateways/gw-grosseto/enable", nil, 200)
+	browse(t, ctx, "assign the unknown phone to an account that does not exist",
+		chromedp.Navigate(base+"/admin/devices"),
+		chromedp.WaitVisible(chromedp.CSS("#assign-lines")),
+		chromedp.SetValue(chromedp.CSS("#assign-mac"), "000413ffeedd"),
+		chromedp.SendKeys(chromedp.CSS("#assign-name"), "Sala riunioni"),
+		chromedp.SendKeys(chromedp.CSS("#assign-lines"), "5999"),
+		chromedp.Click(chromedp.CSS(`#assign button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#assign .error").textContent.startsWith("lines:") && document.querySelector("#assign-lines").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	shot(t, ctx, dir, "02-assign-refused")
+	browse(t, ctx, "assign the unknown phone to 5300",
+		chromedp.SetValue(chromedp.CSS("#assign-lines"), "5300"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#assign button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#devices")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#devices tr")].some(tr => tr.textContent.includes("000413ffeedd") && tr.textContent.includes("Sala riunioni") && tr.textContent.includes("5300"))`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#assign").length + [...document.querySelectorAll("#unknown-devices td")].filter(td => td.textContent === "000413ffeedd").length`)); err != nil || n != 0 {
+		t.Errorf("after the assignment the phone is still offered or listed as unknown (%d, %v)", n, err)
+	}
+	a11y(t, ctx, "/admin/devices (assigned)")
+	shot(t, ctx, dir, "02-assigned")
 
 	e.phone("5002")
 	p3 := e.phone("5003")

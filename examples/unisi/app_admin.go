@@ -120,6 +120,9 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}
+	if a.ops != nil && a.ops.alerts != nil {
+		cfg.Alerts = a.ops.alerts // the alerts page: what this node raised
+	}
 	h, err := admin.New(cfg, st, admin.WithLogger(log), admin.WithRegisterer(reg),
 		admin.WithAuthFailures(func(src netip.Addr, user, reason string) {
 			if g := a.guard.Load(); g != nil {

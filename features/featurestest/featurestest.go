@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,6 +86,61 @@ func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 		}
 		if got, _ := s.Settings(ctx); len(got) != 0 {
 			t.Errorf("refused settings left rows: %+v", got)
+		}
+	})
+	t.Run("blacklist updates", func(t *testing.T) {
+		s := newStore(t)
+		g, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "0039899", Description: "premium rate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddListEntry(ctx, features.ListEntry{Prefix: "112", Whitelist: true}); err != nil {
+			t.Fatal(err)
+		}
+		u, err := s.AddListEntry(ctx, features.ListEntry{User: "5002", Domain: "voip.unisi.it", Prefix: "0577"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := features.ListEntry{ID: g.ID, Prefix: "00398", Whitelist: true, Description: "premium, all"}
+		if err := s.UpdateListEntry(ctx, want); err != nil {
+			t.Fatalf("updating a global row: %v", err)
+		}
+		uw := features.ListEntry{ID: u.ID, User: "5002", Domain: "voip.unisi.it", Prefix: "0578"}
+		if err := s.UpdateListEntry(ctx, uw); err != nil {
+			t.Fatalf("updating a user row: %v", err)
+		}
+		got, err := s.ListEntries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, e := range got {
+			if e == want || e == uw {
+				found++
+			}
+		}
+		if found != 2 || len(got) != 3 {
+			t.Errorf("after the updates: got %+v, want %+v and %+v among 3 rows", got, want, uw)
+		}
+		for _, tc := range []struct {
+			name string
+			e    features.ListEntry
+			want error
+		}{
+			{"a prefix another global row has", features.ListEntry{ID: g.ID, Prefix: "112"}, features.ErrExists},
+			{"no such global row", features.ListEntry{ID: g.ID + u.ID + 100, Prefix: "0899"}, features.ErrNotFound},
+			{"another account's row", features.ListEntry{ID: u.ID, User: "5003", Domain: "voip.unisi.it", Prefix: "0579"}, features.ErrNotFound},
+		} {
+			if err := s.UpdateListEntry(ctx, tc.e); !errors.Is(err, tc.want) {
+				t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		var fe *features.FieldError
+		if err := s.UpdateListEntry(ctx, features.ListEntry{ID: g.ID, Prefix: "08x"}); !errors.As(err, &fe) || fe.Field != "prefix" {
+			t.Errorf("a bad prefix: got %v, want a FieldError for prefix", err)
+		}
+		if again, _ := s.ListEntries(ctx); len(again) != 3 || !slices.Contains(again, want) {
+			t.Errorf("refused updates changed the rows: %+v", again)
 		}
 	})
 	t.Run("blacklists", func(t *testing.T) {

@@ -209,6 +209,62 @@ func (s *FeatureStore) DeleteListEntry(ctx context.Context, id int, global bool)
 	return nil
 }
 
+// UpdateListEntry replaces the prefix, whitelist flag and (global rows)
+// description of row e.ID in globalblacklist (e.User empty) or in e's
+// account's rows of userblacklist, in one transaction:
+// features.ErrNotFound without that row, features.ErrExists when another
+// row of the list has the prefix. The tables' update triggers tell the
+// nodes.
+func (s *FeatureStore) UpdateListEntry(ctx context.Context, e features.ListEntry) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	tx, err := s.db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update blacklist entry %d: %w", e.ID, err)
+	}
+	defer tx.Rollback()
+	table, where, args := "globalblacklist", "", []any{}
+	if !e.Global() {
+		table, where, args = "userblacklist", " AND username = ? AND LOWER(domain) = LOWER(?)", []any{e.User, e.Domain}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ?"+where, append([]any{e.ID}, args...)...).Scan(&n); err != nil {
+		return fmt.Errorf("sqlstore: update blacklist entry %d: %w", e.ID, err)
+	}
+	if n == 0 {
+		return features.ErrNotFound
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id <> ? AND prefix = ?"+where, append([]any{e.ID, e.Prefix}, args...)...).Scan(&n); err != nil {
+		return fmt.Errorf("sqlstore: update blacklist entry %d: %w", e.ID, err)
+	}
+	if n > 0 {
+		return features.ErrExists
+	}
+	if e.Global() {
+		var desc any
+		if e.Description != "" {
+			desc = e.Description
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE globalblacklist SET prefix = ?, whitelist = ?, description = ? WHERE id = ?", e.Prefix, e.Whitelist, desc, e.ID)
+	} else {
+		_, err = tx.ExecContext(ctx, "UPDATE userblacklist SET prefix = ?, whitelist = ? WHERE id = ?", e.Prefix, e.Whitelist, e.ID)
+	}
+	if s.db.dialect.isDuplicate(err) {
+		return features.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: update blacklist entry %d: %w", e.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		if s.db.dialect.isDuplicate(err) {
+			return features.ErrExists
+		}
+		return fmt.Errorf("sqlstore: update blacklist entry %d: %w", e.ID, err)
+	}
+	return nil
+}
+
 // checkUserListEntry is TSV import's check of a userblacklist row: the
 // features package's (ListEntry.Validate), and a user (a row without one
 // would be no one's).

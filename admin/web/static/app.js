@@ -64,9 +64,10 @@ document.addEventListener("submit", async (ev) => {
   if (status) status.textContent = "";
   const body = formBody(form);
   let url = form.dataset.api;
-  // data-api-field: that field names the resource, at the end of the URL.
+  // data-api-field: that field names the resource, at the end of the URL
+  // (then data-api-suffix, if any: the action on it).
   const key = form.dataset.apiField;
-  if (key) { url += encodeURIComponent(body[key] || ""); delete body[key]; }
+  if (key) { url += encodeURIComponent(body[key] || "") + (form.dataset.apiSuffix || ""); delete body[key]; }
   const r = await api(form.dataset.method || "POST", url, body);
   if (!r.ok) { showError(form, r.data); return; }
   showError(form, null);
