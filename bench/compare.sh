@@ -28,7 +28,9 @@
 #      RATES ("200 800 $CPS_RATE"), CPS_RATE (3000), REG_RATES ("800 3000"),
 #      RUN_SECONDS (15), SKIP_SERVICES=1, SKIP_IDLE=1, IDLE_SECONDS (60),
 #      PALIO_ENV (extra environment for Palio, e.g. "GOMAXPROCS=1"),
-#      TARGETS ("palio kamailio"; one alone for a quicker look).
+#      TARGETS ("palio kamailio"; one alone for a quicker look),
+#      WARMUP_RATE (200), WARMUP_SECONDS (5), SETTLE_SECONDS (8): the
+#      unmeasured warm-up of each target before its sweep.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
@@ -109,6 +111,8 @@ reg_alone() {
   start_target "$1" "$round-$2" "${4:-}" || exit 1
   export TARGET_PID=$TPID
   say "== $key, $3, round $round (pid $TPID)"
+  "$BENCH_DIR/reg.sh" 127.0.0.1:5060 "${WARMUP_RATE:-200}" "${WARMUP_SECONDS:-5}" >/dev/null 2>&1 # warm-up, as below
+  sleep "${SETTLE_SECONDS:-8}"
   for rr in $REG_RATES; do
     line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$rr" "$RUN_SECONDS" | tail -1); say "rate=$rr $line"
     R[$key,regcpu_$2,$rr]=$(field "$line" cpu_s_per_1k); R[$key,regfailed_$2,$rr]=$(field "$line" failed)
@@ -127,6 +131,12 @@ for round in $(seq 1 "$ROUNDS"); do
       R[$t,maxcps]=$(field "$line" max_rate_ok)
       stop_target; start_target "$t" "$round" || exit 1; export TARGET_PID=$TPID
     fi
+    # Warm-up, not measured: a server that has just started is still
+    # loading (and Palio runs on all its processors until its tuner has
+    # seen five quiet seconds); the sweep measures servers in their
+    # steady state, as sites run them.
+    "$BENCH_DIR/cps.sh" 127.0.0.1:5060 "${WARMUP_RATE:-200}" "${WARMUP_SECONDS:-5}" >/dev/null 2>&1
+    sleep "${SETTLE_SECONDS:-8}"
     for r in $RATES; do
       line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
       R[$t,cpu,$r]=$(field "$line" cpu_s_per_1k); R[$t,failed,$r]=$(field "$line" failed)
