@@ -141,7 +141,7 @@ for round in $(seq 1 "$ROUNDS"); do
       line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
       R[$t,cpu,$r]=$(field "$line" cpu_s_per_1k); R[$t,failed,$r]=$(field "$line" failed)
       R[$t,p50,$r]=$(field "$line" p50_ms); R[$t,p99,$r]=$(field "$line" p99_ms)
-      R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb)
+      R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb); R[rss_rate]=$r
       sleep 3
     done
     for rr in $REG_RATES; do
@@ -191,7 +191,7 @@ if [[ -n ${R[palio,cpu_services]:-} ]]; then
   say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | ${R[palio,cpu_services]} | ${R[palio,cpu,$CPS_RATE]:--} | $(ratio "${R[palio,cpu_services]}" "${R[palio,cpu,$CPS_RATE]:-}") |"
   say "| failed calls at $CPS_RATE/s, services on | ${R[palio,failed_services]:--} | | |"
 fi
-say "| memory at $CPS_RATE/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
+say "| memory after the run at ${R[rss_rate]:-$CPS_RATE}/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
 for rr in $REG_RATES; do
   say "| CPU-s per 1000 REGISTERs at $rr/s (reg.sh), location in memory: Palio write-back ${WRITE_BACK:-60s}, Kamailio db_mode 0 | ${R[palio,regcpu_wb,$rr]:--} | ${R[kamailio,regcpu,$rr]:--} | $(ratio "${R[palio,regcpu_wb,$rr]:-}" "${R[kamailio,regcpu,$rr]:-}") |"
   say "| failed REGISTERs at $rr/s, location in memory | ${R[palio,regfailed_wb,$rr]:--} | ${R[kamailio,regfailed,$rr]:--} | |"
