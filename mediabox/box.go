@@ -357,7 +357,50 @@ func (b *Box) serve(d *diago.DialogServerSession) {
 		c.log.Warn("mediabox: call ended on error", "error", err)
 	}
 	c.stopReading()
+	c.hangupCaller()
 }
+
+// hangupCaller sends the caller's BYE before the call counts as ended,
+// and ends the dialog here if the BYE got no answer (the caller gone).
+// diago would otherwise send a BYE itself once serve returns, outside the
+// calls Close waits for: after the listener had closed, sipgo would bind a
+// fresh socket to the box's port for it, and nothing would close that
+// socket or its reader.
+func (c *call) hangupCaller() {
+	st := c.d.LoadState()
+	if st < sipmsg.DialogStateEstablished || st == sipmsg.DialogStateEnded {
+		return // no 2xx sent, or over already
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+	defer cancel()
+	// sipgo's Bye waits for the ACK of a 2xx not yet acknowledged.
+	if err := c.d.DialogServerSession.Bye(hctx); err != nil && c.d.LoadState() != sipmsg.DialogStateEnded {
+		c.log.Info("mediabox: BYE to the caller failed; the call ends here", "error", err)
+	}
+	if c.d.LoadState() != sipmsg.DialogStateEnded {
+		endLocally(c.d.DialogServerSession)
+	}
+}
+
+// endLocally marks d ended without sending anything, as a BYE received
+// would: sipgo has no other way to end a server dialog whose peer is
+// gone. The BYE it reads is the INVITE's, one CSeq on.
+func endLocally(d *sipgo.DialogServerSession) {
+	bye := d.InviteRequest.Clone()
+	bye.Method = sipmsg.BYE
+	bye.SetBody(nil)
+	if cseq := bye.CSeq(); cseq != nil {
+		cseq.SeqNo++
+		cseq.MethodName = sipmsg.BYE
+	}
+	_ = d.ReadBye(bye, localEnd{})
+}
+
+// localEnd is the server transaction of a BYE endLocally makes up: its
+// 200 goes nowhere. Only Respond is ever called on it.
+type localEnd struct{ sipmsg.ServerTransaction }
+
+func (localEnd) Respond(*sipmsg.Response) error { return nil }
 
 // app is what a media box name selects.
 type app struct {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,7 +92,7 @@ func newRig(t *testing.T, mod func(*mediabox.Config)) *rig {
 	cfg := mediabox.Config{
 		Listen: "127.0.0.1:" + strconv.Itoa(mediaboxtest.FreeUDPPort(t)),
 		Router: router.Addr, Domain: "voip.unisi.it", Spool: r.spool,
-		RTPPortMin: 33000, RTPPortMax: 33999, MinMessage: 500 * time.Millisecond,
+		RTPPortMin: 27000, RTPPortMax: 27999, MinMessage: 500 * time.Millisecond,
 		// One-second menu and greeting prompts (the demo's speak for
 		// fifteen and eight).
 		Prompts: fstest.MapFS{
@@ -466,4 +468,141 @@ func TestMediaTimeout(t *testing.T) {
 		t.Fatal("a caller sending RTP was hung up")
 	default:
 	}
+}
+
+// rawCaller is a caller on a bare UDP socket, for the cases a phone
+// agent cannot play: an ACK never sent, a BYE answered by hand.
+type rawCaller struct {
+	t    *testing.T
+	conn *net.UDPConn
+	box  *net.UDPAddr
+	to   string // the To header of the 200, with the box's tag
+}
+
+// callRaw sends an INVITE to the box's user and waits for its 200.
+func callRaw(t *testing.T, r *rig, user string) *rawCaller {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	box, _ := net.ResolveUDPAddr("udp", r.box.Addr())
+	c := &rawCaller{t: t, conn: conn, box: box}
+	me := conn.LocalAddr().String()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+	c.send("INVITE " + r.uri(user) + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-raw-invite;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: <sip:" + user + "@127.0.0.1>\r\n" +
+		"Call-ID: raw@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:5001@" + me + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp)
+	for {
+		msg, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no 200 for the INVITE: %v", err)
+		}
+		if strings.HasPrefix(msg, "SIP/2.0 200") {
+			c.to = header(msg, "To")
+			return c
+		}
+	}
+}
+
+func (c *rawCaller) send(msg string) {
+	c.t.Helper()
+	if _, err := c.conn.WriteToUDP([]byte(msg), c.box); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawCaller) read(wait time.Duration) (string, error) {
+	buf := make([]byte, 65535)
+	_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+	n, _, err := c.conn.ReadFromUDP(buf)
+	return string(buf[:n]), err
+}
+
+func (c *rawCaller) ack() {
+	c.send("ACK sip:IVR@" + c.box.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + c.conn.LocalAddr().String() + ";branch=z9hG4bK-raw-ack;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: " + c.to + "\r\n" +
+		"Call-ID: raw@127.0.0.1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
+}
+
+// header is the value of msg's first header called name.
+func header(msg, name string) string {
+	for _, line := range strings.Split(msg, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// TestCloseHangsUpCalls: Close sends each call's BYE before it returns,
+// while the box's listener is open, rather than leave it to diago after
+// the listener had closed (sipgo then bound a fresh socket to the box's
+// port for it, a leak CI saw).
+func TestCloseHangsUpCalls(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	c := callRaw(t, r, "IVR_5000")
+	c.ack()
+	closed := make(chan error, 1)
+	go func() { closed <- r.box.Close() }()
+	for {
+		msg, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no BYE: %v", err)
+		}
+		if !strings.HasPrefix(msg, "BYE ") {
+			continue // the prompt's RTP goes to port 9; retransmitted 200s
+		}
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) before the BYE arrived", err)
+		default:
+		}
+		c.send("SIP/2.0 200 OK\r\nVia: " + header(msg, "Via") + "\r\nFrom: " + header(msg, "From") +
+			"\r\nTo: " + header(msg, "To") + "\r\nCall-ID: " + header(msg, "Call-ID") +
+			"\r\nCSeq: " + header(msg, "CSeq") + "\r\nContent-Length: 0\r\n\r\n")
+		break
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return after the BYE was answered")
+	}
+}
+
+// TestCloseAfterCallerVanished: a box closed during a call whose caller
+// vanished after the 200 (no ACK, no BYE, its port closed) returns, and
+// leaves no socket or reader behind: the BYE waits for an ACK that never
+// comes, and the call ends in the box without diago trying again after
+// the listener closed.
+func TestCloseAfterCallerVanished(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	c := callRaw(t, r, "IVR_5000")
+	before := sipgoDialReaders()
+	c.conn.Close()
+	if err := r.box.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // diago's own BYE, were it sent, leaves within T1 of Close
+	if after := sipgoDialReaders(); after > before {
+		t.Fatalf("%d sockets sipgo opened to send from are read after Close, %d before", after, before)
+	}
+}
+
+// sipgoDialReaders counts the readers of the UDP sockets sipgo opened to
+// send a request from (not its listeners').
+func sipgoDialReaders() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "(*TransportUDP).readUDPConnection(")
 }

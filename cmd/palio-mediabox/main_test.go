@@ -36,7 +36,7 @@ func TestServesMenusFromTheDatabase(t *testing.T) {
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- run(rctx, []string{"-listen", listen, "-db", path, "-spool", t.TempDir(), "-ports", "35000-35099", "-log", "warn"}, &stderr)
+		done <- run(rctx, []string{"-listen", listen, "-db", path, "-spool", t.TempDir(), "-ports", "25900-25999", "-log", "warn"}, &stderr)
 	}()
 	defer func() {
 		cancel()
@@ -46,7 +46,7 @@ func TestServesMenusFromTheDatabase(t *testing.T) {
 	}()
 	// The box's RTP range, set here before the test's phone reads it
 	// (diago keeps it process-wide).
-	mediabox.SetRTPPorts(35000, 35099)
+	mediabox.SetRTPPorts(25900, 25999)
 	phone := mediaboxtest.NewPhone(t, "5001")
 	var leg *mediaboxtest.Leg
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {

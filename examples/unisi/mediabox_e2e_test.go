@@ -20,9 +20,10 @@ import (
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
-// The media boxes of these tests use 34000-34999, set before any test
+// The media boxes of these tests use 26000-26999 (below the kernel's
+// ephemeral ports, which diago's port scan trips on), set before any test
 // phone (diago keeps the range process-wide, read unsynchronised).
-const boxPortMin, boxPortMax = 34000, 34999
+const boxPortMin, boxPortMax = 26000, 26999
 
 func init() { mediabox.SetRTPPorts(boxPortMin, boxPortMax) }
 

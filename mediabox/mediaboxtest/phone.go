@@ -89,13 +89,15 @@ func NewPhone(t testing.TB, user string) *Phone {
 
 // Close hangs up and stops the phone.
 func (p *Phone) Close() {
-	p.cancel()
+	// BYEs first, while the listener is open: sent after it closed,
+	// sipgo would bind a fresh socket to the phone's port for them.
 	p.mu.Lock()
 	legs := p.incoming
 	p.mu.Unlock()
 	for _, l := range legs {
 		l.Hangup()
 	}
+	p.cancel()
 	_ = p.ua.Close()
 }
 
