@@ -533,7 +533,7 @@ func (h *Handler) setFeatures(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, registrar.ErrNotFound) {
 			return false, nil
 		}
-		var fe *FieldError
+		var fe *sip.FieldError
 		if errors.As(err, &fe) {
 			return false, nil
 		}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/palio-voip/palio/guard"
+	"github.com/palio-voip/palio/sip"
 )
 
 // CookieName is the session cookie's name; it is sent to /admin/ only,
@@ -347,7 +348,7 @@ func (h *Handler) putLogin(w http.ResponseWriter, r *http.Request) error {
 			acct += "@" + l.Domain
 		}
 		if _, err := h.account(r.Context(), acct); err != nil {
-			var fe *FieldError
+			var fe *sip.FieldError
 			if errors.As(err, &fe) {
 				return fieldErr("account", fe.Err)
 			}

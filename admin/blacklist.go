@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/sip"
 )
 
 // ListEntry is a row of an account's blacklist (OpenSIPS's
@@ -196,7 +197,7 @@ func (h *Handler) addGlobal(w http.ResponseWriter, r *http.Request) error {
 	}
 	e := features.ListEntry{Prefix: strings.TrimSpace(req.Prefix), Whitelist: req.Allow, Description: strings.TrimSpace(req.Description)}
 	if err := e.Validate(); err != nil {
-		var fe *features.FieldError
+		var fe *sip.FieldError
 		if errors.As(err, &fe) {
 			return fieldErr(fe.Field, err)
 		}
@@ -300,7 +301,7 @@ func (h *Handler) editGlobal(w http.ResponseWriter, r *http.Request) error {
 		e.Description = strings.TrimSpace(*req.Description)
 	}
 	if err := e.Validate(); err != nil {
-		var fe *features.FieldError
+		var fe *sip.FieldError
 		if errors.As(err, &fe) {
 			return fieldErr(fe.Field, err)
 		}

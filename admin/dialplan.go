@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/palio-voip/palio/dialplan"
+	"github.com/palio-voip/palio/sip"
 )
 
 // Dialplan is the router's dialplan, for the translate dry run (a
@@ -93,48 +94,23 @@ type ruleEdit struct {
 	Attrs      *string `json:"attrs"`
 }
 
-// CheckRule checks a rule as the dialplan loads it
-// (dialplan.Rule.Validate: a rule that would be discarded at load time is
-// refused) and names the field at fault: dpid, match_op, match_exp,
-// match_flags, subst_exp, repl_exp or timerec.
+// CheckRule checks a rule with dialplan.Rule.Validate (a rule that would
+// be discarded at load time is refused) and answers the field at fault
+// (dpid, match_op, match_exp, match_flags, subst_exp, repl_exp or
+// timerec) with the library's reason, less what the form already shows:
+// the package, the rule and the field's name.
 func CheckRule(r dialplan.Rule) error {
-	switch {
-	case r.ID < 0:
-		return fieldErr("id", errors.New("want a number from 1, or 0 for a new one"))
-	case r.DPID < 0:
-		return fieldErr("dpid", errors.New("want a number from 0"))
-	case r.MatchFlags != 0 && r.MatchFlags != dialplan.FlagCaseInsensitive:
-		return fieldErr("match_flags", errors.New("want 0, or 1 (case-insensitive)"))
-	}
 	err := r.Validate()
-	if err == nil {
-		return nil
+	var fe *sip.FieldError
+	if !errors.As(err, &fe) {
+		return err
 	}
-	// Which field: the library's check of the rule grown one field at a
-	// time, in the order it compiles them.
-	field := "timerec"
-	base := dialplan.Rule{ID: r.ID, MatchOp: r.MatchOp, MatchExp: r.MatchExp, MatchFlags: r.MatchFlags}
-	withSubst := base
-	withSubst.SubstExp = r.SubstExp
-	withRepl := withSubst
-	withRepl.ReplExp = r.ReplExp
-	switch {
-	case base.Validate() != nil && r.MatchOp != dialplan.Equal && r.MatchOp != dialplan.Regex && r.MatchOp != dialplan.Fnmatch:
-		field = "match_op"
-	case base.Validate() != nil:
-		field = "match_exp"
-	case withSubst.Validate() != nil:
-		field = "subst_exp"
-	case withRepl.Validate() != nil:
-		field = "repl_exp"
-	}
-	msg := strings.TrimPrefix(err.Error(), "dialplan: ")
+	msg := strings.TrimPrefix(fe.Err.Error(), "dialplan: ")
 	if strings.HasPrefix(msg, "rule ") {
 		_, msg, _ = strings.Cut(msg, ": ")
 	}
-	// The form names the field already: "match_exp: "^(5": error parsing …".
-	msg = strings.TrimPrefix(strings.TrimPrefix(msg, field+": "), field+" ")
-	return fieldErr(field, errors.New(msg))
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, fe.Field+": "), fe.Field+" ")
+	return fieldErr(fe.Field, errors.New(msg))
 }
 
 func (h *Handler) rules() (dialplan.Store, error) {
@@ -334,7 +310,7 @@ func (h *Handler) deleteRule(w http.ResponseWriter, r *http.Request) error {
 // with the forms for a new rule and for the translate dry run.
 func (h *Handler) dialplanPage(r *http.Request) (string, string, any, error) {
 	list, err := h.findRules(r)
-	var fe *FieldError
+	var fe *sip.FieldError
 	if errors.As(err, &fe) {
 		list, err = []Rule{}, nil
 	}

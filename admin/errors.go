@@ -17,17 +17,9 @@ import (
 	"github.com/palio-voip/palio/sip"
 )
 
-// FieldError is a value the library refused: the API answers it 400 with
+// fieldErr is err refused in field: the API answers it 400 with
 // {"error": ..., "field": ...}.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
-func fieldErr(field string, err error) error { return &FieldError{Field: field, Err: err} }
+func fieldErr(field string, err error) error { return &sip.FieldError{Field: field, Err: err} }
 
 // apiError is the JSON body of every error answer.
 type apiError struct {
@@ -47,7 +39,7 @@ var errForbidden = errors.New("admin: forbidden")
 // writeError answers err with its status: 400 for a FieldError, 404 for
 // the stores' ErrNotFound, 409 for an existing row, 500 otherwise (logged).
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *FieldError
+	var fe *sip.FieldError
 	code := http.StatusInternalServerError
 	body := apiError{Error: err.Error()}
 	switch {

@@ -15,6 +15,7 @@ import (
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/features"
 	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/sip"
 )
 
 // The page: server-rendered templates and a small script, embedded.
@@ -233,7 +234,7 @@ type accountData struct {
 func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
 	p := principalFrom(r.Context())
 	sub, err := h.account(r.Context(), r.PathValue("account"))
-	var fe *FieldError
+	var fe *sip.FieldError
 	if p.Scope != ScopeAdmin && (errors.As(err, &fe) || errors.Is(err, registrar.ErrNotFound) ||
 		err == nil && (sub.Username != p.Account || !strings.EqualFold(sub.Domain, h.domainOf(p)))) {
 		return "", "", nil, errForbidden // a user learns nothing of other accounts

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palio-voip/palio/provisioning"
 	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/sip"
 )
 
 // Locations is the registrar's location service, read: the contacts an
@@ -240,18 +241,15 @@ func (h *Handler) assignDevice(w http.ResponseWriter, r *http.Request) error {
 		return fieldErr("model", trimLib(err))
 	}
 	d := provisioning.Device{MAC: mac, Model: model.Name, Name: strings.TrimSpace(req.Name), Owner: strings.TrimSpace(req.Owner)}
-	if err := (provisioning.Device{MAC: mac, Model: model.Name, Name: d.Name}).Validate(); err != nil {
-		return fieldErr("name", trimLib(err))
-	}
-	if err := (provisioning.Device{MAC: mac, Model: model.Name, Owner: d.Owner}).Validate(); err != nil {
-		return fieldErr("owner", trimLib(err))
+	if err := d.Validate(); err != nil { // name and owner, before the lines are looked up
+		return libFieldErr(err)
 	}
 	for n, name := range req.Lines {
 		sub, err := h.account(r.Context(), strings.TrimSpace(name))
 		if errors.Is(err, registrar.ErrNotFound) {
 			return fieldErr("lines", fmt.Errorf("line %d: no account %s", n+1, name))
 		}
-		var fe *FieldError
+		var fe *sip.FieldError
 		if errors.As(err, &fe) {
 			return fieldErr("lines", fmt.Errorf("line %d: %w", n+1, fe.Err))
 		}
@@ -267,11 +265,8 @@ func (h *Handler) assignDevice(w http.ResponseWriter, r *http.Request) error {
 		}
 		d.Lines = append(d.Lines, l)
 	}
-	if err := (provisioning.Device{MAC: mac, Model: model.Name, Lines: d.Lines}).Validate(); err != nil {
-		return fieldErr("lines", trimLib(err))
-	}
 	if err := d.Validate(); err != nil {
-		return fieldErr("model", trimLib(err))
+		return libFieldErr(err)
 	}
 	if err := st.PutDevice(r.Context(), d); err != nil {
 		return err
@@ -284,4 +279,14 @@ func (h *Handler) assignDevice(w http.ResponseWriter, r *http.Request) error {
 // trimLib drops a library's "provisioning: " prefix from err's text.
 func trimLib(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "provisioning: "))
+}
+
+// libFieldErr is provisioning's refusal err for the API: the field it
+// names, its text without the package's prefix.
+func libFieldErr(err error) error {
+	field, ok := sip.FieldOf(err)
+	if !ok {
+		return err
+	}
+	return fieldErr(field, trimLib(err))
 }

@@ -145,7 +145,7 @@ func (h *Handler) routePage(r *http.Request) (string, string, any, error) {
 	data := map[string]any{"Q": req, "Field": "", "Error": ""}
 	if req.Number != "" || req.From != "" {
 		out, err := h.dryRun(r.Context(), req)
-		var fe *FieldError
+		var fe *sip.FieldError
 		switch {
 		case errors.As(err, &fe):
 			data["Error"], data["Field"] = fe.Field+": "+trimPrefix(fe.Err.Error()), fe.Field

@@ -88,7 +88,7 @@ func Compile(rules []Rule) (*RuleSet, Report) {
 			rep.Disabled++
 			continue
 		}
-		c, reason := compileRule(r)
+		c, _, reason := compileRule(r)
 		if reason != "" {
 			rep.Discarded = append(rep.Discarded, Discarded{ID: r.ID, DPID: r.DPID, Reason: reason})
 			continue
@@ -104,13 +104,14 @@ func Compile(rules []Rule) (*RuleSet, Report) {
 	return rs, rep
 }
 
-// compileRule compiles one rule, or says why it cannot work.
-func compileRule(r Rule) (c compiled, reason string) {
+// compileRule compiles one rule, or says why it cannot work and which
+// field (the column's name) is at fault.
+func compileRule(r Rule) (c compiled, field, reason string) {
 	c = compiled{rule: r, fold: r.MatchFlags&FlagCaseInsensitive != 0}
 	switch r.MatchOp {
 	case Equal:
 		if r.MatchExp == "" {
-			return c, "match_exp: empty, and an equality rule needs a value"
+			return c, "match_exp", "match_exp: empty, and an equality rule needs a value"
 		}
 		c.exact = r.MatchExp
 		if c.fold {
@@ -124,32 +125,32 @@ func compileRule(r Rule) (c compiled, reason string) {
 		var tree *syntax.Regexp
 		var err error
 		if c.shape, c.re, tree, err = compileMatch(expr, c.fold); err != nil {
-			return c, fmt.Sprintf("match_exp %q: %v%s", r.MatchExp, err, re2Hint(expr))
+			return c, "match_exp", fmt.Sprintf("match_exp %q: %v%s", r.MatchExp, err, re2Hint(expr))
 		}
 		c.prefixes, c.prefixed = requiredPrefixes(tree)
 	default:
-		return c, fmt.Sprintf("match_op %d: want 0 (equality), 1 (regex) or 2 (fnmatch)", int(r.MatchOp))
+		return c, "match_op", fmt.Sprintf("match_op %d: want 0 (equality), 1 (regex) or 2 (fnmatch)", int(r.MatchOp))
 	}
 	if r.SubstExp != "" {
 		re, err := compileRegexp(r.SubstExp, c.fold)
 		if err != nil {
-			return c, fmt.Sprintf("subst_exp %q: %v%s", r.SubstExp, err, re2Hint(r.SubstExp))
+			return c, "subst_exp", fmt.Sprintf("subst_exp %q: %v%s", r.SubstExp, err, re2Hint(r.SubstExp))
 		}
 		c.subst = re
 		if r.ReplExp != "" {
 			if c.segs, reason = parseRepl(r.ReplExp, re.NumSubexp()); reason != "" {
-				return c, reason
+				return c, "repl_exp", reason
 			}
 		}
 	}
 	if strings.TrimSpace(r.TimeRec) != "" {
 		rec, err := timerec.Parse(r.TimeRec)
 		if err != nil {
-			return c, err.Error()
+			return c, "timerec", err.Error()
 		}
 		c.rec = rec
 	}
-	return c, ""
+	return c, "", ""
 }
 
 // compileMatch compiles a match_exp as Go's regexp would (Perl flags),

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/palio-voip/palio/sip"
 )
 
 func TestCompileDiscards(t *testing.T) {
@@ -62,10 +64,38 @@ func TestCompileDiscards(t *testing.T) {
 			if err == nil || err.Error() != "dialplan: rule "+strconv.Itoa(tt.rule.ID)+": "+tt.reason {
 				t.Errorf("Validate() = %v, want %q", err, "dialplan: rule "+strconv.Itoa(tt.rule.ID)+": "+tt.reason)
 			}
+			// Every reason starts with the column at fault, and Validate
+			// names it.
+			wantField := tt.reason[:strings.IndexAny(tt.reason, " :")]
+			if field, ok := sip.FieldOf(err); !ok || field != wantField {
+				t.Errorf("Validate() names field %q (%v), want %q", field, ok, wantField)
+			}
 		})
 	}
 	if err := good.Validate(); err != nil {
 		t.Errorf("Validate() of a good rule = %v, want nil", err)
+	}
+}
+
+// TestValidateStorable: Validate also refuses what would load but should
+// not be stored, naming the column.
+func TestValidateStorable(t *testing.T) {
+	good := Rule{ID: 1, MatchOp: Equal, MatchExp: "5002"}
+	for _, tc := range []struct {
+		rule  Rule
+		field string
+	}{
+		{Rule{ID: -1, MatchOp: Equal, MatchExp: "5002"}, "id"},
+		{Rule{ID: 1, DPID: -2, MatchOp: Equal, MatchExp: "5002"}, "dpid"},
+		{Rule{ID: 1, MatchOp: Equal, MatchExp: "5002", MatchFlags: 2}, "match_flags"},
+	} {
+		err := tc.rule.Validate()
+		if field, _ := sip.FieldOf(err); field != tc.field {
+			t.Errorf("%+v: Validate() = %v naming %q, want the field %q", tc.rule, err, field, tc.field)
+		}
+	}
+	if err := good.Validate(); err != nil {
+		t.Errorf("Validate(%+v) = %v", good, err)
 	}
 }
 

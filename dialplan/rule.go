@@ -3,6 +3,8 @@ package dialplan
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/palio-voip/palio/sip"
 )
 
 // MatchOp says how a rule's MatchExp is compared with the input: the
@@ -71,11 +73,26 @@ type Rule struct {
 	Attrs string
 }
 
-// Validate reports why the rule would be discarded at load time, or nil if
-// it would load. Use it to check a rule before storing it.
+// Validate reports why the rule should not be stored, or nil: why it
+// would be discarded at load time, a negative id or dpid, or match flags
+// other than 0 and FlagCaseInsensitive. The error is a *sip.FieldError
+// naming the column at fault: id, dpid, match_op, match_exp, match_flags,
+// subst_exp, repl_exp or timerec. Use it to check a rule before storing
+// it.
 func (r Rule) Validate() error {
-	if _, reason := compileRule(r); reason != "" {
-		return fmt.Errorf("dialplan: rule %d: %s", r.ID, reason)
+	bad := func(field, reason string) error {
+		return &sip.FieldError{Field: field, Err: fmt.Errorf("dialplan: rule %d: %s", r.ID, reason)}
+	}
+	switch {
+	case r.ID < 0:
+		return bad("id", "id: want a number from 1, or 0 for a new one")
+	case r.DPID < 0:
+		return bad("dpid", "dpid: want a number from 0")
+	case r.MatchFlags != 0 && r.MatchFlags != FlagCaseInsensitive:
+		return bad("match_flags", "match_flags: want 0, or 1 (case-insensitive)")
+	}
+	if _, field, reason := compileRule(r); reason != "" {
+		return bad(field, reason)
 	}
 	return nil
 }

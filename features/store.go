@@ -174,44 +174,30 @@ const MaxDescription = 255
 // long (64, OpenSIPS's column) or not made of dial characters; a user
 // that is no SIP user part; a description longer than MaxDescription
 // bytes, not UTF-8 or with control characters (a tab aside). The error
-// is a *FieldError naming the field at fault: "prefix", "user" or
+// is a *sip.FieldError naming the field at fault: "prefix", "user" or
 // "description".
 func (e ListEntry) Validate() error {
 	if e.Prefix == "" || len(e.Prefix) > 64 {
-		return &FieldError{"prefix", fmt.Errorf("features: blacklist prefix %q: want 1 to 64 characters", e.Prefix)}
+		return &sip.FieldError{Field: "prefix", Err: fmt.Errorf("features: blacklist prefix %q: want 1 to 64 characters", e.Prefix)}
 	}
 	for _, c := range e.Prefix {
 		if !(c >= '0' && c <= '9' || c == '+' || c == '*' || c == '#') {
-			return &FieldError{"prefix", fmt.Errorf("features: blacklist prefix %q: want digits, +, * or #", e.Prefix)}
+			return &sip.FieldError{Field: "prefix", Err: fmt.Errorf("features: blacklist prefix %q: want digits, +, * or #", e.Prefix)}
 		}
 	}
 	if e.User != "" {
 		if err := sip.CheckUserPart(e.User); err != nil {
-			return &FieldError{"user", fmt.Errorf("features: blacklist: %w", err)}
+			return &sip.FieldError{Field: "user", Err: fmt.Errorf("features: blacklist: %w", err)}
 		}
 	}
 	if len(e.Description) > MaxDescription {
-		return &FieldError{"description", fmt.Errorf("features: blacklist description: longer than %d bytes", MaxDescription)}
+		return &sip.FieldError{Field: "description", Err: fmt.Errorf("features: blacklist description: longer than %d bytes", MaxDescription)}
 	}
 	if !utf8.ValidString(e.Description) || strings.ContainsFunc(e.Description, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
-		return &FieldError{"description", fmt.Errorf("features: blacklist description %q: control characters or invalid UTF-8", e.Description)}
+		return &sip.FieldError{Field: "description", Err: fmt.Errorf("features: blacklist description %q: control characters or invalid UTF-8", e.Description)}
 	}
 	return nil
 }
-
-// FieldError is a refused value with the field it is in, as a form or
-// an API names it ("prefix", "description"): ListEntry.Validate returns
-// one. Its text is the error's own.
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-// Error returns the error's text (without the field: it says which).
-func (e *FieldError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the error.
-func (e *FieldError) Unwrap() error { return e.Err }
 
 // ErrNotFound is returned by a Store for a row it does not have.
 var ErrNotFound = errors.New("features: not found")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/sip"
 )
 
 // TestListEntryValidate: a refused row names the field at fault.
@@ -28,7 +29,7 @@ func TestListEntryValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.e.Validate()
-			var fe *features.FieldError
+			var fe *sip.FieldError
 			switch {
 			case tc.field == "" && err != nil:
 				t.Errorf("got %v, want valid", err)

@@ -98,71 +98,76 @@ const (
 // lines than the model has, a line whose user is no SIP user part, a key
 // that is no number, a setting whose name a template could not write, a
 // firmware URL that is not http, https or tftp, control characters or
-// overlong text anywhere.
+// overlong text anywhere. The error is a *sip.FieldError naming the field
+// at fault as the admin API does: mac, model, name, owner, lines, keys,
+// firmware_url, settings or auth_secret.
 func (d Device) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &sip.FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+	}
 	if d.MAC.IsZero() {
-		return fmt.Errorf("provisioning: device without a MAC address")
+		return bad("mac", "provisioning: device without a MAC address")
 	}
 	m, err := ParseModel(d.Model)
 	if err != nil {
-		return fmt.Errorf("provisioning: device %s: %w", d.MAC, err)
+		return bad("model", "provisioning: device %s: %w", d.MAC, err)
 	}
 	if d.Model != m.Name {
-		return fmt.Errorf("provisioning: device %s: model %q is written %q", d.MAC, d.Model, m.Name)
+		return bad("model", "provisioning: device %s: model %q is written %q", d.MAC, d.Model, m.Name)
 	}
 	for _, f := range []struct{ name, v string }{{"name", d.Name}, {"owner", d.Owner}} {
 		if err := checkText(f.v, maxText); err != nil {
-			return fmt.Errorf("provisioning: device %s %s: %w", d.MAC, f.name, err)
+			return bad(f.name, "provisioning: device %s %s: %w", d.MAC, f.name, err)
 		}
 	}
 	if len(d.Lines) > m.MaxLines {
-		return fmt.Errorf("provisioning: device %s: %d lines, a %s has %d", d.MAC, len(d.Lines), m.Display, m.MaxLines)
+		return bad("lines", "provisioning: device %s: %d lines, a %s has %d", d.MAC, len(d.Lines), m.Display, m.MaxLines)
 	}
 	for i, l := range d.Lines {
 		if err := sip.CheckUserPart(l.User); err != nil || len(l.User) > maxUser {
-			return fmt.Errorf("provisioning: device %s line %d: user %q: want a SIP user part of at most %d bytes (%v)", d.MAC, i+1, l.User, maxUser, err)
+			return bad("lines", "provisioning: device %s line %d: user %q: want a SIP user part of at most %d bytes (%v)", d.MAC, i+1, l.User, maxUser, err)
 		}
 		if l.Domain != "" && (strings.ContainsAny(l.Domain, " \t@;:<>/\"'&") || len(l.Domain) > maxText) {
-			return fmt.Errorf("provisioning: device %s line %d: domain %q is not a host name", d.MAC, i+1, l.Domain)
+			return bad("lines", "provisioning: device %s line %d: domain %q is not a host name", d.MAC, i+1, l.Domain)
 		}
 		if err := checkText(l.DisplayName, maxText); err != nil {
-			return fmt.Errorf("provisioning: device %s line %d display name: %w", d.MAC, i+1, err)
+			return bad("lines", "provisioning: device %s line %d display name: %w", d.MAC, i+1, err)
 		}
 		if err := checkText(l.Password, maxText); err != nil {
-			return fmt.Errorf("provisioning: device %s line %d password: %w", d.MAC, i+1, err)
+			return bad("lines", "provisioning: device %s line %d password: %w", d.MAC, i+1, err)
 		}
 	}
 	if len(d.Keys) > maxKeys {
-		return fmt.Errorf("provisioning: device %s: %d keys, at most %d", d.MAC, len(d.Keys), maxKeys)
+		return bad("keys", "provisioning: device %s: %d keys, at most %d", d.MAC, len(d.Keys), maxKeys)
 	}
 	for i, k := range d.Keys {
 		if err := sip.CheckUserPart(k.Number); err != nil || len(k.Number) > maxUser || strings.ContainsAny(k.Number, "|\"'<>&") {
-			return fmt.Errorf("provisioning: device %s key %d: %q is not a number", d.MAC, i+1, k.Number)
+			return bad("keys", "provisioning: device %s key %d: %q is not a number", d.MAC, i+1, k.Number)
 		}
 		if err := checkText(k.Label, maxText); err != nil {
-			return fmt.Errorf("provisioning: device %s key %d label: %w", d.MAC, i+1, err)
+			return bad("keys", "provisioning: device %s key %d label: %w", d.MAC, i+1, err)
 		}
 	}
 	if d.FirmwareURL != "" {
 		u, err := url.Parse(d.FirmwareURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tftp") || u.Host == "" || checkText(d.FirmwareURL, maxValue) != nil {
-			return fmt.Errorf("provisioning: device %s: firmware URL %q: want an http, https or tftp URL", d.MAC, d.FirmwareURL)
+			return bad("firmware_url", "provisioning: device %s: firmware URL %q: want an http, https or tftp URL", d.MAC, d.FirmwareURL)
 		}
 	}
 	if len(d.Settings) > maxSettings {
-		return fmt.Errorf("provisioning: device %s: %d settings, at most %d", d.MAC, len(d.Settings), maxSettings)
+		return bad("settings", "provisioning: device %s: %d settings, at most %d", d.MAC, len(d.Settings), maxSettings)
 	}
 	for k, v := range d.Settings {
 		if !settingName(k) {
-			return fmt.Errorf("provisioning: device %s: setting name %q: want letters, digits, _ . - (a letter or _ first)", d.MAC, k)
+			return bad("settings", "provisioning: device %s: setting name %q: want letters, digits, _ . - (a letter or _ first)", d.MAC, k)
 		}
 		if err := checkText(v, maxValue); err != nil {
-			return fmt.Errorf("provisioning: device %s setting %s: %w", d.MAC, k, err)
+			return bad("settings", "provisioning: device %s setting %s: %w", d.MAC, k, err)
 		}
 	}
 	if d.AuthSecret != "" {
 		if len(d.AuthSecret) < 8 || checkText(d.AuthSecret, maxText) != nil || strings.ContainsAny(d.AuthSecret, " :@/") {
-			return fmt.Errorf("provisioning: device %s: auth secret: want 8 to %d printable characters without spaces, ':', '@' or '/'", d.MAC, maxText)
+			return bad("auth_secret", "provisioning: device %s: auth secret: want 8 to %d printable characters without spaces, ':', '@' or '/'", d.MAC, maxText)
 		}
 	}
 	return nil

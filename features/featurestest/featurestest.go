@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/sip"
 )
 
 // TestStore checks a Store: settings stored, replaced and removed when
@@ -135,7 +136,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) features.Store) {
 				t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 			}
 		}
-		var fe *features.FieldError
+		var fe *sip.FieldError
 		if err := s.UpdateListEntry(ctx, features.ListEntry{ID: g.ID, Prefix: "08x"}); !errors.As(err, &fe) || fe.Field != "prefix" {
 			t.Errorf("a bad prefix: got %v, want a FieldError for prefix", err)
 		}

@@ -59,7 +59,7 @@ var allowed = map[string][]string{
 
 	"destination":           {"sip", "dialplan", "enum", "permission", "registrar", "routing", "snapshot", "internal/*"},
 	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
-	"features/featurestest": {"features"},
+	"features/featurestest": {"features", "sip"},
 	"admin":                 {"sip", "accounting", "alert", "alias", "dialplan", "features", "guard", "permission", "provisioning", "registrar", "routing", "internal/*"},
 	"admin/admintest":       {"admin"},
 	"store/sqlstore":        {"sip", "admin", "accounting", "alias", "dialplan", "features", "guard", "mediabox", "presence", "provisioning", "registrar", "permission", "routing", "snapshot", "internal/*"},
