@@ -68,7 +68,7 @@ type udpAddrPortWriter interface {
 // returns pc.
 func (o *overload) delayConnOf(pc net.PacketConn) net.PacketConn {
 	if o == nil || o.maxDelay <= 0 {
-		return pc
+		return rawPacketConn(pc)
 	}
 	uc, ok := pc.(*net.UDPConn)
 	if !ok {

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64 || ppc64le || riscv64 || loong64 || s390x)
+
 package sip
 
 import (
@@ -7,42 +9,42 @@ import (
 	"time"
 )
 
-// delayConn is a UDP listener whose reads measure the datagrams' queue
-// delay from the kernel's receive timestamps. sipgo reads a listener from
-// one goroutine, so the control-message buffer and the window are its own.
-type delayConn struct {
-	*net.UDPConn
-	q   *queueDelay
-	oob []byte
-	win delayWindow
-}
-
+// newDelayConn is uc read and written with raw system calls (rawUDP),
+// whose reads measure the datagrams' queue delay from the kernel's
+// receive timestamps. sipgo reads a listener from one goroutine, so the
+// control-message buffer and the window are the reader's own.
 func newDelayConn(uc *net.UDPConn, q *queueDelay) net.PacketConn {
-	rc, err := uc.SyscallConn()
+	c, err := newRawUDP(uc)
 	if err != nil {
 		return uc
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) {
+	if err := c.rc.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
 	}); err != nil || serr != nil {
-		return uc
+		return c
 	}
-	return &delayConn{UDPConn: uc, q: q, oob: make([]byte, syscall.CmsgSpace(16))}
+	var win delayWindow
+	c.oob = make([]byte, syscall.CmsgSpace(16))
+	c.onStamp = func(ts int64) {
+		now := time.Now().UnixNano()
+		win.observe(q, max(0, now-ts), now)
+	}
+	return c
 }
 
-// ReadFrom reads a datagram as net.UDPConn does, and notes how long it
-// waited in the receive queue.
-func (c *delayConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, oobn, _, ap, err := c.UDPConn.ReadMsgUDPAddrPort(b, c.oob)
+// rawPacketConn is pc read and written with raw system calls when it is
+// a UDP socket (rawUDP), else pc.
+func rawPacketConn(pc net.PacketConn) net.PacketConn {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return pc
+	}
+	c, err := newRawUDP(uc)
 	if err != nil {
-		return n, nil, err
+		return pc
 	}
-	if ts, ok := rxTimestamp(c.oob[:oobn]); ok {
-		now := time.Now().UnixNano()
-		c.win.observe(c.q, max(0, now-ts), now)
-	}
-	return n, net.UDPAddrFromAddrPort(ap), nil
+	return c
 }
 
 // rxTimestamp finds the SCM_TIMESTAMPNS message in oob (a struct timespec)

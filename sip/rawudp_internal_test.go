@@ -1,0 +1,164 @@
+//go:build linux && (amd64 || arm64 || ppc64le || riscv64 || loong64 || s390x)
+
+package sip
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestRawUDP: a listener read and written with raw system calls sees the
+// same datagrams and addresses as net.UDPConn, on IPv4, dual-stack and
+// IPv6 sockets, and honours deadlines and Close as net does.
+func TestRawUDP(t *testing.T) {
+	for _, tc := range []struct {
+		listen, peer string
+	}{
+		{"127.0.0.1:0", "127.0.0.1:0"},
+		{"[::]:0", "127.0.0.1:0"}, // an IPv4 peer of a dual-stack socket
+		{"[::1]:0", "[::1]:0"},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			pc, err := net.ListenPacket("udp", tc.listen)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", tc.listen, err)
+			}
+			c := rawPacketConn(pc)
+			defer c.Close()
+			if _, ok := c.(*rawUDP); !ok {
+				t.Fatalf("rawPacketConn gave %T", c)
+			}
+			peer, err := net.ListenPacket("udp", tc.peer)
+			if err != nil {
+				t.Skipf("no %s socket here: %v", tc.peer, err)
+			}
+			defer peer.Close()
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			host := "127.0.0.1"
+			if strings.HasPrefix(tc.peer, "[") {
+				host = "::1"
+			}
+			to := &net.UDPAddr{IP: net.ParseIP(host), Port: port}
+			if _, err := peer.WriteTo([]byte("OPTIONS sip:x SIP/2.0"), to); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := c.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "OPTIONS sip:x SIP/2.0" {
+				t.Fatalf("read %q, %v", buf[:n], err)
+			}
+			if from.String() != peer.LocalAddr().String() {
+				t.Errorf("from %v, want the peer %v", from, peer.LocalAddr())
+			}
+			// The answer goes back to that address, by WriteTo and by
+			// WriteToUDPAddrPort.
+			if _, err := c.WriteTo([]byte("SIP/2.0 200 OK"), from); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.(*rawUDP).WriteToUDPAddrPort([]byte("SIP/2.0 200 again"), from.(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"SIP/2.0 200 OK", "SIP/2.0 200 again"} {
+				_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, src, err := peer.ReadFrom(buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("peer read %q, %v; want %q", buf[:n], err, want)
+				}
+				if src.(*net.UDPAddr).Port != port {
+					t.Errorf("answer from %v, want port %d", src, port)
+				}
+			}
+			// A deadline times out as net's does.
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			_, _, err = c.ReadFrom(buf)
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("past the deadline: %v, want a timeout", err)
+			}
+			// Close ends a blocked read with net.ErrClosed.
+			_ = c.SetReadDeadline(time.Time{})
+			done := make(chan error, 1)
+			go func() { _, _, err := c.ReadFrom(buf); done <- err }()
+			time.Sleep(20 * time.Millisecond)
+			c.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, net.ErrClosed) {
+					t.Errorf("read on a closed socket: %v, want net.ErrClosed", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Close did not end the blocked read")
+			}
+		})
+	}
+}
+
+// TestRawUDPWrongFamily: an IPv6 destination on an IPv4 socket is refused
+// as net refuses it, not written to a mangled address.
+func TestRawUDPWrongFamily(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rawPacketConn(pc).(*rawUDP)
+	defer c.Close()
+	if _, err := c.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:5060")); err == nil {
+		t.Error("an IPv6 destination on an IPv4 socket was accepted")
+	}
+	if _, err := c.WriteTo([]byte("x"), &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}); err == nil {
+		t.Error("a non-UDP address was accepted")
+	}
+}
+
+// FuzzSockaddr: an address written into a raw sockaddr reads back as the
+// same address (an IPv4 one as v4-mapped on an IPv6 socket), for either
+// family, and nothing panics.
+func FuzzSockaddr(f *testing.F) {
+	f.Add([]byte{127, 0, 0, 1}, uint16(5060), true)
+	f.Add([]byte{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, uint16(0), false)
+	f.Add([]byte{10, 1, 2, 3}, uint16(65535), false)
+	f.Fuzz(func(t *testing.T, ip []byte, port uint16, v4sock bool) {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return
+		}
+		ap := netip.AddrPortFrom(a, port)
+		c := &rawUDP{family: syscall.AF_INET6}
+		if v4sock {
+			c.family = syscall.AF_INET
+		}
+		var rsa syscall.RawSockaddrAny
+		sa := (*[syscall.SizeofSockaddrInet6]byte)(unsafePointer(&rsa))
+		n, ok := c.sockaddr(sa, ap)
+		if !ok {
+			if v4sock && !a.Unmap().Is4() {
+				return // an IPv6 destination on an IPv4 socket: net's path refuses it
+			}
+			t.Fatalf("%v on family %d: refused", ap, c.family)
+		}
+		if n == 0 || n > syscall.SizeofSockaddrInet6 {
+			t.Fatalf("length %d", n)
+		}
+		got := sockaddrToAddrPort(&rsa)
+		want := ap
+		switch {
+		case v4sock:
+			want = netip.AddrPortFrom(a.Unmap(), port)
+		case a.Is4():
+			want = netip.AddrPortFrom(netip.AddrFrom16(a.As16()), port)
+		}
+		if got != want {
+			t.Fatalf("%v on family %d read back as %v, want %v", ap, c.family, got, want)
+		}
+	})
+}
+
+func unsafePointer(rsa *syscall.RawSockaddrAny) unsafe.Pointer { return unsafe.Pointer(rsa) }
