@@ -302,6 +302,9 @@ func TestTimeouts(t *testing.T) {
 		if err := c.s.Err(); !errors.Is(err, c.want) {
 			t.Errorf("%s: Err = %v, want %v", c.s.CallID(), err, c.want)
 		}
+		if !c.s.Ended() {
+			t.Errorf("%s: Ended is false after Done", c.s.CallID())
+		}
 		eventually(t, c.s.CallID()+": end handler", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -329,6 +332,13 @@ func TestMediaKeepsAlive(t *testing.T) {
 	case <-s.Done():
 		t.Fatalf("ended (%v) while media flowed", s.Err())
 	default:
+	}
+	if s.Ended() {
+		t.Fatal("Ended while media flowed")
+	}
+	s.Close()
+	if !s.Ended() {
+		t.Error("not Ended once Close returned")
 	}
 }
 

@@ -120,6 +120,15 @@ func (s *Session) Err() error {
 	return s.err
 }
 
+// Ended reports whether the session has ended or is ending: true from
+// the moment Close or a timeout ends it (and the Relay stops counting it),
+// while Done is closed only once its ports are back in the pool.
+func (s *Session) Ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // end closes the session once; it reports whether this call did.
 func (s *Session) end(reason error) bool {
 	s.mu.Lock()

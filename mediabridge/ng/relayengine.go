@@ -81,13 +81,13 @@ func (e *RelayEngine) live(callID string) *call {
 	if c == nil {
 		return nil
 	}
-	select {
-	case <-c.s.Done():
+	if c.s.Ended() {
+		// Ended, perhaps still releasing its ports: the relay no longer
+		// counts it, and neither does ng.
 		delete(e.calls, callID)
 		return nil
-	default:
-		return c
 	}
+	return c
 }
 
 // prune forgets the calls whose sessions the relay ended, once the table
