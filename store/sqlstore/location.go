@@ -51,8 +51,10 @@ type LocationStore struct {
 
 // LocationOptions tunes the location store.
 type LocationOptions struct {
-	// CacheTTL is how long a lookup result is reused (default 2 s; a
-	// negative value turns the cache off).
+	// CacheTTL is how long a lookup result is reused (a negative value
+	// turns the cache off). The default is 2 s, or WriteBack when that is
+	// longer: another node's REGISTER reaches the database only up to
+	// WriteBack later anyway, so a cache as old as that is no staler.
 	CacheTTL time.Duration
 	// Batch is the most writes one transaction takes (default 256).
 	Batch int
@@ -91,7 +93,7 @@ var _ registrar.Store = (*LocationStore)(nil)
 // Location returns the location store of db; Close it to stop its writer.
 func (db *DB) Location(o LocationOptions) *LocationStore {
 	if o.CacheTTL == 0 {
-		o.CacheTTL = 2 * time.Second
+		o.CacheTTL = max(2*time.Second, o.WriteBack)
 	}
 	if o.Batch <= 0 {
 		o.Batch = 256

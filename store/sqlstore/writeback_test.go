@@ -76,3 +76,46 @@ func TestLocationWriteBack(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteBackCacheTTL: a write-back store keeps a lookup for WriteBack
+// (another node's writes reach the database only that late anyway), not
+// only the 2 s of a write-through one: a phone's refresh a few seconds
+// after the last reads no row.
+func TestWriteBackCacheTTL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		ctx := context.Background()
+		db := open(t)
+		for _, tc := range []struct {
+			writeBack time.Duration
+			later     time.Duration
+			reads     int
+		}{
+			{time.Minute, 30 * time.Second, 1}, // within WriteBack: from the cache
+			{time.Minute, 61 * time.Second, 2}, // past it: read again
+			{0, 3 * time.Second, 2},            // write-through: 2 s
+			{0, 1500 * time.Millisecond, 1},    // write-through, within 2 s
+		} {
+			loc := db.Location(sqlstore.LocationOptions{WriteBack: tc.writeBack})
+			now := time.Now()
+			sqlstore.SetNow(loc, func() time.Time { return now })
+			reads := 0
+			sqlstore.SetReadHook(loc, func() { reads++ })
+			b := registrar.Binding{AOR: "5002", Contact: "sip:5002@192.0.2.7:5060", Transport: "UDP", Q: 1, CallID: "c1", CSeq: 1,
+				Expires: now.Add(time.Hour).Truncate(time.Second)}
+			if err := loc.Put(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range []time.Duration{0, tc.later} {
+				now = now.Add(at)
+				bs, err := loc.Lookup(ctx, "5002")
+				if err != nil || len(bs) != 1 {
+					t.Fatalf("lookup: %v, %v", bs, err)
+				}
+			}
+			if reads != tc.reads {
+				t.Errorf("write-back %v, lookups %v apart: %d reads of the database, want %d", tc.writeBack, tc.later, reads, tc.reads)
+			}
+			loc.Close()
+		}
+	})
+}
