@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/palio-voip/palio/features"
-	"github.com/palio-voip/palio/sip"
 )
 
 // ListEntry is a row of an account's blacklist (OpenSIPS's
@@ -197,11 +196,7 @@ func (h *Handler) addGlobal(w http.ResponseWriter, r *http.Request) error {
 	}
 	e := features.ListEntry{Prefix: strings.TrimSpace(req.Prefix), Whitelist: req.Allow, Description: strings.TrimSpace(req.Description)}
 	if err := e.Validate(); err != nil {
-		var fe *sip.FieldError
-		if errors.As(err, &fe) {
-			return fieldErr(fe.Field, err)
-		}
-		return fieldErr("prefix", err)
+		return err // a *sip.FieldError naming prefix or description
 	}
 	prefix := e.Prefix
 	e, err := h.cfg.Features.AddListEntry(r.Context(), e)
@@ -301,11 +296,7 @@ func (h *Handler) editGlobal(w http.ResponseWriter, r *http.Request) error {
 		e.Description = strings.TrimSpace(*req.Description)
 	}
 	if err := e.Validate(); err != nil {
-		var fe *sip.FieldError
-		if errors.As(err, &fe) {
-			return fieldErr(fe.Field, err)
-		}
-		return fieldErr("prefix", err)
+		return err // a *sip.FieldError naming prefix or description
 	}
 	err = up.UpdateListEntry(r.Context(), e)
 	if errors.Is(err, features.ErrExists) {

@@ -232,6 +232,13 @@ func (h *Handler) createRule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// setIf sets *dst to *v when the request gave v.
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
 func (h *Handler) editRule(w http.ResponseWriter, r *http.Request) error {
 	st, err := h.rules()
 	if err != nil {
@@ -250,28 +257,16 @@ func (h *Handler) editRule(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	next := ruleOf(cur)
-	set := func(dst *int, v *int) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	setS := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&next.DPID, req.DPID)
-	set(&next.Priority, req.Priority)
-	set(&next.MatchOp, req.MatchOp)
-	setS(&next.MatchExp, req.MatchExp)
-	set(&next.MatchFlags, req.MatchFlags)
-	setS(&next.SubstExp, req.SubstExp)
-	setS(&next.ReplExp, req.ReplExp)
-	setS(&next.TimeRec, req.TimeRec)
-	setS(&next.Attrs, req.Attrs)
-	if req.Disabled != nil {
-		next.Disabled = *req.Disabled
-	}
+	setIf(&next.DPID, req.DPID)
+	setIf(&next.Priority, req.Priority)
+	setIf(&next.MatchOp, req.MatchOp)
+	setIf(&next.MatchExp, req.MatchExp)
+	setIf(&next.MatchFlags, req.MatchFlags)
+	setIf(&next.SubstExp, req.SubstExp)
+	setIf(&next.ReplExp, req.ReplExp)
+	setIf(&next.TimeRec, req.TimeRec)
+	setIf(&next.Attrs, req.Attrs)
+	setIf(&next.Disabled, req.Disabled)
 	if next == ruleOf(cur) {
 		writeJSON(w, http.StatusOK, next)
 		return nil

@@ -50,18 +50,7 @@ func (s *MemStore) Load(ctx context.Context) (Data, error) {
 
 // SetGatewayState stores the state of gateway gwid.
 func (s *MemStore) SetGatewayState(ctx context.Context, gwid string, state State) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("routing: set gateway %s state: %w", gwid, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.d.Gateways {
-		if s.d.Gateways[i].GWID == gwid {
-			s.d.Gateways[i].State = state
-			return nil
-		}
-	}
-	return fmt.Errorf("routing: set gateway %s state: %w", gwid, ErrNotFound)
+	return s.updateGateway(ctx, gwid, "state", func(g *Gateway) { g.State = state })
 }
 
 // SetCarrierState stores the state of carrier id.
@@ -82,34 +71,29 @@ func (s *MemStore) SetCarrierState(ctx context.Context, id string, state State) 
 
 // SetGatewayAddress stores the address and attrs of gateway gwid.
 func (s *MemStore) SetGatewayAddress(ctx context.Context, gwid, address, attrs string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("routing: set gateway %s address: %w", gwid, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.d.Gateways {
-		if s.d.Gateways[i].GWID == gwid {
-			s.d.Gateways[i].Address, s.d.Gateways[i].Attrs = address, attrs
-			return nil
-		}
-	}
-	return fmt.Errorf("routing: set gateway %s address: %w", gwid, ErrNotFound)
+	return s.updateGateway(ctx, gwid, "address", func(g *Gateway) { g.Address, g.Attrs = address, attrs })
 }
 
 // SetGatewayTLS stores the TLS settings of gateway gwid.
 func (s *MemStore) SetGatewayTLS(ctx context.Context, gwid string, t GatewayTLS) error {
+	return s.updateGateway(ctx, gwid, "tls", func(g *Gateway) { g.TLS = t })
+}
+
+// updateGateway applies set to the row of gwid; what names the change in
+// errors.
+func (s *MemStore) updateGateway(ctx context.Context, gwid, what string, set func(*Gateway)) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("routing: set gateway %s tls: %w", gwid, err)
+		return fmt.Errorf("routing: set gateway %s %s: %w", gwid, what, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.d.Gateways {
 		if s.d.Gateways[i].GWID == gwid {
-			s.d.Gateways[i].TLS = t
+			set(&s.d.Gateways[i])
 			return nil
 		}
 	}
-	return fmt.Errorf("routing: set gateway %s tls: %w", gwid, ErrNotFound)
+	return fmt.Errorf("routing: set gateway %s %s: %w", gwid, what, ErrNotFound)
 }
 
 // AddStateChange records c, keeping the last HistoryKeep of its gateway.

@@ -156,19 +156,9 @@ func (r *Router) storeAndReload(ctx context.Context, gwid, what string, store fu
 // storeAddress checks and writes the new address of gwid, without its
 // placeholder mark.
 func (r *Router) storeAddress(ctx context.Context, gwid, address string) error {
-	d, err := r.store.Load(ctx)
+	row, err := r.storedGateway(ctx, gwid)
 	if err != nil {
-		return fmt.Errorf("routing: gateway %s: %w", gwid, err)
-	}
-	var row *Gateway
-	for i := range d.Gateways {
-		if d.Gateways[i].GWID == gwid {
-			row = &d.Gateways[i]
-			break
-		}
-	}
-	if row == nil {
-		return fmt.Errorf("routing: gateway %s: %w", gwid, ErrNotFound)
+		return err
 	}
 	row.Address = strings.TrimSpace(address)
 	row.Attrs = withoutPlaceholder(row.Attrs)
@@ -179,4 +169,19 @@ func (r *Router) storeAddress(ctx context.Context, gwid, address string) error {
 		return fmt.Errorf("routing: gateway %s: %w", gwid, err)
 	}
 	return nil
+}
+
+// storedGateway is the store's row of gwid, as it is now (ErrNotFound
+// for none), for a write that changes part of it.
+func (r *Router) storedGateway(ctx context.Context, gwid string) (*Gateway, error) {
+	d, err := r.store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("routing: gateway %s: %w", gwid, err)
+	}
+	for i := range d.Gateways {
+		if d.Gateways[i].GWID == gwid {
+			return &d.Gateways[i], nil
+		}
+	}
+	return nil, fmt.Errorf("routing: gateway %s: %w", gwid, ErrNotFound)
 }

@@ -77,19 +77,9 @@ func (r *Router) SetGatewayTLS(ctx context.Context, gwid string, t GatewayTLS) e
 
 // storeTLS checks and writes the TLS settings of gwid.
 func (r *Router) storeTLS(ctx context.Context, gwid string, t GatewayTLS) error {
-	d, err := r.store.Load(ctx)
+	row, err := r.storedGateway(ctx, gwid)
 	if err != nil {
-		return fmt.Errorf("routing: gateway %s: %w", gwid, err)
-	}
-	var row *Gateway
-	for i := range d.Gateways {
-		if d.Gateways[i].GWID == gwid {
-			row = &d.Gateways[i]
-			break
-		}
-	}
-	if row == nil {
-		return fmt.Errorf("routing: gateway %s: %w", gwid, ErrNotFound)
+		return err
 	}
 	row.TLS = t
 	if err := ValidateGateway(*row); err != nil {
