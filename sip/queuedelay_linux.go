@@ -25,7 +25,7 @@ func newDelayConn(uc *net.UDPConn, q *queueDelay) net.PacketConn {
 		return c
 	}
 	var win delayWindow
-	c.rd.oob = make([]byte, syscall.CmsgSpace(16))
+	c.oob = make([]byte, syscall.CmsgSpace(16))
 	c.onStamp = func(ts int64) {
 		now := time.Now().UnixNano()
 		win.observe(q, max(0, now-ts), now)

@@ -162,28 +162,3 @@ func FuzzSockaddr(f *testing.F) {
 }
 
 func unsafePointer(rsa *syscall.RawSockaddrAny) unsafe.Pointer { return unsafe.Pointer(rsa) }
-
-// TestRawUDPAllocs: a write and a read through the raw path allocate
-// nothing of their own (ReadFrom's net.Addr aside, which net's allocates
-// too).
-func TestRawUDPAllocs(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rawPacketConn(pc).(*rawUDP)
-	defer c.Close()
-	to := c.LocalAddr().(*net.UDPAddr).AddrPort()
-	msg, buf := []byte("OPTIONS sip:x SIP/2.0"), make([]byte, 1500)
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := c.WriteToUDPAddrPort(msg, to); err != nil {
-			t.Fatal(err)
-		}
-		if n, _, err := c.readAddrPort(buf); err != nil || n != len(msg) {
-			t.Fatalf("read %d, %v", n, err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations a write and read, want 0", allocs)
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -25,79 +24,12 @@ import (
 type rawUDP struct {
 	*net.UDPConn
 	rc     syscall.RawConn
-	family int // AF_INET or AF_INET6
-	// onStamp, when set (the socket has SO_TIMESTAMPNS), is handed each
-	// datagram's receive time; rd.oob then holds the control messages.
+	family int    // AF_INET or AF_INET6
+	oob    []byte // control messages of the reads, when stamped (one reader)
+	// stamped: the socket has SO_TIMESTAMPNS set; each read then hands
+	// the datagram's receive time to onStamp.
 	onStamp func(ns int64)
-	rmu     sync.Mutex // one read at a time: they share rd
-	rd      rawRead
 }
-
-// rawRead is the state of a recvmsg, kept in its conn so that a read
-// allocates nothing of its own.
-type rawRead struct {
-	msg   syscall.Msghdr
-	iov   syscall.Iovec
-	rsa   syscall.RawSockaddrAny
-	oob   []byte
-	n     int
-	oobn  int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool // do, bound once
-}
-
-// do is the RawConn.Read callback: one recvmsg, false on EAGAIN (the
-// poller then waits until the socket is readable).
-func (r *rawRead) do(fd uintptr) bool {
-	for {
-		r.msg.Namelen = uint32(syscall.SizeofSockaddrAny)
-		if len(r.oob) > 0 {
-			r.msg.SetControllen(len(r.oob))
-		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		r.n, r.oobn, r.errno = int(n), int(r.msg.Controllen), e
-		return true
-	}
-}
-
-// rawWrite is the state of a sendto, pooled so that a write allocates
-// nothing of its own (writes to one listener run concurrently).
-type rawWrite struct {
-	sa    [syscall.SizeofSockaddrInet6]byte
-	salen uintptr
-	p     unsafe.Pointer
-	len   int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool // do, bound once
-}
-
-// do is the RawConn.Write callback: one sendto, false on EAGAIN (the send
-// buffer is full: the poller waits until the socket is writable).
-func (w *rawWrite) do(fd uintptr) bool {
-	for {
-		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(w.p), uintptr(w.len), 0, uintptr(unsafe.Pointer(&w.sa[0])), w.salen)
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		w.errno = e
-		return true
-	}
-}
-
-var rawWrites = sync.Pool{New: func() any {
-	w := new(rawWrite)
-	w.fn = w.do
-	return w
-}}
 
 func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 	rc, err := uc.SyscallConn()
@@ -105,7 +37,6 @@ func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 		return nil, err
 	}
 	c := &rawUDP{UDPConn: uc, rc: rc}
-	c.rd.fn = c.rd.do
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		var sa syscall.Sockaddr
@@ -136,32 +67,51 @@ func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *rawUDP) readAddrPort(b []byte) (int, netip.AddrPort, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	r := &c.rd
-	r.iov = syscall.Iovec{}
+	var (
+		rsa   syscall.RawSockaddrAny
+		n     int
+		oobn  int
+		errno syscall.Errno
+	)
+	var iov syscall.Iovec
 	if len(b) > 0 {
-		r.iov.Base = &b[0]
-		r.iov.SetLen(len(b))
+		iov.Base = &b[0]
+		iov.SetLen(len(b))
 	}
-	r.msg = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&r.rsa)), Iov: &r.iov, Iovlen: 1}
-	if len(r.oob) > 0 {
-		r.msg.Control = &r.oob[0]
+	msg := syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&rsa)), Namelen: uint32(syscall.SizeofSockaddrAny), Iov: &iov, Iovlen: 1}
+	if len(c.oob) > 0 {
+		msg.Control = &c.oob[0]
+		msg.SetControllen(len(c.oob))
 	}
-	err := c.rc.Read(r.fn)
-	r.iov.Base = nil // do not keep the caller's buffer
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			msg.Namelen = uint32(syscall.SizeofSockaddrAny)
+			if len(c.oob) > 0 {
+				msg.SetControllen(len(c.oob))
+			}
+			r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // wait until the poller finds it readable
+			}
+			n, oobn, errno = int(r), int(msg.Controllen), e
+			return true
+		}
+	})
 	if err != nil {
 		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
 	}
-	if r.errno != 0 {
-		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: r.errno}
+	if errno != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: errno}
 	}
 	if c.onStamp != nil {
-		if ts, ok := rxTimestamp(r.oob[:r.oobn]); ok {
+		if ts, ok := rxTimestamp(c.oob[:oobn]); ok {
 			c.onStamp(ts)
 		}
 	}
-	return r.n, sockaddrToAddrPort(&r.rsa), nil
+	return n, sockaddrToAddrPort(&rsa), nil
 }
 
 // WriteTo sends one datagram to addr.
@@ -175,20 +125,31 @@ func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 // WriteToUDPAddrPort sends one datagram to ap.
 func (c *rawUDP) WriteToUDPAddrPort(b []byte, ap netip.AddrPort) (int, error) {
-	w := rawWrites.Get().(*rawWrite)
-	defer rawWrites.Put(w)
-	salen, ok := c.sockaddr(&w.sa, ap)
+	var sa [syscall.SizeofSockaddrInet6]byte
+	salen, ok := c.sockaddr(&sa, ap)
 	if !ok {
 		return c.UDPConn.WriteToUDPAddrPort(b, ap)
 	}
-	w.salen, w.len, w.errno, w.p = salen, len(b), 0, nil
+	var p unsafe.Pointer
 	if len(b) > 0 {
-		w.p = unsafe.Pointer(&b[0])
+		p = unsafe.Pointer(&b[0])
 	}
-	err := c.rc.Write(w.fn)
-	w.p = nil // do not keep the caller's buffer
-	if err == nil && w.errno != 0 {
-		err = w.errno
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for {
+			_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(p), uintptr(len(b)), 0, uintptr(unsafe.Pointer(&sa[0])), salen)
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // the send buffer is full: wait until writable
+			}
+			errno = e
+			return true
+		}
+	})
+	if err == nil && errno != 0 {
+		err = errno
 	}
 	if err != nil {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(ap), Err: err}
