@@ -305,6 +305,15 @@ func (l *syncLog) count(s string) int {
 	return strings.Count(l.b.String(), s)
 }
 
+// countAfter waits up to 5 s for n lines with s (a state change is
+// published before its line is written) and returns how many there are.
+func (l *syncLog) countAfter(s string, n int) int {
+	for deadline := time.Now().Add(5 * time.Second); l.count(s) < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return l.count(s)
+}
+
 // TestProbeLogsStateChangesOnly: a gateway that stays unreachable is
 // logged once, whether probing takes it down or it was down already
 // (stored inactive), and then only when its state changes.
@@ -351,10 +360,11 @@ func TestProbeLogsStateChangesOnly(t *testing.T) {
 			waitState(t, r, "g1", routing.StateActive)
 			p.set("g1", 503)
 			waitState(t, r, "g1", routing.StateInactive)
-			if n := logs.count("active -> inactive"); n != 1+boolInt(tt.stored == routing.StateActive) {
+			down := 1 + boolInt(tt.stored == routing.StateActive)
+			if n := logs.countAfter("active -> inactive", down); n != down {
 				t.Errorf("got %d down lines, want one per state change", n)
 			}
-			if n := logs.count("inactive -> active"); n != 1 {
+			if n := logs.countAfter("inactive -> active", 1); n != 1 {
 				t.Errorf("got %d up lines, want 1", n)
 			}
 		})

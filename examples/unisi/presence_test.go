@@ -193,7 +193,9 @@ func TestBaresipVoicemailLamp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(baresipModules, "mwi.so")); err != nil {
 		t.Skipf("baresip's mwi module is not in %s: %v", baresipModules, err)
 	}
-	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n")
+	// The flood guard off: a looping baresip (below) would get the
+	// loopback address blocked for the next one.
+	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[routing]\nprobe_interval = \"0s\"\n[guard.flood]\nenabled = false\n")
 	e.start()
 	dir := t.TempDir()
 	config := fmt.Sprintf("poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:%d\nnet_interface\t\t127.0.0.1\nmodule_path\t\t%s\n"+
@@ -204,28 +206,47 @@ func TestBaresipVoicemailLamp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := &syncBuffer{}
-	cmd := exec.Command("baresip", "-f", dir, "-s", "-t", "30")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// baresip 1.0's mwi module sometimes re-SUBSCRIBEs in a loop right
+	// after its REGISTER's 200, a new subscription every millisecond
+	// before any answer can come back (seen at the session's first
+	// commit as since, on every server change alike); such a run is
+	// restarted, up to three baresips in all.
+	var out *syncBuffer
+	shows := func(what string, within time.Duration) bool {
+		for deadline := time.Now().Add(within); !strings.Contains(out.String(), what); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+		return true
 	}
-	t.Cleanup(func() {
+	for attempt := 1; ; attempt++ {
+		out = &syncBuffer{}
+		cmd := exec.Command("baresip", "-f", dir, "-s", "-t", "30")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		if shows("Voice-Message: 0/0 (0/0)", 10*time.Second) { // the first NOTIFY: an empty mailbox
+			break
+		}
+		looped := strings.Count(out.String(), "mwi: subscribing") > 20
+		if !looped || attempt == 3 {
+			t.Fatalf("baresip never showed the empty mailbox (attempt %d, its SUBSCRIBE loop: %v):\n%s\nserver:\n%s",
+				attempt, looped, tail(out.String(), 40), tail(e.stderr.String(), 20))
+		}
+		t.Logf("baresip %d looped on its SUBSCRIBE: starting another", attempt)
 		cmd.Process.Kill()
 		cmd.Wait()
-	})
-	wait := func(what string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), what); {
-			if time.Now().After(deadline) {
-				t.Fatalf("baresip never showed %q:\n%s\nserver:\n%s", what, tail(out.String(), 40), tail(e.stderr.String(), 20))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 	}
-	wait("Voice-Message: 0/0 (0/0)") // the first NOTIFY: an empty mailbox
 	e.cli(0, "mwi", "5002", "3", "1")
-	wait("Voice-Message: 3/1 (0/0)")
+	if !shows("Voice-Message: 3/1 (0/0)", 10*time.Second) {
+		t.Fatalf("baresip never showed the lamp on:\n%s\nserver:\n%s", tail(out.String(), 40), tail(e.stderr.String(), 20))
+	}
 	if !strings.Contains(out.String(), "Messages-Waiting: yes") {
 		t.Errorf("the lamp's NOTIFY does not say Messages-Waiting: yes:\n%s", tail(out.String(), 30))
 	}
