@@ -210,27 +210,50 @@ func markReceived(b, r *Request) {
 	}
 }
 
-// compactVias rewrites the Via header fields of b, a copy of an INVITE
-// about to get our Via on top, in their compact form ("v:"), as RFC 3261
-// §7.3.3 allows and every element must accept. On the wire nothing changes
-// for the next hop: the same Via values, in the same order, under ours.
-// What changes is the hop-by-hop ACK that sipgo's client transaction
-// builds for a 3xx-6xx answer (a 486, the 487 after a CANCEL): sipgo
-// copies every field named "Via" of the INVITE into it, where RFC 3261
-// §17.1.1.3 wants exactly one, the INVITE's top Via (ours). With the
-// caller's Vias in compact form, only ours is named "Via".
-func compactVias(b *Request) {
+// hideCallerVias keeps the Via header fields of b, a copy of an INVITE about
+// to get our Via on top, out of sight of sipgo while leaving the wire as it
+// was: the next hop reads the same Via lines, in their long form, in the
+// same order, under ours. What sipgo must not see is the hop-by-hop ACK
+// its client transaction builds for a 3xx-6xx answer (a 486, the 487 after
+// a CANCEL): it copies every header field named "Via" of the INVITE into
+// it, where RFC 3261 §17.1.1.3 wants exactly one, the INVITE's top Via
+// (ours).
+//
+// The caller's Vias therefore travel in the name of the Max-Forwards
+// field, which every forwarded request has (decMaxForwards runs first) and
+// which neither sipgo's ACK nor our CANCEL copies: sipgo writes a field as
+// its name, ": ", its value, so a field named "Via: A\r\nVia: B\r\nMax-Forwards"
+// with the value "69" is, on the wire, the lines Via: A, Via: B and
+// Max-Forwards: 69. It sits right under ours (addVia prepends after this).
+// The compact form ("v:") once did the same job with less cunning, but
+// SIPp's [last_Via:], the shared harness's UAS, copies only long-form
+// Vias into its answers, and answers without the caller's Via reached the
+// caller with no Via at all.
+func hideCallerVias(b *Request) {
 	vias := b.GetHeaders("Via")
-	if len(vias) == 0 {
+	mf := b.MaxForwards()
+	if len(vias) == 0 || mf == nil {
 		return
 	}
 	// Every one: RemoveHeader takes the first only, and a request that
-	// passed another proxy has several (its compact ones are read as Via).
+	// passed another proxy has several (compact ones are read as Via).
 	for b.RemoveHeader("Via") {
 	}
-	for i := len(vias) - 1; i >= 0; i-- {
-		b.PrependHeader(sipmsg.NewHeader("v", vias[i].Value()))
+	b.RemoveHeader("Max-Forwards")
+	b.PrependHeader(sipmsg.NewHeader(viaCarrierName(vias), mf.Value()))
+}
+
+// viaCarrierName returns the name of the field that carries vias (see
+// hideCallerVias): each as a long-form Via line, then "Max-Forwards".
+func viaCarrierName(vias []sipmsg.Header) string {
+	var sb strings.Builder
+	for _, v := range vias {
+		sb.WriteString("Via: ")
+		sb.WriteString(v.Value())
+		sb.WriteString("\r\n")
 	}
+	sb.WriteString("Max-Forwards")
+	return sb.String()
 }
 
 // addVia prepends our Via for transport and points b at the listener that
@@ -289,7 +312,7 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 	decMaxForwards(b, r)
 	markReceived(b, r)
 	if r.IsInvite() {
-		compactVias(b)
+		hideCallerVias(b)
 	}
 	tp := hop.transport
 	secure := isSIPS(&r.Recipient) || isSIPS(&t.URI) || (route != nil && isSIPS(route))
@@ -427,7 +450,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	decMaxForwards(b, r)
 	markReceived(b, r)
 	if r.IsInvite() {
-		compactVias(b)
+		hideCallerVias(b)
 	}
 	branch := newBranch("")
 	if !r.IsInvite() && !r.IsAck() {

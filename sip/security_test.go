@@ -425,3 +425,70 @@ func TestNon2xxAckHasOneVia(t *testing.T) {
 		check(t, inv, ack)
 	})
 }
+
+// TestCalleeCopyingLongViasOnly: a UAS that builds its answers by copying
+// the INVITE's "Via:" lines as text, as SIPp's [last_Via:] does, and reads
+// no compact "v:" line, still answers the caller through the proxy: the
+// forwarded INVITE carries every Via in long form, so the 180 and the 200
+// reach the caller with its own Via, the one its transaction matches.
+func TestCalleeCopyingLongViasOnly(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	invites := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			raw := string(buf[:n])
+			if !strings.HasPrefix(raw, "INVITE ") {
+				continue
+			}
+			var copied []string
+			for _, line := range strings.Split(raw, "\r\n") {
+				for _, name := range []string{"Via:", "From:", "To:", "Call-ID:", "CSeq:", "Record-Route:"} {
+					if strings.HasPrefix(line, name) {
+						if name == "To:" {
+							line += ";tag=uas"
+						}
+						copied = append(copied, line)
+					}
+				}
+			}
+			head := strings.Join(copied, "\r\n") + "\r\nContact: <sip:5002@" + pc.LocalAddr().String() + ">\r\n"
+			for _, status := range []string{"180 Ringing", "200 OK"} {
+				_, _ = pc.WriteTo([]byte("SIP/2.0 "+status+"\r\n"+head+"Content-Length: 0\r\n\r\n"), from)
+			}
+			select {
+			case invites <- raw:
+			default:
+			}
+		}
+	}()
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, "sip:5002@"+pc.LocalAddr().String()))
+	ctx := ctxT(t, 5*time.Second)
+	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := call.WaitFinal(ctx)
+	if err != nil || final.StatusCode != 200 {
+		t.Fatalf("caller: %v %v, want the callee's 200", final, err)
+	}
+	_ = call.Ack()
+	raw := <-invites
+	if strings.Contains(raw, "\r\nv:") {
+		t.Errorf("the forwarded INVITE has a compact Via:\n%s", raw)
+	}
+	if n := strings.Count(raw, "\r\nVia: "); n != 2 {
+		t.Errorf("the forwarded INVITE has %d long-form Via lines, want ours and the caller's:\n%s", n, raw)
+	}
+}
