@@ -362,9 +362,17 @@ func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Bin
 }
 
 // read reads the bindings of aor from the database.
+// lookupQuery reads the bindings of one AOR (an empty domain matches the
+// rows stored without one).
+var lookupQuery = "SELECT " + strings.Join(locationCols, ", ") + " FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL))"
+
 func (s *LocationStore) read(ctx context.Context, aor string) ([]registrar.Binding, error) {
 	user, domain := splitAOR(aor)
-	rows, err := s.db.r.QueryContext(ctx, "SELECT "+strings.Join(locationCols, ", ")+" FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL))", user, domain, domain)
+	st, err := s.db.readStmt(ctx, lookupQuery)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
+	}
+	rows, err := st.QueryContext(ctx, user, domain, domain)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
 	}

@@ -72,7 +72,11 @@ func (s *SubscriberStore) Subscriber(ctx context.Context, username, domain strin
 	var sub registrar.Subscriber
 	var blocked int
 	var inbound string
-	err := s.db.r.QueryRowContext(ctx, q, args...).Scan(&sub.Username, &sub.Domain, &sub.Password, &sub.HA1, &sub.HA1SHA256, &blocked, &inbound)
+	st, err := s.db.readStmt(ctx, q)
+	if err != nil {
+		return sub, fmt.Errorf("sqlstore: subscriber %s: %w", username, err)
+	}
+	err = st.QueryRowContext(ctx, args...).Scan(&sub.Username, &sub.Domain, &sub.Password, &sub.HA1, &sub.HA1SHA256, &blocked, &inbound)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sub, registrar.ErrNotFound
 	}
@@ -81,7 +85,11 @@ func (s *SubscriberStore) Subscriber(ctx context.Context, username, domain strin
 	}
 	sub.Blocked = blocked != 0
 	sub.InboundClasses = splitList(inbound)
-	rows, err := s.db.r.QueryContext(ctx, "SELECT grp FROM grp WHERE username = ? AND domain = ? ORDER BY id", sub.Username, sub.Domain)
+	st, err = s.db.readStmt(ctx, "SELECT grp FROM grp WHERE username = ? AND domain = ? ORDER BY id")
+	if err != nil {
+		return sub, fmt.Errorf("sqlstore: subscriber %s classes: %w", username, err)
+	}
+	rows, err := st.QueryContext(ctx, sub.Username, sub.Domain)
 	if err != nil {
 		return sub, fmt.Errorf("sqlstore: subscriber %s classes: %w", username, err)
 	}
