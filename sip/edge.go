@@ -176,7 +176,57 @@ func validate(r *Request) error {
 		// compares equal only without case.
 		return errors.New("Bad Request: CSeq method mismatch")
 	}
+	for _, h := range r.GetHeaders("Via") {
+		if v, ok := h.(*sipmsg.ViaHeader); ok && !validVia(v) {
+			// Responses find their way back by the Vias, and a forwarded
+			// request carries them on: one whose sent-by is garbage
+			// (sipgo keeps control bytes, even a line break, in a host)
+			// is refused here rather than passed to the next hop.
+			return errors.New("Bad Request: malformed Via")
+		}
+	}
 	return nil
+}
+
+// validVia reports whether v's sent-protocol is SIP/2.0 over some
+// transport and its sent-by host is well formed.
+func validVia(v *sipmsg.ViaHeader) bool {
+	return strings.EqualFold(v.ProtocolName, "SIP") && v.ProtocolVersion == "2.0" &&
+		validToken(v.Transport) && validViaHost(v.Host)
+}
+
+// validToken reports whether s is a non-empty run of letters and digits
+// (what a Via's transport is: UDP, TCP, TLS, SCTP, WS, WSS).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// validViaHost reports whether host can be a Via's sent-by host (RFC 3261
+// §25.1: a host name, an IPv4 address or a bracketed IPv6 reference; '_'
+// is let through, as some devices put it in their host names).
+func validViaHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == ':', c == '[', c == ']', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // supportedVersion reports whether r speaks SIP/2.0, the only version

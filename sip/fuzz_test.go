@@ -77,7 +77,8 @@ func FuzzServeRequest(f *testing.F) {
 		f.Add(b)
 	}
 	uas, _ := ParseURI("sip:5002@127.0.0.1:5090")
-	s := newOfflineServer(f, &scripted{codes: []int{100, 180, 200}}, Target{URI: uas})
+	down := &scripted{codes: []int{100, 180, 200}}
+	s := newOfflineServer(f, down, Target{URI: uas})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := sipmsg.ParseMessage(data)
 		if err != nil {
@@ -89,6 +90,10 @@ func FuzzServeRequest(f *testing.F) {
 		}
 		r.SetSource("127.0.0.1:5070")
 		r.SetTransport("UDP")
+		vias := len(r.GetHeaders("Via"))
+		down.mu.Lock()
+		before := len(down.sent)
+		down.mu.Unlock()
 		tx := newFakeServerTx()
 		absorbed := counterValue(s.metrics.absorbed)
 		done := make(chan struct{})
@@ -113,6 +118,18 @@ func FuzzServeRequest(f *testing.F) {
 		}
 		if finals != want {
 			t.Fatalf("%s got %d final responses %v, want %d", r.Method, finals, tx.codes(), want)
+		}
+		// What went downstream carries, on the wire, the request's Vias
+		// under ours, each once and in long form (sipgo's parser is
+		// lenient with other fields, whose oddities pass through).
+		down.mu.Lock()
+		sent := append([]*Request(nil), down.sent[before:]...)
+		down.mu.Unlock()
+		for _, b := range sent {
+			wire := b.String()
+			if got := strings.Count(wire, "\r\nVia: "); got != vias+1 {
+				t.Fatalf("the forwarded %s has %d Vias, want %d:\n%s", b.Method, got, vias+1, wire)
+			}
 		}
 	})
 }
