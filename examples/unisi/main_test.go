@@ -138,17 +138,24 @@ func (e *example) cliT(t *testing.T, want int, args ...string) string {
 }
 
 // start runs the server until the test ends (or stop), waiting until it
-// answers OPTIONS. The SIP port was free when newExample picked it; if
-// another process took it since, start picks another and tries again.
+// answers OPTIONS. The SIP and HTTP ports were free when they were picked;
+// if another process took one since, start picks another for it and tries
+// again.
 func (e *example) start() {
 	e.t.Helper()
 	for attempt := 1; ; attempt++ {
+		before := len(e.stderr.String())
 		code, up := e.try()
 		if up {
 			return
 		}
-		if attempt < 5 && strings.Contains(e.stderr.String(), "address already in use") {
-			e.addr = "127.0.0.1:" + strconv.Itoa(freePort(e.t, "udp"))
+		failed := e.stderr.String()[before:]
+		if attempt < 5 && strings.Contains(failed, "address already in use") {
+			if e.http != "" && strings.Contains(failed, "http: listen tcp "+e.http) {
+				e.http = "127.0.0.1:" + strconv.Itoa(freePort(e.t, "tcp"))
+			} else {
+				e.addr = "127.0.0.1:" + strconv.Itoa(freePort(e.t, "udp"))
+			}
 			continue
 		}
 		e.t.Fatalf("server exited %d:\n%s", code, e.stderr.String())
