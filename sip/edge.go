@@ -197,32 +197,22 @@ func validVia(v *sipmsg.ViaHeader) bool {
 
 // validToken reports whether s is a non-empty run of letters and digits
 // (what a Via's transport is: UDP, TCP, TLS, SCTP, WS, WSS).
-func validToken(s string) bool {
+func validToken(s string) bool { return alnumOr(s, "") }
+
+// validViaHost reports whether host can be a Via's sent-by host (RFC 3261
+// §25.1: a host name, an IPv4 address or a bracketed IPv6 reference; '_'
+// is let through, as some devices put it in their host names).
+func validViaHost(host string) bool { return alnumOr(host, "-.:[]_") }
+
+// alnumOr reports whether s is non-empty and each of its bytes a letter, a
+// digit or one of extra.
+func alnumOr(s, extra string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validViaHost reports whether host can be a Via's sent-by host (RFC 3261
-// §25.1: a host name, an IPv4 address or a bracketed IPv6 reference; '_'
-// is let through, as some devices put it in their host names).
-func validViaHost(host string) bool {
-	if host == "" {
-		return false
-	}
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == ':', c == '[', c == ']', c == '_':
-		default:
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') && strings.IndexByte(extra, c) < 0 {
 			return false
 		}
 	}

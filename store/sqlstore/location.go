@@ -361,11 +361,11 @@ func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Bin
 	return out, nil
 }
 
-// read reads the bindings of aor from the database.
 // lookupQuery reads the bindings of one AOR (an empty domain matches the
 // rows stored without one).
 var lookupQuery = "SELECT " + strings.Join(locationCols, ", ") + " FROM location WHERE username = ? AND (domain = ? OR (? = '' AND domain IS NULL))"
 
+// read reads the bindings of aor from the database.
 func (s *LocationStore) read(ctx context.Context, aor string) ([]registrar.Binding, error) {
 	user, domain := splitAOR(aor)
 	st, err := s.db.readStmt(ctx, lookupQuery)
