@@ -247,7 +247,9 @@ func TestSIPpTLS(t *testing.T) {
 
 // TestUniSIWSS: a browser phone registers over WSS with digest through the
 // example's registrar, and a UDP phone's call reaches it over the
-// connection it registered on; a page of another origin cannot open one.
+// connection it registered on; it calls the UDP phone, answering the
+// challenge, twice (hung up from each side in turn); a page of another
+// origin cannot open one.
 func TestUniSIWSS(t *testing.T) {
 	wss := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
 	e := newTLSExample(t, fmt.Sprintf("wss = %q\norigins = [\"https://phone.unisi.it\"]\n", wss))
@@ -288,6 +290,51 @@ func TestUniSIWSS(t *testing.T) {
 	}
 	if err := <-bye; err != nil {
 		t.Fatalf("BYE: %v", err)
+	}
+
+	// The browser phone calls the UDP phone, answering the router's
+	// challenge with digest: the first call hung up by the browser, the
+	// second by the UDP phone, whose BYE reaches the browser over its
+	// WSS connection.
+	for i, hangup := range []string{"wss", "udp"} {
+		out, err := phone.Invite(ctx, "sip:5002@voip.unisi.it", "unisi5003")
+		if err != nil {
+			t.Fatalf("WSS → UDP call %d: %v\n%s", i+1, err, tail(e.stderr.String(), 20))
+		}
+		if out.Challenged == nil || out.Final.StatusCode != 200 {
+			t.Fatalf("WSS → UDP call %d: challenged %v, final %d; want a challenge, then 200\n%s", i+1, out.Challenged, out.Final.StatusCode, tail(e.stderr.String(), 20))
+		}
+		in, err := udpPhone.WaitIncoming(ctx, i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.WaitAck(ctx); err != nil {
+			t.Fatalf("call %d: the UDP phone got no ACK: %v", i+1, err)
+		}
+		switch hangup {
+		case "wss":
+			res, err := out.Bye(ctx)
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the WSS phone: %v %v", res, err)
+			}
+			if err := in.WaitBye(ctx); err != nil {
+				t.Fatalf("the UDP phone got no BYE: %v", err)
+			}
+		case "udp":
+			bye := make(chan *sip.Response, 1)
+			go func() { res, _ := in.Bye(ctx); bye <- res }()
+			if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
+				t.Fatalf("BYE from the UDP phone: %v", err)
+			}
+			if res := <-bye; res == nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the UDP phone: got %v, want 200", res)
+			}
+		}
+	}
+	var st TLSStatus
+	e.apiGet(t, "/api/tls", &st)
+	if st.Connections["wss"] != 1 {
+		t.Errorf("WSS connections after the calls: got %d, want the phone's one", st.Connections["wss"])
 	}
 }
 
