@@ -802,58 +802,87 @@ func TestOriginAllowed(t *testing.T) {
 
 // TestTLSReconnect: the proxy keeps one TLS connection to a gateway for
 // its calls, and when the gateway goes away and comes back on the same
-// address, the proxy dials it again: a call after the restart succeeds
-// (the first may meet the old connection before the proxy has seen it
-// close, and fail with 503; the next must not).
+// address, the first call after the restart is answered: the proxy drops
+// the old connection, dials again once and sends over the new one. Three
+// restarts, each followed at once by a call, then by a second call that
+// must reuse the new connection; whether sipgo's read loop saw the old
+// connection end first, or is held as one not yet scheduled (the kernel
+// has the gateway's FIN: known closed), or closed the connection while
+// the INVITE was about to be written on it (the write fails; the proxy's
+// own checks turned off).
 func TestTLSReconnect(t *testing.T) {
 	leakCheck(t)
-	p := newPKI(t)
-	px := tlsProxy(t, newTLS(t, p.tlsConfig()), []string{"udp", "tls"})
-	gwConf := &tls.Config{Certificates: []tls.Certificate{p.local.TLS}}
-	gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)))
-	addr := gw.Addr()
-	px.route("0577", target(t, gw.URI()))
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
-	ctx := ctxT(t, 20*time.Second)
-	for i := range 3 {
-		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code := tlsFinal(ctx, call); code != 200 {
-			t.Fatalf("call %d: got %d, want 200", i+1, code)
-		}
-		_, _ = call.Bye(ctx)
+	tests := []struct {
+		name           string
+		hold, closeOld bool
+		closed, failed float64 // the redials counted, by cause; -1: any
+	}{
+		{name: "read loop saw the close", closed: -1},
+		{name: "read loop behind, known closed", hold: true, closed: 3},
+		{name: "write fails on the old connection", hold: true, closeOld: true, failed: 3},
 	}
-	invs := gw.Received(sip.INVITE)
-	for _, inv := range invs[1:] {
-		if inv.Source() != invs[0].Source() {
-			t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
-		}
-	}
-	if got := px.srv.Connections()["tls"]; got != 0 {
-		t.Errorf("accepted TLS connections: got %d, want 0 (the proxy dialled)", got)
-	}
-	gw.Close()
-	gw2 := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
-	var codes []int
-	for range 2 {
-		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
-		if err != nil {
-			t.Fatal(err)
-		}
-		code := tlsFinal(ctx, call)
-		codes = append(codes, code)
-		if code == 200 {
-			_, _ = call.Bye(ctx)
-			break
-		}
-	}
-	if codes[len(codes)-1] != 200 {
-		t.Fatalf("calls after the gateway's restart: got %v, want a 200", codes)
-	}
-	if n := len(gw2.Received(sip.INVITE)); n != 1 {
-		t.Errorf("the restarted gateway received %d INVITEs, want 1", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPKI(t)
+			reg := prometheus.NewRegistry()
+			px := tlsProxy(t, newTLS(t, p.tlsConfig(), sip.WithTLSRegisterer(reg)), []string{"udp", "tls"})
+			gwConf := &tls.Config{Certificates: []tls.Certificate{p.local.TLS}}
+			gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)))
+			addr := gw.Addr()
+			px.route("0577", target(t, gw.URI()))
+			caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
+			ctx := ctxT(t, 20*time.Second)
+			call := func(what string) {
+				t.Helper()
+				c, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if code := tlsFinal(ctx, c); code != 200 {
+					t.Fatalf("%s: got %d, want 200", what, code)
+				}
+				if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+					t.Fatalf("%s: BYE: %v %v", what, res, err)
+				}
+			}
+			oneConnection := func(gw *siptest.UA, n int) {
+				t.Helper()
+				invs := gw.Received(sip.INVITE)
+				if len(invs) != n {
+					t.Fatalf("the gateway received %d INVITEs, want %d", len(invs), n)
+				}
+				for _, inv := range invs[1:] {
+					if inv.Source() != invs[0].Source() {
+						t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
+					}
+				}
+			}
+			for i := range 3 {
+				call(fmt.Sprintf("call %d", i+1))
+			}
+			oneConnection(gw, 3)
+			if got := px.srv.Connections()["tls"]; got != 0 {
+				t.Errorf("accepted TLS connections: got %d, want 0 (the proxy dialled)", got)
+			}
+			if tt.hold {
+				t.Cleanup(sip.HoldDialedReads(tt.closeOld))
+			}
+			for i := range 3 {
+				gw.Close()
+				gw = siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
+				call(fmt.Sprintf("restart %d, first call", i+1))
+				call(fmt.Sprintf("restart %d, second call", i+1))
+				oneConnection(gw, 2)
+			}
+			for _, c := range []struct {
+				cause string
+				want  float64
+			}{{"closed", tt.closed}, {"failed", tt.failed}} {
+				if got := gathered(t, reg, "palio_sip_tls_redials_total", "cause", c.cause); c.want >= 0 && got != c.want {
+					t.Errorf("redials (%s): got %v, want %v", c.cause, got, c.want)
+				}
+			}
+		})
 	}
 }
 
