@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +134,134 @@ func TestUniSITLS(t *testing.T) {
 	}
 	if !strings.Contains(e.stderr.String(), "sip: tls certificates reloaded") {
 		t.Error("no reload logged")
+	}
+}
+
+// TestUniSITLSSIGHUP runs the example's binary with [tls] watch off: a
+// certificate renewed in place is not picked up until SIGHUP, after
+// which `tls status` shows the new fingerprint; the TLS phone's
+// connection, made with the old certificate, carries on (a call after the
+// reload goes over it, with no new handshake), and a new connection gets
+// the new certificate.
+func TestUniSITLSSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, err := buildUnisi(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTLSExample(t, "watch = \"0s\"\n")
+	ctx := ctxT(t, 60*time.Second)
+	var stderr syncBuffer
+	cmd := exec.Command(bin, e.globals()...)
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	pinger := siptest.NewUA(t, siptest.WithUser("ping"))
+	for i := 0; ; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		res, err := pinger.Options(pctx, "sip:"+e.addr)
+		cancel()
+		if err == nil && res.StatusCode == 200 {
+			break
+		}
+		if i > 300 {
+			t.Fatalf("the server does not answer:\n%s", stderr.String())
+		}
+	}
+
+	// The phone notes the certificate of every handshake it makes.
+	var mu sync.Mutex
+	var seen []string
+	conf := e.conf.Clone()
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		mu.Lock()
+		seen = append(seen, sip.Fingerprint(cs.PeerCertificates[0].Raw))
+		mu.Unlock()
+		return nil
+	}
+	tlsPhone := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTLS(conf), siptest.WithProxy(e.tlsAddr), siptest.WithCredentials("5001", "unisi5001"))
+	if res, err := tlsPhone.Register(ctx, e.tlsAddr, "sip:5001@voip.unisi.it", "unisi5001", 3600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over TLS: %v %v\n%s", res, err, stderr.String())
+	}
+	e.phone("5002")
+	call := func(what string) {
+		t.Helper()
+		c, err := tlsPhone.Invite(ctx, "sip:5002@voip.unisi.it")
+		if code := finalCode(t, c, err); code != 200 {
+			t.Fatalf("%s: got %d, want 200\n%s", what, code, tail(stderr.String(), 20))
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: BYE: %v %v", what, res, err)
+		}
+	}
+	call("before the reload")
+	mu.Lock()
+	if len(seen) != 1 {
+		t.Fatalf("the phone made %d handshakes, want 1", len(seen))
+	}
+	old := seen[0]
+	mu.Unlock()
+	status := func() string { return e.cli(0, "-http", e.http, "tls", "status") }
+	if out := status(); !strings.Contains(out, old) {
+		t.Fatalf("tls status does not show the certificate in use (%s):\n%s", old, out)
+	}
+
+	renewed := e.ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	want := sip.Fingerprint(renewed.TLS.Certificate[0])
+	time.Sleep(300 * time.Millisecond)
+	if out := status(); strings.Contains(out, want) || !strings.Contains(out, old) {
+		t.Fatalf("with watch off the renewed certificate was loaded before SIGHUP:\n%s", out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out = status(); strings.Contains(out, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP tls status does not show %s:\n%s\n%s", want, out, tail(stderr.String(), 20))
+		}
+	}
+	if strings.Contains(out, old) {
+		t.Errorf("tls status still shows the old certificate after SIGHUP:\n%s", out)
+	}
+
+	call("after the reload")
+	mu.Lock()
+	if len(seen) != 1 {
+		t.Errorf("the phone made %d handshakes (%v), want its first one only: the connection did not carry on", len(seen), seen)
+	}
+	mu.Unlock()
+	if out := status(); !strings.Contains(out, "connections\ttcp=0 tls=1 ") {
+		t.Errorf("tls status after the reload: want the phone's one TLS connection\n%s", out)
+	}
+	c, err := tls.Dial("tcp", e.tlsAddr, e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sip.Fingerprint(c.ConnectionState().PeerCertificates[0].Raw)
+	c.Close()
+	if got != want {
+		t.Errorf("a new connection after SIGHUP got certificate %s, want the renewed %s", got, want)
+	}
+	if !strings.Contains(stderr.String(), "sip: tls certificates reloaded") {
+		t.Errorf("no reload logged:\n%s", tail(stderr.String(), 20))
 	}
 }
 
