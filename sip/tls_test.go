@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -619,6 +621,9 @@ func TestTLSReloadUnderTraffic(t *testing.T) {
 // TestTLSStreamLimits: the stream limits hold over TLS and WSS: idle
 // connections are closed, a source over its cap (TLS and WSS counted
 // together) refused, and an RFC 5626 ping over TLS answered with a pong.
+// The total cap counts TLS, WS and WSS together; a sender that stops in
+// the middle of a message over TLS is cut off at MessageTimeout; an idle
+// plain WS connection is closed at IdleTimeout.
 func TestTLSStreamLimits(t *testing.T) {
 	leakCheck(t)
 	p := newPKI(t)
@@ -672,6 +677,137 @@ func TestTLSStreamLimits(t *testing.T) {
 	if err := closedWithin(ws, 3*time.Second); err != nil {
 		t.Errorf("idle WSS connection: %v", err)
 	}
+
+	// limited starts a server with listeners on networks under limits.
+	limited := func(t *testing.T, limits sip.StreamLimits, networks ...string) (*sip.Server, *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		cfg := sip.Config{TLS: tc, Streams: limits}
+		for _, n := range networks {
+			cfg.Listen = append(cfg.Listen, sip.Listen{Network: n, Addr: "127.0.0.1:0"})
+		}
+		srv, err := sip.NewServer(cfg, sip.WithLogger(testLogger()), sip.WithRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		startProxy(t, srv, sip.ForwarderConfig{})
+		return srv, reg
+	}
+	t.Run("total cap over TLS, WS and WSS", func(t *testing.T) {
+		// Per-IP caps off, so that only the total cap can refuse: a
+		// connection over it is reset at accept, whatever its transport,
+		// and the ones under it carry on.
+		srv, reg := limited(t, sip.StreamLimits{MaxConns: 2, MaxConnsPerIP: -1}, "tls", "ws", "wss")
+		ctx := ctxT(t, 10*time.Second)
+		conf := p.clientConf("voip.unisi.it")
+		c1 := tls.Client(dialFrom(t, "127.0.0.2", srv.Local().Addr("tls")), conf)
+		if err := c1.HandshakeContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c1.Close()
+		w2, err := siptest.DialWS(ctx, "ws://"+srv.Local().Addr("ws"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w2.Close()
+		over := []struct {
+			name string
+			dial func() error
+		}{
+			{"tls", func() error {
+				c := tls.Client(dialFrom(t, "127.0.0.3", srv.Local().Addr("tls")), conf)
+				defer c.Close()
+				if err := c.HandshakeContext(ctx); err != nil {
+					return err
+				}
+				return closedWithin(c, 3*time.Second)
+			}},
+			{"wss", func() error {
+				c, err := siptest.DialWS(ctx, "wss://"+srv.Local().Addr("wss"), "", conf)
+				if err != nil {
+					return nil // reset during the handshake: refused
+				}
+				defer c.Close()
+				return closedWithin(c, 3*time.Second)
+			}},
+		}
+		for i, o := range over {
+			// The TCP handshake completes in the kernel before the accept
+			// that resets it: the TLS handshake may fail, or succeed and
+			// the connection be closed at once.
+			if err := o.dial(); err != nil && !isClosedErr(err) {
+				t.Errorf("a %s connection over the total cap: %v", o.name, err)
+			}
+			waitStreamMetric(t, reg, "palio_sip_stream_refused_total", "total", float64(i+1))
+		}
+		if err := ping(c1); err != nil {
+			t.Errorf("the TLS connection under the cap: %v", err)
+		}
+		if got := tlsMetric(t, reg, "palio_sip_stream_refused_total", "reason", "per-ip"); got != 0 {
+			t.Errorf("per-ip refusals: got %v, want 0 (off)", got)
+		}
+	})
+	t.Run("slowloris over TLS", func(t *testing.T) {
+		// After the handshake, the start of a message and then silence:
+		// closed at MessageTimeout, long before the idle timeout.
+		srv, reg := limited(t, sip.StreamLimits{MessageTimeout: 300 * time.Millisecond, IdleTimeout: 20 * time.Second}, "tls")
+		c := tls.Client(dialFrom(t, "127.0.0.1", srv.Local().Addr("tls")), p.clientConf("voip.unisi.it"))
+		defer c.Close()
+		if err := c.HandshakeContext(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := c.Write([]byte("INVITE sip:5002@voip.unisi.it SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5070;branch=z9hG4bKslow\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := closedWithin(c, 5*time.Second); err != nil {
+			t.Fatalf("a partial message over TLS: %v", err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("closed after %v, before MessageTimeout (300ms)", took)
+		}
+		waitStreamMetric(t, reg, "palio_sip_stream_closed_total", "message-timeout", 1)
+	})
+	t.Run("idle over WS", func(t *testing.T) {
+		srv, reg := limited(t, sip.StreamLimits{IdleTimeout: 300 * time.Millisecond}, "ws")
+		ctx := ctxT(t, 5*time.Second)
+		c, err := siptest.DialWS(ctx, "ws://"+srv.Local().Addr("ws"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		if err := closedWithin(c, 5*time.Second); err != nil {
+			t.Fatalf("idle WS connection: %v", err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("closed after %v, before IdleTimeout (300ms)", took)
+		}
+		waitStreamMetric(t, reg, "palio_sip_stream_closed_total", "idle", 1)
+	})
+}
+
+// waitStreamMetric waits until the counter name{reason} reaches want (the
+// server counts a close once it is done, which the peer may see first),
+// and fails the test if it does not within 3 s or goes past it.
+func waitStreamMetric(t *testing.T, reg *prometheus.Registry, name, reason string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := tlsMetric(t, reg, name, "reason", reason)
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("%s{reason=%q}: got %v, want %v", name, reason, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// isClosedErr reports whether err says the server closed or reset the
+// connection.
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
 // TestTLSHandshakeTimeout: a client that connects and sends nothing is
