@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -808,6 +809,96 @@ func waitStreamMetric(t *testing.T, reg *prometheus.Registry, name, reason strin
 // connection.
 func isClosedErr(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// TestTLSSetConfig: a new configuration takes effect without a restart:
+// a certificate for a new domain is served to its SNI, a trunk pinned to
+// its certificate makes the handshake of its addresses without it fail,
+// and a connection made before carries on. A configuration that does not
+// load (a missing key file, a bad pin) changes nothing.
+func TestTLSSetConfig(t *testing.T) {
+	leakCheck(t)
+	p := newPKI(t)
+	reg := prometheus.NewRegistry()
+	tc := newTLS(t, p.tlsConfig(), sip.WithTLSRegisterer(reg))
+	srv, err := sip.NewServer(sip.Config{TLS: tc, Listen: []sip.Listen{{Network: "tls", Addr: "127.0.0.1:0"}}},
+		sip.WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startProxy(t, srv, sip.ForwarderConfig{})
+	addr := srv.Local().Addr("tls")
+	newDomain := p.ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	// refused dials addr as a phone (no client certificate) with SNI
+	// name: whether the server fails the handshake, or closes the
+	// connection at once after it (TLS 1.3 checks the client's side last).
+	refused := func(name string) bool {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, p.clientConf(name))
+		if err != nil {
+			return true
+		}
+		defer c.Close()
+		return ping(c) != nil
+	}
+	old, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, p.clientConf("voip.unisi.it"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if !refused("sip.newdomain.it") {
+		t.Fatal("a name no certificate serves was accepted")
+	}
+
+	next := p.tlsConfig()
+	next.Certificates = append(next.Certificates, sip.TLSCertificate{Name: "newdomain", CertFile: newDomain.CertFile, KeyFile: newDomain.KeyFile})
+	next.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"127.0.0.0/8"}, Fingerprints: []string{fingerprint(t, p.trunk)}}}
+	if err := tc.SetConfig(next); err != nil {
+		t.Fatalf("SetConfig: %v", err)
+	}
+	if cn, err := handshake(addr, p.clientConf("sip.newdomain.it", p.trunk.TLS)); err != nil || cn != "sip.newdomain.it" {
+		t.Errorf("the new domain: got %q %v, want its certificate", cn, err)
+	}
+	if !refused("voip.unisi.it") {
+		t.Error("from the trunk's addresses without its pinned certificate: accepted")
+	}
+	if err := ping(old); err != nil {
+		t.Errorf("the connection made before SetConfig: %v", err)
+	}
+	if got := len(tc.Status()); got != 3 {
+		t.Errorf("certificates after SetConfig: got %d, want 3", got)
+	}
+
+	missing := next
+	missing.Certificates = append(slices.Clone(next.Certificates), sip.TLSCertificate{Name: "broken", CertFile: newDomain.CertFile, KeyFile: newDomain.CertFile + ".missing"})
+	badPin := next
+	badPin.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"127.0.0.0/8"}, Fingerprints: []string{"AB:CD"}}}
+	for _, tt := range []struct {
+		name string
+		cfg  sip.TLSConfig
+		want string
+	}{
+		{"a missing key file", missing, ".missing"},
+		{"a bad pin", badPin, "fingerprint"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tlsMetric(t, reg, "palio_sip_tls_reloads_total", "outcome", "error")
+			if err := tc.SetConfig(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error about %q", err, tt.want)
+			}
+			if got := tlsMetric(t, reg, "palio_sip_tls_reloads_total", "outcome", "error"); got != before+1 {
+				t.Errorf("failed reloads: got %v, want %v", got, before+1)
+			}
+			if got := len(tc.Status()); got != 3 {
+				t.Errorf("certificates: got %d, want the 3 in use", got)
+			}
+			if cn, err := handshake(addr, p.clientConf("sip.newdomain.it", p.trunk.TLS)); err != nil || cn != "sip.newdomain.it" {
+				t.Errorf("the new domain after a failed SetConfig: got %q %v", cn, err)
+			}
+			if err := tc.Reload(); err != nil {
+				t.Errorf("Reload after a failed SetConfig reads the configuration in use: %v", err)
+			}
+		})
+	}
 }
 
 // TestTLSHandshakeTimeout: a client that connects and sends nothing is
