@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,7 +145,8 @@ func TestUniSITLS(t *testing.T) {
 // which `tls status` shows the new fingerprint; the TLS phone's
 // connection, made with the old certificate, carries on (a call after the
 // reload goes over it, with no new handshake), and a new connection gets
-// the new certificate.
+// the new certificate. Then a certificate for a new domain added to the
+// file is served after the next SIGHUP, without a restart.
 func TestUniSITLSSIGHUP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -262,6 +266,131 @@ func TestUniSITLSSIGHUP(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "sip: tls certificates reloaded") {
 		t.Errorf("no reload logged:\n%s", tail(stderr.String(), 20))
+	}
+
+	// A certificate for a new domain added to the file is served after
+	// the next SIGHUP, without a restart.
+	extra := e.ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	b, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText := string(b)
+	i := strings.Index(cfgText, `{ name = "soon"`)
+	j := strings.Index(cfgText[i:], "\n]")
+	if i < 0 || j < 0 {
+		t.Fatalf("no certificate list in\n%s", cfgText)
+	}
+	cfgText = cfgText[:i+j] + fmt.Sprintf("\n  { name = \"newdomain\", cert = %q, key = %q },", extra.CertFile, extra.KeyFile) + cfgText[i+j:]
+	if err := os.WriteFile(e.cfg, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newDomain := e.conf.Clone()
+	newDomain.ServerName = "sip.newdomain.it"
+	if c, err := tls.Dial("tcp", e.tlsAddr, newDomain); err == nil {
+		c.Close()
+		t.Fatal("a name no certificate serves was accepted before the reload")
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out = status(); strings.Contains(out, "\nnewdomain ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP tls status does not list newdomain:\n%s\n%s", out, tail(stderr.String(), 20))
+		}
+	}
+	c, err = tls.Dial("tcp", e.tlsAddr, newDomain)
+	if err != nil {
+		t.Fatalf("the new domain after the reload: %v", err)
+	}
+	got = sip.Fingerprint(c.ConnectionState().PeerCertificates[0].Raw)
+	c.Close()
+	if want := sip.Fingerprint(extra.TLS.Certificate[0]); got != want {
+		t.Errorf("the new domain got certificate %s, want %s", got, want)
+	}
+	if !strings.Contains(stderr.String(), `msg="unisi: configuration applied" keys=tls.certificate`) {
+		t.Errorf("no configuration applied logged:\n%s", tail(stderr.String(), 20))
+	}
+	call("after the new domain")
+}
+
+// TestReloadConfigTLS: which [tls] changes a reload applies to the
+// running TLS (certificates, trunks, CAs, gateways) and which need a
+// restart (the listeners, certificates where there were none); a
+// certificate that does not load keeps the TLS in use.
+func TestReloadConfigTLS(t *testing.T) {
+	ca := siptest.NewCA(t, "UniSI test CA")
+	unisi := ca.Issue("voip.unisi.it", siptest.CertOptions{})
+	extra := ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	gone := ca.Issue("gone.unisi.it", siptest.CertOptions{})
+	if err := os.Remove(gone.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	base := defaultConfig()
+	base.TLS.Certificates = []sip.TLSCertificate{{Name: "unisi", CertFile: unisi.CertFile, KeyFile: unisi.KeyFile}}
+	tests := []struct {
+		name             string
+		cur              Config
+		edit             func(c *Config)
+		applied, restart string
+		err              string
+		certificates     int // in the running TLS afterwards
+	}{
+		{"a new domain and a gateway", base, func(c *Config) {
+			c.TLS.Certificates = append(c.TLS.Certificates, sip.TLSCertificate{Name: "newdomain", CertFile: extra.CertFile, KeyFile: extra.KeyFile})
+			c.TLS.Gateways = []sip.TLSGateway{{Host: "198.51.100.20", CAFile: ca.File, ServerName: "sbc.provider.example"}}
+		}, "tls.certificate tls.gateway", "", "", 2},
+		{"a trunk pin and the client CA", base, func(c *Config) {
+			c.TLS.ClientCA = ca.File
+			c.TLS.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"192.0.2.1"}, Fingerprints: []string{sip.Fingerprint(extra.TLS.Certificate[0])}}}
+		}, "tls.client_ca tls.trunk", "", "", 1},
+		{"the listener and the log level", base, func(c *Config) {
+			c.TLS.Listen = "127.0.0.1:5071"
+			c.Log.Level = "debug"
+		}, "log.level", "tls.listen", "", 1},
+		{"certificates where there were none", defaultConfig(), func(c *Config) {
+			c.TLS.Certificates = base.TLS.Certificates
+		}, "", "tls.certificate", "", 0},
+		{"a key file gone since the check", base, func(c *Config) {
+			c.TLS.Certificates = append(c.TLS.Certificates, sip.TLSCertificate{Name: "gone", CertFile: gone.CertFile, KeyFile: gone.KeyFile})
+		}, "", "", "tls.certificate", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc, err := sip.NewTLS(tt.cur.TLS.library(), sip.WithTLSLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := tt.cur
+			next.TLS.Certificates = slices.Clone(tt.cur.TLS.Certificates)
+			tt.edit(&next)
+			var lv slog.LevelVar
+			running, applied, restart, err := reloadConfig(tt.cur, next, &lv, tc)
+			if got := strings.Join(applied, " "); got != tt.applied {
+				t.Errorf("applied: got %q, want %q", got, tt.applied)
+			}
+			if got := strings.Join(restart, " "); got != tt.restart {
+				t.Errorf("restart: got %q, want %q", got, tt.restart)
+			}
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("got %v, want an error about %s", err, tt.err)
+			}
+			if got := len(tc.Status()); got != tt.certificates {
+				t.Errorf("certificates loaded: got %d, want %d", got, tt.certificates)
+			}
+			// The running configuration is what runs: nothing left to apply
+			// but what needs a restart, or what failed.
+			left := configDiff(running, next)
+			if want := len(restart) + map[bool]int{true: 1}[err != nil]; len(left) != want {
+				t.Errorf("running differs from the file in %v, want only %v (and what failed)", left, restart)
+			}
+		})
 	}
 }
 
