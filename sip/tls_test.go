@@ -700,7 +700,7 @@ func TestTLSStreamLimits(t *testing.T) {
 		srv, reg := limited(t, sip.StreamLimits{MaxConns: 2, MaxConnsPerIP: -1}, "tls", "ws", "wss")
 		ctx := ctxT(t, 10*time.Second)
 		conf := p.clientConf("voip.unisi.it")
-		c1 := tls.Client(dialFrom(t, "127.0.0.2", srv.Local().Addr("tls")), conf)
+		c1 := tls.Client(dialFrom(t, "127.0.0.1", srv.Local().Addr("tls")), conf)
 		if err := c1.HandshakeContext(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -715,7 +715,11 @@ func TestTLSStreamLimits(t *testing.T) {
 			dial func() error
 		}{
 			{"tls", func() error {
-				c := tls.Client(dialFrom(t, "127.0.0.3", srv.Local().Addr("tls")), conf)
+				raw, err := net.DialTimeout("tcp", srv.Local().Addr("tls"), 3*time.Second)
+				if err != nil {
+					return err // reset before connect returned
+				}
+				c := tls.Client(raw, conf)
 				defer c.Close()
 				if err := c.HandshakeContext(ctx); err != nil {
 					return err
