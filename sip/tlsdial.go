@@ -191,7 +191,7 @@ func (d *tlsDialer) live(addr string) sipmsg.Connection {
 }
 
 // drop takes c out of sipgo's pool under addr, if it is still there,
-// closes it and releases the caller's reference. sipgo's read loop then
+// closes its socket and releases the caller's reference. sipgo's read loop then
 // ends on the closed connection and leaves a new one pooled under addr.
 func (d *tlsDialer) drop(c sipmsg.Connection, addr string) {
 	pool := d.tl.Pool("tls")
@@ -202,7 +202,9 @@ func (d *tlsDialer) drop(c sipmsg.Connection, addr string) {
 		_, _ = cur.TryClose()
 	}
 	if dc := dialedOf(c); dc != nil {
-		_ = dc.Conn.Close()
+		// The socket itself: no close_notify to a peer that is gone, and
+		// no wait behind a write stuck on it.
+		_ = dc.Conn.NetConn().Close()
 	}
 	_, _ = c.TryClose()
 }
