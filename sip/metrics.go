@@ -224,6 +224,7 @@ type tlsMetrics struct {
 	expiry            *prometheus.GaugeVec
 	reloads           *prometheus.CounterVec
 	handshakeFailures *prometheus.CounterVec
+	redials           *prometheus.CounterVec
 }
 
 func newTLSMetrics() *tlsMetrics {
@@ -240,12 +241,19 @@ func newTLSMetrics() *tlsMetrics {
 			Name: "palio_sip_tls_handshake_failures_total",
 			Help: "TLS handshakes refused by Palio's own checks, by side (server: a peer connecting without a certificate for its name, or a trunk's bad client certificate; client: a dialled gateway refused by its entry's CA or pin).",
 		}, []string{"side"}),
+		redials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_sip_tls_redials_total",
+			Help: "Pooled TLS connections to gateways dropped and dialled again, by cause (closed: known closed before a send; failed: a send failed on it and was made again).",
+		}, []string{"cause"}),
 	}
 	for _, o := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(o)
 	}
 	for _, s := range []string{"server", "client"} {
 		m.handshakeFailures.WithLabelValues(s)
+	}
+	for _, c := range []string{"closed", "failed"} {
+		m.redials.WithLabelValues(c)
 	}
 	return m
 }
@@ -256,4 +264,5 @@ func (m *tlsMetrics) register(reg prometheus.Registerer) {
 	m.expiry = promreg.Register(reg, m.expiry)
 	m.reloads = promreg.Register(reg, m.reloads)
 	m.handshakeFailures = promreg.Register(reg, m.handshakeFailures)
+	m.redials = promreg.Register(reg, m.redials)
 }

@@ -732,6 +732,41 @@ func (t *TLS) Reload() error {
 	return nil
 }
 
+// SetConfig replaces the configuration (a reloaded file's TLS section):
+// cfg is validated and every file it names read, and only when all of it
+// loads is it swapped in whole, for the next handshakes and dials: new or
+// changed certificates and their SNI and address bindings, the client
+// CA, trunks and their pins, origins, the root CA, the client
+// certificate, the configuration's gateway entries (SetGateways' entries
+// are kept, and still win for their hosts). Established connections keep
+// what they started with. A cfg that fails changes nothing and its error
+// is returned (an invalid entry, a file that does not load), counted as
+// a failed reload. The listeners are the Server's: a TLS with no
+// certificate has none, and one given certificates here serves no new
+// listener (that takes a restart).
+func (t *TLS) SetConfig(cfg TLSConfig) error {
+	if err := cfg.Validate(); err != nil {
+		t.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, rowErrs, err := loadTLS(cfg, t.rows)
+	if err != nil {
+		t.reloads.WithLabelValues("error").Inc()
+		t.log.Error("sip: tls configuration not applied, keeping the one in use", "error", err)
+		return err
+	}
+	t.cfg = cfg
+	t.swap(st)
+	t.reloads.WithLabelValues("ok").Inc()
+	for _, e := range rowErrs {
+		t.log.Error("sip: tls gateway not loaded, its dials are refused", "error", e)
+	}
+	t.log.Info("sip: tls configuration applied", "certificates", len(st.certs), "trunks", len(st.trunks), "gateways", len(cfg.Gateways))
+	return nil
+}
+
 // SetGateways replaces the gateway entries that come from outside the
 // configuration, a gateway table's rows (routing's): each keyed by its
 // Host, taking precedence over TLSConfig.Gateways for the same host, its

@@ -5,10 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -619,6 +622,9 @@ func TestTLSReloadUnderTraffic(t *testing.T) {
 // TestTLSStreamLimits: the stream limits hold over TLS and WSS: idle
 // connections are closed, a source over its cap (TLS and WSS counted
 // together) refused, and an RFC 5626 ping over TLS answered with a pong.
+// The total cap counts TLS, WS and WSS together; a sender that stops in
+// the middle of a message over TLS is cut off at MessageTimeout; an idle
+// plain WS connection is closed at IdleTimeout.
 func TestTLSStreamLimits(t *testing.T) {
 	leakCheck(t)
 	p := newPKI(t)
@@ -671,6 +677,231 @@ func TestTLSStreamLimits(t *testing.T) {
 	}
 	if err := closedWithin(ws, 3*time.Second); err != nil {
 		t.Errorf("idle WSS connection: %v", err)
+	}
+
+	// limited starts a server with listeners on networks under limits.
+	limited := func(t *testing.T, limits sip.StreamLimits, networks ...string) (*sip.Server, *prometheus.Registry) {
+		reg := prometheus.NewRegistry()
+		cfg := sip.Config{TLS: tc, Streams: limits}
+		for _, n := range networks {
+			cfg.Listen = append(cfg.Listen, sip.Listen{Network: n, Addr: "127.0.0.1:0"})
+		}
+		srv, err := sip.NewServer(cfg, sip.WithLogger(testLogger()), sip.WithRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		startProxy(t, srv, sip.ForwarderConfig{})
+		return srv, reg
+	}
+	t.Run("total cap over TLS, WS and WSS", func(t *testing.T) {
+		// Per-IP caps off, so that only the total cap can refuse: a
+		// connection over it is reset at accept, whatever its transport,
+		// and the ones under it carry on.
+		srv, reg := limited(t, sip.StreamLimits{MaxConns: 2, MaxConnsPerIP: -1}, "tls", "ws", "wss")
+		ctx := ctxT(t, 10*time.Second)
+		conf := p.clientConf("voip.unisi.it")
+		c1 := tls.Client(dialFrom(t, "127.0.0.1", srv.Local().Addr("tls")), conf)
+		if err := c1.HandshakeContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer c1.Close()
+		w2, err := siptest.DialWS(ctx, "ws://"+srv.Local().Addr("ws"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w2.Close()
+		over := []struct {
+			name string
+			dial func() error
+		}{
+			{"tls", func() error {
+				raw, err := net.DialTimeout("tcp", srv.Local().Addr("tls"), 3*time.Second)
+				if err != nil {
+					return err // reset before connect returned
+				}
+				c := tls.Client(raw, conf)
+				defer c.Close()
+				if err := c.HandshakeContext(ctx); err != nil {
+					return err
+				}
+				return closedWithin(c, 3*time.Second)
+			}},
+			{"wss", func() error {
+				c, err := siptest.DialWS(ctx, "wss://"+srv.Local().Addr("wss"), "", conf)
+				if err != nil {
+					return nil // reset during the handshake: refused
+				}
+				defer c.Close()
+				return closedWithin(c, 3*time.Second)
+			}},
+		}
+		for i, o := range over {
+			// The TCP handshake completes in the kernel before the accept
+			// that resets it: the TLS handshake may fail, or succeed and
+			// the connection be closed at once.
+			if err := o.dial(); err != nil && !isClosedErr(err) {
+				t.Errorf("a %s connection over the total cap: %v", o.name, err)
+			}
+			waitStreamMetric(t, reg, "palio_sip_stream_refused_total", "total", float64(i+1))
+		}
+		if err := ping(c1); err != nil {
+			t.Errorf("the TLS connection under the cap: %v", err)
+		}
+		if got := tlsMetric(t, reg, "palio_sip_stream_refused_total", "reason", "per-ip"); got != 0 {
+			t.Errorf("per-ip refusals: got %v, want 0 (off)", got)
+		}
+	})
+	t.Run("slowloris over TLS", func(t *testing.T) {
+		// After the handshake, the start of a message and then silence:
+		// closed at MessageTimeout, long before the idle timeout.
+		srv, reg := limited(t, sip.StreamLimits{MessageTimeout: 300 * time.Millisecond, IdleTimeout: 20 * time.Second}, "tls")
+		c := tls.Client(dialFrom(t, "127.0.0.1", srv.Local().Addr("tls")), p.clientConf("voip.unisi.it"))
+		defer c.Close()
+		if err := c.HandshakeContext(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := c.Write([]byte("INVITE sip:5002@voip.unisi.it SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5070;branch=z9hG4bKslow\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := closedWithin(c, 5*time.Second); err != nil {
+			t.Fatalf("a partial message over TLS: %v", err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("closed after %v, before MessageTimeout (300ms)", took)
+		}
+		waitStreamMetric(t, reg, "palio_sip_stream_closed_total", "message-timeout", 1)
+	})
+	t.Run("idle over WS", func(t *testing.T) {
+		srv, reg := limited(t, sip.StreamLimits{IdleTimeout: 300 * time.Millisecond}, "ws")
+		ctx := ctxT(t, 5*time.Second)
+		c, err := siptest.DialWS(ctx, "ws://"+srv.Local().Addr("ws"), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		if err := closedWithin(c, 5*time.Second); err != nil {
+			t.Fatalf("idle WS connection: %v", err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("closed after %v, before IdleTimeout (300ms)", took)
+		}
+		waitStreamMetric(t, reg, "palio_sip_stream_closed_total", "idle", 1)
+	})
+}
+
+// waitStreamMetric waits until the counter name{reason} reaches want (the
+// server counts a close once it is done, which the peer may see first),
+// and fails the test if it does not within 3 s or goes past it.
+func waitStreamMetric(t *testing.T, reg *prometheus.Registry, name, reason string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := tlsMetric(t, reg, name, "reason", reason)
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("%s{reason=%q}: got %v, want %v", name, reason, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// isClosedErr reports whether err says the server closed or reset the
+// connection.
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// TestTLSSetConfig: a new configuration takes effect without a restart:
+// a certificate for a new domain is served to its SNI, a trunk pinned to
+// its certificate makes the handshake of its addresses without it fail,
+// and a connection made before carries on. A configuration that does not
+// load (a missing key file, a bad pin) changes nothing.
+func TestTLSSetConfig(t *testing.T) {
+	leakCheck(t)
+	p := newPKI(t)
+	reg := prometheus.NewRegistry()
+	tc := newTLS(t, p.tlsConfig(), sip.WithTLSRegisterer(reg))
+	srv, err := sip.NewServer(sip.Config{TLS: tc, Listen: []sip.Listen{{Network: "tls", Addr: "127.0.0.1:0"}}},
+		sip.WithLogger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startProxy(t, srv, sip.ForwarderConfig{})
+	addr := srv.Local().Addr("tls")
+	newDomain := p.ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	// refused dials addr as a phone (no client certificate) with SNI
+	// name: whether the server fails the handshake, or closes the
+	// connection at once after it (TLS 1.3 checks the client's side last).
+	refused := func(name string) bool {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, p.clientConf(name))
+		if err != nil {
+			return true
+		}
+		defer c.Close()
+		return ping(c) != nil
+	}
+	old, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, p.clientConf("voip.unisi.it"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if !refused("sip.newdomain.it") {
+		t.Fatal("a name no certificate serves was accepted")
+	}
+
+	next := p.tlsConfig()
+	next.Certificates = append(next.Certificates, sip.TLSCertificate{Name: "newdomain", CertFile: newDomain.CertFile, KeyFile: newDomain.KeyFile})
+	next.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"127.0.0.0/8"}, Fingerprints: []string{fingerprint(t, p.trunk)}}}
+	if err := tc.SetConfig(next); err != nil {
+		t.Fatalf("SetConfig: %v", err)
+	}
+	if cn, err := handshake(addr, p.clientConf("sip.newdomain.it", p.trunk.TLS)); err != nil || cn != "sip.newdomain.it" {
+		t.Errorf("the new domain: got %q %v, want its certificate", cn, err)
+	}
+	if !refused("voip.unisi.it") {
+		t.Error("from the trunk's addresses without its pinned certificate: accepted")
+	}
+	if err := ping(old); err != nil {
+		t.Errorf("the connection made before SetConfig: %v", err)
+	}
+	if got := len(tc.Status()); got != 3 {
+		t.Errorf("certificates after SetConfig: got %d, want 3", got)
+	}
+
+	missing := next
+	missing.Certificates = append(slices.Clone(next.Certificates), sip.TLSCertificate{Name: "broken", CertFile: newDomain.CertFile, KeyFile: newDomain.CertFile + ".missing"})
+	badPin := next
+	badPin.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"127.0.0.0/8"}, Fingerprints: []string{"AB:CD"}}}
+	for _, tt := range []struct {
+		name string
+		cfg  sip.TLSConfig
+		want string
+	}{
+		{"a missing key file", missing, ".missing"},
+		{"a bad pin", badPin, "fingerprint"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tlsMetric(t, reg, "palio_sip_tls_reloads_total", "outcome", "error")
+			if err := tc.SetConfig(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error about %q", err, tt.want)
+			}
+			if got := tlsMetric(t, reg, "palio_sip_tls_reloads_total", "outcome", "error"); got != before+1 {
+				t.Errorf("failed reloads: got %v, want %v", got, before+1)
+			}
+			if got := len(tc.Status()); got != 3 {
+				t.Errorf("certificates: got %d, want the 3 in use", got)
+			}
+			if cn, err := handshake(addr, p.clientConf("sip.newdomain.it", p.trunk.TLS)); err != nil || cn != "sip.newdomain.it" {
+				t.Errorf("the new domain after a failed SetConfig: got %q %v", cn, err)
+			}
+			if err := tc.Reload(); err != nil {
+				t.Errorf("Reload after a failed SetConfig reads the configuration in use: %v", err)
+			}
+		})
 	}
 }
 
@@ -802,58 +1033,87 @@ func TestOriginAllowed(t *testing.T) {
 
 // TestTLSReconnect: the proxy keeps one TLS connection to a gateway for
 // its calls, and when the gateway goes away and comes back on the same
-// address, the proxy dials it again: a call after the restart succeeds
-// (the first may meet the old connection before the proxy has seen it
-// close, and fail with 503; the next must not).
+// address, the first call after the restart is answered: the proxy drops
+// the old connection, dials again once and sends over the new one. Three
+// restarts, each followed at once by a call, then by a second call that
+// must reuse the new connection; whether sipgo's read loop saw the old
+// connection end first, or is held as one not yet scheduled (the kernel
+// has the gateway's FIN: known closed), or closed the connection while
+// the INVITE was about to be written on it (the write fails; the proxy's
+// own checks turned off).
 func TestTLSReconnect(t *testing.T) {
 	leakCheck(t)
-	p := newPKI(t)
-	px := tlsProxy(t, newTLS(t, p.tlsConfig()), []string{"udp", "tls"})
-	gwConf := &tls.Config{Certificates: []tls.Certificate{p.local.TLS}}
-	gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)))
-	addr := gw.Addr()
-	px.route("0577", target(t, gw.URI()))
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
-	ctx := ctxT(t, 20*time.Second)
-	for i := range 3 {
-		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code := tlsFinal(ctx, call); code != 200 {
-			t.Fatalf("call %d: got %d, want 200", i+1, code)
-		}
-		_, _ = call.Bye(ctx)
+	tests := []struct {
+		name           string
+		hold, closeOld bool
+		closed, failed float64 // the redials counted, by cause; -1: any
+	}{
+		{name: "read loop saw the close", closed: -1},
+		{name: "read loop behind, known closed", hold: true, closed: 3},
+		{name: "write fails on the old connection", hold: true, closeOld: true, failed: 3},
 	}
-	invs := gw.Received(sip.INVITE)
-	for _, inv := range invs[1:] {
-		if inv.Source() != invs[0].Source() {
-			t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
-		}
-	}
-	if got := px.srv.Connections()["tls"]; got != 0 {
-		t.Errorf("accepted TLS connections: got %d, want 0 (the proxy dialled)", got)
-	}
-	gw.Close()
-	gw2 := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
-	var codes []int
-	for range 2 {
-		call, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
-		if err != nil {
-			t.Fatal(err)
-		}
-		code := tlsFinal(ctx, call)
-		codes = append(codes, code)
-		if code == 200 {
-			_, _ = call.Bye(ctx)
-			break
-		}
-	}
-	if codes[len(codes)-1] != 200 {
-		t.Fatalf("calls after the gateway's restart: got %v, want a 200", codes)
-	}
-	if n := len(gw2.Received(sip.INVITE)); n != 1 {
-		t.Errorf("the restarted gateway received %d INVITEs, want 1", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPKI(t)
+			reg := prometheus.NewRegistry()
+			px := tlsProxy(t, newTLS(t, p.tlsConfig(), sip.WithTLSRegisterer(reg)), []string{"udp", "tls"})
+			gwConf := &tls.Config{Certificates: []tls.Certificate{p.local.TLS}}
+			gw := siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)))
+			addr := gw.Addr()
+			px.route("0577", target(t, gw.URI()))
+			caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(px.udp()))
+			ctx := ctxT(t, 20*time.Second)
+			call := func(what string) {
+				t.Helper()
+				c, err := caller.Invite(ctx, "sip:0577@voip.unisi.it")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if code := tlsFinal(ctx, c); code != 200 {
+					t.Fatalf("%s: got %d, want 200", what, code)
+				}
+				if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+					t.Fatalf("%s: BYE: %v %v", what, res, err)
+				}
+			}
+			oneConnection := func(gw *siptest.UA, n int) {
+				t.Helper()
+				invs := gw.Received(sip.INVITE)
+				if len(invs) != n {
+					t.Fatalf("the gateway received %d INVITEs, want %d", len(invs), n)
+				}
+				for _, inv := range invs[1:] {
+					if inv.Source() != invs[0].Source() {
+						t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
+					}
+				}
+			}
+			for i := range 3 {
+				call(fmt.Sprintf("call %d", i+1))
+			}
+			oneConnection(gw, 3)
+			if got := px.srv.Connections()["tls"]; got != 0 {
+				t.Errorf("accepted TLS connections: got %d, want 0 (the proxy dialled)", got)
+			}
+			if tt.hold {
+				t.Cleanup(sip.HoldDialedReads(tt.closeOld))
+			}
+			for i := range 3 {
+				gw.Close()
+				gw = siptest.NewUA(t, siptest.WithUser("gw"), siptest.WithTLS(gwConf), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
+				call(fmt.Sprintf("restart %d, first call", i+1))
+				call(fmt.Sprintf("restart %d, second call", i+1))
+				oneConnection(gw, 2)
+			}
+			for _, c := range []struct {
+				cause string
+				want  float64
+			}{{"closed", tt.closed}, {"failed", tt.failed}} {
+				if got := gathered(t, reg, "palio_sip_tls_redials_total", "cause", c.cause); c.want >= 0 && got != c.want {
+					t.Errorf("redials (%s): got %v, want %v", c.cause, got, c.want)
+				}
+			}
+		})
 	}
 }
 

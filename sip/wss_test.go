@@ -51,7 +51,9 @@ func (f *flowRegistrar) lookup(next sip.Handler) sip.Handler {
 // TestWSSRegistrationAndCall: a browser phone registers over WSS; a UDP
 // phone's call reaches it over the flow it registered on (no new
 // connection: the contact's host is .invalid), it answers, and the UDP
-// phone hangs up. A WebSocket upgrade from an origin not allowed is
+// phone hangs up. The browser phone then calls the UDP phone twice,
+// hanging up the first call itself, the second hung up by the UDP phone.
+// A WebSocket upgrade from an origin not allowed is
 // refused with 403, over WSS and WS alike.
 func TestWSSRegistrationAndCall(t *testing.T) {
 	leakCheck(t)
@@ -109,6 +111,55 @@ func TestWSSRegistrationAndCall(t *testing.T) {
 	}
 	if err := <-bye; err != nil {
 		t.Fatalf("BYE: %v", err)
+	}
+
+	// The browser phone calls the UDP phone, registered too, twice: the
+	// first call hung up by the browser, the second by the UDP phone
+	// (its BYE reaches the browser over the WSS connection it called on).
+	if res, err := caller.Register(ctx, tp.Addr("udp"), "sip:5001@voip.unisi.it", "", 60); err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over UDP: %v %v", res, err)
+	}
+	for i, hangup := range []string{"wss", "udp"} {
+		out, err := phone.Invite(ctx, "sip:5001@voip.unisi.it", "")
+		if err != nil {
+			t.Fatalf("WSS → UDP call %d: %v", i+1, err)
+		}
+		if out.Final.StatusCode != 200 {
+			t.Fatalf("WSS → UDP call %d: got %d, want 200", i+1, out.Final.StatusCode)
+		}
+		in, err := caller.WaitIncoming(ctx, i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.WaitAck(ctx); err != nil {
+			t.Fatalf("call %d: the UDP phone got no ACK: %v", i+1, err)
+		}
+		switch hangup {
+		case "wss":
+			res, err := out.Bye(ctx)
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the WSS phone: %v %v", res, err)
+			}
+			if err := in.WaitBye(ctx); err != nil {
+				t.Fatalf("the UDP phone got no BYE: %v", err)
+			}
+		case "udp":
+			bye := make(chan *sip.Response, 1)
+			go func() { res, _ := in.Bye(ctx); bye <- res }()
+			req, err := phone.Answer(ctx, sip.BYE, 200)
+			if err != nil {
+				t.Fatalf("BYE from the UDP phone: %v", err)
+			}
+			if cid := req.CallID(); cid == nil || string(*cid) != string(*out.Final.CallID()) {
+				t.Errorf("the BYE's Call-ID: got %v, want the call's", cid)
+			}
+			if res := <-bye; res == nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the UDP phone: got %v, want 200", res)
+			}
+		}
+	}
+	if n := tp.Server.Dialogs().Len(); n != 0 {
+		t.Errorf("dialogs left after both hang-ups: %d", n)
 	}
 
 	// An RFC 5626 ping in a frame of its own is answered with a pong.

@@ -191,7 +191,13 @@ func TestConfigDiff(t *testing.T) {
 		t.Errorf("configDiff = %q, want %q", got, want)
 	}
 	var lv slog.LevelVar
-	applied, restart := reloadConfig(a, b, &lv)
+	running, applied, restart, err := reloadConfig(a, b, &lv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running.Log.Level != "debug" || running.SIP.Listen != a.SIP.Listen {
+		t.Errorf("running: log.level %q, sip.listen %q; want the new level, the old listen", running.Log.Level, running.SIP.Listen)
+	}
 	if strings.Join(applied, " ") != "log.level" || lv.Level() != slog.LevelDebug {
 		t.Errorf("applied %v (level %v), want log.level applied", applied, lv.Level())
 	}

@@ -60,6 +60,13 @@ func (s TLSSection) library() sip.TLSConfig {
 	}
 }
 
+// withLibrary returns s with the keys of sip.TLSConfig taken from from.
+func (s TLSSection) withLibrary(from TLSSection) TLSSection {
+	s.Certificates, s.ClientCA, s.Trunks, s.Origins = from.Certificates, from.ClientCA, from.Trunks, from.Origins
+	s.RootCA, s.ClientCert, s.ClientKey, s.Gateways = from.RootCA, from.ClientCert, from.ClientKey, from.Gateways
+	return s
+}
+
 // enabled reports whether the section asks for anything: a listener
 // (certificates) or checks of dialled gateways.
 func (s TLSSection) enabled() bool {

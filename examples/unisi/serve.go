@@ -194,9 +194,16 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 				log.Error("unisi: configuration reload failed, keeping the running one", "error", err)
 				continue
 			}
-			applied, restart := reloadConfig(cfg, nc, &lv)
+			running, applied, restart, err := reloadConfig(cfg, nc, &lv, a.tls)
+			if err != nil {
+				log.Error("unisi: configuration not applied, keeping the running one", "error", err)
+			}
+			// What applied is now running; the rest is still the old.
+			cfg = running
 			if len(applied)+len(restart) == 0 {
-				log.Info("unisi: configuration unchanged", "file", g.config)
+				if err == nil {
+					log.Info("unisi: configuration unchanged", "file", g.config)
+				}
 				continue
 			}
 			if len(applied) > 0 {
@@ -205,27 +212,52 @@ func serve(ctx context.Context, g globals, stderr io.Writer) error {
 			if len(restart) > 0 {
 				log.Warn("unisi: configuration changed but needs a restart to apply; running with the old values", "keys", strings.Join(restart, ","))
 			}
-			// What applied is now running; the rest is still the old.
-			cfg.Log = nc.Log
 		}
 	}
 }
 
+// tlsLiveKeys are the [tls] keys a running server takes on reload
+// (sip.TLS.SetConfig): the certificates and the checks, not the
+// listeners (listen, wss), the watch interval or the pipeline's stage
+// (require_verified_groups).
+var tlsLiveKeys = map[string]bool{
+	"tls.certificate": true, "tls.client_ca": true, "tls.trunk": true, "tls.origins": true,
+	"tls.root_ca": true, "tls.client_cert": true, "tls.client_key": true, "tls.gateway": true,
+}
+
 // reloadConfig applies the changes from cur to next that a running server
-// can take (the log level) and returns the changed keys, those applied and
-// those that need a restart.
-func reloadConfig(cur, next Config, lv *slog.LevelVar) (applied, restart []string) {
+// can take, the log level and the [tls] certificates and checks (given
+// tc, the running server's TLS), and returns the configuration now
+// running (cur with what applied), the changed keys applied and those
+// that need a restart. [tls] certificates added where there were none, or
+// all removed, need a restart (the listeners come and go with them).
+// When the [tls] keys do not load, err says why and they are in neither
+// list: the TLS in use is kept.
+func reloadConfig(cur, next Config, lv *slog.LevelVar, tc *sip.TLS) (running Config, applied, restart []string, err error) {
+	running = cur
+	listeners := (len(cur.TLS.Certificates) == 0) == (len(next.TLS.Certificates) == 0)
+	var tlsKeys []string
 	for _, key := range configDiff(cur, next) {
-		switch key {
-		case "log.level":
+		switch {
+		case key == "log.level":
 			l, _ := logLevel(next.Log.Level) // validated by loadConfig
 			lv.Set(l)
 			applied = append(applied, key)
+		case tlsLiveKeys[key] && tc != nil && listeners:
+			tlsKeys = append(tlsKeys, key)
 		default:
 			restart = append(restart, key)
 		}
 	}
-	return applied, restart
+	running.Log = next.Log
+	if len(tlsKeys) > 0 {
+		if err := tc.SetConfig(next.TLS.library()); err != nil {
+			return running, applied, restart, fmt.Errorf("%s: %w", strings.Join(tlsKeys, ","), err)
+		}
+		running.TLS = running.TLS.withLibrary(next.TLS)
+		applied = append(applied, tlsKeys...)
+	}
+	return running, applied, restart, nil
 }
 
 // tuneRuntime applies the [runtime] settings the environment does not

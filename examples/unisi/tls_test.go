@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,6 +140,260 @@ func TestUniSITLS(t *testing.T) {
 	}
 }
 
+// TestUniSITLSSIGHUP runs the example's binary with [tls] watch off: a
+// certificate renewed in place is not picked up until SIGHUP, after
+// which `tls status` shows the new fingerprint; the TLS phone's
+// connection, made with the old certificate, carries on (a call after the
+// reload goes over it, with no new handshake), and a new connection gets
+// the new certificate. Then a certificate for a new domain added to the
+// file is served after the next SIGHUP, without a restart.
+func TestUniSITLSSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin, err := buildUnisi(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTLSExample(t, "watch = \"0s\"\n")
+	ctx := ctxT(t, 60*time.Second)
+	var stderr syncBuffer
+	cmd := exec.Command(bin, e.globals()...)
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	pinger := siptest.NewUA(t, siptest.WithUser("ping"))
+	for i := 0; ; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		res, err := pinger.Options(pctx, "sip:"+e.addr)
+		cancel()
+		if err == nil && res.StatusCode == 200 {
+			break
+		}
+		if i > 300 {
+			t.Fatalf("the server does not answer:\n%s", stderr.String())
+		}
+	}
+
+	// The phone notes the certificate of every handshake it makes.
+	var mu sync.Mutex
+	var seen []string
+	conf := e.conf.Clone()
+	conf.VerifyConnection = func(cs tls.ConnectionState) error {
+		mu.Lock()
+		seen = append(seen, sip.Fingerprint(cs.PeerCertificates[0].Raw))
+		mu.Unlock()
+		return nil
+	}
+	tlsPhone := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTLS(conf), siptest.WithProxy(e.tlsAddr), siptest.WithCredentials("5001", "unisi5001"))
+	if res, err := tlsPhone.Register(ctx, e.tlsAddr, "sip:5001@voip.unisi.it", "unisi5001", 3600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over TLS: %v %v\n%s", res, err, stderr.String())
+	}
+	e.phone("5002")
+	call := func(what string) {
+		t.Helper()
+		c, err := tlsPhone.Invite(ctx, "sip:5002@voip.unisi.it")
+		if code := finalCode(t, c, err); code != 200 {
+			t.Fatalf("%s: got %d, want 200\n%s", what, code, tail(stderr.String(), 20))
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: BYE: %v %v", what, res, err)
+		}
+	}
+	call("before the reload")
+	mu.Lock()
+	if len(seen) != 1 {
+		t.Fatalf("the phone made %d handshakes, want 1", len(seen))
+	}
+	old := seen[0]
+	mu.Unlock()
+	status := func() string { return e.cli(0, "-http", e.http, "tls", "status") }
+	if out := status(); !strings.Contains(out, old) {
+		t.Fatalf("tls status does not show the certificate in use (%s):\n%s", old, out)
+	}
+
+	renewed := e.ca.Issue("voip.unisi.it", siptest.CertOptions{DNSNames: []string{"voip.unisi.it"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	want := sip.Fingerprint(renewed.TLS.Certificate[0])
+	time.Sleep(300 * time.Millisecond)
+	if out := status(); strings.Contains(out, want) || !strings.Contains(out, old) {
+		t.Fatalf("with watch off the renewed certificate was loaded before SIGHUP:\n%s", out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out = status(); strings.Contains(out, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP tls status does not show %s:\n%s\n%s", want, out, tail(stderr.String(), 20))
+		}
+	}
+	if strings.Contains(out, old) {
+		t.Errorf("tls status still shows the old certificate after SIGHUP:\n%s", out)
+	}
+
+	call("after the reload")
+	mu.Lock()
+	if len(seen) != 1 {
+		t.Errorf("the phone made %d handshakes (%v), want its first one only: the connection did not carry on", len(seen), seen)
+	}
+	mu.Unlock()
+	if out := status(); !strings.Contains(out, "connections\ttcp=0 tls=1 ") {
+		t.Errorf("tls status after the reload: want the phone's one TLS connection\n%s", out)
+	}
+	c, err := tls.Dial("tcp", e.tlsAddr, e.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sip.Fingerprint(c.ConnectionState().PeerCertificates[0].Raw)
+	c.Close()
+	if got != want {
+		t.Errorf("a new connection after SIGHUP got certificate %s, want the renewed %s", got, want)
+	}
+	if !strings.Contains(stderr.String(), "sip: tls certificates reloaded") {
+		t.Errorf("no reload logged:\n%s", tail(stderr.String(), 20))
+	}
+
+	// A certificate for a new domain added to the file is served after
+	// the next SIGHUP, without a restart.
+	extra := e.ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	b, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText := string(b)
+	i := strings.Index(cfgText, `{ name = "soon"`)
+	j := strings.Index(cfgText[i:], "\n]")
+	if i < 0 || j < 0 {
+		t.Fatalf("no certificate list in\n%s", cfgText)
+	}
+	cfgText = cfgText[:i+j] + fmt.Sprintf("\n  { name = \"newdomain\", cert = %q, key = %q },", extra.CertFile, extra.KeyFile) + cfgText[i+j:]
+	if err := os.WriteFile(e.cfg, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newDomain := e.conf.Clone()
+	newDomain.ServerName = "sip.newdomain.it"
+	if c, err := tls.Dial("tcp", e.tlsAddr, newDomain); err == nil {
+		c.Close()
+		t.Fatal("a name no certificate serves was accepted before the reload")
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out = status(); strings.Contains(out, "\nnewdomain ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGHUP tls status does not list newdomain:\n%s\n%s", out, tail(stderr.String(), 20))
+		}
+	}
+	c, err = tls.Dial("tcp", e.tlsAddr, newDomain)
+	if err != nil {
+		t.Fatalf("the new domain after the reload: %v", err)
+	}
+	got = sip.Fingerprint(c.ConnectionState().PeerCertificates[0].Raw)
+	c.Close()
+	if want := sip.Fingerprint(extra.TLS.Certificate[0]); got != want {
+		t.Errorf("the new domain got certificate %s, want %s", got, want)
+	}
+	if !strings.Contains(stderr.String(), `msg="unisi: configuration applied" keys=tls.certificate`) {
+		t.Errorf("no configuration applied logged:\n%s", tail(stderr.String(), 20))
+	}
+	call("after the new domain")
+}
+
+// TestReloadConfigTLS: which [tls] changes a reload applies to the
+// running TLS (certificates, trunks, CAs, gateways) and which need a
+// restart (the listeners, certificates where there were none); a
+// certificate that does not load keeps the TLS in use.
+func TestReloadConfigTLS(t *testing.T) {
+	ca := siptest.NewCA(t, "UniSI test CA")
+	unisi := ca.Issue("voip.unisi.it", siptest.CertOptions{})
+	extra := ca.Issue("sip.newdomain.it", siptest.CertOptions{})
+	gone := ca.Issue("gone.unisi.it", siptest.CertOptions{})
+	if err := os.Remove(gone.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	base := defaultConfig()
+	base.TLS.Certificates = []sip.TLSCertificate{{Name: "unisi", CertFile: unisi.CertFile, KeyFile: unisi.KeyFile}}
+	tests := []struct {
+		name             string
+		cur              Config
+		edit             func(c *Config)
+		applied, restart string
+		err              string
+		certificates     int // in the running TLS afterwards
+	}{
+		{"a new domain and a gateway", base, func(c *Config) {
+			c.TLS.Certificates = append(c.TLS.Certificates, sip.TLSCertificate{Name: "newdomain", CertFile: extra.CertFile, KeyFile: extra.KeyFile})
+			c.TLS.Gateways = []sip.TLSGateway{{Host: "198.51.100.20", CAFile: ca.File, ServerName: "sbc.provider.example"}}
+		}, "tls.certificate tls.gateway", "", "", 2},
+		{"a trunk pin and the client CA", base, func(c *Config) {
+			c.TLS.ClientCA = ca.File
+			c.TLS.Trunks = []sip.TLSTrunk{{Name: "pstn", Sources: []string{"192.0.2.1"}, Fingerprints: []string{sip.Fingerprint(extra.TLS.Certificate[0])}}}
+		}, "tls.client_ca tls.trunk", "", "", 1},
+		{"the listener and the log level", base, func(c *Config) {
+			c.TLS.Listen = "127.0.0.1:5071"
+			c.Log.Level = "debug"
+		}, "log.level", "tls.listen", "", 1},
+		{"certificates where there were none", defaultConfig(), func(c *Config) {
+			c.TLS.Certificates = base.TLS.Certificates
+		}, "", "tls.certificate", "", 0},
+		{"a key file gone since the check", base, func(c *Config) {
+			c.TLS.Certificates = append(c.TLS.Certificates, sip.TLSCertificate{Name: "gone", CertFile: gone.CertFile, KeyFile: gone.KeyFile})
+		}, "", "", "tls.certificate", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc, err := sip.NewTLS(tt.cur.TLS.library(), sip.WithTLSLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := tt.cur
+			next.TLS.Certificates = slices.Clone(tt.cur.TLS.Certificates)
+			tt.edit(&next)
+			var lv slog.LevelVar
+			running, applied, restart, err := reloadConfig(tt.cur, next, &lv, tc)
+			if got := strings.Join(applied, " "); got != tt.applied {
+				t.Errorf("applied: got %q, want %q", got, tt.applied)
+			}
+			if got := strings.Join(restart, " "); got != tt.restart {
+				t.Errorf("restart: got %q, want %q", got, tt.restart)
+			}
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("got %v, want an error about %s", err, tt.err)
+			}
+			if got := len(tc.Status()); got != tt.certificates {
+				t.Errorf("certificates loaded: got %d, want %d", got, tt.certificates)
+			}
+			// The running configuration is what runs: nothing left to apply
+			// but what needs a restart, or what failed.
+			left := configDiff(running, next)
+			if want := len(restart) + map[bool]int{true: 1}[err != nil]; len(left) != want {
+				t.Errorf("running differs from the file in %v, want only %v (and what failed)", left, restart)
+			}
+		})
+	}
+}
+
 // TestTLSStatusOffline: without a running server, `tls status` reads the
 // certificate files of the configuration and says the server does not
 // answer.
@@ -247,7 +507,9 @@ func TestSIPpTLS(t *testing.T) {
 
 // TestUniSIWSS: a browser phone registers over WSS with digest through the
 // example's registrar, and a UDP phone's call reaches it over the
-// connection it registered on; a page of another origin cannot open one.
+// connection it registered on; it calls the UDP phone, answering the
+// challenge, twice (hung up from each side in turn); a page of another
+// origin cannot open one.
 func TestUniSIWSS(t *testing.T) {
 	wss := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
 	e := newTLSExample(t, fmt.Sprintf("wss = %q\norigins = [\"https://phone.unisi.it\"]\n", wss))
@@ -288,6 +550,51 @@ func TestUniSIWSS(t *testing.T) {
 	}
 	if err := <-bye; err != nil {
 		t.Fatalf("BYE: %v", err)
+	}
+
+	// The browser phone calls the UDP phone, answering the router's
+	// challenge with digest: the first call hung up by the browser, the
+	// second by the UDP phone, whose BYE reaches the browser over its
+	// WSS connection.
+	for i, hangup := range []string{"wss", "udp"} {
+		out, err := phone.Invite(ctx, "sip:5002@voip.unisi.it", "unisi5003")
+		if err != nil {
+			t.Fatalf("WSS → UDP call %d: %v\n%s", i+1, err, tail(e.stderr.String(), 20))
+		}
+		if out.Challenged == nil || out.Final.StatusCode != 200 {
+			t.Fatalf("WSS → UDP call %d: challenged %v, final %d; want a challenge, then 200\n%s", i+1, out.Challenged, out.Final.StatusCode, tail(e.stderr.String(), 20))
+		}
+		in, err := udpPhone.WaitIncoming(ctx, i+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.WaitAck(ctx); err != nil {
+			t.Fatalf("call %d: the UDP phone got no ACK: %v", i+1, err)
+		}
+		switch hangup {
+		case "wss":
+			res, err := out.Bye(ctx)
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the WSS phone: %v %v", res, err)
+			}
+			if err := in.WaitBye(ctx); err != nil {
+				t.Fatalf("the UDP phone got no BYE: %v", err)
+			}
+		case "udp":
+			bye := make(chan *sip.Response, 1)
+			go func() { res, _ := in.Bye(ctx); bye <- res }()
+			if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
+				t.Fatalf("BYE from the UDP phone: %v", err)
+			}
+			if res := <-bye; res == nil || res.StatusCode != 200 {
+				t.Fatalf("BYE from the UDP phone: got %v, want 200", res)
+			}
+		}
+	}
+	var st TLSStatus
+	e.apiGet(t, "/api/tls", &st)
+	if st.Connections["wss"] != 1 {
+		t.Errorf("WSS connections after the calls: got %d, want the phone's one", st.Connections["wss"])
 	}
 }
 

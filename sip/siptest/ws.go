@@ -169,3 +169,167 @@ func (p *WSPhone) Answer(ctx context.Context, method sip.Method, code int) (*sip
 	}
 	return req, p.Send(res.String())
 }
+
+// WSCall is a call a WSPhone placed (the UAC side of its INVITE): the
+// dialog it made, for the in-dialog requests the phone sends (Bye). A BYE
+// from the other end is read and answered with the phone's Answer.
+type WSCall struct {
+	p *WSPhone
+	// Final is the INVITE's final response.
+	Final *sip.Response
+	// Challenged is the 401 or 407 the INVITE was answered with first,
+	// when the phone resent it with credentials; nil otherwise.
+	Challenged *sip.Response
+
+	callID    string
+	localTag  string
+	remoteTag string
+	local     sip.URI // From
+	remote    sip.URI // To
+	target    sip.URI // the remote target: the 2xx's Contact
+	routes    []sip.URI
+	cseq      uint32
+	ack       string // the ACK of the 2xx, sent again for a retransmitted 2xx
+}
+
+// Invite places a call from the phone to uri over its connection and
+// waits until ctx ends for the final response, skipping provisional ones.
+// A 401 or 407 is ACKed and answered once with digest credentials (the
+// phone's user and password), as a browser phone does through its
+// proxy's challenge; a 2xx is ACKed at once (RFC 3261 §13.2.2.4: to the
+// Contact, through the Record-Route set reversed). The INVITE offers an
+// SDP with no media behind it. A non-2xx final response is returned in
+// Final with no error.
+func (p *WSPhone) Invite(ctx context.Context, uri, password string) (*WSCall, error) {
+	ruri, err := sip.ParseURI(uri)
+	if err != nil {
+		return nil, fmt.Errorf("siptest: invite %q: %w", uri, err)
+	}
+	c := &WSCall{
+		p:        p,
+		callID:   "ws-" + sipmsg.GenerateTagN(16),
+		localTag: sipmsg.GenerateTagN(8),
+		local:    sip.URI{Scheme: "sip", User: p.user, Host: ruri.Host},
+		remote:   sip.URI{Scheme: ruri.Scheme, User: ruri.User, Host: ruri.Host},
+	}
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40004 RTP/AVP 0\r\n"
+	auth := ""
+	contact := p.Contact()
+	for range 2 {
+		c.cseq = p.seq.Add(1)
+		branch := sipmsg.GenerateBranch()
+		inv := fmt.Sprintf("INVITE %s SIP/2.0\r\n"+
+			"Via: SIP/2.0/%s %s;branch=%s\r\nMax-Forwards: 70\r\n"+
+			"To: <%s>\r\nFrom: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d INVITE\r\n"+
+			"Contact: <%s>\r\n%sContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+			ruri.String(), p.tp, p.host, branch, c.remote.String(), c.local.String(), c.localTag,
+			c.callID, c.cseq, contact.String(), auth, len(sdp), sdp)
+		if err := p.Send(inv); err != nil {
+			return nil, err
+		}
+		res, err := c.final(ctx, sip.INVITE)
+		if err != nil {
+			return nil, err
+		}
+		c.Final = res
+		if res.StatusCode >= 300 {
+			// The ACK of a non-2xx is part of the INVITE transaction
+			// (RFC 3261 §17.1.1.3): its branch, its Request-URI.
+			ack := fmt.Sprintf("ACK %s SIP/2.0\r\n"+
+				"Via: SIP/2.0/%s %s;branch=%s\r\nMax-Forwards: 70\r\n"+
+				"To: %s\r\nFrom: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d ACK\r\nContent-Length: 0\r\n\r\n",
+				ruri.String(), p.tp, p.host, branch, res.To().Value(), c.local.String(), c.localTag, c.callID, c.cseq)
+			if err := p.Send(ack); err != nil {
+				return nil, err
+			}
+		}
+		if (res.StatusCode != 401 && res.StatusCode != 407) || auth != "" || password == "" {
+			break
+		}
+		name, authName := "WWW-Authenticate", "Authorization"
+		if res.StatusCode == 407 {
+			name, authName = "Proxy-Authenticate", "Proxy-Authorization"
+		}
+		h := res.GetHeader(name)
+		if h == nil {
+			break
+		}
+		chal, err := digest.ParseChallenge(h.Value())
+		if err != nil {
+			return nil, err
+		}
+		cred, err := digest.Digest(chal, digest.Options{Method: "INVITE", URI: ruri.String(), Username: p.user,
+			Password: password, Count: 1, Cnonce: sipmsg.GenerateTagN(12)})
+		if err != nil {
+			return nil, err
+		}
+		auth = authName + ": " + cred.String() + "\r\n"
+		c.Challenged = res
+	}
+	if c.Final.StatusCode < 200 || c.Final.StatusCode >= 300 {
+		return c, nil
+	}
+	c.remoteTag = tagOf(c.Final.To().Params)
+	if ct := c.Final.Contact(); ct != nil {
+		c.target = *ct.Address.Clone()
+	} else {
+		c.target = *ruri.Clone()
+	}
+	c.routes = routeSetOf(c.Final, true)
+	c.ack = c.request(sip.ACK, c.cseq)
+	return c, p.Send(c.ack)
+}
+
+// request builds an in-dialog request of the call (RFC 3261 §12.2.1.1)
+// with CSeq number seq.
+func (c *WSCall) request(method sip.Method, seq uint32) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s\r\nMax-Forwards: 70\r\n",
+		method, c.target.String(), c.p.tp, c.p.host, sipmsg.GenerateBranch())
+	for _, r := range c.routes {
+		fmt.Fprintf(&b, "Route: <%s>\r\n", r.String())
+	}
+	fmt.Fprintf(&b, "To: <%s>;tag=%s\r\nFrom: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n",
+		c.remote.String(), c.remoteTag, c.local.String(), c.localTag, c.callID, seq, method)
+	return b.String()
+}
+
+// final reads the phone's messages until the final response to the
+// call's request of method; a retransmitted 2xx to the INVITE is ACKed
+// again, any other message is an error.
+func (c *WSCall) final(ctx context.Context, method sip.Method) (*sip.Response, error) {
+	for {
+		m, err := c.p.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, ok := m.(*sip.Response)
+		if !ok || res.CallID() == nil || string(*res.CallID()) != c.callID || res.CSeq() == nil {
+			return nil, fmt.Errorf("siptest: got %q, want a response to the %s", strings.SplitN(m.String(), "\r\n", 2)[0], method)
+		}
+		cs := res.CSeq()
+		switch {
+		case cs.MethodName == sip.INVITE && method != sip.INVITE && res.StatusCode < 300 && c.ack != "":
+			if err := c.p.Send(c.ack); err != nil {
+				return nil, err
+			}
+		case cs.MethodName != method || cs.SeqNo != c.cseq:
+			return nil, fmt.Errorf("siptest: got a response to %d %s, want one to %d %s", cs.SeqNo, cs.MethodName, c.cseq, method)
+		case res.StatusCode >= 200:
+			return res, nil
+		}
+	}
+}
+
+// Bye hangs up the answered call from the phone and returns the BYE's
+// final response.
+func (c *WSCall) Bye(ctx context.Context) (*sip.Response, error) {
+	if c.remoteTag == "" {
+		return nil, errors.New("siptest: the call has no dialog")
+	}
+	c.cseq = c.p.seq.Add(1)
+	if err := c.p.Send(c.request(sip.BYE, c.cseq)); err != nil {
+		return nil, err
+	}
+	return c.final(ctx, sip.BYE)
+}
