@@ -116,7 +116,7 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 	cfg := admin.Config{Directory: dir, Dialplan: a.plan, Rules: a.db.Dialplan(), Pipeline: a,
 		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
-		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
+		Calls:  a.calls, // the cluster's calls (cluster.Calls), or this node's
 		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}
