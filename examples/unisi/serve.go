@@ -343,6 +343,9 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		popts = append(popts, presence.WithDialogSource(bus))
 		// A ban or a block one node decides is enforced by all at once.
 		a.add(component{name: "guard-share", close: g.Share(bus.GuardPeers())})
+		// The fraud figures count every node's calls: a caller spreading
+		// calls over the nodes trips the same rules.
+		a.add(component{name: "guard-calls", close: g.FollowCalls(bus)})
 	}
 	pc := cfg.Presence
 	pres, err := presence.New(presence.Config{
