@@ -16,9 +16,9 @@ import (
 // server. A call routed by node B is in node A's (and C's) calls list
 // within 100 ms of B's 200, with B named as its node, and leaves it after
 // the BYE; an operator on node A hangs up a call of B's (`unisi calls
-// hangup` on A: B sends the BYEs); a node whose NATS link is cut has its
-// calls leave the others' lists after NodeTimeout (5 s), and brings them
-// back when the link returns.
+// hangup` on A: B sends the BYEs); a node whose NATS link is cut cannot
+// be asked (the error names it), has its calls leave the others' lists
+// after NodeTimeout (5 s), and brings them back when the link returns.
 func TestClusterCallsList(t *testing.T) {
 	nats := natsURL(t)
 	dsn := storetest.MySQLDSN(t)
@@ -132,7 +132,14 @@ func TestClusterCallsList(t *testing.T) {
 	call = invite()
 	waitRow(a, call.CallID(), true, 2*time.Second)
 	px.cut()
-	gone := waitRow(a, call.CallID(), false, 10*time.Second)
+	cut := time.Now()
+	// Meanwhile A still lists it, but cannot have it hung up: the error
+	// names the node.
+	if msg := a.cliErr(1, "calls", "hangup", call.CallID()); !strings.Contains(msg, "node-b") {
+		t.Errorf("hanging up the call of a node cut off, from A: %q, want an error naming node-b", msg)
+	}
+	waitRow(a, call.CallID(), false, 10*time.Second)
+	gone := time.Since(cut)
 	t.Logf("the silent node's call left A's list %v after its link was cut", gone)
 	if gone < 3*time.Second {
 		t.Errorf("B's call left A's list %v after the cut: before NodeTimeout", gone)
