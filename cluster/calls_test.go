@@ -32,6 +32,37 @@ func (h *hangups) Hangup(_ context.Context, callID, fromTag, reason string) erro
 	return nil
 }
 
+// counter returns the value of a counter of the node's registry with
+// these label values, in the order of the labels' names (0 when absent).
+func (n *node) counter(name string, labels ...string) float64 {
+	mfs, err := n.reg.Gather()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for i, l := range m.GetLabel() {
+				if l.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestRemoteCalls: two nodes. A's call is in B's list (Calls) within
+// 100 ms, with A named; B has it hung up by A (WithHanger); an unknown
+// call, a node that is not there and a node without a hanger are told
+// apart; the hang-ups are counted on both sides.
 func TestRemoteCalls(t *testing.T) {
 	url := natsURL(t)
 	leakCheck(t)
@@ -90,4 +121,14 @@ func TestRemoteCalls(t *testing.T) {
 		t.Errorf("A was asked %q, want rc-1/ft-rc-1/fraud suspected", asked)
 	}
 	waitFor(t, time.Second, "the hung-up call to leave B's list", func() bool { return len(view.LiveCalls(time.Now())) == 0 })
+	// Asked by B: ok, no_dialog and 2 errors; served by A: ok, no_dialog.
+	for _, m := range []struct {
+		n            *node
+		side, result string
+		want         float64
+	}{{b, "asked", "ok", 1}, {b, "asked", "no_dialog", 1}, {b, "asked", "error", 1}, {a, "asked", "error", 1}, {a, "served", "ok", 1}, {a, "served", "no_dialog", 1}} {
+		if got := m.n.counter("palio_cluster_hangups_total", m.result, m.side); got != m.want {
+			t.Errorf("%s palio_cluster_hangups_total{side=%q,result=%q} = %v, want %v", m.n.bus.Node(), m.side, m.result, got, m.want)
+		}
+	}
 }

@@ -30,7 +30,7 @@ const maxHangups = 16
 const hangupTimeout = 10 * time.Second
 
 // hangupWire is a hang-up request (v, ci, ft, r) or its answer (v, ok,
-// nd: no such dialog, e: the error).
+// nd: no such dialog, b: too many hang-ups under way, e: the error).
 type hangupWire struct {
 	V        int    `json:"v"`
 	CallID   string `json:"ci,omitempty"`
@@ -38,6 +38,7 @@ type hangupWire struct {
 	Reason   string `json:"r,omitempty"`
 	OK       bool   `json:"ok,omitempty"`
 	NoDialog bool   `json:"nd,omitempty"`
+	Busy     bool   `json:"b,omitempty"`
 	Err      string `json:"e,omitempty"`
 }
 
@@ -77,7 +78,8 @@ func (b *Bus) onHangup(msg *nats.Msg) {
 	case b.hslots <- struct{}{}:
 	default:
 		b.hmu.Unlock()
-		b.answer(msg, hangupWire{V: 1, Err: "node " + b.cfg.Node + " busy with other hang-ups"})
+		b.m.hangups.WithLabelValues("served", "busy").Inc()
+		b.answer(msg, hangupWire{V: 1, Busy: true, Err: "node " + b.cfg.Node + " busy with other hang-ups"})
 		return
 	}
 	b.hwg.Add(1)
@@ -95,6 +97,7 @@ func (b *Bus) onHangup(msg *nats.Msg) {
 		case err != nil:
 			res.Err = err.Error()
 		}
+		b.m.hangups.WithLabelValues("served", hangupResult(res)).Inc()
 		b.log.Info("cluster: call hung up for another node", "callid", req.CallID, "reason", req.Reason, "error", err)
 		b.answer(msg, res)
 	}()
@@ -112,22 +115,14 @@ func (b *Bus) answer(msg *nats.Msg, res hangupWire) {
 // The error wraps sip.ErrNoDialog when that node has no such call, and
 // names the node when it could not be asked or did not answer.
 func (b *Bus) Hangup(ctx context.Context, node, callID, fromTag, reason string) error {
-	if node == b.cfg.Node {
-		return fmt.Errorf("cluster: %s is this node: hang up its calls locally", node)
-	}
-	data, _ := json.Marshal(hangupWire{V: 1, CallID: callID, FromTag: fromTag, Reason: reason})
-	ctx, cancel := context.WithTimeout(ctx, hangupTimeout)
-	defer cancel()
-	msg, err := b.nc.RequestWithContext(ctx, b.hangupSubject(node), data)
+	res, err := b.hangup(ctx, node, callID, fromTag, reason)
+	result := hangupResult(res)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return fmt.Errorf("cluster: node %s does not take hang-ups (gone, or not connected to NATS): call %s not hung up", node, callID)
-		}
-		return fmt.Errorf("cluster: node %s did not answer the hang-up of call %s: %w", node, callID, err)
+		result = "error"
 	}
-	var res hangupWire
-	if err := json.Unmarshal(msg.Data, &res); err != nil {
-		return fmt.Errorf("cluster: node %s: a malformed answer to the hang-up of call %s", node, callID)
+	b.m.hangups.WithLabelValues("asked", result).Inc()
+	if err != nil {
+		return err
 	}
 	switch {
 	case res.OK:
@@ -136,6 +131,41 @@ func (b *Bus) Hangup(ctx context.Context, node, callID, fromTag, reason string) 
 		return fmt.Errorf("cluster: node %s: call %s: %w", node, callID, sip.ErrNoDialog)
 	}
 	return fmt.Errorf("cluster: node %s: hanging up call %s: %s", node, callID, res.Err)
+}
+
+// hangupResult is an answer's result label.
+func hangupResult(res hangupWire) string {
+	switch {
+	case res.OK:
+		return "ok"
+	case res.NoDialog:
+		return "no_dialog"
+	case res.Busy:
+		return "busy"
+	}
+	return "error"
+}
+
+// hangup sends the request and decodes the answer.
+func (b *Bus) hangup(ctx context.Context, node, callID, fromTag, reason string) (hangupWire, error) {
+	if node == b.cfg.Node {
+		return hangupWire{}, fmt.Errorf("cluster: %s is this node: hang up its calls locally", node)
+	}
+	data, _ := json.Marshal(hangupWire{V: 1, CallID: callID, FromTag: fromTag, Reason: reason})
+	ctx, cancel := context.WithTimeout(ctx, hangupTimeout)
+	defer cancel()
+	msg, err := b.nc.RequestWithContext(ctx, b.hangupSubject(node), data)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return hangupWire{}, fmt.Errorf("cluster: node %s does not take hang-ups (gone, or not connected to NATS): call %s not hung up", node, callID)
+		}
+		return hangupWire{}, fmt.Errorf("cluster: node %s did not answer the hang-up of call %s: %w", node, callID, err)
+	}
+	var res hangupWire
+	if err := json.Unmarshal(msg.Data, &res); err != nil {
+		return hangupWire{}, fmt.Errorf("cluster: node %s: a malformed answer to the hang-up of call %s", node, callID)
+	}
+	return res, nil
 }
 
 // closeHangups stops taking requests, ends those under way (their

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -85,6 +86,9 @@ func (ac AdminConfig) password() (string, error) {
 	pw, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimRight(pw, "\r"), nil
 }
+
+// The calls list of the admin page follows every node's events.
+var _ admin.CallEvents = cluster.Calls{}
 
 // startAdmin mounts the admin page and API on hmux when [admin] enables
 // them: the stores the router reads, its live calls and trunks. The
