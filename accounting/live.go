@@ -32,6 +32,9 @@ type LiveCall struct {
 	Start    time.Time `json:"start"`
 	Answered time.Time `json:"answered,omitzero"`
 	Seconds  int64     `json:"seconds"`
+	// Node is the cluster node that routes the call (package cluster's
+	// Calls sets it); empty for a router alone.
+	Node string `json:"node,omitempty"`
 }
 
 // LiveCalls returns the calls in progress in the dialog table d, oldest
@@ -40,24 +43,30 @@ func LiveCalls(d *sip.Dialogs, now time.Time) []LiveCall {
 	active := d.Active()
 	out := make([]LiveCall, 0, len(active))
 	for _, dl := range active {
-		info := dl.Call.Info()
-		start := dl.Created
-		if dl.Call != nil && !dl.Call.Received.IsZero() && dl.Call.Received.Before(start) {
-			start = dl.Call.Received
-		}
-		number := info.Number
-		if number == "" {
-			number = info.Dialled
-		}
-		out = append(out, LiveCall{
-			CallID: dl.CallID, FromTag: dl.FromTag,
-			From: userHost(dl.From), To: userHost(dl.To),
-			Caller: info.Caller.AOR(), Callee: info.Callee, Number: number, Class: info.Class,
-			State: dl.State.String(), Gateway: dl.Gateway,
-			Start: start, Answered: dl.Answered, Seconds: int64(dl.Duration(now) / time.Second),
-		})
+		out = append(out, LiveCallOf(dl, now))
 	}
 	return out
+}
+
+// LiveCallOf returns the row of the calls list of dl, a call in progress,
+// with its talk time at now.
+func LiveCallOf(dl sip.Dialog, now time.Time) LiveCall {
+	info := dl.Call.Info()
+	start := dl.Created
+	if dl.Call != nil && !dl.Call.Received.IsZero() && dl.Call.Received.Before(start) {
+		start = dl.Call.Received
+	}
+	number := info.Number
+	if number == "" {
+		number = info.Dialled
+	}
+	return LiveCall{
+		CallID: dl.CallID, FromTag: dl.FromTag,
+		From: userHost(dl.From), To: userHost(dl.To),
+		Caller: info.Caller.AOR(), Callee: info.Callee, Number: number, Class: info.Class,
+		State: dl.State.String(), Gateway: dl.Gateway,
+		Start: start, Answered: dl.Answered, Seconds: int64(dl.Duration(now) / time.Second),
+	}
 }
 
 // Hanger hangs up a call of the dialog table: *sip.Server.

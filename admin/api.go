@@ -666,6 +666,11 @@ func (h *Handler) hangup(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, sip.ErrNoDialog) || (err == nil && n == 0) {
 		return fmt.Errorf("admin: call %s: %w", callID, sip.ErrNoDialog)
 	}
+	if err != nil && n == 0 {
+		// Another node's call (cluster.Calls), and that node did not end it.
+		writeJSON(w, http.StatusBadGateway, apiError{Error: err.Error()})
+		return nil
+	}
 	h.audit(r, "call.hangup", callID, "reason="+req.Reason)
 	out := map[string]any{"hung_up": n}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -98,6 +99,18 @@ type Bus struct {
 
 	sendHook func() // tests: runs before each message is published
 
+	// Hang-ups for the other nodes (WithHanger, hangup.go): hmu orders a
+	// request's start against Close (hclosed), hwg waits for those under
+	// way, hslots bounds them, hctx ends them.
+	hanger  accounting.Hanger
+	hsub    *nats.Subscription
+	hmu     sync.Mutex
+	hclosed bool
+	hwg     sync.WaitGroup
+	hslots  chan struct{}
+	hctx    context.Context
+	hcancel context.CancelFunc
+
 	// The guard's notices (GuardPeers, guard.go).
 	guardOnce    sync.Once
 	guardSubject string
@@ -148,6 +161,7 @@ func NewBus(cfg Config, table Table, opts ...Option) (*Bus, error) {
 		nodes:   map[string]*remoteNode{},
 		done:    make(chan struct{}),
 	}
+	b.hctx, b.hcancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(b)
 	}
@@ -183,6 +197,10 @@ func NewBus(cfg Config, table Table, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("cluster: subscribing to %s: %w", b.subject, err)
 	}
 	_ = b.sub.SetPendingLimits(64*1024, 64<<20)
+	if err := b.serveHangups(); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	if nc.IsConnected() {
 		b.m.connected.Set(1)
 	} else {
@@ -271,6 +289,7 @@ func (b *Bus) Close() {
 		if b.unfollow != nil {
 			b.unfollow()
 		}
+		b.closeHangups()
 		b.outMu.Lock()
 		b.closed = true
 		b.outMu.Unlock()

@@ -92,7 +92,7 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Errorf("got %+v, want %+v", d, want)
 	}
 	info := d.Call.Info()
-	if info.Caller.AOR() != "5002@voip.unisi.it" || info.Callee != "5003@voip.unisi.it" || info.Class != "voip" {
+	if info.Caller.AOR() != "5002@voip.unisi.it" || info.Callee != "5003@voip.unisi.it" || info.Class != "voip" || info.Dialled != "5003" {
 		t.Errorf("call info: got %+v", info)
 	}
 	if tr := d.Call.TraceString(); !strings.Contains(tr, "node siena-1") {

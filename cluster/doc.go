@@ -14,6 +14,11 @@
 //   - NATS also carries the guard's decisions (Bus.GuardPeers, for
 //     guard.Share): a ban or a flood block on one node is enforced by all
 //     within milliseconds.
+//   - The live calls list is the cluster's (Calls: this node's table and
+//     the other nodes' calls from their events, each naming its node); an
+//     operator's hang-up of another node's call is a NATS request to that
+//     node, which sends the BYEs (Bus.Hangup, WithHanger).
+//   - The fraud figures count every node's calls: guard.FollowCalls(bus).
 //   - MariaDB stays the data store: accounts, location, rules, gateway
 //     states and presence subscriptions (each node reloads only the
 //     subscriptions it owns, active_watchers.sharing_tag).

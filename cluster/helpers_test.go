@@ -120,6 +120,7 @@ func newCall(table *sip.Feed[sip.DialogEvent], id, caller, callee string) *call 
 	rec.SetCaller(sip.CallerIdentity{User: user, Domain: domain})
 	rec.SetCallee(callee)
 	rec.SetClass("5003", "voip")
+	rec.SetDialled("5003")
 	c := &call{table: table, d: sip.Dialog{
 		CallID: id, FromTag: "ft-" + id, From: "sip:" + caller, To: "sip:" + callee, RequestURI: "sip:" + callee,
 		State: sip.DialogTrying, Created: time.Now(), Call: rec,

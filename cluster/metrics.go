@@ -32,6 +32,7 @@ type metrics struct {
 	reconnects prometheus.Counter
 	nodes      prometheus.Gauge
 	delay      prometheus.Histogram
+	hangups    *prometheus.CounterVec // side, result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -74,6 +75,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reconnects = promreg.Register(reg, m.reconnects)
 	m.nodes = promreg.Register(reg, m.nodes)
 	m.delay = promreg.Register(reg, m.delay)
+	m.hangups = promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_cluster_hangups_total", Help: "Hang-ups of calls between nodes, by side (asked: this node asked another; served: this node hung up its call for another) and result (ok, no_dialog, error, busy).",
+	}, []string{"side", "result"}))
 	for _, r := range []string{dropQueue, dropPublish, dropSlow, dropMalformed, dropSameNode} {
 		m.dropped.WithLabelValues(r)
 	}

@@ -71,6 +71,7 @@ type wireDialog struct {
 	Callee      string `json:"ce,omitempty"`
 	Class       string `json:"cl,omitempty"`
 	Number      string `json:"nu,omitempty"`
+	Dialled     string `json:"di,omitempty"` // CallInfo.Dialled, for the fraud figures
 	Leg         *leg   `json:"l,omitempty"`
 }
 
@@ -121,7 +122,7 @@ func encodeEvent(ev sip.DialogEvent) wireDialog {
 		From: d.From, To: d.To, RequestURI: d.RequestURI, Destination: d.Destination, Gateway: d.Gateway,
 		State: d.State.String(), Created: millis(d.Created), Answered: millis(d.Answered), Ended: millis(d.Ended),
 		Cause: string(d.Cause), Code: d.Code,
-		Caller: info.Caller.AOR(), Callee: info.Callee, Class: info.Class, Number: info.Number,
+		Caller: info.Caller.AOR(), Callee: info.Callee, Class: info.Class, Number: info.Number, Dialled: info.Dialled,
 	}
 	if ev.Kind == sip.EventBranchStarted || ev.Kind == sip.EventBranchEnded {
 		w.Leg = &leg{Destination: ev.Leg.Destination, Gateway: ev.Leg.Gateway, Code: ev.Leg.Code}
@@ -131,7 +132,7 @@ func encodeEvent(ev sip.DialogEvent) wireDialog {
 
 // decode rebuilds the event w describes, with a call record of its own
 // holding what the stages of node learned (caller, callee, class,
-// number) and a trace line naming the node. kind overrides w.Kind (for
+// number, the number as dialled) and a trace line naming the node. kind overrides w.Kind (for
 // the events a snapshot or a timeout implies). ok is false for a kind or
 // state this version does not know.
 func (w *wireDialog) decode(node string, kind sip.EventKind) (ev sip.DialogEvent, ok bool) {
@@ -154,6 +155,7 @@ func (w *wireDialog) decode(node string, kind sip.EventKind) (ev sip.DialogEvent
 	if w.Class != "" || w.Number != "" {
 		call.SetClass(w.Number, w.Class)
 	}
+	call.SetDialled(w.Dialled)
 	call.Trace("cluster", sip.Note("node "+node))
 	ev = sip.DialogEvent{Kind: kind, Dialog: sip.Dialog{
 		CallID: w.CallID, FromTag: w.FromTag, ToTag: w.ToTag, From: w.From, To: w.To,

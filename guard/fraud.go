@@ -101,6 +101,9 @@ type fraudChecker struct {
 	snap  atomic.Pointer[fraudSnap]
 	mu    sync.Mutex
 	stats map[statKey]*fstats
+	// peers are the other nodes' calls in progress counted here
+	// (FollowCalls, peercalls.go).
+	peers map[peerKey]peerCall
 }
 
 type statKey struct{ user, prefix string }
@@ -156,7 +159,7 @@ func (w *cpmWindow) add(sec int64) int {
 }
 
 func newFraudChecker(g *Guard) *fraudChecker {
-	f := &fraudChecker{g: g, stats: map[statKey]*fstats{}}
+	f := &fraudChecker{g: g, stats: map[statKey]*fstats{}, peers: map[peerKey]peerCall{}}
 	f.snap.Store(&fraudSnap{})
 	return f
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	reloads       *prometheus.CounterVec // result
 	storeErrors   prometheus.Counter
 	eventsDropped *prometheus.CounterVec // subscriber
+	peerCalls     *prometheus.CounterVec // result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "palio_guard_reloads_total",
 			Help: "Reloads of the bans and fraud rules from the store, by result: ok, error.",
 		}, []string{"result"}),
+		peerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "palio_guard_fraud_peer_calls_total",
+			Help: "Calls of the other nodes of a cluster (FollowCalls) counted in the fraud figures, by result: counted, untracked (beyond the calls remembered).",
+		}, []string{"result"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "palio_guard_store_errors_total",
 			Help: "Ban changes that could not be written to the store (they hold on this node).",
@@ -72,6 +77,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.reloads = promreg.Register(reg, m.reloads)
 	m.storeErrors = promreg.Register(reg, m.storeErrors)
 	m.eventsDropped = promreg.Register(reg, m.eventsDropped)
+	m.peerCalls = promreg.Register(reg, m.peerCalls)
 	m.blockedFlood = m.blocked.WithLabelValues("flood")
 	m.blockedBan = m.blocked.WithLabelValues("ip-ban")
 	m.blockedUser = m.blocked.WithLabelValues("user-ban")

@@ -291,6 +291,18 @@ func (c *Call) KnownPeer() bool {
 	return c.info.Source.Trusted || c.info.Caller.User != ""
 }
 
+// SetDialled records the number as dialled, for a record not made from
+// the INVITE (NewCall takes it from the Request-URI): another node's call
+// rebuilt from its dialog event.
+func (c *Call) SetDialled(n string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.info.Dialled = n
+	c.mu.Unlock()
+}
+
 // SetNumber records what the number became (after alias, ENUM, dialplan).
 func (c *Call) SetNumber(n string) {
 	if c == nil {

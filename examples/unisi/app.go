@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/palio-voip/palio/alias"
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/cluster/trunkcount"
 	"github.com/palio-voip/palio/destination"
 	"github.com/palio-voip/palio/dialplan"
@@ -74,6 +75,9 @@ type app struct {
 	// ops are the alerts, the HOMER capture and the health checks (set by
 	// startOps in serve; app_ops.go).
 	ops *ops
+	// calls is the running server's calls list, the whole cluster's when
+	// it is one node of several (set by sipServer).
+	calls cluster.Calls
 	// server is set for the server (newServerApp): the commands' router
 	// routes dry and counts with no one.
 	server bool

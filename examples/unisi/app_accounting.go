@@ -227,9 +227,11 @@ func trunkUsage(r *routing.Router) []TrunkUsage {
 // `unisi calls` (the operator commands work on the store; these need the
 // running server):
 //
-//	GET  /api/calls                   the calls in progress ([]accounting.LiveCall)
+//	GET  /api/calls                   the calls in progress ([]accounting.LiveCall), the
+//	                                  other nodes' too in a cluster (their node named)
 //	POST /api/calls/{callid}/hangup   hang up a call (BYE both ends, or CANCEL while it rings);
-//	                                  ?reason=TEXT; Content-Type: application/json
+//	                                  ?reason=TEXT; Content-Type: application/json; another
+//	                                  node's call is hung up by that node (502 when it cannot be)
 //	GET  /api/trunks                  gateways and carriers: calls, channels, alarm
 //	GET  /api/report?from=&to=&user=  accounting.Report of a period (dates or times)
 //
@@ -237,7 +239,7 @@ func trunkUsage(r *routing.Router) []TrunkUsage {
 // cannot send: a page in the operator's browser cannot post one.
 func (a *app) accountingAPI(mux *http.ServeMux, srv *sip.Server) {
 	mux.HandleFunc("GET /api/calls", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, accounting.LiveCalls(srv.Dialogs(), time.Now()))
+		writeJSON(w, http.StatusOK, a.calls.LiveCalls(time.Now()))
 	})
 	mux.HandleFunc("POST /api/calls/{callid}/hangup", func(w http.ResponseWriter, r *http.Request) {
 		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
@@ -250,10 +252,13 @@ func (a *app) accountingAPI(mux *http.ServeMux, srv *sip.Server) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		n, err := accounting.Hangup(ctx, srv, srv.Dialogs(), r.PathValue("callid"), reason)
+		n, err := a.calls.Hangup(ctx, r.PathValue("callid"), reason)
 		switch {
 		case errors.Is(err, sip.ErrNoDialog):
 			writeJSON(w, http.StatusNotFound, apiError{"no call in progress with that Call-ID"})
+		case err != nil && n == 0:
+			// Another node's call, and that node did not end it.
+			writeJSON(w, http.StatusBadGateway, apiError{err.Error()})
 		case err != nil:
 			// Ended here; an end did not confirm its BYE.
 			writeJSON(w, http.StatusOK, map[string]any{"hung_up": n, "warning": err.Error()})

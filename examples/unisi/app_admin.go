@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/cluster"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -86,6 +87,9 @@ func (ac AdminConfig) password() (string, error) {
 	return strings.TrimRight(pw, "\r"), nil
 }
 
+// The calls list of the admin page follows every node's events.
+var _ admin.CallEvents = cluster.Calls{}
+
 // startAdmin mounts the admin page and API on hmux when [admin] enables
 // them: the stores the router reads, its live calls and trunks. The
 // returned function ends the live pages' event streams, so that the HTTP
@@ -116,7 +120,7 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 	cfg := admin.Config{Directory: dir, Dialplan: a.plan, Rules: a.db.Dialplan(), Pipeline: a,
 		Domain: a.domain, Realm: a.cfg.Registrar.Realm, Classes: unisiClasses(),
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
-		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
+		Calls:  a.calls, // the cluster's calls (cluster.Calls), or this node's
 		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}

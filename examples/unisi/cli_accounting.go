@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -593,7 +594,13 @@ func callsSetup(verb string) func(fs *flag.FlagSet) runner {
 				if err := callAPI(ctx, cfg, http.MethodGet, "/api/calls", &calls); err != nil {
 					return err
 				}
-				t := newTable("callid", "from", "to", "state", "gateway", "start", "seconds")
+				// A cluster's list names each call's node.
+				clustered := slices.ContainsFunc(calls, func(c accounting.LiveCall) bool { return c.Node != "" })
+				cols := []string{"callid", "from", "to", "state", "gateway", "start", "seconds"}
+				if clustered {
+					cols = append(cols, "node")
+				}
+				t := newTable(cols...)
 				for _, c := range calls {
 					from := c.Caller
 					if from == "" {
@@ -603,7 +610,11 @@ func callsSetup(verb string) func(fs *flag.FlagSet) runner {
 					if to == "" {
 						to = c.Number
 					}
-					t.row(c.CallID, from, to, c.State, c.Gateway, c.Start.In(time.Local).Format(time.DateTime), c.Seconds)
+					row := []any{c.CallID, from, to, c.State, c.Gateway, c.Start.In(time.Local).Format(time.DateTime), c.Seconds}
+					if clustered {
+						row = append(row, c.Node)
+					}
+					t.row(row...)
 				}
 				return t.write(e.out, *asJSON)
 			case "trunks":

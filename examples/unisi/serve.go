@@ -359,18 +359,25 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		return nil, nil, nil, fmt.Errorf("media: %w", err)
 	}
 	popts := []presence.Option{presence.WithLogger(log), presence.WithRegisterer(reg)}
+	a.calls = cluster.Calls{Dialogs: srv.Dialogs(), Hanger: srv}
 	if cfg.Cluster.NATS != "" {
 		// One node of several: its calls' events go to the others over
-		// NATS, and theirs light this node's busy lamps.
-		bus, err := cluster.NewBus(cfg.Cluster.bus(), srv.Dialogs(), cluster.WithLogger(log), cluster.WithRegisterer(reg))
+		// NATS, and theirs light this node's busy lamps and fill its
+		// calls list; an operator's hang-up of another node's call is
+		// sent to that node, which ends it.
+		bus, err := cluster.NewBus(cfg.Cluster.bus(), srv.Dialogs(), cluster.WithLogger(log), cluster.WithRegisterer(reg), cluster.WithHanger(srv))
 		if err != nil {
 			srv.Close()
 			return nil, nil, nil, err
 		}
 		a.add(component{name: "cluster", close: bus.Close})
+		a.calls.Bus = bus
 		popts = append(popts, presence.WithDialogSource(bus))
 		// A ban or a block one node decides is enforced by all at once.
 		a.add(component{name: "guard-share", close: g.Share(bus.GuardPeers())})
+		// The fraud figures count every node's calls: a caller spreading
+		// calls over the nodes trips the same rules.
+		a.add(component{name: "guard-calls", close: g.FollowCalls(bus)})
 	}
 	pc := cfg.Presence
 	pres, err := presence.New(presence.Config{

@@ -43,7 +43,7 @@ var allowed = map[string][]string{
 	"mediabridge":               {"sip", "internal/*"},
 	"presence":                  {"sip", "registrar", "snapshot", "internal/*"},
 	"presence/presencetest":     {"presence"},
-	"cluster":                   {"sip", "guard", "internal/*"},
+	"cluster":                   {"sip", "guard", "accounting", "internal/*"},
 	"cluster/trunkcount":        {"routing", "internal/*"},
 	"mediabridge/ng":            {"mediabridge", "sip"},
 	"mediabox":                  {"sip", "presence", "snapshot", "internal/*"},

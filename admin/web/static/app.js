@@ -110,7 +110,7 @@ function renderLive(s) {
     for (const c of s.calls) {
       const tr = document.createElement("tr");
       tr.dataset.callid = c.callid;
-      cell(tr, c.callid, "mono"); cell(tr, c.from); cell(tr, c.to); cell(tr, c.state); cell(tr, c.gateway || "");
+      cell(tr, c.callid, "mono"); cell(tr, c.from); cell(tr, c.to); cell(tr, c.node ? c.state + " on " + c.node : c.state); cell(tr, c.gateway || "");
       cell(tr, new Date(c.start).toLocaleTimeString()); cell(tr, String(c.seconds));
       const b = document.createElement("button");
       b.type = "button"; b.dataset.hangup = c.callid; b.textContent = "Hang up";
