@@ -15,10 +15,11 @@ import (
 
 // tcpPhone registers user over TCP, as a phone whose connection only this
 // node holds.
-func (e *example) tcpPhone(user string) *siptest.UA {
+func (e *example) tcpPhone(user string, opts ...siptest.Option) *siptest.UA {
 	e.t.Helper()
-	ua := siptest.NewUA(e.t, siptest.WithUser(user), siptest.WithTransport("tcp"), siptest.WithProxy(e.addr),
-		siptest.WithCredentials(user, "unisi"+user))
+	opts = append([]siptest.Option{siptest.WithUser(user), siptest.WithTransport("tcp"), siptest.WithProxy(e.addr),
+		siptest.WithCredentials(user, "unisi"+user)}, opts...)
+	ua := siptest.NewUA(e.t, opts...)
 	res, err := ua.Register(ctxT(e.t, 5*time.Second), e.addr, "sip:"+user+"@voip.unisi.it", "unisi"+user, 3600)
 	if err != nil || res.StatusCode != 200 {
 		e.t.Fatalf("REGISTER %s over TCP: %v %v\n%s", user, res, err, e.stderr.String())
@@ -33,7 +34,10 @@ func (e *example) tcpPhone(user string) *siptest.UA {
 // BYE works both ways. A UDP phone on node 1 is called from node 2
 // directly, with no hop through node 1; a call entering node 1 takes no
 // extra hop either. Once the TCP phone's connection is gone, the caller
-// on node 3 gets 480.
+// on node 3 gets 480 and the binding is gone from the shared table (node
+// 1's 430, RFC 5626 §7). A phone registered over two flows, TCP on node 1
+// and UDP on node 2, with one +sip.instance: once the TCP flow is gone a
+// call entering node 3 drops that binding and reaches the UDP flow.
 func TestClusterPhoneOnOtherNode(t *testing.T) {
 	dsn := storetest.MySQLDSN(t)
 	var nodes []*example
@@ -167,8 +171,42 @@ func TestClusterPhoneOnOtherNode(t *testing.T) {
 	if code := finalCode(t, call, err); code != 480 {
 		t.Errorf("a call for the phone whose connection closed: got %d, want 480\n%s", code, logs())
 	}
-	if m := n1.metrics(); !strings.Contains(m, `palio_sip_flows_total{outcome="failed"} 1`) ||
+	if list, err := loc.Lookup(ctx, "5003"); err != nil || len(list) != 0 {
+		t.Errorf("5003's binding after node 1's 430: %+v %v, want none", list, err)
+	}
+	if m := n3.metrics(); !strings.Contains(m, `palio_registrar_binding_events_total{kind="flow-failed"} 1`) {
+		t.Errorf("node 3's binding events, want one flow-failed:\n%s", grepLines(m, "palio_registrar_binding_events_total"))
+	}
+
+	// The same phone (one instance) over two flows: UDP on node 2 first,
+	// then TCP on node 1, the newer and so the one tried first.
+	const instance = "<urn:uuid:00000000-0000-1000-8000-00005003abcd>"
+	udp5003 := n2.phoneWith("5003", siptest.WithInstance(instance))
+	time.Sleep(1100 * time.Millisecond) // last_modified keeps seconds
+	tcp5003 := n1.tcpPhone("5003", siptest.WithInstance(instance))
+	if list, err := loc.Lookup(ctx, "5003"); err != nil || len(list) != 2 {
+		t.Fatalf("5003's bindings: %+v %v, want two", list, err)
+	}
+	before = conns()
+	tcp5003.Close()
+	for deadline := time.Now().Add(5 * time.Second); conns() >= before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 never saw the second phone's connection close")
+		}
+	}
+	call, err = other.Invite(ctx, "sip:5003@"+n3.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("a call for the phone with a second flow: got %d, want 200 from the UDP flow\n%s", code, logs())
+	}
+	if _, err := udp5003.WaitIncoming(ctx, 1); err != nil {
+		t.Fatalf("the UDP flow never got the call: %v", err)
+	}
+	call.Bye(ctx)
+	if list, err := loc.Lookup(ctx, "5003"); err != nil || len(list) != 1 || list[0].Contact != udp5003.URI() {
+		t.Errorf("5003's bindings after the TCP flow's 430: %+v %v, want only %s", list, err, udp5003.URI())
+	}
+	if m := n1.metrics(); !strings.Contains(m, `palio_sip_flows_total{outcome="failed"} 2`) ||
 		!strings.Contains(m, `palio_sip_flows_total{outcome="path"} `) || strings.Contains(m, `palio_sip_flows_total{outcome="path"} 0`) {
-		t.Errorf("node 1's flow metrics, want Paths and one failed flow:\n%s", grepLines(m, "palio_sip_flows_total"))
+		t.Errorf("node 1's flow metrics, want Paths and two failed flows:\n%s", grepLines(m, "palio_sip_flows_total"))
 	}
 }
