@@ -250,7 +250,11 @@ func (r *Router) ClearInactive(ctx context.Context, persist bool) ([]string, err
 			r.events.post(job{ev: ev})
 			continue
 		}
-		if err := r.commit(ctx, ev, r.storeGatewayState(ev, true)); err != nil {
+		write := r.storeGatewayState(ev, true)
+		if r.cfg.LocalProbeState {
+			write = r.storeGatewayHistory(ev)
+		}
+		if err := r.commit(ctx, ev, write); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s: %w", id, err))
 		}
 	}
@@ -274,7 +278,11 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 	}
 	ev := r.gatewayEvent(g, from, to, cause, detail)
 	j := job{ev: ev}
-	if !r.cfg.VolatileState {
+	switch {
+	case r.cfg.VolatileState:
+	case r.cfg.LocalProbeState:
+		j.persist = r.storeGatewayHistory(ev)
+	default:
 		j.persist = r.storeGatewayState(ev, true) // removed from the store since: not an error
 	}
 	r.events.post(j)
