@@ -10,7 +10,8 @@ import (
 // Reload reads the tables from the store, compiles them and swaps the new
 // table in. Rows that cannot work are left out, each logged and listed in
 // the report, and the others load. Gateways and carriers keep their
-// running state by id (unless Config.ReloadState or LocalProbeState) and their calls in
+// running state by id (unless Config.ReloadState; with LocalProbeState
+// they take only an operator's disable or enable) and their calls in
 // progress. If the store fails, the current table stays and the error
 // says why.
 //

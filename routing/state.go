@@ -232,7 +232,8 @@ func (r *Router) stillDown(g *gateway, detail string) {
 // stay disabled. It is for a Router that does not probe, which nothing
 // would ever bring back: a server whose probing is switched off calls it
 // at start with persist, writing the states to the store (unless
-// Config.VolatileState) and waiting for that or for ctx; a dry run calls
+// Config.VolatileState; with LocalProbeState only the history entries)
+// and waiting for that or for ctx; a dry run calls
 // it without, to route with the operator's states only and leave the
 // store alone. A failed write returns its error, the states applying all
 // the same.
