@@ -210,3 +210,78 @@ func TestClusterPhoneOnOtherNode(t *testing.T) {
 		t.Errorf("node 1's flow metrics, want Paths and two failed flows:\n%s", grepLines(m, "palio_sip_flows_total"))
 	}
 }
+
+// TestClusterTLSPhoneOnOtherNode: a phone registered over TLS on node 1
+// (the node with the [tls] listener) is reached by a call entering node
+// 2, which has none: node 2 sends the INVITE through node 1 (the Path,
+// over TCP between the nodes), node 1 over the phone's TLS connection.
+// BYE works both ways.
+func TestClusterTLSPhoneOnOtherNode(t *testing.T) {
+	dsn := storetest.MySQLDSN(t)
+	cluster := func(node string) string {
+		return mysqlConfig(dsn) + fmt.Sprintf("[routing]\nprobe_interval = \"0s\"\n[cluster]\nnode = %q\n[media]\npolicy = \"never\"\n", node)
+	}
+	n1 := newTLSExample(t, "\n"+cluster("node-1"))
+	n2 := newBareExample(t, cluster("node-2"))
+	n2.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	n1.start()
+	n2.start()
+	ctx := ctxT(t, 20*time.Second)
+	logs := func() string {
+		return fmt.Sprintf("node 1:\n%s\nnode 2:\n%s", tail(n1.stderr.String(), 15), tail(n2.stderr.String(), 15))
+	}
+
+	phone := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTLS(n1.conf), siptest.WithProxy(n1.tlsAddr), siptest.WithCredentials("5001", "unisi5001"))
+	res, err := phone.Register(ctx, n1.tlsAddr, "sip:5001@voip.unisi.it", "unisi5001", 3600)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER over TLS on node 1: %v %v\n%s", res, err, logs())
+	}
+	db, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loc := db.Location(sqlstore.LocationOptions{CacheTTL: -1})
+	defer loc.Close()
+	list, err := loc.Lookup(ctx, "5001")
+	if err != nil || len(list) != 1 || list[0].Transport != "TLS" || !strings.Contains(list[0].Path, "@"+n1.addr+";transport=tcp;lr>") {
+		t.Fatalf("5001's binding: %+v %v, want a TLS binding with a Path through node 1 (%s)", list, err, n1.addr)
+	}
+
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(n2.addr), siptest.WithCredentials("5002", "unisi5002"))
+	call, err := caller.Invite(ctx, "sip:5001@"+n2.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("a call entering node 2 for the TLS phone on node 1: got %d\n%s", code, logs())
+	}
+	in, err := phone.WaitIncoming(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := in.Invite.Transport(); tr != "TLS" {
+		t.Errorf("the phone's INVITE came over %s, want TLS (its own connection)", tr)
+	}
+	if vias := in.Invite.GetHeaders("Via"); len(vias) != 3 {
+		t.Errorf("the phone's INVITE has %d Vias, want 3 (node 1, node 2, the caller)", len(vias))
+	}
+	if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the caller's BYE: got %v %v, want 200\n%s", res, err, logs())
+	}
+	if err := in.WaitBye(ctx); err != nil {
+		t.Fatalf("the phone never got the caller's BYE: %v", err)
+	}
+
+	call, err = caller.Invite(ctx, "sip:5001@"+n2.addr)
+	if code := finalCode(t, call, err); code != 200 {
+		t.Fatalf("second call: got %d\n%s", code, logs())
+	}
+	in, err = phone.WaitIncoming(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := in.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("the phone's BYE over TLS: got %v %v, want 200\n%s", res, err, logs())
+	}
+	if err := call.WaitEnded(ctx); err != nil {
+		t.Fatalf("the caller never got the phone's BYE: %v", err)
+	}
+}
