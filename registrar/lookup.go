@@ -87,7 +87,8 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 // with 430 (Flow Failed: the node holding the phone's connection found it
 // gone) is removed from the location store, and when the call was not
 // answered the next binding of the same instance, if any, is tried in its
-// place. It returns the best outcome of all rounds (RFC 3261 §16.7).
+// place. It returns the best outcome of all rounds (RFC 3261 §16.7,
+// sip.ResponseRank: a 430 only when nothing else came).
 func (r *Registrar) forward(ctx context.Context, next sip.Handler, w sip.ResponseWriter, req *sip.Request, bindings []Binding, targets []sip.Target) error {
 	round, spare := firstFlows(bindings)
 	var best error

@@ -379,3 +379,29 @@ func TestPathRecordRouteToken(t *testing.T) {
 		t.Errorf("the phone got %d INVITEs, want only the call's", n)
 	}
 }
+
+// Two phones of one AOR, no instance: both are forked. The TCP one's
+// flow is gone (430), the UDP one is busy (486): the caller gets the busy,
+// not a 480 for the dead flow, and the dead flow's binding is removed.
+func TestPathFlowFailedForkBusy(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 10*time.Second)
+	busy := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithScript(siptest.Respond(486)))
+	register(t, ctx, busy, n2.udp(), "5002", 300)
+	tcp := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
+	register(t, ctx, tcp, n1.tcp(), "5002", 300)
+	closeFlow(t, ctx, n1, tcp)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(n2.udp()))
+	call, err := caller.Invite(ctx, "sip:5002@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final, err := call.WaitFinal(ctx); err != nil || final.StatusCode != 486 {
+		t.Errorf("a fork to a dead flow and a busy phone: got %v %v, want 486", final, err)
+	}
+	if list, err := store.Lookup(ctx, "5002"); err != nil || len(list) != 1 || list[0].Contact != busy.URI() {
+		t.Errorf("bindings after the fork: %+v %v, want only the busy phone's", list, err)
+	}
+}
