@@ -149,7 +149,9 @@
 // address is kept and used as the next hop whenever it differs from the
 // contact; a binding's Path (RFC 3327) is stored and routed on (the
 // target's route set: how the nodes of a cluster reach a phone through the
-// node it registered on, see sip.Flows), and a 430 (Flow Failed) from the
-// end of it becomes 480; there is no GRUU, push notification, method or
-// user-agent filtering yet.
+// node it registered on, see sip.Flows); only one flow per +sip.instance
+// is tried at a time, and a 430 (Flow Failed) from the end of a Path
+// removes that flow's binding and tries the instance's next flow, or
+// becomes 480 (RFC 5626 §7); there is no GRUU, push notification, method
+// or user-agent filtering yet.
 package registrar

@@ -24,6 +24,10 @@ const (
 	// EventEvicted: the binding was dropped to make room for a newer one
 	// (Config.EvictOldest with MaxContacts).
 	EventEvicted
+	// EventFlowFailed: a call for the binding met 430 (Flow Failed): the
+	// connection the phone registered over is gone (RFC 5626 §7), so the
+	// Lookup stage removed it.
+	EventFlowFailed
 )
 
 var eventNames = [...]string{
@@ -32,6 +36,7 @@ var eventNames = [...]string{
 	EventUnregistered: "unregistered",
 	EventExpired:      "expired",
 	EventEvicted:      "evicted",
+	EventFlowFailed:   "flow-failed",
 }
 
 // String returns the kind's name: "registered", "expired"...

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/palio-voip/palio/sip"
 )
@@ -24,7 +26,7 @@ import (
 // dialplan has classified the call as one to a registered user.
 func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) error {
-		targets, err := r.targets(ctx, req.Recipient)
+		bindings, targets, err := r.lookup(ctx, req.Recipient)
 		if err != nil {
 			return err
 		}
@@ -58,14 +60,15 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		}
 		r.metrics.lookups.WithLabelValues("found").Inc()
 		call.Trace("destination", lookupNote{aor, len(targets)})
-		err = next.ServeSIP(sip.WithTargets(ctx, targets...), w, req)
+		err = r.forward(ctx, next, w, req, bindings, targets)
 		se, ok := sip.AsStatus(err)
 		switch {
 		case !ok:
 		case se.Code == 430:
-			// The flow the phone registered over is gone (RFC 5626 §5.3:
-			// 430 is between proxies, never for an endpoint): the phone is
-			// registered but cannot be reached until it registers again.
+			// Every flow tried had failed and no other binding was left
+			// (RFC 5626 §11.5: 430 is between proxies, never for an
+			// endpoint): the phone cannot be reached until it registers
+			// again.
 			call.Tracef("destination", "registrar lookup of %s: the phone's flow failed (430)", aor)
 			return &sip.StatusError{Code: 480, Reason: "Temporarily Unavailable", Err: err}
 		case (se.Code == 503 || se.Code == 408) && se.Response == nil && allRouted(targets):
@@ -76,6 +79,116 @@ func (r *Registrar) Lookup(next sip.Handler) sip.Handler {
 		}
 		return err
 	})
+}
+
+// forward hands the targets to next, one flow per UA instance at a time
+// (RFC 5626 §7): bindings without a +sip.instance, and the best binding
+// of each instance, are forked together; a binding whose branch failed
+// with 430 (Flow Failed: the node holding the phone's connection found it
+// gone) is removed from the location store, and when the call was not
+// answered the next binding of the same instance, if any, is tried in its
+// place. It returns the best outcome of all rounds (RFC 3261 §16.7,
+// sip.ResponseRank: a 430 only when nothing else came).
+func (r *Registrar) forward(ctx context.Context, next sip.Handler, w sip.ResponseWriter, req *sip.Request, bindings []Binding, targets []sip.Target) error {
+	round, spare := firstFlows(bindings)
+	var best error
+	for len(round) > 0 {
+		set := make([]sip.Target, len(round))
+		for i, bi := range round {
+			set[i] = targets[bi]
+		}
+		bctx, branches := sip.WithBranches(ctx)
+		err := next.ServeSIP(sip.WithTargets(bctx, set...), w, req)
+		var failed []int
+		for _, res := range branches.Results() {
+			if res.Code == 430 && res.Index >= 0 && res.Index < len(round) {
+				failed = append(failed, round[res.Index])
+			}
+		}
+		for _, bi := range failed {
+			r.dropFailedFlow(ctx, bindings[bi])
+		}
+		se, ok := sip.AsStatus(err)
+		if !ok {
+			return err // answered (nil), or not a SIP outcome
+		}
+		if best == nil || sip.Better(se, mustStatus(best)) {
+			best = err
+		}
+		if se.Code >= 600 || ctx.Err() != nil || w.Status() >= 200 {
+			break
+		}
+		round = round[:0:0]
+		for _, bi := range failed {
+			inst := bindings[bi].Instance
+			if inst == "" || len(spare[inst]) == 0 {
+				continue
+			}
+			round = append(round, spare[inst][0])
+			spare[inst] = spare[inst][1:]
+		}
+	}
+	return best
+}
+
+// mustStatus returns err's StatusError; forward keeps only errors that
+// have one.
+func mustStatus(err error) *sip.StatusError {
+	se, _ := sip.AsStatus(err)
+	return se
+}
+
+// firstFlows splits bindings (best first) into those forked at once,
+// every binding without an instance and the best of each instance, and
+// the spare flows of each instance, in order, by instance.
+func firstFlows(bindings []Binding) (first []int, spare map[string][]int) {
+	seen := make(map[string]bool)
+	for i, b := range bindings {
+		switch {
+		case b.Instance == "":
+			first = append(first, i)
+		case !seen[b.Instance]:
+			seen[b.Instance] = true
+			first = append(first, i)
+		default:
+			if spare == nil {
+				spare = make(map[string][]int)
+			}
+			spare[b.Instance] = append(spare[b.Instance], i)
+		}
+	}
+	return first, spare
+}
+
+// dropFailedFlow removes b from the location store because its flow
+// failed (a 430 from the end of its Path, RFC 5626 §7): only if the
+// stored binding is still that flow's (the same contact, Path and
+// received address: a phone that registered again meanwhile keeps its
+// new binding), and publishes EventFlowFailed. A store error is logged:
+// the call goes on, and the binding expires in time.
+func (r *Registrar) dropFailedFlow(ctx context.Context, b Binding) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	defer r.lock(b.AOR)()
+	list, err := r.loc.Lookup(ctx, b.AOR)
+	if err != nil {
+		r.log.Warn("registrar: dropping a failed flow's binding", "aor", b.AOR, "contact", b.Contact, "error", err)
+		return
+	}
+	i := slices.IndexFunc(list, func(o Binding) bool {
+		return o.Contact == b.Contact && o.Path == b.Path && o.Received == b.Received
+	})
+	if i < 0 {
+		return // gone already, or registered again over another flow
+	}
+	if err := r.loc.Delete(ctx, b.AOR, b.Contact); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			r.log.Warn("registrar: dropping a failed flow's binding", "aor", b.AOR, "contact", b.Contact, "error", err)
+		}
+		return
+	}
+	r.log.Info("registrar: binding dropped: its flow failed (430)", "aor", b.AOR, "contact", b.Contact)
+	r.publish([]Event{{Kind: EventFlowFailed, Binding: list[i], Time: r.now()}})
 }
 
 // allRouted reports whether every target goes through a Path.
@@ -117,17 +230,21 @@ func (r *Registrar) hasAccount(ctx context.Context, u sip.URI) (bool, error) {
 // registered. It is the Lookup stage without the request (the `route`
 // dry run, the features package).
 func (r *Registrar) Targets(ctx context.Context, uri sip.URI) ([]sip.Target, error) {
-	return r.targets(ctx, uri)
+	_, targets, err := r.lookup(ctx, uri)
+	return targets, err
 }
 
-func (r *Registrar) targets(ctx context.Context, uri sip.URI) ([]sip.Target, error) {
+// lookup returns the live bindings of uri's AOR that make a target, best
+// first, and their targets, one for one.
+func (r *Registrar) lookup(ctx context.Context, uri sip.URI) ([]Binding, []sip.Target, error) {
 	if uri.User == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	list, err := r.Bindings(ctx, r.AOR(uri))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	bindings := list[:0]
 	targets := make([]sip.Target, 0, len(list))
 	for _, b := range list {
 		t, err := target(b)
@@ -135,9 +252,10 @@ func (r *Registrar) targets(ctx context.Context, uri sip.URI) ([]sip.Target, err
 			r.log.Warn("registrar: unusable contact skipped", "aor", b.AOR, "contact", b.Contact, "error", err)
 			continue
 		}
+		bindings = append(bindings, b)
 		targets = append(targets, t)
 	}
-	return targets, nil
+	return bindings, targets, nil
 }
 
 // target turns a binding into the Forwarder's target. Its Path becomes

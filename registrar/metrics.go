@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_registrar_binding_events_total",
-			Help: "Binding changes, by kind (registered, refreshed, unregistered, expired, evicted).",
+			Help: "Binding changes, by kind (registered, refreshed, unregistered, expired, evicted, flow-failed).",
 		}, []string{"kind"}),
 		bindings: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "palio_registrar_bindings",
@@ -96,7 +96,7 @@ func (m *metrics) event(k EventKind) {
 	switch k {
 	case EventRegistered:
 		m.bindings.Inc()
-	case EventUnregistered, EventExpired, EventEvicted:
+	case EventUnregistered, EventExpired, EventEvicted, EventFlowFailed:
 		m.bindings.Dec()
 	}
 }

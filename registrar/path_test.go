@@ -3,6 +3,7 @@ package registrar_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,33 +181,108 @@ func TestPathNotForUDP(t *testing.T) {
 	call.Bye(ctx)
 }
 
-// Once the phone's connection is gone, node 1 answers 430 (Flow Failed)
-// and the caller gets 480 from node 2's lookup, and from node 1's own.
-func TestPathFlowFailed(t *testing.T) {
-	leakCheck(t)
-	store := sharedStore()
-	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
-	ctx := ctxT(t, 10*time.Second)
-	phone := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
-	register(t, ctx, phone, n1.tcp(), "5002", 300)
-	before := n1.srv.Connections()["tcp"]
+// closeFlow closes phone, registered over TCP on n, and waits until n
+// has seen its connection go.
+func closeFlow(t *testing.T, ctx context.Context, n *clusterNode, phone *siptest.UA) {
+	t.Helper()
+	before := n.srv.Connections()["tcp"]
 	phone.Close()
-	for n1.srv.Connections()["tcp"] >= before {
+	for n.srv.Connections()["tcp"] >= before {
 		if ctx.Err() != nil {
 			t.Fatal("node 1 never saw the phone's connection close")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for _, via := range []*clusterNode{n2, n1} {
+}
+
+// Once the phone's connection is gone, node 1 answers 430 (Flow Failed):
+// the lookup that routed the call, node 2's or node 1's own, removes the
+// binding (RFC 5626 §7), publishes EventFlowFailed and, with no other
+// binding to try, answers the caller 480. The next call finds the AOR
+// not registered.
+func TestPathFlowFailed(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 10*time.Second)
+	var mu sync.Mutex
+	var dropped []registrar.Event
+	for _, n := range []*clusterNode{n1, n2} {
+		unsubscribe := n.reg.Subscribe(func(ev registrar.Event) {
+			if ev.Kind == registrar.EventFlowFailed {
+				mu.Lock()
+				dropped = append(dropped, ev)
+				mu.Unlock()
+			}
+		})
+		defer unsubscribe()
+	}
+	for i, via := range []*clusterNode{n2, n1} {
+		phone := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
+		register(t, ctx, phone, n1.tcp(), "5002", 300)
+		contact := phone.URI()
+		closeFlow(t, ctx, n1, phone)
 		caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(via.udp()))
-		call, err := caller.Invite(ctx, "sip:5002@"+domain)
-		if err != nil {
-			t.Fatal(err)
+		for _, want := range []int{480, 404} {
+			call, err := caller.Invite(ctx, "sip:5002@"+domain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			final, err := call.WaitFinal(ctx)
+			if err != nil || final.StatusCode != want {
+				t.Errorf("call %d through %s after the phone's connection closed: got %v %v, want %d", i+1, via.udp(), final, err, want)
+			}
 		}
-		final, err := call.WaitFinal(ctx)
-		if err != nil || final.StatusCode != 480 {
-			t.Errorf("call through %s after the phone's connection closed: got %v %v, want 480", via.udp(), final, err)
+		if list, err := store.Lookup(ctx, "5002"); err != nil || len(list) != 0 {
+			t.Errorf("after the 430: bindings %+v %v, want none", list, err)
 		}
+		mu.Lock()
+		if len(dropped) != i+1 || dropped[i].Binding.Contact != contact || dropped[i].Binding.AOR != "5002" {
+			t.Errorf("flow-failed events: got %+v, want %d, the last for %s", dropped, i+1, contact)
+		}
+		mu.Unlock()
+	}
+}
+
+// A phone (one +sip.instance) registered over two flows: over TCP on
+// node 1, the newer and so the preferred, and over UDP. Only the best
+// flow of an instance is tried at a time (RFC 5626 §7): while the TCP
+// flow is up the UDP contact gets nothing; once it is gone, node 1's 430
+// makes node 2 drop that binding and try the UDP flow, which answers.
+func TestPathFlowFailedOtherFlow(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 20*time.Second)
+	const instance = "<urn:uuid:00000000-0000-1000-8000-000a95a0e128>"
+	udp := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithInstance(instance))
+	register(t, ctx, udp, n2.udp(), "5002", 300)
+	time.Sleep(20 * time.Millisecond) // the TCP flow is the newer
+	tcp := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"), siptest.WithInstance(instance))
+	register(t, ctx, tcp, n1.tcp(), "5002", 300)
+	if list, err := store.Lookup(ctx, "5002"); err != nil || len(list) != 2 || list[0].Instance != instance || list[1].Instance != instance {
+		t.Fatalf("bindings: %+v %v, want two of instance %s", list, err, instance)
+	}
+
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(n2.udp()))
+	call := answeredCall(t, ctx, caller, "5002")
+	if _, err := tcp.WaitIncoming(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(udp.Received(sip.INVITE)); got != 0 {
+		t.Errorf("the instance's other flow got %d INVITEs while the best one was up, want 0", got)
+	}
+	call.Bye(ctx)
+
+	closeFlow(t, ctx, n1, tcp)
+	call = answeredCall(t, ctx, caller, "5002")
+	if _, err := udp.WaitIncoming(ctx, 1); err != nil {
+		t.Fatalf("the instance's other flow was not tried after the 430: %v", err)
+	}
+	call.Bye(ctx)
+	list, err := store.Lookup(ctx, "5002")
+	if err != nil || len(list) != 1 || list[0].Contact != udp.URI() {
+		t.Errorf("after the 430: bindings %+v %v, want only the UDP flow's %s", list, err, udp.URI())
 	}
 }
 
@@ -301,5 +377,31 @@ func TestPathRecordRouteToken(t *testing.T) {
 	}
 	if n := len(phone.Received(sip.INVITE)); n != 1 {
 		t.Errorf("the phone got %d INVITEs, want only the call's", n)
+	}
+}
+
+// Two phones of one AOR, no instance: both are forked. The TCP one's
+// flow is gone (430), the UDP one is busy (486): the caller gets the busy,
+// not a 480 for the dead flow, and the dead flow's binding is removed.
+func TestPathFlowFailedForkBusy(t *testing.T) {
+	leakCheck(t)
+	store := sharedStore()
+	n1, n2 := newClusterNode(t, store), newClusterNode(t, store)
+	ctx := ctxT(t, 10*time.Second)
+	busy := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithScript(siptest.Respond(486)))
+	register(t, ctx, busy, n2.udp(), "5002", 300)
+	tcp := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"))
+	register(t, ctx, tcp, n1.tcp(), "5002", 300)
+	closeFlow(t, ctx, n1, tcp)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(n2.udp()))
+	call, err := caller.Invite(ctx, "sip:5002@"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final, err := call.WaitFinal(ctx); err != nil || final.StatusCode != 486 {
+		t.Errorf("a fork to a dead flow and a busy phone: got %v %v, want 486", final, err)
+	}
+	if list, err := store.Lookup(ctx, "5002"); err != nil || len(list) != 1 || list[0].Contact != busy.URI() {
+		t.Errorf("bindings after the fork: %+v %v, want only the busy phone's", list, err)
 	}
 }

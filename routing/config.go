@@ -64,6 +64,19 @@ type Config struct {
 	// VolatileState keeps state changes in memory only; by default they
 	// are written to the store (OpenSIPS's persistent_state=1).
 	VolatileState bool
+	// LocalProbeState is for nodes that share a store and each probe the
+	// gateways from their own network position: what probes and calls
+	// find (a gateway inactive, or active again; DisableCodes,
+	// ClearInactive) stays in this Router and only its history entry is
+	// written, never the state; and every reload takes from the store
+	// the operator's decisions only (a gateway disabled, or enabled
+	// again: SetGatewayEnabled on any node, the CLI), leaving the running
+	// probe state of the others as it is. A gateway stored inactive (by
+	// an older version, or a node without this option) is taken as
+	// active until probes say otherwise. Carrier states are taken from
+	// the store at every reload, as with ReloadState, which this option
+	// replaces for gateways.
+	LocalProbeState bool
 	// Node names this Router in the history of gateway state changes it
 	// writes (StateChange.Node); default the host name.
 	Node string

@@ -19,7 +19,7 @@ const (
 	// state it left in Event.Previous), OpenSIPS's E_DROUTING_STATUS.
 	EventGatewayState EventKind = iota + 1
 	// EventCarrierState: a carrier was switched on or off by an operator
-	// (or by a reload with Config.ReloadState).
+	// (or by a reload with Config.ReloadState or LocalProbeState).
 	EventCarrierState
 	// EventTrunkAlarm: the calls in progress on a gateway or carrier with
 	// a channel limit reached Config.AlarmThreshold of it. It fires once,
@@ -59,7 +59,8 @@ const (
 	// CauseOperator: SetGatewayEnabled or SetCarrierEnabled.
 	CauseOperator Cause = "operator"
 	// CauseReload: a reload with Config.ReloadState took the state from
-	// the store.
+	// the store (with LocalProbeState: an operator's disable or enable
+	// made elsewhere).
 	CauseReload Cause = "reload"
 	// CauseProbingOff: ClearInactive made a gateway that failed probes or
 	// calls active again, as a Router that does not probe must.

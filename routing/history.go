@@ -62,3 +62,12 @@ func (r *Router) storeGatewayState(ev Event, ignoreGone bool) func(context.Conte
 			Cause: ev.Cause, Reason: ev.Detail, Node: r.cfg.Node})
 	}
 }
+
+// storeGatewayHistory returns the store write of a state change that
+// stays this Router's (Config.LocalProbeState): its history entry only.
+func (r *Router) storeGatewayHistory(ev Event) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return r.store.AddStateChange(ctx, StateChange{Gateway: ev.Gateway, Time: ev.Time, From: ev.Previous, To: ev.State,
+			Cause: ev.Cause, Reason: ev.Detail, Node: r.cfg.Node})
+	}
+}

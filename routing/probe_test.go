@@ -488,3 +488,125 @@ func TestGatewayHistory(t *testing.T) {
 		t.Errorf("history of g4 (changed in the store, reloaded): got %+v %v, want none", h4, err)
 	}
 }
+
+// stateOf returns gateway gw's running state in r.
+func stateOf(r *routing.Router, gw string) routing.State {
+	for _, g := range r.Gateways() {
+		if g.GWID == gw {
+			return g.State
+		}
+	}
+	return -1
+}
+
+// Two nodes on one store with LocalProbeState: node A's probes find g1
+// down, node B's find it up (a gateway reachable from B's network only).
+// A's view stays A's: the store keeps g1 active, B never sees it inactive
+// however often it reloads, and nothing flaps. An operator's disable on A
+// reaches B at its next reload, probes on neither node undo it, and the
+// enable that follows brings each node back to its own probes' view.
+func TestLocalProbeStateTwoNodes(t *testing.T) {
+	d := probeData()
+	store := routing.NewMemStore(d)
+	cfg := routing.Config{Probe: fastProbes(), LocalProbeState: true}
+	var nodes [2]*routing.Router
+	var pingers [2]*fakePinger
+	var events [2]chan routing.Event
+	for i := range nodes {
+		cfg.Node = fmt.Sprintf("node-%c", 'a'+i)
+		r, err := routing.New(cfg, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		events[i] = make(chan routing.Event, 1000)
+		defer r.Subscribe(func(ev routing.Event) { events[i] <- ev })()
+		pingers[i] = newFakePinger()
+		for _, g := range []string{"g1", "g2", "g3", "g4"} {
+			pingers[i].set(g, 200)
+		}
+		nodes[i] = r
+	}
+	a, b := nodes[0], nodes[1]
+	pingers[0].set("g1", 503) // A cannot reach g1; B can
+	for i, r := range nodes {
+		if err := r.StartProbing(pingers[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState(t, a, "g1", routing.StateInactive)
+	reloadAll := func() {
+		t.Helper()
+		for _, r := range nodes {
+			if _, err := r.Reload(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Many probe rounds and reloads later: B still has g1 active, A
+	// inactive, the store active, and neither node changed g1 again.
+	for n := pingers[1].count("g1"); pingers[1].count("g1") < n+5; {
+		reloadAll()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := stateOf(b, "g1"); got != routing.StateActive {
+		t.Errorf("node B's g1 after node A's failed probes: got %v, want active", got)
+	}
+	if got := stateOf(a, "g1"); got != routing.StateInactive {
+		t.Errorf("node A's g1: got %v, want inactive (its own probes)", got)
+	}
+	if loaded, _ := store.Load(t.Context()); loaded.Gateways[0].State != routing.StateActive {
+		t.Errorf("the stored state of g1: got %v, want active (probe results are not shared)", loaded.Gateways[0].State)
+	}
+	changes := func(i int) []routing.Event {
+		var out []routing.Event
+		for {
+			select {
+			case ev := <-events[i]:
+				if ev.Gateway == "g1" {
+					out = append(out, ev)
+				}
+			default:
+				return out
+			}
+		}
+	}
+	if got := changes(0); len(got) != 1 || got[0].State != routing.StateInactive {
+		t.Errorf("node A's g1 changes: got %+v, want one, to inactive", got)
+	}
+	if got := changes(1); len(got) != 0 {
+		t.Errorf("node B's g1 changes: got %+v, want none (no flapping)", got)
+	}
+	if h, _ := a.GatewayHistory(t.Context(), "g1", 0); len(h) != 1 || h[0].Node != "node-a" || h[0].To != routing.StateInactive {
+		t.Errorf("g1's history: got %+v, want node A's one change", h)
+	}
+
+	// The operator disables g1 on A: B obeys at its next reload; probes
+	// that answer do not bring it back on B.
+	if err := a.SetGatewayEnabled(t.Context(), "g1", false); err != nil {
+		t.Fatal(err)
+	}
+	reloadAll()
+	for _, r := range nodes {
+		if got := stateOf(r, "g1"); got != routing.StateDisabled {
+			t.Errorf("g1 after the operator's disable and a reload: got %v, want disabled", got)
+		}
+	}
+	for n := pingers[1].count("g1"); pingers[1].count("g1") < n+3; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	reloadAll()
+	if got := stateOf(b, "g1"); got != routing.StateDisabled {
+		t.Errorf("node B's g1 after probes that answer: got %v, want disabled still", got)
+	}
+	// Enabled again, on B this time: A takes it at its reload, and its own
+	// probes make it inactive again there; B keeps it active.
+	if err := b.SetGatewayEnabled(t.Context(), "g1", true); err != nil {
+		t.Fatal(err)
+	}
+	reloadAll()
+	waitState(t, a, "g1", routing.StateInactive)
+	if got := stateOf(b, "g1"); got != routing.StateActive {
+		t.Errorf("node B's g1 after the enable: got %v, want active", got)
+	}
+}

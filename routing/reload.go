@@ -10,7 +10,8 @@ import (
 // Reload reads the tables from the store, compiles them and swaps the new
 // table in. Rows that cannot work are left out, each logged and listed in
 // the report, and the others load. Gateways and carriers keep their
-// running state by id (unless Config.ReloadState) and their calls in
+// running state by id (unless Config.ReloadState; with LocalProbeState
+// they take only an operator's disable or enable) and their calls in
 // progress. If the store fails, the current table stays and the error
 // says why.
 //
@@ -85,15 +86,26 @@ func (r *Router) attach(t *table) {
 	for _, g := range t.gws {
 		id := g.row.GWID
 		s := r.gwRT[id]
+		stored := g.row.State
+		if r.cfg.LocalProbeState && stored == StateInactive {
+			stored = StateActive // a probe's view, not the operator's
+		}
 		switch {
 		case s == nil:
 			s = &gwState{id: id}
-			s.state.Store(int32(g.row.State))
+			s.state.Store(int32(stored))
 			r.gwRT[id] = s
 		case !s.known:
 			// Seen so far only in dialog events, or removed by an earlier
 			// reload: a new gateway, whose state is the stored one.
-			s.state.Store(int32(g.row.State))
+			s.state.Store(int32(stored))
+		case r.cfg.LocalProbeState:
+			// Only the operator's decision is shared: disabled, or
+			// enabled again; the probe state stays this node's.
+			cur := s.load()
+			if (stored == StateDisabled) != (cur == StateDisabled) && s.state.CompareAndSwap(int32(cur), int32(stored)) {
+				changes = append(changes, r.gatewayEvent(g, cur, stored, CauseReload, ""))
+			}
 		case r.cfg.ReloadState:
 			if prev := State(s.state.Swap(int32(g.row.State))); prev != g.row.State {
 				changes = append(changes, r.gatewayEvent(g, prev, g.row.State, CauseReload, ""))
@@ -138,7 +150,7 @@ func (r *Router) attach(t *table) {
 			r.crRT[id] = s
 		case !s.known:
 			s.state.Store(int32(stored))
-		case r.cfg.ReloadState:
+		case r.cfg.ReloadState || r.cfg.LocalProbeState:
 			if prev := State(s.state.Swap(int32(stored))); prev != stored {
 				ev := Event{Kind: EventCarrierState, Time: r.now(), Carrier: id, State: stored, Previous: prev, Cause: CauseReload}
 				r.logState(ev)

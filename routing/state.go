@@ -232,7 +232,8 @@ func (r *Router) stillDown(g *gateway, detail string) {
 // stay disabled. It is for a Router that does not probe, which nothing
 // would ever bring back: a server whose probing is switched off calls it
 // at start with persist, writing the states to the store (unless
-// Config.VolatileState) and waiting for that or for ctx; a dry run calls
+// Config.VolatileState; with LocalProbeState only the history entries)
+// and waiting for that or for ctx; a dry run calls
 // it without, to route with the operator's states only and leave the
 // store alone. A failed write returns its error, the states applying all
 // the same.
@@ -250,7 +251,11 @@ func (r *Router) ClearInactive(ctx context.Context, persist bool) ([]string, err
 			r.events.post(job{ev: ev})
 			continue
 		}
-		if err := r.commit(ctx, ev, r.storeGatewayState(ev, true)); err != nil {
+		write := r.storeGatewayState(ev, true)
+		if r.cfg.LocalProbeState {
+			write = r.storeGatewayHistory(ev)
+		}
+		if err := r.commit(ctx, ev, write); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s: %w", id, err))
 		}
 	}
@@ -274,7 +279,11 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 	}
 	ev := r.gatewayEvent(g, from, to, cause, detail)
 	j := job{ev: ev}
-	if !r.cfg.VolatileState {
+	switch {
+	case r.cfg.VolatileState:
+	case r.cfg.LocalProbeState:
+		j.persist = r.storeGatewayHistory(ev)
+	default:
 		j.persist = r.storeGatewayState(ev, true) // removed from the store since: not an error
 	}
 	r.events.post(j)

@@ -163,7 +163,7 @@ func (f *Forwarder) relayFlow(ctx context.Context, w ResponseWriter, r *Request)
 		sendTrying(w, r)
 	}
 	CallFrom(ctx).adopt()
-	return f.result(w, []outcome{f.branch(ctx, w, r, Target{URI: r.Recipient}, nil, createsDialog(r.Method))})
+	return f.result(w, []outcome{f.branch(ctx, w, r, 0, Target{URI: r.Recipient}, nil, createsDialog(r.Method))})
 }
 
 // flow is a transport connection a user agent opened to us, or over UDP

@@ -81,7 +81,7 @@ func (f *Forwarder) ServeSIP(ctx context.Context, w ResponseWriter, r *Request) 
 	}
 	rr := createsDialog(r.Method)
 	if len(targets) == 1 {
-		return f.result(w, []outcome{f.branch(ctx, w, r, targets[0], d, rr)})
+		return f.result(w, []outcome{f.branch(ctx, w, r, 0, targets[0], d, rr)})
 	}
 	return f.fork(ctx, w, r, targets, d, rr)
 }
@@ -115,8 +115,8 @@ func (f *Forwarder) fork(ctx context.Context, w ResponseWriter, r *Request, targ
 	bctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	results := make(chan outcome, len(targets))
-	for _, t := range targets {
-		go func() { results <- f.branch(bctx, w, r, t, d, rr) }()
+	for i, t := range targets {
+		go func() { results <- f.branch(bctx, w, r, i, t, d, rr) }()
 	}
 	outs := make([]outcome, 0, len(targets))
 	for range targets {
@@ -183,14 +183,16 @@ func bestOutcome(outs []outcome) outcome {
 	return best
 }
 
-// branch forwards r to one target and waits for the branch's outcome.
-func (f *Forwarder) branch(ctx context.Context, w ResponseWriter, r *Request, t Target, d *dialogEntry, rr bool) (o outcome) {
+// branch forwards r to one target, the index-th of the target set, and
+// waits for the branch's outcome (recorded in the context's Branches).
+func (f *Forwarder) branch(ctx context.Context, w ResponseWriter, r *Request, index int, t Target, d *dialogEntry, rr bool) (o outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			f.s.metrics.panics.Inc()
 			f.s.log.Error("sip: forwarding panic", "callid", callID(r), "panic", fmt.Sprint(p))
 			o = outcome{code: 500, reason: "Server Internal Error", err: errPanic}
 		}
+		branchesFrom(ctx).record(index, o.code)
 	}()
 	req, err := f.s.prepare(r, t, rr)
 	if err != nil {

@@ -12,8 +12,10 @@ import (
 // ResponseRank orders final responses as RFC 3261 §16.7 step 6 wants the
 // best one chosen when no branch answered: a 6xx first, then the lowest
 // class, within 4xx the answers a caller can act on (401, 407, 415, 420,
-// 484) first, and 503 after every other 5xx (it says only that the hop
-// that sent it cannot serve). Lower is better. The Forwarder picks among
+// 484) first and 430 (Flow Failed) last (it says only that one flow to
+// the callee is gone, RFC 5626 §7, not what the callee answered), and 503
+// after every other 5xx (it says only that the hop that sent it cannot
+// serve). Lower is better. The Forwarder picks among
 // its parallel branches with it, and a stage that tries destinations in
 // turn (routing, ENUM) picks what to answer when all failed.
 func ResponseRank(code int) int {
@@ -26,6 +28,8 @@ func ResponseRank(code int) int {
 		switch code {
 		case 401, 407, 415, 420, 484:
 			return 20
+		case 430:
+			return 22
 		}
 		return 21
 	case code == 503:

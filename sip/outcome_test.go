@@ -9,7 +9,7 @@ import (
 
 func TestResponseRank(t *testing.T) {
 	// Each code is better than every code after it (RFC 3261 §16.7 step 6).
-	order := []int{603, 302, 407, 486, 500, 503}
+	order := []int{603, 302, 407, 486, 430, 500, 503}
 	for i := range order {
 		for _, worse := range order[i+1:] {
 			if !sip.Better(sip.Reject(order[i], ""), sip.Reject(worse, "")) {

@@ -583,6 +583,40 @@ func TestParallelForkBestResponse(t *testing.T) {
 	}
 }
 
+// WithBranches tells the stage that chose the targets how each branch
+// ended, by the target's index: the registrar drops a binding whose flow
+// failed this way.
+func TestBranchResults(t *testing.T) {
+	leakCheck(t)
+	busy := siptest.NewGateway(t, siptest.Respond(486))
+	unavailable := siptest.NewGateway(t, siptest.Respond(503))
+	var mu sync.Mutex
+	var got []sip.BranchResult
+	stage := func(next sip.Handler) sip.Handler {
+		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			bctx, branches := sip.WithBranches(ctx)
+			err := next.ServeSIP(sip.WithTargets(bctx, target(t, unavailable.URI()), target(t, busy.URI())), w, r)
+			mu.Lock()
+			got = branches.Results()
+			mu.Unlock()
+			return err
+		})
+	}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{Stages: []sip.Middleware{stage}})
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(tp.Server.Local().Addr("udp")))
+	ctx := ctxT(t, 5*time.Second)
+	call, _ := caller.Invite(ctx, "sip:5002@"+tp.Server.Local().Addr("udp"))
+	if final, err := call.WaitFinal(ctx); err != nil || final.StatusCode != 486 {
+		t.Fatalf("final: %v %v, want 486", final, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(got, func(a, b sip.BranchResult) int { return a.Index - b.Index })
+	if want := []sip.BranchResult{{Index: 0, Code: 503}, {Index: 1, Code: 486}}; !slices.Equal(got, want) {
+		t.Errorf("branch results: got %+v, want %+v", got, want)
+	}
+}
+
 func TestTCPCallerToUDPCallee(t *testing.T) {
 	leakCheck(t)
 	p := newProxy(t, sip.ForwarderConfig{})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/palio-voip/palio/cluster/trunkcount"
 	"github.com/palio-voip/palio/routing"
@@ -338,5 +339,98 @@ func TestRedisUnresponsive(t *testing.T) {
 		eventually(t, fmt.Sprintf("node %d counting with the cluster again", i+1), func() bool {
 			return gauge(t, n.reg, "palio_routing_counter_up") == 1
 		})
+	}
+}
+
+// TestRedisEmptied: Redis comes back empty mid-traffic (its keys and its
+// script cache gone, as after a restart without persistence) while the
+// 4-channel trunk is full. The nodes' next full reports (every
+// CounterInterval, 100 ms here) write their counts back: within about an
+// interval every node's counts are in Redis again and the trunk refuses a
+// fifth call, on every node; no call failed meanwhile for want of the
+// scripts.
+func TestRedisEmptied(t *testing.T) {
+	url := redisURL(t)
+	cluster := testCluster(t, url)
+	nodes := newNodes(t, url, cluster, 3, 5*time.Second)
+	ctx := t.Context()
+	h := &holder{release: make(chan struct{})}
+	var wg sync.WaitGroup
+	defer func() {
+		close(h.release)
+		wg.Wait()
+	}()
+	for i, n := range []node{nodes[0], nodes[0], nodes[1], nodes[2]} {
+		ch := make(chan int, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch <- call(ctx, n.r, h, i)
+		}()
+		if code := <-waitOrHold(t, h, ch, int32(i+1)); code != 0 {
+			t.Fatalf("call %d: got %d, want it up", i+1, code)
+		}
+	}
+	for i, n := range nodes {
+		if code := call(ctx, n.r, answer{}, 10+i); code != 503 {
+			t.Fatalf("5th call on node %d with the trunk full: got %d, want 503", i+1, code)
+		}
+	}
+
+	o, err := redisOptions(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(o)
+	defer rdb.Close()
+	keys, err := rdb.Keys(ctx, "palio:{"+cluster+"}:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("the cluster's keys: %v %v, want some", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	emptied := time.Now()
+	// Calls go on meanwhile on nodes 1 and 2, on the scripts loaded again
+	// (an admitted one ends at once: until every node has reported, Redis
+	// may lack a node's counts and admit a fifth). Node 3 has no traffic:
+	// only its full report brings its count back.
+	for i := range 6 {
+		if code := call(ctx, nodes[i%2].r, answer{}, 100+i); code != 200 && code != 503 {
+			t.Fatalf("call %d after Redis was emptied: got %d, want 200 or 503", i, code)
+		}
+	}
+	// Every node's counts are back after its next full report.
+	trunkKey := "palio:{" + cluster + "}:trunk:gateway:pri"
+	var took time.Duration
+	for {
+		f, err := rdb.HGetAll(ctx, trunkKey).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f["u:node-1"] == "2" && f["u:node-2"] == "1" && f["u:node-3"] == "1" {
+			took = time.Since(emptied)
+			break
+		}
+		if time.Since(emptied) > 10*time.Second {
+			t.Fatalf("the nodes' counts never came back to Redis: %v", f)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("every node's counts back in Redis %v after it was emptied (CounterInterval 100 ms)", took.Round(time.Millisecond))
+	// An interval and some slack for a busy machine.
+	if took > time.Second {
+		t.Errorf("the counts came back only after %v, want within about CounterInterval (100 ms)", took)
+	}
+	for i, n := range nodes {
+		if code := call(ctx, n.r, answer{}, 200+i); code != 503 {
+			t.Errorf("a fifth call on node %d after Redis came back empty: got %d, want 503", i+1, code)
+		}
+		if got := gauge(t, n.reg, "palio_routing_counter_up"); got != 1 {
+			t.Errorf("node %d's palio_routing_counter_up: %v, want 1", i+1, got)
+		}
 	}
 }

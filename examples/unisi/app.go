@@ -298,10 +298,15 @@ const prefixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 
 // routingConfig is the routing.Config of the configuration file.
 //
-// Gateway states are reloaded from the store (ReloadState): the operator
-// commands (gateway enable|disable) and other nodes change them there,
-// and every node follows the store. Probe results are written back to it,
-// so all nodes share what one saw.
+// Gateway states follow one model. The operator's decision (gateway
+// enable|disable, on any node or with the CLI) is the store's, and every
+// node takes it at its next reload (the store's change poll). Probe
+// results are each node's own, from where it stands in the network. A
+// node alone on its store (no [cluster] node) also writes them there
+// (ReloadState), so that `gateway list` and the dry run show what it saw;
+// nodes of a cluster do not (routing.Config.LocalProbeState): one node's
+// failed probe would otherwise become every node's state, and nodes that
+// see a gateway differently would overwrite each other's, flapping.
 func (a *app) routingConfig() routing.Config {
 	rc := a.cfg.Routing
 	cfg := routing.Config{
@@ -310,7 +315,9 @@ func (a *app) routingConfig() routing.Config {
 		ExtraPrefixChars: prefixChars,
 		FailoverCodes:    rc.FailoverCodes,
 		AlarmThreshold:   rc.AlarmThreshold,
-		ReloadState:      true,
+		ReloadState:      a.cfg.Cluster.Node == "",
+		LocalProbeState:  a.cfg.Cluster.Node != "",
+		Node:             a.cfg.Cluster.Node,
 		Probe: routing.ProbeConfig{
 			Timeout:    rc.ProbeTimeout.Duration,
 			ReplyCodes: rc.ProbeReplyCodes,

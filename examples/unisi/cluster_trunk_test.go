@@ -33,8 +33,8 @@ func redisURL(t *testing.T) string {
 // may be slower than the default 50 ms, which would rightly let calls
 // through on each node's own counts). Arezzo's PRI has 4 channels;
 // 12 calls to Arezzo placed at once through the three nodes all connect,
-// at most 4 of them on Arezzo's PRI, the others failing over to Siena's;
-// the alarm at 4 of 4 is logged by one node only.
+// at most 4 of them on Arezzo's PRI, the others failing over to Siena's
+// (the alarm: TestClusterTrunkAlarmOnce).
 func TestClusterTrunkChannels(t *testing.T) {
 	arezzo := siptest.NewGateway(t, siptest.Respond(200)) // answers and keeps the call
 	nodes, gws := newTrunkCluster(t, redisURL(t), make([]trunkNode, 3), arezzo.Addr())
@@ -82,18 +82,84 @@ func TestClusterTrunkChannels(t *testing.T) {
 	if codes[200] != 12 || onArezzo+onSiena != 12 {
 		t.Errorf("outcomes %v, %d on Arezzo and %d on Siena: want 12 connected", codes, onArezzo, onSiena)
 	}
-	if onArezzo == 4 {
-		alarms := 0
+}
+
+// TestClusterTrunkAlarmOnce: the 80 % alarm of Arezzo's 4-channel PRI
+// (at 4 of 4) is the cluster's: four calls placed one after the other
+// through nodes 1, 2, 3 and 1 fill the PRI, and exactly one node logs the
+// alarm, however long the others report their counts; a fifth call
+// (on Siena's PRI) raises nothing more.
+func TestClusterTrunkAlarmOnce(t *testing.T) {
+	arezzo := siptest.NewGateway(t, siptest.Respond(200))
+	nodes, gws := newTrunkCluster(t, redisURL(t), make([]trunkNode, 3), arezzo.Addr())
+	for _, e := range nodes {
+		e.start()
+	}
+	var callers []*siptest.UA
+	for i, e := range nodes {
+		callers = append(callers, e.phone(strconv.Itoa(5002+i)))
+	}
+	ctx := ctxT(t, 30*time.Second)
+	const raised = "gateway gw-arezzo: alarm, 4 of 4 channels in use"
+	count := func(line string) int {
+		n := 0
 		for _, e := range nodes {
-			deadline := time.Now().Add(5 * time.Second)
-			for !strings.Contains(e.stderr.String(), "gateway gw-arezzo: alarm, 4 of 4 channels in use") && time.Now().Before(deadline) && alarms == 0 {
-				time.Sleep(20 * time.Millisecond)
+			n += strings.Count(e.stderr.String(), line)
+		}
+		return n
+	}
+	logs := func() string {
+		var b strings.Builder
+		for i, e := range nodes {
+			fmt.Fprintf(&b, "node %d:\n%s\n", i+1, tail(e.stderr.String(), 10))
+		}
+		return b.String()
+	}
+	// settle waits for line to be logged, then two full reports more
+	// (CounterInterval, 1 s), and returns how many nodes logged it.
+	settle := func(line string) int {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); count(line) == 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q never logged\n%s", line, logs())
 			}
-			alarms += strings.Count(e.stderr.String(), "gateway gw-arezzo: alarm, 4 of 4 channels in use")
 		}
-		if alarms != 1 {
-			t.Errorf("the alarm at 4 of 4 logged %d times across the nodes, want once", alarms)
+		time.Sleep(2500 * time.Millisecond)
+		return count(line)
+	}
+	var calls []*siptest.Call
+	defer func() {
+		for _, c := range calls {
+			c.Bye(ctx)
 		}
+	}()
+	for i, n := range []int{0, 1, 2, 0} {
+		c, err := callers[n].Invite(ctx, fmt.Sprintf("sip:00575%06d@%s", 200000+i, nodes[n].addr))
+		if code := finalCode(t, c, err); code != 200 {
+			t.Fatalf("call %d through node %d: got %d, want 200\n%s", i+1, n+1, code, logs())
+		}
+		calls = append(calls, c)
+		if i < 3 && count(raised) != 0 {
+			t.Fatalf("the alarm was raised at %d of 4 channels\n%s", i+1, logs())
+		}
+	}
+	if got := len(arezzo.Received(sip.INVITE)); got != 4 {
+		t.Fatalf("Arezzo's PRI got %d calls, want the 4", got)
+	}
+	if n := settle(raised); n != 1 {
+		t.Errorf("the alarm at 4 of 4 logged %d times across the nodes, want once\n%s", n, logs())
+	}
+	c, err := callers[1].Invite(ctx, fmt.Sprintf("sip:00575%06d@%s", 200004, nodes[1].addr))
+	if code := finalCode(t, c, err); code != 200 {
+		t.Fatalf("a fifth call: got %d, want 200 on Siena's PRI", code)
+	}
+	calls = append(calls, c)
+	if got := invites(gws, sienaPRIs...); got != 1 {
+		t.Errorf("Siena's PRIs got %d calls, want the fifth", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := count(raised); n != 1 {
+		t.Errorf("after a fifth call the alarm is logged %d times, want still once", n)
 	}
 }
 

@@ -43,6 +43,7 @@ type UA struct {
 	password string
 	listen   string
 	body     []byte // the SDP offered and answered; nil: a fixed audio SDP
+	instance string // +sip.instance of the registered Contact
 
 	pc net.PacketConn
 	ln net.Listener
@@ -104,6 +105,11 @@ func WithExtra2xx(n int) Option { return func(u *UA) { u.extra2xx = n } }
 // (default: PCMU and PCMA on port 40000 of the UA's host), so that a test
 // can name sockets of its own that send and receive real RTP.
 func WithSDP(sdp []byte) Option { return func(u *UA) { u.body = sdp } }
+
+// WithInstance makes Register send the Contact with +sip.instance="urn"
+// (RFC 5626 §4.1: the same device registering over several flows), e.g.
+// "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>".
+func WithInstance(urn string) Option { return func(u *UA) { u.instance = urn } }
 
 // NewUA starts a UA on 127.0.0.1 with a free port.
 func NewUA(t testing.TB, opts ...Option) *UA {
@@ -384,7 +390,11 @@ func (u *UA) Register(ctx context.Context, registrar, aor, password string, expi
 	callid := sipmsg.CallIDHeader(cid)
 	req.AppendHeader(&callid)
 	req.AppendHeader(&sipmsg.CSeqHeader{SeqNo: seq, MethodName: sip.REGISTER})
-	req.AppendHeader(&sipmsg.ContactHeader{Address: u.Contact()})
+	contact := &sipmsg.ContactHeader{Address: u.Contact()}
+	if u.instance != "" {
+		contact.Params = sipmsg.HeaderParams{{K: "+sip.instance", V: `"` + u.instance + `"`}}
+	}
+	req.AppendHeader(contact)
 	req.AppendHeader(sipmsg.NewHeader("Expires", strconv.Itoa(expires)))
 	req.SetBody(nil)
 	u.route(req, registrar)
