@@ -211,3 +211,70 @@ func TestAgentLogInOut(t *testing.T) {
 		t.Fatal("a non-member's AGENTOUT changed the queue")
 	}
 }
+
+// TestQueueAgentLeavesWhileRoundWaits: in a ring-all round 5003
+// answers while 5002 has sent nothing yet (so it cannot be CANCELled);
+// 5003 hangs up before 5002's response ends the round. The caller's leg
+// must end with the agent's, and 5002's late response leave nothing up:
+// a refusal, or a ringing the box CANCELs (and an answer crossing the
+// CANCEL it hangs up).
+func TestQueueAgentLeavesWhileRoundWaits(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		lateAnswers bool // 5002 answers once released (else busy)
+	}{
+		{name: "late busy"},
+		{name: "late answer", lateAnswers: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			release := make(chan struct{})
+			r.router.SetAnswer(func(ruri string) bool { return ruri == "5003" || tc.lateAnswers })
+			r.router.SetHold(func(ruri string) <-chan struct{} {
+				if ruri == "5002" {
+					return release
+				}
+				return nil
+			})
+			caller := mediaboxtest.NewPhone(t, "5001")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			leg, err := caller.Call(ctx, r.uri("QUEUE_5000"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leg.Hangup()
+			agent, err := r.router.Arrived(20 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if agent.To != "5003" {
+				t.Fatalf("agent %s answered first, want 5003", agent.To)
+			}
+			agent.Hangup()
+			time.Sleep(300 * time.Millisecond)
+			close(release)
+			select {
+			case <-leg.Done():
+			case <-time.After(15 * time.Second):
+				t.Fatal("the caller's leg outlived the agent's")
+			}
+			if tc.lateAnswers {
+				// Its 180 lets the box CANCEL it; an answer that
+				// crossed the CANCEL must be hung up.
+				if late, err := r.router.Arrived(3 * time.Second); err == nil {
+					select {
+					case <-late.Done():
+					case <-time.After(10 * time.Second):
+						t.Fatalf("the late answer of %s was left up", late.To)
+					}
+				}
+			}
+			waitCalls(t, r.box, 0)
+			if n := r.box.Waiting("5000"); n != 0 {
+				t.Errorf("%d callers still waiting", n)
+			}
+		})
+	}
+}
