@@ -147,7 +147,9 @@ func (c *call) queue(id string) (Action, error) {
 	}()
 	// Music until an agent answers, the wait ends or the caller hangs up.
 	musicCtx, stopMusic := context.WithCancel(waitCtx)
+	musicDone := make(chan struct{})
 	go func() {
+		defer close(musicDone)
 		select {
 		case a := <-got:
 			got <- a
@@ -155,10 +157,23 @@ func (c *call) queue(id string) (Action, error) {
 		}
 		stopMusic()
 	}()
+	// The watcher ends with the wait or an answer: every path out ends
+	// the wait first.
+	defer func() { stopWaiting(); <-musicDone }()
 	for musicCtx.Err() == nil {
 		if _, err := c.playPCMUntil(musicCtx, b.prompts.pcm[music], false); err != nil && !errors.Is(err, errHungUp) {
 			stopWaiting()
 			dialers.Wait()
+			<-musicDone
+			// An agent who answered meanwhile (the answer waiting on
+			// got, or handed over as the dialers ended) has no caller
+			// to be bridged to.
+			select {
+			case a := <-got:
+				c.hangupPlaced(a.d)
+				c.log.Info("mediabox: the music failed as an agent answered; agent hung up", "queue", q.ID, "agent", a.agent)
+			default:
+			}
 			return Action{}, err
 		}
 	}
@@ -183,10 +198,7 @@ func (c *call) queue(id string) (Action, error) {
 		}
 	}
 	if ok && c.hungUp() { // answered as the caller left
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = a.d.Hangup(hctx)
-		cancel()
-		c.box.closePlaced(a.d)
+		c.hangupPlaced(a.d)
 		c.log.Info("mediabox: the caller left as an agent answered", "queue", q.ID, "agent", a.agent)
 		return Action{}, nil
 	}
@@ -252,10 +264,7 @@ func (c *call) ringOne(ctx context.Context, agent string, ring time.Duration) (a
 		return answered{}, false
 	}
 	if ctx.Err() != nil { // the caller left as the agent answered
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = d.Hangup(hctx)
-		cancel()
-		c.box.closePlaced(d)
+		c.hangupPlaced(d)
 		return answered{}, false
 	}
 	return answered{agent: agent, d: d, med: med}, true
@@ -285,12 +294,18 @@ func (c *call) ringAll(ctx context.Context, agents []string, ring time.Duration)
 			cancel()
 			continue
 		}
-		hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = a.d.Hangup(hctx)
-		hcancel()
-		c.box.closePlaced(a.d)
+		c.hangupPlaced(a.d)
 	}
 	return winner, won
+}
+
+// hangupPlaced hangs up an answered leg the box placed and has no use
+// for (BYE, bounded at 2 s) and releases it.
+func (c *call) hangupPlaced(d *diago.DialogClientSession) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+	_ = d.Hangup(hctx)
+	cancel()
+	c.box.closePlaced(d)
 }
 
 // agent logs the caller in or out of queue id.

@@ -2,6 +2,8 @@ package mediabox_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,4 +279,63 @@ func TestQueueAgentLeavesWhileRoundWaits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQueueMusicFailsWithAnswerPending: the music on hold fails (the
+// caller's re-INVITE moves its media to an address the box's loopback
+// socket cannot send to) while an agent has answered and the ring-all
+// round still waits on a silent one. The answered agent's leg must be hung up, not left
+// up with no one on it.
+func TestQueueMusicFailsWithAnswerPending(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, nil)
+	release := make(chan struct{})
+	r.router.SetAnswer(func(ruri string) bool { return ruri == "5003" })
+	r.router.SetHold(func(ruri string) <-chan struct{} {
+		if ruri == "5002" {
+			return release
+		}
+		return nil
+	})
+	c := callRaw(t, r, "QUEUE_5000")
+	c.ack()
+	agent, err := r.router.Arrived(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RTP from the box's loopback socket to an outside address fails
+	// (EINVAL): the music's next packet is an error, not a hang-up.
+	me := c.conn.LocalAddr().String()
+	sdp := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
+		"m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+	c.send("INVITE sip:QUEUE_5000@" + c.box.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-raw-reinvite;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: " + c.to + "\r\n" +
+		"Call-ID: raw@127.0.0.1\r\nCSeq: 2 INVITE\r\nContact: <sip:5001@" + me + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp)
+	for {
+		msg, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no final response to the re-INVITE: %v", err)
+		}
+		if strings.HasPrefix(msg, "SIP/2.0 1") || header(msg, "CSeq") != "2 INVITE" {
+			continue
+		}
+		if !strings.HasPrefix(msg, "SIP/2.0 200") {
+			t.Fatalf("re-INVITE answered %q", strings.SplitN(msg, "\r\n", 2)[0])
+		}
+		break
+	}
+	c.send("ACK sip:QUEUE_5000@" + c.box.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-raw-reack;rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: " + c.to + "\r\n" +
+		"Call-ID: raw@127.0.0.1\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n")
+	time.Sleep(500 * time.Millisecond)
+	close(release)
+	select {
+	case <-agent.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the answered agent's leg was left up after the music failed")
+	}
+	waitCalls(t, r.box, 0)
 }
