@@ -3,6 +3,7 @@ package mediabox_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
@@ -10,24 +11,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/diago/audio"
+
 	"github.com/palio-voip/palio/mediabox"
 	"github.com/palio-voip/palio/mediabox/mediaboxtest"
 )
 
-// byeOnAckAgent stands for a router whose callee answers the box's
-// INVITE at once and hangs up the instant the ACK arrives. It speaks SIP
-// by hand over UDP and reports the status the box gave its BYE.
-type byeOnAckAgent struct {
-	conn *net.UDPConn
-	rtp  *net.UDPConn // the SDP's port: the box's RTP lands here
+// scriptedRouter stands for a router and the agents behind it, speaking
+// SIP by hand over UDP for what a phone agent cannot do: an INVITE to a
+// silent number gets nothing at all (no 100 either, so it cannot be
+// CANCELled); any other is answered 200 at once, and, with byeOnAck,
+// hung up the instant its ACK arrives. It reports the status the box
+// gave the agent's BYE.
+type scriptedRouter struct {
+	conn     *net.UDPConn
+	rtp      *net.UDPConn // the SDP's port: the box's RTP lands here
+	silent   func(user string) bool
+	byeOnAck bool
 
 	mu     sync.Mutex
-	callID string
+	callID string              // of the call answered
+	invite map[string][]string // its INVITE's headers
+	box    *net.UDPAddr        // where the INVITE came from
+	boxRTP *net.UDPAddr        // the box's RTP address in it
 
-	byeStatus chan int // the status of the BYE's final response
+	answered  chan struct{} // closed when a call was answered
+	byeStatus chan int      // the status of the BYE's final response
 }
 
-func newByeOnAckAgent(t *testing.T) *byeOnAckAgent {
+func newScriptedRouter(t *testing.T, silent func(user string) bool, byeOnAck bool) *scriptedRouter {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -38,7 +50,11 @@ func newByeOnAckAgent(t *testing.T) *byeOnAckAgent {
 		conn.Close()
 		t.Fatal(err)
 	}
-	a := &byeOnAckAgent{conn: conn, rtp: rtp, byeStatus: make(chan int, 1)}
+	if silent == nil {
+		silent = func(string) bool { return false }
+	}
+	a := &scriptedRouter{conn: conn, rtp: rtp, silent: silent, byeOnAck: byeOnAck,
+		answered: make(chan struct{}), byeStatus: make(chan int, 1)}
 	done := make(chan struct{})
 	t.Cleanup(func() { conn.Close(); rtp.Close(); <-done })
 	go func() {
@@ -48,19 +64,65 @@ func newByeOnAckAgent(t *testing.T) *byeOnAckAgent {
 	return a
 }
 
-func (a *byeOnAckAgent) addr() string { return a.conn.LocalAddr().String() }
+func (a *scriptedRouter) addr() string { return a.conn.LocalAddr().String() }
 
-// inviteCallID is the Call-ID of the INVITE answered ("" before it).
-func (a *byeOnAckAgent) inviteCallID() string {
+// inviteCallID is the Call-ID of the call answered ("" before it).
+func (a *scriptedRouter) inviteCallID() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.callID
 }
 
-func (a *byeOnAckAgent) serve() {
+// bye hangs up the call answered.
+func (a *scriptedRouter) bye() {
+	a.mu.Lock()
+	invite, box := a.invite, a.box
+	a.mu.Unlock()
+	if invite == nil {
+		return
+	}
+	contact := invite["contact"][0]
+	if i, j := strings.Index(contact, "<"), strings.Index(contact, ">"); i >= 0 && j > i {
+		contact = contact[i+1 : j]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "BYE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-agent-bye\r\n", contact, a.addr())
+	fmt.Fprintf(&b, "From: %s;tag=agent\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		invite["to"][0], invite["from"][0], invite["call-id"][0])
+	_, _ = a.conn.WriteToUDP([]byte(b.String()), box)
+}
+
+// speak sends d of a tone at hz to the box as the answered agent's RTP
+// (PCMU, 20 ms packets).
+func (a *scriptedRouter) speak(hz float64, d time.Duration) error {
+	a.mu.Lock()
+	to := a.boxRTP
+	a.mu.Unlock()
+	if to == nil {
+		return fmt.Errorf("no call answered")
+	}
+	pcm := mediaboxtest.Tone(hz, d)
+	pkt := make([]byte, 12+160)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; 320*(i+1) <= len(pcm); i++ {
+		pkt[0], pkt[1] = 0x80, 0 // RTP v2, PCMU
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[4:], uint32(160*i))
+		binary.BigEndian.PutUint32(pkt[8:], 0x5eed)
+		if _, err := audio.EncodeUlawTo(pkt[12:], pcm[320*i:320*(i+1)]); err != nil {
+			return err
+		}
+		if _, err := a.rtp.WriteToUDP(pkt, to); err != nil {
+			return err
+		}
+		<-tick.C
+	}
+	return nil
+}
+
+func (a *scriptedRouter) serve() {
 	buf := make([]byte, 65535)
-	var invite map[string][]string
-	var box *net.UDPAddr
 	for {
 		n, src, err := a.conn.ReadFromUDP(buf)
 		if err != nil {
@@ -78,16 +140,17 @@ func (a *byeOnAckAgent) serve() {
 			}
 			continue
 		}
-		method, _, _ := strings.Cut(msg, " ")
+		method, rest, _ := strings.Cut(msg, " ")
 		h := headers(msg)
+		user, _, _ := strings.Cut(strings.TrimPrefix(rest, "sip:"), "@")
 		switch method {
 		case "INVITE":
-			if invite != nil {
-				continue // a retransmission
+			if a.silent(user) || a.inviteCallID() != "" {
+				continue // a silent hop, or a retransmission: nothing
 			}
-			invite, box = h, src
 			a.mu.Lock()
-			a.callID = h["call-id"][0]
+			a.callID, a.invite, a.box = h["call-id"][0], h, src
+			a.boxRTP = sdpAddr(msg)
 			a.mu.Unlock()
 			sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
 				a.rtp.LocalAddr().(*net.UDPAddr).Port)
@@ -99,23 +162,41 @@ func (a *byeOnAckAgent) serve() {
 			fmt.Fprintf(&b, "From: %s\r\nTo: %s;tag=agent\r\nCall-ID: %s\r\nCSeq: %s\r\n", h["from"][0], h["to"][0], h["call-id"][0], h["cseq"][0])
 			fmt.Fprintf(&b, "Contact: <sip:agent@%s>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", a.addr(), len(sdp), sdp)
 			_, _ = a.conn.WriteToUDP([]byte(b.String()), src)
+			close(a.answered)
 		case "ACK":
-			if invite == nil || h["call-id"][0] != invite["call-id"][0] {
-				continue
-			}
 			// The BYE leaves the instant the ACK is read (RFC 3261 §15:
-			// not before it), to the box's Contact.
-			contact := invite["contact"][0]
-			if i, j := strings.Index(contact, "<"), strings.Index(contact, ">"); i >= 0 && j > i {
-				contact = contact[i+1 : j]
+			// not before it).
+			if a.byeOnAck && h["call-id"][0] == a.inviteCallID() {
+				a.bye()
 			}
+		case "BYE":
 			var b strings.Builder
-			fmt.Fprintf(&b, "BYE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-agent-bye\r\n", contact, a.addr())
-			fmt.Fprintf(&b, "From: %s;tag=agent\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-				invite["to"][0], invite["from"][0], invite["call-id"][0])
-			_, _ = a.conn.WriteToUDP([]byte(b.String()), box)
+			b.WriteString("SIP/2.0 200 OK\r\n")
+			for _, v := range h["via"] {
+				fmt.Fprintf(&b, "Via: %s\r\n", v)
+			}
+			fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n", h["from"][0], h["to"][0], h["call-id"][0], h["cseq"][0])
+			_, _ = a.conn.WriteToUDP([]byte(b.String()), src)
 		}
 	}
+}
+
+// sdpAddr is the audio address of the SDP in msg (nil if none).
+func sdpAddr(msg string) *net.UDPAddr {
+	var ip net.IP
+	port := 0
+	for _, line := range strings.Split(msg, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "c=IN IP4 "); ok {
+			ip = net.ParseIP(strings.TrimSpace(v))
+		}
+		if v, ok := strings.CutPrefix(line, "m=audio "); ok {
+			_, _ = fmt.Sscanf(v, "%d", &port)
+		}
+	}
+	if ip == nil || port == 0 {
+		return nil
+	}
+	return &net.UDPAddr{IP: ip, Port: port}
 }
 
 // ackGate holds the box's ACK of one call in its write, right after the
@@ -149,7 +230,7 @@ func (g *ackGate) write(msg []byte) {
 // answered, so the BYE always arrives before sipgo confirms the dialog.
 // Not parallel: the write hook is one for the package.
 func TestPlacedCallByeOnAck(t *testing.T) {
-	agent := newByeOnAckAgent(t)
+	agent := newScriptedRouter(t, nil, true)
 	gate := &ackGate{callID: agent.inviteCallID, release: make(chan struct{}), held: make(chan struct{})}
 	setWriteHook(t, gate.write)
 	r := newRig(t, func(c *mediabox.Config) { c.Router = agent.addr() })

@@ -270,33 +270,44 @@ func (c *call) ringOne(ctx context.Context, agent string, ring time.Duration) (a
 	return answered{agent: agent, d: d, med: med}, true
 }
 
-// ringAll rings every agent at once: the first to answer wins, the
-// others stop ringing (or are hung up if they answered too).
+// ringAll rings every agent at once: the first to answer wins and is
+// returned at once; the others stop ringing (CANCEL), and any of them
+// that answers too is hung up, in the background (Box.placing), so the
+// winner never waits on a leg whose next hop is silent (which cannot be
+// CANCELled before a provisional response, RFC 3261 §9.1, and can take
+// until Timer B to end).
 func (c *call) ringAll(ctx context.Context, agents []string, ring time.Duration) (answered, bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make(chan answered, len(agents))
 	for _, agent := range agents {
+		c.box.placing.Add(1)
 		go func() {
+			defer c.box.placing.Done()
 			a, _ := c.ringOne(ctx, agent, ring)
 			results <- a
 		}()
 	}
-	var winner answered
-	won := false
-	for range agents {
+	for n := 1; n <= len(agents); n++ {
 		a := <-results
 		if a.d == nil {
 			continue
 		}
-		if !won {
-			winner, won = a, true
-			cancel()
-			continue
+		cancel()
+		if rest := len(agents) - n; rest > 0 {
+			c.box.placing.Add(1)
+			go func() {
+				defer c.box.placing.Done()
+				for range rest {
+					if late := <-results; late.d != nil {
+						c.hangupPlaced(late.d)
+					}
+				}
+			}()
 		}
-		c.hangupPlaced(a.d)
+		return a, true
 	}
-	return winner, won
+	cancel()
+	return answered{}, false
 }
 
 // hangupPlaced hangs up an answered leg the box placed and has no use

@@ -281,28 +281,26 @@ func TestQueueAgentLeavesWhileRoundWaits(t *testing.T) {
 	}
 }
 
-// TestQueueMusicFailsWithAnswerPending: the music on hold fails (the
-// caller's re-INVITE moves its media to an address the box's loopback
-// socket cannot send to) while an agent has answered and the ring-all
-// round still waits on a silent one. The answered agent's leg must be hung up, not left
-// up with no one on it.
-func TestQueueMusicFailsWithAnswerPending(t *testing.T) {
+// TestQueueMusicFails: the music on hold fails (the caller's re-INVITE
+// moves its media to an address the box's loopback socket cannot send
+// to) while both agents ring. The call ends (the box hangs up the
+// caller), the agents' INVITEs are CANCELled, and an agent answering
+// after that is not left up with no one on it.
+//
+// (Before ring-all returned its winner at once, an agent answering while
+// the round waited on a silent one was left up by a music failure: this
+// test, with 5003 answering and 5002 held, failed so. That answer now
+// reaches the bridge at once; the queue still hangs up one found waiting
+// when the music fails.)
+func TestQueueMusicFails(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, nil)
 	release := make(chan struct{})
-	r.router.SetAnswer(func(ruri string) bool { return ruri == "5003" })
-	r.router.SetHold(func(ruri string) <-chan struct{} {
-		if ruri == "5002" {
-			return release
-		}
-		return nil
-	})
+	r.router.SetHold(func(string) <-chan struct{} { return release })
 	c := callRaw(t, r, "QUEUE_5000")
 	c.ack()
-	agent, err := r.router.Arrived(20 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The hold message (about 3 s), then the music while both ring.
+	time.Sleep(5 * time.Second)
 	// RTP from the box's loopback socket to an outside address fails
 	// (EINVAL): the music's next packet is an error, not a hang-up.
 	me := c.conn.LocalAddr().String()
@@ -330,12 +328,78 @@ func TestQueueMusicFailsWithAnswerPending(t *testing.T) {
 		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-raw-reack;rport\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:5001@127.0.0.1>;tag=raw\r\nTo: " + c.to + "\r\n" +
 		"Call-ID: raw@127.0.0.1\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n")
-	time.Sleep(500 * time.Millisecond)
+	// The box hangs up the caller on the failure, agents still ringing.
+	for {
+		msg, err := c.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("the box did not end the call whose music failed: %v", err)
+		}
+		if strings.HasPrefix(msg, "BYE ") {
+			break
+		}
+	}
 	close(release)
-	select {
-	case <-agent.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the answered agent's leg was left up after the music failed")
+	if agent, err := r.router.Arrived(2 * time.Second); err == nil {
+		select {
+		case <-agent.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("agent %s answered after the music failed and was left up", agent.To)
+		}
 	}
 	waitCalls(t, r.box, 0)
+}
+
+// TestQueueAnswerNotHeldBySilentAgent: in a ring-all round 5002's next
+// hop sends nothing at all (no 100 either: it cannot be CANCELled, and
+// its INVITE ends only at Timer B) while 5003 answers. 5003 is bridged
+// to the caller at once (within a second), not once 5002's INVITE ends;
+// Close then ends 5002's pending leg without waiting for it.
+func TestQueueAnswerNotHeldBySilentAgent(t *testing.T) {
+	t.Parallel()
+	router := newScriptedRouter(t, func(user string) bool { return user == "5002" }, false)
+	r := newRig(t, func(c *mediabox.Config) { c.Router = router.addr() })
+	caller := mediaboxtest.NewPhone(t, "5001")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leg, err := caller.Call(ctx, r.uri("QUEUE_5000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Hangup()
+	select {
+	case <-router.answered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("5003 was not rung")
+	}
+	answered := time.Now()
+	// The caller leaves the queue as the bridge starts.
+	for r.box.Waiting("5000") != 0 {
+		if time.Since(answered) > time.Second {
+			t.Fatalf("the caller still waits %s after 5003 answered", time.Since(answered).Round(time.Millisecond))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// And hears the agent: 440 Hz, which neither the music nor the
+	// prompts hold.
+	before := len(leg.Heard())
+	if err := router.speak(440, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := mediaboxtest.ToneTime(leg.Heard()[before:], 440); got < 500*time.Millisecond {
+		t.Fatalf("the caller heard %s of the agent's 1.5 s of 440 Hz, want at least 500ms", got)
+	}
+	router.bye()
+	select {
+	case <-leg.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller's leg outlived the agent's")
+	}
+	waitCalls(t, r.box, 0)
+	// 5002's INVITE is still unanswered: Close must not wait for it.
+	start := time.Now()
+	r.box.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %s with a silent leg pending", d.Round(time.Millisecond))
+	}
 }
