@@ -188,9 +188,9 @@ func (c *call) queue(id string) (Action, error) {
 		stopWaiting()
 		dialers.Wait()
 		if !ok {
-			// An agent may have answered while the round waited for
-			// its other legs to end, after the music stopped: the
-			// dialers are done now, so what they found is on got.
+			// An agent may have answered as the wait ended, after the
+			// music stopped: the dialers are done now, so what they
+			// found is on got.
 			select {
 			case a, ok = <-got:
 			default:
