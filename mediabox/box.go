@@ -196,6 +196,14 @@ type Box struct {
 	serveWG sync.WaitGroup
 	cancel  context.CancelFunc
 
+	// placing tracks the calls the box placed that outlive the call
+	// they were for (a ring-all round's losing legs, ended in the
+	// background); closed ends their wait for an answer. Close waits
+	// for them once the calls have ended.
+	placing    sync.WaitGroup
+	closed     context.Context
+	endPlacing context.CancelFunc
+
 	mailer  *mailer
 	queues  *queues
 	mailbox keyedMutex // one recording or menu change per mailbox at a time
@@ -228,6 +236,7 @@ func New(cfg Config, store Store, opts ...Option) (*Box, error) {
 	}
 	b.mailer = newMailer(cfg.SMTP, b.log, b.m)
 	b.queues = newQueues()
+	b.closed, b.endPlacing = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -281,7 +290,7 @@ func (b *Box) Addr() string { return b.cfg.Listen }
 func (b *Box) Prompts() *Prompts { return b.prompts }
 
 // Close stops answering, hangs up the calls in progress, waits for them
-// to end, sends the queued e-mail (bounded by the SMTP timeout) and
+// (and the calls they placed) to end, sends the queued e-mail (bounded by the SMTP timeout) and
 // releases the listener.
 func (b *Box) Close() error {
 	b.mu.Lock()
@@ -295,6 +304,9 @@ func (b *Box) Close() error {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	// No call is left to place more: end the ringing legs' waits.
+	b.endPlacing()
+	b.placing.Wait()
 	if b.cancel != nil {
 		b.cancel()
 	}

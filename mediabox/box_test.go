@@ -417,7 +417,44 @@ func waitCalls(t *testing.T, box *mediabox.Box, n int) {
 }
 
 func TestMain(m *testing.M) {
+	// sipgo's debug hook is process-wide and read unguarded by every
+	// transport: set once, before any test starts one (sipTrace).
+	sipmsg.SIPDebugTracer(sipTrace)
+	sipmsg.SIPDebug = true
 	goleak.VerifyTestMain(m)
+}
+
+// sipTrace passes every SIP message the tests' user agents write to the
+// hook a test installs (setWriteHook); without one it does nothing.
+var sipTrace = &traceHook{}
+
+type traceHook struct {
+	mu    sync.Mutex
+	write func(msg []byte)
+}
+
+// setWriteHook makes f see every SIP message written, from now until
+// t's end. f runs on the writer's goroutine, after the message left.
+func setWriteHook(t *testing.T, f func(msg []byte)) {
+	sipTrace.mu.Lock()
+	sipTrace.write = f
+	sipTrace.mu.Unlock()
+	t.Cleanup(func() {
+		sipTrace.mu.Lock()
+		sipTrace.write = nil
+		sipTrace.mu.Unlock()
+	})
+}
+
+func (h *traceHook) SIPTraceRead(string, string, string, []byte) {}
+
+func (h *traceHook) SIPTraceWrite(_, _, _ string, msg []byte) {
+	h.mu.Lock()
+	f := h.write
+	h.mu.Unlock()
+	if f != nil {
+		f(msg)
+	}
 }
 
 // testLogger logs to t when PALIO_TEST_LOG is set.

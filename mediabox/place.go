@@ -37,7 +37,13 @@ func (c *call) place(ctx context.Context, number string, ringFor time.Duration) 
 	}
 	// The INVITE's own context outlives the ringing: it ends only once
 	// a CANCEL had its chance to be answered.
-	inviteCtx, stopInvite := context.WithTimeout(context.WithoutCancel(ctx), ringFor+inviteGuard)
+	base, drop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer drop(nil)
+	// A closing box waits for no answer: with this cause sipgo ends the
+	// INVITE's transaction at once rather than wait (up to Timer B) for
+	// a hop that sent nothing to be CANCELled.
+	defer context.AfterFunc(c.box.closed, func() { drop(sipgo.WaitAnswerForceCancelErr) })()
+	inviteCtx, stopInvite := context.WithTimeout(base, ringFor+inviteGuard)
 	defer stopInvite()
 
 	provisional := make(chan struct{})

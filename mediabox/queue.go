@@ -147,7 +147,9 @@ func (c *call) queue(id string) (Action, error) {
 	}()
 	// Music until an agent answers, the wait ends or the caller hangs up.
 	musicCtx, stopMusic := context.WithCancel(waitCtx)
+	musicDone := make(chan struct{})
 	go func() {
+		defer close(musicDone)
 		select {
 		case a := <-got:
 			got <- a
@@ -155,10 +157,23 @@ func (c *call) queue(id string) (Action, error) {
 		}
 		stopMusic()
 	}()
+	// The watcher ends with the wait or an answer: every path out ends
+	// the wait first.
+	defer func() { stopWaiting(); <-musicDone }()
 	for musicCtx.Err() == nil {
 		if _, err := c.playPCMUntil(musicCtx, b.prompts.pcm[music], false); err != nil && !errors.Is(err, errHungUp) {
 			stopWaiting()
 			dialers.Wait()
+			<-musicDone
+			// An agent who answered meanwhile (the answer waiting on
+			// got, or handed over as the dialers ended) has no caller
+			// to be bridged to.
+			select {
+			case a := <-got:
+				c.hangupPlaced(a.d)
+				c.log.Info("mediabox: the music failed as an agent answered; agent hung up", "queue", q.ID, "agent", a.agent)
+			default:
+			}
 			return Action{}, err
 		}
 	}
@@ -173,9 +188,9 @@ func (c *call) queue(id string) (Action, error) {
 		stopWaiting()
 		dialers.Wait()
 		if !ok {
-			// An agent may have answered while the round waited for
-			// its other legs to end, after the music stopped: the
-			// dialers are done now, so what they found is on got.
+			// An agent may have answered as the wait ended, after the
+			// music stopped: the dialers are done now, so what they
+			// found is on got.
 			select {
 			case a, ok = <-got:
 			default:
@@ -183,10 +198,7 @@ func (c *call) queue(id string) (Action, error) {
 		}
 	}
 	if ok && c.hungUp() { // answered as the caller left
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = a.d.Hangup(hctx)
-		cancel()
-		c.box.closePlaced(a.d)
+		c.hangupPlaced(a.d)
 		c.log.Info("mediabox: the caller left as an agent answered", "queue", q.ID, "agent", a.agent)
 		return Action{}, nil
 	}
@@ -252,45 +264,59 @@ func (c *call) ringOne(ctx context.Context, agent string, ring time.Duration) (a
 		return answered{}, false
 	}
 	if ctx.Err() != nil { // the caller left as the agent answered
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = d.Hangup(hctx)
-		cancel()
-		c.box.closePlaced(d)
+		c.hangupPlaced(d)
 		return answered{}, false
 	}
 	return answered{agent: agent, d: d, med: med}, true
 }
 
-// ringAll rings every agent at once: the first to answer wins, the
-// others stop ringing (or are hung up if they answered too).
+// ringAll rings every agent at once: the first to answer wins and is
+// returned at once; the others stop ringing (CANCEL), and any of them
+// that answers too is hung up, in the background (Box.placing), so the
+// winner never waits on a leg whose next hop is silent (which cannot be
+// CANCELled before a provisional response, RFC 3261 §9.1, and can take
+// until Timer B to end).
 func (c *call) ringAll(ctx context.Context, agents []string, ring time.Duration) (answered, bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make(chan answered, len(agents))
 	for _, agent := range agents {
+		c.box.placing.Add(1)
 		go func() {
+			defer c.box.placing.Done()
 			a, _ := c.ringOne(ctx, agent, ring)
 			results <- a
 		}()
 	}
-	var winner answered
-	won := false
-	for range agents {
+	for n := 1; n <= len(agents); n++ {
 		a := <-results
 		if a.d == nil {
 			continue
 		}
-		if !won {
-			winner, won = a, true
-			cancel()
-			continue
+		cancel()
+		if rest := len(agents) - n; rest > 0 {
+			c.box.placing.Add(1)
+			go func() {
+				defer c.box.placing.Done()
+				for range rest {
+					if late := <-results; late.d != nil {
+						c.hangupPlaced(late.d)
+					}
+				}
+			}()
 		}
-		hctx, hcancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
-		_ = a.d.Hangup(hctx)
-		hcancel()
-		c.box.closePlaced(a.d)
+		return a, true
 	}
-	return winner, won
+	cancel()
+	return answered{}, false
+}
+
+// hangupPlaced hangs up an answered leg the box placed and has no use
+// for (BYE, bounded at 2 s) and releases it.
+func (c *call) hangupPlaced(d *diago.DialogClientSession) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 2*time.Second)
+	_ = d.Hangup(hctx)
+	cancel()
+	c.box.closePlaced(d)
 }
 
 // agent logs the caller in or out of queue id.

@@ -60,8 +60,8 @@ func registered(t *testing.T, e *example, user string) *mediaboxtest.Phone {
 // TestMediaBoxNumbers calls each media number of the seed through the
 // router: the IVR (5000) with a transfer, the queue behind its key 1,
 // a voicemail left for 5002 (its lamp lights), 5002's voicemail menu
-// (*98, the lamp goes out), an agent's log-out (*46) and the fax (5500,
-// refused).
+// (*98, the lamp goes out), an agent's log-out (*46) and log-in (*45),
+// and the fax (5500, refused).
 func TestMediaBoxNumbers(t *testing.T) {
 	e, _ := mediaBoxExample(t, "")
 	caller := registered(t, e, "5001")
@@ -242,21 +242,31 @@ func TestMediaBoxNumbers(t *testing.T) {
 		waitLamp(t, "Voice-Message: 1/1")
 	})
 
-	t.Run("agent log-out", func(t *testing.T) {
-		leg, err := agent2.Call(ctx, uri("*465000"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-leg.Done():
-		case <-time.After(20 * time.Second):
-			t.Fatal("the box did not hang up")
-		}
-		leg.Hangup()
-		if out := e.cli(0, "queue", "show", "5000"); !strings.Contains(out, "5002    logged-out") {
-			t.Errorf("5002 still logged in:\n%s", out)
-		}
-	})
+	// An agent's feature codes: *46<queue> logs out, *45<queue> back in
+	// (the dialplan turns them into AGENTOUT_/AGENTIN_ for the box).
+	for _, tc := range []struct{ name, dial, want string }{
+		{"agent log-out", "*465000", "5002    logged-out"},
+		{"agent log-in", "*455000", "5002    logged-in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leg, err := agent2.Call(ctx, uri(tc.dial))
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", tc.dial, err, tail(e.stderr.String(), 20))
+			}
+			if err := leg.WaitSound(10 * time.Second); err != nil {
+				t.Errorf("%s: the box's answer: %v", tc.dial, err)
+			}
+			select {
+			case <-leg.Done():
+			case <-time.After(20 * time.Second):
+				t.Fatal("the box did not hang up")
+			}
+			leg.Hangup()
+			if out := e.cli(0, "queue", "show", "5000"); !strings.Contains(out, tc.want) {
+				t.Errorf("after %s, want %q:\n%s", tc.dial, tc.want, out)
+			}
+		})
+	}
 
 	t.Run("fax refused", func(t *testing.T) {
 		_, err := caller.Call(ctx, uri("5500"))
