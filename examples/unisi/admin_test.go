@@ -76,8 +76,9 @@ func adminLogin(t *testing.T, httpAddr, name, password string) *adminClient {
 }
 
 // newAdminExample starts the example with [admin] on, its first
-// administrator "admin" with password adminPW, on a known HTTP port.
-func newAdminExample(t *testing.T, adminPW string) *example {
+// administrator "admin" with password adminPW, on a known HTTP port;
+// each prepare runs on the node before it starts (e.gateways, say).
+func newAdminExample(t *testing.T, adminPW string, prepare ...func(e *example)) *example {
 	t.Helper()
 	pwFile := filepath.Join(t.TempDir(), "admin-password")
 	if err := os.WriteFile(pwFile, []byte(adminPW+"\n"), 0o600); err != nil {
@@ -86,6 +87,9 @@ func newAdminExample(t *testing.T, adminPW string) *example {
 	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[media]\npolicy = \"never\"\n"+
 		"[admin]\nenabled = true\npassword_file = "+strconv.Quote(pwFile)+"\n")
 	e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	for _, p := range prepare {
+		p(e)
+	}
 	e.start()
 	return e
 }
