@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
@@ -227,4 +229,153 @@ func TestAdminRoute(t *testing.T) {
 	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
 	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
 	mario.want("POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5002"}, 403)
+}
+
+// TestAdminWritesReachRouter: every kind of write in the admin API
+// changes what the running router does, without a restart: for each
+// row the SIP behaviour is checked before the write (so the write is
+// what changed it) and polled after it until it changes.
+func TestAdminWritesReachRouter(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw", func(e *example) { e.gateways(nil) })
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	ctx := ctxT(t, 2*time.Minute)
+	p2, p3 := e.phone("5002"), e.phone("5003")
+	p4 := e.phone("5004")
+	// call places a call from ua and hangs it up; it answers the final
+	// status.
+	call := func(ua *siptest.UA, number string) string {
+		c, err := ua.Invite(ctx, "sip:"+number+"@"+e.addr)
+		code := finalCode(t, c, err)
+		if code == 200 {
+			c.Bye(ctx)
+		}
+		return strconv.Itoa(code)
+	}
+	// A password guesser on 127.0.0.2 makes the guard ban it (10
+	// failures a minute, the default).
+	scanner := siptest.NewUA(t, siptest.WithListen("127.0.0.2:0"), siptest.WithUser("scanner"))
+	e.bruteForce(t, scanner, "6001", "6002", "6003", "6004", "6005", "6006", "6007", "6008", "6009", "6010", "6011")
+	// The hangup row's call: 5002 calls 5004 and both are in the call.
+	// byes counts the BYEs each phone received since the call started.
+	var live *siptest.Call
+	var byes0 [2]int
+	byes := func() string {
+		return strconv.Itoa(len(p2.Received(sip.BYE))-byes0[0]) + " BYE to the caller, " + strconv.Itoa(len(p4.Received(sip.BYE))-byes0[1]) + " to the callee"
+	}
+
+	for _, tc := range []struct {
+		name          string
+		setup         func()
+		write         func()
+		probe         func() string // the router's behaviour
+		before, after string
+	}{
+		{
+			name:   "account blocked: its REGISTER",
+			probe:  func() string { return register(t, e, "5001") },
+			write:  func() { boss.want("POST", "/admin/api/accounts/5001/block", nil, 200) },
+			before: "200", after: "403",
+		},
+		{
+			name: "account blocked: its INVITE",
+			// 5001 is blocked now; 5003's block is the write of this row.
+			probe:  func() string { return call(p3, "5002") },
+			write:  func() { boss.want("POST", "/admin/api/accounts/5003/block", nil, 200) },
+			before: "200", after: "403",
+		},
+		{
+			name:  "class removed",
+			probe: func() string { return call(p4, "00564123456") },
+			write: func() {
+				boss.want("PATCH", "/admin/api/accounts/5004", map[string]any{"classes": []string{"local", "mobile"}}, 200)
+			},
+			before: "200", after: "403",
+		},
+		{
+			name:  "alias created",
+			probe: func() string { return call(p4, "5600") },
+			write: func() {
+				boss.want("POST", "/admin/api/aliases", map[string]any{"alias": "5600", "target": "5002"}, 201)
+			},
+			before: "404", after: "200",
+		},
+		{
+			// The global list, against the dialled number
+			// ([features] global_blacklist = "outgoing", the default).
+			name:  "global blacklist entry",
+			probe: func() string { return call(p4, "03351234567") },
+			write: func() {
+				boss.want("POST", "/admin/api/blacklist", map[string]any{"prefix": "0335", "allow": false}, 201)
+			},
+			before: "200", after: "603",
+		},
+		{
+			// The callee's list, against the caller's number
+			// ([features] user_blacklists = "incoming", the default).
+			name:  "user blacklist entry",
+			probe: func() string { return call(p4, "5002") },
+			write: func() {
+				boss.want("POST", "/admin/api/accounts/5002/blacklist", map[string]any{"prefix": "5004", "allow": false}, 201)
+			},
+			before: "200", after: "603",
+		},
+		{
+			name: "ban lifted",
+			probe: func() string {
+				if e.answered(t, scanner) {
+					return "answered"
+				}
+				return "unanswered"
+			},
+			write:  func() { boss.want("DELETE", "/admin/api/bans/ip/127.0.0.2", nil, 204) },
+			before: "unanswered", after: "answered",
+		},
+		{
+			name: "call hung up",
+			setup: func() {
+				c, err := p2.Invite(ctx, "sip:5004@"+e.addr)
+				if code := finalCode(t, c, err); code != 200 {
+					t.Fatalf("5002 → 5004: %d", code)
+				}
+				live = c
+				byes0 = [2]int{len(p2.Received(sip.BYE)), len(p4.Received(sip.BYE))}
+			},
+			probe: byes,
+			write: func() {
+				boss.want("POST", "/admin/api/calls/"+url.PathEscape(live.CallID())+"/hangup", map[string]any{"reason": "test"}, 200)
+			},
+			before: "0 BYE to the caller, 0 to the callee", after: "1 BYE to the caller, 1 to the callee",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			boss.t = t
+			if tc.setup != nil {
+				tc.setup()
+			}
+			if got := tc.probe(); got != tc.before {
+				t.Fatalf("before the write: got %s, want %s", got, tc.before)
+			}
+			tc.write()
+			var got string
+			deadline := time.Now().Add(10 * time.Second)
+			for got = tc.probe(); got != tc.after && time.Now().Before(deadline); got = tc.probe() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != tc.after {
+				t.Errorf("after the write: got %s, want %s", got, tc.after)
+			}
+		})
+	}
+}
+
+// register answers the final status of a REGISTER of user (password
+// "unisi"+user) from a new phone.
+func register(t *testing.T, e *example, user string) string {
+	t.Helper()
+	ua := siptest.NewUA(t, siptest.WithUser(user))
+	res, err := ua.Register(ctxT(t, 5*time.Second), e.addr, "sip:"+user+"@voip.unisi.it", "unisi"+user, 3600)
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.Itoa(res.StatusCode)
 }
