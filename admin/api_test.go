@@ -282,3 +282,58 @@ func TestTranslate(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryWriteAudited: every state-changing route, given a valid
+// request (goodBodies), adds exactly one entry to the audit log, naming
+// who and what; a password never appears in it. The login and logout,
+// and the route dry run (which changes nothing), are the exceptions; an
+// unblock is tried on a blocked account (one not blocked is left as it
+// is, and nothing is logged).
+func TestEveryWriteAudited(t *testing.T) {
+	notAudited := map[string]bool{
+		"POST /admin/api/login":  true,
+		"POST /admin/api/logout": true,
+		"POST /admin/api/route":  true,
+	}
+	ctx := context.Background()
+	for _, r := range newFixture(t, WithoutLogin()).h.Routes() {
+		method, path := fill(r, "5002")
+		if !unsafeMethod(method) {
+			continue
+		}
+		t.Run(r, func(t *testing.T) {
+			f := newFixture(t, WithoutLogin())
+			if r == "POST /admin/api/accounts/{account}/unblock" {
+				// An account not blocked stays as it is, unaudited.
+				if err := f.accounts.SetBlocked(ctx, "5002", testDomain, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := f.store.Audit(ctx, AuditFilter{})
+			code, b := do(t, f.h, method, path, goodBodies[r])
+			if code >= 300 {
+				t.Fatalf("%s %s: got %d %s, want a success", method, path, code, b)
+			}
+			after, _ := f.store.Audit(ctx, AuditFilter{})
+			want := 1
+			if notAudited[r] {
+				want = 0
+			}
+			if got := len(after) - len(before); got != want {
+				t.Fatalf("%d audit entries added, want %d: %+v", got, want, after)
+			}
+			if want == 0 {
+				return
+			}
+			e := after[0]
+			if e.Who != "admin" || e.Action == "" || e.Time.IsZero() {
+				t.Errorf("the entry %+v: want who, what and when", e)
+			}
+			for _, pw := range []string{"s3cret!", "n3w", "another-pass", "user-5003-pass", adminPassword} {
+				if strings.Contains(e.Target+e.Detail, pw) {
+					t.Errorf("the entry %+v holds a password", e)
+				}
+			}
+		})
+	}
+}

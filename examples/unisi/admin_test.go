@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ type adminClient struct {
 	t            *testing.T
 	base         string
 	cookie, csrf string
+	hc           *http.Client // nil: http.DefaultClient
 }
 
 func (c *adminClient) do(method, path string, body any) (int, []byte) {
@@ -43,7 +46,11 @@ func (c *adminClient) do(method, path string, body any) (int, []byte) {
 		req.AddCookie(&http.Cookie{Name: admin.CookieName, Value: c.cookie})
 		req.Header.Set(admin.CSRFHeader, c.csrf)
 	}
-	res, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -378,4 +385,46 @@ func register(t *testing.T, e *example, user string) string {
 		return err.Error()
 	}
 	return strconv.Itoa(res.StatusCode)
+}
+
+// TestAdminLoginBan: repeated failed logins to the admin page from
+// 127.0.0.2 reach the guard, which bans the address as it bans a SIP
+// password guesser: the ban is listed by GET /bans, and the address can
+// neither register a phone nor log in, even with the right password; an
+// administrator on 127.0.0.1 is not affected.
+func TestAdminLoginBan(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw", func(e *example) {
+		// Fewer failures than the page's own limit (admin.LoginFailures)
+		// make the guard ban before the page answers 429.
+		f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("\n[guard.auth]\nip_failures = 3\n"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	from2 := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	t.Cleanup(from2.CloseIdleConnections)
+	guesser := &adminClient{t: t, base: "http://" + e.http, hc: from2}
+	for i := range 3 {
+		guesser.want("POST", "/admin/api/login", map[string]string{"name": "root", "password": "guess-" + strconv.Itoa(i)}, 401)
+	}
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	var bans []admin.Ban
+	waitFor(t, 10*time.Second, "the ban of 127.0.0.2 in GET /bans", func() bool {
+		json.Unmarshal(boss.want("GET", "/admin/api/bans", nil, 200), &bans)
+		return slices.ContainsFunc(bans, func(b admin.Ban) bool { return b.Kind == "ip" && b.Subject == "127.0.0.2" })
+	})
+	b := guesser.want("POST", "/admin/api/login", map[string]string{"name": "admin", "password": "first-admin-pw"}, 403)
+	if !strings.Contains(string(b), "banned") {
+		t.Errorf("the banned address's login: %s", b)
+	}
+	phone := siptest.NewUA(t, siptest.WithListen("127.0.0.2:0"), siptest.WithUser("5003"))
+	if res, err := phone.Register(quickCtx(t), e.addr, "sip:5003@voip.unisi.it", "unisi5003", 3600); err == nil {
+		t.Errorf("a REGISTER from the banned address was answered: %v", res)
+	}
+	e.phone("5002") // 127.0.0.1 registers meanwhile
 }
