@@ -499,9 +499,18 @@ func (h *Handler) setFeatures(w http.ResponseWriter, r *http.Request) error {
 	if h.cfg.Features == nil {
 		return errNotConfigured
 	}
-	var req map[string]string
-	if err := readJSON(r, &req); err != nil {
+	// Read as any, so that a value of the wrong type is named by its key.
+	var raw map[string]any
+	if err := readJSON(r, &raw); err != nil {
 		return err
+	}
+	req := make(map[string]string, len(raw))
+	for k, v := range raw {
+		s, ok := v.(string)
+		if !ok && slices.Contains(features.Keys, k) {
+			return fieldErr(k, errors.New("wrong type, want string"))
+		}
+		req[k] = s
 	}
 	sub, err := h.account(r.Context(), r.PathValue("account"))
 	if err != nil {

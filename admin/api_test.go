@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,8 +11,13 @@ import (
 )
 
 // TestValidation: every write refused answers 400 naming the field, with
-// the library's reason, and changes nothing.
+// the library's reason, in the shape of openapi.json's Error, and changes
+// nothing.
 func TestValidation(t *testing.T) {
+	var sp spec
+	if err := json.Unmarshal(openAPI, &sp); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
 	for _, tc := range []struct {
 		name, method, path string
 		body               any
@@ -63,12 +69,21 @@ func TestValidation(t *testing.T) {
 		{"assign field", "POST", "/admin/api/devices/unknown/000e08112233/assign", map[string]any{"secret": "x"}, "secret", "unknown field"},
 		{"notice control", "PUT", "/admin/api/notice", map[string]any{"text": "a\x07b"}, "text", "control"},
 		{"notice length", "PUT", "/admin/api/notice", map[string]any{"text": strings.Repeat("x", MaxNoticeLen+1)}, "text", "at most"},
+		{"setting not a string", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"dnd": true}, "dnd", "wrong type"},
+		{"features not an object", "PATCH", "/admin/api/accounts/5002/features", []string{"dnd"}, "body", "wrong type"},
+		{"hangup reason type", "POST", "/admin/api/calls/call-1/hangup", map[string]any{"reason": 5}, "reason", "wrong type"},
+		{"hangup field", "POST", "/admin/api/calls/call-1/hangup", map[string]any{"cause": "x"}, "cause", "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, WithoutLogin())
 			code, body := do(t, f.h, tc.method, tc.path, tc.body)
 			if code != http.StatusBadRequest {
 				t.Fatalf("got %d %s, want 400", code, body)
+			}
+			var v any
+			json.Unmarshal(body, &v)
+			if err := sp.check(schema{Ref: "#/components/schemas/Error"}, v, "400 body"); err != nil {
+				t.Errorf("%v (openapi.json's Error): %s", err, body)
 			}
 			e := decode[apiError](t, body)
 			if e.Field != tc.field || !strings.Contains(e.Error, tc.reason) {
