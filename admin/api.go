@@ -912,7 +912,7 @@ func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) error {
 	if h.cfg.Bans == nil {
 		return errNotConfigured
 	}
-	list, err := h.cfg.Bans.Bans(r.Context())
+	list, err := h.bansInForce(r.Context())
 	if err != nil {
 		return err
 	}
@@ -922,6 +922,19 @@ func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// bansInForce is the stored bans and, with Config.Floods, this node's
+// flood blocks first.
+func (h *Handler) bansInForce(ctx context.Context) ([]guard.Ban, error) {
+	list, err := h.cfg.Bans.Bans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if h.cfg.Floods != nil {
+		list = append(h.cfg.Floods.FloodBlocks(), list...)
+	}
+	return list, nil
 }
 
 // deleteBan lifts a ban or clears a fraud block, as `guard unban` and

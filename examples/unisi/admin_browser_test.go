@@ -386,6 +386,37 @@ func TestAdminBrowser(t *testing.T) {
 	a11y(t, ctx, "/admin/devices (assigned)")
 	shot(t, ctx, dir, "02-assigned")
 
+	browse(t, ctx, "change 5300's classes",
+		chromedp.Navigate(base+"/admin/accounts/5300@voip.unisi.it"),
+		chromedp.WaitVisible(chromedp.CSS("#edit-classes")),
+		chromedp.SetValue(chromedp.CSS("#edit-classes"), "local, galactic"),
+		chromedp.Click(chromedp.CSS(`#classes-edit button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#classes-edit .error").textContent.startsWith("classes:") && document.querySelector("#edit-classes").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.SetValue(chromedp.CSS("#edit-classes"), "local, national"),
+		chromedp.SetValue(chromedp.CSS("#edit-inbound"), "local"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#classes-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#edit-classes")),
+	)
+	var acct admin.Account
+	json.Unmarshal(boss0.want("GET", "/admin/api/accounts/5300", nil, 200), &acct)
+	if !slices.Equal(acct.Classes, []string{"local", "national"}) || !slices.Equal(acct.Inbound, []string{"local"}) {
+		t.Errorf("5300 after the classes form: %+v, want local,national and inbound local", acct)
+	}
+	a11y(t, ctx, "/admin/accounts/5300 (classes changed)")
+	browse(t, ctx, "delete 5300",
+		chromedp.Click(chromedp.CSS("#delete-sure")),
+		chromedp.Click(chromedp.CSS(`#account-delete button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#accounts")),
+		chromedp.Poll[chromedp.Void](`location.pathname === "/admin/accounts" && !document.querySelector('a[href="/admin/accounts/5300@voip.unisi.it"]')`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	boss0.want("GET", "/admin/api/accounts/5300", nil, 404)
+	waitFor(t, 10*time.Second, "the deleted account's REGISTER refused", func() bool {
+		res, err := ua.Register(ctxT(t, 5*time.Second), e.addr, "sip:5300@voip.unisi.it", "pw-5300-long", 3600)
+		return err == nil && res.StatusCode != 200
+	})
+
 	e.phone("5002")
 	p3 := e.phone("5003")
 	caller := siptest.NewUA(t, siptest.WithUser("5004"), siptest.WithProxy(e.addr), siptest.WithCredentials("5004", "unisi5004"))
@@ -436,6 +467,13 @@ func TestAdminBrowser(t *testing.T) {
 	)
 	a11y(t, ctx, "/admin/accounts/5002 (as 5002)")
 	shot(t, ctx, dir, "05-forward")
+	browse(t, ctx, "change one's own login password",
+		chromedp.SendKeys(chromedp.CSS("#own-old"), "mario-rossi-pw"),
+		chromedp.SendKeys(chromedp.CSS("#own-new"), "mario-rossi-pw-2"),
+		chromedp.Click(chromedp.CSS(`#own-password button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#own-password .status").textContent === "Saved."`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	adminLogin(t, e.http, "5002", "mario-rossi-pw-2")
 	waitFor(t, 20*time.Second, "5002's forward to 5003", func() bool {
 		n3 := len(p3.Incoming())
 		c, err := caller.Invite(sctx, "sip:5002@"+e.addr)

@@ -393,18 +393,9 @@ func register(t *testing.T, e *example, user string) string {
 // neither register a phone nor log in, even with the right password; an
 // administrator on 127.0.0.1 is not affected.
 func TestAdminLoginBan(t *testing.T) {
-	e := newAdminExample(t, "first-admin-pw", func(e *example) {
-		// Fewer failures than the page's own limit (admin.LoginFailures)
-		// make the guard ban before the page answers 429.
-		f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString("\n[guard.auth]\nip_failures = 3\n"); err != nil {
-			t.Fatal(err)
-		}
-	})
+	// Fewer failures than the page's own limit (admin.LoginFailures)
+	// make the guard ban before the page answers 429.
+	e := newAdminExample(t, "first-admin-pw", withConfig("[guard.auth]\nip_failures = 3\n"))
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
 	from2 := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
 	t.Cleanup(from2.CloseIdleConnections)
@@ -427,4 +418,60 @@ func TestAdminLoginBan(t *testing.T) {
 		t.Errorf("a REGISTER from the banned address was answered: %v", res)
 	}
 	e.phone("5002") // 127.0.0.1 registers meanwhile
+}
+
+// withConfig is a newAdminExample preparation that adds text (tables of
+// its own) to the node's configuration file.
+func withConfig(text string) func(e *example) {
+	return func(e *example) {
+		f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("\n" + text); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// TestAdminBansFlood: a source flooding the running server, blocked by
+// the guard in its memory, is listed by GET /bans and on the bans page
+// as a flood block (as `guard list` lists it), without a lift button,
+// and a DELETE of it is refused.
+func TestAdminBansFlood(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw", withConfig("[routing]\nprobe_interval = \"0s\"\n[guard.flood]\nunit = \"10s\"\ndensity = 20\n"))
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	raddr, err := net.ResolveUDPAddr("udp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, raddr)
+	if err != nil {
+		t.Skip("cannot send from 127.0.0.2:", err)
+	}
+	defer c.Close()
+	for range 40 {
+		if _, err := c.Write([]byte("OPTIONS sip:" + e.addr + " SIP/2.0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var flood admin.Ban
+	waitFor(t, 10*time.Second, "the flood block of 127.0.0.2 in GET /bans", func() bool {
+		var bans []admin.Ban
+		json.Unmarshal(boss.want("GET", "/admin/api/bans", nil, 200), &bans)
+		i := slices.IndexFunc(bans, func(b admin.Ban) bool { return b.Kind == "flood" })
+		if i >= 0 {
+			flood = bans[i]
+		}
+		return i >= 0
+	})
+	if flood.Subject != "127.0.0.2" || !strings.Contains(flood.Reason, "packets in 10s") || flood.Created.IsZero() || !flood.Until.IsZero() {
+		t.Errorf("the flood block: %+v, want 127.0.0.2's, with no end", flood)
+	}
+	page := string(boss.want("GET", "/admin/bans?kind=flood", nil, 200))
+	if !strings.Contains(page, `<td class="mono">127.0.0.2</td>`) || !strings.Contains(page, "while the flood lasts") || strings.Contains(page, "/admin/api/bans/flood/") {
+		t.Errorf("the bans page does not list the flood block (without a lift button):\n%s", page)
+	}
+	boss.want("DELETE", "/admin/api/bans/flood/127.0.0.2", nil, 400)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -118,6 +119,12 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
 		Calls:  admin.DialogCalls{Dialogs: srv.Dialogs(), Hanger: srv},
 		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
+		Floods: admin.FloodFunc(func() []guard.Ban {
+			if g := a.guard.Load(); g != nil {
+				return g.FloodBlocks()
+			}
+			return nil
+		}),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}
 	if a.ops != nil && a.ops.alerts != nil {
