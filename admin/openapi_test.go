@@ -122,7 +122,7 @@ func (sp *spec) check(s schema, v any, at string) error {
 }
 
 // pathValues fill the documented paths' parameters with the fixture's data.
-var pathValues = strings.NewReplacer("{mac}", "000e08112233", "/api/blacklist/{id}", "/api/blacklist/3", "/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
+var pathValues = strings.NewReplacer("/devices/{mac}", "/devices/000413aabbcc", "{mac}", "000e08112233", "/api/blacklist/{id}", "/api/blacklist/3", "/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
 	"{id}", "gw-siena-1", "{name}", "5002", "{kind}", "ip", "{subject}", "203.0.113.9")
 
 // goodBodies are valid bodies of the writes, by route.
@@ -144,6 +144,7 @@ var goodBodies = map[string]any{
 	"POST /admin/api/blacklist":                    map[string]any{"prefix": "0899", "allow": false, "description": "premium rate"},
 	"POST /admin/api/devices/unknown/{mac}/assign": map[string]any{"model": "spa504g", "name": "Front desk", "lines": []string{"5003"}},
 	"POST /admin/api/calls/{callid}/hangup":        map[string]any{"reason": "fraud suspected"},
+	"PATCH /admin/api/devices/{mac}":               map[string]any{"name": "Reception", "lines": []string{"5002", "5003"}},
 }
 
 // queries are the required query parameters of the documented GETs.

@@ -227,6 +227,13 @@ func TestPageForms(t *testing.T) {
 		{boss, "/admin/", []string{`<tr data-carrier="pstn"><td>pstn</td><td>gw-siena-1</td><td>active</td><td>1 / 30</td>`,
 			`data-api="/admin/api/carriers/pstn/disable" data-method="POST" aria-label="Disable carrier pstn"`}, nil},
 		{boss, "/admin/bans", []string{`<option value="flood">flood</option>`}, nil},
+		{boss, "/admin/devices", []string{
+			`<button type="button" data-api="/admin/api/devices/000413aabbcc/resync" data-method="POST"`,
+			`<button type="button" data-api="/admin/api/devices/000413aabbcc" data-method="DELETE" data-then="reload" aria-label="Delete 000413aabbcc">Delete</button>`,
+			`<form class="card" id="device-edit" aria-labelledby="edit-h" data-api="/admin/api/devices/" data-api-field="mac" data-method="PATCH" data-then="reload">`,
+			`<option value="000413aabbcc">000413aabbcc (Mario&#39;s desk)</option>`,
+			`<input id="edit-lines" name="lines" autocomplete="off" data-list data-omit-empty>`,
+		}, nil},
 	} {
 		b := string(p.c.want("GET", p.path, nil, 200))
 		for _, w := range p.want {

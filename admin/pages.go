@@ -70,7 +70,7 @@ func (h *Handler) devicesPage(r *http.Request) (string, string, any, error) {
 	if err != nil && !errors.Is(err, errNotConfigured) {
 		return "", "", nil, err
 	}
-	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil, "CanAssign": canAssign(h.cfg.Devices)}, nil
+	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil, "CanAssign": canAssign(h.cfg.Devices), "CanDelete": canDelete(h.cfg.Devices), "CanResync": canResync(h.cfg.Devices)}, nil
 }
 
 // canAssign reports whether the device store takes new devices.
@@ -78,6 +78,11 @@ func canAssign(d Devices) bool {
 	_, ok := d.(DeviceWriter)
 	return ok
 }
+
+// canDelete and canResync report whether the device store deletes
+// devices and queues resyncs.
+func canDelete(d Devices) bool { _, ok := d.(DeviceDeleter); return ok }
+func canResync(d Devices) bool { _, ok := d.(DeviceResyncer); return ok }
 
 // loginsPage lists the page's logins with the forms to add or change one.
 func (h *Handler) loginsPage(r *http.Request) (string, string, any, error) {

@@ -385,6 +385,18 @@ func TestAdminBrowser(t *testing.T) {
 	}
 	a11y(t, ctx, "/admin/devices (assigned)")
 	shot(t, ctx, dir, "02-assigned")
+	browse(t, ctx, "rename the phone and ask for its resync",
+		chromedp.SetValue(chromedp.CSS("#edit-mac"), "000413ffeedd"),
+		chromedp.SendKeys(chromedp.CSS("#edit-name"), "Sala riunioni B"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#device-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#devices")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#devices tr")].some(tr => tr.textContent.includes("Sala riunioni B") && tr.textContent.includes("5300"))`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Click(chromedp.CSS(`button[data-api="/admin/api/devices/000413ffeedd/resync"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#live-status").textContent.startsWith("Resync of 000413ffeedd requested")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	a11y(t, ctx, "/admin/devices (renamed, resync asked)")
 
 	browse(t, ctx, "change 5300's classes",
 		chromedp.Navigate(base+"/admin/accounts/5300@voip.unisi.it"),

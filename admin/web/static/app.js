@@ -92,6 +92,7 @@ document.addEventListener("click", async (ev) => {
   b.disabled = false;
   const status = document.getElementById("live-status");
   if (!r.ok && status) status.textContent = (r.data && r.data.error) || "failed";
+  if (r.ok && status && b.dataset.done) status.textContent = b.dataset.done;
   if (r.ok) then(b);
 });
 
