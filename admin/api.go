@@ -245,22 +245,12 @@ func (h *Handler) accounts() (Accounts, error) {
 	return h.cfg.Accounts, nil
 }
 
+// listAccounts answers the accounts overview (?q=: by number,
+// department or name, as the accounts page searches).
 func (h *Handler) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	st, err := h.accounts()
+	out, err := h.accountSummaries(r.Context(), r.URL.Query().Get("q"))
 	if err != nil {
 		return err
-	}
-	list, err := st.ListSubscribers(r.Context())
-	if err != nil {
-		return err
-	}
-	q := strings.ToLower(r.URL.Query().Get("q"))
-	out := []Account{}
-	for _, s := range list {
-		if q != "" && !strings.Contains(strings.ToLower(s.Username), q) {
-			continue
-		}
-		out = append(out, accountOf(s))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

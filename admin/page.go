@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,32 +203,42 @@ type errRedirect string
 
 func (e errRedirect) Error() string { return "redirect to " + string(e) }
 
-// accountRow is a line of the accounts overview: the account, its
-// department (Config.Departments), its latest registration (the contact
-// and when it was last updated) and the names it is found by.
-type accountRow struct {
+// AccountSummary is a line of the accounts overview (GET /accounts and
+// the accounts page): the account, its department (Config.Departments),
+// the names it is found by, and its latest registration (the contact and
+// when it was last updated).
+type AccountSummary struct {
 	Account
-	Department string
-	Contact    string
-	Updated    time.Time
+	Department string `json:"department,omitempty"`
 	// Names are the names of its phones and of the logins that own it.
-	Names []string
+	Names   []string  `json:"names,omitempty"`
+	Contact string    `json:"contact,omitempty"`
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // accountsPage lists the accounts with their department and latest
-// registration; ?q= finds an account by its number, department, or a
-// name: one of its phones' (provisioning) or of a login that owns it.
+// registration; ?q= finds an account as GET /accounts does.
 func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
+	out, err := h.accountSummaries(r.Context(), r.URL.Query().Get("q"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "accounts", "Accounts", map[string]any{"Q": r.URL.Query().Get("q"), "Accounts": out}, nil
+}
+
+// accountSummaries returns the accounts whose number, department or a
+// name (one of its phones' in provisioning, or a login's that owns it)
+// contains q (any case; every account when q is empty).
+func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSummary, error) {
 	st, err := h.accounts()
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	ctx := r.Context()
 	list, err := st.ListSubscribers(ctx)
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	// What each account is found by and shown with, read once per page.
+	// What each account is found by and shown with, read once.
 	depts := map[string]string{}
 	if h.cfg.Departments != nil {
 		if ds, err := h.cfg.Departments.Departments(ctx); err == nil {
@@ -252,11 +263,11 @@ func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
 		devices, _ = h.cfg.Devices.Devices(ctx)
 	}
 	latest := h.latestBindings(ctx)
-	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
-	out := []accountRow{}
+	q = strings.ToLower(strings.TrimSpace(q))
+	out := []AccountSummary{}
 	for _, s := range list {
 		aor := strings.ToLower(s.Username + "@" + s.Domain)
-		row := accountRow{Account: accountOf(s), Department: depts[aor], Names: names[aor]}
+		row := AccountSummary{Account: accountOf(s), Department: depts[aor], Names: slices.Clone(names[aor])}
 		for _, d := range devices {
 			if d.Name != "" && ownsDevice(d, s) {
 				row.Names = append(row.Names, d.Name)
@@ -281,7 +292,7 @@ func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
 			out = append(out, row)
 		}
 	}
-	return "accounts", "Accounts", map[string]any{"Q": r.URL.Query().Get("q"), "Accounts": out}, nil
+	return out, nil
 }
 
 // bindingLister is a location service that lists every binding

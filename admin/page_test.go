@@ -249,9 +249,10 @@ func TestPageForms(t *testing.T) {
 	}
 }
 
-// TestAccountsOverview: the accounts page shows each account's
-// department, latest registration and names, and its search finds an
-// account by number, department, its phone's name or a login's name.
+// TestAccountsOverview: the accounts page and GET /accounts show each
+// account's department, latest registration and names, and their search
+// finds an account by number, department, its phone's name or a login's
+// name.
 func TestAccountsOverview(t *testing.T) {
 	f, ts := newServer(t)
 	ctx := context.Background()
@@ -264,6 +265,11 @@ func TestAccountsOverview(t *testing.T) {
 	if !strings.Contains(b, `<td>voip.unisi.it</td><td>Economia</td><td>5002, Mario&#39;s desk</td><td>local, national</td><td>active</td><td class="mono">sip:5002@192.0.2.10:5060</td><td>2026-12-05 10:00</td>`) {
 		t.Errorf("5002's row:\n%s", b)
 	}
+	all := decode[[]AccountSummary](t, boss.want("GET", "/admin/api/accounts", nil, 200))
+	if len(all) != 2 || all[0].Username != "5002" || all[0].Department != "Economia" || strings.Join(all[0].Names, ",") != "5002,Mario's desk" ||
+		all[0].Contact != "sip:5002@192.0.2.10:5060" || !all[0].Updated.Equal(testNow) || all[1].Department != "" || all[1].Contact != "" {
+		t.Errorf("GET /admin/api/accounts: %+v", all)
+	}
 	for _, tc := range []struct {
 		q          string
 		want, nope []string
@@ -274,6 +280,14 @@ func TestAccountsOverview(t *testing.T) {
 		{"MROSSI", []string{"5003"}, []string{"5002"}},
 		{"nobody", nil, []string{"5002", "5003"}},
 	} {
+		// The API finds the same.
+		var found []string
+		for _, a := range decode[[]AccountSummary](t, boss.want("GET", "/admin/api/accounts?q="+tc.q, nil, 200)) {
+			found = append(found, a.Username)
+		}
+		if strings.Join(found, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("GET /admin/api/accounts?q=%s: got %v, want %v", tc.q, found, tc.want)
+		}
 		b := string(boss.want("GET", "/admin/accounts?q="+tc.q, nil, 200))
 		for _, w := range tc.want {
 			if !strings.Contains(b, ">"+w+"</a>") {
