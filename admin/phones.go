@@ -398,7 +398,7 @@ func (h *Handler) editDevice(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.Lines = lines
 	if req.Lines != nil {
-		if d.Lines, err = h.deviceLines(r.Context(), *req.Lines, d.Name, cur.Lines); err != nil {
+		if d.Lines, err = h.deviceLines(r.Context(), *req.Lines, d.Name, lines); err != nil {
 			return err
 		}
 		changed = append(changed, "lines="+strings.Join(deviceOf(d).Lines, ","))
@@ -410,7 +410,6 @@ func (h *Handler) editDevice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	h.audit(r, "device.edit", mac.String(), strings.Join(changed, " "))
-	d.LastFetch, d.LastIP = cur.LastFetch, cur.LastIP
 	writeJSON(w, http.StatusOK, deviceOf(d))
 	return nil
 }

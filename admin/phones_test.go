@@ -85,6 +85,10 @@ func TestDeviceAPI(t *testing.T) {
 		{"an unknown field", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"secret": "x"}, 400, "secret", nil},
 		{"not a MAC", "PATCH", "/admin/api/devices/00:04:13", map[string]any{"name": "x"}, 400, "mac", nil},
 		{"no such device", "PATCH", "/admin/api/devices/000413000000", map[string]any{"name": "x"}, 404, "", nil},
+		{"renamed with its lines: the first shows the new name", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"name": "Front desk", "lines": []string{"5002"}}, 200, "",
+			func(d provisioning.Device) bool {
+				return d.Name == "Front desk" && len(d.Lines) == 1 && d.Lines[0].DisplayName == "Front desk" && d.Lines[0].Password == "pw-5002"
+			}},
 		{"resync", "POST", "/admin/api/devices/000413aabbcc/resync", nil, 202, "", nil},
 		{"resync of no device", "POST", "/admin/api/devices/000413000000/resync", nil, 404, "", nil},
 		{"delete", "DELETE", "/admin/api/devices/000413aabbcc", nil, 204, "", nil},
