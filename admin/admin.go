@@ -83,6 +83,20 @@ type Bans interface {
 	DeleteBan(ctx context.Context, kind guard.BanKind, subject string) error
 }
 
+// FloodSource gives the sources this node blocks for flooding now (a
+// *guard.Guard's FloodBlocks): they live in the guard's memory, not in
+// its store, and end with the flood.
+type FloodSource interface {
+	FloodBlocks() []guard.Ban
+}
+
+// FloodFunc adapts a function to FloodSource (a program whose guard is
+// replaced at a reload reads the current one).
+type FloodFunc func() []guard.Ban
+
+// FloodBlocks calls f.
+func (f FloodFunc) FloodBlocks() []guard.Ban { return f() }
+
 // FeatureStore is the call services' store (features.Store has it):
 // the settings and the blacklists.
 type FeatureStore interface {
@@ -118,6 +132,10 @@ type Config struct {
 	Trunks   Trunks
 	CDRs     accounting.Store
 	Bans     Bans
+	// Floods, when set, are this node's flood blocks, which GET /bans and
+	// the bans page list beside the stored bans (kind "flood", no end:
+	// a block lasts while the flood does, and cannot be lifted).
+	Floods FloodSource
 	// Locations and Devices show an account's registered contacts and
 	// provisioned phones.
 	Locations Locations

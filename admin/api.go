@@ -52,6 +52,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /admin/api/devices", h.admin(h.listDevices))
 	m.HandleFunc("GET /admin/api/devices/unknown", h.admin(h.listUnknownDevices))
 	m.HandleFunc("POST /admin/api/devices/unknown/{mac}/assign", h.admin(h.assignDevice))
+	m.HandleFunc("PATCH /admin/api/devices/{mac}", h.admin(h.editDevice))
+	m.HandleFunc("DELETE /admin/api/devices/{mac}", h.admin(h.deleteDevice))
+	m.HandleFunc("POST /admin/api/devices/{mac}/resync", h.admin(h.resyncDevice))
 	m.HandleFunc("GET /admin/api/dialplan/translate", h.admin(h.translate))
 	m.HandleFunc("GET /admin/api/dialplan/rules", h.admin(h.listRules))
 	m.HandleFunc("POST /admin/api/dialplan/rules", h.admin(h.createRule))
@@ -242,22 +245,12 @@ func (h *Handler) accounts() (Accounts, error) {
 	return h.cfg.Accounts, nil
 }
 
+// listAccounts answers the accounts overview (?q=: by number,
+// department or name, as the accounts page searches).
 func (h *Handler) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	st, err := h.accounts()
+	out, err := h.accountSummaries(r.Context(), r.URL.Query().Get("q"))
 	if err != nil {
 		return err
-	}
-	list, err := st.ListSubscribers(r.Context())
-	if err != nil {
-		return err
-	}
-	q := strings.ToLower(r.URL.Query().Get("q"))
-	out := []Account{}
-	for _, s := range list {
-		if q != "" && !strings.Contains(strings.ToLower(s.Username), q) {
-			continue
-		}
-		out = append(out, accountOf(s))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -499,9 +492,18 @@ func (h *Handler) setFeatures(w http.ResponseWriter, r *http.Request) error {
 	if h.cfg.Features == nil {
 		return errNotConfigured
 	}
-	var req map[string]string
-	if err := readJSON(r, &req); err != nil {
+	// Read as any, so that a value of the wrong type is named by its key.
+	var raw map[string]any
+	if err := readJSON(r, &raw); err != nil {
 		return err
+	}
+	req := make(map[string]string, len(raw))
+	for k, v := range raw {
+		s, ok := v.(string)
+		if !ok && slices.Contains(features.Keys, k) {
+			return fieldErr(k, errors.New("wrong type, want string"))
+		}
+		req[k] = s
 	}
 	sub, err := h.account(r.Context(), r.PathValue("account"))
 	if err != nil {
@@ -908,7 +910,7 @@ func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) error {
 	if h.cfg.Bans == nil {
 		return errNotConfigured
 	}
-	list, err := h.cfg.Bans.Bans(r.Context())
+	list, err := h.bansInForce(r.Context())
 	if err != nil {
 		return err
 	}
@@ -918,6 +920,19 @@ func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// bansInForce is the stored bans and, with Config.Floods, this node's
+// flood blocks first.
+func (h *Handler) bansInForce(ctx context.Context) ([]guard.Ban, error) {
+	list, err := h.cfg.Bans.Bans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if h.cfg.Floods != nil {
+		list = append(h.cfg.Floods.FloodBlocks(), list...)
+	}
+	return list, nil
 }
 
 // deleteBan lifts a ban or clears a fraud block, as `guard unban` and

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,8 +11,13 @@ import (
 )
 
 // TestValidation: every write refused answers 400 naming the field, with
-// the library's reason, and changes nothing.
+// the library's reason, in the shape of openapi.json's Error, and changes
+// nothing.
 func TestValidation(t *testing.T) {
+	var sp spec
+	if err := json.Unmarshal(openAPI, &sp); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
 	for _, tc := range []struct {
 		name, method, path string
 		body               any
@@ -63,12 +69,21 @@ func TestValidation(t *testing.T) {
 		{"assign field", "POST", "/admin/api/devices/unknown/000e08112233/assign", map[string]any{"secret": "x"}, "secret", "unknown field"},
 		{"notice control", "PUT", "/admin/api/notice", map[string]any{"text": "a\x07b"}, "text", "control"},
 		{"notice length", "PUT", "/admin/api/notice", map[string]any{"text": strings.Repeat("x", MaxNoticeLen+1)}, "text", "at most"},
+		{"setting not a string", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"dnd": true}, "dnd", "wrong type"},
+		{"features not an object", "PATCH", "/admin/api/accounts/5002/features", []string{"dnd"}, "body", "wrong type"},
+		{"hangup reason type", "POST", "/admin/api/calls/call-1/hangup", map[string]any{"reason": 5}, "reason", "wrong type"},
+		{"hangup field", "POST", "/admin/api/calls/call-1/hangup", map[string]any{"cause": "x"}, "cause", "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, WithoutLogin())
 			code, body := do(t, f.h, tc.method, tc.path, tc.body)
 			if code != http.StatusBadRequest {
 				t.Fatalf("got %d %s, want 400", code, body)
+			}
+			var v any
+			json.Unmarshal(body, &v)
+			if err := sp.check(schema{Ref: "#/components/schemas/Error"}, v, "400 body"); err != nil {
+				t.Errorf("%v (openapi.json's Error): %s", err, body)
 			}
 			e := decode[apiError](t, body)
 			if e.Field != tc.field || !strings.Contains(e.Error, tc.reason) {
@@ -280,5 +295,60 @@ func TestTranslate(t *testing.T) {
 		if code != 200 || tr.Matched != tc.matched || tr.Output != tc.output || tr.Attrs != tc.attrs || tr.Explain == "" {
 			t.Errorf("%s: got %d %+v, want output %q attrs %q", tc.number, code, tr, tc.output, tc.attrs)
 		}
+	}
+}
+
+// TestEveryWriteAudited: every state-changing route, given a valid
+// request (goodBodies), adds exactly one entry to the audit log, naming
+// who and what; a password never appears in it. The login and logout,
+// and the route dry run (which changes nothing), are the exceptions; an
+// unblock is tried on a blocked account (one not blocked is left as it
+// is, and nothing is logged).
+func TestEveryWriteAudited(t *testing.T) {
+	notAudited := map[string]bool{
+		"POST /admin/api/login":  true,
+		"POST /admin/api/logout": true,
+		"POST /admin/api/route":  true,
+	}
+	ctx := context.Background()
+	for _, r := range newFixture(t, WithoutLogin()).h.Routes() {
+		method, path := fill(r, "5002")
+		if !unsafeMethod(method) {
+			continue
+		}
+		t.Run(r, func(t *testing.T) {
+			f := newFixture(t, WithoutLogin())
+			if r == "POST /admin/api/accounts/{account}/unblock" {
+				// An account not blocked stays as it is, unaudited.
+				if err := f.accounts.SetBlocked(ctx, "5002", testDomain, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := f.store.Audit(ctx, AuditFilter{})
+			code, b := do(t, f.h, method, path, goodBodies[r])
+			if code >= 300 {
+				t.Fatalf("%s %s: got %d %s, want a success", method, path, code, b)
+			}
+			after, _ := f.store.Audit(ctx, AuditFilter{})
+			want := 1
+			if notAudited[r] {
+				want = 0
+			}
+			if got := len(after) - len(before); got != want {
+				t.Fatalf("%d audit entries added, want %d: %+v", got, want, after)
+			}
+			if want == 0 {
+				return
+			}
+			e := after[0]
+			if e.Who != "admin" || e.Action == "" || e.Time.IsZero() {
+				t.Errorf("the entry %+v: want who, what and when", e)
+			}
+			for _, pw := range []string{"s3cret!", "n3w", "another-pass", "user-5003-pass", adminPassword} {
+				if strings.Contains(e.Target+e.Detail, pw) {
+					t.Errorf("the entry %+v holds a password", e)
+				}
+			}
+		})
 	}
 }

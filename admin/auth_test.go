@@ -9,10 +9,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/palio-voip/palio/guard"
 )
 
 // client is a browser: a cookie jar over TLS (the cookie is Secure) and
@@ -234,6 +237,9 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/devices", nil},
 		{"GET", "/admin/api/devices/unknown", nil},
 		{"POST", "/admin/api/devices/unknown/000e08112233/assign", map[string]any{"lines": []string{"5002"}}},
+		{"PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"name": "mine"}},
+		{"DELETE", "/admin/api/devices/000413aabbcc", nil},
+		{"POST", "/admin/api/devices/000413aabbcc/resync", nil},
 		{"POST", "/admin/api/accounts/5003/password", map[string]any{"password": "owned"}},
 		{"GET", "/admin/api/accounts", nil},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x"}},
@@ -358,4 +364,126 @@ func TestSessionsBounded(t *testing.T) {
 	if _, ok := s.get(id, now.Add(SessionMax+time.Minute)); ok {
 		t.Error("a session lived past SessionMax")
 	}
+}
+
+// fill gives a route pattern's path parameters the fixture's values
+// (pathValues) and, for {account}, the account given.
+func fill(pattern, account string) (method, path string) {
+	method, p, _ := strings.Cut(pattern, " ")
+	p = strings.ReplaceAll(p, "{account}", account)
+	return method, pathValues.Replace(p) + queries[pattern]
+}
+
+// unsafeMethod reports whether a request with method changes state.
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// TestRoutesGuarded is driven by the route table (h.Routes()), so that a
+// route added later is covered without a line here: every
+// state-changing route answers 403 without the CSRF token (the logout
+// aside); as a user, every {account} route with another account is 403,
+// and every route outside the few a user may reach is 403 too. Nothing
+// refused changes the stores (the audit log stays empty).
+func TestRoutesGuarded(t *testing.T) {
+	// userRoutes are the routes a user login reaches besides its own
+	// account's; selfRoutes the {account} routes it reaches for its own.
+	userRoutes := map[string]bool{
+		"GET /admin/api/openapi.json":      true,
+		"GET /admin/api/notice":            true,
+		"POST /admin/api/login":            true,
+		"POST /admin/api/logout":           true,
+		"GET /admin/api/session":           true,
+		"POST /admin/api/session/password": true,
+	}
+	selfRoutes := map[string]bool{
+		"GET /admin/api/accounts/{account}":                   true,
+		"POST /admin/api/accounts/{account}/password":         true,
+		"GET /admin/api/accounts/{account}/features":          true,
+		"PATCH /admin/api/accounts/{account}/features":        true,
+		"GET /admin/api/accounts/{account}/cdrs":              true,
+		"GET /admin/api/accounts/{account}/contacts":          true,
+		"GET /admin/api/accounts/{account}/devices":           true,
+		"GET /admin/api/accounts/{account}/report":            true,
+		"GET /admin/api/accounts/{account}/blacklist":         true,
+		"POST /admin/api/accounts/{account}/blacklist":        true,
+		"DELETE /admin/api/accounts/{account}/blacklist/{id}": true,
+	}
+	f, ts := newServer(t)
+	routes := f.h.Routes()
+	if len(routes) < 50 {
+		t.Fatalf("only %d routes: %v", len(routes), routes)
+	}
+	for r := range selfRoutes {
+		if !slices.Contains(routes, r) {
+			t.Errorf("selfRoutes names %s, which is not served", r)
+		}
+	}
+
+	t.Run("CSRF", func(t *testing.T) {
+		boss := newClient(t, ts)
+		boss.login("admin", adminPassword)
+		boss.csrf = ""
+		n := 0
+		for _, r := range routes {
+			method, path := fill(r, "5002")
+			if !unsafeMethod(method) || r == "POST /admin/api/logout" {
+				continue
+			}
+			n++
+			code, b, _ := boss.do(method, path, goodBodies[r])
+			if code != http.StatusForbidden || decode[apiError](t, b).Field != CSRFHeader {
+				t.Errorf("%s %s without the CSRF token: got %d %s, want 403 naming %s", method, path, code, b, CSRFHeader)
+			}
+		}
+		if n < 25 {
+			t.Errorf("only %d state-changing routes tried", n)
+		}
+	})
+
+	t.Run("user scope", func(t *testing.T) {
+		mario := newClient(t, ts)
+		mario.login("5002", userPassword)
+		for _, r := range routes {
+			var tries []string // the accounts to try the route with
+			switch {
+			case strings.Contains(r, "{account}") && selfRoutes[r]:
+				tries = []string{"5003", "5003@" + testDomain}
+			case strings.Contains(r, "{account}"):
+				tries = []string{"5002", "5003"} // admin-only, even for one's own
+			case !userRoutes[r]:
+				tries = []string{""}
+			}
+			for _, acc := range tries {
+				method, path := fill(r, acc)
+				code, b, _ := mario.do(method, path, goodBodies[r])
+				if code != http.StatusForbidden || decode[apiError](t, b).Field == CSRFHeader {
+					t.Errorf("%s %s as the user 5002: got %d %s, want 403", method, path, code, b)
+				}
+			}
+		}
+	})
+	if a, _ := f.store.Audit(context.Background(), AuditFilter{}); len(a) != 0 {
+		t.Errorf("refused requests wrote to the audit log: %+v", a)
+	}
+}
+
+// TestLoginBannedSource: a source the guard banned cannot log in, not
+// even with the right password (403); once the ban is lifted it can.
+func TestLoginBannedSource(t *testing.T) {
+	f, ts := newServer(t)
+	ctx := context.Background()
+	if err := f.bans.PutBan(ctx, guard.Ban{Kind: guard.BanIP, Subject: "127.0.0.1", Reason: "10 auth failures", Created: testNow, Until: testNow.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, ts)
+	code, b, _ := c.do("POST", "/admin/api/login", map[string]any{"name": "admin", "password": adminPassword})
+	if code != http.StatusForbidden || !strings.Contains(string(b), "banned") {
+		t.Fatalf("a banned source's login: got %d %s, want 403", code, b)
+	}
+	// A ban that has run out does not refuse.
+	if err := f.bans.PutBan(ctx, guard.Ban{Kind: guard.BanIP, Subject: "127.0.0.1", Reason: "10 auth failures", Created: testNow.Add(-2 * time.Hour), Until: testNow.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	c.login("admin", adminPassword)
 }

@@ -88,7 +88,11 @@ func readJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fieldErr(te.Field, errors.New("wrong type, want "+te.Type.String()))
+			field := te.Field
+			if field == "" { // the body itself, or a map's value
+				field = "body"
+			}
+			return fieldErr(field, errors.New("wrong type, want "+te.Type.String()))
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return fieldErr(strings.Trim(f, `"`), errors.New("unknown field"))

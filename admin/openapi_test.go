@@ -19,6 +19,12 @@ type spec struct {
 }
 
 type operation struct {
+	RequestBody *struct {
+		Required bool `json:"required"`
+		Content  map[string]struct {
+			Schema schema `json:"schema"`
+		} `json:"content"`
+	} `json:"requestBody"`
 	Responses map[string]struct {
 		Content map[string]struct {
 			Schema schema `json:"schema"`
@@ -116,7 +122,7 @@ func (sp *spec) check(s schema, v any, at string) error {
 }
 
 // pathValues fill the documented paths' parameters with the fixture's data.
-var pathValues = strings.NewReplacer("{mac}", "000e08112233", "/api/blacklist/{id}", "/api/blacklist/3", "/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
+var pathValues = strings.NewReplacer("/devices/{mac}", "/devices/000413aabbcc", "{mac}", "000e08112233", "/api/blacklist/{id}", "/api/blacklist/3", "/carriers/{id}", "/carriers/pstn", "/rules/{id}", "/rules/1", "/blacklist/{id}", "/blacklist/1", "{account}", "5002", "{alias}", "5500", "{callid}", "call-1",
 	"{id}", "gw-siena-1", "{name}", "5002", "{kind}", "ip", "{subject}", "203.0.113.9")
 
 // goodBodies are valid bodies of the writes, by route.
@@ -137,6 +143,8 @@ var goodBodies = map[string]any{
 	"PATCH /admin/api/blacklist/{id}":              map[string]any{"description": "satellite phones"},
 	"POST /admin/api/blacklist":                    map[string]any{"prefix": "0899", "allow": false, "description": "premium rate"},
 	"POST /admin/api/devices/unknown/{mac}/assign": map[string]any{"model": "spa504g", "name": "Front desk", "lines": []string{"5003"}},
+	"POST /admin/api/calls/{callid}/hangup":        map[string]any{"reason": "fraud suspected"},
+	"PATCH /admin/api/devices/{mac}":               map[string]any{"name": "Reception", "lines": []string{"5002", "5003"}},
 }
 
 // queries are the required query parameters of the documented GETs.
@@ -220,5 +228,92 @@ func TestOpenAPI(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// asJSON is v as encoding/json reads it back into an any.
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOpenAPIRequestBodies checks the documented request bodies: each
+// good body (goodBodies) has the shape of its route's requestBody schema,
+// every documented requestBody has a good body in the test and every good
+// body a documented requestBody; and a body with a field no schema has
+// answers 400, documented, with the Error shape naming the field.
+func TestOpenAPIRequestBodies(t *testing.T) {
+	var sp spec
+	if err := json.Unmarshal(openAPI, &sp); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	withBody := map[string]bool{}
+	for p, ops := range sp.Paths {
+		for m, raw := range ops {
+			if m == "parameters" {
+				continue
+			}
+			key := strings.ToUpper(m) + " " + p
+			var op operation
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if op.RequestBody == nil {
+				continue
+			}
+			withBody[key] = true
+			t.Run(key, func(t *testing.T) {
+				c, ok := op.RequestBody.Content["application/json"]
+				if !ok {
+					t.Fatal("the requestBody has no application/json schema")
+				}
+				good, ok := goodBodies[key]
+				if !ok {
+					t.Fatal("documented with a requestBody, but no good body in goodBodies")
+				}
+				if err := sp.check(c.Schema, asJSON(t, good), "request"); err != nil {
+					t.Errorf("the good body against its schema: %v", err)
+				}
+				if key == "POST /admin/api/login" {
+					return // the login is tried with the fixture's own session below
+				}
+				if _, ok := op.Responses["400"]; !ok {
+					t.Fatal("a route with a body documents no 400")
+				}
+				bad := map[string]any{"palio_unknown": true}
+				if m, ok := asJSON(t, good).(map[string]any); ok {
+					m["palio_unknown"] = true
+					bad = m
+				}
+				method, path, _ := strings.Cut(key, " ")
+				code, body := do(t, newFixture(t, WithoutLogin()).h, method, pathValues.Replace(path), bad)
+				if code != http.StatusBadRequest {
+					t.Fatalf("a body with an unknown field: got %d %s, want 400", code, body)
+				}
+				var v any
+				if err := json.Unmarshal(body, &v); err != nil {
+					t.Fatalf("400 body %s: %v", body, err)
+				}
+				if err := sp.check(schema{Ref: "#/components/schemas/Error"}, v, "400 body"); err != nil {
+					t.Error(err)
+				}
+				if m, _ := v.(map[string]any); m["field"] != "palio_unknown" {
+					t.Errorf("400 body %s: want the field palio_unknown named", body)
+				}
+			})
+		}
+	}
+	for key := range goodBodies {
+		if !withBody[key] {
+			t.Errorf("goodBodies has %s, which openapi.json documents without a requestBody", key)
+		}
 	}
 }

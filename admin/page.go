@@ -2,6 +2,8 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -9,11 +11,13 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/features"
+	"github.com/palio-voip/palio/provisioning"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
 )
@@ -199,23 +203,144 @@ type errRedirect string
 
 func (e errRedirect) Error() string { return "redirect to " + string(e) }
 
+// AccountSummary is a line of the accounts overview (GET /accounts and
+// the accounts page): the account, its department (Config.Departments),
+// the names it is found by, and its latest registration (the contact and
+// when it was last updated).
+type AccountSummary struct {
+	Account
+	Department string `json:"department,omitempty"`
+	// Names are the names of its phones and of the logins that own it.
+	Names   []string  `json:"names,omitempty"`
+	Contact string    `json:"contact,omitempty"`
+	Updated time.Time `json:"updated,omitzero"`
+}
+
+// accountsPage lists the accounts with their department and latest
+// registration; ?q= finds an account as GET /accounts does.
 func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
+	out, err := h.accountSummaries(r.Context(), r.URL.Query().Get("q"))
+	if err != nil {
+		return "", "", nil, err
+	}
+	return "accounts", "Accounts", map[string]any{"Q": r.URL.Query().Get("q"), "Accounts": out}, nil
+}
+
+// accountSummaries returns the accounts whose number, department or a
+// name (one of its phones' in provisioning, or a login's that owns it)
+// contains q (any case; every account when q is empty).
+func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSummary, error) {
 	st, err := h.accounts()
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	list, err := st.ListSubscribers(r.Context())
+	list, err := st.ListSubscribers(ctx)
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	var out []Account
-	for _, s := range list {
-		if q == "" || strings.Contains(strings.ToLower(s.Username), strings.ToLower(q)) {
-			out = append(out, accountOf(s))
+	// What each account is found by and shown with, read once.
+	depts := map[string]string{}
+	if h.cfg.Departments != nil {
+		if ds, err := h.cfg.Departments.Departments(ctx); err == nil {
+			for _, d := range ds {
+				depts[strings.ToLower(d.AOR())] = d.Department
+			}
 		}
 	}
-	return "accounts", "Accounts", map[string]any{"Q": q, "Accounts": out}, nil
+	names := map[string][]string{} // by user@domain, lower case
+	if h.cfg.Logins != nil {
+		if ls, err := h.cfg.Logins.Logins(ctx); err == nil {
+			for _, l := range ls {
+				if l.Account != "" {
+					k := strings.ToLower(l.Account + "@" + cmp.Or(l.Domain, h.cfg.Domain))
+					names[k] = append(names[k], l.Name)
+				}
+			}
+		}
+	}
+	var devices []provisioning.Device
+	if h.cfg.Devices != nil {
+		devices, _ = h.cfg.Devices.Devices(ctx)
+	}
+	latest := h.latestBindings(ctx)
+	q = strings.ToLower(strings.TrimSpace(q))
+	out := []AccountSummary{}
+	for _, s := range list {
+		aor := strings.ToLower(s.Username + "@" + s.Domain)
+		row := AccountSummary{Account: accountOf(s), Department: depts[aor], Names: slices.Clone(names[aor])}
+		for _, d := range devices {
+			if d.Name != "" && ownsDevice(d, s) {
+				row.Names = append(row.Names, d.Name)
+			}
+		}
+		if b, ok := latest[aor]; ok {
+			row.Contact, row.Updated = b.Contact, b.Updated
+		} else if b, ok := latest[strings.ToLower(s.Username)]; ok {
+			row.Contact, row.Updated = b.Contact, b.Updated
+		} else if h.cfg.Locations != nil && latest == nil {
+			// No List: one lookup per account.
+			for _, a := range []string{s.Username, s.Username + "@" + s.Domain} {
+				bs, _ := h.cfg.Locations.Lookup(ctx, a)
+				if b, ok := newest(bs, h.now()); ok {
+					row.Contact, row.Updated = b.Contact, b.Updated
+					break
+				}
+			}
+		}
+		hay := strings.ToLower(strings.Join(append([]string{s.Username, row.Department}, row.Names...), "\x00"))
+		if q == "" || strings.Contains(hay, q) {
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}
+
+// bindingLister is a location service that lists every binding
+// (registrar.Store has it): the accounts overview reads it once.
+type bindingLister interface {
+	List(ctx context.Context) ([]registrar.Binding, error)
+}
+
+// latestBindings returns the newest binding of each AOR (lower case), or
+// nil when the location service cannot list them.
+func (h *Handler) latestBindings(ctx context.Context) map[string]registrar.Binding {
+	l, ok := h.cfg.Locations.(bindingLister)
+	if !ok {
+		return nil
+	}
+	bs, err := l.List(ctx)
+	if err != nil {
+		h.log.Warn("admin: cannot list the registrations", "error", err)
+		return nil
+	}
+	by := map[string][]registrar.Binding{}
+	for _, b := range bs {
+		k := strings.ToLower(b.AOR)
+		by[k] = append(by[k], b)
+	}
+	out := make(map[string]registrar.Binding, len(by))
+	for k, bs := range by {
+		if b, ok := newest(bs, h.now()); ok {
+			out[k] = b
+		}
+	}
+	return out
+}
+
+// newest is the binding in force at now updated last; false when none
+// is (expired ones stay in the store until its sweep).
+func newest(bs []registrar.Binding, now time.Time) (registrar.Binding, bool) {
+	var n registrar.Binding
+	found := false
+	for _, b := range bs {
+		if !b.Expires.IsZero() && !b.Expires.After(now) {
+			continue
+		}
+		if !found || b.Updated.After(n.Updated) {
+			n, found = b, true
+		}
+	}
+	return n, found
 }
 
 // accountData is the account page's.

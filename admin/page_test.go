@@ -196,3 +196,108 @@ func TestEvents(t *testing.T) {
 	}
 	s2.res.Body.Close()
 }
+
+// TestPageForms: the forms and tables the pages offer for each scope. An
+// administrator gets, on an account's page, the classes form (with the
+// account's classes) and the delete form, not the own-password form (on
+// the logins page); a user gets the own-password form on their page and
+// neither of the others. The live page lists the carriers with their
+// switch; the bans page has the flood kind.
+func TestPageForms(t *testing.T) {
+	_, ts := newServer(t)
+	boss := newClient(t, ts)
+	boss.login("admin", adminPassword)
+	user := newClient(t, ts)
+	user.login("5002", userPassword)
+	for _, p := range []struct {
+		c          *client
+		path       string
+		want, nope []string
+	}{
+		{boss, "/admin/accounts/5002", []string{
+			`<form class="card" id="classes-edit" aria-labelledby="classes-h" data-api="/admin/api/accounts/5002@voip.unisi.it" data-method="PATCH"`,
+			`<input id="edit-classes" name="classes" data-list value="local, national">`,
+			`<input id="edit-inbound" name="inbound" data-list value="">`,
+			`<form class="card" id="account-delete" aria-labelledby="delete-h" data-api="/admin/api/accounts/5002@voip.unisi.it" data-method="DELETE" data-then="/admin/accounts">`,
+			`<input type="checkbox" id="delete-sure" required>`,
+		}, []string{`id="own-password"`}},
+		{boss, "/admin/logins", []string{`<form class="card" id="own-password" aria-labelledby="own-pw-h" data-api="/admin/api/session/password" data-method="POST">`}, nil},
+		{user, "/admin/accounts/5002", []string{`id="own-password"`, `<input id="own-old" name="old" type="password"`, `<input id="own-new" name="new" type="password"`},
+			[]string{`id="classes-edit"`, `id="account-delete"`}},
+		{boss, "/admin/", []string{`<tr data-carrier="pstn"><td>pstn</td><td>gw-siena-1</td><td>active</td><td>1 / 30</td>`,
+			`data-api="/admin/api/carriers/pstn/disable" data-method="POST" aria-label="Disable carrier pstn"`}, nil},
+		{boss, "/admin/bans", []string{`<option value="flood">flood</option>`}, nil},
+		{boss, "/admin/devices", []string{
+			`<button type="button" data-api="/admin/api/devices/000413aabbcc/resync" data-method="POST"`,
+			`<button type="button" data-api="/admin/api/devices/000413aabbcc" data-method="DELETE" data-then="reload" aria-label="Delete 000413aabbcc">Delete</button>`,
+			`<form class="card" id="device-edit" aria-labelledby="edit-h" data-api="/admin/api/devices/" data-api-field="mac" data-method="PATCH" data-then="reload">`,
+			`<option value="000413aabbcc">000413aabbcc (Mario&#39;s desk)</option>`,
+			`<input id="edit-lines" name="lines" autocomplete="off" data-list data-omit-empty>`,
+		}, nil},
+	} {
+		b := string(p.c.want("GET", p.path, nil, 200))
+		for _, w := range p.want {
+			if !strings.Contains(b, w) {
+				t.Errorf("%s: no %q in\n%s", p.path, w, b)
+			}
+		}
+		for _, n := range p.nope {
+			if strings.Contains(b, n) {
+				t.Errorf("%s: %q shown", p.path, n)
+			}
+		}
+	}
+}
+
+// TestAccountsOverview: the accounts page and GET /accounts show each
+// account's department, latest registration and names, and their search
+// finds an account by number, department, its phone's name or a login's
+// name.
+func TestAccountsOverview(t *testing.T) {
+	f, ts := newServer(t)
+	ctx := context.Background()
+	if err := f.store.PutLogin(ctx, Login{Name: "mrossi", Scope: ScopeUser, Account: "5003", Hash: testHash(t, userPassword)}); err != nil {
+		t.Fatal(err)
+	}
+	boss := newClient(t, ts)
+	boss.login("admin", adminPassword)
+	b := string(boss.want("GET", "/admin/accounts", nil, 200))
+	if !strings.Contains(b, `<td>voip.unisi.it</td><td>Economia</td><td>5002, Mario&#39;s desk</td><td>local, national</td><td>active</td><td class="mono">sip:5002@192.0.2.10:5060</td><td>2026-12-05 10:00</td>`) {
+		t.Errorf("5002's row:\n%s", b)
+	}
+	all := decode[[]AccountSummary](t, boss.want("GET", "/admin/api/accounts", nil, 200))
+	if len(all) != 2 || all[0].Username != "5002" || all[0].Department != "Economia" || strings.Join(all[0].Names, ",") != "5002,Mario's desk" ||
+		all[0].Contact != "sip:5002@192.0.2.10:5060" || !all[0].Updated.Equal(testNow) || all[1].Department != "" || all[1].Contact != "" {
+		t.Errorf("GET /admin/api/accounts: %+v", all)
+	}
+	for _, tc := range []struct {
+		q          string
+		want, nope []string
+	}{
+		{"5003", []string{"5003"}, []string{"5002"}},
+		{"econ", []string{"5002"}, []string{"5003"}},
+		{"mario", []string{"5002"}, []string{"5003"}},
+		{"MROSSI", []string{"5003"}, []string{"5002"}},
+		{"nobody", nil, []string{"5002", "5003"}},
+	} {
+		// The API finds the same.
+		var found []string
+		for _, a := range decode[[]AccountSummary](t, boss.want("GET", "/admin/api/accounts?q="+tc.q, nil, 200)) {
+			found = append(found, a.Username)
+		}
+		if strings.Join(found, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("GET /admin/api/accounts?q=%s: got %v, want %v", tc.q, found, tc.want)
+		}
+		b := string(boss.want("GET", "/admin/accounts?q="+tc.q, nil, 200))
+		for _, w := range tc.want {
+			if !strings.Contains(b, ">"+w+"</a>") {
+				t.Errorf("?q=%s: %s not listed", tc.q, w)
+			}
+		}
+		for _, n := range tc.nope {
+			if strings.Contains(b, ">"+n+"</a>") {
+				t.Errorf("?q=%s: %s listed", tc.q, n)
+			}
+		}
+	}
+}

@@ -12,13 +12,14 @@ import (
 // The pages over data the API already serves: the guard's bans and fraud
 // blocks, the provisioned phones, the logins.
 
-// bansPage lists the guard's bans and fraud blocks, by kind and subject
-// (?kind=, ?q=), each with its lift button.
+// bansPage lists the guard's bans and fraud blocks, and this node's
+// flood blocks, by kind and subject (?kind=, ?q=), each stored one with
+// its lift button.
 func (h *Handler) bansPage(r *http.Request) (string, string, any, error) {
 	if h.cfg.Bans == nil {
 		return "", "", nil, errNotConfigured
 	}
-	list, err := h.cfg.Bans.Bans(r.Context())
+	list, err := h.bansInForce(r.Context())
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -38,7 +39,7 @@ func (h *Handler) bansPage(r *http.Request) (string, string, any, error) {
 		}
 		out = append(out, Ban{string(b.Kind), b.Subject, b.Reason, b.Created, b.Until})
 	}
-	kinds := []string{string(guard.BanIP), string(guard.BanUser), string(guard.BanFraud)}
+	kinds := []string{string(guard.BanIP), string(guard.BanUser), string(guard.BanFraud), string(guard.BanFlood)}
 	return "bans", "Bans and fraud blocks", map[string]any{"Kind": kind, "Kinds": kinds, "Q": q.Get("q"), "Bans": out}, nil
 }
 
@@ -69,7 +70,7 @@ func (h *Handler) devicesPage(r *http.Request) (string, string, any, error) {
 	if err != nil && !errors.Is(err, errNotConfigured) {
 		return "", "", nil, err
 	}
-	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil, "CanAssign": canAssign(h.cfg.Devices)}, nil
+	return "devices", "Devices", map[string]any{"Q": q, "Devices": out, "Domain": h.cfg.Domain, "Unknown": unknown, "HasUnknown": err == nil, "CanAssign": canAssign(h.cfg.Devices), "CanDelete": canDelete(h.cfg.Devices), "CanResync": canResync(h.cfg.Devices)}, nil
 }
 
 // canAssign reports whether the device store takes new devices.
@@ -77,6 +78,11 @@ func canAssign(d Devices) bool {
 	_, ok := d.(DeviceWriter)
 	return ok
 }
+
+// canDelete and canResync report whether the device store deletes
+// devices and queues resyncs.
+func canDelete(d Devices) bool { _, ok := d.(DeviceDeleter); return ok }
+func canResync(d Devices) bool { _, ok := d.(DeviceResyncer); return ok }
 
 // loginsPage lists the page's logins with the forms to add or change one.
 func (h *Handler) loginsPage(r *http.Request) (string, string, any, error) {

@@ -244,26 +244,8 @@ func (h *Handler) assignDevice(w http.ResponseWriter, r *http.Request) error {
 	if err := d.Validate(); err != nil { // name and owner, before the lines are looked up
 		return libFieldErr(err)
 	}
-	for n, name := range req.Lines {
-		sub, err := h.account(r.Context(), strings.TrimSpace(name))
-		if errors.Is(err, registrar.ErrNotFound) {
-			return fieldErr("lines", fmt.Errorf("line %d: no account %s", n+1, name))
-		}
-		var fe *sip.FieldError
-		if errors.As(err, &fe) {
-			return fieldErr("lines", fmt.Errorf("line %d: %w", n+1, fe.Err))
-		}
-		if err != nil {
-			return err
-		}
-		l := provisioning.Line{User: sub.Username}
-		if !strings.EqualFold(sub.Domain, h.cfg.Domain) {
-			l.Domain = sub.Domain
-		}
-		if n == 0 {
-			l.DisplayName = d.Name
-		}
-		d.Lines = append(d.Lines, l)
+	if d.Lines, err = h.deviceLines(r.Context(), req.Lines, d.Name, nil); err != nil {
+		return err
 	}
 	if err := d.Validate(); err != nil {
 		return libFieldErr(err)
@@ -289,4 +271,200 @@ func libFieldErr(err error) error {
 		return err
 	}
 	return fieldErr(field, trimLib(err))
+}
+
+// deviceLines checks each account named (USER or USER@DOMAIN) as `unisi
+// device add` does and returns the device's lines, the first shown as
+// name. A line whose account was one of old's keeps old's password and
+// display name.
+func (h *Handler) deviceLines(ctx context.Context, names []string, name string, old []provisioning.Line) ([]provisioning.Line, error) {
+	var out []provisioning.Line
+	for n, acc := range names {
+		sub, err := h.account(ctx, strings.TrimSpace(acc))
+		if errors.Is(err, registrar.ErrNotFound) {
+			return nil, fieldErr("lines", fmt.Errorf("line %d: no account %s", n+1, acc))
+		}
+		var fe *sip.FieldError
+		if errors.As(err, &fe) {
+			return nil, fieldErr("lines", fmt.Errorf("line %d: %w", n+1, fe.Err))
+		}
+		if err != nil {
+			return nil, err
+		}
+		l := provisioning.Line{User: sub.Username}
+		if !strings.EqualFold(sub.Domain, h.cfg.Domain) {
+			l.Domain = sub.Domain
+		}
+		if n == 0 {
+			l.DisplayName = name
+		}
+		for _, o := range old {
+			if o.User == l.User && strings.EqualFold(o.Domain, l.Domain) {
+				l.Password = o.Password
+				if n == 0 && o.DisplayName != "" {
+					l.DisplayName = o.DisplayName
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// DeviceDeleter and DeviceResyncer are the rest of the provisioning's
+// device store (provisioning.Store has them): when Config.Devices has
+// them too, DELETE /devices/{mac} and POST /devices/{mac}/resync work.
+type (
+	DeviceDeleter interface {
+		// DeleteDevice removes the device, or returns
+		// provisioning.ErrNotFound.
+		DeleteDevice(ctx context.Context, mac provisioning.MAC) error
+	}
+	DeviceResyncer interface {
+		// RequestResync queues a NOTIFY to the device's registered
+		// phone, which the running server sends within its store poll.
+		RequestResync(ctx context.Context, mac provisioning.MAC) error
+	}
+)
+
+// DeviceEdit is the body of a device's change (PATCH /devices/{mac}):
+// the fields given, as `unisi device add -replace` would set them. Its
+// lines' passwords, keys, settings and secret stay as they are (a line
+// kept keeps its password).
+type DeviceEdit struct {
+	Model *string   `json:"model"`
+	Name  *string   `json:"name"`
+	Owner *string   `json:"owner"`
+	Lines *[]string `json:"lines"`
+}
+
+// deviceMAC reads the {mac} of the request's path.
+func deviceMAC(r *http.Request) (provisioning.MAC, error) {
+	mac, err := provisioning.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		return mac, fieldErr("mac", trimLib(err))
+	}
+	return mac, nil
+}
+
+// editDevice changes a device's model, name, owner or lines, each
+// checked as the assignment checks them (provisioning.Device.Validate
+// and the accounts), and answers the device.
+func (h *Handler) editDevice(w http.ResponseWriter, r *http.Request) error {
+	st, ok := h.cfg.Devices.(DeviceWriter)
+	if !ok {
+		return errNotConfigured
+	}
+	var req DeviceEdit
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	mac, err := deviceMAC(r)
+	if err != nil {
+		return err
+	}
+	if req.Model == nil && req.Name == nil && req.Owner == nil && req.Lines == nil {
+		return fieldErr("body", errors.New("nothing to change: give model, name, owner or lines"))
+	}
+	cur, err := st.Device(r.Context(), mac)
+	if err != nil {
+		return fmt.Errorf("admin: device %s: %w", mac, err)
+	}
+	d := cur.Clone()
+	var changed []string
+	if req.Model != nil {
+		model, err := provisioning.ParseModel(strings.TrimSpace(*req.Model))
+		if err != nil {
+			return fieldErr("model", trimLib(err))
+		}
+		d.Model = model.Name
+		changed = append(changed, "model="+d.Model)
+	}
+	if req.Name != nil {
+		d.Name = strings.TrimSpace(*req.Name)
+		if len(d.Lines) > 0 && d.Lines[0].DisplayName == cur.Name {
+			d.Lines[0].DisplayName = d.Name // the first line showed the name
+		}
+		changed = append(changed, fmt.Sprintf("name=%q", d.Name))
+	}
+	if req.Owner != nil {
+		d.Owner = strings.TrimSpace(*req.Owner)
+		changed = append(changed, fmt.Sprintf("owner=%q", d.Owner))
+	}
+	lines := d.Lines
+	d.Lines = nil
+	if err := d.Validate(); err != nil { // model, name and owner, before the lines are looked up
+		return libFieldErr(err)
+	}
+	d.Lines = lines
+	if req.Lines != nil {
+		if d.Lines, err = h.deviceLines(r.Context(), *req.Lines, d.Name, lines); err != nil {
+			return err
+		}
+		changed = append(changed, "lines="+strings.Join(deviceOf(d).Lines, ","))
+	}
+	if err := d.Validate(); err != nil {
+		return libFieldErr(err)
+	}
+	if err := st.PutDevice(r.Context(), d); err != nil {
+		return err
+	}
+	h.audit(r, "device.edit", mac.String(), strings.Join(changed, " "))
+	writeJSON(w, http.StatusOK, deviceOf(d))
+	return nil
+}
+
+// deleteDevice removes a device, as `unisi device del` does: its next
+// fetch gets 404 and it is listed as unknown.
+func (h *Handler) deleteDevice(w http.ResponseWriter, r *http.Request) error {
+	st, ok := h.cfg.Devices.(DeviceDeleter)
+	if !ok {
+		return errNotConfigured
+	}
+	mac, err := deviceMAC(r)
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteDevice(r.Context(), mac); err != nil {
+		return fmt.Errorf("admin: device %s: %w", mac, err)
+	}
+	h.audit(r, "device.delete", mac.String(), "")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Resync is the answer to a resync request: the NOTIFY event the phone
+// will be sent.
+type Resync struct {
+	MAC   string `json:"mac"`
+	Event string `json:"event"`
+}
+
+// resyncDevice asks for a phone's resync, as `unisi device resync` does:
+// the request waits in the store until the running server sends the
+// phone's registered contact the vendor's NOTIFY (202).
+func (h *Handler) resyncDevice(w http.ResponseWriter, r *http.Request) error {
+	st, ok := h.cfg.Devices.(DeviceResyncer)
+	if !ok {
+		return errNotConfigured
+	}
+	mac, err := deviceMAC(r)
+	if err != nil {
+		return err
+	}
+	var event string
+	if dw, ok := h.cfg.Devices.(DeviceWriter); ok {
+		d, err := dw.Device(r.Context(), mac)
+		if err != nil {
+			return fmt.Errorf("admin: device %s: %w", mac, err)
+		}
+		m, _ := provisioning.ParseModel(d.Model)
+		event = provisioning.ResyncEvent(m.Family)
+	}
+	if err := st.RequestResync(r.Context(), mac); err != nil {
+		return fmt.Errorf("admin: device %s: %w", mac, err)
+	}
+	h.audit(r, "device.resync", mac.String(), "")
+	writeJSON(w, http.StatusAccepted, Resync{MAC: mac.String(), Event: event})
+	return nil
 }

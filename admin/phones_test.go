@@ -45,3 +45,101 @@ func TestAssignDevice(t *testing.T) {
 		t.Errorf("audit: got %+v, want admin's device.assign of 000e08112233 first", a)
 	}
 }
+
+// TestDeviceAPI: a device is changed, resynced and deleted as `unisi
+// device add -replace`, `device resync` and `device del` do, each change
+// checked as the assignment checks it; what is refused names its field
+// and changes nothing.
+func TestDeviceAPI(t *testing.T) {
+	f := newFixture(t, WithoutLogin())
+	ctx := context.Background()
+	mac, _ := provisioning.ParseMAC("000413aabbcc")
+	stored := func() provisioning.Device {
+		t.Helper()
+		d, err := f.devices.Device(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		code               int
+		field              string // of a 400
+		check              func(d provisioning.Device) bool
+	}{
+		{"rename", "PATCH", "/admin/api/devices/00:04:13:AA:BB:CC", map[string]any{"name": "Reception"}, 200, "",
+			func(d provisioning.Device) bool { return d.Name == "Reception" && d.Lines[0].Password == "pw-5002" }},
+		{"a line added keeps the first's password", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"lines": []string{"5002", "5003@" + testDomain}}, 200, "",
+			func(d provisioning.Device) bool {
+				return len(d.Lines) == 2 && d.Lines[0].Password == "pw-5002" && d.Lines[1].User == "5003" && d.Lines[1].Password == ""
+			}},
+		{"owner", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"owner": "5003"}, 200, "",
+			func(d provisioning.Device) bool { return d.Owner == "5003" && d.Model == "snom715" }},
+		{"a model with fewer lines", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"model": "spa502g"}, 400, "lines", nil},
+		{"an unknown model", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"model": "rotary"}, 400, "model", nil},
+		{"a line without an account", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"lines": []string{"5999"}}, 400, "lines", nil},
+		{"a name with a control character", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"name": "a\x07b"}, 400, "name", nil},
+		{"nothing to change", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{}, 400, "body", nil},
+		{"an unknown field", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"secret": "x"}, 400, "secret", nil},
+		{"not a MAC", "PATCH", "/admin/api/devices/00:04:13", map[string]any{"name": "x"}, 400, "mac", nil},
+		{"no such device", "PATCH", "/admin/api/devices/000413000000", map[string]any{"name": "x"}, 404, "", nil},
+		{"renamed with its lines: the first shows the new name", "PATCH", "/admin/api/devices/000413aabbcc", map[string]any{"name": "Front desk", "lines": []string{"5002"}}, 200, "",
+			func(d provisioning.Device) bool {
+				return d.Name == "Front desk" && len(d.Lines) == 1 && d.Lines[0].DisplayName == "Front desk" && d.Lines[0].Password == "pw-5002"
+			}},
+		{"resync", "POST", "/admin/api/devices/000413aabbcc/resync", nil, 202, "", nil},
+		{"resync of no device", "POST", "/admin/api/devices/000413000000/resync", nil, 404, "", nil},
+		{"delete", "DELETE", "/admin/api/devices/000413aabbcc", nil, 204, "", nil},
+		{"delete again", "DELETE", "/admin/api/devices/000413aabbcc", nil, 404, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before provisioning.Device
+			if tc.code >= 400 && tc.code != 404 {
+				before = stored()
+			}
+			code, b := do(t, f.h, tc.method, tc.path, tc.body)
+			if code != tc.code {
+				t.Fatalf("got %d %s, want %d", code, b, tc.code)
+			}
+			if tc.field != "" {
+				if e := decode[apiError](t, b); e.Field != tc.field {
+					t.Errorf("got %+v, want the field %s named", e, tc.field)
+				}
+				if after := stored(); after.Name != before.Name || after.Model != before.Model || len(after.Lines) != len(before.Lines) || after.Owner != before.Owner {
+					t.Errorf("a refused change changed the device: %+v, was %+v", after, before)
+				}
+			}
+			if tc.check != nil {
+				if d := stored(); !tc.check(d) {
+					t.Errorf("stored: %+v", d)
+				}
+				if got := decode[Device](t, b); got.MAC != "000413aabbcc" {
+					t.Errorf("answered %+v", got)
+				}
+			}
+		})
+	}
+	// The resync waits in the store for the server, the delete took it.
+	if got, _ := f.devices.TakeResyncs(ctx); len(got) != 0 {
+		t.Errorf("resyncs left after the delete: %v", got)
+	}
+	if _, err := f.devices.Device(ctx, mac); err == nil {
+		t.Error("the device is still stored")
+	}
+}
+
+// TestDeviceResyncQueued: a resync through the API is queued for the
+// running server, with the vendor's event in the answer.
+func TestDeviceResyncQueued(t *testing.T) {
+	f := newFixture(t, WithoutLogin())
+	code, b := do(t, f.h, "POST", "/admin/api/devices/000413aabbcc/resync", nil)
+	if r := decode[Resync](t, b); code != 202 || r.MAC != "000413aabbcc" || r.Event != "check-sync;reboot=false" {
+		t.Fatalf("got %d %+v, want 202 for 000413aabbcc, event check-sync;reboot=false (a snom)", code, r)
+	}
+	got, err := f.devices.TakeResyncs(context.Background())
+	if err != nil || len(got) != 1 || got[0].String() != "000413aabbcc" {
+		t.Errorf("queued resyncs: %v %v", got, err)
+	}
+}

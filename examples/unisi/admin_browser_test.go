@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/palio-voip/palio/admin"
 	"github.com/palio-voip/palio/sip/siptest"
@@ -61,7 +62,6 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 915), // a phone's screen
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
@@ -71,16 +71,40 @@ func browser(t *testing.T, timeout time.Duration) context.Context {
 		cancelCtx()
 		cancelAlloc()
 	})
-	if err := chromedp.Do(ctx); err != nil { // start the browser now
+	// A phone's screen, 412×915 CSS pixels: a headless window of that
+	// size is widened to 500 px, so the tab's own viewport is emulated,
+	// as a mobile one (the page's meta viewport applies).
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile, chromedp.EmulatePortrait)); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return ctx
 }
 
+// noOverflow reports an error when the page ctx shows is wider than the
+// phone's screen: it would have to scroll the whole page sideways (a wide
+// table scrolls inside its own box instead). A page without a meta
+// viewport would be laid out 980 px wide: that is an error too.
+func noOverflow(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+	if err != nil {
+		t.Fatalf("%s: measuring the page: %v", page, err)
+	}
+	if len(got) != 2 || got[0] > got[1] || got[1] != 412 {
+		// Name the outermost elements that stick out.
+		wide, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 412 && !(e.parentElement.getBoundingClientRect().right > 412)).slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "") + " " + Math.round(e.getBoundingClientRect().right))`))
+		t.Errorf("%s: the page is wider than the phone's screen: scrollWidth, innerWidth = %v, want at most 412; sticking out: %v", page, got, wide)
+	}
+}
+
 // shot saves a screenshot of the whole page as name.png in dir (quality
-// 100 makes chromedp ask for PNG).
+// 100 makes chromedp ask for PNG) after checking that the page fits the
+// phone's screen.
 func shot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
+	if name != "failed" {
+		noOverflow(t, ctx, name)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
@@ -103,6 +127,23 @@ func browse(t *testing.T, ctx context.Context, what string, actions ...chromedp.
 	}
 }
 
+// tabTo presses Tab until the element with the given id has the focus,
+// as someone with a keyboard alone would, at most 20 times.
+func tabTo(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	for range 20 {
+		browse(t, ctx, "press Tab", chromedp.KeyEvent(kb.Tab))
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ""`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == id {
+			return
+		}
+	}
+	t.Fatalf("Tab never reached #%s", id)
+}
+
 // a11yScript is the accessibility check (testdata/a11y.js): it returns
 // the page's problems, a form control without a label or text with a
 // contrast under 4.5:1.
@@ -116,9 +157,10 @@ func a11yScript(t *testing.T) string {
 }
 
 // a11y runs the accessibility check on the page ctx shows and reports
-// each problem as an error.
+// each problem as an error; a page wider than the phone's screen is one.
 func a11y(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
+	noOverflow(t, ctx, page)
 	problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](a11yScript(t)))
 	if err != nil {
 		t.Fatalf("%s: accessibility check: %v", page, err)
@@ -143,7 +185,7 @@ func checkPages(t *testing.T, ctx context.Context, base string, pages ...string)
 // text pass.
 func TestA11yCheck(t *testing.T) {
 	ctx := browser(t, time.Minute)
-	page := `<!doctype html><html lang="en"><body style="background:#fff;color:#111">
+	page := `<!doctype html><html lang="en"><meta name="viewport" content="width=device-width"><body style="background:#fff;color:#111">
 <p><label for="ok">Name</label><input id="ok"></p>
 <p><input id="nolabel"></p>
 <p><label for="empty"> </label><select id="empty"><option>x</option></select></p>
@@ -179,17 +221,21 @@ func TestA11yCheck(t *testing.T) {
 func TestAdminBrowser(t *testing.T) {
 	ctx := browser(t, 3*time.Minute)
 	dir := artefacts(t)
-	e := newAdminExample(t, "first-admin-pw")
+	e := newAdminExample(t, "first-admin-pw", func(e *example) { e.gateways(nil) })
 	// Chromium keeps a Secure cookie from http://localhost (a secure
 	// context), not from other plain-HTTP hosts.
 	base := "http://localhost:" + e.http[strings.LastIndex(e.http, ":")+1:]
 
 	browse(t, ctx, "the login page", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS("#name")))
 	a11y(t, ctx, "/admin/login")
-	browse(t, ctx, "log in",
-		chromedp.SendKeys(chromedp.CSS("#name"), "admin"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "first-admin-pw"),
-		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+	// The administrator logs in with the keyboard alone: Tab to the
+	// name, type, Tab to the password, type, Enter.
+	tabTo(t, ctx, "name")
+	browse(t, ctx, "type the name", chromedp.KeyEvent("admin"))
+	tabTo(t, ctx, "password")
+	browse(t, ctx, "type the password and press Enter",
+		chromedp.KeyEvent("first-admin-pw"),
+		chromedp.KeyEvent(kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#calls-table")),
 	)
 	shot(t, ctx, dir, "01-live")
@@ -339,6 +385,49 @@ func TestAdminBrowser(t *testing.T) {
 	}
 	a11y(t, ctx, "/admin/devices (assigned)")
 	shot(t, ctx, dir, "02-assigned")
+	browse(t, ctx, "rename the phone and ask for its resync",
+		chromedp.SetValue(chromedp.CSS("#edit-mac"), "000413ffeedd"),
+		chromedp.SendKeys(chromedp.CSS("#edit-name"), "Sala riunioni B"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#device-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#devices")),
+		chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#devices tr")].some(tr => tr.textContent.includes("Sala riunioni B") && tr.textContent.includes("5300"))`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Click(chromedp.CSS(`button[data-api="/admin/api/devices/000413ffeedd/resync"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#live-status").textContent.startsWith("Resync of 000413ffeedd requested")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	a11y(t, ctx, "/admin/devices (renamed, resync asked)")
+
+	browse(t, ctx, "change 5300's classes",
+		chromedp.Navigate(base+"/admin/accounts/5300@voip.unisi.it"),
+		chromedp.WaitVisible(chromedp.CSS("#edit-classes")),
+		chromedp.SetValue(chromedp.CSS("#edit-classes"), "local, galactic"),
+		chromedp.Click(chromedp.CSS(`#classes-edit button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#classes-edit .error").textContent.startsWith("classes:") && document.querySelector("#edit-classes").getAttribute("aria-invalid") === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.SetValue(chromedp.CSS("#edit-classes"), "local, national"),
+		chromedp.SetValue(chromedp.CSS("#edit-inbound"), "local"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#classes-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#edit-classes")),
+	)
+	var acct admin.Account
+	json.Unmarshal(boss0.want("GET", "/admin/api/accounts/5300", nil, 200), &acct)
+	if !slices.Equal(acct.Classes, []string{"local", "national"}) || !slices.Equal(acct.Inbound, []string{"local"}) {
+		t.Errorf("5300 after the classes form: %+v, want local,national and inbound local", acct)
+	}
+	a11y(t, ctx, "/admin/accounts/5300 (classes changed)")
+	browse(t, ctx, "delete 5300",
+		chromedp.Click(chromedp.CSS("#delete-sure")),
+		chromedp.Click(chromedp.CSS(`#account-delete button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#accounts")),
+		chromedp.Poll[chromedp.Void](`location.pathname === "/admin/accounts" && !document.querySelector('a[href="/admin/accounts/5300@voip.unisi.it"]')`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	boss0.want("GET", "/admin/api/accounts/5300", nil, 404)
+	waitFor(t, 10*time.Second, "the deleted account's REGISTER refused", func() bool {
+		res, err := ua.Register(ctxT(t, 5*time.Second), e.addr, "sip:5300@voip.unisi.it", "pw-5300-long", 3600)
+		return err == nil && res.StatusCode != 200
+	})
 
 	e.phone("5002")
 	p3 := e.phone("5003")
@@ -358,6 +447,21 @@ func TestAdminBrowser(t *testing.T) {
 	browse(t, ctx, "the call leaves", chromedp.WaitNotPresent(chromedp.CSS(row)))
 	shot(t, ctx, dir, "04-call-ended")
 
+	// A call out through gw-grosseto (a test UA here) takes one of its
+	// channels, and gives it back, on the page as it happens.
+	usage := func(want string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](`(document.querySelector('#gateways tr[data-gateway="gw-grosseto"]') || {cells: []}).cells[2]?.textContent === "`+want+`"`, chromedp.WithPollingTimeout(30*time.Second))
+	}
+	browse(t, ctx, "gw-grosseto idle", usage("0 / 30"))
+	out, err := caller.Invite(sctx, "sip:00564123456@"+e.addr)
+	if code := finalCode(t, out, err); code != 200 {
+		t.Fatalf("5004 → 00564123456 through gw-grosseto: %d", code)
+	}
+	browse(t, ctx, "gw-grosseto's channel in use", usage("1 / 30"))
+	shot(t, ctx, dir, "04-trunk-in-use")
+	out.Bye(sctx)
+	browse(t, ctx, "gw-grosseto's channel given back", usage("0 / 30"))
+
 	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
 	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
 	browse(t, ctx, "log in as 5002",
@@ -375,6 +479,13 @@ func TestAdminBrowser(t *testing.T) {
 	)
 	a11y(t, ctx, "/admin/accounts/5002 (as 5002)")
 	shot(t, ctx, dir, "05-forward")
+	browse(t, ctx, "change one's own login password",
+		chromedp.SendKeys(chromedp.CSS("#own-old"), "mario-rossi-pw"),
+		chromedp.SendKeys(chromedp.CSS("#own-new"), "mario-rossi-pw-2"),
+		chromedp.Click(chromedp.CSS(`#own-password button[type="submit"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#own-password .status").textContent === "Saved."`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	adminLogin(t, e.http, "5002", "mario-rossi-pw-2")
 	waitFor(t, 20*time.Second, "5002's forward to 5003", func() bool {
 		n3 := len(p3.Incoming())
 		c, err := caller.Invite(sctx, "sip:5002@"+e.addr)

@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
@@ -23,6 +27,7 @@ type adminClient struct {
 	t            *testing.T
 	base         string
 	cookie, csrf string
+	hc           *http.Client // nil: http.DefaultClient
 }
 
 func (c *adminClient) do(method, path string, body any) (int, []byte) {
@@ -41,7 +46,11 @@ func (c *adminClient) do(method, path string, body any) (int, []byte) {
 		req.AddCookie(&http.Cookie{Name: admin.CookieName, Value: c.cookie})
 		req.Header.Set(admin.CSRFHeader, c.csrf)
 	}
-	res, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -76,8 +85,9 @@ func adminLogin(t *testing.T, httpAddr, name, password string) *adminClient {
 }
 
 // newAdminExample starts the example with [admin] on, its first
-// administrator "admin" with password adminPW, on a known HTTP port.
-func newAdminExample(t *testing.T, adminPW string) *example {
+// administrator "admin" with password adminPW, on a known HTTP port;
+// each prepare runs on the node before it starts (e.gateways, say).
+func newAdminExample(t *testing.T, adminPW string, prepare ...func(e *example)) *example {
 	t.Helper()
 	pwFile := filepath.Join(t.TempDir(), "admin-password")
 	if err := os.WriteFile(pwFile, []byte(adminPW+"\n"), 0o600); err != nil {
@@ -86,6 +96,9 @@ func newAdminExample(t *testing.T, adminPW string) *example {
 	e := newExample(t, "[log]\nlevel = \"warn\"\n[store]\npoll = \"100ms\"\n[media]\npolicy = \"never\"\n"+
 		"[admin]\nenabled = true\npassword_file = "+strconv.Quote(pwFile)+"\n")
 	e.http = "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
+	for _, p := range prepare {
+		p(e)
+	}
 	e.start()
 	return e
 }
@@ -223,4 +236,242 @@ func TestAdminRoute(t *testing.T) {
 	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
 	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
 	mario.want("POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5002"}, 403)
+}
+
+// TestAdminWritesReachRouter: every kind of write in the admin API
+// changes what the running router does, without a restart: for each
+// row the SIP behaviour is checked before the write (so the write is
+// what changed it) and polled after it until it changes.
+func TestAdminWritesReachRouter(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw", func(e *example) { e.gateways(nil) })
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	ctx := ctxT(t, 2*time.Minute)
+	p2, p3 := e.phone("5002"), e.phone("5003")
+	p4 := e.phone("5004")
+	// call places a call from ua and hangs it up; it answers the final
+	// status.
+	call := func(ua *siptest.UA, number string) string {
+		c, err := ua.Invite(ctx, "sip:"+number+"@"+e.addr)
+		code := finalCode(t, c, err)
+		if code == 200 {
+			c.Bye(ctx)
+		}
+		return strconv.Itoa(code)
+	}
+	// A password guesser on 127.0.0.2 makes the guard ban it (10
+	// failures a minute, the default).
+	scanner := siptest.NewUA(t, siptest.WithListen("127.0.0.2:0"), siptest.WithUser("scanner"))
+	e.bruteForce(t, scanner, "6001", "6002", "6003", "6004", "6005", "6006", "6007", "6008", "6009", "6010", "6011")
+	// The hangup row's call: 5002 calls 5004 and both are in the call.
+	// byes counts the BYEs each phone received since the call started.
+	var live *siptest.Call
+	var byes0 [2]int
+	byes := func() string {
+		return strconv.Itoa(len(p2.Received(sip.BYE))-byes0[0]) + " BYE to the caller, " + strconv.Itoa(len(p4.Received(sip.BYE))-byes0[1]) + " to the callee"
+	}
+
+	for _, tc := range []struct {
+		name          string
+		setup         func()
+		write         func()
+		probe         func() string // the router's behaviour
+		before, after string
+	}{
+		{
+			name:   "account blocked: its REGISTER",
+			probe:  func() string { return register(t, e, "5001") },
+			write:  func() { boss.want("POST", "/admin/api/accounts/5001/block", nil, 200) },
+			before: "200", after: "403",
+		},
+		{
+			name: "account blocked: its INVITE",
+			// 5001 is blocked now; 5003's block is the write of this row.
+			probe:  func() string { return call(p3, "5002") },
+			write:  func() { boss.want("POST", "/admin/api/accounts/5003/block", nil, 200) },
+			before: "200", after: "403",
+		},
+		{
+			name:  "class removed",
+			probe: func() string { return call(p4, "00564123456") },
+			write: func() {
+				boss.want("PATCH", "/admin/api/accounts/5004", map[string]any{"classes": []string{"local", "mobile"}}, 200)
+			},
+			before: "200", after: "403",
+		},
+		{
+			name:  "alias created",
+			probe: func() string { return call(p4, "5600") },
+			write: func() {
+				boss.want("POST", "/admin/api/aliases", map[string]any{"alias": "5600", "target": "5002"}, 201)
+			},
+			before: "404", after: "200",
+		},
+		{
+			// The global list, against the dialled number
+			// ([features] global_blacklist = "outgoing", the default).
+			name:  "global blacklist entry",
+			probe: func() string { return call(p4, "03351234567") },
+			write: func() {
+				boss.want("POST", "/admin/api/blacklist", map[string]any{"prefix": "0335", "allow": false}, 201)
+			},
+			before: "200", after: "603",
+		},
+		{
+			// The callee's list, against the caller's number
+			// ([features] user_blacklists = "incoming", the default).
+			name:  "user blacklist entry",
+			probe: func() string { return call(p4, "5002") },
+			write: func() {
+				boss.want("POST", "/admin/api/accounts/5002/blacklist", map[string]any{"prefix": "5004", "allow": false}, 201)
+			},
+			before: "200", after: "603",
+		},
+		{
+			name: "ban lifted",
+			probe: func() string {
+				if e.answered(t, scanner) {
+					return "answered"
+				}
+				return "unanswered"
+			},
+			write:  func() { boss.want("DELETE", "/admin/api/bans/ip/127.0.0.2", nil, 204) },
+			before: "unanswered", after: "answered",
+		},
+		{
+			name: "call hung up",
+			setup: func() {
+				c, err := p2.Invite(ctx, "sip:5004@"+e.addr)
+				if code := finalCode(t, c, err); code != 200 {
+					t.Fatalf("5002 → 5004: %d", code)
+				}
+				live = c
+				byes0 = [2]int{len(p2.Received(sip.BYE)), len(p4.Received(sip.BYE))}
+			},
+			probe: byes,
+			write: func() {
+				boss.want("POST", "/admin/api/calls/"+url.PathEscape(live.CallID())+"/hangup", map[string]any{"reason": "test"}, 200)
+			},
+			before: "0 BYE to the caller, 0 to the callee", after: "1 BYE to the caller, 1 to the callee",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			boss.t = t
+			if tc.setup != nil {
+				tc.setup()
+			}
+			if got := tc.probe(); got != tc.before {
+				t.Fatalf("before the write: got %s, want %s", got, tc.before)
+			}
+			tc.write()
+			var got string
+			deadline := time.Now().Add(10 * time.Second)
+			for got = tc.probe(); got != tc.after && time.Now().Before(deadline); got = tc.probe() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got != tc.after {
+				t.Errorf("after the write: got %s, want %s", got, tc.after)
+			}
+		})
+	}
+}
+
+// register answers the final status of a REGISTER of user (password
+// "unisi"+user) from a new phone.
+func register(t *testing.T, e *example, user string) string {
+	t.Helper()
+	ua := siptest.NewUA(t, siptest.WithUser(user))
+	res, err := ua.Register(ctxT(t, 5*time.Second), e.addr, "sip:"+user+"@voip.unisi.it", "unisi"+user, 3600)
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.Itoa(res.StatusCode)
+}
+
+// TestAdminLoginBan: repeated failed logins to the admin page from
+// 127.0.0.2 reach the guard, which bans the address as it bans a SIP
+// password guesser: the ban is listed by GET /bans, and the address can
+// neither register a phone nor log in, even with the right password; an
+// administrator on 127.0.0.1 is not affected.
+func TestAdminLoginBan(t *testing.T) {
+	// Fewer failures than the page's own limit (admin.LoginFailures)
+	// make the guard ban before the page answers 429.
+	e := newAdminExample(t, "first-admin-pw", withConfig("[guard.auth]\nip_failures = 3\n"))
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	from2 := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	t.Cleanup(from2.CloseIdleConnections)
+	guesser := &adminClient{t: t, base: "http://" + e.http, hc: from2}
+	for i := range 3 {
+		guesser.want("POST", "/admin/api/login", map[string]string{"name": "root", "password": "guess-" + strconv.Itoa(i)}, 401)
+	}
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	var bans []admin.Ban
+	waitFor(t, 10*time.Second, "the ban of 127.0.0.2 in GET /bans", func() bool {
+		json.Unmarshal(boss.want("GET", "/admin/api/bans", nil, 200), &bans)
+		return slices.ContainsFunc(bans, func(b admin.Ban) bool { return b.Kind == "ip" && b.Subject == "127.0.0.2" })
+	})
+	b := guesser.want("POST", "/admin/api/login", map[string]string{"name": "admin", "password": "first-admin-pw"}, 403)
+	if !strings.Contains(string(b), "banned") {
+		t.Errorf("the banned address's login: %s", b)
+	}
+	phone := siptest.NewUA(t, siptest.WithListen("127.0.0.2:0"), siptest.WithUser("5003"))
+	if res, err := phone.Register(quickCtx(t), e.addr, "sip:5003@voip.unisi.it", "unisi5003", 3600); err == nil {
+		t.Errorf("a REGISTER from the banned address was answered: %v", res)
+	}
+	e.phone("5002") // 127.0.0.1 registers meanwhile
+}
+
+// withConfig is a newAdminExample preparation that adds text (tables of
+// its own) to the node's configuration file.
+func withConfig(text string) func(e *example) {
+	return func(e *example) {
+		f, err := os.OpenFile(e.cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("\n" + text); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// TestAdminBansFlood: a source flooding the running server, blocked by
+// the guard in its memory, is listed by GET /bans and on the bans page
+// as a flood block (as `guard list` lists it), without a lift button,
+// and a DELETE of it is refused.
+func TestAdminBansFlood(t *testing.T) {
+	e := newAdminExample(t, "first-admin-pw", withConfig("[routing]\nprobe_interval = \"0s\"\n[guard.flood]\nunit = \"10s\"\ndensity = 20\n"))
+	boss := adminLogin(t, e.http, "admin", "first-admin-pw")
+	raddr, err := net.ResolveUDPAddr("udp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, raddr)
+	if err != nil {
+		t.Skip("cannot send from 127.0.0.2:", err)
+	}
+	defer c.Close()
+	for range 40 {
+		if _, err := c.Write([]byte("OPTIONS sip:" + e.addr + " SIP/2.0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var flood admin.Ban
+	waitFor(t, 10*time.Second, "the flood block of 127.0.0.2 in GET /bans", func() bool {
+		var bans []admin.Ban
+		json.Unmarshal(boss.want("GET", "/admin/api/bans", nil, 200), &bans)
+		i := slices.IndexFunc(bans, func(b admin.Ban) bool { return b.Kind == "flood" })
+		if i >= 0 {
+			flood = bans[i]
+		}
+		return i >= 0
+	})
+	if flood.Subject != "127.0.0.2" || !strings.Contains(flood.Reason, "packets in 10s") || flood.Created.IsZero() || !flood.Until.IsZero() {
+		t.Errorf("the flood block: %+v, want 127.0.0.2's, with no end", flood)
+	}
+	page := string(boss.want("GET", "/admin/bans?kind=flood", nil, 200))
+	if !strings.Contains(page, `<td class="mono">127.0.0.2</td>`) || !strings.Contains(page, "while the flood lasts") || strings.Contains(page, "/admin/api/bans/flood/") {
+		t.Errorf("the bans page does not list the flood block (without a lift button):\n%s", page)
+	}
+	boss.want("DELETE", "/admin/api/bans/flood/127.0.0.2", nil, 400)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/palio-voip/palio/admin"
 	"github.com/palio-voip/palio/cluster"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/sip"
 )
 
@@ -122,6 +123,12 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 		Accounts: a.subs, Aliases: a.db.Aliases(), Features: a.db.Features(),
 		Calls:  a.calls, // the cluster's calls (cluster.Calls), or this node's
 		Trunks: a.router, CDRs: a.db.Accounting(), Departments: a.db.Accounting(), Bans: a.db.Guard(),
+		Floods: admin.FloodFunc(func() []guard.Ban {
+			if g := a.guard.Load(); g != nil {
+				return g.FloodBlocks()
+			}
+			return nil
+		}),
 		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
 	}
 	if a.ops != nil && a.ops.alerts != nil {

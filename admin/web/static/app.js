@@ -92,6 +92,7 @@ document.addEventListener("click", async (ev) => {
   b.disabled = false;
   const status = document.getElementById("live-status");
   if (!r.ok && status) status.textContent = (r.data && r.data.error) || "failed";
+  if (r.ok && status && b.dataset.done) status.textContent = b.dataset.done;
   if (r.ok) then(b);
 });
 
@@ -138,6 +139,27 @@ function renderLive(s) {
       b.textContent = on ? "Enable" : "Disable";
       cell(tr, "").appendChild(b);
       gws.appendChild(tr);
+    }
+  }
+  const crs = document.getElementById("carriers");
+  if (crs && s.carriers) {
+    crs.replaceChildren();
+    for (const c of s.carriers) {
+      const tr = document.createElement("tr");
+      tr.dataset.carrier = c.id;
+      cell(tr, c.id); cell(tr, c.gateways || ""); cell(tr, c.state); cell(tr, c.calls + " / " + (c.channels || "∞"));
+      const b = document.createElement("button");
+      const on = c.state === "disabled";
+      b.type = "button"; b.dataset.method = "POST";
+      b.dataset.api = "/admin/api/carriers/" + encodeURIComponent(c.id) + (on ? "/enable" : "/disable");
+      b.textContent = on ? "Enable" : "Disable";
+      b.setAttribute("aria-label", (on ? "Enable" : "Disable") + " carrier " + c.id);
+      cell(tr, "").appendChild(b);
+      crs.appendChild(tr);
+    }
+    if (!s.carriers.length) {
+      const tr = document.createElement("tr"); tr.className = "empty";
+      cell(tr, "No carriers.").colSpan = 5; crs.appendChild(tr);
     }
   }
 }
