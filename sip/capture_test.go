@@ -460,3 +460,75 @@ func readPcap(path string) ([]pcapRecord, error) {
 	}
 	return out, nil
 }
+
+// TestHEPDropped: what the collector does not get is counted in
+// palio_sip_hep_dropped_total by reason, and SIP goes on: a dead
+// collector (TCP, nothing listening) gets none of a real call's messages,
+// each counted as a send-error while the call completes; a queue of one
+// under a burst drops the overflow as queue-full, and every message is
+// either sent or counted; a message too long for HEP's 16-bit length is
+// too-large.
+func TestHEPDropped(t *testing.T) {
+	t.Run("dead collector", func(t *testing.T) {
+		leakCheck(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String()
+		ln.Close()
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: dead, Network: "tcp", Timeout: 200 * time.Millisecond},
+			sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		captureCall(t, "udp", hc) // fails the test unless the call completes
+		hc.Close()
+		dropped := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "send-error")
+		if sent := gathered(t, reg, "palio_sip_hep_sent_total"); sent != 0 || dropped < float64(len(hepCallMessages)) {
+			t.Errorf("sent %v, dropped (send-error) %v; want 0 and at least the call's %d messages", sent, dropped, len(hepCallMessages))
+		}
+	})
+	t.Run("queue full", func(t *testing.T) {
+		leakCheck(t)
+		coll := newHEPCollector(t, "udp")
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, Queue: 1},
+			sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const burst = 2000
+		m := sip.Captured{Time: time.Now(), Network: "udp", Src: netip.MustParseAddrPort("127.0.0.1:5070"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Data: []byte(hepInvite)}
+		for range burst {
+			hc.CaptureSIP(m)
+		}
+		hc.Close()
+		sent := gathered(t, reg, "palio_sip_hep_sent_total")
+		full := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "queue-full")
+		if full == 0 || sent+full != burst {
+			t.Errorf("sent %v, dropped (queue-full) %v; want some dropped, and %d in all", sent, full, burst)
+		}
+		if other := gathered(t, reg, "palio_sip_hep_dropped_total") - full; other != 0 {
+			t.Errorf("%v dropped for other reasons", other)
+		}
+	})
+	t.Run("too large", func(t *testing.T) {
+		leakCheck(t)
+		coll := newHEPCollector(t, "udp")
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr}, sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := append([]byte(hepInvite), bytes.Repeat([]byte("x"), 70000)...)
+		hc.CaptureSIP(sip.Captured{Time: time.Now(), Network: "tcp", Src: netip.MustParseAddrPort("127.0.0.1:5070"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Data: big})
+		hc.Close()
+		if got := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "too-large"); got != 1 {
+			t.Errorf("dropped (too-large) %v, want 1", got)
+		}
+	})
+}
