@@ -54,6 +54,9 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// contains reports whether the log holds s.
+func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }
+
 // count counts the lines holding s.
 func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
 
@@ -74,6 +77,12 @@ var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T, cfg guard.Config, store *guard.MemStore) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, store)
+}
+
+// newEnvWith is newEnv with more options for guard.New.
+func newEnvWith(t *testing.T, cfg guard.Config, store *guard.MemStore, opts ...guard.Option) *env {
+	t.Helper()
 	if store == nil {
 		store = guard.NewMemStore()
 	}
@@ -82,7 +91,7 @@ func newEnv(t *testing.T, cfg guard.Config, store *guard.MemStore) *env {
 	}
 	e := &env{store: store, clock: newClock(t0), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := guard.New(cfg, store, guard.WithClock(e.clock), guard.WithLogger(log), guard.WithRegisterer(e.reg))
+	g, err := guard.New(cfg, store, append([]guard.Option{guard.WithClock(e.clock), guard.WithLogger(log), guard.WithRegisterer(e.reg)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
