@@ -439,6 +439,9 @@ type persister struct {
 	written atomic.Uint64
 	closed  bool
 	done    chan struct{}
+	// afterWrite, a test's hook, runs after a write returned and before
+	// it is taken off pending (the window a reload must get right).
+	afterWrite func()
 }
 
 type persistOp struct {
@@ -500,6 +503,9 @@ func (p *persister) run() {
 		if err != nil {
 			p.g.metrics.storeErrors.Inc()
 			p.g.log.Warn("guard: ban not stored; it holds on this node only", "kind", string(op.ban.Kind), "subject", op.ban.Subject, "error", err)
+		}
+		if p.afterWrite != nil {
+			p.afterWrite()
 		}
 		p.g.banMu.Lock()
 		k := banKey{op.ban.Kind, op.ban.Subject}
