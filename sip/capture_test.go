@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -531,4 +532,73 @@ func TestHEPDropped(t *testing.T) {
 			t.Errorf("dropped (too-large) %v, want 1", got)
 		}
 	})
+}
+
+// discardCapture is a Capturer that keeps nothing.
+type discardCapture struct{}
+
+func (discardCapture) CaptureSIP(sip.Captured) {}
+
+// TestCaptureTCPReconnect: with capture on and no Config.TLS, the TCP
+// connection the proxy dials to a callee is reused, and when the callee
+// goes away and comes back on the same address, the first call after
+// each restart is answered over a new connection: the old one, known
+// closed while sipgo's read loop is held, is dropped and dialled again,
+// counted in palio_sip_tls_redials_total on the server's registerer.
+func TestCaptureTCPReconnect(t *testing.T) {
+	leakCheck(t)
+	reg := prometheus.NewRegistry()
+	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{
+		Options: []sip.Option{sip.WithCapture(discardCapture{}), sip.WithRegisterer(reg)},
+		Stages:  []sip.Middleware{p.routeStage},
+	})
+	p.srv, p.fwd = tp.Server, tp.Forwarder
+	callee := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"), siptest.WithScript(siptest.Respond(200)))
+	addr := callee.Addr()
+	p.route("5002", target(t, callee.URI()))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(tp.Addr("udp")))
+	ctx := ctxT(t, 20*time.Second)
+	call := func(what string) {
+		t.Helper()
+		c, err := caller.Invite(ctx, "sip:5002@"+tp.Addr("udp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := tlsFinal(ctx, c); code != 200 {
+			t.Fatalf("%s: got %d, want 200", what, code)
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: BYE: %v %v", what, res, err)
+		}
+	}
+	oneConnection := func(ua *siptest.UA, n int) {
+		t.Helper()
+		invs := ua.Received(sip.INVITE)
+		if len(invs) != n {
+			t.Fatalf("the callee received %d INVITEs, want %d", len(invs), n)
+		}
+		for _, inv := range invs[1:] {
+			if inv.Source() != invs[0].Source() {
+				t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
+			}
+		}
+	}
+	call("call 1")
+	call("call 2")
+	oneConnection(callee, 2)
+	if got := tp.Server.Connections()["tcp"]; got != 0 {
+		t.Errorf("accepted TCP connections: got %d, want 0 (the proxy dialled)", got)
+	}
+	t.Cleanup(sip.HoldDialedReads(false))
+	for i := range 2 {
+		callee.Close()
+		callee = siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
+		call(fmt.Sprintf("restart %d, first call", i+1))
+		call(fmt.Sprintf("restart %d, second call", i+1))
+		oneConnection(callee, 2)
+	}
+	if got := gathered(t, reg, "palio_sip_tls_redials_total", "cause", "closed"); got != 2 {
+		t.Errorf("redials (closed): got %v, want 2", got)
+	}
 }
