@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/palio-voip/palio/snapshot"
@@ -361,6 +362,11 @@ func (g *Guard) Reload(ctx context.Context) (snapshot.Report, error) {
 	now := g.now()
 
 	g.banMu.Lock()
+	// The writes done before the read are in what it returns (or an
+	// operator changed the row since): only the later ones are laid
+	// over it. Read first: the persister stores a write's sequence
+	// number once the write returned.
+	written := g.pers.written.Load()
 	rows, err := g.store.Bans(ctx)
 	if err != nil {
 		g.banMu.Unlock()
@@ -378,6 +384,9 @@ func (g *Guard) Reload(ctx context.Context) (snapshot.Report, error) {
 		}
 	}
 	for _, op := range g.pers.pending {
+		if op.seq <= written {
+			continue // in the store already: an unban since then must hold
+		}
 		if op.del {
 			next.del(op.ban.Kind, op.ban.Subject)
 		} else {
@@ -417,14 +426,22 @@ func (g *Guard) Reload(ctx context.Context) (snapshot.Report, error) {
 
 // persister writes bans to the store off the request path, in order.
 // pending holds the writes not done yet, so that a reload keeps them; it
-// and the queue are guarded by the Guard's banMu.
+// and the queue are guarded by the Guard's banMu. written is the
+// sequence number of the last write that returned: a reload lays over
+// what it read only the writes after the last one done before its read,
+// so that a ban an operator deleted once it was written is not put back
+// by a reload that ran before the persister took it off pending.
 type persister struct {
 	g       *Guard
 	q       chan persistOp
 	pending map[banKey]persistOp
 	seq     uint64
+	written atomic.Uint64
 	closed  bool
 	done    chan struct{}
+	// afterWrite, a test's hook, runs after a write returned and before
+	// it is taken off pending (the window a reload must get right).
+	afterWrite func()
 }
 
 type persistOp struct {
@@ -479,9 +496,16 @@ func (p *persister) run() {
 			err = p.g.store.PutBan(ctx, op.ban)
 		}
 		cancel()
+		// Done (or failed: the store has not got it either way, and
+		// the ban holds on this node until the next reload, as
+		// before): a reload from now on reads its outcome.
+		p.written.Store(op.seq)
 		if err != nil {
 			p.g.metrics.storeErrors.Inc()
 			p.g.log.Warn("guard: ban not stored; it holds on this node only", "kind", string(op.ban.Kind), "subject", op.ban.Subject, "error", err)
+		}
+		if p.afterWrite != nil {
+			p.afterWrite()
 		}
 		p.g.banMu.Lock()
 		k := banKey{op.ban.Kind, op.ban.Subject}

@@ -21,6 +21,9 @@
 //     and raises warnings and criticals; a critical can block the account's
 //     outbound calls until an operator clears it.
 //
+// CheckBans and CheckFraud are Bans and Wrap for a dry run (sip.RunDry):
+// they refuse and trace what those would, and count nothing.
+//
 // Bans and blocks are stored (Store: palio_guard_bans) so that a restart
 // keeps them and the nodes sharing a database share them; an operator lifts
 // one by deleting it there, and Reload, run when the store's change counter

@@ -210,6 +210,8 @@ type Guard struct {
 	pers  *persister
 	fraud *fraudChecker
 
+	history History // WithHistory: the day's calls, read at start
+
 	reloadMu sync.Mutex
 	peers    peerState // the other nodes' flood blocks (Share, peers.go)
 
@@ -255,6 +257,13 @@ func New(cfg Config, store Store, opts ...Option) (*Guard, error) {
 	if _, err := g.Reload(ctx); err != nil {
 		g.pers.close()
 		return nil, err
+	}
+	if g.history != nil && !cfg.Fraud.Off {
+		if n, err := g.fraud.rebuild(ctx, g.history); err != nil {
+			g.log.Warn("guard: the day's calls could not be read; the fraud figures start from zero", "error", err)
+		} else {
+			g.log.Info("guard: fraud figures rebuilt from the day's calls", "calls", n)
+		}
 	}
 	go g.sweeper()
 	return g, nil

@@ -5,10 +5,13 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/palio-voip/palio/guard"
 )
@@ -51,6 +54,9 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// contains reports whether the log holds s.
+func (l *logBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }
+
 // count counts the lines holding s.
 func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
 
@@ -61,6 +67,7 @@ type env struct {
 	store  *guard.MemStore
 	clock  *clock
 	logs   *logBuffer
+	reg    *prometheus.Registry
 	mu     sync.Mutex
 	events []guard.Event
 }
@@ -70,15 +77,21 @@ var t0 = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T, cfg guard.Config, store *guard.MemStore) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, store)
+}
+
+// newEnvWith is newEnv with more options for guard.New.
+func newEnvWith(t *testing.T, cfg guard.Config, store *guard.MemStore, opts ...guard.Option) *env {
+	t.Helper()
 	if store == nil {
 		store = guard.NewMemStore()
 	}
 	if cfg.Fraud.Location == nil {
 		cfg.Fraud.Location = time.UTC
 	}
-	e := &env{store: store, clock: newClock(t0), logs: &logBuffer{}}
+	e := &env{store: store, clock: newClock(t0), logs: &logBuffer{}, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := guard.New(cfg, store, guard.WithClock(e.clock), guard.WithLogger(log))
+	g, err := guard.New(cfg, store, append([]guard.Option{guard.WithClock(e.clock), guard.WithLogger(log), guard.WithRegisterer(e.reg)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +137,63 @@ func waitStored(t *testing.T, s guard.Store, ok func([]guard.Ban) bool) []guard.
 
 func newLogger(w *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// metric returns the value of the counter or gauge name with the given
+// label values (name=value pairs) in e's registry, or -1 when it has none.
+func (e *env) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue metric
+				}
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return -1
+}
+
+// metricsText is every metric of e's registry, one "name{labels} value"
+// a line: two readings compare equal when nothing moved.
+func (e *env) metricsText(t *testing.T) string {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			b.WriteString(mf.GetName())
+			for _, l := range m.GetLabel() {
+				b.WriteString(" " + l.GetName() + "=" + l.GetValue())
+			}
+			v := m.GetCounter().GetValue()
+			if g := m.GetGauge(); g != nil {
+				v = g.GetValue()
+			}
+			b.WriteString(" " + strconv.FormatFloat(v, 'g', -1, 64) + "\n")
+		}
+	}
+	return b.String()
 }

@@ -17,31 +17,50 @@ import (
 // registrar's Authenticate and around the REGISTER handler.
 func (g *Guard) Bans(next sip.Handler) sip.Handler {
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		bs := g.bans.Load()
-		if len(bs.ip) == 0 && len(bs.user) == 0 {
-			return next.ServeSIP(ctx, w, r)
-		}
-		now := g.now()
-		if len(bs.ip) > 0 {
-			if src, ok := sourceOf(r); ok {
-				if b, banned := bs.ip[src.Addr()]; banned && b.Active(now) && !g.exempt(src) {
-					g.metrics.blockedBan.Inc()
-					sip.CallFrom(ctx).Trace("guard", sip.Note("refused: source "+src.Addr().String()+" banned: "+b.Reason))
-					return sip.Reject(503, "Service Unavailable")
-				}
-			}
-		}
-		if len(bs.user) > 0 {
-			if u, ok := credentialsUser(r); ok {
-				if b, banned := bs.user[u]; banned && b.Active(now) {
-					g.metrics.blockedUser.Inc()
-					sip.CallFrom(ctx).Trace("guard", sip.Note("refused: account "+u+" locked: "+b.Reason))
-					return sip.Reject(403, "Account Locked")
-				}
-			}
+		if err := g.checkBans(ctx, r, "", true); err != nil {
+			return err
 		}
 		return next.ServeSIP(ctx, w, r)
 	})
+}
+
+// checkBans is Bans' decision: a 503 for a banned source, a 403 "Account
+// Locked" for a locked account (user's; empty: the request's
+// credentials'), traced; count says whether the refusal counts in the
+// metrics (not in a dry run).
+func (g *Guard) checkBans(ctx context.Context, r *sip.Request, user string, count bool) error {
+	bs := g.bans.Load()
+	if len(bs.ip) == 0 && len(bs.user) == 0 {
+		return nil
+	}
+	now := g.now()
+	if len(bs.ip) > 0 {
+		if src, ok := sourceOf(r); ok {
+			if b, banned := bs.ip[src.Addr()]; banned && b.Active(now) && !g.exempt(src) {
+				if count {
+					g.metrics.blockedBan.Inc()
+				}
+				sip.CallFrom(ctx).Trace("guard", sip.Note("refused: source "+src.Addr().String()+" banned: "+b.Reason))
+				return sip.Reject(503, "Service Unavailable")
+			}
+		}
+	}
+	if len(bs.user) > 0 {
+		u, ok := user, user != ""
+		if !ok {
+			u, ok = credentialsUser(r)
+		}
+		if ok {
+			if b, banned := bs.user[u]; banned && b.Active(now) {
+				if count {
+					g.metrics.blockedUser.Inc()
+				}
+				sip.CallFrom(ctx).Trace("guard", sip.Note("refused: account "+u+" locked: "+b.Reason))
+				return sip.Reject(403, "Account Locked")
+			}
+		}
+	}
+	return nil
 }
 
 // Wrap is the fraud check of outbound calls, after authentication: an

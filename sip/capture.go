@@ -39,10 +39,11 @@ type Captured struct {
 // WithCapture has the server hand every SIP message it sends and receives
 // to c, as OpenSIPS's tracer and Kamailio's siptrace do: UDP datagrams on
 // its listeners, messages over the TCP, TLS and WebSocket connections it
-// accepted, and messages received over the connections it dialled itself
-// (which sipgo owns: what the server sends over those is not seen). Keepalives
-// (CRLF, STUN) are not messages and are left out. Without it nothing is
-// wrapped and capture costs nothing.
+// accepted, and over the TCP and TLS connections it dials for its requests
+// (with capture on, the server dials those itself and wraps them, rather
+// than sipgo: see streamDialer). Keepalives (CRLF, STUN) are not messages
+// and are left out. Without it nothing is wrapped and capture costs
+// nothing.
 func WithCapture(c Capturer) Option {
 	return func(s *Server) {
 		if c != nil {

@@ -2,8 +2,10 @@ package sip_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -26,8 +28,9 @@ type hepCall struct {
 	callID         string
 	start, end     time.Time
 	network        string // the caller's transport to the proxy
+	calleeNet      string // the proxy's transport to the callee
 	caller, proxy  netip.AddrPort
-	callee, proxyU netip.AddrPort // the callee is on UDP
+	callee, proxyU netip.AddrPort
 }
 
 // hepWant is one message the capture must hold: its summary, and who sent
@@ -48,25 +51,43 @@ var hepCallMessages = []hepWant{
 	{"200 BYE", "callee", "proxy"}, {"200 BYE", "proxy", "caller"},
 }
 
+// hepLeg is how a captured call's legs go: the caller's transport to the
+// proxy, the proxy's to the callee (a connection the proxy dials itself
+// for tcp and tls: a TLS gateway, addressed by IP, with the proxy's
+// TLS configuration), the callee addressed by a name (a fake DNS) when
+// byName, and the collector's transport.
+type hepLeg struct {
+	name, caller, callee, collector string
+	byName                          bool
+}
+
 // TestHEPCapture places real calls through a proxy capturing to an
-// in-process collector, over UDP and over TCP (the caller's leg and the
-// collector's), and checks every chunk of every packet: family, protocol,
-// the addresses and ports of each hop, the time, the SIP type, the capture
-// id, the authentication key, the node name, the Call-ID as correlation id
-// and the payload, one whole SIP message.
+// in-process collector: over UDP and over TCP (the caller's leg and the
+// collector's), and to a TCP callee and a TLS gateway the proxy dials
+// itself, and checks that every message of the call is there, on both
+// legs, and every chunk of every packet: family, protocol, the addresses
+// and ports of each hop, the time, the SIP type, the capture id, the
+// authentication key, the node name, the Call-ID as correlation id and
+// the payload, one whole SIP message.
 func TestHEPCapture(t *testing.T) {
-	for _, network := range []string{"udp", "tcp"} {
-		t.Run(network, func(t *testing.T) {
+	for _, leg := range []hepLeg{
+		{name: "udp", caller: "udp", callee: "udp", collector: "udp"},
+		{name: "tcp", caller: "tcp", callee: "udp", collector: "tcp"},
+		{name: "tcp callee", caller: "udp", callee: "tcp", collector: "udp"},
+		{name: "tcp callee by name", caller: "udp", callee: "tcp", collector: "udp", byName: true},
+		{name: "tls gateway", caller: "tcp", callee: "tls", collector: "udp"},
+	} {
+		t.Run(leg.name, func(t *testing.T) {
 			leakCheck(t)
-			coll := newHEPCollector(t, network)
+			coll := newHEPCollector(t, leg.collector)
 			reg := prometheus.NewRegistry()
-			hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, Network: network, CaptureID: 2001, AuthKey: "s3cret", NodeName: "siena-1"},
+			hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, Network: leg.collector, CaptureID: 2001, AuthKey: "s3cret", NodeName: "siena-1"},
 				sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { hc.Close() })
-			call := captureCall(t, network, hc)
+			call := captureCallLegs(t, leg, hc)
 			ps := coll.wait(func(ps []sip.HEPPacket) bool { return len(matchCall(ps, call)) == 0 })
 			checked := 0
 			for _, p := range ps {
@@ -95,15 +116,41 @@ func TestHEPCapture(t *testing.T) {
 // caller reaches the proxy over network, the proxy the callee over UDP.
 func captureCall(t *testing.T, network string, c sip.Capturer) hepCall {
 	t.Helper()
+	return captureCallLegs(t, hepLeg{caller: network, callee: "udp"}, c)
+}
+
+// captureCallLegs runs one answered call through a proxy capturing to c,
+// its legs as leg says.
+func captureCallLegs(t *testing.T, leg hepLeg, c sip.Capturer) hepCall {
+	t.Helper()
 	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
-	tp := siptest.NewProxy(t, siptest.ProxyConfig{Options: []sip.Option{sip.WithCapture(c)}, Stages: []sip.Middleware{p.routeStage}})
+	opts := []sip.Option{sip.WithCapture(c)}
+	if leg.byName {
+		opts = append(opts, sip.WithResolver(fakeDNS(t, map[string][]string{"gw.unisi.it": {"127.0.0.1"}})))
+	}
+	pc := siptest.ProxyConfig{Options: opts, Stages: []sip.Middleware{p.routeStage}}
+	calleeOpts := []siptest.Option{siptest.WithUser("5002")}
+	switch leg.callee {
+	case "tcp":
+		calleeOpts = append(calleeOpts, siptest.WithTransport("tcp"))
+	case "tls":
+		pki := newPKI(t)
+		pc.Server.TLS = newTLS(t, pki.tlsConfig())
+		pc.Networks = []string{"udp", "tcp", "tls"}
+		calleeOpts = append(calleeOpts, siptest.WithTLS(&tls.Config{Certificates: []tls.Certificate{pki.local.TLS}}))
+	}
+	tp := siptest.NewProxy(t, pc)
 	p.srv, p.fwd = tp.Server, tp.Forwarder
-	callee := siptest.NewUA(t, siptest.WithUser("5002"))
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTransport(network), siptest.WithProxy(tp.Addr(network)))
-	p.route("5002", target(t, callee.URI()))
+	callee := siptest.NewUA(t, calleeOpts...)
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithTransport(leg.caller), siptest.WithProxy(tp.Addr(leg.caller)))
+	tgt := target(t, callee.URI())
+	if leg.byName {
+		tgt.URI.Host = "gw.unisi.it"
+	}
+	p.route("5002", tgt)
 	start := time.Now()
 	ctx := ctxT(t, 5*time.Second)
-	inv, err := caller.Invite(ctx, "sip:5002@"+tp.Addr(network))
+	inv, err := caller.Invite(ctx, "sip:5002@"+tp.Addr(leg.caller))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +168,8 @@ func captureCall(t *testing.T, network string, c sip.Capturer) hepCall {
 		t.Fatalf("BYE: %v %v", res, err)
 	}
 	return hepCall{
-		callID: inv.CallID(), start: start, end: time.Now().Add(time.Second), network: network,
-		caller: netip.MustParseAddrPort(caller.Addr()), proxy: netip.MustParseAddrPort(tp.Addr(network)),
+		callID: inv.CallID(), start: start, end: time.Now().Add(time.Second), network: leg.caller, calleeNet: leg.callee,
+		caller: netip.MustParseAddrPort(caller.Addr()), proxy: netip.MustParseAddrPort(tp.Addr(leg.caller)),
 		callee: netip.MustParseAddrPort(callee.Addr()), proxyU: netip.MustParseAddrPort(tp.Addr("udp")),
 	}
 }
@@ -133,7 +180,7 @@ func matchCall(ps []sip.HEPPacket, c hepCall) []hepWant {
 	for _, w := range hepCallMessages {
 		found := false
 		for _, p := range ps {
-			if string(p.CorrelationID) == c.callID && hepSummary(p) == w.summary && c.is(p.Src, w.from) && c.is(p.Dst, w.to) {
+			if string(p.CorrelationID) == c.callID && hepSummary(p) == w.summary && c.is(p, w.from, true) && c.is(p, w.to, false) {
 				found = true
 				break
 			}
@@ -145,19 +192,31 @@ func matchCall(ps []sip.HEPPacket, c hepCall) []hepWant {
 	return missing
 }
 
-// is reports whether ap is party's address on the hop in question: the
-// caller's and the proxy's own on the caller's transport (a TCP caller
-// connects from a port of its own), the callee's and the proxy's UDP
-// address on the callee's side.
-func (c hepCall) is(ap netip.AddrPort, party string) bool {
+// is reports whether p's source (src) or destination is party's address
+// on the hop in question: the caller's and the proxy's own on the
+// caller's transport (a TCP caller connects from a port of its own), the
+// callee's and the proxy's on the callee's side (the proxy's UDP address,
+// or a port of its own on a connection it dialled), the hop told by the
+// other end.
+func (c hepCall) is(p sip.HEPPacket, party string, src bool) bool {
+	ap, other := p.Dst, p.Src
+	if src {
+		ap, other = p.Src, p.Dst
+	}
 	switch party {
 	case "caller":
-		if c.network == "tcp" {
-			return ap.Addr() == c.caller.Addr() && ap != c.proxy
+		if c.network != "udp" {
+			return ap.Addr() == c.caller.Addr() && ap != c.proxy && ap != c.callee
 		}
 		return ap == c.caller
 	case "proxy":
-		return ap == c.proxy || ap == c.proxyU
+		if other == c.callee {
+			if c.calleeNet != "udp" {
+				return ap.Addr() == c.proxyU.Addr() && ap != c.callee && ap != c.caller && ap != c.proxy
+			}
+			return ap == c.proxyU
+		}
+		return ap == c.proxy
 	case "callee":
 		return ap == c.callee
 	}
@@ -169,8 +228,9 @@ func checkHEPFields(t *testing.T, p sip.HEPPacket, c hepCall) {
 	t.Helper()
 	what := hepSummary(p) + " " + p.Src.String() + "->" + p.Dst.String()
 	wantProto := uint8(sip.HEPProtoUDP)
-	if c.network == "tcp" && (p.Src == c.proxy || p.Dst == c.proxy) {
-		wantProto = sip.HEPProtoTCP
+	calleeHop := p.Src == c.callee || p.Dst == c.callee
+	if calleeHop && c.calleeNet != "udp" || !calleeHop && c.network != "udp" {
+		wantProto = sip.HEPProtoTCP // TLS too, as OpenSIPS writes it
 	}
 	if p.Protocol != wantProto {
 		t.Errorf("%s: protocol got %d, want %d", what, p.Protocol, wantProto)
@@ -400,4 +460,145 @@ func readPcap(path string) ([]pcapRecord, error) {
 		})
 	}
 	return out, nil
+}
+
+// TestHEPDropped: what the collector does not get is counted in
+// palio_sip_hep_dropped_total by reason, and SIP goes on: a dead
+// collector (TCP, nothing listening) gets none of a real call's messages,
+// each counted as a send-error while the call completes; a queue of one
+// under a burst drops the overflow as queue-full, and every message is
+// either sent or counted; a message too long for HEP's 16-bit length is
+// too-large.
+func TestHEPDropped(t *testing.T) {
+	t.Run("dead collector", func(t *testing.T) {
+		leakCheck(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := ln.Addr().String()
+		ln.Close()
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: dead, Network: "tcp", Timeout: 200 * time.Millisecond},
+			sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		captureCall(t, "udp", hc) // fails the test unless the call completes
+		hc.Close()
+		dropped := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "send-error")
+		if sent := gathered(t, reg, "palio_sip_hep_sent_total"); sent != 0 || dropped < float64(len(hepCallMessages)) {
+			t.Errorf("sent %v, dropped (send-error) %v; want 0 and at least the call's %d messages", sent, dropped, len(hepCallMessages))
+		}
+	})
+	t.Run("queue full", func(t *testing.T) {
+		leakCheck(t)
+		coll := newHEPCollector(t, "udp")
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, Queue: 1},
+			sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const burst = 2000
+		m := sip.Captured{Time: time.Now(), Network: "udp", Src: netip.MustParseAddrPort("127.0.0.1:5070"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Data: []byte(hepInvite)}
+		for range burst {
+			hc.CaptureSIP(m)
+		}
+		hc.Close()
+		sent := gathered(t, reg, "palio_sip_hep_sent_total")
+		full := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "queue-full")
+		if full == 0 || sent+full != burst {
+			t.Errorf("sent %v, dropped (queue-full) %v; want some dropped, and %d in all", sent, full, burst)
+		}
+		if other := gathered(t, reg, "palio_sip_hep_dropped_total") - full; other != 0 {
+			t.Errorf("%v dropped for other reasons", other)
+		}
+	})
+	t.Run("too large", func(t *testing.T) {
+		leakCheck(t)
+		coll := newHEPCollector(t, "udp")
+		reg := prometheus.NewRegistry()
+		hc, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr}, sip.WithHEPLogger(testLogger()), sip.WithHEPRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := append([]byte(hepInvite), bytes.Repeat([]byte("x"), 70000)...)
+		hc.CaptureSIP(sip.Captured{Time: time.Now(), Network: "tcp", Src: netip.MustParseAddrPort("127.0.0.1:5070"),
+			Dst: netip.MustParseAddrPort("127.0.0.1:5060"), Data: big})
+		hc.Close()
+		if got := gathered(t, reg, "palio_sip_hep_dropped_total", "reason", "too-large"); got != 1 {
+			t.Errorf("dropped (too-large) %v, want 1", got)
+		}
+	})
+}
+
+// discardCapture is a Capturer that keeps nothing.
+type discardCapture struct{}
+
+func (discardCapture) CaptureSIP(sip.Captured) {}
+
+// TestCaptureTCPReconnect: with capture on and no Config.TLS, the TCP
+// connection the proxy dials to a callee is reused, and when the callee
+// goes away and comes back on the same address, the first call after
+// each restart is answered over a new connection: the old one, known
+// closed while sipgo's read loop is held, is dropped and dialled again,
+// counted in palio_sip_tls_redials_total on the server's registerer.
+func TestCaptureTCPReconnect(t *testing.T) {
+	leakCheck(t)
+	reg := prometheus.NewRegistry()
+	p := &testProxy{routes: map[string][]sip.Target{}, serial: map[string]bool{}}
+	tp := siptest.NewProxy(t, siptest.ProxyConfig{
+		Options: []sip.Option{sip.WithCapture(discardCapture{}), sip.WithRegisterer(reg)},
+		Stages:  []sip.Middleware{p.routeStage},
+	})
+	p.srv, p.fwd = tp.Server, tp.Forwarder
+	callee := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"), siptest.WithScript(siptest.Respond(200)))
+	addr := callee.Addr()
+	p.route("5002", target(t, callee.URI()))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(tp.Addr("udp")))
+	ctx := ctxT(t, 20*time.Second)
+	call := func(what string) {
+		t.Helper()
+		c, err := caller.Invite(ctx, "sip:5002@"+tp.Addr("udp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := tlsFinal(ctx, c); code != 200 {
+			t.Fatalf("%s: got %d, want 200", what, code)
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: BYE: %v %v", what, res, err)
+		}
+	}
+	oneConnection := func(ua *siptest.UA, n int) {
+		t.Helper()
+		invs := ua.Received(sip.INVITE)
+		if len(invs) != n {
+			t.Fatalf("the callee received %d INVITEs, want %d", len(invs), n)
+		}
+		for _, inv := range invs[1:] {
+			if inv.Source() != invs[0].Source() {
+				t.Errorf("INVITEs from %s and %s: the connection was not reused", invs[0].Source(), inv.Source())
+			}
+		}
+	}
+	call("call 1")
+	call("call 2")
+	oneConnection(callee, 2)
+	if got := tp.Server.Connections()["tcp"]; got != 0 {
+		t.Errorf("accepted TCP connections: got %d, want 0 (the proxy dialled)", got)
+	}
+	t.Cleanup(sip.HoldDialedReads(false))
+	for i := range 2 {
+		callee.Close()
+		callee = siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithTransport("tcp"), siptest.WithScript(siptest.Respond(200)), siptest.WithListen(addr))
+		call(fmt.Sprintf("restart %d, first call", i+1))
+		call(fmt.Sprintf("restart %d, second call", i+1))
+		oneConnection(callee, 2)
+	}
+	if got := gathered(t, reg, "palio_sip_tls_redials_total", "cause", "closed"); got != 2 {
+		t.Errorf("redials (closed): got %v, want 2", got)
+	}
 }

@@ -13,7 +13,7 @@ func SetTLSDialTimeout(d time.Duration) (restore func()) {
 	return func() { tlsDialTimeout = old }
 }
 
-// HoldDialedReads makes the read loop of every connection the TLS dialer
+// HoldDialedReads makes the read loop of every connection the stream dialer
 // made stop when its read fails (the peer closed), before anything notes
 // it, as a read loop not scheduled yet: the connection stays in sipgo's
 // pool. With closeConn the connection is closed there too, as sipgo's

@@ -241,10 +241,7 @@ func newTLSMetrics() *tlsMetrics {
 			Name: "palio_sip_tls_handshake_failures_total",
 			Help: "TLS handshakes refused by Palio's own checks, by side (server: a peer connecting without a certificate for its name, or a trunk's bad client certificate; client: a dialled gateway refused by its entry's CA or pin).",
 		}, []string{"side"}),
-		redials: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "palio_sip_tls_redials_total",
-			Help: "Pooled TLS connections to gateways dropped and dialled again, by cause (closed: known closed before a send; failed: a send failed on it and was made again).",
-		}, []string{"cause"}),
+		redials: newRedials(),
 	}
 	for _, o := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(o)
@@ -252,10 +249,23 @@ func newTLSMetrics() *tlsMetrics {
 	for _, s := range []string{"server", "client"} {
 		m.handshakeFailures.WithLabelValues(s)
 	}
-	for _, c := range []string{"closed", "failed"} {
-		m.redials.WithLabelValues(c)
-	}
 	return m
+}
+
+// newRedials returns the counter of the pooled connections the server
+// dialled that were dropped and dialled again (streamDialer): a TLS's
+// (WithTLSRegisterer), or without Config.TLS the server's (WithRegisterer).
+// The name stays the TLS one it had before capture made TCP dials the
+// server's own too.
+func newRedials() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "palio_sip_tls_redials_total",
+		Help: "Pooled connections the server dialled (TLS to gateways by address; with HEP capture, every TCP and TLS one) dropped and dialled again, by cause (closed: known closed before a send; failed: a send failed on it and was made again).",
+	}, []string{"cause"})
+	for _, cause := range []string{"closed", "failed"} {
+		c.WithLabelValues(cause)
+	}
+	return c
 }
 
 // register registers the collectors with reg (the expiry gauge keeps the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/palio-voip/palio/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -120,7 +121,8 @@ type Server struct {
 
 	packetConns []net.PacketConn
 	listeners   []listener
-	dialed      *dialedConns // the tlsDialer's connections, served as TLS; nil without Config.TLS
+	dialed      *dialedConns // the streamDialer's TLS connections; nil without Config.TLS and capture
+	dialedTCP   *dialedConns // the streamDialer's TCP connections; nil without capture
 	streams     *streamGuard // StreamLimits of the stream listeners
 	inputs      *inputLog    // bounded, rate-limited lines about bad input
 	gate        SourceGate   // WithSourceGate; nil hears every source
@@ -234,16 +236,31 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
 	var tr transactor = sipgoTransactor{cli: cli, closing: &s.closing}
-	if cfg.TLS != nil {
-		var addr net.Addr
-		for _, l := range s.listeners {
-			if l.network == "tls" {
-				addr = l.l.Addr()
-				break
+	if cfg.TLS != nil || s.capture != nil {
+		// The stream connections dialled here (tlsdial.go): TLS to
+		// addresses, and with capture every TCP and TLS one.
+		sd := &streamDialer{next: tr, tls: cfg.TLS, tl: ua.TransportLayer(), capture: s.capture, resolver: s.resolver,
+			dialing: map[string]*dialCall{}}
+		listenAddr := func(network string) net.Addr {
+			for _, l := range s.listeners {
+				if l.network == network {
+					return l.l.Addr()
+				}
 			}
+			return nil
 		}
-		s.dialed = newDialedConns(addr)
-		tr = &tlsDialer{next: tr, tls: cfg.TLS, tl: ua.TransportLayer(), conns: s.dialed, dialing: map[string]*dialCall{}}
+		s.dialed = newDialedConns(listenAddr("tls"))
+		sd.tlsConns = s.dialed
+		if s.capture != nil {
+			s.dialedTCP = newDialedConns(listenAddr("tcp"))
+			sd.tcpConns = s.dialedTCP
+		}
+		if cfg.TLS == nil {
+			// The redials of the TCP and TLS connections dialled for
+			// capture, on the server's registerer.
+			sd.redials = promreg.Register(s.reg, newRedials())
+		}
+		tr = sd
 	}
 	s.tr = s.guardLoopback(tr)
 	// Every request goes through one entry point: no per-method handlers
@@ -320,6 +337,9 @@ func (s *Server) closeSockets() {
 	if s.dialed != nil {
 		s.dialed.Close()
 	}
+	if s.dialedTCP != nil {
+		s.dialedTCP.Close()
+	}
 }
 
 // Local returns the server's identity: its listening addresses and domains.
@@ -381,6 +401,13 @@ func (s *Server) Start(h Handler) error {
 		go func() {
 			defer s.serving.Done()
 			_ = s.sgs.ServeTLS(s.dialed) // tlsdial.go
+		}()
+	}
+	if s.dialedTCP != nil {
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			_ = s.sgs.ServeTCP(s.dialedTCP) // tlsdial.go
 		}()
 	}
 	for _, pc := range s.packetConns {

@@ -315,9 +315,9 @@ type streamConn struct {
 	msgStart int64 // when the message being read began; 0 between messages
 	armed    int64 // read deadline set on Conn; 0 none
 
-	capture   *streamConnCapture // WithCapture; nil: off
-	upgrade   []byte             // WebSocket: the upgrade request read so far (origin check)
-	peerKey   string             // TLS, WSS: the key of its Peer in g.peers
+	capture   *streamConnCapture   // WithCapture; nil: off
+	upgrade   []byte               // WebSocket: the upgrade request read so far (origin check)
+	peer      atomic.Pointer[Peer] // TLS, WSS: its Peer in g.peers (peerKeyOf), once the handshake is done
 	lastWrite atomic.Int64
 	regIdle   atomic.Int64 // idle time a registration grants, ns
 	extRead   atomic.Int64 // the caller's read deadline (monotonic ns; 0 none)
@@ -366,8 +366,8 @@ func (c *streamConn) Close() error {
 		return nil
 	}
 	c.setReason(closedLocal)
-	if c.peerKey != "" {
-		c.g.peers.Delete(c.peerKey)
+	if p := c.peer.Load(); p != nil {
+		c.g.peers.CompareAndDelete(peerKeyOf(c.network, c.raddr), p)
 	}
 	err := c.Conn.Close()
 	c.g.release(c.key, c.network)
@@ -555,8 +555,15 @@ func (c *streamConn) handshake() error {
 		return io.EOF
 	}
 	c.tlsConn = nil
-	c.peerKey = peerKeyOf(c.network, c.raddr)
-	c.g.peers.Store(c.peerKey, c.g.tlsConf.peerOf(tc.ConnectionState(), addrPortOf(c.RemoteAddr()).Addr(), c.network))
+	// Close may run on another goroutine (sipgo's pool, the server's
+	// close): whichever of the two comes second takes the Peer out.
+	p := c.g.tlsConf.peerOf(tc.ConnectionState(), addrPortOf(c.RemoteAddr()).Addr(), c.network)
+	key := peerKeyOf(c.network, c.raddr)
+	c.g.peers.Store(key, p)
+	c.peer.Store(p)
+	if c.closed.Load() {
+		c.g.peers.CompareAndDelete(key, p)
+	}
 	return nil
 }
 

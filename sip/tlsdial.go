@@ -13,34 +13,61 @@ import (
 	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // tlsDialTimeout bounds the TCP connect and TLS handshake of a connection
-// the tlsDialer makes, whatever the request's context allows: a gateway
+// the streamDialer makes, whatever the request's context allows: a gateway
 // that accepts and then says nothing fails the branch (503), it does not
 // hold it.
 var tlsDialTimeout = 10 * time.Second // a var for the tests
 
-// tlsDialer is the step of the client side that dials TLS connections to
-// IP addresses itself, before sipgo would. sipgo names the ClientHello
-// after the host it dials, which crypto/tls leaves out for an address, so
-// that a check made inside sipgo's handshake cannot tell which address it
-// serves; here each connection gets a tls.Config of its own
-// (TLS.dialConfig): the gateway entry of the address, its server name
-// sent as SNI and checked on the certificate, or the address itself
-// checked against the certificate's IP SANs. The connection is then
-// handed to sipgo's TLS transport as if a listener had accepted it
-// (dialedConns): sipgo pools it under the remote address, reads it, and
-// sends the request, and the ones after it, over it. Connections to host
-// names are left to sipgo (TLS.verifyServer checks them by name).
-type tlsDialer struct {
-	next  transactor
-	tls   *TLS
-	tl    *sipmsg.TransportLayer
-	conns *dialedConns
+// streamDialer is the step of the client side that dials stream
+// connections itself, before sipgo would, and hands each to sipgo's TCP or
+// TLS transport as if a listener had accepted it (dialedConns): sipgo pools
+// it under the remote address, reads it, and sends the request, and the
+// ones after it, over it. It does so for two reasons.
+//
+//   - TLS to IP addresses (with Config.TLS). sipgo names the ClientHello
+//     after the host it dials, which crypto/tls leaves out for an address,
+//     so that a check made inside sipgo's handshake cannot tell which
+//     address it serves; here each connection gets a tls.Config of its own
+//     (TLS.dialConfig): the gateway entry of the address, its server name
+//     sent as SNI and checked on the certificate, or the address itself
+//     checked against the certificate's IP SANs.
+//   - Capture (WithCapture). sipgo's dialled connections offer no hook on
+//     their writes (its DialerCreate returns a net.Dialer, whose connection
+//     cannot be wrapped), so with capture on every TCP and TLS connection
+//     the server opens for a request is dialled here and wrapped
+//     (captureConn): what the server sends over it is captured as what it
+//     reads is (the read filter). A host name is resolved as sipgo
+//     resolves it (its A/AAAA records, IPv4 first) and the connection
+//     pooled under the address sipgo will look for; TLS to a name is
+//     configured as sipgo would (the client config, the name as server
+//     name, TLS.verifyServer checking it).
+//
+// Without capture, TCP and TLS to names are left to sipgo. A name that
+// resolves through SRV records alone is left to sipgo too.
+//
+// Every request to a destination it dials for goes through send, whatever
+// connection sipgo pools for it (one dialled here, or one a listener
+// accepted): a pooled connection this step dialled that is known closed
+// (its read failed, or on Linux TCP_INFO shows the peer's FIN or reset) is
+// dropped and dialled again before the send, and a send that fails on a
+// pooled connection drops it, dials once more and sends again
+// (palio_sip_tls_redials_total, TCP ones included).
+type streamDialer struct {
+	next     transactor
+	tls      *TLS // nil: no Config.TLS
+	tl       *sipmsg.TransportLayer
+	tlsConns *dialedConns // served as TLS; nil without TLS nor capture
+	tcpConns *dialedConns // served as TCP; nil without capture
+	capture  *capture
+	resolver *net.Resolver
+	redials  *prometheus.CounterVec // without Config.TLS (with it, the TLS's)
 
 	mu      sync.Mutex
-	dialing map[string]*dialCall // by "ip:port": one dial at a time each
+	dialing map[string]*dialCall // by "network ip:port": one dial at a time each
 }
 
 // dialCall is one dial in progress; those who wait for it read err once
@@ -50,13 +77,13 @@ type dialCall struct {
 	err  error
 }
 
-func (d *tlsDialer) request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error) {
-	ip, addr, ok := tlsDestination(r)
+func (d *streamDialer) request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error) {
+	dst, ok := d.destination(ctx, r)
 	if !ok {
 		return d.next.request(ctx, r)
 	}
 	var tx sipmsg.ClientTransaction
-	err := d.send(ctx, ip, addr, func() error {
+	err := d.send(ctx, dst, func() error {
 		var err error
 		tx, err = d.next.request(ctx, r)
 		return err
@@ -64,51 +91,81 @@ func (d *tlsDialer) request(ctx context.Context, r *Request) (sipmsg.ClientTrans
 	return tx, err
 }
 
-func (d *tlsDialer) write(r *Request) error {
-	ip, addr, ok := tlsDestination(r)
+func (d *streamDialer) write(r *Request) error {
+	ctx, cancel := context.WithTimeout(context.Background(), tlsDialTimeout)
+	defer cancel()
+	dst, ok := d.destination(ctx, r)
 	if !ok {
 		return d.next.write(r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), tlsDialTimeout)
-	defer cancel()
-	return d.send(ctx, ip, addr, func() error { return d.next.write(r) })
+	return d.send(ctx, dst, func() error { return d.next.write(r) })
 }
 
-// tlsDestination returns the IP address and "ip:port" a request to be
-// sent over TLS to an IP address goes to; ok is false for any other
-// request (another transport, a host name), which is left to sipgo.
-func tlsDestination(r *Request) (ip, addr string, ok bool) {
-	if !strings.EqualFold(r.Transport(), "TLS") {
-		return "", "", false
+// streamDest is where a request this step sends goes: the network (tcp,
+// tls), the address sipgo pools the connection under, and what dials it.
+type streamDest struct {
+	network string
+	ip      string       // the address dialled
+	name    string       // the host name resolved to ip; empty for an address
+	addr    string       // "ip:port", the key of sipgo's pool
+	conns   *dialedConns // the listener the connection is handed to sipgo through
+}
+
+// key is the destination's key in dialing: "network ip:port".
+func (dst streamDest) key() string { return dst.network + " " + dst.addr }
+
+// destination returns where r goes when it is to be sent over a stream
+// this step dials (TLS to an IP address; with capture, any TCP or TLS
+// destination whose name resolves); ok is false for any other request,
+// which is left to sipgo.
+func (d *streamDialer) destination(ctx context.Context, r *Request) (dst streamDest, ok bool) {
+	network := strings.ToLower(r.Transport())
+	var conns *dialedConns
+	switch network {
+	case "tls":
+		conns = d.tlsConns
+	case "tcp":
+		conns = d.tcpConns
+	}
+	if conns == nil {
+		return streamDest{}, false
 	}
 	host, port, err := sipmsg.ParseAddr(r.Destination())
 	if err != nil {
-		return "", "", false // sipgo says why
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return "", "", false // a name: sipgo dials it
+		return streamDest{}, false // sipgo says why
 	}
 	if port == 0 {
-		port = sipmsg.DefaultTlsPort
+		port = sipmsg.DefaultPort(network)
 	}
 	if port < 0 || port > 65535 {
-		return "", "", false // sipgo says why
+		return streamDest{}, false // sipgo says why
 	}
-	a = a.Unmap().WithZone("")
-	return a.String(), netip.AddrPortFrom(a, uint16(port)).String(), true
+	name := ""
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		if d.capture == nil {
+			return streamDest{}, false // a name: sipgo dials it
+		}
+		name = host
+		if ip, err = d.resolve(ctx, host); err != nil {
+			return streamDest{}, false // sipgo tries again, and says why
+		}
+	}
+	ip = ip.Unmap().WithZone("")
+	return streamDest{network: network, ip: ip.String(), name: name,
+		addr: netip.AddrPortFrom(ip, uint16(port)).String(), conns: conns}, true
 }
 
-// send sends a request to addr with do, over the connection sipgo pools
-// for addr: a live one, or one dialled for it (ensure). When the send
-// fails on the connection (the write, or sipgo's taking it from the pool:
-// a gateway restarted and the connection broke, or sipgo's read loop
-// closed it under us) and that connection was not dialled for this
-// message, the connection is dropped, dialled again and the request sent
-// once more over the new one: at most one dial a message, so a gateway
-// that refuses or breaks every connection fails the branch (503) at once.
-func (d *tlsDialer) send(ctx context.Context, ip, addr string, do func() error) error {
-	c, dialled, err := d.ensure(ctx, ip, addr)
+// send sends a request to dst with do, over the connection sipgo pools
+// for it: a live one, or one dialled for it (ensure). When the send fails
+// on the connection (the write, or sipgo's taking it from the pool: a
+// gateway restarted and the connection broke, or sipgo's read loop closed
+// it under us) and that connection was not dialled for this message, the
+// connection is dropped, dialled again and the request sent once more over
+// the new one: at most one dial a message, so a peer that refuses or
+// breaks every connection fails the branch (503) at once.
+func (d *streamDialer) send(ctx context.Context, dst streamDest, do func() error) error {
+	c, dialled, err := d.ensure(ctx, dst)
 	if err != nil {
 		return err
 	}
@@ -117,9 +174,9 @@ func (d *tlsDialer) send(ctx context.Context, ip, addr string, do func() error) 
 		_, _ = c.TryClose() // ensure's reference
 		return err
 	}
-	d.drop(c, addr)
-	d.tls.redials.WithLabelValues("failed").Inc()
-	c, _, err = d.ensure(ctx, ip, addr)
+	d.drop(c, dst)
+	d.redialed("failed")
+	c, _, err = d.ensure(ctx, dst)
 	if err != nil {
 		return err
 	}
@@ -134,16 +191,29 @@ func connFailed(err error) bool {
 	return errors.Is(err, sipmsg.ErrTransactionTransport) || errors.Is(err, net.ErrClosed) || errors.As(err, &op)
 }
 
-// ensure returns the connection sipgo pools for addr, with a reference
+// redialed counts a pooled connection dropped and dialled again, by cause
+// (palio_sip_tls_redials_total): on the TLS's collectors with Config.TLS,
+// else on the server's (redials).
+func (d *streamDialer) redialed(cause string) {
+	switch {
+	case d.tls != nil:
+		d.tls.redials.WithLabelValues(cause).Inc()
+	case d.redials != nil:
+		d.redials.WithLabelValues(cause).Inc()
+	}
+}
+
+// ensure returns the connection sipgo pools for dst, with a reference
 // the caller releases (TryClose), dialling one when there is none or the
 // pooled one is known closed (live); dialled says it was dialled for this
 // call.
-func (d *tlsDialer) ensure(ctx context.Context, ip, addr string) (c sipmsg.Connection, dialled bool, err error) {
-	if c := d.live(addr); c != nil {
+func (d *streamDialer) ensure(ctx context.Context, dst streamDest) (c sipmsg.Connection, dialled bool, err error) {
+	if c := d.live(dst); c != nil {
 		return c, false, nil
 	}
+	key := dst.key()
 	d.mu.Lock()
-	if call := d.dialing[addr]; call != nil {
+	if call := d.dialing[key]; call != nil {
 		d.mu.Unlock()
 		select {
 		case <-call.done:
@@ -155,62 +225,62 @@ func (d *tlsDialer) ensure(ctx context.Context, ip, addr string) (c sipmsg.Conne
 		}
 	} else {
 		call := &dialCall{done: make(chan struct{})}
-		d.dialing[addr] = call
+		d.dialing[key] = call
 		d.mu.Unlock()
-		call.err = d.dial(ctx, ip, addr)
+		call.err = d.dial(ctx, dst)
 		d.mu.Lock()
-		delete(d.dialing, addr)
+		delete(d.dialing, key)
 		d.mu.Unlock()
 		close(call.done)
 		if call.err != nil {
 			return nil, false, call.err
 		}
 	}
-	if c := d.live(addr); c != nil {
+	if c := d.live(dst); c != nil {
 		return c, true, nil
 	}
-	return nil, false, fmt.Errorf("sip: tls dial %s: the connection closed as soon as it was made", addr)
+	return nil, false, fmt.Errorf("sip: %s dial %s: the connection closed as soon as it was made", dst.network, dst.addr)
 }
 
-// live returns the connection sipgo pools for addr, with a reference the
-// caller releases; a connection the tlsDialer dialled that is known closed
-// (its read failed, or the kernel has its peer's FIN or reset) while
-// sipgo's read loop has not dropped it yet is dropped here, and live
+// live returns the connection sipgo pools for dst, with a reference the
+// caller releases; a connection the streamDialer dialled that is known
+// closed (its read failed, or the kernel has its peer's FIN or reset)
+// while sipgo's read loop has not dropped it yet is dropped here, and live
 // returns nil.
-func (d *tlsDialer) live(addr string) sipmsg.Connection {
-	c := d.tl.Pool("tls").Get(addr)
+func (d *streamDialer) live(dst streamDest) sipmsg.Connection {
+	c := d.tl.Pool(dst.network).Get(dst.addr)
 	if c == nil {
 		return nil
 	}
 	if dc := dialedOf(c); dc != nil && dc.gone() {
-		d.drop(c, addr)
-		d.tls.redials.WithLabelValues("closed").Inc()
+		d.drop(c, dst)
+		d.redialed("closed")
 		return nil
 	}
 	return c
 }
 
-// drop takes c out of sipgo's pool under addr, if it is still there,
+// drop takes c out of sipgo's pool under dst, if it is still there,
 // closes its socket and releases the caller's reference. sipgo's read loop then
-// ends on the closed connection and leaves a new one pooled under addr.
-func (d *tlsDialer) drop(c sipmsg.Connection, addr string) {
-	pool := d.tl.Pool("tls")
-	if cur := pool.Get(addr); cur != nil {
+// ends on the closed connection and leaves a new one pooled under dst.
+func (d *streamDialer) drop(c sipmsg.Connection, dst streamDest) {
+	pool := d.tl.Pool(dst.network)
+	if cur := pool.Get(dst.addr); cur != nil {
 		if cur == c {
-			pool.Delete(addr)
+			pool.Delete(dst.addr)
 		}
 		_, _ = cur.TryClose()
 	}
 	if dc := dialedOf(c); dc != nil {
 		// The socket itself: no close_notify to a peer that is gone, and
 		// no wait behind a write stuck on it.
-		_ = dc.Conn.NetConn().Close()
+		_ = dc.raw.Close()
 	}
 	_, _ = c.TryClose()
 }
 
 // dialedOf returns the dialedConn under sipgo's connection c, or nil for
-// a connection the tlsDialer did not make (one a listener accepted).
+// a connection the streamDialer did not make (one a listener accepted).
 func dialedOf(c sipmsg.Connection) *dialedConn {
 	tc, ok := c.(*sipmsg.TCPConnection)
 	if !ok {
@@ -220,54 +290,95 @@ func dialedOf(c sipmsg.Connection) *dialedConn {
 	return dc
 }
 
-// pooled reports whether sipgo's TLS pool holds a connection to addr.
-func (d *tlsDialer) pooled(addr string) bool {
-	c := d.tl.Pool("tls").Get(addr)
-	if c == nil {
-		return false
+// resolve returns the address sipgo picks for a name: the first IPv4 one
+// of its A/AAAA records, else the first.
+func (d *streamDialer) resolve(ctx context.Context, name string) (netip.Addr, error) {
+	res := d.resolver
+	if res == nil {
+		res = net.DefaultResolver
 	}
-	_, _ = c.TryClose() // Get took a reference
-	return true
+	ips, err := res.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			return ip.Unmap(), nil
+		}
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("sip: %s has no address", name)
+	}
+	return ips[0], nil
 }
 
-// dial connects to addr, runs the handshake with the address's own
-// config, and hands the connection to sipgo; it returns once sipgo has
-// pooled it.
-func (d *tlsDialer) dial(ctx context.Context, ip, addr string) error {
+// tlsConfig is the config of a TLS connection to ip, dialled for name
+// (empty: for the address itself).
+func (d *streamDialer) tlsConfig(ip, name string) *tls.Config {
+	if name == "" && d.tls != nil {
+		return d.tls.dialConfig(ip)
+	}
+	// As sipgo's TLS transport configures its own dials.
+	conf := &tls.Config{}
+	if d.tls != nil {
+		conf = d.tls.ClientConfig()
+	}
+	if conf.ServerName == "" {
+		conf = conf.Clone()
+		conf.ServerName = name
+		if name == "" {
+			conf.ServerName = ip
+		}
+	}
+	return conf
+}
+
+// dial connects to dst (its ip, dialled for its name: empty for an
+// address), runs the TLS handshake for network tls, and hands the
+// connection to sipgo through dst.conns, wrapped for capture when that is
+// on and as a dialedConn; it returns once sipgo has pooled it.
+func (d *streamDialer) dial(ctx context.Context, dst streamDest) error {
 	ctx, cancel := context.WithTimeout(ctx, tlsDialTimeout)
 	defer cancel()
 	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", addr)
+	raw, err := nd.DialContext(ctx, "tcp", dst.addr)
 	if err != nil {
-		return fmt.Errorf("sip: tls dial %s: %w", addr, err)
+		return fmt.Errorf("sip: %s dial %s: %w", dst.network, dst.addr, err)
 	}
-	conn := tls.Client(raw, d.tls.dialConfig(ip))
-	if err := conn.HandshakeContext(ctx); err != nil {
-		_ = raw.Close()
-		return fmt.Errorf("sip: tls dial %s: %w", addr, err)
+	conn := raw
+	if dst.network == "tls" {
+		tc := tls.Client(raw, d.tlsConfig(dst.ip, dst.name))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return fmt.Errorf("sip: tls dial %s: %w", dst.addr, err)
+		}
+		conn = tc
 	}
-	dc := &dialedConn{Conn: conn}
-	if err := d.conns.hand(ctx, dc); err != nil {
+	if sc := d.capture.stream(conn, dst.network); sc != nil {
+		conn = &captureConn{Conn: conn, sc: sc}
+	}
+	dc := &dialedConn{Conn: conn, raw: raw}
+	if err := dst.conns.hand(ctx, dc); err != nil {
 		_ = conn.Close()
 		return err
 	}
 	// sipgo pools the connection on its accept loop's goroutine: wait
 	// for it, so that the request does not make sipgo dial a second one.
-	for !d.pooledAs(addr, dc) {
+	for !d.pooledAs(dst.network, dst.addr, dc) {
 		select {
 		case <-ctx.Done():
 			_ = conn.Close()
-			return fmt.Errorf("sip: tls dial %s: the connection was not taken: %w", addr, ctx.Err())
+			return fmt.Errorf("sip: %s dial %s: the connection was not taken: %w", dst.network, dst.addr, ctx.Err())
 		case <-time.After(time.Millisecond):
 		}
 	}
 	return nil
 }
 
-// pooledAs reports whether sipgo pools dc under addr (a connection being
-// dropped may still be there).
-func (d *tlsDialer) pooledAs(addr string, dc *dialedConn) bool {
-	c := d.tl.Pool("tls").Get(addr)
+// pooledAs reports whether sipgo pools dc under addr in network's pool (a
+// connection being dropped may still be there).
+func (d *streamDialer) pooledAs(network, addr string, dc *dialedConn) bool {
+	c := d.tl.Pool(network).Get(addr)
 	if c == nil {
 		return false
 	}
@@ -275,12 +386,15 @@ func (d *tlsDialer) pooledAs(addr string, dc *dialedConn) bool {
 	return dialedOf(c) == dc || dc.gone()
 }
 
-// dialedConn is a connection the tlsDialer dialled, as sipgo reads and
-// writes it. It notes when a read fails (the peer closed, the connection
-// broke), so that a connection known to be over is not handed a request
-// in the moment before sipgo's read loop drops it from the pool.
+// dialedConn is a connection the streamDialer dialled, as sipgo reads and
+// writes it: the TCP connection, or the TLS one over it, wrapped for
+// capture when that is on (captureConn). It notes when a read fails (the
+// peer closed, the connection broke), so that a connection known to be
+// over is not handed a request in the moment before sipgo's read loop
+// drops it from the pool.
 type dialedConn struct {
-	*tls.Conn
+	net.Conn
+	raw        net.Conn // the TCP socket
 	readFailed atomic.Bool
 }
 
@@ -313,11 +427,26 @@ func (c *dialedConn) gone() bool {
 	if dialedHooks.noGoneCheck.Load() {
 		return false
 	}
-	return c.readFailed.Load() || peerClosed(c.Conn.NetConn())
+	return c.readFailed.Load() || peerClosed(c.raw)
 }
 
-// dialedConns is the listener sipgo's TLS transport serves the tlsDialer's
-// connections from: Accept returns each connection handed to it.
+// captureConn is a stream connection the server dialled, whose writes are
+// captured (sipgo writes one message per call).
+type captureConn struct {
+	net.Conn
+	sc *streamConnCapture
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.sc.wrote(b[:n])
+	}
+	return n, err
+}
+
+// dialedConns is the listener sipgo's TLS (or TCP) transport serves the
+// streamDialer's connections from: Accept returns each connection handed to it.
 type dialedConns struct {
 	ch   chan net.Conn
 	done chan struct{}

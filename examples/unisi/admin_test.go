@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 )
@@ -236,6 +237,49 @@ func TestAdminRoute(t *testing.T) {
 	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
 	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
 	mario.want("POST", "/admin/api/route", map[string]any{"number": "5003", "from": "5002"}, 403)
+
+	// The running server's guard checks, counting nothing: with a rule
+	// blocking at the second call, every dry run is the first call.
+	route := func(number, from string) admin.Route {
+		t.Helper()
+		var r admin.Route
+		if err := json.Unmarshal(boss.want("POST", "/admin/api/route", map[string]any{"number": number, "from": from}, 200), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if out := e.cli(0, "guard", "rule", "set", "-prefix", "00044", "-calls", "-/2"); !strings.HasPrefix(out, "added rule 6\n") {
+		t.Fatalf("guard rule set: %q", out)
+	}
+	waitFor(t, 5*time.Second, "the server's guard has rule 6", func() bool {
+		return strings.Contains(route("000442079460000", "5002").Text, `fraud	rule 6 (prefix "00044")`)
+	})
+	for i := 0; i < 3; i++ {
+		if r := route("000442079460000", "5002"); !strings.Contains(r.Text, `fraud	rule 6 (prefix "00044"): 1 calls today, 1 this minute, 1 at once`) {
+			t.Fatalf("dry run %d counted:\n%s", i+1, r.Text)
+		}
+	}
+	if m := e.metrics(); !strings.Contains(m, "palio_guard_bans_total") || strings.Contains(m, "palio_guard_fraud_events_total{") {
+		t.Errorf("after the dry runs the server's metrics have fraud events (or no guard):\n%s", grepLines(m, "palio_guard_"))
+	}
+	// A fraud-blocked account: the API, the command and a real call say 403.
+	e.putBans(t, guard.Ban{Kind: guard.BanFraud, Subject: "5004", Created: time.Now(), Reason: "total-calls 50 >= 50"})
+	waitFor(t, 5*time.Second, "the server's guard has the block", func() bool { return route("00577232111", "5004").Code == 403 })
+	r := route("00577232111", "5004")
+	var cli string
+	for _, l := range strings.SplitAfter(e.cli(1, "route", "00577232111", "-from", "5004"), "\n") {
+		if !strings.HasPrefix(l, "note\t") { // the CLI's gateway states set aside
+			cli += l
+		}
+	}
+	if !strings.Contains(r.Text, "result\t403 Forbidden: Blocked by Fraud Check") || r.Text != cli {
+		t.Errorf("the API says\n%s\nthe CLI says\n%s", r.Text, cli)
+	}
+	caller := siptest.NewUA(t, siptest.WithUser("5004"), siptest.WithProxy(e.addr), siptest.WithCredentials("5004", "unisi5004"))
+	call, err := caller.Invite(ctxT(t, 10*time.Second), "sip:00577232111@"+e.addr)
+	if code := finalCode(t, call, err); code != 403 {
+		t.Errorf("the real call of the fraud-blocked account: %d, want 403", code)
+	}
 }
 
 // TestAdminWritesReachRouter: every kind of write in the admin API

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/palio-voip/palio/accounting"
 	"github.com/palio-voip/palio/guard"
 	"github.com/palio-voip/palio/registrar"
 	"github.com/palio-voip/palio/sip"
@@ -119,6 +121,20 @@ func (gc GuardConfig) config(exempt func(netip.AddrPort) bool) (guard.Config, er
 // rules (reloaded when their change counter moves), trusting the
 // permission table's trusted groups. The app closes it.
 func (a *app) startGuard(log *slog.Logger, reg prometheus.Registerer) (*guard.Guard, error) {
+	g, err := a.newGuard(guard.WithLogger(log), guard.WithRegisterer(reg), guard.WithHistory(a.cdrHistory))
+	if err != nil {
+		return nil, err
+	}
+	a.add(component{name: "guard", tables: []string{"guard"}, reload: g.Reload, close: func() { g.Close() }})
+	a.guard.Store(g)
+	return g, nil
+}
+
+// newGuard builds a guard over the store's bans and rules as [guard]
+// configures it, trusting the permission table's trusted groups: the
+// server's (startGuard), or the one a command's dry run checks with
+// (dryGuard). The caller closes it.
+func (a *app) newGuard(opts ...guard.Option) (*guard.Guard, error) {
 	trusted := a.cfg.Permission.Trusted
 	exempt := func(src netip.AddrPort) bool {
 		m, ok := a.acl.SourceGroup(src.Addr(), int(src.Port()))
@@ -128,13 +144,39 @@ func (a *app) startGuard(log *slog.Logger, reg prometheus.Registerer) (*guard.Gu
 	if err != nil {
 		return nil, err
 	}
-	g, err := guard.New(cfg, a.db.Guard(), guard.WithLogger(log), guard.WithRegisterer(reg))
-	if err != nil {
-		return nil, err
+	return guard.New(cfg, a.db.Guard(), opts...)
+}
+
+// dryGuard is the guard a dry run checks with: the running server's, or,
+// for a command, one read from the store now (its bans and blocks, and
+// the day's fraud figures rebuilt from the call records), which done
+// closes.
+func (a *app) dryGuard() (g *guard.Guard, done func(), err error) {
+	if g := a.guard.Load(); g != nil {
+		return g, func() {}, nil
 	}
-	a.add(component{name: "guard", tables: []string{"guard"}, reload: g.Reload, close: func() { g.Close() }})
-	a.guard.Store(g)
-	return g, nil
+	// Its logs would be a server's: a command's reload says nothing.
+	g, err = a.newGuard(guard.WithLogger(slog.New(slog.DiscardHandler)), guard.WithHistory(a.cdrHistory))
+	if err != nil {
+		return nil, nil, fmt.Errorf("guard: %w", err)
+	}
+	return g, func() { g.Close() }, nil
+}
+
+// cdrHistory is the guard's History (guard.WithHistory): the call
+// records (acc) of authenticated callers begun in [from, to), so that a
+// restarted server's fraud figures go on from the day's calls. The
+// records of calls in the accounting spool (a database outage) are not
+// there yet.
+func (a *app) cdrHistory(ctx context.Context, from, to time.Time, fn func(guard.PastCall) error) error {
+	return a.db.Accounting().CDRs(ctx, accounting.Filter{From: from, To: to}, func(c accounting.CDR) error {
+		if c.Caller == "" {
+			return nil // a gateway's, the media box's: not counted
+		}
+		user, domain, _ := strings.Cut(c.Caller, "@")
+		return fn(guard.PastCall{Caller: user, Domain: domain, Number: c.Dialled, Start: c.Created,
+			Talk: time.Duration(c.MSDuration) * time.Millisecond})
+	})
 }
 
 // authFailed hands the registrar's authentication failures to the guard

@@ -222,3 +222,41 @@ func TestGuardFraudBlock(t *testing.T) {
 		t.Errorf("after the clear the count starts afresh: %d, want 200", code)
 	}
 }
+
+// TestGuardFraudFiguresSurviveRestart: a server counts the day's calls
+// from the call records at start (guard.WithHistory over acc): with a
+// rule blocking at the third international call of the day, two calls,
+// a restart, and the third is refused as it would have been without the
+// restart.
+func TestGuardFraudFiguresSurviveRestart(t *testing.T) {
+	e := newExample(t, guardTestConfig)
+	e.gateways(nil)
+	if out := e.cli(0, "guard", "rule", "set", "-prefix", "00044", "-calls", "-/3"); !strings.HasPrefix(out, "added rule 6\n") {
+		t.Fatalf("guard rule set: %q", out)
+	}
+	e.start()
+	caller := siptest.NewUA(t, siptest.WithUser("5002"), siptest.WithProxy(e.addr), siptest.WithCredentials("5002", "unisi5002"))
+	ctx := ctxT(t, 30*time.Second)
+	callCode := func(number string) int {
+		t.Helper()
+		call, err := caller.Invite(ctx, "sip:"+number+"@"+e.addr)
+		code := finalCode(t, call, err)
+		if code == 200 {
+			call.Bye(ctx)
+		}
+		return code
+	}
+	for i, number := range []string{"000442079460000", "000442079460001"} {
+		if code := callCode(number); code != 200 {
+			t.Fatalf("call %d: %d, want 200", i+1, code)
+		}
+	}
+	e.stop() // the call records queued are written before it exits
+	e.start()
+	if code := callCode("000442079460002"); code != 403 {
+		t.Errorf("the third call of the day, after the restart: %d, want 403", code)
+	}
+	if !strings.Contains(e.stderr.String(), `level=ERROR msg="guard: fraud critical" user=5002 param=total-calls value=3 threshold=3 rule=6`) {
+		t.Errorf("no critical line after the restart:\n%s", tail(e.stderr.String(), 20))
+	}
+}

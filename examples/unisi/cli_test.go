@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/guard"
+	"github.com/palio-voip/palio/store/sqlite"
 )
 
 // TestTranslate runs `translate` on the seeded UniSI dialplan with
@@ -171,9 +175,17 @@ func TestImport(t *testing.T) {
 	e.cli(2, "import", "dialplan", bad, "-replace", "-upsert")
 }
 
+// TestRouteDryRun: `route` runs the server's stages, the guard's
+// included: a banned source, a locked account and a fraud-blocked one get
+// the refusal their real call gets (guard.CheckBans, guard.CheckFraud).
 func TestRouteDryRun(t *testing.T) {
 	e := newExample(t, "")
 	e.cli(0, "location", "add", "5003", "sip:5003@10.0.0.3:5060")
+	far := time.Now().Add(24 * time.Hour)
+	e.putBans(t,
+		guard.Ban{Kind: guard.BanIP, Subject: "203.0.113.9", Created: time.Now(), Until: far, Reason: "10 auth failures in 1m0s"},
+		guard.Ban{Kind: guard.BanUser, Subject: "5003", Created: time.Now(), Until: far, Reason: "20 auth failures in 10m0s"},
+		guard.Ban{Kind: guard.BanFraud, Subject: "5004", Created: time.Now(), Reason: "total-calls 50 >= 50"})
 	tests := []struct {
 		name string
 		args []string
@@ -189,6 +201,15 @@ func TestRouteDryRun(t *testing.T) {
 		{"from a gateway", []string{"route", "5003", "-from", "x", "-src", "198.51.100.11:5060"}, 0,
 			[]string{"source\ttrusted 198.51.100.11:5060 group 1 (gw-siena-1)", "auth\tnot needed", "inbound call needs pstn", "result\t200"}},
 		{"invalid destination", []string{"route", "999", "-from", "5002"}, 1, []string{"result\t420 Invalid Destination"}},
+		{"banned source", []string{"route", "5003", "-from", "5002", "-src", "203.0.113.9:5060"}, 1,
+			[]string{"guard\trefused: source 203.0.113.9 banned: 10 auth failures in 1m0s", "result\t503 Service Unavailable"}},
+		{"locked account", []string{"route", "5002", "-from", "5003"}, 1,
+			[]string{"guard\trefused: account 5003 locked: 20 auth failures in 10m0s", "result\t403 Account Locked"}},
+		{"fraud-blocked account", []string{"route", "00577232111", "-from", "5004"}, 1,
+			[]string{"auth\tcaller 5004@voip.unisi.it", "fraud\trefused: 5004's outbound calls are blocked", "result\t403 Forbidden: Blocked by Fraud Check"}},
+		// The seed's gateways are placeholders: 503 after the fraud check.
+		{"a fraud rule matched", []string{"route", "000442079460000", "-from", "5002"}, 1,
+			[]string{"fraud\trule 2 (prefix \"000\"): 1 calls today, 1 this minute, 1 at once", "result\t503"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,3 +259,19 @@ func TestConfigStrict(t *testing.T) {
 }
 
 func writeAll(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }
+
+// putBans stores bans as a server's guard stores them.
+func (e *example) putBans(t *testing.T, bans ...guard.Ban) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(e.dir, "unisi.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, b := range bans {
+		if err := db.Guard().PutBan(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

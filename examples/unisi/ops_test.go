@@ -127,10 +127,8 @@ func TestReadyzAndSystemd(t *testing.T) {
 	if len(a.Checks) != 2 {
 		t.Errorf("checks %+v: want sip and store (the media box is off)", a.Checks)
 	}
-	if res, err := http.Get("http://" + e.http + "/healthz"); err != nil || res.StatusCode != 200 {
-		t.Errorf("/healthz: %v %v", res, err)
-	} else {
-		res.Body.Close()
+	if code, body := healthz(t, e.http); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok", code, body)
 	}
 
 	e.cli(0, "gateway", "disable", "gw-arezzo")
@@ -147,7 +145,8 @@ func TestReadyzAndSystemd(t *testing.T) {
 
 // TestReadyzStoreUnreachable runs the server on MariaDB through a TCP
 // proxy and takes the database away: /readyz answers 503 naming the
-// store, the webhook gets database-unreachable; the database back,
+// store (while /healthz, liveness only, stays 200), the webhook gets
+// database-unreachable; the database back,
 // /readyz is 200 again and the webhook gets database-reachable.
 func TestReadyzStoreUnreachable(t *testing.T) {
 	dsn := storetest.MySQLDSN(t)
@@ -175,6 +174,10 @@ func TestReadyzStoreUnreachable(t *testing.T) {
 	if code != http.StatusServiceUnavailable || a.Ready {
 		t.Fatalf("/readyz during the outage: %d %+v, want 503", code, a)
 	}
+	// Liveness does not depend on the store.
+	if code, body := healthz(t, e.http); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz during the outage: %d %q, want 200 ok", code, body)
+	}
 	if c := checkNamed(a, "store"); c.OK || c.Error == "" {
 		t.Errorf("store check during the outage: %+v", c)
 	}
@@ -187,6 +190,18 @@ func TestReadyzStoreUnreachable(t *testing.T) {
 	if code, a := readyz(t, e.http); code != 200 || !a.Ready {
 		t.Errorf("/readyz after the outage: %d %+v", code, a)
 	}
+}
+
+// healthz gets /healthz: its status and body.
+func healthz(t *testing.T, httpAddr string) (int, string) {
+	t.Helper()
+	res, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 // TestHEPFromExample: with [hep] set, the server's SIP traffic reaches a

@@ -16,7 +16,8 @@ import (
 // caller as USER (registrar.AsCaller: its account is read from the store,
 // so blocked accounts and classes count), and the Forwarder is replaced by
 // sip.RunDry's recorder that keeps the request and its targets instead of
-// sending. Each stage writes
+// sending, and the guard's stages check without counting (app.DryRun).
+// Each stage writes
 // its decision into the call's record, as it does on the server, and the
 // dry run prints that record's trace: the explanation cannot drift from
 // what the server does, and this command knows no stage.
@@ -83,6 +84,13 @@ func dryRun(ctx context.Context, a *app, number, from, src string, out io.Writer
 // server runs, with the registrar's dry-run stand-in for authentication
 // (registrar.AsCaller) and sip.RunDry's recorder for the Forwarder. It is
 // the admin API's route dry run (admin.Pipeline) as well as `route`'s.
+//
+// The guard's stages are in their places as on the server, checking
+// only (guard.CheckBans, guard.CheckFraud): a banned source, a locked or
+// fraud-blocked account, a call that would reach a critical fraud
+// threshold are refused as the server would refuse them, and the dry run
+// counts nothing. The guard is the running server's (its fraud figures
+// of the day) or, for the command, one read from the store.
 func (a *app) DryRun(ctx context.Context, number, from, src string) (sip.DryRun, error) {
 	if src == "" {
 		src = defaultRouteSource
@@ -91,5 +99,12 @@ func (a *app) DryRun(ctx context.Context, number, from, src string) (sip.DryRun,
 	if err != nil {
 		return sip.DryRun{}, err
 	}
-	return sip.RunDry(ctx, func(next sip.Handler) sip.Handler { return a.pipeline(a.regr.AsCaller(from), next) }, req)
+	g, done, err := a.dryGuard()
+	if err != nil {
+		return sip.DryRun{}, err
+	}
+	defer done()
+	return sip.RunDry(ctx, func(next sip.Handler) sip.Handler {
+		return g.CheckBans(from)(a.pipeline(sip.Chain(a.regr.AsCaller(from), g.CheckFraud), next))
+	}, req)
 }
