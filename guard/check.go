@@ -89,24 +89,8 @@ func (f *fraudChecker) check(ctx context.Context, call *sip.Call, caller sip.Cal
 		st = *cur
 	}
 	f.mu.Unlock()
-	// What begin does to the figures, on the copy.
-	if day := dayOf(now); st.day != day || st.rule != r.ID {
-		st.reset(day, r.ID)
-	}
-	if number == st.last {
-		st.seq++
-	} else {
-		st.last, st.seq = number, 1
-	}
-	st.total++
-	st.concurrent++
-	values := map[string]int{
-		ParamCallsPerMinute:  st.cpm.add(now.Unix()),
-		ParamTotalCalls:      st.total,
-		ParamConcurrentCalls: st.concurrent,
-		ParamSequentialCalls: st.seq,
-		ParamTotalMinutes:    int(st.seconds / 60),
-	}
+	// What a real call does to the figures, on the copy.
+	values := st.begin(now, r.ID, number)
 	a, raised := pickAlert(r, &st, values, startParams, true)
 	if !raised {
 		call.Trace("fraud", ruleTrace{r.ID, r.Prefix, values[ParamTotalCalls], values[ParamCallsPerMinute], values[ParamConcurrentCalls]})

@@ -125,6 +125,29 @@ type fstats struct {
 	warned, critical uint8
 }
 
+// begin counts a call to number starting at now under rule (a new day or
+// another rule starts the figures afresh) and returns the figures the
+// rule's thresholds are checked against.
+func (s *fstats) begin(now time.Time, rule int, number string) map[string]int {
+	if day := dayOf(now); s.day != day || s.rule != rule {
+		s.reset(day, rule)
+	}
+	if number == s.last {
+		s.seq++
+	} else {
+		s.last, s.seq = number, 1
+	}
+	s.total++
+	s.concurrent++
+	return map[string]int{
+		ParamCallsPerMinute:  s.cpm.add(now.Unix()),
+		ParamTotalCalls:      s.total,
+		ParamConcurrentCalls: s.concurrent,
+		ParamSequentialCalls: s.seq,
+		ParamTotalMinutes:    int(s.seconds / 60),
+	}
+}
+
 func (s *fstats) reset(day, rule int) {
 	s.day, s.rule = day, rule
 	s.interval++
@@ -243,23 +266,7 @@ func (f *fraudChecker) begin(ctx context.Context, call *sip.Call, caller sip.Cal
 		st = &fstats{}
 		f.stats[key] = st
 	}
-	if day := dayOf(now); st.day != day || st.rule != r.ID {
-		st.reset(day, r.ID)
-	}
-	if number == st.last {
-		st.seq++
-	} else {
-		st.last, st.seq = number, 1
-	}
-	st.total++
-	st.concurrent++
-	values := map[string]int{
-		ParamCallsPerMinute:  st.cpm.add(now.Unix()),
-		ParamTotalCalls:      st.total,
-		ParamConcurrentCalls: st.concurrent,
-		ParamSequentialCalls: st.seq,
-		ParamTotalMinutes:    int(st.seconds / 60),
-	}
+	values := st.begin(now, r.ID, number)
 	interval := st.interval
 	a, raised := pickAlert(r, st, values, startParams, true)
 	f.mu.Unlock()
