@@ -43,19 +43,11 @@ func (g *Guard) CheckFraud(next sip.Handler) sip.Handler {
 		return next
 	}
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		call := sip.CallFrom(ctx)
-		if call == nil || !r.IsInvite() {
+		call, caller, number, ok := fraudCall(ctx, r)
+		if !ok {
 			return next.ServeSIP(ctx, w, r)
 		}
-		info := call.Info()
-		if info.Caller.User == "" {
-			return next.ServeSIP(ctx, w, r)
-		}
-		number := info.Dialled
-		if number == "" {
-			number = r.Recipient.User
-		}
-		if err := g.fraud.check(ctx, call, info.Caller, number); err != nil {
+		if err := g.fraud.check(ctx, call, caller, number); err != nil {
 			return err
 		}
 		return next.ServeSIP(ctx, w, r)
@@ -71,14 +63,8 @@ func (f *fraudChecker) check(ctx context.Context, call *sip.Call, caller sip.Cal
 		call.Trace("fraud", sip.Note("refused: "+caller.User+"'s outbound calls are blocked (guard list; guard clear "+caller.User+")"))
 		return sip.Reject(403, "Forbidden: Blocked by Fraud Check")
 	}
-	profile := g.cfg.Fraud.Profile
-	if g.cfg.Fraud.ProfileOf != nil {
-		if p, ok := g.cfg.Fraud.ProfileOf(ctx, caller); ok {
-			profile = p
-		}
-	}
 	now := g.now().In(g.cfg.Fraud.Location)
-	r := f.snap.Load().match(profile, number, int(now.Weekday()), now.Hour()*60+now.Minute())
+	r, profile := f.rule(ctx, f.snap.Load(), caller, number, now)
 	if r == nil {
 		call.Tracef("fraud", "no rule of profile %d for %s", profile, number)
 		return nil

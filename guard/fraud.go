@@ -233,6 +233,19 @@ func pickAlert(r *crule, st *fstats, values map[string]int, params []string, onc
 	return alert{}, false
 }
 
+// rule returns the rule of snap that a call of caller to number at the
+// time at matches, and the caller's profile (FraudConfig.ProfileOf, else
+// Profile).
+func (f *fraudChecker) rule(ctx context.Context, snap *fraudSnap, caller sip.CallerIdentity, number string, at time.Time) (*crule, int) {
+	profile := f.g.cfg.Fraud.Profile
+	if f.g.cfg.Fraud.ProfileOf != nil {
+		if p, ok := f.g.cfg.Fraud.ProfileOf(ctx, caller); ok {
+			profile = p
+		}
+	}
+	return snap.match(profile, number, int(at.Weekday()), at.Hour()*60+at.Minute()), profile
+}
+
 // startParams are the figures checked when a call begins.
 var startParams = []string{ParamCallsPerMinute, ParamTotalCalls, ParamConcurrentCalls, ParamSequentialCalls, ParamTotalMinutes}
 
@@ -247,14 +260,8 @@ func (f *fraudChecker) begin(ctx context.Context, call *sip.Call, caller sip.Cal
 		call.Trace("fraud", sip.Note("refused: "+caller.User+"'s outbound calls are blocked (guard list; guard clear "+caller.User+")"))
 		return nil, sip.Reject(403, "Forbidden: Blocked by Fraud Check")
 	}
-	profile := g.cfg.Fraud.Profile
-	if g.cfg.Fraud.ProfileOf != nil {
-		if p, ok := g.cfg.Fraud.ProfileOf(ctx, caller); ok {
-			profile = p
-		}
-	}
 	now := g.now().In(g.cfg.Fraud.Location)
-	r := f.snap.Load().match(profile, number, int(now.Weekday()), now.Hour()*60+now.Minute())
+	r, profile := f.rule(ctx, f.snap.Load(), caller, number, now)
 	if r == nil {
 		call.Tracef("fraud", "no rule of profile %d for %s", profile, number)
 		return nil, nil

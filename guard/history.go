@@ -70,14 +70,8 @@ func (f *fraudChecker) rebuild(ctx context.Context, h History) (int, error) {
 	}
 	touched := map[statKey]counted{}
 	for _, c := range calls {
-		profile := g.cfg.Fraud.Profile
-		if g.cfg.Fraud.ProfileOf != nil {
-			if p, ok := g.cfg.Fraud.ProfileOf(ctx, sip.CallerIdentity{User: c.Caller, Domain: c.Domain}); ok {
-				profile = p
-			}
-		}
 		at := c.Start.In(g.cfg.Fraud.Location)
-		r := snap.match(profile, c.Number, int(at.Weekday()), at.Hour()*60+at.Minute())
+		r, _ := f.rule(ctx, snap, sip.CallerIdentity{User: c.Caller, Domain: c.Domain}, c.Number, at)
 		if r == nil {
 			continue
 		}

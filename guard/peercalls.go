@@ -86,18 +86,12 @@ func (f *fraudChecker) peerEvent(ev sip.DialogEvent) {
 		return
 	}
 	g := f.g
-	profile := g.cfg.Fraud.Profile
-	if g.cfg.Fraud.ProfileOf != nil {
-		if p, ok := g.cfg.Fraud.ProfileOf(context.Background(), caller); ok {
-			profile = p
-		}
-	}
 	number := info.Dialled
 	if number == "" {
 		number = uriUser(ev.Dialog.RequestURI)
 	}
 	now := g.now().In(g.cfg.Fraud.Location)
-	r := f.snap.Load().match(profile, number, int(now.Weekday()), now.Hour()*60+now.Minute())
+	r, _ := f.rule(context.Background(), f.snap.Load(), caller, number, now)
 	if r == nil {
 		f.remember(k, peerCall{})
 		return

@@ -63,6 +63,27 @@ func (g *Guard) checkBans(ctx context.Context, r *sip.Request, user string, coun
 	return nil
 }
 
+// fraudCall returns what the fraud check needs of r: its call record, the
+// account its caller authenticated as and the number it dialled (as the
+// caller dialled it when a stage recorded it, else the Request-URI's
+// user); ok is false for a request the check lets pass (not an initial
+// INVITE with a call record, or no authenticated caller).
+func fraudCall(ctx context.Context, r *sip.Request) (call *sip.Call, caller sip.CallerIdentity, number string, ok bool) {
+	call = sip.CallFrom(ctx)
+	if call == nil || !r.IsInvite() {
+		return nil, caller, "", false
+	}
+	info := call.Info()
+	if info.Caller.User == "" {
+		return nil, caller, "", false
+	}
+	number = info.Dialled
+	if number == "" {
+		number = r.Recipient.User
+	}
+	return call, info.Caller, number, true
+}
+
 // Wrap is the fraud check of outbound calls, after authentication: an
 // initial INVITE of an authenticated caller (sip.Call's Caller) is counted
 // against the rule its dialled number matches; a blocked caller's call is
@@ -73,19 +94,11 @@ func (g *Guard) Wrap(next sip.Handler) sip.Handler {
 		return next
 	}
 	return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-		call := sip.CallFrom(ctx)
-		if call == nil || !r.IsInvite() {
+		call, caller, number, ok := fraudCall(ctx, r)
+		if !ok {
 			return next.ServeSIP(ctx, w, r)
 		}
-		info := call.Info()
-		if info.Caller.User == "" {
-			return next.ServeSIP(ctx, w, r)
-		}
-		number := info.Dialled
-		if number == "" {
-			number = r.Recipient.User
-		}
-		end, err := g.Begin(ctx, call, info.Caller, number)
+		end, err := g.Begin(ctx, call, caller, number)
 		if end != nil {
 			call.OnEnd(func(d sip.Dialog) { end(d.Duration(d.Ended)) })
 		}
