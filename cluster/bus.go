@@ -233,6 +233,14 @@ func (b *Bus) Subscribe(fn func(sip.DialogEvent), opts ...sip.SubscribeOption) (
 	b.inMu.Lock()
 	defer b.inMu.Unlock()
 	var first []sip.DialogEvent
+	b.eachLive(func(_ string, ev sip.DialogEvent) { first = append(first, ev) })
+	return b.feed.SubscribeAfter(first, fn, opts...)
+}
+
+// eachLive calls fn with every call of the other nodes not yet ended, as
+// an event of its present state and the node holding it. The caller holds
+// inMu.
+func (b *Bus) eachLive(fn func(node string, ev sip.DialogEvent)) {
 	for _, n := range b.nodes {
 		for _, w := range n.dialogs {
 			state, ok := states[w.State]
@@ -240,11 +248,10 @@ func (b *Bus) Subscribe(fn func(sip.DialogEvent), opts ...sip.SubscribeOption) (
 				continue
 			}
 			if ev, ok := w.decode(n.name, stateKind(state)); ok {
-				first = append(first, ev)
+				fn(n.name, ev)
 			}
 		}
 	}
-	return b.feed.SubscribeAfter(first, fn, opts...)
 }
 
 // Subject returns the NATS subject of the cluster's dialog events.

@@ -30,17 +30,9 @@ type RemoteDialog struct {
 func (b *Bus) Dialogs() []RemoteDialog {
 	b.inMu.Lock()
 	var out []RemoteDialog
-	for _, n := range b.nodes {
-		for _, w := range n.dialogs {
-			state, ok := states[w.State]
-			if !ok || state == sip.DialogTerminated {
-				continue
-			}
-			if ev, ok := w.decode(n.name, stateKind(state)); ok {
-				out = append(out, RemoteDialog{Node: n.name, Dialog: ev.Dialog})
-			}
-		}
-	}
+	b.eachLive(func(node string, ev sip.DialogEvent) {
+		out = append(out, RemoteDialog{Node: node, Dialog: ev.Dialog})
+	})
 	b.inMu.Unlock()
 	slices.SortFunc(out, func(a, b RemoteDialog) int {
 		return cmp.Or(a.Dialog.Created.Compare(b.Dialog.Created), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Dialog.CallID, b.Dialog.CallID))
