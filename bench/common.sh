@@ -6,6 +6,30 @@
 # folder NAME-DATE under BENCH_OUT (default /tmp/palio-bench), and builds
 # there what is named: bin (the example) and sink (bench/hepsink).
 
+# The example's configuration for SIPp runs: quiet logs, a large UDP
+# buffer, nothing probed, no media anchored, the media box and provisioning
+# off; and the sections that turn accounting and the guard off.
+bench_common='[log]
+level = "warn"
+[sip]
+udp_buffer = 4194304
+[routing]
+probe_interval = "0s"
+[media]
+policy = "never"
+[mediabox]
+enabled = false
+[provisioning]
+enabled = false'
+bench_accounting_off='[accounting]
+enabled = false'
+bench_guard_off='[guard.flood]
+enabled = false
+[guard.auth]
+enabled = false
+[guard.fraud]
+enabled = false'
+
 bench_init() {
   local name=$1 what
   shift

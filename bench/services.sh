@@ -15,26 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 RATE=${1:-3000} SECS=${2:-15} ROUNDS=${3:-1}
 source "$here/common.sh"
 bench_init services unisi hepsink
-common='[log]
-level = "warn"
-[sip]
-udp_buffer = 4194304
-[routing]
-probe_interval = "0s"
-[media]
-policy = "never"
-[mediabox]
-enabled = false
-[provisioning]
-enabled = false'
-acct_off='[accounting]
-enabled = false'
-guard_off='[guard.flood]
-enabled = false
-[guard.auth]
-enabled = false
-[guard.fraud]
-enabled = false'
+common=$bench_common acct_off=$bench_accounting_off guard_off=$bench_guard_off
 hep_on='[hep]
 collector = "127.0.0.1:9060"
 capture_id = 1'

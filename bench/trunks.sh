@@ -21,26 +21,7 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/9}
 NUMBER=${NUMBER:-0247123456}
 source "$here/common.sh"
 bench_init trunks unisi
-common='[log]
-level = "warn"
-[sip]
-udp_buffer = 4194304
-[routing]
-probe_interval = "0s"
-[media]
-policy = "never"
-[mediabox]
-enabled = false
-[provisioning]
-enabled = false
-[accounting]
-enabled = false
-[guard.flood]
-enabled = false
-[guard.auth]
-enabled = false
-[guard.fraud]
-enabled = false'
+common=$(printf '%s\n%s\n%s' "$bench_common" "$bench_accounting_off" "$bench_guard_off")
 printf '%s\n' "$common" > "$BENCH_OUT/local.toml"
 printf '%s\n[cluster]\nnode = "bench"\nname = "bench%s"\nredis = "%s"\n' "$common" "$$" "$REDIS_URL" > "$BENCH_OUT/redis.toml"
 
