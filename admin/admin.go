@@ -140,6 +140,10 @@ type Config struct {
 	// provisioned phones.
 	Locations Locations
 	Devices   Devices
+	// AccountInfo keeps the accounts' owners and notes (a MemStore, or
+	// sqlstore's AdminStore: the same store as the logins). Without it
+	// the accounts show none, and a write giving one is 501.
+	AccountInfo AccountInfoStore
 	// Logins are the page's local logins. Without them (and without
 	// WithoutLogin) New fails: the API is never open.
 	Logins LoginStore

@@ -183,13 +183,55 @@ func (h *Handler) accountName(s string) (user, domain string, err error) {
 	return user, domain, nil
 }
 
-// Account is an account as the API shows it: never its HA1.
+// Account is an account as the API shows it: never its HA1. Owner and
+// Note are its AccountInfo (Config.AccountInfo).
 type Account struct {
 	Username string   `json:"username"`
 	Domain   string   `json:"domain"`
 	Blocked  bool     `json:"blocked"`
 	Classes  []string `json:"classes"`
 	Inbound  []string `json:"inbound"`
+	Owner    string   `json:"owner,omitempty"`
+	Note     string   `json:"note,omitempty"`
+}
+
+// withInfo is a with its owner and note, when the handler has a store of them.
+func (h *Handler) withInfo(ctx context.Context, a Account) (Account, error) {
+	if h.cfg.AccountInfo == nil {
+		return a, nil
+	}
+	i, err := h.cfg.AccountInfo.AccountInfo(ctx, a.Username, a.Domain)
+	if err != nil {
+		return a, err
+	}
+	a.Owner, a.Note = i.Owner, i.Note
+	return a, nil
+}
+
+// checkInfo checks the owner and note a request gives (nil: not given)
+// over cur, and returns the info to store and the audit's words for what
+// changed; without Config.AccountInfo, giving either is 501.
+func (h *Handler) checkInfo(cur AccountInfo, owner, note *string) (AccountInfo, []string, error) {
+	if owner == nil && note == nil {
+		return cur, nil, nil
+	}
+	if h.cfg.AccountInfo == nil {
+		return cur, nil, errNotConfigured
+	}
+	next := cur
+	var changed []string
+	if owner != nil {
+		next.Owner = *owner
+		changed = append(changed, fmt.Sprintf("owner=%q", next.Owner))
+	}
+	if note != nil {
+		next.Note = *note
+		changed = append(changed, fmt.Sprintf("note=%q", next.Note))
+	}
+	if err := next.Validate(); err != nil {
+		return cur, nil, err
+	}
+	return next, changed, nil
 }
 
 func accountOf(s registrar.Subscriber) Account {
@@ -281,7 +323,11 @@ func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, accountOf(sub))
+	a, err := h.withInfo(r.Context(), accountOf(sub))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a)
 	return nil
 }
 
@@ -292,6 +338,9 @@ type accountRequest struct {
 	Password *string   `json:"password"`
 	Classes  *[]string `json:"classes"`
 	Inbound  *[]string `json:"inbound"`
+	// Owner and Note are the account's AccountInfo (administrators only).
+	Owner *string `json:"owner"`
+	Note  *string `json:"note"`
 }
 
 func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
@@ -323,6 +372,15 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := h.CheckAccount(sub); err != nil {
 		return err
 	}
+	info, infoChanged, err := h.checkInfo(AccountInfo{Username: sub.Username, Domain: sub.Domain}, req.Owner, req.Note)
+	if err != nil {
+		return err
+	}
+	if h.cfg.AccountInfo != nil {
+		if err := info.Validate(); err != nil { // the account's names as the info's store keys them
+			return err
+		}
+	}
 	if cur, err := st.Subscriber(r.Context(), sub.Username, sub.Domain); err == nil && strings.EqualFold(cur.Domain, sub.Domain) {
 		return fmt.Errorf("admin: account %s@%s: %w", sub.Username, sub.Domain, errConflict)
 	} else if err != nil && !errors.Is(err, registrar.ErrNotFound) {
@@ -331,8 +389,22 @@ func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := st.AddSubscriber(r.Context(), sub); err != nil {
 		return err
 	}
-	h.audit(r, "account.create", sub.Username+"@"+sub.Domain, "classes="+strings.Join(sub.Classes, ",")+" inbound="+strings.Join(sub.InboundClasses, ","))
-	writeJSON(w, http.StatusCreated, accountOf(sub))
+	detail := "classes=" + strings.Join(sub.Classes, ",") + " inbound=" + strings.Join(sub.InboundClasses, ",")
+	if h.cfg.AccountInfo != nil {
+		// Stored whole (an empty one deletes the row): what a deleted
+		// namesake left in a store that does not cascade is not lent to
+		// the new account.
+		if err := h.cfg.AccountInfo.PutAccountInfo(r.Context(), info); err != nil {
+			return err
+		}
+	}
+	if infoChanged != nil {
+		detail += " " + strings.Join(infoChanged, " ")
+	}
+	h.audit(r, "account.create", sub.Username+"@"+sub.Domain, detail)
+	a := accountOf(sub)
+	a.Owner, a.Note = info.Owner, info.Note
+	writeJSON(w, http.StatusCreated, a)
 	return nil
 }
 
@@ -370,17 +442,41 @@ func (h *Handler) editAccount(w http.ResponseWriter, r *http.Request) error {
 		next.InboundClasses = *req.Inbound
 		changed = append(changed, "inbound="+strings.Join(next.InboundClasses, ","))
 	}
-	if len(changed) == 0 {
-		return fieldErr("body", errors.New("nothing to change: give password, classes or inbound"))
+	if len(changed) == 0 && req.Owner == nil && req.Note == nil {
+		return fieldErr("body", errors.New("nothing to change: give password, classes, inbound, owner or note"))
 	}
 	if err := h.CheckAccount(next); err != nil {
 		return err
 	}
-	if err := st.UpdateSubscriber(r.Context(), next); err != nil {
+	info := AccountInfo{Username: cur.Username, Domain: cur.Domain}
+	if req.Owner != nil || req.Note != nil {
+		if h.cfg.AccountInfo == nil {
+			return errNotConfigured
+		}
+		if info, err = h.cfg.AccountInfo.AccountInfo(r.Context(), cur.Username, cur.Domain); err != nil {
+			return err
+		}
+	}
+	info, infoChanged, err := h.checkInfo(info, req.Owner, req.Note)
+	if err != nil {
 		return err
 	}
-	h.audit(r, "account.edit", cur.Username+"@"+cur.Domain, strings.Join(changed, " "))
-	writeJSON(w, http.StatusOK, accountOf(next))
+	if len(changed) > 0 {
+		if err := st.UpdateSubscriber(r.Context(), next); err != nil {
+			return err
+		}
+	}
+	if infoChanged != nil {
+		if err := h.cfg.AccountInfo.PutAccountInfo(r.Context(), info); err != nil {
+			return err
+		}
+	}
+	h.audit(r, "account.edit", cur.Username+"@"+cur.Domain, strings.Join(append(changed, infoChanged...), " "))
+	a, err := h.withInfo(r.Context(), accountOf(next))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a)
 	return nil
 }
 
@@ -391,6 +487,13 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := h.cfg.Accounts.DeleteSubscriber(r.Context(), cur.Username, cur.Domain); err != nil {
 		return err
+	}
+	if h.cfg.AccountInfo != nil {
+		// Its owner and note go with it (sqlstore's DeleteSubscriber
+		// deletes them already; a memory store does not).
+		if err := h.cfg.AccountInfo.DeleteAccountInfo(r.Context(), cur.Username, cur.Domain); err != nil {
+			h.log.Warn("admin: the deleted account's owner and note are left", "account", cur.Username+"@"+cur.Domain, "error", err)
+		}
 	}
 	h.audit(r, "account.delete", cur.Username+"@"+cur.Domain, "")
 	w.WriteHeader(http.StatusNoContent)

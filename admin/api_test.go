@@ -32,6 +32,11 @@ func TestValidation(t *testing.T) {
 		{"unknown field", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "colour": "red"}, "colour", "unknown field"},
 		{"wrong type", "POST", "/admin/api/accounts", map[string]any{"username": 5200, "password": "x"}, "username", "wrong type"},
 		{"empty edit", "PATCH", "/admin/api/accounts/5002", map[string]any{}, "body", "nothing to change"},
+		{"owner too long", "PATCH", "/admin/api/accounts/5002", map[string]any{"owner": strings.Repeat("è", MaxOwnerLen+1)}, "owner", "longer than 128"},
+		{"owner control", "PATCH", "/admin/api/accounts/5002", map[string]any{"owner": "Mario\x1bRossi"}, "owner", "control characters"},
+		{"note too long", "PATCH", "/admin/api/accounts/5002", map[string]any{"classes": []string{"local"}, "note": strings.Repeat("n", MaxNoteLen+1)}, "note", "longer than 255"},
+		{"note newline", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "note": "a\nb"}, "note", "control characters"},
+		{"owner type", "POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "x", "owner": 7}, "owner", "wrong type"},
 		{"rename", "PATCH", "/admin/api/accounts/5002", map[string]any{"username": "5009"}, "username", "cannot be changed"},
 		{"empty password", "POST", "/admin/api/accounts/5002/password", map[string]any{"password": ""}, "password", "required"},
 		{"forward to self", "PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-always": "5002"}, "forward-always", ""},
@@ -106,7 +111,7 @@ func TestWrites(t *testing.T) {
 		body         any
 		want         int
 	}{
-		{"POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "s3cret!", "classes": []string{"local", "mobile"}}, 201},
+		{"POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "s3cret!", "classes": []string{"local", "mobile"}, "owner": "Anna Bianchi"}, 201},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5200", "password": "again"}, 409},
 		{"POST", "/admin/api/accounts/5200/block", nil, 200},
 		{"POST", "/admin/api/accounts/5200/password", map[string]any{"password": "n3w"}, 200},
@@ -118,6 +123,8 @@ func TestWrites(t *testing.T) {
 		{"POST", "/admin/api/calls/call-1/hangup", nil, 404},
 		{"DELETE", "/admin/api/bans/ip/203.0.113.9", nil, 204},
 		{"PUT", "/admin/api/notice", map[string]any{"text": "maintenance"}, 200},
+		{"PATCH", "/admin/api/accounts/5003", map[string]any{"owner": "Luca Neri", "note": "aula magna"}, 200},
+		{"PATCH", "/admin/api/accounts/5002", map[string]any{"note": ""}, 200},
 		{"DELETE", "/admin/api/accounts/5003", nil, 204},
 	}
 	for _, s := range steps {
@@ -135,6 +142,15 @@ func TestWrites(t *testing.T) {
 	}
 	if _, err := f.accounts.Subscriber(ctx, "5003", testDomain); err == nil {
 		t.Error("5003 not deleted")
+	}
+	if i, _ := f.store.AccountInfo(ctx, "5003", testDomain); !i.IsZero() {
+		t.Errorf("5003 deleted: its owner and note are kept: %+v", i)
+	}
+	if got := decode[Account](t, do2(t, f.h, "GET", "/admin/api/accounts/5200", 200)); got.Owner != "Anna Bianchi" || got.Note != "" {
+		t.Errorf("5200, created with an owner: got %+v", got)
+	}
+	if got := decode[Account](t, do2(t, f.h, "GET", "/admin/api/accounts/5002", 200)); got.Owner != "Mario Rossi" || got.Note != "" {
+		t.Errorf("5002 after its note was emptied: got %+v, want the owner kept and no note", got)
 	}
 	settings, _ := f.features.Settings(ctx)
 	if len(settings) != 1 || settings[0].ForwardBusy != "5003" || !settings[0].DND {
@@ -159,8 +175,11 @@ func TestWrites(t *testing.T) {
 			t.Errorf("audit entry %+v holds a password", a)
 		}
 		actions = append(actions, a.Action+" "+a.Target)
+		if a.Action == "account.edit" && a.Target == "5003@voip.unisi.it" && a.Detail != `owner="Luca Neri" note="aula magna"` {
+			t.Errorf("audit entry %+v: want the owner and note given", a)
+		}
 	}
-	wantActions := []string{"account.delete 5003@voip.unisi.it", "notice.set notice", "ban.delete ip 203.0.113.9", "call.hangup call-1",
+	wantActions := []string{"account.delete 5003@voip.unisi.it", "account.edit 5002@voip.unisi.it", "account.edit 5003@voip.unisi.it", "notice.set notice", "ban.delete ip 203.0.113.9", "call.hangup call-1",
 		"gateway.disable gw-siena-1", "alias.delete 5500@voip.unisi.it", "alias.create 5501@voip.unisi.it", "features.set 5002@voip.unisi.it",
 		"account.password 5200@voip.unisi.it", "account.block 5200@voip.unisi.it", "account.create 5200@voip.unisi.it"}
 	if strings.Join(actions, "\n") != strings.Join(wantActions, "\n") {

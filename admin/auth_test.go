@@ -201,7 +201,9 @@ func TestUserScope(t *testing.T) {
 	if s.Scope != ScopeUser || s.Account != "5002" {
 		t.Fatalf("session %+v", s)
 	}
-	c.want("GET", "/admin/api/accounts/5002", nil, 200)
+	if a := decode[Account](t, c.want("GET", "/admin/api/accounts/5002", nil, 200)); a.Owner != "Mario Rossi" || a.Note != "studio 12" {
+		t.Errorf("5002 reading their account: got %+v, want its owner and note", a)
+	}
 	c.want("GET", "/admin/api/accounts/5002@"+testDomain, nil, 200)
 	c.want("GET", "/admin/api/accounts/5002/features", nil, 200)
 	c.want("PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-always": "5003"}, 200)
@@ -244,6 +246,10 @@ func TestUserScope(t *testing.T) {
 		{"GET", "/admin/api/accounts", nil},
 		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x"}},
 		{"PATCH", "/admin/api/accounts/5002", map[string]any{"classes": []string{"international"}}},
+		{"PATCH", "/admin/api/accounts/5002", map[string]any{"owner": "Someone Else"}},
+		{"PATCH", "/admin/api/accounts/5002@" + testDomain, map[string]any{"note": "mine now"}},
+		{"PATCH", "/admin/api/accounts/5003", map[string]any{"owner": "Mario Rossi"}},
+		{"POST", "/admin/api/accounts", map[string]any{"username": "5300", "password": "x12345678", "owner": "Mario Rossi"}},
 		{"POST", "/admin/api/accounts/5002/unblock", nil},
 		{"DELETE", "/admin/api/accounts/5003", nil},
 		{"GET", "/admin/api/cdrs?user=5003", nil},
@@ -297,6 +303,12 @@ func TestUserScope(t *testing.T) {
 	}
 	if l, _ := f.store.Login(ctx, "5002"); l.Scope != ScopeUser {
 		t.Error("5002 made itself an administrator")
+	}
+	if i, _ := f.store.AccountInfo(ctx, "5002", testDomain); i.Owner != "Mario Rossi" || i.Note != "studio 12" {
+		t.Errorf("5002 changed their owner or note: %+v", i)
+	}
+	if i, _ := f.store.AccountInfo(ctx, "5003", testDomain); !i.IsZero() {
+		t.Errorf("5002 gave 5003 an owner: %+v", i)
 	}
 }
 
@@ -465,6 +477,11 @@ func TestRoutesGuarded(t *testing.T) {
 	})
 	if a, _ := f.store.Audit(context.Background(), AuditFilter{}); len(a) != 0 {
 		t.Errorf("refused requests wrote to the audit log: %+v", a)
+	}
+	// goodBodies' account edit gives an owner and a note: refused, they
+	// are not stored.
+	if i, _ := f.store.AccountInfo(context.Background(), "5002", testDomain); i.Owner != "Mario Rossi" || i.Note != "studio 12" {
+		t.Errorf("refused requests changed 5002's owner or note: %+v", i)
 	}
 }
 

@@ -265,9 +265,12 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 		Classes: permission.ClassConfig{Required: permission.UniSIClasses, InboundTypes: []string{"voip"},
 			SourceClasses: map[int]string{1: "pstn", 2: "toip", 3: "local", 4: "local"}},
 		Accounts: f.accounts, Aliases: f.aliases, Features: f.features, Calls: f.calls, Trunks: f.trunks, CDRs: f.cdrs, Bans: f.bans,
-		Logins: f.store, Locations: f.location, Devices: f.devices, Alerts: f.alerts, Departments: f.cdrs,
+		Logins: f.store, AccountInfo: f.store, Locations: f.location, Devices: f.devices, Alerts: f.alerts, Departments: f.cdrs,
 	}
 	if err := f.cdrs.SetDepartment(ctx, accounting.Department{User: "5002", Domain: testDomain, Department: "Economia"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutAccountInfo(ctx, AccountInfo{Username: "5002", Domain: testDomain, Owner: "Mario Rossi", Note: "studio 12"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range []Login{

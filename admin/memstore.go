@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -15,14 +16,18 @@ type MemStore struct {
 	notice Notice
 	audit  []AuditEntry
 	logins map[string]Login
+	infos  map[[2]string]AccountInfo // by username and lower-case domain
 }
 
 // NewMemStore returns an empty MemStore.
-func NewMemStore() *MemStore { return &MemStore{logins: map[string]Login{}} }
+func NewMemStore() *MemStore {
+	return &MemStore{logins: map[string]Login{}, infos: map[[2]string]AccountInfo{}}
+}
 
 var (
-	_ Store      = (*MemStore)(nil)
-	_ LoginStore = (*MemStore)(nil)
+	_ Store            = (*MemStore)(nil)
+	_ LoginStore       = (*MemStore)(nil)
+	_ AccountInfoStore = (*MemStore)(nil)
 )
 
 // Notice returns the notice.
@@ -107,4 +112,48 @@ func (s *MemStore) Logins(ctx context.Context) ([]Login, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.SortedFunc(maps.Values(s.logins), func(a, b Login) int { return strings.Compare(a.Name, b.Name) }), nil
+}
+
+func infoKey(username, domain string) [2]string { return [2]string{username, strings.ToLower(domain)} }
+
+// AccountInfo returns the info of username@domain; a zero one when none.
+func (s *MemStore) AccountInfo(ctx context.Context, username, domain string) (AccountInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := s.infos[infoKey(username, domain)]; ok {
+		return i, nil
+	}
+	return AccountInfo{Username: username, Domain: domain}, nil
+}
+
+// AccountInfos returns every account's info, by username and domain.
+func (s *MemStore) AccountInfos(ctx context.Context) ([]AccountInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.SortedFunc(maps.Values(s.infos), func(a, b AccountInfo) int {
+		return cmp.Or(strings.Compare(a.Username, b.Username), strings.Compare(strings.ToLower(a.Domain), strings.ToLower(b.Domain)))
+	}), nil
+}
+
+// PutAccountInfo stores i; one without owner and note removes it.
+func (s *MemStore) PutAccountInfo(ctx context.Context, i AccountInfo) error {
+	if err := i.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i.IsZero() {
+		delete(s.infos, infoKey(i.Username, i.Domain))
+		return nil
+	}
+	s.infos[infoKey(i.Username, i.Domain)] = i
+	return nil
+}
+
+// DeleteAccountInfo removes the info of username@domain.
+func (s *MemStore) DeleteAccountInfo(ctx context.Context, username, domain string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.infos, infoKey(username, domain))
+	return nil
 }

@@ -10,4 +10,5 @@ import (
 func TestMemStore(t *testing.T) {
 	admintest.TestStore(t, func(t *testing.T) admin.Store { return admin.NewMemStore() })
 	admintest.TestLoginStore(t, func(t *testing.T) admin.LoginStore { return admin.NewMemStore() })
+	admintest.TestAccountInfoStore(t, func(t *testing.T) admin.AccountInfoStore { return admin.NewMemStore() })
 }

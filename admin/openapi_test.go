@@ -127,8 +127,8 @@ var pathValues = strings.NewReplacer("/devices/{mac}", "/devices/000413aabbcc", 
 
 // goodBodies are valid bodies of the writes, by route.
 var goodBodies = map[string]any{
-	"POST /admin/api/accounts":                     map[string]any{"username": "5200", "password": "s3cret!", "classes": []string{"local", "national"}},
-	"PATCH /admin/api/accounts/{account}":          map[string]any{"classes": []string{"local"}},
+	"POST /admin/api/accounts":                     map[string]any{"username": "5200", "password": "s3cret!", "classes": []string{"local", "national"}, "owner": "Anna Bianchi", "note": "Rettorato"},
+	"PATCH /admin/api/accounts/{account}":          map[string]any{"classes": []string{"local"}, "owner": "Giulia Verdi", "note": ""},
 	"POST /admin/api/accounts/{account}/password":  map[string]any{"password": "n3w"},
 	"PATCH /admin/api/accounts/{account}/features": map[string]any{"forward-busy": "5003"},
 	"POST /admin/api/aliases":                      map[string]any{"alias": "5501", "target": "FAX_5501"},

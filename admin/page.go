@@ -204,9 +204,9 @@ type errRedirect string
 func (e errRedirect) Error() string { return "redirect to " + string(e) }
 
 // AccountSummary is a line of the accounts overview (GET /accounts and
-// the accounts page): the account, its department (Config.Departments),
-// the names it is found by, and its latest registration (the contact and
-// when it was last updated).
+// the accounts page): the account (with its owner and note), its
+// department (Config.Departments), the names it is found by, and its
+// latest registration (the contact and when it was last updated).
 type AccountSummary struct {
 	Account
 	Department string `json:"department,omitempty"`
@@ -227,8 +227,8 @@ func (h *Handler) accountsPage(r *http.Request) (string, string, any, error) {
 }
 
 // accountSummaries returns the accounts whose number, department or a
-// name (one of its phones' in provisioning, or a login's that owns it)
-// contains q (any case; every account when q is empty).
+// name (its owner's, one of its phones' in provisioning, or a login's
+// that owns it) contains q (any case; every account when q is empty).
 func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSummary, error) {
 	st, err := h.accounts()
 	if err != nil {
@@ -258,6 +258,16 @@ func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSumm
 			}
 		}
 	}
+	infos := map[string]AccountInfo{} // by user@domain, lower case
+	if h.cfg.AccountInfo != nil {
+		list, err := h.cfg.AccountInfo.AccountInfos(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range list {
+			infos[strings.ToLower(i.Username+"@"+i.Domain)] = i
+		}
+	}
 	var devices []provisioning.Device
 	if h.cfg.Devices != nil {
 		devices, _ = h.cfg.Devices.Devices(ctx)
@@ -268,6 +278,7 @@ func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSumm
 	for _, s := range list {
 		aor := strings.ToLower(s.Username + "@" + s.Domain)
 		row := AccountSummary{Account: accountOf(s), Department: depts[aor], Names: slices.Clone(names[aor])}
+		row.Owner, row.Note = infos[aor].Owner, infos[aor].Note
 		for _, d := range devices {
 			if d.Name != "" && ownsDevice(d, s) {
 				row.Names = append(row.Names, d.Name)
@@ -287,7 +298,7 @@ func (h *Handler) accountSummaries(ctx context.Context, q string) ([]AccountSumm
 				}
 			}
 		}
-		hay := strings.ToLower(strings.Join(append([]string{s.Username, row.Department}, row.Names...), "\x00"))
+		hay := strings.ToLower(strings.Join(append([]string{s.Username, row.Department, row.Owner}, row.Names...), "\x00"))
 		if q == "" || strings.Contains(hay, q) {
 			out = append(out, row)
 		}
@@ -345,7 +356,9 @@ func newest(bs []registrar.Binding, now time.Time) (registrar.Binding, bool) {
 
 // accountData is the account page's.
 type accountData struct {
-	Account   Account
+	Account Account
+	// HasInfo is true when the owner and note can be set.
+	HasInfo   bool
 	Features  map[string]string
 	Contacts  []Contact
 	Devices   []Device
@@ -367,8 +380,12 @@ func (h *Handler) accountPage(r *http.Request) (string, string, any, error) {
 	if err != nil {
 		return "", "", nil, err
 	}
-	d := accountData{Account: accountOf(sub), Features: featureMap(featuresOrEmpty(h, r, sub))}
 	ctx := r.Context()
+	a, err := h.withInfo(ctx, accountOf(sub))
+	if err != nil {
+		return "", "", nil, err
+	}
+	d := accountData{Account: a, Features: featureMap(featuresOrEmpty(h, r, sub)), HasInfo: h.cfg.AccountInfo != nil}
 	if h.cfg.Locations != nil {
 		for _, aor := range []string{sub.Username, sub.Username + "@" + sub.Domain} {
 			bs, err := h.cfg.Locations.Lookup(ctx, aor)

@@ -198,8 +198,8 @@ func TestEvents(t *testing.T) {
 }
 
 // TestPageForms: the forms and tables the pages offer for each scope. An
-// administrator gets, on an account's page, the classes form (with the
-// account's classes) and the delete form, not the own-password form (on
+// administrator gets, on an account's page, the owner and note form, the
+// classes form (with the account's classes) and the delete form, not the own-password form (on
 // the logins page); a user gets the own-password form on their page and
 // neither of the others. The live page lists the carriers with their
 // switch; the bans page has the flood kind.
@@ -220,10 +220,14 @@ func TestPageForms(t *testing.T) {
 			`<input id="edit-inbound" name="inbound" data-list value="">`,
 			`<form class="card" id="account-delete" aria-labelledby="delete-h" data-api="/admin/api/accounts/5002@voip.unisi.it" data-method="DELETE" data-then="/admin/accounts">`,
 			`<input type="checkbox" id="delete-sure" required>`,
+			`<form class="card" id="info-edit" aria-labelledby="info-h" data-api="/admin/api/accounts/5002@voip.unisi.it" data-method="PATCH" data-then="reload">`,
+			`<input id="edit-owner" name="owner" maxlength="128" autocomplete="off" value="Mario Rossi">`,
+			`<input id="edit-note" name="note" maxlength="255" autocomplete="off" value="studio 12">`,
 		}, []string{`id="own-password"`}},
 		{boss, "/admin/logins", []string{`<form class="card" id="own-password" aria-labelledby="own-pw-h" data-api="/admin/api/session/password" data-method="POST">`}, nil},
-		{user, "/admin/accounts/5002", []string{`id="own-password"`, `<input id="own-old" name="old" type="password"`, `<input id="own-new" name="new" type="password"`},
-			[]string{`id="classes-edit"`, `id="account-delete"`}},
+		{user, "/admin/accounts/5002", []string{`id="own-password"`, `<input id="own-old" name="old" type="password"`, `<input id="own-new" name="new" type="password"`,
+			`<dd id="account-owner">Mario Rossi</dd>`, `<dd id="account-note">studio 12</dd>`},
+			[]string{`id="classes-edit"`, `id="account-delete"`, `id="info-edit"`}},
 		{boss, "/admin/", []string{`<tr data-carrier="pstn"><td>pstn</td><td>gw-siena-1</td><td>active</td><td>1 / 30</td>`,
 			`data-api="/admin/api/carriers/pstn/disable" data-method="POST" aria-label="Disable carrier pstn"`}, nil},
 		{boss, "/admin/bans", []string{`<option value="flood">flood</option>`}, nil},
@@ -250,9 +254,9 @@ func TestPageForms(t *testing.T) {
 }
 
 // TestAccountsOverview: the accounts page and GET /accounts show each
-// account's department, latest registration and names, and their search
-// finds an account by number, department, its phone's name or a login's
-// name.
+// account's owner, note, department, latest registration and names, and
+// their search finds an account by number, department, its owner's name,
+// its phone's name or a login's name.
 func TestAccountsOverview(t *testing.T) {
 	f, ts := newServer(t)
 	ctx := context.Background()
@@ -262,12 +266,13 @@ func TestAccountsOverview(t *testing.T) {
 	boss := newClient(t, ts)
 	boss.login("admin", adminPassword)
 	b := string(boss.want("GET", "/admin/accounts", nil, 200))
-	if !strings.Contains(b, `<td>voip.unisi.it</td><td>Economia</td><td>5002, Mario&#39;s desk</td><td>local, national</td><td>active</td><td class="mono">sip:5002@192.0.2.10:5060</td><td>2026-12-05 10:00</td>`) {
+	if !strings.Contains(b, `<td>voip.unisi.it</td><td>Mario Rossi</td><td>Economia</td><td>studio 12</td><td>5002, Mario&#39;s desk</td><td>local, national</td><td>active</td><td class="mono">sip:5002@192.0.2.10:5060</td><td>2026-12-05 10:00</td>`) {
 		t.Errorf("5002's row:\n%s", b)
 	}
 	all := decode[[]AccountSummary](t, boss.want("GET", "/admin/api/accounts", nil, 200))
 	if len(all) != 2 || all[0].Username != "5002" || all[0].Department != "Economia" || strings.Join(all[0].Names, ",") != "5002,Mario's desk" ||
-		all[0].Contact != "sip:5002@192.0.2.10:5060" || !all[0].Updated.Equal(testNow) || all[1].Department != "" || all[1].Contact != "" {
+		all[0].Contact != "sip:5002@192.0.2.10:5060" || !all[0].Updated.Equal(testNow) || all[1].Department != "" || all[1].Contact != "" ||
+		all[0].Owner != "Mario Rossi" || all[0].Note != "studio 12" || all[1].Owner != "" {
 		t.Errorf("GET /admin/api/accounts: %+v", all)
 	}
 	for _, tc := range []struct {
@@ -278,6 +283,8 @@ func TestAccountsOverview(t *testing.T) {
 		{"econ", []string{"5002"}, []string{"5003"}},
 		{"mario", []string{"5002"}, []string{"5003"}},
 		{"MROSSI", []string{"5003"}, []string{"5002"}},
+		{"mario%20rossi", []string{"5002"}, []string{"5003"}}, // the owner's name
+		{"STUDIO", nil, []string{"5002", "5003"}},             // a note is not searched
 		{"nobody", nil, []string{"5002", "5003"}},
 	} {
 		// The API finds the same.

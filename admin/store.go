@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/palio-voip/palio/sip"
 )
 
 // ErrNotFound is returned by a Store for a login it does not have.
@@ -121,4 +125,71 @@ type LoginStore interface {
 	DeleteLogin(ctx context.Context, name string) error
 	// Logins returns every login, by name.
 	Logins(ctx context.Context) ([]Login, error)
+}
+
+// Bounds of an account's AccountInfo, in characters (the columns of
+// palio_account_info).
+const (
+	MaxOwnerLen = 128
+	MaxNoteLen  = 255
+)
+
+// AccountInfo is what the page shows of an account beside its SIP data
+// (UniSI's front end had both): the person who owns it ("Mario Rossi")
+// and a free-text note ("phone in room 12, ask the porter"). Username and
+// Domain name the account as the subscriber table does. It is the
+// admin's own data: the router never reads it.
+type AccountInfo struct {
+	Username string `json:"username"`
+	Domain   string `json:"domain"`
+	Owner    string `json:"owner"`
+	Note     string `json:"note"`
+}
+
+// IsZero reports an info with neither owner nor note (a store keeps no
+// row for it).
+func (i AccountInfo) IsZero() bool { return i.Owner == "" && i.Note == "" }
+
+// Validate reports an info that cannot be stored, as a *sip.FieldError
+// naming the field: "username" (not a SIP user part), "domain" (empty,
+// longer than 64 bytes or with spaces), "owner" (longer than MaxOwnerLen
+// characters) or "note" (longer than MaxNoteLen); an owner or note that is
+// not UTF-8 or has control characters (a newline too: both show in a
+// table's cell) is refused with its field.
+func (i AccountInfo) Validate() error {
+	if err := sip.CheckUserPart(i.Username); err != nil {
+		return &sip.FieldError{Field: "username", Err: fmt.Errorf("admin: account info: %w", err)}
+	}
+	if i.Domain == "" || len(i.Domain) > 64 || strings.ContainsFunc(i.Domain, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return &sip.FieldError{Field: "domain", Err: fmt.Errorf("admin: account info: domain %q: want 1 to 64 characters without spaces", i.Domain)}
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"owner", i.Owner, MaxOwnerLen}, {"note", i.Note, MaxNoteLen}} {
+		if n := utf8.RuneCountInString(f.v); n > f.max {
+			return &sip.FieldError{Field: f.name, Err: fmt.Errorf("admin: %s: %d characters, longer than %d", f.name, n, f.max)}
+		}
+		if !utf8.ValidString(f.v) || strings.ContainsFunc(f.v, unicode.IsControl) {
+			return &sip.FieldError{Field: f.name, Err: fmt.Errorf("admin: %s %q: control characters or invalid UTF-8", f.name, f.v)}
+		}
+	}
+	return nil
+}
+
+// AccountInfoStore keeps the accounts' AccountInfo (owner and note).
+// Usernames compare exactly, domains without case. Implementations must
+// be safe for concurrent use.
+type AccountInfoStore interface {
+	// AccountInfo returns the info of username@domain: a zero Owner and
+	// Note when it has none (never ErrNotFound).
+	AccountInfo(ctx context.Context, username, domain string) (AccountInfo, error)
+	// AccountInfos returns every account's info, by username and domain.
+	AccountInfos(ctx context.Context) ([]AccountInfo, error)
+	// PutAccountInfo stores i (Validate first), replacing the account's;
+	// an info without owner and note removes it.
+	PutAccountInfo(ctx context.Context, i AccountInfo) error
+	// DeleteAccountInfo removes the info of username@domain (when the
+	// account is deleted); none there is not an error.
+	DeleteAccountInfo(ctx context.Context, username, domain string) error
 }

@@ -1,5 +1,5 @@
-// Package admintest is the conformance suite every admin.Store and
-// admin.LoginStore passes.
+// Package admintest is the conformance suite every admin.Store,
+// admin.LoginStore and admin.AccountInfoStore passes.
 package admintest
 
 import (
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/palio-voip/palio/admin"
+	"github.com/palio-voip/palio/sip"
 )
 
 // TestStore checks a Store: the notice empty at first, replaced, kept to
@@ -138,6 +139,98 @@ func TestLoginStore(t *testing.T, newStore func(t *testing.T) admin.LoginStore) 
 			if err := s.PutLogin(ctx, l); err == nil {
 				t.Errorf("%+v stored", l)
 			}
+		}
+	})
+}
+
+// TestAccountInfoStore checks an AccountInfoStore: an account without
+// info reads as a zero owner and note; an info is stored (non-ASCII text
+// and the longest owner and note kept whole), replaced, found with the
+// domain in another case, listed by username, removed by an empty info
+// and by DeleteAccountInfo (twice: no error); an invalid info is refused
+// with its field and changes nothing.
+func TestAccountInfoStore(t *testing.T, newStore func(t *testing.T) admin.AccountInfoStore) {
+	ctx := context.Background()
+	const dom = "voip.unisi.it"
+	mario := admin.AccountInfo{Username: "5002", Domain: dom, Owner: "Mario Rossi", Note: "studio 12, piano terra — chiedere in portineria"}
+	long := admin.AccountInfo{Username: "5003", Domain: dom, Owner: strings.Repeat("è", admin.MaxOwnerLen), Note: strings.Repeat("n", admin.MaxNoteLen)}
+	infos := func(s admin.AccountInfoStore) string {
+		t.Helper()
+		list, err := s.AccountInfos(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, i := range list {
+			out = append(out, i.Username+"@"+strings.ToLower(i.Domain)+"="+i.Owner)
+		}
+		return strings.Join(out, ",")
+	}
+
+	t.Run("info round trip", func(t *testing.T) {
+		s := newStore(t)
+		got, err := s.AccountInfo(ctx, "5002", dom)
+		if err != nil || got.Owner != "" || got.Note != "" {
+			t.Fatalf("empty store: got %+v, %v; want no owner nor note", got, err)
+		}
+		for _, i := range []admin.AccountInfo{{Username: "5002", Domain: dom, Owner: "first"}, mario, long} {
+			if err := s.PutAccountInfo(ctx, i); err != nil {
+				t.Fatalf("%+v: %v", i, err)
+			}
+		}
+		for _, want := range []admin.AccountInfo{mario, long} {
+			got, err := s.AccountInfo(ctx, want.Username, strings.ToUpper(want.Domain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Username != want.Username || !strings.EqualFold(got.Domain, want.Domain) || got.Owner != want.Owner || got.Note != want.Note {
+				t.Errorf("got %+v, want %+v", got, want)
+			}
+		}
+		if got, err := s.AccountInfo(ctx, "5002", "other.example"); err != nil || !got.IsZero() {
+			t.Errorf("5002 in another domain: got %+v, %v; want none", got, err)
+		}
+		if got, want := infos(s), "5002@voip.unisi.it=Mario Rossi,5003@voip.unisi.it="+long.Owner; got != want {
+			t.Errorf("listed %s, want %s", got, want)
+		}
+		if err := s.PutAccountInfo(ctx, admin.AccountInfo{Username: "5002", Domain: dom}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteAccountInfo(ctx, "5003", dom); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteAccountInfo(ctx, "5003", dom); err != nil {
+			t.Errorf("deleting again: %v, want no error", err)
+		}
+		if got := infos(s); got != "" {
+			t.Errorf("after the removals: listed %s, want none", got)
+		}
+	})
+
+	t.Run("info invalid", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.PutAccountInfo(ctx, mario); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			field string
+			info  admin.AccountInfo
+		}{
+			{"username", admin.AccountInfo{Username: "50 02", Domain: dom, Owner: "x"}},
+			{"domain", admin.AccountInfo{Username: "5002", Owner: "x"}},
+			{"owner", admin.AccountInfo{Username: "5002", Domain: dom, Owner: strings.Repeat("o", admin.MaxOwnerLen+1)}},
+			{"owner", admin.AccountInfo{Username: "5002", Domain: dom, Owner: "Mario\x00Rossi"}},
+			{"owner", admin.AccountInfo{Username: "5002", Domain: dom, Owner: "Mario\xffRossi"}},
+			{"note", admin.AccountInfo{Username: "5002", Domain: dom, Note: strings.Repeat("n", admin.MaxNoteLen+1)}},
+			{"note", admin.AccountInfo{Username: "5002", Domain: dom, Note: "line one\nline two"}},
+		} {
+			err := s.PutAccountInfo(ctx, tc.info)
+			if f, ok := sip.FieldOf(err); !ok || f != tc.field {
+				t.Errorf("%+v: got %v, want a FieldError naming %s", tc.info, err, tc.field)
+			}
+		}
+		if got, _ := s.AccountInfo(ctx, "5002", dom); got.Owner != mario.Owner || got.Note != mario.Note {
+			t.Errorf("after the refusals: got %+v, want %+v", got, mario)
 		}
 	})
 }

@@ -417,7 +417,31 @@ func TestAdminBrowser(t *testing.T) {
 		t.Errorf("5300 after the classes form: %+v, want local,national and inbound local", acct)
 	}
 	a11y(t, ctx, "/admin/accounts/5300 (classes changed)")
+	browse(t, ctx, "give 5300 an owner and find it by the owner's name",
+		chromedp.WaitVisible(chromedp.CSS("#edit-owner")),
+		chromedp.SendKeys(chromedp.CSS("#edit-owner"), "Chiara Fontana"),
+		chromedp.SendKeys(chromedp.CSS("#edit-note"), "sala lettura"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`#info-edit button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.Poll[chromedp.Void](`document.querySelector("#account-owner").textContent === "Chiara Fontana"`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Navigate(base+"/admin/accounts"),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+		chromedp.SendKeys(chromedp.CSS("#q"), "chiara fon"),
+		chromedp.Evaluate[chromedp.Void](`document.body.dataset.stale = "1"`),
+		chromedp.Click(chromedp.CSS(`form.search button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS("#accounts")),
+		chromedp.Poll[chromedp.Void](`location.search === "?q=chiara+fon" && document.querySelector('a[href="/admin/accounts/5300@voip.unisi.it"]') !== null && document.querySelectorAll("#accounts tbody tr").length === 1`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if row, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#accounts tbody tr"))); err != nil || !strings.Contains(row, "Chiara Fontana") || !strings.Contains(row, "sala lettura") {
+		t.Errorf("the search's row: %q %v, want the owner and the note", row, err)
+	}
+	shot(t, ctx, dir, "02b-accounts-owner")
+	a11y(t, ctx, "/admin/accounts?q=chiara+fon")
 	browse(t, ctx, "delete 5300",
+		chromedp.Navigate(base+"/admin/accounts/5300@voip.unisi.it"),
+		chromedp.WaitVisible(chromedp.CSS("#delete-sure")),
 		chromedp.Click(chromedp.CSS("#delete-sure")),
 		chromedp.Click(chromedp.CSS(`#account-delete button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#accounts")),

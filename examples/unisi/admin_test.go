@@ -142,6 +142,18 @@ func TestAdminAPI(t *testing.T) {
 
 	boss.want("PUT", "/admin/api/logins/5002", map[string]any{"scope": "user", "account": "5002", "password": "mario-rossi-pw"}, 201)
 	mario := adminLogin(t, e.http, "5002", "mario-rossi-pw")
+	// The owner and note: an administrator writes them to the database
+	// (the CLI reads them there), the user reads but cannot change them.
+	boss.want("PATCH", "/admin/api/accounts/5002", map[string]any{"owner": "Mario Rossi", "note": "studio 12"}, 200)
+	var own admin.Account
+	json.Unmarshal(mario.want("GET", "/admin/api/accounts/5002", nil, 200), &own)
+	if own.Owner != "Mario Rossi" || own.Note != "studio 12" {
+		t.Errorf("5002 reading their account: %+v, want its owner and note", own)
+	}
+	mario.want("PATCH", "/admin/api/accounts/5002", map[string]any{"owner": "Someone Else"}, 403)
+	if out := e.cli(0, "user", "show", "5002"); !strings.Contains(out, "owner\tMario Rossi\nnote\tstudio 12\n") {
+		t.Errorf("user show 5002 after the API's edit: %q", out)
+	}
 	mario.want("GET", "/admin/api/accounts/5003", nil, 403)
 	mario.want("PATCH", "/admin/api/accounts/5003/features", map[string]any{"dnd": "on"}, 403)
 	mario.want("PATCH", "/admin/api/accounts/5002/features", map[string]any{"forward-always": "5003"}, 200)

@@ -129,7 +129,7 @@ func (a *app) startAdmin(ctx context.Context, srv *sip.Server, hmux *http.ServeM
 			}
 			return nil
 		}),
-		Locations: a.loc, Devices: a.db.Devices(), Logins: st,
+		Locations: a.loc, Devices: a.db.Devices(), Logins: st, AccountInfo: st,
 	}
 	if a.ops != nil && a.ops.alerts != nil {
 		cfg.Alerts = a.ops.alerts // the alerts page: what this node raised

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palio-voip/palio/admin"
 	"github.com/palio-voip/palio/alias"
 	"github.com/palio-voip/palio/permission"
 	"github.com/palio-voip/palio/registrar"
@@ -28,21 +30,26 @@ var accountCommands = []command{
 may place (local, national, mobile, international: the dialplan classifies a
 number, the account must hold the class); its inbound classes say which
 trusted sources may call it (pstn, toip, local, external, or all; none means
-all). Only the password's digests (HA1, MD5 and SHA-256) are stored.`,
+all). Only the password's digests (HA1, MD5 and SHA-256) are stored. -owner
+(the person's name, at most 128 characters) and -note (at most 255) are what
+the admin page shows beside the account.`,
 		example: "unisi user add 5200 -password 's3cret!' -classes local,national",
 		setup:   userSetup("add"),
 	},
 	{
-		name: "user set", args: "USER[@DOMAIN] [-password PW] [-classes LIST] [-inbound LIST]", section: "Accounts and phones", min: 1, max: 1,
-		summary: "change an account's password or classes",
+		name: "user set", args: "USER[@DOMAIN] [-password PW] [-classes LIST] [-inbound LIST] [-owner NAME] [-note TEXT]", section: "Accounts and phones", min: 1, max: 1,
+		summary: "change an account's password, classes, owner or note",
 		detail: `Only the flags given change; a running server sees the change at once (the
-account cache is cleared through the store's change counter).`,
+account cache is cleared through the store's change counter). -owner is the
+person the account belongs to (at most 128 characters) and -note a free text
+(at most 255), both shown by the admin page and searched by its accounts
+page (the owner); an empty value removes it.`,
 		example: "unisi user set 5200 -classes local,national,mobile",
 		setup:   userSetup("set"),
 	},
 	{
 		name: "user del", args: "USER[@DOMAIN]", section: "Accounts and phones", min: 1, max: 1,
-		summary: "delete an account (its registrations stay until they expire)",
+		summary: "delete an account and its owner and note (its registrations stay until they expire)",
 		example: "unisi user del 5200",
 		setup:   userSetup("del"),
 	},
@@ -57,6 +64,12 @@ account cache is cleared through the store's change counter).`,
 		summary: "let a blocked account register and call again",
 		example: "unisi user unblock 5009",
 		setup:   userSetup("unblock"),
+	},
+	{
+		name: "user show", args: "USER[@DOMAIN]", section: "Accounts and phones", min: 1, max: 1,
+		summary: "show an account: its classes, state, owner and note",
+		example: "unisi user show 5002",
+		setup:   userSetup("show"),
 	},
 	{
 		name: "user list", section: "Accounts and phones", max: 0,
@@ -107,13 +120,15 @@ func accountName(arg, domainFlag string, cfg Config) (user, domain string, err e
 
 func userSetup(verb string) func(fs *flag.FlagSet) runner {
 	return func(fs *flag.FlagSet) runner {
-		var password, domain, classes, inbound *string
+		var password, domain, classes, inbound, owner, note *string
 		var asJSON *bool
 		switch verb {
 		case "add", "set":
 			password = fs.String("password", "", "the account's password"+map[bool]string{true: " (required)"}[verb == "add"])
 			classes = fs.String("classes", map[bool]string{true: "local"}[verb == "add"], "outbound call classes, comma-separated: local, national, mobile, international")
 			inbound = fs.String("inbound", "", "inbound call classes, comma-separated: pstn, toip, local, external, all (empty: all)")
+			owner = fs.String("owner", "", "the person the account belongs to, as the admin page shows it (\"Mario Rossi\")")
+			note = fs.String("note", "", "a free-text note the admin page shows")
 		case "list":
 			asJSON = jsonFlag(fs)
 		}
@@ -146,6 +161,9 @@ func userSetup(verb string) func(fs *flag.FlagSet) runner {
 			if verb != "add" && !exists {
 				return fmt.Errorf("no account %s ('unisi user list' shows them)", name)
 			}
+			given := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+			infos := db.Admin()
 			switch verb {
 			case "add":
 				if exists {
@@ -159,16 +177,21 @@ func userSetup(verb string) func(fs *flag.FlagSet) runner {
 				if err := checkAccount(sub); err != nil {
 					return err
 				}
+				info, infoText, err := accountInfo(admin.AccountInfo{Username: user, Domain: dom}, given, *owner, *note)
+				if err != nil {
+					return err
+				}
 				if err := subs.AddSubscriber(ctx, sub); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.out, "added %s classes=%s inbound=%s\n", name, strings.Join(sub.Classes, ","), inboundText(sub.InboundClasses))
+				if err := infos.PutAccountInfo(ctx, info); err != nil { // an empty one clears what a deleted namesake left
+					return err
+				}
+				fmt.Fprintf(e.out, "added %s classes=%s inbound=%s%s\n", name, strings.Join(sub.Classes, ","), inboundText(sub.InboundClasses), infoText)
 			case "set":
 				next := cur
-				given := map[string]bool{}
-				fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-				if !given["password"] && !given["classes"] && !given["inbound"] {
-					return usagef("nothing to change: give -password, -classes or -inbound")
+				if !given["password"] && !given["classes"] && !given["inbound"] && !given["owner"] && !given["note"] {
+					return usagef("nothing to change: give -password, -classes, -inbound, -owner or -note")
 				}
 				var changed []string
 				if given["password"] {
@@ -196,14 +219,47 @@ func userSetup(verb string) func(fs *flag.FlagSet) runner {
 				if err := checkAccount(next); err != nil {
 					return err
 				}
+				subChanged := len(changed) > 0
+				curInfo, err := infos.AccountInfo(ctx, user, dom)
+				if err != nil {
+					return err
+				}
+				info, _, err := accountInfo(curInfo, given, *owner, *note)
+				if err != nil {
+					return err
+				}
+				if info.Owner != curInfo.Owner {
+					changed = append(changed, fmt.Sprintf("owner=%q", info.Owner))
+				}
+				if info.Note != curInfo.Note {
+					changed = append(changed, fmt.Sprintf("note=%q", info.Note))
+				}
 				if len(changed) == 0 {
 					fmt.Fprintf(e.out, "unchanged %s\n", name)
 					return nil
 				}
-				if err := subs.UpdateSubscriber(ctx, next); err != nil {
-					return err
+				if subChanged {
+					if err := subs.UpdateSubscriber(ctx, next); err != nil {
+						return err
+					}
+				}
+				if info != curInfo {
+					if err := infos.PutAccountInfo(ctx, info); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintf(e.out, "changed %s %s\n", name, strings.Join(changed, " "))
+			case "show":
+				info, err := infos.AccountInfo(ctx, user, dom)
+				if err != nil {
+					return err
+				}
+				state := "active"
+				if cur.Blocked {
+					state = "blocked"
+				}
+				fmt.Fprintf(e.out, "account\t%s@%s\nclasses\t%s\ninbound\t%s\nstate\t%s\nowner\t%s\nnote\t%s\n", cur.Username, cur.Domain,
+					strings.Join(cur.Classes, ","), inboundText(cur.InboundClasses), state, cmp.Or(info.Owner, "-"), cmp.Or(info.Note, "-"))
 			case "del":
 				if err := subs.DeleteSubscriber(ctx, user, dom); err != nil {
 					return err
@@ -222,6 +278,25 @@ func userSetup(verb string) func(fs *flag.FlagSet) runner {
 			return nil
 		}
 	}
+}
+
+// accountInfo is cur with the -owner and -note given, checked by the
+// library (admin.AccountInfo.Validate, as the admin API checks them), and
+// the words that say what was given (" owner=..." for the add's line).
+func accountInfo(cur admin.AccountInfo, given map[string]bool, owner, note string) (admin.AccountInfo, string, error) {
+	var text string
+	if given["owner"] {
+		cur.Owner = owner
+		text += fmt.Sprintf(" owner=%q", owner)
+	}
+	if given["note"] {
+		cur.Note = note
+		text += fmt.Sprintf(" note=%q", note)
+	}
+	if err := cur.Validate(); err != nil {
+		return cur, "", usagef("%s", strings.TrimPrefix(err.Error(), "admin: "))
+	}
+	return cur, text, nil
 }
 
 // checkAccount checks an account as the library does, and its classes

@@ -57,6 +57,13 @@ func TestGolden(t *testing.T) {
 		{"voicemail-show-5002.txt", 0, []string{"voicemail", "show", "5002"}},
 		{"unknown-command.txt", 2, []string{"frobnicate"}},
 		{"missing-args.txt", 2, []string{"user", "add"}},
+		{"help-user-set.txt", 0, []string{"help", "user", "set"}},
+		{"user-show-5002-none.txt", 0, []string{"user", "show", "5002"}},
+		{"user-set-info-5002.txt", 0, []string{"user", "set", "5002", "-owner", "Mario Rossi", "-note", "studio 12, piano terra"}},
+		{"user-set-info-same.txt", 0, []string{"user", "set", "5002", "-owner", "Mario Rossi"}},
+		{"user-show-5002.txt", 0, []string{"user", "show", "5002"}},
+		{"user-set-owner-control.txt", 2, []string{"user", "set", "5003", "-owner", "Mario\tRossi"}},
+		{"user-set-note-long.txt", 2, []string{"user", "set", "5003", "-note", strings.Repeat("n", 256)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -73,8 +73,28 @@ func TestUserCommands(t *testing.T) {
 	if got := e.row("user", "5100", "user", "list"); got["state"] != "active" {
 		t.Errorf("after unblock: %v", got)
 	}
+	// The owner and note: set, refused by the library's check (exit 2,
+	// nothing changed), shown, and deleted with the account.
+	if out := e.cli(0, "user", "set", "5100", "-owner", "Anna Bianchi", "-note", "Rettorato"); out != "changed 5100@voip.unisi.it owner=\"Anna Bianchi\" note=\"Rettorato\"\n" {
+		t.Errorf("set -owner -note: %q", out)
+	}
+	e.cli(2, "user", "set", "5100", "-owner", strings.Repeat("x", 129))
+	e.cli(2, "user", "set", "5100", "-note", "two\nlines")
+	if out := e.cli(0, "user", "show", "5100"); !strings.Contains(out, "owner\tAnna Bianchi\nnote\tRettorato\n") {
+		t.Errorf("show after the refusals: %q", out)
+	}
+	if out := e.cli(0, "user", "set", "5100", "-note", ""); out != "changed 5100@voip.unisi.it note=\"\"\n" {
+		t.Errorf("set -note '': %q", out)
+	}
 	e.cli(0, "user", "del", "5100")
 	e.cli(1, "user", "del", "5100")
+	e.cli(1, "user", "show", "5100")
+	if out := e.cli(0, "user", "add", "5100", "-password", "s3cret-2", "-note", "new desk"); out != "added 5100@voip.unisi.it classes=local inbound=all note=\"new desk\"\n" {
+		t.Errorf("add -note: %q", out)
+	}
+	if out := e.cli(0, "user", "show", "5100"); !strings.Contains(out, "owner\t-\nnote\tnew desk\n") {
+		t.Errorf("show of the account added again: %q, want the deleted one's owner gone", out)
+	}
 	e.cli(2, "user", "frob")
 }
 

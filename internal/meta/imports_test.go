@@ -61,7 +61,7 @@ var allowed = map[string][]string{
 	"features":              {"sip", "destination", "dialplan", "permission", "registrar", "snapshot", "internal/*"},
 	"features/featurestest": {"features", "sip"},
 	"admin":                 {"sip", "accounting", "alert", "alias", "dialplan", "features", "guard", "permission", "provisioning", "registrar", "routing", "internal/*"},
-	"admin/admintest":       {"admin"},
+	"admin/admintest":       {"admin", "sip"},
 	"store/sqlstore":        {"sip", "admin", "accounting", "alias", "dialplan", "features", "guard", "mediabox", "presence", "provisioning", "registrar", "permission", "routing", "snapshot", "internal/*"},
 	"store/sqlite":          {"store/sqlstore"},
 	"store/mysql":           {"store/sqlstore"},

@@ -9,13 +9,15 @@ import (
 	"github.com/palio-voip/palio/admin"
 )
 
-// AdminStore is admin.Store and admin.LoginStore over palio_admin_notice,
-// palio_admin_audit and palio_admin_logins (times in Unix milliseconds).
+// AdminStore is admin.Store, admin.LoginStore and admin.AccountInfoStore
+// over palio_admin_notice, palio_admin_audit, palio_admin_logins (times
+// in Unix milliseconds) and palio_account_info.
 type AdminStore struct{ db *DB }
 
 var (
-	_ admin.Store      = (*AdminStore)(nil)
-	_ admin.LoginStore = (*AdminStore)(nil)
+	_ admin.Store            = (*AdminStore)(nil)
+	_ admin.LoginStore       = (*AdminStore)(nil)
+	_ admin.AccountInfoStore = (*AdminStore)(nil)
 )
 
 // Admin returns the admin's store of db.
@@ -165,4 +167,63 @@ func (s *AdminStore) Logins(ctx context.Context) ([]admin.Login, error) {
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// AccountInfo returns the owner and note of username@domain (the domain
+// in any case); a zero one when it has none.
+func (s *AdminStore) AccountInfo(ctx context.Context, username, domain string) (admin.AccountInfo, error) {
+	i := admin.AccountInfo{Username: username, Domain: domain}
+	err := s.db.r.QueryRowContext(ctx, "SELECT owner, note FROM palio_account_info WHERE username = ? AND domain = ?", username, domain).Scan(&i.Owner, &i.Note)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return i, fmt.Errorf("sqlstore: account info %s@%s: %w", username, domain, err)
+	}
+	return i, nil
+}
+
+// AccountInfos returns every account's owner and note, by username and
+// domain.
+func (s *AdminStore) AccountInfos(ctx context.Context) ([]admin.AccountInfo, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT username, domain, owner, note FROM palio_account_info ORDER BY username, domain")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: account infos: %w", err)
+	}
+	defer rows.Close()
+	var out []admin.AccountInfo
+	for rows.Next() {
+		var i admin.AccountInfo
+		if err := rows.Scan(&i.Username, &i.Domain, &i.Owner, &i.Note); err != nil {
+			return nil, fmt.Errorf("sqlstore: account infos: %w", err)
+		}
+		out = append(out, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: account infos: %w", err)
+	}
+	return out, nil
+}
+
+var accountInfoCols = []string{"username", "domain", "owner", "note"}
+
+// PutAccountInfo stores i (admin.AccountInfo.Validate first), replacing
+// the account's row; an info without owner and note deletes it.
+func (s *AdminStore) PutAccountInfo(ctx context.Context, i admin.AccountInfo) error {
+	if err := i.Validate(); err != nil {
+		return err
+	}
+	if i.IsZero() {
+		return s.DeleteAccountInfo(ctx, i.Username, i.Domain)
+	}
+	q := s.db.dialect.upsert("palio_account_info", accountInfoCols, accountInfoCols[:2], accountInfoCols[2:])
+	if _, err := s.db.w.ExecContext(ctx, q, i.Username, i.Domain, i.Owner, i.Note); err != nil {
+		return fmt.Errorf("sqlstore: account info %s@%s: %w", i.Username, i.Domain, err)
+	}
+	return nil
+}
+
+// DeleteAccountInfo deletes the row of username@domain, if any.
+func (s *AdminStore) DeleteAccountInfo(ctx context.Context, username, domain string) error {
+	if _, err := s.db.w.ExecContext(ctx, "DELETE FROM palio_account_info WHERE username = ? AND domain = ?", username, domain); err != nil {
+		return fmt.Errorf("sqlstore: delete account info %s@%s: %w", username, domain, err)
+	}
+	return nil
 }

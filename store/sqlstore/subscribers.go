@@ -193,7 +193,8 @@ func (s *SubscriberStore) UpdateSubscriber(ctx context.Context, sub registrar.Su
 	return tx.Commit()
 }
 
-// DeleteSubscriber removes an account, its classes and Palio fields.
+// DeleteSubscriber removes an account, its classes, Palio fields and
+// its owner and note (palio_account_info, the admin page's).
 func (s *SubscriberStore) DeleteSubscriber(ctx context.Context, username, domain string) error {
 	defer s.Invalidate()
 	tx, err := s.db.w.BeginTx(ctx, nil)
@@ -208,7 +209,8 @@ func (s *SubscriberStore) DeleteSubscriber(ctx context.Context, username, domain
 	if err := mustAffect(res, registrar.ErrNotFound); err != nil {
 		return err
 	}
-	for _, q := range []string{"DELETE FROM grp WHERE username = ? AND domain = ?", "DELETE FROM palio_subscriber WHERE username = ? AND domain = ?"} {
+	for _, q := range []string{"DELETE FROM grp WHERE username = ? AND domain = ?", "DELETE FROM palio_subscriber WHERE username = ? AND domain = ?",
+		"DELETE FROM palio_account_info WHERE username = ? AND domain = ?"} {
 		if _, err := tx.ExecContext(ctx, q, username, domain); err != nil {
 			return fmt.Errorf("sqlstore: delete subscriber %s: %w", username, err)
 		}
