@@ -129,14 +129,8 @@ type fstats struct {
 // another rule starts the figures afresh) and returns the figures the
 // rule's thresholds are checked against.
 func (s *fstats) begin(now time.Time, rule int, number string) map[string]int {
-	if day := dayOf(now); s.day != day || s.rule != rule {
-		s.reset(day, rule)
-	}
-	if number == s.last {
-		s.seq++
-	} else {
-		s.last, s.seq = number, 1
-	}
+	s.roll(dayOf(now), rule)
+	s.dial(number)
 	s.total++
 	s.concurrent++
 	return map[string]int{
@@ -146,6 +140,33 @@ func (s *fstats) begin(now time.Time, rule int, number string) map[string]int {
 		ParamSequentialCalls: s.seq,
 		ParamTotalMinutes:    int(s.seconds / 60),
 	}
+}
+
+// roll starts the figures afresh on another day or under another rule.
+func (s *fstats) roll(day, rule int) {
+	if s.day != day || s.rule != rule {
+		s.reset(day, rule)
+	}
+}
+
+// dial counts a call to number in the calls in a row to one number.
+func (s *fstats) dial(number string) {
+	if number == s.last {
+		s.seq++
+	} else {
+		s.last, s.seq = number, 1
+	}
+}
+
+// statsOf returns the figures of key, made when there are none yet. The
+// caller holds mu.
+func (f *fraudChecker) statsOf(key statKey) *fstats {
+	st := f.stats[key]
+	if st == nil {
+		st = &fstats{}
+		f.stats[key] = st
+	}
+	return st
 }
 
 func (s *fstats) reset(day, rule int) {
@@ -268,11 +289,7 @@ func (f *fraudChecker) begin(ctx context.Context, call *sip.Call, caller sip.Cal
 	}
 	key := statKey{caller.User, r.Prefix}
 	f.mu.Lock()
-	st := f.stats[key]
-	if st == nil {
-		st = &fstats{}
-		f.stats[key] = st
-	}
+	st := f.statsOf(key)
 	values := st.begin(now, r.ID, number)
 	interval := st.interval
 	a, raised := pickAlert(r, st, values, startParams, true)

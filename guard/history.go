@@ -76,19 +76,9 @@ func (f *fraudChecker) rebuild(ctx context.Context, h History) (int, error) {
 			continue
 		}
 		key := statKey{c.Caller, r.Prefix}
-		st := f.stats[key]
-		if st == nil {
-			st = &fstats{}
-			f.stats[key] = st
-		}
-		if day := dayOf(at); st.day != day || st.rule != r.ID {
-			st.reset(day, r.ID)
-		}
-		if c.Number == st.last {
-			st.seq++
-		} else {
-			st.last, st.seq = c.Number, 1
-		}
+		st := f.statsOf(key)
+		st.roll(dayOf(at), r.ID)
+		st.dial(c.Number)
 		st.total++
 		st.cpm.add(at.Unix())
 		st.seconds += int64(c.Talk / time.Second)

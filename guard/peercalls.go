@@ -109,19 +109,9 @@ func (f *fraudChecker) peerEvent(ev sip.DialogEvent) {
 	if _, known := f.peers[k]; known {
 		return
 	}
-	st := f.stats[key]
-	if st == nil {
-		st = &fstats{}
-		f.stats[key] = st
-	}
-	if day := dayOf(now); st.day != day || st.rule != r.ID {
-		st.reset(day, r.ID)
-	}
-	if number == st.last {
-		st.seq++
-	} else {
-		st.last, st.seq = number, 1
-	}
+	st := f.statsOf(key)
+	st.roll(dayOf(now), r.ID)
+	st.dial(number)
 	if dayOf(created.In(g.cfg.Fraud.Location)) == st.day {
 		st.total++
 	}
