@@ -78,7 +78,11 @@ type dialCall struct {
 }
 
 func (d *streamDialer) request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error) {
-	dst, ok := d.destination(ctx, r)
+	network, conns := d.streamOf(r)
+	if conns == nil {
+		return d.next.request(ctx, r)
+	}
+	dst, ok := d.destination(ctx, r, network, conns)
 	if !ok {
 		return d.next.request(ctx, r)
 	}
@@ -92,9 +96,13 @@ func (d *streamDialer) request(ctx context.Context, r *Request) (sipmsg.ClientTr
 }
 
 func (d *streamDialer) write(r *Request) error {
+	network, conns := d.streamOf(r)
+	if conns == nil {
+		return d.next.write(r) // UDP, or a stream this step leaves to sipgo
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), tlsDialTimeout)
 	defer cancel()
-	dst, ok := d.destination(ctx, r)
+	dst, ok := d.destination(ctx, r, network, conns)
 	if !ok {
 		return d.next.write(r)
 	}
@@ -114,22 +122,25 @@ type streamDest struct {
 // key is the destination's key in dialing: "network ip:port".
 func (dst streamDest) key() string { return dst.network + " " + dst.addr }
 
-// destination returns where r goes when it is to be sent over a stream
-// this step dials (TLS to an IP address; with capture, any TCP or TLS
-// destination whose name resolves); ok is false for any other request,
-// which is left to sipgo.
-func (d *streamDialer) destination(ctx context.Context, r *Request) (dst streamDest, ok bool) {
-	network := strings.ToLower(r.Transport())
-	var conns *dialedConns
-	switch network {
-	case "tls":
-		conns = d.tlsConns
-	case "tcp":
-		conns = d.tcpConns
+// streamOf returns the network ("tls", "tcp") of r's transport and the
+// listener this step hands its connections through; conns is nil for a
+// request this step leaves to sipgo (UDP, or TCP without capture). It
+// allocates nothing: every request sent passes here.
+func (d *streamDialer) streamOf(r *Request) (network string, conns *dialedConns) {
+	switch t := r.Transport(); {
+	case strings.EqualFold(t, "tls"):
+		return "tls", d.tlsConns
+	case strings.EqualFold(t, "tcp"):
+		return "tcp", d.tcpConns
 	}
-	if conns == nil {
-		return streamDest{}, false
-	}
+	return "", nil
+}
+
+// destination returns where r, to be sent over network through conns
+// (streamOf), goes when this step dials it (TLS to an IP address; with
+// capture, any TCP or TLS destination whose name resolves); ok is false
+// for any other request, which is left to sipgo.
+func (d *streamDialer) destination(ctx context.Context, r *Request, network string, conns *dialedConns) (dst streamDest, ok bool) {
 	host, port, err := sipmsg.ParseAddr(r.Destination())
 	if err != nil {
 		return streamDest{}, false // sipgo says why
