@@ -571,24 +571,8 @@ func TestUniSIWSS(t *testing.T) {
 		if err := in.WaitAck(ctx); err != nil {
 			t.Fatalf("call %d: the UDP phone got no ACK: %v", i+1, err)
 		}
-		switch hangup {
-		case "wss":
-			res, err := out.Bye(ctx)
-			if err != nil || res.StatusCode != 200 {
-				t.Fatalf("BYE from the WSS phone: %v %v", res, err)
-			}
-			if err := in.WaitBye(ctx); err != nil {
-				t.Fatalf("the UDP phone got no BYE: %v", err)
-			}
-		case "udp":
-			bye := make(chan *sip.Response, 1)
-			go func() { res, _ := in.Bye(ctx); bye <- res }()
-			if _, err := phone.Answer(ctx, sip.BYE, 200); err != nil {
-				t.Fatalf("BYE from the UDP phone: %v", err)
-			}
-			if res := <-bye; res == nil || res.StatusCode != 200 {
-				t.Fatalf("BYE from the UDP phone: got %v, want 200", res)
-			}
+		if _, err := out.HangUp(ctx, in, hangup == "wss"); err != nil {
+			t.Fatalf("call %d, hung up from the %s phone: %v", i+1, hangup, err)
 		}
 	}
 	var st TLSStatus

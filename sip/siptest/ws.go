@@ -333,3 +333,30 @@ func (c *WSCall) Bye(ctx context.Context) (*sip.Response, error) {
 	}
 	return c.final(ctx, sip.BYE)
 }
+
+// HangUp ends the answered call c, whose other end is in (the incoming
+// side at a UA), from the phone (fromPhone) or from the UA, and fails
+// unless the BYE is answered 200 and reaches the other end. For a BYE
+// from the UA it returns the BYE the phone received.
+func (c *WSCall) HangUp(ctx context.Context, in *Incoming, fromPhone bool) (*sip.Request, error) {
+	if fromPhone {
+		res, err := c.Bye(ctx)
+		if err != nil || res.StatusCode != 200 {
+			return nil, fmt.Errorf("siptest: BYE from the WSS phone: %v %v", res, err)
+		}
+		if err := in.WaitBye(ctx); err != nil {
+			return nil, fmt.Errorf("siptest: the UA got no BYE: %w", err)
+		}
+		return nil, nil
+	}
+	bye := make(chan *sip.Response, 1)
+	go func() { res, _ := in.Bye(ctx); bye <- res }()
+	req, err := c.p.Answer(ctx, sip.BYE, 200)
+	if err != nil {
+		return nil, fmt.Errorf("siptest: BYE from the UA: %w", err)
+	}
+	if res := <-bye; res == nil || res.StatusCode != 200 {
+		return req, fmt.Errorf("siptest: BYE from the UA: got %v, want 200", res)
+	}
+	return req, nil
+}
