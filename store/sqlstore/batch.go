@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // batcher commits writes in groups: each caller hands in its statements
@@ -14,12 +16,27 @@ import (
 // one WAL write) instead of 200 queued ones; each REGISTER is still
 // answered only once its binding is durable, so a database that fails
 // fails the REGISTER, and nothing acknowledged is lost.
+//
+// Writes that arrive one at a time still cost a transaction each, and a
+// SQLite transaction is mostly fixed cost (the WAL locks taken and
+// released, the frames written): at 800 REGISTERs/s, 1.25 ms apart, the
+// commit took 37 % of the process's CPU with one write per transaction.
+// So when writes come closer together than delay, the first of a batch
+// waits up to delay for others to join it (PostgreSQL's commit_delay,
+// MySQL's binlog_group_commit_sync_delay); a write that comes alone, at
+// a light load, is committed at once.
 type batcher struct {
-	db   *sql.DB
-	max  int
-	reqs chan *batchOp
-	stop chan struct{}
-	wg   sync.WaitGroup
+	db    *sql.DB
+	max   int
+	delay time.Duration // <= 0: never wait
+	reqs  chan *batchOp
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	// last is when the previous write arrived (run's goroutine only).
+	last time.Time
+	// commits counts the transactions committed, waits the batches that
+	// waited for company (tests and the benchmark read them).
+	commits, waits atomic.Int64
 }
 
 type batchOp struct {
@@ -30,8 +47,8 @@ type batchOp struct {
 
 var errBatcherClosed = errors.New("sqlstore: store closed")
 
-func newBatcher(db *sql.DB, max int) *batcher {
-	b := &batcher{db: db, max: max, reqs: make(chan *batchOp, max*4), stop: make(chan struct{})}
+func newBatcher(db *sql.DB, max int, delay time.Duration) *batcher {
+	b := &batcher{db: db, max: max, delay: delay, reqs: make(chan *batchOp, max*4), stop: make(chan struct{})}
 	b.wg.Add(1)
 	go b.run()
 	return b
@@ -70,6 +87,12 @@ func (b *batcher) close() {
 func (b *batcher) run() {
 	defer b.wg.Done()
 	batch := make([]*batchOp, 0, b.max)
+	var timer *time.Timer
+	if b.delay > 0 {
+		timer = time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+	}
 	for {
 		select {
 		case <-b.stop:
@@ -83,6 +106,12 @@ func (b *batcher) run() {
 			}
 		case op := <-b.reqs:
 			batch = append(batch[:0], op)
+			busy := false
+			if b.delay > 0 {
+				now := time.Now()
+				busy = now.Sub(b.last) < b.delay
+				b.last = now
+			}
 		fill:
 			for len(batch) < b.max {
 				select {
@@ -92,9 +121,32 @@ func (b *batcher) run() {
 					break fill
 				}
 			}
+			if busy && len(batch) < b.max {
+				b.waits.Add(1)
+				batch = b.wait(batch, timer)
+			}
 			b.commit(batch)
 		}
 	}
+}
+
+// wait adds to batch the writes that arrive within delay, until it is
+// full or the batcher stops.
+func (b *batcher) wait(batch []*batchOp, timer *time.Timer) []*batchOp {
+	timer.Reset(b.delay)
+	defer timer.Stop()
+	for len(batch) < b.max {
+		select {
+		case op := <-b.reqs:
+			batch = append(batch, op)
+			b.last = time.Now()
+		case <-timer.C:
+			return batch
+		case <-b.stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs a batch in one transaction; if it fails, each operation is
@@ -140,5 +192,6 @@ func (b *batcher) tx(ops []*batchOp) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
 	}
+	b.commits.Add(1)
 	return nil
 }

@@ -1,0 +1,90 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/palio-voip/palio/registrar"
+	"github.com/palio-voip/palio/store/sqlstore"
+	"github.com/palio-voip/palio/store/storetest"
+)
+
+// TestLocationCommitDelay: a write that comes alone is committed at once;
+// one that follows another within CommitDelay waits for company and shares
+// its transaction with the writes that arrive meanwhile; Close commits a
+// batch that is waiting. The delay is an hour, so a write that waited
+// when it should not have would hang the test, and no outcome depends on
+// how fast the machine is: the batch ends by filling up (Batch) or by
+// Close.
+func TestLocationCommitDelay(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		ctx := context.Background()
+		db := open(t)
+		loc := db.Location(sqlstore.LocationOptions{CommitDelay: time.Hour, Batch: 2, CacheTTL: -1})
+		binding := func(i int) registrar.Binding {
+			return registrar.Binding{AOR: fmt.Sprint(5000 + i), Contact: fmt.Sprintf("sip:%d@192.0.2.7:5060", 5000+i),
+				Transport: "UDP", Q: 1, CallID: fmt.Sprint("c", i), CSeq: 1, Expires: time.Now().Add(time.Hour)}
+		}
+		put := func(i int) <-chan error {
+			ch := make(chan error, 1)
+			go func() { ch <- loc.Put(ctx, binding(i)) }()
+			return ch
+		}
+		waitFor := func(what string, cond func(commits, waits int64) bool) {
+			t.Helper()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				c, w := sqlstore.Commits(loc)
+				if cond(c, w) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: commits=%d waits=%d", what, c, w)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+
+		// Alone: committed at once.
+		if err := loc.Put(ctx, binding(1)); err != nil {
+			t.Fatal(err)
+		}
+		if c, w := sqlstore.Commits(loc); c != 1 || w != 0 {
+			t.Fatalf("a lone write: commits=%d waits=%d, want 1 and 0", c, w)
+		}
+		// Close behind it: waits, and the next write fills the batch.
+		second := put(2)
+		waitFor("the second write never waited", func(_, w int64) bool { return w == 1 })
+		select {
+		case err := <-second:
+			t.Fatalf("the waiting write returned before its batch was committed: %v", err)
+		default:
+		}
+		third := put(3)
+		for _, ch := range []<-chan error{second, third} {
+			if err := <-ch; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c, w := sqlstore.Commits(loc); c != 2 || w != 1 {
+			t.Fatalf("two writes in one batch: commits=%d waits=%d, want 2 and 1", c, w)
+		}
+		// Waiting at Close: committed, not lost.
+		fourth := put(4)
+		waitFor("the fourth write never waited", func(_, w int64) bool { return w == 2 })
+		loc.Close()
+		if err := <-fourth; err != nil {
+			t.Fatalf("the write waiting at Close: %v", err)
+		}
+		other := db.Location(sqlstore.LocationOptions{CacheTTL: -1})
+		defer other.Close()
+		for i := 1; i <= 4; i++ {
+			bs, err := other.Lookup(ctx, binding(i).AOR)
+			if err != nil || len(bs) != 1 {
+				t.Fatalf("binding %d after Close: %v %v", i, bs, err)
+			}
+		}
+	})
+}
