@@ -143,8 +143,22 @@ func (a *app) build(ctx context.Context) error {
 		return err
 	}
 	a.add(component{name: "permission", tables: []string{"address"}, reload: a.acl.Reload})
-	a.loc = a.db.Location(sqlstore.LocationOptions{WriteBack: a.cfg.Registrar.WriteBack.Duration, Logger: a.log})
-	a.add(component{name: "location", close: a.loc.Close})
+	// The server keeps the location table in memory when it is the only
+	// one writing it: on its SQLite file. Nodes sharing a MySQL database
+	// (with a [cluster] or without) do not announce their REGISTERs, so
+	// their bindings are read from the database, through a short cache.
+	mirror := a.server && a.db.Dialect() == sqlstore.SQLite
+	a.loc = a.db.Location(sqlstore.LocationOptions{WriteBack: a.cfg.Registrar.WriteBack.Duration, Mirror: mirror, Logger: a.log})
+	locc := component{name: "location", close: a.loc.Close}
+	if mirror {
+		locc.tables, locc.reload = []string{"location"}, a.loc.Reload
+	}
+	a.add(locc)
+	if mirror {
+		if _, err := a.loc.Reload(ctx); err != nil {
+			return err
+		}
+	}
 	a.subs = a.db.Subscribers(0)
 	a.add(component{name: "accounts", tables: []string{"subscriber"}, reload: func(context.Context) (snapshot.Report, error) {
 		a.subs.Invalidate()

@@ -363,7 +363,8 @@ func locationSetup(verb string) func(fs *flag.FlagSet) runner {
 				return err
 			}
 			defer db.Close()
-			loc := db.Location(sqlstore.LocationOptions{CacheTTL: -1})
+			// Announce: a running server's mirror of the table reloads.
+			loc := db.Location(sqlstore.LocationOptions{CacheTTL: -1, Announce: true})
 			defer loc.Close()
 			switch verb {
 			case "add":

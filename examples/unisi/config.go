@@ -349,6 +349,11 @@ type RegistrarConfig struct {
 	// REGISTERs, and other nodes see a binding that much later. On the
 	// SQLite store it also has REGISTERs over UDP served on the socket's
 	// read loop (sip.Config.InlineStateless), as nothing they do waits.
+	// Either way, on the SQLite store the server keeps the whole
+	// location table in memory and reads it from there (the mirror of
+	// sqlstore.LocationOptions); `unisi location add|del` and `unisi
+	// import location` bump its change counter, and the server reloads
+	// it at the next [store] poll (or SIGHUP), as the other tables.
 	WriteBack Duration `toml:"write_back"`
 }
 

@@ -45,12 +45,22 @@ func TestLocationStore(t *testing.T) {
 		{"write-back, long", sqlstore.LocationOptions{WriteBack: time.Hour}},
 		// Rounds of writes under the suite's feet.
 		{"write-back, 5ms", sqlstore.LocationOptions{WriteBack: 5 * time.Millisecond}},
+		// Lookups from the mirror alone, loaded at the start.
+		{"mirror", sqlstore.LocationOptions{Mirror: true, CacheTTL: -1}},
+		{"mirror, write-back", sqlstore.LocationOptions{Mirror: true, WriteBack: time.Hour}},
+		// Writes that bump the change counter.
+		{"announce", sqlstore.LocationOptions{Announce: true}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
 				registrartest.TestStore(t, func(t *testing.T) registrar.Store {
 					s := open(t).Location(mode.opts)
 					t.Cleanup(s.Close)
+					if mode.opts.Mirror {
+						if _, err := s.Reload(t.Context()); err != nil {
+							t.Fatal(err)
+						}
+					}
 					return s
 				})
 			})

@@ -9,3 +9,13 @@ func SetReadHook(s *LocationStore, f func()) { s.readHook = f }
 
 // SetNow makes the store read the time from f (the cache's expiry).
 func SetNow(s *LocationStore, f func() time.Time) { s.now = f }
+
+// Commits returns how many transactions the store's group commit made and
+// how many of its batches waited for company (LocationOptions.CommitDelay).
+func Commits(s *LocationStore) (commits, waits int64) {
+	return s.batch.commits.Load(), s.batch.waits.Load()
+}
+
+// SetReloadHook makes Reload call f after it read the table and before it
+// swaps the mirror: the test writes in between.
+func SetReloadHook(s *LocationStore, f func()) { s.reloadHook = f }

@@ -434,6 +434,13 @@ func (db *DB) ImportTSV(ctx context.Context, table string, r io.Reader, opt Impo
 	if rep.Why != "" {
 		return rep, nil
 	}
+	if table == "location" {
+		// No trigger counts the location table's changes (the server's
+		// own REGISTERs would then reload its mirror): say so here.
+		if _, err := tx.ExecContext(ctx, announceQuery); err != nil {
+			return rep, fmt.Errorf("sqlstore: import: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return rep, fmt.Errorf("sqlstore: import: commit: %w", err)
 	}

@@ -45,8 +45,13 @@ type LocationStore struct {
 	seed     maphash.Seed
 	cache    [locShards]locShard
 	wb       *writeBack // nil: write-through
-	log      *slog.Logger
-	readHook func() // tests: runs between a lookup's read and its overlay
+	mir      *mirror    // nil: lookups read the database (through the cache)
+	// announceWrites: each write bumps the location change counter.
+	announceWrites bool
+	log            *slog.Logger
+	readHook       func() // tests: runs between a lookup's read and its overlay
+	// reloadHook (tests) runs between a reload's read and its swap.
+	reloadHook func()
 }
 
 // LocationOptions tunes the location store.
@@ -58,6 +63,12 @@ type LocationOptions struct {
 	CacheTTL time.Duration
 	// Batch is the most writes one transaction takes (default 256).
 	Batch int
+	// CommitDelay is how long a write waits for others to share its
+	// transaction when writes come closer together than that (a busy
+	// registrar): it adds at most that much to a REGISTER's answer and
+	// saves most of a commit's cost per write. A write that comes alone
+	// is committed at once. Default 2 ms; negative: never wait.
+	CommitDelay time.Duration
 	// WriteBack, when positive, turns write-through into write-back: Put
 	// and Delete return at once, their changes are seen by this store's
 	// lookups at once, and they are written to the database together
@@ -67,6 +78,21 @@ type LocationOptions struct {
 	// WriteBack later. A failed write is logged and retried on the next
 	// round. OpenSIPS's usrloc db_mode 2; zero is db_mode 1.
 	WriteBack time.Duration
+	// Mirror keeps the whole table in memory, as OpenSIPS's usrloc does
+	// in db_mode 1 and 2: lookups never read the database, only writes
+	// reach it. Call Reload once at start (until then lookups read the
+	// database) and whenever the table's change counter moves
+	// (DB.Watch's "location"): writes of other programs reach the mirror
+	// only that way, so it is for a store that is the only writer of its
+	// database's location table but for tools that announce their writes
+	// (Announce: the CLI, ImportTSV). Not for cluster nodes sharing a
+	// database, whose REGISTERs do not announce themselves: they keep
+	// the lookup cache.
+	Mirror bool
+	// Announce makes each write bump the location change counter in its
+	// transaction, so that a running server's mirror reloads: for a
+	// program writing beside it (the CLI). It costs a write per write.
+	Announce bool
 	// Logger receives the failures of write-back rounds (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -98,12 +124,19 @@ func (db *DB) Location(o LocationOptions) *LocationStore {
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
-	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed(),
+	if o.CommitDelay == 0 {
+		o.CommitDelay = 2 * time.Millisecond
+	}
+	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch, o.CommitDelay), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed(),
 		putQuery: db.dialect.upsert("location", locationCols, []string{"username", "domain", "contact"}, locationCols[3:])}
 	for i := range s.cache {
 		s.cache[i].m = map[string]locEntry{}
 	}
 	s.log = o.Logger
+	s.announceWrites = o.Announce
+	if o.Mirror {
+		s.mir = &mirror{}
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -274,6 +307,7 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 		}
 		s.wb.add(b.AOR, b.Contact, wbOp{b: cloneBinding(b)})
 		s.cachePut(b)
+		s.mirror(mirrorOp{b: b})
 		return nil
 	}
 	st, err := s.db.writeStmt(ctx, s.putQuery)
@@ -282,15 +316,25 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 	}
 	args := putArgs(b)
 	err = s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-		return err
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		return s.announce(ctx, tx)
 	})
 	if err != nil {
 		s.forget(b.AOR)
 		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 	}
 	s.cachePut(b)
+	s.mirror(mirrorOp{b: b})
 	return nil
+}
+
+// mirror applies one of the store's writes to its mirror, if it has one.
+func (s *LocationStore) mirror(op mirrorOp) {
+	if s.mir != nil {
+		s.mir.apply(op)
+	}
 }
 
 // putArgs are the upsert's arguments for b.
@@ -327,6 +371,14 @@ func (s *LocationStore) cachePut(b registrar.Binding) {
 
 // Lookup returns the bindings of aor.
 func (s *LocationStore) Lookup(ctx context.Context, aor string) ([]registrar.Binding, error) {
+	if s.mir != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("sqlstore: location lookup %s: %w", aor, err)
+		}
+		if bs, ok := s.mir.lookup(aor); ok {
+			return bs, nil
+		}
+	}
 	now := s.now()
 	sh := s.shard(aor)
 	var gen uint64
@@ -453,6 +505,7 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 		}
 		s.wb.add(aor, contact, wbOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
 		s.forget(aor)
+		s.mirror(mirrorOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
 		return nil
 	}
 	user, domain := splitAOR(aor)
@@ -462,10 +515,15 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return s.announce(ctx, tx)
 	})
 	s.forget(aor)
+	if err == nil {
+		s.mirror(mirrorOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
+	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: location delete %s: %w", aor, err)
 	}
@@ -490,14 +548,17 @@ func (s *LocationStore) DeleteExpired(ctx context.Context, now time.Time) ([]reg
 		if err != nil || len(gone) == 0 {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM location WHERE expires <> 0 AND expires <= ?", now.Unix())
-		return err
+		if _, err = tx.ExecContext(ctx, "DELETE FROM location WHERE expires <> 0 AND expires <= ?", now.Unix()); err != nil {
+			return err
+		}
+		return s.announce(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: location expiry: %w", err)
 	}
 	for _, b := range gone {
 		s.forget(b.AOR)
+		s.mirror(mirrorOp{del: true, b: b, expiredAt: time.Unix(now.Unix(), 0)})
 	}
 	return gone, nil
 }

@@ -196,7 +196,7 @@ func (s *LocationStore) flush(ctx context.Context) error {
 					}
 				}
 			}
-			return nil
+			return s.announce(ctx, tx)
 		})
 	}
 	w.mu.Lock()

@@ -24,16 +24,60 @@ func TestLocationWriteBackStress(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
 		for _, ttl := range []time.Duration{-1, 2 * time.Second} {
 			t.Run(fmt.Sprintf("cache %v", ttl), func(t *testing.T) {
-				stressWriteBack(t, open(t), ttl)
+				stressWriteBack(t, open(t), sqlstore.LocationOptions{WriteBack: 2 * time.Millisecond, CacheTTL: ttl})
 			})
 		}
 	})
 }
 
-func stressWriteBack(t *testing.T, db *sqlstore.DB, ttl time.Duration) {
+// TestLocationMirrorStress: the same phones on a mirrored store, written
+// through and written back, while the mirror reloads over and over (each
+// reload slowed between its read and its swap): a lookup after every
+// acknowledged write shows exactly the bindings acknowledged so far.
+func TestLocationMirrorStress(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		for _, wb := range []time.Duration{0, 2 * time.Millisecond} {
+			t.Run(fmt.Sprintf("write-back %v", wb), func(t *testing.T) {
+				stressWriteBack(t, open(t), sqlstore.LocationOptions{WriteBack: wb, Mirror: true, CacheTTL: -1})
+			})
+		}
+	})
+}
+
+func stressWriteBack(t *testing.T, db *sqlstore.DB, opts sqlstore.LocationOptions) {
 	ctx := context.Background()
-	s := db.Location(sqlstore.LocationOptions{WriteBack: 2 * time.Millisecond, CacheTTL: ttl})
+	s := db.Location(opts)
 	defer s.Close()
+	if opts.Mirror {
+		if _, err := s.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sqlstore.SetReloadHook(s, func() { time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond) })
+		stop := make(chan struct{})
+		reloaded := make(chan int)
+		go func() {
+			n := 0
+			defer func() { reloaded <- n }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Reload(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				n++
+			}
+		}()
+		defer func() {
+			close(stop)
+			if n := <-reloaded; n < 2 {
+				t.Errorf("only %d reloads ran beside the phones", n)
+			}
+		}()
+	}
 	var slow sync.Mutex
 	sqlstore.SetReadHook(s, func() {
 		// One lookup in four reads slowly: a round or three commit meanwhile.
