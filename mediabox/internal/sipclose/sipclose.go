@@ -59,8 +59,8 @@ func (g *Gate) Filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 // ua.Close is not called: it would empty the pool again, and a request
 // still to be handled in that moment would find no connection. The
 // listener is the only connection of a user agent whose requests leave
-// from it (sipgo's client sets their local address): there is nothing
-// else in the pool to close.
+// from it (diago's client, with sipgo.WithClientConnectionAddr): there is
+// nothing else in the pool to close.
 func (g *Gate) Close(ua *sipgo.UserAgent, laddr string, stop func()) {
 	pool := ua.TransportLayer().Pool("udp")
 	g.mu.Lock()
