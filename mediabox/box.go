@@ -20,6 +20,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/palio-voip/palio/mediabox/internal/sipclose"
 	"github.com/palio-voip/palio/presence"
 )
 
@@ -193,8 +194,9 @@ type Box struct {
 	calls   map[*call]struct{}
 	closing bool
 	wg      sync.WaitGroup // calls
-	serveWG sync.WaitGroup
 	cancel  context.CancelFunc
+	served  <-chan error  // diago's Serve ended: the listener's reader stopped
+	gate    sipclose.Gate // the listener's, shut by Close
 
 	// placing tracks the calls the box placed that outlive the call
 	// they were for (a ring-all round's losing legs, ended in the
@@ -244,7 +246,8 @@ func New(cfg Config, store Store, opts ...Option) (*Box, error) {
 // once the listener is up.
 func (b *Box) Start(ctx context.Context) error {
 	ap, _ := netip.ParseAddrPort(b.cfg.Listen)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("mediabox"))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("mediabox"),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerReadFilter(b.gate.Filter)))
 	if err != nil {
 		return fmt.Errorf("mediabox: %w", err)
 	}
@@ -256,23 +259,15 @@ func (b *Box) Start(ctx context.Context) error {
 	)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b.cancel = cancel
-	ready := make(chan error, 1)
-	b.serveWG.Add(1)
+	// diago's Serve returns once the listener's reader has stopped
+	// (its socket closed): Close waits for that.
+	served := make(chan error, 1)
+	b.served = served
 	go func() {
-		defer b.serveWG.Done()
-		err := b.dg.ServeBackground(sctx, b.serve)
-		ready <- err
-		if err == nil {
-			<-sctx.Done()
-		}
+		served <- b.dg.Serve(sctx, b.serve)
+		close(served) // later receives (Close after a failed Start) see nil
 	}()
-	if err := <-ready; err != nil {
-		cancel()
-		b.serveWG.Wait()
-		_ = ua.Close()
-		return fmt.Errorf("mediabox: listen %s: %w", b.cfg.Listen, err)
-	}
-	if err := WaitListening(ctx, ua, b.cfg.Listen); err != nil {
+	if err := waitServing(ctx, ua, b.cfg.Listen, served); err != nil {
 		b.Close()
 		return err
 	}
@@ -281,6 +276,26 @@ func (b *Box) Start(ctx context.Context) error {
 	}
 	b.log.Info("mediabox: listening", "addr", b.cfg.Listen, "router", b.cfg.Router, "prompts", len(b.prompts.Names()))
 	return nil
+}
+
+// waitServing waits until ua's listener on addr carries requests
+// (WaitListening), or reports why serving stopped first.
+func waitServing(ctx context.Context, ua *sipgo.UserAgent, addr string, served <-chan error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan error, 1)
+	go func() { ready <- WaitListening(ctx, ua, addr) }()
+	select {
+	case err := <-ready:
+		return err
+	case err := <-served:
+		cancel()
+		<-ready
+		if err == nil {
+			err = errors.New("listener stopped")
+		}
+		return fmt.Errorf("mediabox: listen %s: %w", addr, err)
+	}
 }
 
 // Addr is the address the box answers on.
@@ -307,14 +322,14 @@ func (b *Box) Close() error {
 	// No call is left to place more: end the ringing legs' waits.
 	b.endPlacing()
 	b.placing.Wait()
-	if b.cancel != nil {
-		b.cancel()
-	}
-	b.serveWG.Wait()
-	b.mailer.close()
+	// Nothing the box sent awaits an answer now: take the listener down,
+	// leaving sipgo no way to open a socket for a late answer or request
+	// (sipclose: a request read as the listener closes would otherwise
+	// be answered from a socket sipgo opens, with a reader nothing stops).
 	if b.ua != nil {
-		return b.ua.Close()
+		b.gate.Close(b.ua, b.cfg.Listen, func() { b.cancel(); <-b.served })
 	}
+	b.mailer.close()
 	return nil
 }
 

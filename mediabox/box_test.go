@@ -646,3 +646,74 @@ func sipgoDialReaders() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	return strings.Count(string(buf), "(*TransportUDP).readUDPConnection(")
 }
+
+// TestCloseWhileRequestsArrive: requests keep arriving from one address
+// while a box (and a test phone) closes. None may be answered from a
+// socket sipgo opens for it. A request read as the listener closes is
+// handled on a goroutine of its own; it found the listener gone from
+// sipgo's connection pool (UserAgent.Close empties it, and the stopping
+// reader takes its entries out), and sipgo opened a socket, with a
+// reader nothing stops, to answer it: the goleak of readUDPConnection
+// seen under load. Without sipclose 15 or 16 such sockets are left here.
+func TestCloseWhileRequestsArrive(t *testing.T) {
+	flood := func(t *testing.T, addr string) (stop func()) {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, _ := net.ResolveUDPAddr("udp", addr)
+		me := conn.LocalAddr().String()
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				n := strconv.Itoa(i)
+				_, _ = conn.WriteToUDP([]byte("OPTIONS sip:"+addr+" SIP/2.0\r\n"+
+					"Via: SIP/2.0/UDP "+me+";branch=z9hG4bK-flood-"+n+";rport\r\n"+
+					"Max-Forwards: 70\r\nFrom: <sip:flood@127.0.0.1>;tag=f"+n+"\r\nTo: <sip:"+addr+">\r\n"+
+					"Call-ID: flood-"+n+"@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"), to)
+				if i%20 == 19 {
+					runtime.Gosched()
+				}
+			}
+		}()
+		// Requests are being answered (and more are in flight) as Close
+		// begins.
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := conn.ReadFromUDP(make([]byte, 65535)); err != nil {
+			t.Fatalf("%s answered none of the requests: %v", addr, err)
+		}
+		return func() { close(done); <-stopped; conn.Close() }
+	}
+	before := sipgoDialReaders()
+	for range 10 {
+		box, err := mediabox.New(mediabox.Config{
+			Listen:     "127.0.0.1:" + strconv.Itoa(mediaboxtest.FreeUDPPort(t)),
+			RTPPortMin: 21000, RTPPortMax: 24999,
+		}, mediabox.NewMemStore(), mediabox.WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := box.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stopBox := flood(t, box.Addr())
+		phone := mediaboxtest.NewPhone(t, "flooded")
+		stopPhone := flood(t, phone.Addr)
+		box.Close()
+		phone.Close()
+		stopBox()
+		stopPhone()
+	}
+	// A request read as the listener closed is handled within moments;
+	// the socket sipgo would open for it stays (nothing to wait on).
+	time.Sleep(500 * time.Millisecond)
+	if after := sipgoDialReaders(); after > before {
+		t.Fatalf("%d sockets sipgo opened are read after Close, %d before", after, before)
+	}
+}

@@ -17,6 +17,9 @@ import (
 	"github.com/emiago/diago/media"
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/palio-voip/palio/mediabox"
+	"github.com/palio-voip/palio/mediabox/internal/sipclose"
 )
 
 // Phone is a test telephone with real media, on diago: it places calls,
@@ -31,6 +34,8 @@ type Phone struct {
 	dg     *diago.Diago
 	ua     *sipgo.UserAgent
 	cancel context.CancelFunc
+	served <-chan error  // diago's Serve ended: the listener's reader stopped
+	gate   sipclose.Gate // the listener's, shut by Close
 	done   chan struct{}
 
 	mu       sync.Mutex
@@ -60,28 +65,27 @@ func FreeUDPPort(t testing.TB) int {
 func NewPhone(t testing.TB, user string) *Phone {
 	t.Helper()
 	port := FreeUDPPort(t)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user))
+	p := &Phone{t: t, User: user, Addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{}), arrived: make(chan *Leg, 16)}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(user),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerReadFilter(p.gate.Filter)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Phone{t: t, User: user, Addr: "127.0.0.1:" + strconv.Itoa(port), ua: ua, done: make(chan struct{}), arrived: make(chan *Leg, 16)}
+	p.ua = ua
 	p.dg = diago.NewDiago(ua, diago.WithTransport(diago.Transport{Transport: "udp", BindHost: "127.0.0.1", BindPort: port}))
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	if err := p.dg.ServeBackground(ctx, p.serve); err != nil {
+	// diago's Serve returns once the listener's reader has stopped:
+	// Close waits for that.
+	served := make(chan error, 1)
+	p.served = served
+	go func() {
+		served <- p.dg.Serve(ctx, p.serve)
+		close(served) // a second Close does not wait
+	}()
+	if err := mediabox.WaitListening(context.Background(), ua, p.Addr); err != nil {
 		cancel()
-		t.Fatalf("phone %s: %v", user, err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-		// Ready is announced before the listener joins the connection
-		// pool the phone's own requests leave from.
-		if c, err := ua.TransportLayer().GetConnection("udp", p.Addr); err == nil && c != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("phone %s: listener not ready", user)
-		}
+		t.Fatalf("phone %s: %v (serve: %v)", user, err, <-served)
 	}
 	t.Cleanup(p.Close)
 	return p
@@ -97,8 +101,10 @@ func (p *Phone) Close() {
 	for _, l := range legs {
 		l.Hangup()
 	}
-	p.cancel()
-	_ = p.ua.Close()
+	// Then take the listener down, leaving sipgo no way to open a socket
+	// for a late answer or request (the box's BYE read as the listener
+	// closes, say: sipclose).
+	p.gate.Close(p.ua, p.Addr, func() { p.cancel(); <-p.served })
 }
 
 // SetAnswer says, for each call arriving from now on, whether the phone
