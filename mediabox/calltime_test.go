@@ -89,9 +89,15 @@ func TestIVRSubMenuAndRepeat(t *testing.T) {
 	for _, step := range []string{"3: the sub-menu", "0: repeat"} {
 		key := step[:1]
 		mark := press(key)
-		time.Sleep(1500 * time.Millisecond)
+		// Wait for the prompt rather than a fixed time: on a loaded
+		// machine the audio may come late, and what matters is which
+		// prompt comes, not when.
+		deadline := time.Now().Add(15 * time.Second)
+		for heardTone(leg, mark, subMenuHz) < 600*time.Millisecond && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
 		if got := heardTone(leg, mark, subMenuHz); got < 600*time.Millisecond {
-			t.Fatalf("key %s: heard %s of the sub-menu's prompt, want about 1s", step, got)
+			t.Fatalf("key %s: heard %s of the sub-menu's prompt in 15 s, want about 1s", step, got)
 		}
 		if got := heardTone(leg, mark, 400); got > 100*time.Millisecond {
 			t.Fatalf("key %s: heard %s of the main menu's prompt, want none", step, got)
