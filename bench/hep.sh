@@ -15,16 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 RATE=${1:-3000} SECS=${2:-15} ROUNDS=${3:-2}
 source "$here/common.sh"
 bench_init hep unisi hepsink
-common='[log]
-level = "warn"
-[sip]
-udp_buffer = 4194304
-[routing]
-probe_interval = "0s"
-[media]
-policy = "never"'
-printf '%s\n' "$common" > "$BENCH_OUT/off.toml"
-printf '%s\n[hep]\ncollector = "127.0.0.1:9060"\ncapture_id = 1\n' "$common" > "$BENCH_OUT/on.toml"
+printf '%s\n' "$bench_common" > "$BENCH_OUT/off.toml"
+printf '%s\n[hep]\ncollector = "127.0.0.1:9060"\ncapture_id = 1\n' "$bench_common" > "$BENCH_OUT/on.toml"
 
 run() { # label
   local db=$BENCH_OUT/$1.db spid=
