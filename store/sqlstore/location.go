@@ -344,20 +344,25 @@ func putArgs(b registrar.Binding) []any {
 		b.Updated.UTC().Format("2006-01-02 15:04:05"), b.Flags, b.UserAgent, nullable(b.Socket), methodMask(b.Methods), nullable(b.Instance)}
 }
 
+// withBinding returns a new slice: bs with b in place of the binding of
+// the same contact, or added. bs is not changed (lookups may hold it).
+func withBinding(bs []registrar.Binding, b registrar.Binding) []registrar.Binding {
+	nb := make([]registrar.Binding, len(bs), len(bs)+1)
+	copy(nb, bs)
+	if i := slices.IndexFunc(nb, func(x registrar.Binding) bool { return x.Contact == b.Contact }); i >= 0 {
+		nb[i] = cloneBinding(b)
+		return nb
+	}
+	return append(nb, cloneBinding(b))
+}
+
 // cachePut applies b to the cached bindings of its AOR, if cached.
 func (s *LocationStore) cachePut(b registrar.Binding) {
 	sh := s.shard(b.AOR)
 	sh.mu.Lock()
 	sh.gen++
 	if e, ok := sh.m[b.AOR]; ok {
-		i := slices.IndexFunc(e.bindings, func(x registrar.Binding) bool { return x.Contact == b.Contact })
-		nb := slices.Clone(e.bindings)
-		b := cloneBinding(b)
-		if i >= 0 {
-			nb[i] = b
-		} else {
-			nb = append(nb, b)
-		}
+		nb := withBinding(e.bindings, b)
 		// This store wrote the AOR's latest state: it is as fresh as a
 		// lookup now would be.
 		until := e.until

@@ -92,15 +92,8 @@ func applyMirrorOp(m map[string][]registrar.Binding, op mirrorOp) {
 			m[aor] = nb
 		}
 	case op.del:
-	case i >= 0:
-		nb := make([]registrar.Binding, len(bs))
-		copy(nb, bs)
-		nb[i] = cloneBinding(op.b)
-		m[aor] = nb
 	default:
-		nb := make([]registrar.Binding, len(bs), len(bs)+1)
-		copy(nb, bs)
-		m[aor] = append(nb, cloneBinding(op.b))
+		m[aor] = withBinding(bs, op.b)
 	}
 }
 
