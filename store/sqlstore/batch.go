@@ -177,6 +177,13 @@ func (b *batcher) commit(batch []*batchOp) {
 	}
 }
 
+// tx runs ops in one transaction. Their statements run under contexts
+// that cannot be cancelled (context.WithoutCancel of each caller's): a
+// caller whose context ends stops waiting (do), but its statement, a
+// short write, is not interrupted; interrupting it rolled back the
+// writes of every other caller in the group, which were then committed
+// one by one, and failed the caller's own write though it may have been
+// the one to make it durable.
 func (b *batcher) tx(ops []*batchOp) error {
 	ctx := context.Background()
 	tx, err := b.db.BeginTx(ctx, nil)
@@ -184,7 +191,7 @@ func (b *batcher) tx(ops []*batchOp) error {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
 	for _, op := range ops {
-		if err := op.fn(op.ctx, tx); err != nil {
+		if err := op.fn(context.WithoutCancel(op.ctx), tx); err != nil {
 			tx.Rollback()
 			return err
 		}

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -85,6 +86,59 @@ func TestLocationCommitDelay(t *testing.T) {
 			if err != nil || len(bs) != 1 {
 				t.Fatalf("binding %d after Close: %v %v", i, bs, err)
 			}
+		}
+	})
+}
+
+// TestGroupCommitOutlivesACaller: a caller whose context ends while its
+// write runs inside a group transaction does not roll the group back;
+// the write of the caller that shared the transaction and its own are
+// both committed, in one transaction.
+func TestGroupCommitOutlivesACaller(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		ctx := context.Background()
+		db := open(t)
+		loc := db.Location(sqlstore.LocationOptions{CommitDelay: time.Hour, Batch: 2, CacheTTL: -1})
+		defer loc.Close()
+		first := registrar.Binding{AOR: "5001", Contact: "sip:5001@192.0.2.7:5060", Transport: "UDP", Q: 1,
+			CallID: "c1", CSeq: 1, Expires: time.Now().Add(time.Hour)}
+		if err := loc.Put(ctx, first); err != nil { // alone: committed at once
+			t.Fatal(err)
+		}
+		// The next write comes within the delay and waits for company.
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		quitter := make(chan error, 1)
+		go func() {
+			quitter <- sqlstore.GroupWrite(loc, cctx, func(ctx context.Context, tx *sql.Tx) error {
+				cancel() // the caller gives up while its statement runs
+				_, err := tx.ExecContext(ctx, "INSERT INTO location (username, contact, expires) VALUES (?, ?, ?)",
+					"5009", "sip:5009@192.0.2.9:5060", time.Now().Add(time.Hour).Unix())
+				return err
+			})
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for _, w := sqlstore.Commits(loc); w != 1; _, w = sqlstore.Commits(loc) {
+			if time.Now().After(deadline) {
+				t.Fatal("the second write never waited for company")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		second := first
+		second.AOR, second.Contact, second.CallID = "5002", "sip:5002@192.0.2.7:5060", "c2"
+		if err := loc.Put(ctx, second); err != nil { // fills the batch
+			t.Fatal(err)
+		}
+		<-quitter // nil or context.Canceled: the caller stopped waiting
+		if c, _ := sqlstore.Commits(loc); c != 2 {
+			t.Errorf("commits = %d, want 2 (the lone write, then the group in one transaction)", c)
+		}
+		var n int
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM location WHERE username = ?", "5009").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("the write of the caller that gave up: %d rows, want 1", n)
 		}
 	})
 }

@@ -1,6 +1,10 @@
 package sqlstore
 
-import "time"
+import (
+	"context"
+	"database/sql"
+	"time"
+)
 
 // SetReadHook makes Lookup call f after it read the database and before it
 // applies the changes not written yet: the stress test widens the window
@@ -19,3 +23,8 @@ func Commits(s *LocationStore) (commits, waits int64) {
 // SetReloadHook makes Reload call f after it read the table and before it
 // swaps the mirror: the test writes in between.
 func SetReloadHook(s *LocationStore, f func()) { s.reloadHook = f }
+
+// GroupWrite runs fn in the store's group commit, as Put does.
+func GroupWrite(s *LocationStore, ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.batch.do(ctx, fn)
+}
