@@ -49,6 +49,55 @@ func TestSample(t *testing.T) {
 	}
 }
 
+// TestTick: on one processor a full Watch brings Max at once, a busy
+// Watch below Saturated does not (the Interval's average decides), and
+// the Interval's Sample still runs every tenth tick.
+func TestTick(t *testing.T) {
+	var got []int
+	tu := New(Config{Max: 2, Interval: time.Second, Watch: 100 * time.Millisecond, Up: 0.6, Down: 0.3, DownAfter: 2}, nil)
+	tu.set = func(n int) int {
+		if n > 0 {
+			got = append(got, n)
+		}
+		return 1
+	}
+	tu.cur = 1
+	start := time.Unix(1000, 0)
+	tu.lastWall, tu.watchWall = start, start
+	now, cpu := start, time.Duration(0)
+	tick := func(cores float64) int {
+		now = now.Add(100 * time.Millisecond)
+		cpu += time.Duration(cores * float64(100*time.Millisecond))
+		return tu.Tick(now, cpu)
+	}
+	type step struct {
+		cores float64
+		want  int
+	}
+	var steps []step
+	for range 9 {
+		steps = append(steps, step{0.1, 1}) // light load
+	}
+	steps = append(steps,
+		step{0.8, 1},  // busy, not full: the Interval's sample (0.17 cores) keeps one
+		step{0.95, 2}, // full: Max at once, without waiting for the Interval
+	)
+	// On Max, a low Watch does not drop at once: only DownAfter low
+	// Intervals do.
+	for range 19 {
+		steps = append(steps, step{0.1, 2})
+	}
+	steps = append(steps, step{0.1, 1})
+	for i, s := range steps {
+		if n := tick(s.cores); n != s.want {
+			t.Fatalf("tick %d (%.2f cores): %d processors, want %d", i, s.cores, n, s.want)
+		}
+	}
+	if len(got) != 2 || got[0] != 2 || got[1] != 1 {
+		t.Errorf("GOMAXPROCS set to %v, want [2 1]", got)
+	}
+}
+
 // TestRunRestores: Run uses the real runtime and, when it ends, leaves
 // GOMAXPROCS as it found it.
 func TestRunRestores(t *testing.T) {
