@@ -12,7 +12,11 @@
 #                        (200 800 3000; 200/s is the highest rate at which
 #                        Kamailio's write-through usrloc answers without
 #                        SIPp's retransmissions on a 2-core machine)
-# Each runs reg.sh twice, once per way of keeping the location:
+# Each runs reg.sh twice, once per way of keeping the location, each time
+# in a process of its own that has carried no call (a server fresh from a
+# 3000 calls/s sweep has a grown heap and its tuner's high-load settings:
+# measured so, Palio's written-through REGISTERs cost 0.76 CPU-s per 1000
+# at 200/s where a fresh process spends 0.49-0.57):
 #   in memory   Palio with [registrar] write_back = WRITE_BACK (default "60s",
 #               usrloc db_mode 2 with its default timer_interval),
 #               Kamailio's reference config as it is (db_mode 0)
@@ -23,7 +27,8 @@
 # (accounting writing CDRs to SQLite, guard's flood, auth and fraud
 # checks; services.sh splits their cost), and the idle measurement
 # (idle.sh: both targets, 1000 phones registered, no traffic).
-# Then one table with the ratios (Palio / Kamailio) of the last round.
+# Then one table with the ratios (Palio / Kamailio): each figure is the
+# median of the ROUNDS rounds (the targets take turns in each round).
 # The example runs on a fresh SQLite database prepared by prepare.sh:
 # 127.0.0.1 trusted, a permanent binding 5002 -> 127.0.0.1:5090, the 1000
 # bench accounts.
@@ -106,9 +111,17 @@ start_target() {
 
 declare -A R
 field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+# put KEY VALUE records one round's figure; get KEY is the median of the
+# rounds' figures (the same binary varies by 15-30 % from run to run on a
+# small VM: with ROUNDS=3 one outlier does not make the table).
+put() { [[ -n $2 ]] && R[$1]+="$2 "; }
+get() {
+  [[ -n ${R[$1]:-} ]] || { echo -; return; }
+  tr ' ' '\n' <<<"${R[$1]}" | grep . | sort -g | awk '{v[NR]=$1} END{ if (NR % 2) print v[(NR+1)/2]; else printf "%g\n", (v[NR/2]+v[NR/2+1])/2 }'
+}
 
 # reg_alone TARGET SUFFIX LABEL [CONFIG]: reg.sh alone on a fresh TARGET,
-# the other way of keeping the location; results under R[...,regcpu_SUFFIX].
+# one way of keeping the location; results under regcpu_SUFFIX.
 reg_alone() {
   local key=${1%-*}
   start_target "$1" "$round-$2" "${4:-}" || exit 1
@@ -118,7 +131,7 @@ reg_alone() {
   sleep "${SETTLE_SECONDS:-8}"
   for rr in $REG_RATES; do
     line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$rr" "$RUN_SECONDS" | tail -1); say "rate=$rr $line"
-    R[$key,regcpu_$2,$rr]=$(field "$line" cpu_s_per_1k); R[$key,regfailed_$2,$rr]=$(field "$line" failed)
+    put $key,regcpu_$2,$rr "$(field "$line" cpu_s_per_1k)"; put $key,regfailed_$2,$rr "$(field "$line" failed)"
     sleep 2
   done
   stop_target
@@ -131,7 +144,7 @@ for round in $(seq 1 "$ROUNDS"); do
     say "== $t round $round (pid $TPID)"
     if [[ ${SKIP_MAXCPS:-0} != 1 ]]; then
       line=$("$BENCH_DIR/maxcps.sh" 127.0.0.1:5060 | tail -1); say "$line"
-      R[$t,maxcps]=$(field "$line" max_rate_ok)
+      put $t,maxcps "$(field "$line" max_rate_ok)"
       stop_target; start_target "$t" "$round" || exit 1; export TARGET_PID=$TPID
     fi
     # Warm-up, not measured: a server that has just started is still
@@ -142,18 +155,14 @@ for round in $(seq 1 "$ROUNDS"); do
     sleep "${SETTLE_SECONDS:-8}"
     for r in $RATES; do
       line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
-      R[$t,cpu,$r]=$(field "$line" cpu_s_per_1k); R[$t,failed,$r]=$(field "$line" failed)
-      R[$t,p50,$r]=$(field "$line" p50_ms); R[$t,p99,$r]=$(field "$line" p99_ms)
-      R[$t,rss]=$(field "$line" proxy_rss_mb); R[$t,pss]=$(field "$line" proxy_pss_mb); R[rss_rate]=$r
+      put $t,cpu,$r "$(field "$line" cpu_s_per_1k)"; put $t,failed,$r "$(field "$line" failed)"
+      put $t,p50,$r "$(field "$line" p50_ms)"; put $t,p99,$r "$(field "$line" p99_ms)"
+      put $t,rss "$(field "$line" proxy_rss_mb)"; put $t,pss "$(field "$line" proxy_pss_mb)"; R[rss_rate]=$r
       sleep 3
-    done
-    for rr in $REG_RATES; do
-      line=$("$BENCH_DIR/reg.sh" 127.0.0.1:5060 "$rr" "$RUN_SECONDS" | tail -1); say "rate=$rr $line"
-      R[$t,regcpu,$rr]=$(field "$line" cpu_s_per_1k); R[$t,regfailed,$rr]=$(field "$line" failed)
-      sleep 2
     done
     stop_target
     if [[ $t == palio ]]; then
+      reg_alone palio wt "location written through (the default store)" bench.toml
       reg_alone palio wb "write-back location store" bench-wb.toml
       if [[ ${SKIP_SERVICES:-0} != 1 ]]; then
         start_target palio "$round-services" bench-services.toml || exit 1
@@ -165,10 +174,11 @@ for round in $(seq 1 "$ROUNDS"); do
         "$BENCH_DIR/cps.sh" 127.0.0.1:5060 "${WARMUP_RATE:-200}" "${WARMUP_SECONDS:-5}" >/dev/null 2>&1
         sleep "${SETTLE_SECONDS:-8}"
         line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$CPS_RATE" "$RUN_SECONDS" | tail -1); say "$line"
-        R[palio,cpu_services]=$(field "$line" cpu_s_per_1k); R[palio,failed_services]=$(field "$line" failed)
+        put palio,cpu_services "$(field "$line" cpu_s_per_1k)"; put palio,failed_services "$(field "$line" failed)"
         stop_target
       fi
     else
+      reg_alone kamailio mem "usrloc db_mode 0 (in memory)"
       reg_alone kamailio-wt wt "usrloc db_mode 1 (write-through)"
     fi
   done
@@ -179,36 +189,36 @@ if [[ ${SKIP_IDLE:-0} != 1 ]]; then
   while read -r line; do
     say "$line"
     case $line in
-      "idle target="*) t=$(field "$line" target); R[$t,idlecpu]=$(field "$line" cpu_pct); R[$t,idlerss]=$(field "$line" rss_mb) ;;
+      "idle target="*) t=$(field "$line" target); put $t,idlecpu "$(field "$line" cpu_pct)"; put $t,idlerss "$(field "$line" rss_mb)" ;;
     esac
   done < <(BENCH_OUT=$BENCH_OUT "$here/idle.sh" "${IDLE_SECONDS:-60}" 2>&1)
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-mem_p=${R[palio,rss]:-} mem_k=${R[kamailio,pss]:-}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || a == "-" || b == "" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+mem_p=$(get palio,rss) mem_k=$(get kamailio,pss)
 say ""
 say "| metric | Palio | Kamailio | Palio/Kamailio |"
 say "|---|---|---|---|"
-say "| max calls/s with < 0.1 % failed (maxcps.sh) | ${R[palio,maxcps]:--} | ${R[kamailio,maxcps]:--} | $(ratio "${R[palio,maxcps]:-}" "${R[kamailio,maxcps]:-}") |"
+say "| max calls/s with < 0.1 % failed (maxcps.sh) | $(get palio,maxcps) | $(get kamailio,maxcps) | $(ratio "$(get palio,maxcps)" "$(get kamailio,maxcps)") |"
 for r in $RATES; do
-  say "| CPU-s per 1000 calls at $r/s (cps.sh) | ${R[palio,cpu,$r]:--} | ${R[kamailio,cpu,$r]:--} | $(ratio "${R[palio,cpu,$r]:-}" "${R[kamailio,cpu,$r]:-}") |"
-  say "| p50 / p99 INVITE->200 ms at $r/s | ${R[palio,p50,$r]:--} / ${R[palio,p99,$r]:--} | ${R[kamailio,p50,$r]:--} / ${R[kamailio,p99,$r]:--} | $(ratio "${R[palio,p99,$r]:-}" "${R[kamailio,p99,$r]:-}") (p99) |"
-  say "| failed calls at $r/s | ${R[palio,failed,$r]:--} | ${R[kamailio,failed,$r]:--} | |"
+  say "| CPU-s per 1000 calls at $r/s (cps.sh) | $(get palio,cpu,$r) | $(get kamailio,cpu,$r) | $(ratio "$(get palio,cpu,$r)" "$(get kamailio,cpu,$r)") |"
+  say "| p50 / p99 INVITE->200 ms at $r/s | $(get palio,p50,$r) / $(get palio,p99,$r) | $(get kamailio,p50,$r) / $(get kamailio,p99,$r) | $(ratio "$(get palio,p99,$r)" "$(get kamailio,p99,$r)") (p99) |"
+  say "| failed calls at $r/s | $(get palio,failed,$r) | $(get kamailio,failed,$r) | |"
 done
-if [[ -n ${R[palio,cpu_services]:-} ]]; then
-  say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | ${R[palio,cpu_services]} | ${R[palio,cpu,$CPS_RATE]:--} | $(ratio "${R[palio,cpu_services]}" "${R[palio,cpu,$CPS_RATE]:-}") |"
-  say "| failed calls at $CPS_RATE/s, services on | ${R[palio,failed_services]:--} | | |"
+if [[ $(get palio,cpu_services) != - ]]; then
+  say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | $(get palio,cpu_services) | $(get palio,cpu,$CPS_RATE) | $(ratio "$(get palio,cpu_services)" "$(get palio,cpu,$CPS_RATE)") |"
+  say "| failed calls at $CPS_RATE/s, services on | $(get palio,failed_services) | | |"
 fi
 say "| memory after the run at ${R[rss_rate]:-$CPS_RATE}/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
 for rr in $REG_RATES; do
-  say "| CPU-s per 1000 REGISTERs at $rr/s (reg.sh), location in memory: Palio write-back ${WRITE_BACK:-60s}, Kamailio db_mode 0 | ${R[palio,regcpu_wb,$rr]:--} | ${R[kamailio,regcpu,$rr]:--} | $(ratio "${R[palio,regcpu_wb,$rr]:-}" "${R[kamailio,regcpu,$rr]:-}") |"
-  say "| failed REGISTERs at $rr/s, location in memory | ${R[palio,regfailed_wb,$rr]:--} | ${R[kamailio,regfailed,$rr]:--} | |"
-  say "| CPU-s per 1000 REGISTERs at $rr/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | ${R[palio,regcpu,$rr]:--} | ${R[kamailio,regcpu_wt,$rr]:--} | $(ratio "${R[palio,regcpu,$rr]:-}" "${R[kamailio,regcpu_wt,$rr]:-}") |"
-  say "| failed REGISTERs at $rr/s, written through | ${R[palio,regfailed,$rr]:--} | ${R[kamailio,regfailed_wt,$rr]:--} | |"
+  say "| CPU-s per 1000 REGISTERs at $rr/s (reg.sh), location in memory: Palio write-back ${WRITE_BACK:-60s}, Kamailio db_mode 0 | $(get palio,regcpu_wb,$rr) | $(get kamailio,regcpu_mem,$rr) | $(ratio "$(get palio,regcpu_wb,$rr)" "$(get kamailio,regcpu_mem,$rr)") |"
+  say "| failed REGISTERs at $rr/s, location in memory | $(get palio,regfailed_wb,$rr) | $(get kamailio,regfailed_mem,$rr) | |"
+  say "| CPU-s per 1000 REGISTERs at $rr/s, written through to SQLite: Palio's default, Kamailio db_mode 1 | $(get palio,regcpu_wt,$rr) | $(get kamailio,regcpu_wt,$rr) | $(ratio "$(get palio,regcpu_wt,$rr)" "$(get kamailio,regcpu_wt,$rr)") |"
+  say "| failed REGISTERs at $rr/s, written through | $(get palio,regfailed_wt,$rr) | $(get kamailio,regfailed_wt,$rr) | |"
 done
-if [[ -n ${R[palio,idlecpu]:-} ]]; then
-  say "| idle, 1000 phones registered: % of one core (idle.sh) | ${R[palio,idlecpu]} | ${R[kamailio,idlecpu]:--} | $(ratio "${R[palio,idlecpu]}" "${R[kamailio,idlecpu]:-}") |"
-  say "| idle RSS, MB | ${R[palio,idlerss]:--} | ${R[kamailio,idlerss]:--} | $(ratio "${R[palio,idlerss]:-}" "${R[kamailio,idlerss]:-}") |"
+if [[ $(get palio,idlecpu) != - ]]; then
+  say "| idle, 1000 phones registered: % of one core (idle.sh) | $(get palio,idlecpu) | $(get kamailio,idlecpu) | $(ratio "$(get palio,idlecpu)" "$(get kamailio,idlecpu)") |"
+  say "| idle RSS, MB | $(get palio,idlerss) | $(get kamailio,idlerss) | $(ratio "$(get palio,idlerss)" "$(get kamailio,idlerss)") |"
 fi
 say ""
 say "raw runs: $BENCH_OUT"
