@@ -36,10 +36,10 @@ type Config struct {
 	// in a row (default 5): a passing lull does not switch.
 	Down      float64
 	DownAfter int
-	// Watch is how often the CPU time is read while fewer than Max
-	// processors run (default Interval/10, 100 ms): a step from a light
-	// load to a heavy one must not wait for a whole Interval on one
-	// processor. On a 2-core machine going from 200 to 3000 calls/s at
+	// Watch is how often the Tuner reads the CPU time (default
+	// Interval/10, 100 ms); on fewer than Max processors each reading
+	// may switch up (Saturated): a step from a light load to a heavy
+	// one must not wait for a whole Interval on one processor. On a 2-core machine going from 200 to 3000 calls/s at
 	// once, the second it took queued enough datagrams to start SIPp's
 	// retransmissions, which then ran for twelve seconds.
 	Watch time.Duration

@@ -3,24 +3,32 @@ package procs
 import (
 	"context"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
 
+// fakeTuner is a Tuner on cur processors whose changes of GOMAXPROCS
+// are recorded in *got instead of made, its readings starting at start.
+func fakeTuner(cfg Config, cur int) (tu *Tuner, got *[]int, start time.Time) {
+	got = new([]int)
+	tu = New(cfg, nil)
+	tu.set = func(n int) int {
+		if n > 0 {
+			*got = append(*got, n)
+		}
+		return cur
+	}
+	tu.cur = cur
+	start = time.Unix(1000, 0)
+	tu.lastWall, tu.watchWall = start, start
+	return tu, got, start
+}
+
 // TestSample: the processors follow the CPU use, up at once, down only
 // after DownAfter low samples in a row.
 func TestSample(t *testing.T) {
-	var got []int
-	tu := New(Config{Max: 4, Interval: time.Second, Up: 0.6, Down: 0.3, DownAfter: 3}, nil)
-	tu.set = func(n int) int {
-		if n > 0 {
-			got = append(got, n)
-		}
-		return 4
-	}
-	tu.cur = 4
-	start := time.Unix(1000, 0)
-	tu.lastWall = start
+	tu, got, start := fakeTuner(Config{Max: 4, Interval: time.Second, Up: 0.6, Down: 0.3, DownAfter: 3}, 4)
 	now, cpu := start, time.Duration(0)
 	step := func(cores float64) int {
 		now = now.Add(time.Second)
@@ -44,8 +52,8 @@ func TestSample(t *testing.T) {
 			t.Fatalf("step %d (%.2f cores): %d processors, want %d", i, s.cores, n, s.want)
 		}
 	}
-	if want := []int{1, 4, 1}; len(got) != len(want) || got[0] != 1 || got[1] != 4 || got[2] != 1 {
-		t.Errorf("GOMAXPROCS set to %v, want %v", got, want)
+	if want := []int{1, 4, 1}; !slices.Equal(*got, want) {
+		t.Errorf("GOMAXPROCS set to %v, want %v", *got, want)
 	}
 }
 
@@ -53,17 +61,7 @@ func TestSample(t *testing.T) {
 // Watch below Saturated does not (the Interval's average decides), and
 // the Interval's Sample still runs every tenth tick.
 func TestTick(t *testing.T) {
-	var got []int
-	tu := New(Config{Max: 2, Interval: time.Second, Watch: 100 * time.Millisecond, Up: 0.6, Down: 0.3, DownAfter: 2}, nil)
-	tu.set = func(n int) int {
-		if n > 0 {
-			got = append(got, n)
-		}
-		return 1
-	}
-	tu.cur = 1
-	start := time.Unix(1000, 0)
-	tu.lastWall, tu.watchWall = start, start
+	tu, got, start := fakeTuner(Config{Max: 2, Interval: time.Second, Watch: 100 * time.Millisecond, Up: 0.6, Down: 0.3, DownAfter: 2}, 1)
 	now, cpu := start, time.Duration(0)
 	tick := func(cores float64) int {
 		now = now.Add(100 * time.Millisecond)
@@ -93,8 +91,8 @@ func TestTick(t *testing.T) {
 			t.Fatalf("tick %d (%.2f cores): %d processors, want %d", i, s.cores, n, s.want)
 		}
 	}
-	if len(got) != 2 || got[0] != 2 || got[1] != 1 {
-		t.Errorf("GOMAXPROCS set to %v, want [2 1]", got)
+	if want := []int{2, 1}; !slices.Equal(*got, want) {
+		t.Errorf("GOMAXPROCS set to %v, want %v", *got, want)
 	}
 }
 
