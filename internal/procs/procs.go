@@ -8,9 +8,7 @@
 // threads looking for work and no work stealing; each network wake-up
 // runs the goroutine it readied on the thread that polled. Under load
 // the second processor is needed, or the queues grow. The Tuner samples
-// the process's CPU time and moves between the two: up as soon as one
-// processor is full (read every 100 ms), down only after seconds of
-// light load.
+// the process's CPU time and moves between the two.
 package procs
 
 import (
@@ -36,18 +34,6 @@ type Config struct {
 	// in a row (default 5): a passing lull does not switch.
 	Down      float64
 	DownAfter int
-	// Watch is how often the Tuner reads the CPU time (default
-	// Interval/10, 100 ms); on fewer than Max processors each reading
-	// may switch up (Saturated): a step from a light load to a heavy
-	// one must not wait for a whole Interval on one processor. On a 2-core machine going from 200 to 3000 calls/s at
-	// once, the second it took queued enough datagrams to start SIPp's
-	// retransmissions, which then ran for twelve seconds.
-	Watch time.Duration
-	// Saturated is the CPU use, in cores, over one Watch at or above
-	// which one processor is taken as full and Max come at once
-	// (default 0.9). The Up threshold still decides over an Interval:
-	// a short burst at a light load does not switch.
-	Saturated float64
 }
 
 func (c *Config) setDefaults() {
@@ -65,12 +51,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.DownAfter <= 0 {
 		c.DownAfter = 5
-	}
-	if c.Watch <= 0 || c.Watch > c.Interval {
-		c.Watch = c.Interval / 10
-	}
-	if c.Saturated <= 0 {
-		c.Saturated = 0.9
 	}
 }
 
@@ -102,9 +82,6 @@ type Tuner struct {
 	low      int // samples in a row below Down
 	lastCPU  time.Duration
 	lastWall time.Time
-	// watchCPU and watchWall are the last reading of Watch.
-	watchCPU  time.Duration
-	watchWall time.Time
 	// set is runtime.GOMAXPROCS; a test replaces it.
 	set func(int) int
 	// cpu reads the process's CPU time; a test replaces it.
@@ -135,8 +112,7 @@ func (t *Tuner) Run(ctx context.Context) {
 	defer running.Store(false)
 	t.cur = t.set(0) // 0 reads it
 	t.lastCPU, t.lastWall = t.cpu(), time.Now()
-	t.watchCPU, t.watchWall = t.lastCPU, t.lastWall
-	tick := time.NewTicker(t.cfg.Watch)
+	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()
 	defer func() {
 		if t.cur != t.cfg.Max {
@@ -148,32 +124,9 @@ func (t *Tuner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			t.Tick(now, t.cpu())
+			t.Sample(now, t.cpu())
 		}
 	}
-}
-
-// Tick takes one reading every Watch: on fewer than Max processors, a
-// full processor since the last reading brings Max at once; every
-// Interval, the reading is a Sample. It returns the processors in use
-// after it.
-func (t *Tuner) Tick(now time.Time, cpu time.Duration) int {
-	wall, used := now.Sub(t.watchWall), cpu-t.watchCPU
-	t.watchCPU, t.watchWall = cpu, now
-	if t.cur < t.cfg.Max && wall > 0 {
-		if cores := used.Seconds() / wall.Seconds(); cores >= t.cfg.Saturated {
-			t.low = 0
-			t.change(t.cfg.Max, cores)
-			// The Interval's sample starts over from here: its
-			// average would still be mostly the light load.
-			t.lastCPU, t.lastWall = cpu, now
-			return t.cur
-		}
-	}
-	if now.Sub(t.lastWall) >= t.cfg.Interval-t.cfg.Watch/2 {
-		return t.Sample(now, cpu)
-	}
-	return t.cur
 }
 
 // Sample takes one reading (the wall time and the process's CPU time
