@@ -157,7 +157,7 @@ for round in $(seq 1 "$ROUNDS"); do
       line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
       put $t,cpu,$r "$(field "$line" cpu_s_per_1k)"; put $t,failed,$r "$(field "$line" failed)"
       put $t,p50,$r "$(field "$line" p50_ms)"; put $t,p99,$r "$(field "$line" p99_ms)"
-      put $t,rss "$(field "$line" proxy_rss_mb)"; put $t,pss "$(field "$line" proxy_pss_mb)"; R[rss_rate]=$r
+      put $t,rss,$r "$(field "$line" proxy_rss_mb)"; put $t,pss,$r "$(field "$line" proxy_pss_mb)"; R[rss_rate]=$r
       sleep 3
     done
     stop_target
@@ -195,7 +195,7 @@ if [[ ${SKIP_IDLE:-0} != 1 ]]; then
 fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || a == "-" || b == "" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
-mem_p=$(get palio,rss) mem_k=$(get kamailio,pss)
+mem_p=$(get palio,rss,${R[rss_rate]:-}) mem_k=$(get kamailio,pss,${R[rss_rate]:-})
 say ""
 say "| metric | Palio | Kamailio | Palio/Kamailio |"
 say "|---|---|---|---|"
