@@ -22,6 +22,12 @@ source "$here/common.sh"
 [[ $# -ge 6 ]] || { echo "usage: $0 cps|reg RATE SECONDS ROUNDS BIN_A BIN_B [EXTRA_TOML]" >&2; exit 2; }
 kind=$1 rate=$2 secs=$3 rounds=$4 bin_a=$5 bin_b=$6 extra=${7:-}
 [[ $kind == cps || $kind == reg ]] || { echo "ab.sh: KIND is cps or reg" >&2; exit 2; }
+for n in "$rate" "$secs" "$rounds"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "ab.sh: RATE, SECONDS and ROUNDS are positive integers, not '$n'" >&2; exit 2; }
+done
+for b in "$bin_a" "$bin_b"; do
+  [[ -x $b ]] || { echo "ab.sh: no executable at '$b' (go build -o DIR/unisi ./examples/unisi)" >&2; exit 2; }
+done
 bench_init ab
 out=$BENCH_OUT
 

@@ -44,6 +44,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
 [[ -x $BENCH_DIR/cps.sh ]] || { echo "compare.sh: no SIPp harness in '$BENCH_DIR' (set BENCH_DIR)" >&2; exit 2; }
 ROUNDS=${1:-1}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "usage: compare.sh [ROUNDS] (a positive integer, not '$ROUNDS')" >&2; exit 2; }
 CPS_RATE=${CPS_RATE:-3000} RUN_SECONDS=${RUN_SECONDS:-15}
 REG_RATES=${REG_RATES:-${REG_RATE:-"200 800 3000"}}
 RATES=${RATES:-"200 800 $CPS_RATE"}
