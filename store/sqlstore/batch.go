@@ -40,9 +40,13 @@ type batcher struct {
 }
 
 type batchOp struct {
-	ctx  context.Context
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	done chan error
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	// committed, when set, runs on the batcher's goroutine once the
+	// write is committed, in commit order, whether or not the caller
+	// still waits (doThen).
+	committed func()
+	done      chan error
 }
 
 var errBatcherClosed = errors.New("sqlstore: store closed")
@@ -57,7 +61,15 @@ func newBatcher(db *sql.DB, max int, delay time.Duration) *batcher {
 // do runs fn inside a group transaction and returns its outcome once the
 // transaction committed (or failed).
 func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	op := &batchOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return b.doThen(ctx, fn, nil)
+}
+
+// doThen is do, and committed runs once the write is committed: what a
+// store keeps of its own writes in memory (the mirror, the lookup cache)
+// follows the database in commit order, also when the caller's context
+// ended while the write was already in a transaction that committed.
+func (b *batcher) doThen(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error, committed func()) error {
+	op := &batchOp{ctx: ctx, fn: fn, committed: committed, done: make(chan error, 1)}
 	select {
 	case b.reqs <- op:
 	case <-b.stop:
@@ -165,7 +177,7 @@ func (b *batcher) commit(batch []*batchOp) {
 	}
 	if err := b.tx(live); err == nil {
 		for _, op := range live {
-			op.done <- nil
+			op.finish(nil)
 		}
 		return
 	} else if len(live) == 1 {
@@ -173,8 +185,17 @@ func (b *batcher) commit(batch []*batchOp) {
 		return
 	}
 	for _, op := range live {
-		op.done <- b.tx([]*batchOp{op})
+		op.finish(b.tx([]*batchOp{op}))
 	}
+}
+
+// finish runs op's committed hook if its write committed, then hands
+// the outcome to its caller.
+func (op *batchOp) finish(err error) {
+	if err == nil && op.committed != nil {
+		op.committed()
+	}
+	op.done <- err
 }
 
 // tx runs ops in one transaction. Their statements run under contexts

@@ -142,3 +142,54 @@ func TestGroupCommitOutlivesACaller(t *testing.T) {
 		}
 	})
 }
+
+// TestMirrorFollowsCommitOfAGoneCaller: a REGISTER whose context ends
+// while its write is in a group transaction that commits is in the
+// mirror afterwards, as it is in the database: the mirror follows the
+// commit, not the caller's return.
+func TestMirrorFollowsCommitOfAGoneCaller(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) *sqlstore.DB) {
+		ctx := context.Background()
+		db := open(t)
+		loc := db.Location(sqlstore.LocationOptions{CommitDelay: time.Hour, Batch: 2, CacheTTL: -1, Mirror: true})
+		defer loc.Close()
+		if _, err := loc.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		first := registrar.Binding{AOR: "5001", Contact: "sip:5001@192.0.2.7:5060", Transport: "UDP", Q: 1,
+			CallID: "c1", CSeq: 1, Expires: time.Now().Add(time.Hour)}
+		if err := loc.Put(ctx, first); err != nil { // alone: committed at once
+			t.Fatal(err)
+		}
+		second := first
+		second.AOR, second.Contact, second.CallID = "5002", "sip:5002@192.0.2.7:5060", "c2"
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		gone := make(chan error, 1)
+		go func() { gone <- loc.Put(cctx, second) }() // waits for company
+		deadline := time.Now().Add(30 * time.Second)
+		for _, w := sqlstore.Commits(loc); w != 1; _, w = sqlstore.Commits(loc) {
+			if time.Now().After(deadline) {
+				t.Fatal("the second write never waited for company")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// The next write fills the batch and, inside the transaction,
+		// after the REGISTER's statement ran, its caller gives up.
+		if err := sqlstore.GroupWrite(loc, ctx, func(ctx context.Context, tx *sql.Tx) error {
+			cancel()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		<-gone // nil or context.Canceled
+		var n int
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM location WHERE username = ?", "5002").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("the database: %d rows of 5002 (%v), want 1", n, err)
+		}
+		bs, err := loc.Lookup(ctx, second.AOR)
+		if err != nil || len(bs) != 1 || bs[0].Contact != second.Contact {
+			t.Errorf("the mirror: %v (%v), want the committed binding", bs, err)
+		}
+	})
+}

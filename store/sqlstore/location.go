@@ -315,18 +315,19 @@ func (s *LocationStore) Put(ctx context.Context, b registrar.Binding) error {
 		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 	}
 	args := putArgs(b)
-	err = s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.batch.doThen(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
 			return err
 		}
 		return s.announce(ctx, tx)
+	}, func() {
+		s.cachePut(b)
+		s.mirror(mirrorOp{b: b})
 	})
 	if err != nil {
 		s.forget(b.AOR)
 		return fmt.Errorf("sqlstore: location put %s: %w", b.AOR, err)
 	}
-	s.cachePut(b)
-	s.mirror(mirrorOp{b: b})
 	return nil
 }
 
@@ -515,7 +516,7 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 	}
 	user, domain := splitAOR(aor)
 	var n int64
-	err := s.batch.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.batch.doThen(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, deleteBindingQuery, user, domain, domain, contact)
 		if err != nil {
 			return err
@@ -524,11 +525,11 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 			return err
 		}
 		return s.announce(ctx, tx)
+	}, func() {
+		s.forget(aor)
+		s.mirror(mirrorOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
 	})
 	s.forget(aor)
-	if err == nil {
-		s.mirror(mirrorOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
-	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: location delete %s: %w", aor, err)
 	}
