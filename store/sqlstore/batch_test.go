@@ -12,6 +12,23 @@ import (
 	"github.com/palio-voip/palio/store/storetest"
 )
 
+// waitCommits waits up to 30 s for the store's group commit counters to
+// meet cond, and fails the test with what otherwise.
+func waitCommits(t *testing.T, loc *sqlstore.LocationStore, what string, cond func(commits, waits int64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, w := sqlstore.Commits(loc)
+		if cond(c, w) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: commits=%d waits=%d", what, c, w)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestLocationCommitDelay: a write that comes alone is committed at once;
 // one that follows another within CommitDelay waits for company and shares
 // its transaction with the writes that arrive meanwhile; Close commits a
@@ -33,20 +50,6 @@ func TestLocationCommitDelay(t *testing.T) {
 			go func() { ch <- loc.Put(ctx, binding(i)) }()
 			return ch
 		}
-		waitFor := func(what string, cond func(commits, waits int64) bool) {
-			t.Helper()
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				c, w := sqlstore.Commits(loc)
-				if cond(c, w) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: commits=%d waits=%d", what, c, w)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}
 
 		// Alone: committed at once.
 		if err := loc.Put(ctx, binding(1)); err != nil {
@@ -57,7 +60,7 @@ func TestLocationCommitDelay(t *testing.T) {
 		}
 		// Close behind it: waits, and the next write fills the batch.
 		second := put(2)
-		waitFor("the second write never waited", func(_, w int64) bool { return w == 1 })
+		waitCommits(t, loc, "the second write never waited", func(_, w int64) bool { return w == 1 })
 		select {
 		case err := <-second:
 			t.Fatalf("the waiting write returned before its batch was committed: %v", err)
@@ -74,7 +77,7 @@ func TestLocationCommitDelay(t *testing.T) {
 		}
 		// Waiting at Close: committed, not lost.
 		fourth := put(4)
-		waitFor("the fourth write never waited", func(_, w int64) bool { return w == 2 })
+		waitCommits(t, loc, "the fourth write never waited", func(_, w int64) bool { return w == 2 })
 		loc.Close()
 		if err := <-fourth; err != nil {
 			t.Fatalf("the write waiting at Close: %v", err)
@@ -117,13 +120,7 @@ func TestGroupCommitOutlivesACaller(t *testing.T) {
 				return err
 			})
 		}()
-		deadline := time.Now().Add(30 * time.Second)
-		for _, w := sqlstore.Commits(loc); w != 1; _, w = sqlstore.Commits(loc) {
-			if time.Now().After(deadline) {
-				t.Fatal("the second write never waited for company")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitCommits(t, loc, "the second write never waited for company", func(_, w int64) bool { return w == 1 })
 		second := first
 		second.AOR, second.Contact, second.CallID = "5002", "sip:5002@192.0.2.7:5060", "c2"
 		if err := loc.Put(ctx, second); err != nil { // fills the batch
@@ -167,13 +164,7 @@ func TestMirrorFollowsCommitOfAGoneCaller(t *testing.T) {
 		defer cancel()
 		gone := make(chan error, 1)
 		go func() { gone <- loc.Put(cctx, second) }() // waits for company
-		deadline := time.Now().Add(30 * time.Second)
-		for _, w := sqlstore.Commits(loc); w != 1; _, w = sqlstore.Commits(loc) {
-			if time.Now().After(deadline) {
-				t.Fatal("the second write never waited for company")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitCommits(t, loc, "the second write never waited for company", func(_, w int64) bool { return w == 1 })
 		// The next write fills the batch and, inside the transaction,
 		// after the REGISTER's statement ran, its caller gives up.
 		if err := sqlstore.GroupWrite(loc, ctx, func(ctx context.Context, tx *sql.Tx) error {

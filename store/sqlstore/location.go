@@ -529,8 +529,8 @@ func (s *LocationStore) Delete(ctx context.Context, aor, contact string) error {
 		s.forget(aor)
 		s.mirror(mirrorOp{del: true, b: registrar.Binding{AOR: aor, Contact: contact}})
 	})
-	s.forget(aor)
 	if err != nil {
+		s.forget(aor)
 		return fmt.Errorf("sqlstore: location delete %s: %w", aor, err)
 	}
 	if n == 0 {
