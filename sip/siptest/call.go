@@ -1,9 +1,11 @@
 package siptest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	sipmsg "github.com/emiago/sipgo/sip"
@@ -254,12 +256,25 @@ func (c *Call) WaitOKs(ctx context.Context, n int) error {
 	})
 }
 
-// Codes returns the status codes received so far, in order.
+// Codes returns the status codes received so far, in the order they
+// arrived on the UA's socket (over UDP; over a stream, in the order sipgo
+// delivered them).
 func (c *Call) Codes() []int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for _, r := range c.responses {
+	rs := slices.Clone(c.responses)
+	c.mu.Unlock()
+	stamps := make(map[*sip.Response]uint64, len(rs))
+	for _, r := range rs {
+		if stamps[r] = c.u.arrival(r); stamps[r] == 0 {
+			stamps = nil // not all stamped: keep the order of delivery
+			break
+		}
+	}
+	if stamps != nil {
+		slices.SortStableFunc(rs, func(a, b *sip.Response) int { return cmp.Compare(stamps[a], stamps[b]) })
+	}
+	out := make([]int, 0, len(rs))
+	for _, r := range rs {
 		out = append(out, r.StatusCode)
 	}
 	return out

@@ -57,6 +57,13 @@ type UA struct {
 	regSeq    uint32
 	answers   map[sip.Method]int // AnswerWith
 
+	// arrivals stamps each response that came in a UDP datagram with its
+	// order of arrival on the socket (see arrivalKey), since sipgo hands
+	// each received message to a goroutine of its own and may deliver
+	// them out of order (sipgo issue 306).
+	arrivals map[string]uint64
+	arrived  uint64
+
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -115,13 +122,14 @@ func WithInstance(urn string) Option { return func(u *UA) { u.instance = urn } }
 func NewUA(t testing.TB, opts ...Option) *UA {
 	t.Helper()
 	u := &UA{
-		t:       t,
-		network: "udp",
-		user:    "ua",
-		script:  []Step{Respond(180), Pause(20 * time.Millisecond), Respond(200)},
-		changed: make(chan struct{}),
-		dialogs: map[string]*dialog{},
-		closed:  make(chan struct{}),
+		t:        t,
+		network:  "udp",
+		user:     "ua",
+		script:   []Step{Respond(180), Pause(20 * time.Millisecond), Respond(200)},
+		changed:  make(chan struct{}),
+		dialogs:  map[string]*dialog{},
+		arrivals: map[string]uint64{},
+		closed:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(u)
@@ -136,7 +144,7 @@ func NewUA(t testing.TB, opts ...Option) *UA {
 	}
 	ua, err := sipgo.NewUA(append(tlsOpt,
 		sipgo.WithUserAgent("siptest-"+u.user),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(quiet)),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(quiet), sipmsg.WithTransportLayerReadFilter(u.stampArrival)),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sipmsg.WithTransactionLayerLogger(quiet),
 			sipmsg.WithTransactionLayerUnhandledResponseHandler(func(*sipmsg.Response) {}),
@@ -588,4 +596,51 @@ func (u *UA) Options(ctx context.Context, uri string) (*sip.Response, error) {
 	req.SetBody(nil)
 	u.route(req, u.proxy)
 	return u.do(ctx, req)
+}
+
+// stampArrival notes the order in which responses arrive on the UA's UDP
+// socket, before sipgo's transaction layer (which may reorder them)
+// sees them. A retransmission keeps its first stamp.
+func (u *UA) stampArrival(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
+	if props.Transport != "UDP" || !strings.HasPrefix(string(data[:min(len(data), 8)]), "SIP/2.0 ") {
+		return data, nil
+	}
+	m, err := sipmsg.ParseMessage(data)
+	if err != nil {
+		return data, nil // sipgo's parser answers it
+	}
+	if res, ok := m.(*sipmsg.Response); ok {
+		k := arrivalKey(res)
+		u.mu.Lock()
+		if _, seen := u.arrivals[k]; !seen {
+			u.arrived++
+			u.arrivals[k] = u.arrived
+		}
+		u.mu.Unlock()
+	}
+	return data, nil
+}
+
+// arrival returns res's stamp of arrival, 0 when it has none (it came
+// over a stream transport).
+func (u *UA) arrival(res *sip.Response) uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.arrivals[arrivalKey(res)]
+}
+
+// arrivalKey names a response up to retransmission: its call, its
+// transaction's CSeq, its status and its To tag.
+func arrivalKey(res *sipmsg.Response) string {
+	var callID, cseq, tag string
+	if h := res.CallID(); h != nil {
+		callID = h.Value()
+	}
+	if h := res.CSeq(); h != nil {
+		cseq = h.Value()
+	}
+	if h := res.To(); h != nil {
+		tag, _ = h.Params.Get("tag")
+	}
+	return callID + "\x00" + cseq + "\x00" + strconv.Itoa(res.StatusCode) + "\x00" + tag
 }
