@@ -424,26 +424,3 @@ type discardWriter struct{}
 func (discardWriter) WriteResponse(*Response) error { return ErrFinalSent }
 
 func (discardWriter) Status() int { return 0 }
-
-// stackReserve is the stack a request's handling needs, about: the
-// pipeline's stages wrap one another, and the Forwarder and sipgo's
-// transaction layer go deeper still.
-const stackReserve = 14 << 10
-
-// stackPadIndex is 0; a variable, so that the compiler keeps the pad.
-var stackPadIndex int
-
-// growStack grows the stack of the goroutine sipgo started for a message
-// to its working size in one step, while it is still shallow. A new
-// goroutine starts with 2 KB; left to itself, it would grow 2 → 4 → 8 →
-// 16 KB deep in the pipeline, each time copying every frame above it and
-// adjusting their pointers (runtime.copystack: 11 % of the router's CPU
-// at 200 calls/s, its largest single item after the system calls).
-// Growing here copies two frames once.
-//
-//go:noinline
-func growStack() byte {
-	var pad [stackReserve]byte
-	pad[stackPadIndex] = 1
-	return pad[stackPadIndex]
-}

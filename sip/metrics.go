@@ -154,6 +154,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.streamClosed = promreg.Register(reg, m.streamClosed)
 	m.unparsable = promreg.Register(reg, m.unparsable)
 	m.logSuppressed = promreg.Register(reg, m.logSuppressed)
+	promreg.Register(reg, newStartingStackGauge())
 	return m
 }
 

@@ -49,6 +49,14 @@ type Config struct {
 	// location store is in memory or written back later, whose
 	// subscribers are in a local database.
 	InlineStateless bool
+	// StackHolders is how many goroutines the server keeps parked at a
+	// working stack depth while it runs, so that the Go runtime starts
+	// the goroutine of each received message with a stack it does not
+	// have to grow (see stacks.go: 9 stack copies a call become 3).
+	// Zero means 32, which works while the process has fewer than about
+	// 130 other goroutines (palio_sip_goroutine_starting_stack_bytes
+	// shows the result: 8192 when it works); negative means none.
+	StackHolders int
 	// RouteSecret keys the signature the proxy writes into its
 	// Record-Route entries and checks on the in-dialog requests that come
 	// back along them (see DialogRelay). Nodes that share an address, or
@@ -133,6 +141,8 @@ type Server struct {
 	callLog   bool // WithCallLog
 	stateless []Method
 	inline    bool // Config.InlineStateless
+	nHolders  int  // Config.StackHolders, resolved
+	holders   *stackHolders
 	// statelessQ feeds the workers of stateless requests (see readFilter).
 	statelessQ chan statelessJob
 	workers    sync.WaitGroup
@@ -179,6 +189,10 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.streams.tlsConf = cfg.TLS
 	s.stateless = cfg.Stateless
 	s.inline = cfg.InlineStateless
+	s.nHolders = cfg.StackHolders
+	if s.nHolders == 0 {
+		s.nHolders = defaultStackHolders
+	}
 	if s.stateless == nil {
 		s.stateless = []Method{REGISTER}
 	}
@@ -366,6 +380,7 @@ func (s *Server) Start(h Handler) error {
 		return errors.New("sip: server already started")
 	}
 	s.handler = h
+	s.holders = holdStacks(max(s.nHolders, 0))
 	if len(s.stateless) > 0 && len(s.packetConns) > 0 && !s.inline {
 		s.statelessQ = make(chan statelessJob, statelessQueue)
 		for range statelessWorkers() {
@@ -492,6 +507,7 @@ func (s *Server) Close() error {
 			_ = s.ua.TransportLayer().Close()
 		}
 		s.dialogs.Close()
+		s.holders.release()
 		close(s.closed)
 	})
 	return nil
