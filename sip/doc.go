@@ -85,8 +85,11 @@
 // can be running): UDP messages up to 65535 bytes (sipgo refuses to send
 // more than 1300, which breaks INVITEs with video or ICE offers), and
 // finished transactions freed after T4 (5 s) instead of 32 s, answered
-// INVITE transactions after T1, since Palio relays 2xx retransmissions and
-// ACKs itself. A program that runs other sipgo code relying on sipgo's
+// INVITE client transactions after T1, since Palio relays 2xx
+// retransmissions and ACKs itself. Answered INVITE server transactions
+// keep sipgo's 32 s (Timer L): the proxy ends its own at the 2xx without
+// arming the timer, and a user agent server in the process (diago's)
+// retransmits its 2xx on the transaction until the ACK. A program that runs other sipgo code relying on sipgo's
 // values calls RestoreSipgoDefaults first thing in main.
 //
 // Known limits, from sipgo v1.7.3 underneath: each received message is

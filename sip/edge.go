@@ -110,7 +110,11 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 			}
 		}
 	}
-	tx.OnTerminate(func(string, error) { cancel(ErrTransactionEnded) })
+	tx.OnTerminate(func(string, error) {
+		if !w.answered.Load() { // not ended by its own 2xx (txWriter.answer)
+			cancel(ErrTransactionEnded)
+		}
+	})
 
 	err := s.serve(ctx, w, r)
 	local := s.finish(w, req, err)
@@ -317,6 +321,9 @@ type txWriter struct {
 	// or the handler returns.
 	pending atomic.Bool
 	trying  bool // a 100 Trying was sent (under mu): one is enough
+	// answered is set when a 2xx to the INVITE ended its transaction
+	// (answer): the handler goes on with its context.
+	answered atomic.Bool
 }
 
 // release gives back the overload slot of the request, once.
@@ -335,9 +342,10 @@ func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter
 func (w *txWriter) cancelled() {
 	w.canceled.Store(true)
 	w.release()
-	w.status.CompareAndSwap(0, 487)
-	w.s.metrics.response(487)
-	w.s.dialogs.finish(w.req, 487)
+	if w.status.CompareAndSwap(0, 487) { // not answered in the meantime (answer)
+		w.s.metrics.response(487)
+		w.s.dialogs.finish(w.req, 487)
+	}
 }
 
 func (w *txWriter) Status() int { return int(w.status.Load()) }
@@ -364,6 +372,11 @@ func (w *txWriter) WriteResponse(res *Response) error {
 	res.SetTransport(w.req.Transport())
 	if final && w.canceled.Load() {
 		return ErrFinalSent
+	}
+	if w.invite && final && code < 300 {
+		if stx, ok := w.tx.(*sipmsg.ServerTx); ok {
+			return w.answer(stx, res, cur)
+		}
 	}
 	err := w.tx.Respond(res)
 	if err != nil {
@@ -395,6 +408,57 @@ func (w *txWriter) WriteResponse(res *Response) error {
 				w.s.dialogs.finish(w.req, code)
 			}
 		}
+	}
+	return nil
+}
+
+// answer sends a 2xx to the INVITE around the transaction's state
+// machine, under w.mu. Through it, sipgo v1.7.3 would put the transaction
+// in RFC 6026's Accepted state and arm Timer L, a timer it does not stop
+// when the transaction is terminated: the timer would hold the
+// transaction, the INVITE and the 2xx for 64*T1 (32 s, 100 000
+// transactions at 3000 calls/s), or, with Timer L shortened for every
+// sipgo user in the process as this package did before, end the INVITE
+// transaction of a user agent server in the same process (the media box's
+// diago) under its 2xx retransmissions when the ACK is late. The proxy
+// needs nothing of Accepted: the callee's 2xx retransmissions and the ACK
+// travel end to end (forwarded statelessly), a retransmitted INVITE is
+// absorbed by the dialog table.
+//
+// The first 2xx claims the final status, unless the caller's CANCEL has
+// claimed it for its 487 (cancelled; ErrFinalSent, as before); takes the
+// transaction out of the layer, so that a CANCEL from then on matches
+// none (the edge answers it 481, as for any answered call); and leaves on
+// the transaction's connection, held across the termination. A CANCEL
+// that matched in the microseconds before still has sipgo send its 487,
+// after the 2xx, which the caller's client transaction, in Accepted,
+// discards (RFC 6026 §7.2); the call stays answered. A later 2xx (another
+// fork's, or a retransmission) takes the same way.
+func (w *txWriter) answer(tx *sipmsg.ServerTx, res *Response, cur int) error {
+	code := res.StatusCode
+	first := cur == 0
+	if first {
+		if !w.status.CompareAndSwap(0, int32(code)) {
+			return ErrFinalSent
+		}
+		w.answered.Store(true)
+	}
+	conn := tx.Connection()
+	if conn == nil {
+		return errors.New("sip: the INVITE's transaction has no connection")
+	}
+	conn.Ref(1)
+	defer conn.TryClose()
+	tx.Terminate()
+	if err := conn.WriteMsg(res); err != nil {
+		if first {
+			w.status.CompareAndSwap(int32(code), 0)
+		}
+		return err
+	}
+	w.release()
+	if first {
+		w.s.metrics.response(code)
 	}
 	return nil
 }

@@ -1023,3 +1023,49 @@ func TestAnswerRecordedBeforeRelay(t *testing.T) {
 		t.Fatalf("ended: %+v, want one answered call (200) ended by the caller's BYE", ends)
 	}
 }
+
+// TestCancelAfterAnswer: a CANCEL that comes after the proxy relayed the
+// 2xx (the caller hung up as the callee answered) finds no INVITE
+// transaction, since the proxy ends it at the 2xx without RFC 6026's
+// Accepted state: it is answered 481, no 487 follows the 2xx, the callee
+// sees no CANCEL, and the call stays up until its BYE.
+func TestCancelAfterAnswer(t *testing.T) {
+	leakCheck(t)
+	p := newProxy(t, sip.ForwarderConfig{})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, callee.URI()))
+	ctx := ctxT(t, 5*time.Second)
+	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("final: %v %v, want 200", res, err)
+	}
+	res, err := call.Cancel(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 481 {
+		t.Errorf("CANCEL after the 2xx: got %d, want 481", res.StatusCode)
+	}
+	if err := call.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a wrong 487 or CANCEL to arrive
+	for _, c := range call.Codes() {
+		if c == 487 {
+			t.Errorf("the caller got a 487 after the 2xx: %v", call.Codes())
+		}
+	}
+	if got := callee.Received(sip.CANCEL); len(got) != 0 {
+		t.Errorf("the CANCEL reached the callee after its 2xx (%d)", len(got))
+	}
+	if d, ok := p.srv.Dialogs().Get(call.CallID(), call.FromTag()); !ok || d.State != sip.DialogConfirmed {
+		t.Fatalf("dialog after the late CANCEL: %+v %v, want confirmed", d, ok)
+	}
+	if res, err := call.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", res, err)
+	}
+}

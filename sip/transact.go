@@ -25,16 +25,19 @@ import (
 // lost arrives within T2 (4 s) of that response, and a retransmitted final
 // response within the same window.
 //
-// Timer L (INVITE server transaction) and Timer M (INVITE client
-// transaction) keep an answered INVITE's transactions in RFC 6026's
-// Accepted state for 64*T1 (32 s). Palio ends both at the 2xx: the 2xx
-// retransmissions and the ACK are relayed statelessly and a retransmitted
-// INVITE is absorbed by the dialog table. But sipgo v1.7.3 does not stop
-// those two timers when a transaction is terminated, so each timer would
-// hold its transaction, with the INVITE and the 2xx and their bodies, for
-// 32 s all the same: at 3000 calls/s, 190 000 transactions. T1 (500 ms)
-// bounds that and still covers the moment between the 2xx and Palio's
-// own termination.
+// Timer M (INVITE client transaction) keeps an answered INVITE's client
+// transaction in RFC 6026's Accepted state for 64*T1 (32 s). Palio ends
+// it at the 2xx: the 2xx retransmissions and the ACK are relayed
+// statelessly. But sipgo v1.7.3 does not stop that timer when a
+// transaction is terminated, so it would hold its transaction, with the
+// INVITE and the 2xx and their bodies, for 32 s all the same: at 3000
+// calls/s, 96 000 transactions. T1 (500 ms) bounds that and still covers
+// the moment between the 2xx and Palio's own termination. Timer L, its
+// server-side twin, keeps sipgo's 64*T1: the proxy's INVITE server
+// transactions never arm it (txWriter.answer sends their 2xx around the
+// state machine), and a user agent server in the same process (the
+// media box's diago) needs its transaction for the 2xx retransmissions
+// until a late ACK comes.
 //
 // These are variables of the sipgo package, shared by everything in the
 // process that uses sipgo, and read by its goroutines without a lock: they
@@ -47,7 +50,6 @@ func tuneSipgo() {
 	sipmsg.TransportBufferReadSize = 65535
 	sipmsg.Timer_D = sipmsg.T4
 	sipmsg.Timer_J = sipmsg.T4
-	sipmsg.Timer_L = sipmsg.T1
 	sipmsg.Timer_M = sipmsg.T1
 }
 
@@ -69,7 +71,7 @@ func init() {
 
 // RestoreSipgoDefaults puts back sipgo's own values of the process-wide
 // settings this package changes when it is initialised (the UDP message
-// limit, the read buffer, Timers D, J, L and M; see the package
+// limit, the read buffer, Timers D, J and M; see the package
 // documentation). Call it first thing in main, before any sipgo socket or
 // transaction exists (they read the settings without a lock), in a
 // program that runs other sipgo code relying on them. A Palio proxy then
