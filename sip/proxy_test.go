@@ -119,6 +119,25 @@ func (p *testProxy) tcp() string { return p.srv.Local().Addr("tcp") }
 
 func ctxT(t *testing.T, d time.Duration) context.Context { return siptest.Context(t, d) }
 
+// answeredCall places a call from 5001 to 5002 (a siptest UA answering
+// 180, 200) through a new proxy and waits for its 200.
+func answeredCall(t *testing.T) (*testProxy, *siptest.UA, *siptest.Call, context.Context) {
+	t.Helper()
+	p := newProxy(t, sip.ForwarderConfig{})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
+	p.route("5002", target(t, callee.URI()))
+	ctx := ctxT(t, 5*time.Second)
+	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("final: %v %v, want 200", res, err)
+	}
+	return p, callee, call, ctx
+}
+
 func TestCallSetupAndTeardown(t *testing.T) {
 	leakCheck(t)
 	p := newProxy(t, sip.ForwarderConfig{})
@@ -249,18 +268,7 @@ func TestByeFromCallee(t *testing.T) {
 
 func TestReInvite(t *testing.T) {
 	leakCheck(t)
-	p := newProxy(t, sip.ForwarderConfig{})
-	callee := siptest.NewUA(t, siptest.WithUser("5002"))
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
-	p.route("5002", target(t, callee.URI()))
-	ctx := ctxT(t, 5*time.Second)
-	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("final: %v %v", res, err)
-	}
+	p, callee, call, ctx := answeredCall(t)
 	res, err := call.ReInvite(ctx)
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("re-INVITE: %v %v", res, err)
@@ -1031,18 +1039,7 @@ func TestAnswerRecordedBeforeRelay(t *testing.T) {
 // sees no CANCEL, and the call stays up until its BYE.
 func TestCancelAfterAnswer(t *testing.T) {
 	leakCheck(t)
-	p := newProxy(t, sip.ForwarderConfig{})
-	callee := siptest.NewUA(t, siptest.WithUser("5002"))
-	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.udp()))
-	p.route("5002", target(t, callee.URI()))
-	ctx := ctxT(t, 5*time.Second)
-	call, err := caller.Invite(ctx, "sip:5002@"+p.udp())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := call.WaitFinal(ctx); err != nil || res.StatusCode != 200 {
-		t.Fatalf("final: %v %v, want 200", res, err)
-	}
+	p, callee, call, ctx := answeredCall(t)
 	res, err := call.Cancel(ctx)
 	if err != nil {
 		t.Fatal(err)
