@@ -124,6 +124,6 @@ func startingStack() uint64 {
 func newStartingStackGauge() prometheus.GaugeFunc {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "palio_sip_goroutine_starting_stack_bytes",
-		Help: "The stack the Go runtime gives a new goroutine, each received message's among them (Config.StackHolders keeps it at 8 KB where it can).",
+		Help: "The stack the Go runtime gives a new goroutine, each received message's among them, as the last garbage collection set it (2048 until the first; Config.StackHolders keeps it at 8 KB where it can).",
 	}, func() float64 { return float64(startingStack()) })
 }
