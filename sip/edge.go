@@ -431,9 +431,10 @@ func (w *txWriter) WriteResponse(res *Response) error {
 // none (the edge answers it 481, as for any answered call); and leaves on
 // the transaction's connection, held across the termination. A CANCEL
 // that matched in the microseconds before still has sipgo send its 487,
-// after the 2xx, which the caller's client transaction, in Accepted,
-// discards (RFC 6026 §7.2); the call stays answered. A later 2xx (another
-// fork's, or a retransmission) takes the same way.
+// after the 2xx: the caller's INVITE client transaction, which had its
+// 2xx, passes nothing but 2xx responses up any more; the call stays
+// answered. A later 2xx (another fork's, or a retransmission) takes the
+// same way.
 func (w *txWriter) answer(tx *sipmsg.ServerTx, res *Response, cur int) error {
 	code := res.StatusCode
 	first := cur == 0
