@@ -134,8 +134,8 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	case w.invite && st >= 200 && st < 300:
 		// The 2xx is relayed; its retransmissions and the ACK travel end
 		// to end (forwarded statelessly), and a retransmitted INVITE is
-		// absorbed by the dialog table: the transaction need not wait for
-		// Timer L (32 s) holding the call's messages.
+		// absorbed by the dialog table. txWriter.answer ended a sipgo
+		// transaction as it sent the 2xx; this ends any other kind.
 		tx.Terminate()
 	case w.invite && st >= 300 && local && !call.KnownPeer():
 		// Our own rejection of an INVITE from a sender no stage vouched

@@ -84,17 +84,13 @@ func holdStacks(n int) *stackHolders {
 	return h
 }
 
-// release ends the holders and waits for them. It may be called on nil
-// and more than once.
+// release ends the holders and waits for them, once (Server.Close); h
+// is nil when the server never started.
 func (h *stackHolders) release() {
 	if h == nil {
 		return
 	}
-	select {
-	case <-h.stop:
-	default:
-		close(h.stop)
-	}
+	close(h.stop)
 	h.wg.Wait()
 }
 

@@ -12,21 +12,11 @@ import (
 
 // startingStack reads palio_sip_goroutine_starting_stack_bytes from reg
 // after a garbage collection (the runtime sets the starting stack at
-// each).
+// each); 0 when it is not registered.
 func startingStack(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
 	runtime.GC()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "palio_sip_goroutine_starting_stack_bytes" {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatal("palio_sip_goroutine_starting_stack_bytes is not registered")
-	return 0
+	return gathered(t, reg, "palio_sip_goroutine_starting_stack_bytes")
 }
 
 // TestStackHolders: while a server runs, its stack holders make the

@@ -1,6 +1,7 @@
 package siptest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -602,7 +603,7 @@ func (u *UA) Options(ctx context.Context, uri string) (*sip.Response, error) {
 // socket, before sipgo's transaction layer (which may reorder them)
 // sees them. A retransmission keeps its first stamp.
 func (u *UA) stampArrival(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
-	if props.Transport != "UDP" || !strings.HasPrefix(string(data[:min(len(data), 8)]), "SIP/2.0 ") {
+	if props.Transport != "UDP" || !bytes.HasPrefix(data, []byte("SIP/2.0 ")) {
 		return data, nil
 	}
 	m, err := sipmsg.ParseMessage(data)
