@@ -26,20 +26,10 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	s.metrics.request(req.Method)
 
 	if req.IsAck() {
-		// An ACK for a 2xx, or for a rejection of ours whose transaction
-		// already ended (see rejectAtEdge): never answered.
-		if isLocalTag(toTag(req)) {
-			if e, _ := s.dialogs.match(req); e == nil {
-				s.metrics.absorbed.Inc()
-				return
-			}
-		}
-		if validate(req) == nil && supportedVersion(req) {
-			_ = s.serve(s.baseCtx, discardWriter{}, req)
-			s.logRequest(req, 0)
-		}
+		s.serveAck(req)
 		return
 	}
+	s.trackInvite(req, tx)
 	if !supportedVersion(req) {
 		s.rejectAtEdge(tx, req, NewResponse(req, 505, "Version Not Supported"))
 		return

@@ -39,3 +39,7 @@ func HoldDialedReads(closeConn bool) (release func()) {
 		})
 	}
 }
+
+// InviteBranches is how many branches of INVITE server transactions the
+// read filter keeps for their ACKs (ackpath.go).
+func (s *Server) InviteBranches() int { return s.invites.len() }

@@ -148,8 +148,9 @@ func counterValue(c prometheus.Counter) float64 {
 // does with a write-back location store. A panic there would take the
 // socket's read loop down, so whatever the input, the filter must return
 // without an error, consume exactly the datagrams that start with the
-// stateless method, serve them before it returns, and give the handler
-// only requests that parsed and validated.
+// stateless method, serve them before it returns (an ACK it takes, on a
+// worker soon after), and give the handler only requests that parsed and
+// validated.
 func FuzzServeStateless(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
@@ -202,10 +203,19 @@ func FuzzServeStateless(f *testing.F) {
 			t.Fatalf("read filter error %v: the listener would stop", err)
 		}
 		stateless := bytes.HasPrefix(in, []byte("REGISTER "))
+		ack := bytes.HasPrefix(in, []byte("ACK ")) && len(in) > 4
 		if stateless && out != nil {
 			t.Fatalf("a REGISTER datagram was passed on to sipgo:\n%q", in)
 		}
-		if !stateless && !bytes.Equal(out, in) {
+		switch {
+		case ack && out == nil:
+			// Taken for a worker (ackpath.go): served once the worker
+			// gets to it.
+			deadline := time.Now().Add(5 * time.Second)
+			for srv.inflight.Load() != 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		case !stateless && !bytes.Equal(out, in):
 			t.Fatalf("a datagram of another method was changed:\n%q\n%q", in, out)
 		}
 		if n := srv.inflight.Load(); n != 0 {

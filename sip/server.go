@@ -145,17 +145,20 @@ type Server struct {
 	holders   *stackHolders
 	// statelessQ feeds the workers of stateless requests (see readFilter).
 	statelessQ chan statelessJob
-	workers    sync.WaitGroup
-	baseCtx    context.Context
-	stopBase   context.CancelFunc
-	started    atomic.Bool
-	draining   atomic.Bool
-	closing    atomic.Bool
-	inflight   atomic.Int64 // requests being handled
-	detached   atomic.Int64 // requests of our own in flight (CANCEL, BYE)
-	serving    sync.WaitGroup
-	closed     chan struct{}
-	once       sync.Once
+	// invites are the branches of the INVITE server transactions alive on
+	// UDP, whose ACKs the read filter leaves to sipgo (ackpath.go).
+	invites  branchSet
+	workers  sync.WaitGroup
+	baseCtx  context.Context
+	stopBase context.CancelFunc
+	started  atomic.Bool
+	draining atomic.Bool
+	closing  atomic.Bool
+	inflight atomic.Int64 // requests being handled
+	detached atomic.Int64 // requests of our own in flight (CANCEL, BYE)
+	serving  sync.WaitGroup
+	closed   chan struct{}
+	once     sync.Once
 }
 
 type listener struct {
@@ -381,7 +384,7 @@ func (s *Server) Start(h Handler) error {
 	}
 	s.handler = h
 	s.holders = holdStacks(max(s.nHolders, 0))
-	if len(s.stateless) > 0 && len(s.packetConns) > 0 && !s.inline {
+	if len(s.packetConns) > 0 { // REGISTER unless inline, and the ACKs (ackpath.go)
 		s.statelessQ = make(chan statelessJob, statelessQueue)
 		for range statelessWorkers() {
 			s.workers.Add(1)

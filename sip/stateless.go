@@ -101,8 +101,11 @@ func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byt
 	if s.gate != nil && props.Transport == "UDP" && !s.gateDatagram(props, data) {
 		return nil, nil
 	}
-	if props.Transport != "UDP" || len(s.stateless) == 0 || s.closing.Load() {
+	if props.Transport != "UDP" || s.closing.Load() {
 		return data, nil
+	}
+	if isACK(data) {
+		return s.filterAck(props, data), nil
 	}
 	for _, m := range s.stateless {
 		if len(data) > len(m) && string(data[:len(m)]) == string(m) && data[len(m)] == ' ' {
@@ -178,6 +181,10 @@ func (s *Server) serveStateless(job statelessJob) {
 	req.SetSource(from.String())
 	req.SetTransport("UDP")
 	s.metrics.request(req.Method)
+	if req.IsAck() {
+		s.serveAck(req)
+		return
+	}
 	pc := s.packetConnFor(to)
 	if pc == nil {
 		return
