@@ -51,6 +51,13 @@ func dsn(path string, readOnly bool, o Options) string {
 		q.Set("_query_only", "1")
 	} else {
 		q.Set("_txlock", "immediate")
+		// A statement inside a group transaction (a batch of CDRs)
+		// keeps a statement journal, so that it can fail alone; in a
+		// temporary file, that is a write system call per page it
+		// touches. The writer's statements are small: their journals
+		// fit in memory. Readers keep temporary files for the sorts of
+		// large reports.
+		q.Add("_pragma", "temp_store(memory)")
 	}
 	u := url.URL{Scheme: "file", Opaque: url.PathEscape(path), RawQuery: q.Encode()}
 	return u.String()
