@@ -130,10 +130,19 @@ func userOf(aor string) string {
 	return u
 }
 
-// newID returns a random record ID.
+// newID returns a record ID: 32 hex digits, the first 12 the Unix time in
+// milliseconds, the other 20 random (UUIDv7's layout, RFC 9562 §5.7,
+// without its version bits). Unique across nodes as a random ID is, and
+// in time order, so that the unique index on it takes each batch of CDRs
+// at its right edge instead of at as many random leaf pages.
 func newID() string {
 	var b [16]byte
-	rand.Read(b[:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	rand.Read(b[6:])
 	return hex.EncodeToString(b[:])
 }
 
