@@ -94,7 +94,8 @@ func (s *Server) forwardStateless(res *Response) error {
 // readFilter sees every UDP datagram before sipgo parses it. The
 // SourceGate, if any, comes first (sourcegate.go). A request of
 // a stateless method is taken out of sipgo's path (no server transaction,
-// no timers) and handled by serveStateless, right here or on a worker;
+// no timers) and handled by serveStateless, right here or on a worker; so
+// is an ACK that belongs to no INVITE server transaction (ackpath.go);
 // anything else goes on as it is. It never returns an error: sipgo stops
 // a listener whose filter fails.
 func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
