@@ -89,8 +89,9 @@
 // retransmissions and ACKs itself. Answered INVITE server transactions
 // keep sipgo's 32 s (Timer L): the proxy ends its own at the 2xx without
 // arming the timer, and a user agent server in the process (diago's)
-// retransmits its 2xx on the transaction until the ACK. A program that runs other sipgo code relying on sipgo's
-// values calls RestoreSipgoDefaults first thing in main.
+// retransmits its 2xx on the transaction until the ACK. A program that
+// runs other sipgo code relying on sipgo's values calls
+// RestoreSipgoDefaults first thing in main.
 //
 // Known limits, from sipgo v1.7.3 underneath: each received message is
 // handled on its own goroutine, so a 200 sent microseconds after a 180 can
