@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"hash"
 	"sync"
 )
@@ -14,8 +15,19 @@ import (
 const routeParam = "pr"
 
 // routeMACLen is how many bytes of the HMAC the signature keeps: 96 bits,
-// 16 characters of base64url.
+// 24 characters of lowercase hex.
 const routeMACLen = 12
+
+// The signature is written in lowercase hex, not in the shorter base64url
+// of earlier releases: a base64url token can spell a header name, and
+// tools that find a header by searching the whole message for its name
+// then read the parameter as the header. SIPp 3.6 does so for CSeq
+// (strstr(msg, "CSeq")): about one call in 10^5 had a signature such as
+// "XSvd5xxW1kCSeqhZ" in its Record-Route, and SIPp took the responses of
+// that call for another transaction's and failed the call. Hex has no
+// letter past f, so it spells no SIP header name, full or compact. verify
+// still takes the base64url form, for the dialogs of an older node of a
+// cluster or of the same node before an upgrade.
 
 // routeSigner signs the Record-Route entries the proxy writes and checks
 // them when in-dialog requests come back along them. The signature is an
@@ -41,11 +53,11 @@ func newRouteSigner(secret []byte) *routeSigner {
 	return s
 }
 
-// sign returns the signature for a dialog, base64url without padding.
+// sign returns the signature for a dialog, in lowercase hex.
 func (s *routeSigner) sign(callID, callerTag string) string {
 	var out [routeMACLen]byte
 	s.sum(out[:0], callID, callerTag)
-	return base64.RawURLEncoding.EncodeToString(out[:])
+	return hex.EncodeToString(out[:])
 }
 
 func (s *routeSigner) sum(dst []byte, callID, callerTag string) []byte {
@@ -69,13 +81,19 @@ type signer struct {
 }
 
 // verify reports whether sig is our signature for the dialog of callID
-// and callerTag.
+// and callerTag, in hex or in the base64url of earlier releases.
 func (s *routeSigner) verify(sig, callID, callerTag string) bool {
-	if base64.RawURLEncoding.DecodedLen(len(sig)) != routeMACLen {
-		return false
-	}
 	var got [routeMACLen]byte
-	if _, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil {
+	switch len(sig) {
+	case hex.EncodedLen(routeMACLen): // either case: the bytes are checked
+		if _, err := hex.Decode(got[:], []byte(sig)); err != nil {
+			return false
+		}
+	case base64.RawURLEncoding.EncodedLen(routeMACLen):
+		if _, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil {
+			return false
+		}
+	default:
 		return false
 	}
 	var want [routeMACLen]byte
