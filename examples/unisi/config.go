@@ -160,8 +160,10 @@ type RuntimeConfig struct {
 	MemoryLimit int64 `toml:"memory_limit_mib"`
 	// AdaptiveProcs runs on one Go processor while the router uses
 	// little CPU and on all of them under load (internal/procs): at
-	// light load one processor spends less CPU per call. Default on;
-	// a GOMAXPROCS environment variable turns it off.
+	// light load one processor spends less CPU per call. On one
+	// processor under load the garbage collector's cycles run on all of
+	// them, so that they do not hold up messages. Default on; a
+	// GOMAXPROCS environment variable turns it off.
 	AdaptiveProcs bool `toml:"adaptive_procs"`
 }
 
