@@ -9,7 +9,8 @@
 # the guard off, [store] poll 0s), an unmeasured warm-up at 200/s for
 # 5 s, 5 s of rest, then the harness's KIND.sh (cps or reg) at RATE for
 # SECONDS. EXTRA_TOML is appended to the configuration (printf %b, so
-# '[registrar]\nwrite_back = "60s"' works). Env: PALIO_ENV (extra
+# '[registrar]\nwrite_back = "60s"' works). Env: SERVICES=1 (accounting
+# and the guard on, as compare.sh's services-on server), PALIO_ENV (extra
 # environment for the example), PERF_SECONDS (perf record -g the
 # process that long, 3 s into the run; perf.data in the run's folder),
 # BENCH_DIR, BENCH_OUT.
@@ -40,7 +41,10 @@ one() { # LABEL BIN N
   local w=$out/$1-$3 pid pp=
   mkdir -p "$w" && cp "$2" "$w/unisi" || exit 1
   "$here/prepare.sh" "$w/unisi" "$w/unisi.db" "$B/users.csv" >/dev/null 2>&1 || { echo "ab.sh: prepare failed" >&2; exit 1; }
-  { printf '%s\n%s\n%s\n[store]\npoll = "0s"\n' "$bench_common" "$bench_accounting_off" "$bench_guard_off"
+  local off="$bench_accounting_off
+$bench_guard_off"
+  [[ ${SERVICES:-0} == 1 ]] && off=
+  { printf '%s\n%s\n[store]\npoll = "0s"\n' "$bench_common" "$off"
     [[ -n $extra ]] && printf '%b\n' "$extra"; } > "$w/bench.toml"
   if ss -H -lun "sport = :5060" | grep -q .; then echo "ab.sh: UDP 5060 busy" >&2; exit 1; fi
   (cd "$w" && exec env ${PALIO_ENV:-} ./unisi -db unisi.db -http 127.0.0.1:0 -config bench.toml) > "$w/log" 2>&1 &
