@@ -24,8 +24,10 @@ const routeMACLen = 12
 // then read the parameter as the header. SIPp 3.6 does so for CSeq
 // (strstr(msg, "CSeq")): about one call in 10^5 had a signature such as
 // "XSvd5xxW1kCSeqhZ" in its Record-Route, and SIPp took the responses of
-// that call for another transaction's and failed the call. Hex has no
-// letter past f, so it spells no SIP header name, full or compact. verify
+// that call for another transaction's and failed the call. Every SIP
+// header name of more than one letter has a letter past f, so hex spells
+// none; a one-letter compact form (c, f...) is found only with its colon,
+// which no signature holds. verify
 // still takes the base64url form, for the dialogs of an older node of a
 // cluster or of the same node before an upgrade.
 

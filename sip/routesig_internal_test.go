@@ -15,17 +15,12 @@ import (
 // searching the message for "CSeq" and found it in "pr=XSvd5xxW1kCSeqhZ".
 func TestRouteSignatureSpellsNoHeaderName(t *testing.T) {
 	s := newRouteSigner([]byte("a secret of the cluster"))
+	// Every header name of more than one letter has a letter past f.
 	hexRe := regexp.MustCompile(`^[0-9a-f]{24}$`)
-	names := []string{"cseq", "via", "to", "from", "call-id", "contact", "route", "record-route", "max-forwards", "content-length"}
 	for i := 0; i < 20000; i++ {
 		sig := s.sign(fmt.Sprintf("%d-bench@127.0.0.1", i), fmt.Sprintf("%dc%d", i, i))
 		if !hexRe.MatchString(sig) {
 			t.Fatalf("signature %q is not 24 lowercase hex digits", sig)
-		}
-		for _, n := range names {
-			if strings.Contains(strings.ToLower(sig), n) {
-				t.Fatalf("signature %q spells %q", sig, n)
-			}
 		}
 	}
 }
