@@ -6,8 +6,9 @@
 # the two targets take turns on 127.0.0.1:5060, each turn running
 #   maxcps.sh            highest call rate with < 0.1 % failed calls
 #   cps.sh R 15          for each rate R of RATES (200 800 3000): CPU-seconds
-#                        per 1000 calls, p50/p99 INVITE->200 at the caller,
-#                        and memory at the highest rate
+#                        per 1000 calls, p50/p99 INVITE->200 at the caller
+#                        (SIPp's, in its 4 ms steps, and on the wire:
+#                        wirelat.py), and memory at the highest rate
 #   reg.sh R 15          REGISTER with digest auth at each rate of REG_RATES
 #                        (200 800 3000; 200/s is the highest rate at which
 #                        Kamailio's write-through usrloc answers without
@@ -35,7 +36,8 @@
 # bench accounts.
 # Env: BENCH_DIR, BENCH_OUT (default /tmp/palio-bench), SKIP_MAXCPS=1,
 #      RATES ("200 800 $CPS_RATE"), CPS_RATE (3000), REG_RATES ("200 800 3000"),
-#      RUN_SECONDS (15), SKIP_SERVICES=1, SKIP_IDLE=1, IDLE_SECONDS (60),
+#      RUN_SECONDS (15), WIRE=0 (no capture for the wire latency),
+#      UAC_PORT (5070, the harness's caller), SKIP_SERVICES=1, SKIP_IDLE=1, IDLE_SECONDS (60),
 #      PALIO_ENV (extra environment for Palio, e.g. "GOMAXPROCS=1"),
 #      TARGETS ("palio kamailio"; one alone for a quicker look),
 #      WARMUP_RATE (200), WARMUP_SECONDS (5), SETTLE_SECONDS (8): the
@@ -122,6 +124,34 @@ get() {
   tr ' ' '\n' <<<"${R[$1]}" | grep . | sort -g | awk '{v[NR]=$1} END{ if (NR % 2) print v[(NR+1)/2]; else printf "%g\n", (v[NR/2]+v[NR/2+1])/2 }'
 }
 
+# cps_run RATE: cps.sh at RATE for RUN_SECONDS with the calls' INVITE ->
+# 200 also timed on the wire (wirelat.py: SIPp's clock advances in 4 ms
+# steps here, so its p99 reads 4 for 0.3 and for 3 ms alike): tcpdump on
+# the loopback keeps the caller's INVITEs and the 200s it receives. Prints
+# cps.sh's last line with wire_* fields appended. WIRE=0, or no tcpdump,
+# python3 or capture rights, leaves the fields out.
+cps_run() {
+  local cap=$BENCH_OUT/wire-$1-$$.pcap cpid= line
+  if [[ ${WIRE:-1} != 0 ]] && command -v tcpdump >/dev/null && command -v python3 >/dev/null; then
+    # The caller's INVITEs (payload "INVI") and the 200s sent to it
+    # (payload "SIP/2.0 200"); the BYE's 200 is told apart by its CSeq.
+    tcpdump -i lo -nn -s 900 -B 16384 -w "$cap" \
+      "udp and ((src port $UAC_PORT and udp[8:4] = 0x494e5649) or (dst port $UAC_PORT and udp[8:4] = 0x5349502f and udp[16:2] = 0x3230 and udp[18:1] = 0x30))" \
+      2> "$cap.err" &
+    cpid=$!
+    for _ in $(seq 1 50); do grep -q "listening on" "$cap.err" 2>/dev/null && break; kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+    grep -q "listening on" "$cap.err" 2>/dev/null || { kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null; cpid=; }
+  fi
+  line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$1" "$RUN_SECONDS" | tail -1)
+  if [[ -n $cpid ]]; then
+    kill -INT "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
+    line+=" $(python3 "$here/wirelat.py" "$cap" "$UAC_PORT" 2>/dev/null)"
+  fi
+  rm -f "$cap" "$cap.err"
+  echo "$line"
+}
+UAC_PORT=${UAC_PORT:-5070}
+
 # reg_alone TARGET SUFFIX LABEL [CONFIG]: reg.sh alone on a fresh TARGET,
 # one way of keeping the location; results under regcpu_SUFFIX.
 reg_alone() {
@@ -156,9 +186,10 @@ for round in $(seq 1 "$ROUNDS"); do
     "$BENCH_DIR/cps.sh" 127.0.0.1:5060 "${WARMUP_RATE:-200}" "${WARMUP_SECONDS:-5}" >/dev/null 2>&1
     sleep "${SETTLE_SECONDS:-8}"
     for r in $RATES; do
-      line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
+      line=$(cps_run "$r"); say "rate=$r $line"
       put $t,cpu,$r "$(field "$line" cpu_s_per_1k)"; put $t,failed,$r "$(field "$line" failed)"
       put $t,p50,$r "$(field "$line" p50_ms)"; put $t,p99,$r "$(field "$line" p99_ms)"
+      put $t,wp50,$r "$(field "$line" wire_p50_ms)"; put $t,wp99,$r "$(field "$line" wire_p99_ms)"
       put $t,rss,$r "$(field "$line" proxy_rss_mb)"; put $t,pss,$r "$(field "$line" proxy_pss_mb)"; R[rss_rate]=$r
       sleep 3
     done
@@ -216,6 +247,9 @@ say "| max calls/s with < 0.1 % failed (maxcps.sh) | $(get palio,maxcps) | $(get
 for r in $RATES; do
   say "| CPU-s per 1000 calls at $r/s (cps.sh) | $(get palio,cpu,$r) | $(get kamailio,cpu,$r) | $(ratio "$(get palio,cpu,$r)" "$(get kamailio,cpu,$r)") |"
   say "| p50 / p99 INVITE->200 ms at $r/s | $(get palio,p50,$r) / $(get palio,p99,$r) | $(get kamailio,p50,$r) / $(get kamailio,p99,$r) | $(ratio "$(get palio,p99,$r)" "$(get kamailio,p99,$r)") (p99) |"
+  if [[ $(get palio,wp99,$r) != - || $(get kamailio,wp99,$r) != - ]]; then
+    say "| p50 / p99 INVITE->200 ms on the wire at $r/s (wirelat.py) | $(get palio,wp50,$r) / $(get palio,wp99,$r) | $(get kamailio,wp50,$r) / $(get kamailio,wp99,$r) | $(ratio "$(get palio,wp99,$r)" "$(get kamailio,wp99,$r)") (p99) |"
+  fi
   say "| failed calls at $r/s | $(get palio,failed,$r) | $(get kamailio,failed,$r) | |"
 done
 if [[ $(get palio,cpu_services) != - ]]; then
