@@ -299,7 +299,7 @@ func TestLibHandler(t *testing.T) {
 	}
 	src := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 5062}
 	data := strings.Repeat("x", 60000)
-	in.reads.put([]byte(data), src)
+	in.reads.put([]byte(data), src, nil)
 	for range 3 {
 		log.Error("failed to parse", "error", errors.New("transmission beginning '"+data[:1000]+"' is not a SIP message"), "data", data)
 	}

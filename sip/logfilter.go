@@ -27,6 +27,10 @@ type inputLog struct {
 	reads recentReads
 	src   sourceLimiter
 	lines lineLimiter
+	// answer, when set, answers an unparsable UDP request (Server.
+	// answerMalformed): its data, where it came from and the listener it
+	// came to.
+	answer func(data []byte, src, local net.Addr) bool
 }
 
 func newInputLog(log *slog.Logger, m *metrics) *inputLog {
@@ -61,7 +65,7 @@ func (in *inputLog) filter(next sipmsg.TransportReadFilter) sipmsg.TransportRead
 	return func(p sipmsg.TransportReadProps, data []byte) ([]byte, error) {
 		out, err := next(p, data)
 		if err == nil && len(out) > 0 {
-			in.reads.put(out, p.RemoteAddr)
+			in.reads.put(out, p.RemoteAddr, p.LocalAddr)
 		}
 		return out, err
 	}
@@ -163,7 +167,11 @@ func transportOf(caller string) string {
 // line: src, transport, len and the parser's reason cut to 80 bytes. Never
 // the message itself.
 func (in *inputLog) unparsable(transport, data, reason string) {
-	in.unparsableFrom(transport, in.reads.find(data), len(data), reason)
+	src, local := in.reads.find(data)
+	in.unparsableFrom(transport, src, len(data), reason)
+	if transport == "udp" && src != nil && local != nil && in.answer != nil {
+		in.answer([]byte(data), src, local)
+	}
 }
 
 // unparsableFrom is unparsable for a message whose source is known (the
@@ -297,22 +305,24 @@ type recentReads struct {
 }
 
 type readSlot struct {
-	mu  sync.Mutex
-	fp  uint64
-	src net.Addr
+	mu         sync.Mutex
+	fp         uint64
+	src, local net.Addr
 }
 
-func (r *recentReads) put(data []byte, src net.Addr) {
+func (r *recentReads) put(data []byte, src, local net.Addr) {
 	n := len(data)
 	k := min(n, 32)
 	fp := maphash.Bytes(r.seed, data[:k])*31 ^ maphash.Bytes(r.seed, data[n-k:]) ^ uint64(n)
 	s := &r.slots[fp%recentEntries]
 	s.mu.Lock()
-	s.fp, s.src = fp, src
+	s.fp, s.src, s.local = fp, src, local
 	s.mu.Unlock()
 }
 
-func (r *recentReads) find(data string) net.Addr {
+// find returns the source and the local address of the read whose data
+// this was, or nils when it is no longer remembered.
+func (r *recentReads) find(data string) (src, local net.Addr) {
 	n := len(data)
 	k := min(n, 32)
 	fp := maphash.String(r.seed, data[:k])*31 ^ maphash.String(r.seed, data[n-k:]) ^ uint64(n)
@@ -320,9 +330,9 @@ func (r *recentReads) find(data string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fp != fp {
-		return nil
+		return nil, nil
 	}
-	return s.src
+	return s.src, s.local
 }
 
 // sourceLimiter allows one line a second per source and kind, and

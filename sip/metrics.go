@@ -38,7 +38,9 @@ type metrics struct {
 	streamRefused *prometheus.CounterVec
 	streamClosed  *prometheus.CounterVec
 	unparsable    *prometheus.CounterVec
-	logSuppressed prometheus.Counter
+	// malformedAnswered counts the unparsable requests answered 400.
+	malformedAnswered prometheus.Counter
+	logSuppressed     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -116,6 +118,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "palio_sip_unparsable_total",
 		Help: "Messages that could not be parsed, by transport.",
 	}, []string{"transport"})
+	m.malformedAnswered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "palio_sip_malformed_answered_total",
+		Help: "Unparsable requests over UDP answered 400 Bad Request (built from their raw Via, From, To, Call-ID and CSeq; at most 100 a second).",
+	})
 	m.logSuppressed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "palio_sip_log_suppressed_total",
 		Help: "Log lines about hostile input or from sipgo suppressed by rate limiting.",
@@ -153,6 +159,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.streamRefused = promreg.Register(reg, m.streamRefused)
 	m.streamClosed = promreg.Register(reg, m.streamClosed)
 	m.unparsable = promreg.Register(reg, m.unparsable)
+	m.malformedAnswered = promreg.Register(reg, m.malformedAnswered)
 	m.logSuppressed = promreg.Register(reg, m.logSuppressed)
 	promreg.Register(reg, newStartingStackGauge())
 	return m

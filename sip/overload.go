@@ -230,6 +230,7 @@ func (s *Server) refuseStateless(job statelessJob) {
 	m, err := sipmsg.ParseMessage(job.data)
 	if err != nil {
 		s.inputs.unparsableFrom("udp", job.from, len(job.data), err.Error())
+		s.answerMalformed(job.data, job.from, job.to)
 		return
 	}
 	req, ok := m.(*sipmsg.Request)

@@ -129,13 +129,14 @@ type Server struct {
 
 	packetConns []net.PacketConn
 	listeners   []listener
-	dialed      *dialedConns // the streamDialer's TLS connections; nil without Config.TLS and capture
-	dialedTCP   *dialedConns // the streamDialer's TCP connections; nil without capture
-	streams     *streamGuard // StreamLimits of the stream listeners
-	inputs      *inputLog    // bounded, rate-limited lines about bad input
-	gate        SourceGate   // WithSourceGate; nil hears every source
-	capture     *capture     // WithCapture; nil: off
-	overload    *overload    // WithOverload (overload.go)
+	dialed      *dialedConns    // the streamDialer's TLS connections; nil without Config.TLS and capture
+	dialedTCP   *dialedConns    // the streamDialer's TCP connections; nil without capture
+	streams     *streamGuard    // StreamLimits of the stream listeners
+	inputs      *inputLog       // bounded, rate-limited lines about bad input
+	malformed   malformedBudget // answers to unparsable requests (malformed.go)
+	gate        SourceGate      // WithSourceGate; nil hears every source
+	capture     *capture        // WithCapture; nil: off
+	overload    *overload       // WithOverload (overload.go)
 
 	handler   Handler
 	callLog   bool // WithCallLog
@@ -186,6 +187,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	}
 	s.overload.init(s.log, s.reg)
 	s.inputs = newInputLog(s.log, s.metrics)
+	s.inputs.answer = s.answerMalformed
 	s.streams = newStreamGuard(cfg.Streams, s.inputs, s.metrics)
 	s.streams.gate = s.gate
 	s.streams.capture = s.capture

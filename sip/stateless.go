@@ -173,6 +173,7 @@ func (s *Server) serveStateless(job statelessJob) {
 	m, err := sipmsg.ParseMessage(job.data)
 	if err != nil {
 		s.inputs.unparsableFrom("udp", from, len(job.data), err.Error())
+		s.answerMalformed(job.data, from, to)
 		return
 	}
 	req, ok := m.(*sipmsg.Request)
