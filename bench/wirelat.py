@@ -86,32 +86,10 @@ def header(msg, long_name, compact):
     return None
 
 
-def latencies(path, port):
-    sent = {}
-    answered = {}
-    for ts, link, data in frames(path):
-        p = udp_payload(link, data)
-        if p is None:
-            continue
-        sport, dport, msg = p
-        if sport == port and msg.startswith(b"INVITE "):
-            cid = header(msg, b"call-id", b"i")
-            if cid is not None and cid not in sent:
-                sent[cid] = ts
-        elif dport == port and msg.startswith(b"SIP/2.0 200"):
-            cseq = header(msg, b"cseq", None)
-            if cseq is None or not cseq.upper().endswith(b"INVITE"):
-                continue
-            cid = header(msg, b"call-id", b"i")
-            if cid is not None and cid not in answered:
-                answered[cid] = ts
-    return sorted(answered[c] - sent[c] for c in answered if c in sent and answered[c] >= sent[c])
-
-
-def hops(path, caller, proxy, callee):
-    """Per call, the first time each INVITE-transaction message crossed each
-    way: {call-id: {(kind, src_port, dst_port): seconds}}."""
-    seen = {}
+def invite_messages(path):
+    """Yields (seconds, src_port, dst_port, kind, call_id) for each message of
+    an INVITE transaction in the capture: kind is "INVITE" or the status
+    code ("100", "180", "200", ...)."""
     for ts, link, data in frames(path):
         p = udp_payload(link, data)
         if p is None:
@@ -128,7 +106,34 @@ def hops(path, caller, proxy, callee):
             continue
         cid = header(msg, b"call-id", b"i")
         if cid is not None:
-            seen.setdefault(cid, {}).setdefault((kind, sport, dport), ts)
+            yield ts, sport, dport, kind, cid
+
+
+def rank(v, q):
+    """The q-th percentile of the sorted seconds v, in ms, by the nearest-rank
+    rule of the harness's rtt_percentiles."""
+    i = max(1, -(-len(v) * q // 100))
+    return v[int(i) - 1] * 1000
+
+
+def latencies(path, port):
+    """Sorted INVITE -> 200 times, in seconds, of the calls the caller on
+    port made."""
+    sent = {}
+    answered = {}
+    for ts, sport, dport, kind, cid in invite_messages(path):
+        if kind == "INVITE" and sport == port:
+            sent.setdefault(cid, ts)
+        elif kind == "200" and dport == port:
+            answered.setdefault(cid, ts)
+    return sorted(answered[c] - sent[c] for c in answered if c in sent and answered[c] >= sent[c])
+
+
+def hops(path, caller, proxy, callee):
+    """Prints, per hop of an INVITE -> 200, p50/p90/p99 over the calls."""
+    seen = {}  # call-id -> {(kind, src_port, dst_port): first seconds}
+    for ts, sport, dport, kind, cid in invite_messages(path):
+        seen.setdefault(cid, {}).setdefault((kind, sport, dport), ts)
     spans = [
         ("proxy relays the INVITE", ("INVITE", caller, proxy), ("INVITE", proxy, callee)),
         ("callee INVITE -> 180", ("INVITE", proxy, callee), ("180", callee, proxy)),
@@ -142,8 +147,7 @@ def hops(path, caller, proxy, callee):
         if not v:
             print("%-24s n=0" % name)
             continue
-        q = lambda x: v[int(max(1, -(-len(v) * x // 100))) - 1] * 1000
-        print("%-24s n=%d p50=%.3f p90=%.3f p99=%.3f ms" % (name, len(v), q(50), q(90), q(99)))
+        print("%-24s n=%d p50=%.3f p90=%.3f p99=%.3f ms" % (name, len(v), rank(v, 50), rank(v, 90), rank(v, 99)))
 
 
 def main():
@@ -158,11 +162,7 @@ def main():
     if not v:
         print("wire_calls=0")
         return
-    # The same nearest-rank rule as the harness's rtt_percentiles.
-    def rank(q):
-        i = max(1, -(-len(v) * q // 100))
-        return v[int(i) - 1] * 1000
-    print("wire_calls=%d wire_p50_ms=%.3f wire_p99_ms=%.3f wire_max_ms=%.3f" % (len(v), rank(50), rank(99), v[-1] * 1000))
+    print("wire_calls=%d wire_p50_ms=%.3f wire_p99_ms=%.3f wire_max_ms=%.3f" % (len(v), rank(v, 50), rank(v, 99), v[-1] * 1000))
 
 
 if __name__ == "__main__":
