@@ -129,11 +129,12 @@ get() {
 # 200 also timed on the wire (wirelat.py: SIPp's clock advances in 4 ms
 # steps here, so its p99 reads 4 for 0.3 and for 3 ms alike): tcpdump on
 # the loopback keeps the caller's INVITEs and the 200s it receives. Prints
-# cps.sh's last line with wire_* fields appended. WIRE=0, a RATE above
-# WIRE_MAX_RATE (1000), or no tcpdump, python3 or capture rights, leaves
-# the fields out (wirelat_test.py tests the parser): on a 2-core machine the capture's own CPU at 3000 calls/s
-# tipped Palio into SIPp retransmissions (2973 failed calls against 0
-# without it), and there SIPp's 4 ms steps are fine enough anyway.
+# cps.sh's last line with wire_* fields appended (wirelat_test.py tests
+# the parser). WIRE=0, a RATE above WIRE_MAX_RATE (1000), or no tcpdump,
+# python3 or capture rights, leaves the fields out: on a 2-core machine
+# the capture's own CPU at 3000 calls/s tipped Palio into SIPp
+# retransmissions (2973 failed calls against 0 without it), and there
+# SIPp's 4 ms steps are fine enough anyway.
 cps_run() {
   local cap=$BENCH_OUT/wire-$1-$$.pcap cpid= line
   if [[ ${WIRE:-1} != 0 && $1 -le ${WIRE_MAX_RATE:-1000} ]] && command -v tcpdump >/dev/null && command -v python3 >/dev/null; then
