@@ -229,16 +229,7 @@ func (s *Server) answerMalformed(data []byte, src, local net.Addr) bool {
 		return false
 	}
 	ap := ua.AddrPort()
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	var err error
-	if uc, ok := pc.(interface {
-		WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
-	}); ok {
-		_, err = uc.WriteToUDPAddrPort(reply, ap)
-	} else {
-		_, err = pc.WriteTo(reply, ua)
-	}
-	if err != nil {
+	if writeDatagram(pc, reply, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())) != nil {
 		return false
 	}
 	s.metrics.response(400)

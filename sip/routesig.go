@@ -27,9 +27,9 @@ const routeMACLen = 12
 // that call for another transaction's and failed the call. Every SIP
 // header name of more than one letter has a letter past f, so hex spells
 // none; a one-letter compact form (c, f...) is found only with its colon,
-// which no signature holds. verify
-// still takes the base64url form, for the dialogs of an older node of a
-// cluster or of the same node before an upgrade.
+// which no signature holds. verify still takes the base64url form, for
+// the dialogs of an older node of a cluster or of the same node before an
+// upgrade.
 
 // routeSigner signs the Record-Route entries the proxy writes and checks
 // them when in-dialog requests come back along them. The signature is an

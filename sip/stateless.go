@@ -255,18 +255,25 @@ func writeUDP(pc net.PacketConn, dest string, res *Response) error {
 	buf.Reset()
 	res.StringWrite(buf)
 	if ap, err := netip.ParseAddrPort(dest); err == nil {
-		if uc, ok := pc.(interface {
-			WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
-		}); ok { // a *net.UDPConn, or one captured (capture.go)
-			_, err = uc.WriteToUDPAddrPort(buf.Bytes(), ap)
-			return err
-		}
+		return writeDatagram(pc, buf.Bytes(), ap)
 	}
 	addr, err := net.ResolveUDPAddr("udp", dest)
 	if err != nil {
 		return fmt.Errorf("sip: response address %q: %w", dest, err)
 	}
 	_, err = pc.WriteTo(buf.Bytes(), addr)
+	return err
+}
+
+// writeDatagram sends b from pc to ap: without allocating when pc is a
+// *net.UDPConn or a wrapper of one (capture.go, rawudp_linux.go).
+func writeDatagram(pc net.PacketConn, b []byte, ap netip.AddrPort) error {
+	var err error
+	if uc, ok := pc.(udpAddrPortWriter); ok {
+		_, err = uc.WriteToUDPAddrPort(b, ap)
+	} else {
+		_, err = pc.WriteTo(b, net.UDPAddrFromAddrPort(ap))
+	}
 	return err
 }
 
