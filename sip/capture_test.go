@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -302,28 +303,39 @@ func (t teeCapture) CaptureSIP(m sip.Captured) {
 	}
 }
 
-// TestHEPSngrep: Debian's sngrep, listening for HEP (-L), decodes what the
-// proxy sends for a real call, and the pcap it writes (-O) holds each
-// message with the same addresses, ports, time and payload as the
-// in-process collector decoded: an independent reader of the encoding.
-func TestHEPSngrep(t *testing.T) {
-	bin, err := exec.LookPath("sngrep")
-	if err != nil {
-		t.Skip("sngrep not installed (apt-get install sngrep)")
+// startSngrep starts sngrep listening for HEP on a free UDP port of the
+// loopback and writing pcap; it returns the address, sngrep's output (to
+// be read once stop has returned) and stop. A port taken by another test
+// between its choice and sngrep's bind (seen under load) is chosen again.
+func startSngrep(t *testing.T, bin, pcap string) (addr string, out *bytes.Buffer, stop func()) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr, out, stop, busy := trySngrep(t, bin, pcap)
+		if !busy {
+			t.Cleanup(stop)
+			return addr, out, stop
+		}
+		if attempt == 3 {
+			t.Fatalf("sngrep found its port taken three times: %s", out.String())
+		}
 	}
-	leakCheck(t)
-	addr := freeUDPPort(t)
-	pcap := filepath.Join(t.TempDir(), "capture.pcap")
+}
+
+// trySngrep is one attempt of startSngrep; busy reports that sngrep
+// exited because its port was taken.
+func trySngrep(t *testing.T, bin, pcap string) (addr string, out *bytes.Buffer, stop func(), busy bool) {
+	t.Helper()
+	addr = freeUDPPort(t)
+	out = new(bytes.Buffer)
 	cmd := exec.Command(bin, "-N", "-q", "-L", "udp:"+addr, "-O", pcap)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	stopped := false
-	stop := func() {
+	stop = func() {
 		if !stopped {
 			stopped = true
 			_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -335,19 +347,43 @@ func TestHEPSngrep(t *testing.T) {
 			}
 		}
 	}
-	t.Cleanup(stop)
-	// sngrep is listening once the port is taken.
+	// sngrep is listening once the port is taken. out is read only once
+	// sngrep has exited: Wait has then copied all of it.
 	for i := 0; ; i++ {
+		select {
+		case <-exited:
+			stopped = true
+			if strings.Contains(out.String(), "already in use") {
+				return addr, out, stop, true
+			}
+			t.Fatalf("sngrep exited before listening on %s: %s", addr, out.String())
+		default:
+		}
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			break
+			return addr, out, stop, false
 		}
 		pc.Close()
 		if i == 200 {
+			stop()
 			t.Fatalf("sngrep does not listen on %s: %s", addr, out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestHEPSngrep: Debian's sngrep, listening for HEP (-L), decodes what the
+// proxy sends for a real call, and the pcap it writes (-O) holds each
+// message with the same addresses, ports, time and payload as the
+// in-process collector decoded: an independent reader of the encoding.
+func TestHEPSngrep(t *testing.T) {
+	bin, err := exec.LookPath("sngrep")
+	if err != nil {
+		t.Skip("sngrep not installed (apt-get install sngrep)")
+	}
+	leakCheck(t)
+	pcap := filepath.Join(t.TempDir(), "capture.pcap")
+	addr, out, stop := startSngrep(t, bin, pcap)
 
 	coll := newHEPCollector(t, "udp")
 	toColl, err := sip.NewHEPClient(sip.HEPConfig{Addr: coll.addr, CaptureID: 7}, sip.WithHEPLogger(testLogger()))
