@@ -19,8 +19,11 @@ type metrics struct {
 	// absorbed, INVITE retransmissions of answered calls.
 	strayRelayed prometheus.Counter
 	absorbed     prometheus.Counter
-	dialogs      prometheus.Gauge
-	ended        *prometheus.CounterVec
+	// laneFull counts responses dropped because their transaction had
+	// laneQueue of them waiting already (responseorder.go).
+	laneFull prometheus.Counter
+	dialogs  prometheus.Gauge
+	ended    *prometheus.CounterVec
 	// inDialogRefused counts in-dialog requests the DialogRelay refused.
 	inDialogRefused *prometheus.CounterVec
 	// dialogEventsDropped counts dialog events an asynchronous subscriber
@@ -68,6 +71,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		strayRelayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "palio_sip_relayed_retransmissions_total",
 			Help: "2xx retransmissions forwarded statelessly after their transaction ended.",
+		}),
+		laneFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_sip_responses_overflow_total",
+			Help: "Responses dropped because too many of their client transaction's were waiting to be handled.",
 		}),
 		absorbed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "palio_sip_absorbed_retransmissions_total",
@@ -145,6 +152,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.stray = promreg.Register(reg, m.stray)
 	m.strayRelayed = promreg.Register(reg, m.strayRelayed)
 	m.absorbed = promreg.Register(reg, m.absorbed)
+	m.laneFull = promreg.Register(reg, m.laneFull)
 	m.dialogs = promreg.Register(reg, m.dialogs)
 	m.ended = promreg.Register(reg, m.ended)
 	m.inDialogRefused = promreg.Register(reg, m.inDialogRefused)

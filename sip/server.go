@@ -148,7 +148,10 @@ type Server struct {
 	statelessQ chan statelessJob
 	// invites are the branches of the INVITE server transactions alive on
 	// UDP, whose ACKs the read filter leaves to sipgo (ackpath.go).
-	invites  branchSet
+	invites branchSet
+	// lanes order the responses to our client transactions on UDP
+	// (responseorder.go).
+	lanes    *responseLanes
 	workers  sync.WaitGroup
 	baseCtx  context.Context
 	stopBase context.CancelFunc
@@ -254,7 +257,8 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.closeSockets()
 		return nil, fmt.Errorf("sip: client: %w", err)
 	}
-	var tr transactor = sipgoTransactor{cli: cli, closing: &s.closing}
+	s.lanes = newResponseLanes(s.strayResponse, s.metrics.laneFull.Inc)
+	var tr transactor = sipgoTransactor{cli: cli, closing: &s.closing, lanes: s.lanes}
 	if cfg.TLS != nil || s.capture != nil {
 		// The stream connections dialled here (tlsdial.go): TLS to
 		// addresses, and with capture every TCP and TLS one.

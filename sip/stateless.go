@@ -96,7 +96,8 @@ func (s *Server) forwardStateless(res *Response) error {
 // a stateless method is taken out of sipgo's path (no server transaction,
 // no timers) and handled by serveStateless, right here or on a worker; so
 // is an ACK that belongs to no INVITE server transaction (ackpath.go);
-// anything else goes on as it is. It never returns an error: sipgo stops
+// a response to one of our client transactions is queued on its lane
+// (responseorder.go); anything else goes on as it is. It never returns an error: sipgo stops
 // a listener whose filter fails.
 func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
 	if s.gate != nil && props.Transport == "UDP" && !s.gateDatagram(props, data) {
@@ -107,6 +108,12 @@ func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byt
 	}
 	if isACK(data) {
 		return s.filterAck(props, data), nil
+	}
+	if isResponse(data) {
+		if s.lanes.take(data, props.RemoteAddr.String()) {
+			return nil, nil
+		}
+		return data, nil
 	}
 	for _, m := range s.stateless {
 		if len(data) > len(m) && string(data[:len(m)]) == string(m) && data[len(m)] == ' ' {

@@ -124,6 +124,7 @@ type transactor interface {
 type sipgoTransactor struct {
 	cli     *sipgo.Client
 	closing *atomic.Bool
+	lanes   *responseLanes // nil: sipgo orders nothing (tests)
 }
 
 var errServerClosed = errors.New("sip: server closed")
@@ -136,7 +137,29 @@ func (t sipgoTransactor) request(ctx context.Context, r *Request) (sipmsg.Client
 	if t.closing.Load() {
 		return nil, errServerClosed
 	}
-	return t.cli.TransactionRequest(ctx, r, prebuilt)
+	branch := ""
+	if v := r.Via(); t.lanes != nil && v != nil && r.Transport() == "UDP" {
+		branch, _ = v.Params.Get("branch")
+	}
+	if branch == "" {
+		return t.cli.TransactionRequest(ctx, r, prebuilt)
+	}
+	// The lane is open before the request leaves: its first response can
+	// be read before sipgo returns the transaction.
+	t.lanes.open(branch, r.Method)
+	tx, err := t.cli.TransactionRequest(ctx, r, prebuilt)
+	if err != nil {
+		t.lanes.close(branch, r.Method)
+		return nil, err
+	}
+	own, ok := tx.(*sipmsg.ClientTx)
+	if !ok || !tx.OnTerminate(func(string, error) { t.lanes.close(branch, r.Method) }) {
+		// Not sipgo's own transaction, or over already.
+		t.lanes.close(branch, r.Method)
+		return tx, nil
+	}
+	t.lanes.bind(branch, r.Method, own)
+	return tx, nil
 }
 
 func (t sipgoTransactor) write(r *Request) error {
