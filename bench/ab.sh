@@ -15,7 +15,7 @@
 # process that long, 3 s into the run; perf.data in the run's folder),
 # BENCH_DIR, BENCH_OUT.
 # Prints one line per run: the label (A or B), the harness's final line,
-# and the process's write system calls (syscw), minor page faults and
+# for cps the 180s the caller received (ringing=), and the process's write system calls (syscw), minor page faults and
 # context switches over the run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +59,7 @@ $bench_guard_off"
     pp=$!
   fi
   line=$(BENCH_OUT=$w TARGET_PID=$pid "$B/$kind.sh" 127.0.0.1:5060 "$rate" "$secs" | tail -1)
+  [[ $kind == cps ]] && line+=" ringing=$(BENCH_OUT=$w bench_ringing "$rate" "$secs")"
   read -r w1 f1 c1 <<<"$(counters "$pid")"
   [[ -n $pp ]] && wait "$pp"
   echo "$1 $line syscw=$((w1 - w0)) minflt=$((f1 - f0)) ctxsw=$((c1 - c0))" | tee -a "$out/ab.log"

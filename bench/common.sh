@@ -30,6 +30,18 @@ enabled = false
 [guard.fraud]
 enabled = false'
 
+# bench_ringing RATE SECONDS: the 180 Ringing responses the caller
+# received in the newest cps.sh run of that rate and length under
+# BENCH_OUT (SIPp's final screen; the harness's callee sends 180 and 200
+# back to back, so a proxy that relays responses out of order loses the
+# 180); "-" when there is no such run.
+bench_ringing() {
+  local d
+  d=$(ls -dt "$BENCH_OUT"/cps-*-r"$1"-s"$2"-* 2>/dev/null | head -1)
+  [[ -n $d && -f $d/uac.out ]] || { echo -; return; }
+  awk '$1 == "180" && $2 ~ /^<-/ {n = $3} END {print (n == "" ? "-" : n)}' "$d/uac.out"
+}
+
 bench_init() {
   local name=$1 what
   shift

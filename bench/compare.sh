@@ -119,7 +119,7 @@ field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # put KEY VALUE records one round's figure; get KEY is the median of the
 # rounds' figures (the same binary varies by 15-30 % from run to run on a
 # small VM: with ROUNDS=3 one outlier does not make the table).
-put() { [[ -n $2 ]] && R[$1]+="$2 "; }
+put() { [[ -n $2 && $2 != - ]] && R[$1]+="$2 "; }
 get() {
   [[ -n ${R[$1]:-} ]] || { echo -; return; }
   tr ' ' '\n' <<<"${R[$1]}" | grep . | sort -g | awk '{v[NR]=$1} END{ if (NR % 2) print v[(NR+1)/2]; else printf "%g\n", (v[NR/2]+v[NR/2+1])/2 }'
@@ -153,7 +153,7 @@ cps_run() {
     line+=" $(python3 "$here/wirelat.py" "$cap" "$UAC_PORT" 2>/dev/null)"
   fi
   rm -f "$cap" "$cap.err"
-  echo "$line"
+  echo "$line ringing=$(bench_ringing "$1" "$RUN_SECONDS")"
 }
 UAC_PORT=${UAC_PORT:-5070}
 
@@ -193,6 +193,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for r in $RATES; do
       line=$(cps_run "$r"); say "rate=$r $line"
       put $t,cpu,$r "$(field "$line" cpu_s_per_1k)"; put $t,failed,$r "$(field "$line" failed)"
+      put $t,ringing,$r "$(field "$line" ringing)"; put $t,calls,$r "$(field "$line" successful)"
       put $t,p50,$r "$(field "$line" p50_ms)"; put $t,p99,$r "$(field "$line" p99_ms)"
       put $t,wp50,$r "$(field "$line" wire_p50_ms)"; put $t,wp99,$r "$(field "$line" wire_p99_ms)"
       put $t,rss,$r "$(field "$line" proxy_rss_mb)"; put $t,pss,$r "$(field "$line" proxy_pss_mb)"; R[rss_rate]=$r
@@ -256,6 +257,7 @@ for r in $RATES; do
     say "| p50 / p99 INVITE->200 ms on the wire at $r/s (wirelat.py) | $(get palio,wp50,$r) / $(get palio,wp99,$r) | $(get kamailio,wp50,$r) / $(get kamailio,wp99,$r) | $(ratio "$(get palio,wp99,$r)" "$(get kamailio,wp99,$r)") (p99) |"
   fi
   say "| failed calls at $r/s | $(get palio,failed,$r) | $(get kamailio,failed,$r) | |"
+  say "| 180s relayed / answered calls at $r/s | $(get palio,ringing,$r) / $(get palio,calls,$r) | $(get kamailio,ringing,$r) / $(get kamailio,calls,$r) | |"
 done
 if [[ $(get palio,cpu_services) != - ]]; then
   say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | $(get palio,cpu_services) | $(get palio,cpu,$CPS_RATE) | $(ratio "$(get palio,cpu_services)" "$(get palio,cpu,$CPS_RATE)") |"
