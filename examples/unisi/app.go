@@ -230,10 +230,14 @@ func (a *app) build(ctx context.Context) error {
 	}
 	fc.Domain = a.domain
 	fc.Account = a.account
-	if a.feats, err = features.New(fc, a.db.Features(), features.WithLogger(a.log), features.WithRegisterer(a.reg)); err != nil {
-		return err
+	var services []sip.Middleware
+	if a.cfg.Features.Enabled {
+		if a.feats, err = features.New(fc, a.db.Features(), features.WithLogger(a.log), features.WithRegisterer(a.reg)); err != nil {
+			return err
+		}
+		a.add(component{name: "features", tables: []string{"features"}, reload: a.feats.Reload})
+		services = append(services, a.feats.Wrap)
 	}
-	a.add(component{name: "features", tables: []string{"features"}, reload: a.feats.Reload})
 	if a.mediaPolicy, err = mediabridge.ParsePolicy(a.cfg.Media.Policy); err != nil {
 		return err
 	}
@@ -247,7 +251,7 @@ func (a *app) build(ctx context.Context) error {
 		// the number without it.
 		ENUMQuery: enum.QueryConfig{Number: withoutOutsideLine},
 		Router:    a.router,
-		Stages:    []sip.Middleware{a.feats.Wrap},
+		Stages:    services,
 	})
 	return err
 }

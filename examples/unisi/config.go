@@ -405,6 +405,10 @@ type RoutingConfig struct {
 // PresenceConfig tunes the presence server (busy lamps: SUBSCRIBE to
 // the dialog event package).
 type PresenceConfig struct {
+	// Enabled serves SUBSCRIBE and PUBLISH (busy lamps, message-waiting
+	// lamps); off, they are routed as other requests are, and calls are
+	// not followed.
+	Enabled bool `toml:"enabled"`
 	// OnlyMostInteresting sends one dialog per NOTIFY, the most
 	// interesting (confirmed, early, trying), for phones that cannot show
 	// several.
@@ -477,6 +481,10 @@ func (mc MediaBoxConfig) config(routerAddr, domain string, sc StoreConfig) (medi
 // FeaturesConfig tunes the call services (the settings themselves are
 // per account, in the store: `unisi feature set`).
 type FeaturesConfig struct {
+	// Enabled runs the call services on every call; off, the accounts'
+	// forwards, lists, do not disturb and secretaries are not read (the
+	// commands still edit them).
+	Enabled bool `toml:"enabled"`
 	// NoAnswerAfter is the no-answer timer of accounts that set none.
 	NoAnswerAfter Duration `toml:"no_answer_after"`
 	// MaxForwards bounds a chain of forwards.
@@ -609,9 +617,10 @@ func defaultConfig() Config {
 			ProbeTimeout:   Duration{5 * time.Second},
 			AlarmThreshold: 0.8,
 		},
-		Presence: PresenceConfig{MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
+		Presence: PresenceConfig{Enabled: true, MinExpires: Duration{60 * time.Second}, MaxExpires: Duration{7200 * time.Second}},
 		Cluster:  ClusterConfig{Name: "unisi", RedisTimeout: Duration{50 * time.Millisecond}, Paths: "stream"},
 		Features: FeaturesConfig{
+			Enabled:         true,
 			NoAnswerAfter:   Duration{20 * time.Second},
 			MaxForwards:     3,
 			History:         "diversion",

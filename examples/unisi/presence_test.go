@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
 	"github.com/palio-voip/palio/store/sqlite"
 )
@@ -292,4 +293,44 @@ func TestWatchRulesRunningServer(t *testing.T) {
 	e.cli(1, "watch", "del", "5003", "5004")   // no such rule
 	e.cli(1, "watch", "allow", "5003", "5077") // no such account
 	e.cli(2, "watch", "allow", "5003", "5003") // oneself
+}
+
+// TestServicesOff: with [features] and [presence] off, a call to an
+// account whose do-not-disturb is on rings its phone all the same (the
+// services are not read), and a SUBSCRIBE to its dialog events is routed
+// to its phone, as a plain proxy does (phones that serve their own busy
+// lamps answer it); with the services on, the call is refused 480 and the
+// server answers the SUBSCRIBE itself.
+func TestServicesOff(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		toml     string
+		call     int
+		phoneSub int // SUBSCRIBEs 5003's phone receives
+	}{
+		{"on", "", 480, 0},
+		{"off", "[features]\nenabled = false\n[presence]\nenabled = false\n", 200, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newExample(t, "[log]\nlevel = \"warn\"\n[media]\npolicy = \"never\"\n"+tc.toml)
+			e.cli(0, "feature", "set", "5003", "dnd", "on")
+			e.start()
+			callee := e.phone("5003")
+			caller := e.phone("5002")
+			ctx := ctxT(t, 15*time.Second)
+			c, err := caller.Invite(ctx, "sip:5003@"+e.addr)
+			if code := finalCode(t, c, err); code != tc.call {
+				t.Errorf("call to 5003 (do not disturb): %d, want %d", code, tc.call)
+			} else if code == 200 {
+				c.Bye(ctx)
+			}
+			_, res, err := caller.Subscribe(ctx, "sip:5003@voip.unisi.it", "dialog", 600)
+			if err != nil || res.StatusCode != 200 && res.StatusCode != 202 {
+				t.Fatalf("SUBSCRIBE: %v %v", res, err)
+			}
+			if n := len(callee.Received(sip.SUBSCRIBE)); n != tc.phoneSub {
+				t.Errorf("5003's phone received %d SUBSCRIBEs, want %d", n, tc.phoneSub)
+			}
+		})
+	}
 }

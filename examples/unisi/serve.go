@@ -380,37 +380,10 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 		// calls over the nodes trips the same rules.
 		a.add(component{name: "guard-calls", close: g.FollowCalls(bus)})
 	}
-	pc := cfg.Presence
-	pres, err := presence.New(presence.Config{
-		OnlyMostInteresting: pc.OnlyMostInteresting,
-		MinExpires:          pc.MinExpires.Duration,
-		MaxExpires:          pc.MaxExpires.Duration,
-		// Nodes sharing the database each keep their own subscriptions.
-		Node: cfg.Cluster.Node,
-	}, a.db.Presence(), srv, popts...)
-	if err != nil {
-		srv.Close()
-		return nil, nil, nil, fmt.Errorf("presence: %w", err)
-	}
-	// The voicemail lamps' counts and who may watch whom: read now, and
-	// again when palio_mwi or palio_watch_rules change (`unisi mwi`,
-	// `unisi watch`, the voicemail server).
-	load := func(ctx context.Context) (snapshot.Report, error) {
-		rep, err := pres.ReloadMailboxes(ctx, a.db.Mailboxes())
-		if err != nil {
-			return rep, err
-		}
-		rules, err := pres.ReloadRules(ctx, a.db.WatchRules())
-		rep.Loaded += rules.Loaded
-		return rep, err
-	}
-	if _, err := load(ctx); err != nil {
-		pres.Close()
+	if err := a.startPresence(ctx, cfg.Presence, cfg.Cluster.Node, srv, popts); err != nil {
 		srv.Close()
 		return nil, nil, nil, err
 	}
-	a.add(component{name: "presence", tables: []string{"mwi", "watchrules"}, reload: load, close: pres.Close})
-	a.pres = pres
 	stop := a.router.Watch(srv.Dialogs())
 	// Every call's record: the dialog table's, and the stage's for the
 	// calls refused before the Forwarder.
@@ -435,11 +408,60 @@ func (a *app) sipServer(ctx context.Context, log *slog.Logger, reg prometheus.Re
 	mux := &sip.ServeMux{
 		Local:    srv.Local(),
 		Register: before(register),
-		// Watchers authenticate as phones do; the presence server reads
-		// who they are.
-		Presence: before(a.regr.Authenticate(pres)),
+		Presence: a.presenceHandler(before),
 		InDialog: sip.NewDialogRelay(fwd),
 		Initial:  initial,
 	}
 	return srv, mux, stop, nil
+}
+
+// startPresence starts the busy lamps and message-waiting lamps
+// ([presence]), unless they are off: SUBSCRIBE and PUBLISH are then
+// routed as other requests are, and the dialog table has no presence
+// subscriber.
+func (a *app) startPresence(ctx context.Context, pc PresenceConfig, node string, srv *sip.Server, popts []presence.Option) error {
+	if !pc.Enabled {
+		return nil
+	}
+	pres, err := presence.New(presence.Config{
+		OnlyMostInteresting: pc.OnlyMostInteresting,
+		MinExpires:          pc.MinExpires.Duration,
+		MaxExpires:          pc.MaxExpires.Duration,
+		// Nodes sharing the database each keep their own subscriptions.
+		Node: node,
+	}, a.db.Presence(), srv, popts...)
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	// The voicemail lamps' counts and who may watch whom: read now, and
+	// again when palio_mwi or palio_watch_rules change (`unisi mwi`,
+	// `unisi watch`, the voicemail server).
+	load := func(ctx context.Context) (snapshot.Report, error) {
+		rep, err := pres.ReloadMailboxes(ctx, a.db.Mailboxes())
+		if err != nil {
+			return rep, err
+		}
+		rules, err := pres.ReloadRules(ctx, a.db.WatchRules())
+		rep.Loaded += rules.Loaded
+		return rep, err
+	}
+	if _, err := load(ctx); err != nil {
+		pres.Close()
+		return err
+	}
+	a.add(component{name: "presence", tables: []string{"mwi", "watchrules"}, reload: load, close: pres.Close})
+	a.pres = pres
+	return nil
+}
+
+// presenceHandler is what answers SUBSCRIBE and PUBLISH: the presence
+// server behind the edge stages and authentication, or nil when presence
+// is off (the mux then routes them as other requests).
+func (a *app) presenceHandler(before sip.Middleware) sip.Handler {
+	if a.pres == nil {
+		return nil
+	}
+	// Watchers authenticate as phones do; the presence server reads who
+	// they are.
+	return before(a.regr.Authenticate(a.pres))
 }
