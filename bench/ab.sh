@@ -5,12 +5,12 @@
 # at two commits), alternated ROUNDS times: on this kind of VM the same
 # binary varies by 15-30 % from run to run, so only alternated runs
 # compare. Each run is a fresh process on a fresh database (prepare.sh),
-# the bare pipeline (the configuration of compare.sh: accounting and
-# the guard off, [store] poll 0s), an unmeasured warm-up at 200/s for
+# the bare pipeline (the configuration of compare.sh: the call services,
+# busy lamps, accounting and the guard off, [store] poll 0s), an unmeasured warm-up at 200/s for
 # 5 s, 5 s of rest, then the harness's KIND.sh (cps or reg) at RATE for
 # SECONDS. EXTRA_TOML is appended to the configuration (printf %b, so
-# '[registrar]\nwrite_back = "60s"' works). Env: SERVICES=1 (accounting
-# and the guard on, as compare.sh's services-on server), PALIO_ENV (extra
+# '[registrar]\nwrite_back = "60s"' works). Env: SERVICES=1 (the services
+# on, as compare.sh's services-on server), PALIO_ENV (extra
 # environment for the example), PERF_SECONDS (perf record -g the
 # process that long, 3 s into the run; perf.data in the run's folder),
 # BENCH_DIR, BENCH_OUT.
@@ -41,8 +41,7 @@ one() { # LABEL BIN N
   local w=$out/$1-$3 pid pp=
   mkdir -p "$w" && cp "$2" "$w/unisi" || exit 1
   "$here/prepare.sh" "$w/unisi" "$w/unisi.db" "$B/users.csv" >/dev/null 2>&1 || { echo "ab.sh: prepare failed" >&2; exit 1; }
-  local off="$bench_accounting_off
-$bench_guard_off"
+  local off=$bench_services_off
   [[ ${SERVICES:-0} == 1 ]] && off=
   { printf '%s\n%s\n[store]\npoll = "0s"\n' "$bench_common" "$off"
     [[ -n $extra ]] && printf '%b\n' "$extra"; } > "$w/bench.toml"

@@ -8,7 +8,8 @@
 
 # The example's configuration for SIPp runs: quiet logs, a large UDP
 # buffer, nothing probed, no media anchored, the media box and provisioning
-# off; and the sections that turn accounting and the guard off.
+# off; and the sections that turn the services off (the call services,
+# busy lamps, accounting, the guard), each and all (bench_services_off).
 bench_common='[log]
 level = "warn"
 [sip]
@@ -20,6 +21,10 @@ policy = "never"
 [mediabox]
 enabled = false
 [provisioning]
+enabled = false'
+bench_features_off='[features]
+enabled = false'
+bench_presence_off='[presence]
 enabled = false'
 bench_accounting_off='[accounting]
 enabled = false'
@@ -41,6 +46,11 @@ bench_ringing() {
   [[ -n $d && -f $d/uac.out ]] || { echo -; return; }
   awk '$1 == "180" && $2 ~ /^<-/ {n = $3} END {print (n == "" ? "-" : n)}' "$d/uac.out"
 }
+
+bench_services_off="$bench_features_off
+$bench_presence_off
+$bench_accounting_off
+$bench_guard_off"
 
 bench_init() {
   local name=$1 what

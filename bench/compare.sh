@@ -25,9 +25,9 @@
 #   through     binding is in SQLite), Kamailio with db_mode 1 on its
 #               SQLite file (kamailio-writethrough.sh)
 # Then Palio once more, through the same warm-up and RATES, with the
-# services of issues 19-20 on (the table compares it at CPS_RATE)
-# (accounting writing CDRs to SQLite, guard's flood, auth and fraud
-# checks; services.sh splits their cost), and the idle measurement
+# services on (the call services, busy lamps, accounting writing CDRs to
+# SQLite, the guard's flood, auth and fraud checks; services.sh splits
+# their cost; the table compares each rate), and the idle measurement
 # (idle.sh: both targets, 1000 phones registered, no traffic).
 # Then one table with the ratios (Palio / Kamailio): each figure is the
 # median of the ROUNDS rounds (the targets take turns in each round).
@@ -83,8 +83,13 @@ policy = "never"
 enabled = false
 [provisioning]
 enabled = false
-# The bare pipeline, as the earlier figures measured it: accounting and
-# the guard off (the services-on run below keeps them on).
+# The bare pipeline: the services off (the services-on run below keeps
+# them on): the call services and busy lamps (until 2026-12-07 the bare
+# runs kept these two on), accounting and the guard.
+[features]
+enabled = false
+[presence]
+enabled = false
 [accounting]
 enabled = false
 [guard.flood]
@@ -220,9 +225,7 @@ for round in $(seq 1 "$ROUNDS"); do
         [[ " $RATES " == *" $CPS_RATE "* ]] || srates+=" $CPS_RATE"
         for r in $srates; do
           line=$("$BENCH_DIR/cps.sh" 127.0.0.1:5060 "$r" "$RUN_SECONDS" | tail -1); say "rate=$r $line"
-          if [[ $r == "$CPS_RATE" ]]; then
-            put palio,cpu_services "$(field "$line" cpu_s_per_1k)"; put palio,failed_services "$(field "$line" failed)"
-          fi
+          put palio,cpu_services,$r "$(field "$line" cpu_s_per_1k)"; put palio,failed_services,$r "$(field "$line" failed)"
           sleep 3
         done
         stop_target
@@ -259,10 +262,12 @@ for r in $RATES; do
   say "| failed calls at $r/s | $(get palio,failed,$r) | $(get kamailio,failed,$r) | |"
   say "| 180s relayed / answered calls at $r/s | $(get palio,ringing,$r) / $(get palio,calls,$r) | $(get kamailio,ringing,$r) / $(get kamailio,calls,$r) | |"
 done
-if [[ $(get palio,cpu_services) != - ]]; then
-  say "| CPU-s per 1000 calls at $CPS_RATE/s, services on (Palio / Palio bare) | $(get palio,cpu_services) | $(get palio,cpu,$CPS_RATE) | $(ratio "$(get palio,cpu_services)" "$(get palio,cpu,$CPS_RATE)") |"
-  say "| failed calls at $CPS_RATE/s, services on | $(get palio,failed_services) | | |"
-fi
+for r in $RATES $CPS_RATE; do
+  [[ $(get palio,cpu_services,$r) != - && ${shown_services:-} != *" $r "* ]] || continue
+  shown_services+=" $r "
+  say "| CPU-s per 1000 calls at $r/s, services on (Palio / Palio bare) | $(get palio,cpu_services,$r) | $(get palio,cpu,$r) | $(ratio "$(get palio,cpu_services,$r)" "$(get palio,cpu,$r)") |"
+  say "| failed calls at $r/s, services on | $(get palio,failed_services,$r) | | |"
+done
 say "| memory after the run at ${R[rss_rate]:-$CPS_RATE}/s, MB (Palio RSS, Kamailio PSS) | $mem_p | $mem_k | $(ratio "$mem_p" "$mem_k") |"
 for rr in $REG_RATES; do
   say "| CPU-s per 1000 REGISTERs at $rr/s (reg.sh), location in memory: Palio write-back ${WRITE_BACK:-60s}, Kamailio db_mode 0 | $(get palio,regcpu_wb,$rr) | $(get kamailio,regcpu_mem,$rr) | $(ratio "$(get palio,regcpu_wb,$rr)" "$(get kamailio,regcpu_mem,$rr)") |"
