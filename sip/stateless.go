@@ -97,8 +97,8 @@ func (s *Server) forwardStateless(res *Response) error {
 // no timers) and handled by serveStateless, right here or on a worker; so
 // is an ACK that belongs to no INVITE server transaction (ackpath.go);
 // a response to one of our client transactions is queued on its lane
-// (responseorder.go); anything else goes on as it is. It never returns an error: sipgo stops
-// a listener whose filter fails.
+// (responseorder.go); anything else goes on as it is. It never returns
+// an error: sipgo stops a listener whose filter fails.
 func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byte, error) {
 	if s.gate != nil && props.Transport == "UDP" && !s.gateDatagram(props, data) {
 		return nil, nil
