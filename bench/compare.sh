@@ -45,6 +45,7 @@
 #      unmeasured warm-up of each target before its sweep.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/common.sh" # bench_ringing
 BENCH_DIR=${BENCH_DIR:-$(cd "$here/../../shared/bench" 2>/dev/null && pwd)}
 [[ -x $BENCH_DIR/cps.sh ]] || { echo "compare.sh: no SIPp harness in '$BENCH_DIR' (set BENCH_DIR)" >&2; exit 2; }
 ROUNDS=${1:-1}
