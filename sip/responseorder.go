@@ -88,11 +88,8 @@ func (l *responseLanes) bind(branch string, method Method, tx receiver) {
 	if ln == nil {
 		return
 	}
-	for i := range ln.txs {
-		if ln.txs[i].method == method && ln.txs[i].tx == nil {
-			ln.txs[i].tx = tx
-			break
-		}
+	if i := ln.find(method, true); i >= 0 {
+		ln.txs[i].tx = tx
 	}
 	l.startLocked(ln)
 }
@@ -106,11 +103,8 @@ func (l *responseLanes) close(branch string, method Method) {
 	if ln == nil {
 		return
 	}
-	for i := range ln.txs {
-		if ln.txs[i].method == method {
-			ln.txs = append(ln.txs[:i], ln.txs[i+1:]...)
-			break
-		}
+	if i := ln.find(method, false); i >= 0 {
+		ln.txs = append(ln.txs[:i], ln.txs[i+1:]...)
 	}
 	if len(ln.txs) == 0 {
 		delete(l.m, branch)
@@ -180,12 +174,22 @@ func (ln *lane) tx(method Method) (receiver, bool) {
 	if method == ACK {
 		method = INVITE
 	}
-	for _, t := range ln.txs {
-		if t.method == method {
-			return t.tx, true
+	i := ln.find(method, false)
+	if i < 0 {
+		return nil, false
+	}
+	return ln.txs[i].tx, true
+}
+
+// find returns the index of the lane's transaction for method (one not
+// bound yet, if unbound), or -1.
+func (ln *lane) find(method Method, unbound bool) int {
+	for i, t := range ln.txs {
+		if t.method == method && (!unbound || t.tx == nil) {
+			return i
 		}
 	}
-	return nil, false
+	return -1
 }
 
 // drain hands ln's responses to their transactions in order. Receive
