@@ -548,7 +548,16 @@ func TestAccountingOutage(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
 	}
-	if m := metrics(); !strings.Contains(m, "palio_accounting_spooled_cdrs 5") || !strings.Contains(m, `palio_accounting_cdrs_total{result="spooled"} 5`) {
+	// The recorder counts a batch once it is in the file: the spool may
+	// hold the records a moment before the metrics say so.
+	m := metrics()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); m = metrics() {
+		if strings.Contains(m, "palio_accounting_spooled_cdrs 5") && strings.Contains(m, `palio_accounting_cdrs_total{result="spooled"} 5`) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(m, "palio_accounting_spooled_cdrs 5") || !strings.Contains(m, `palio_accounting_cdrs_total{result="spooled"} 5`) {
 		t.Errorf("metrics during the outage:\n%s", grepLines(m, "palio_accounting"))
 	}
 	if !strings.Contains(e.stderr.String(), "cannot write call records") {

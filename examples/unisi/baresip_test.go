@@ -195,7 +195,7 @@ func launchBaresip(t *testing.T, name, user string, freq int, proxy string, auto
 	if err := os.Mkdir(a.rec, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	a.sip = "127.0.0.1:" + strconv.Itoa(freePort(t, "udp"))
+	a.sip = "127.0.0.1:" + strconv.Itoa(baresipPort(t))
 	ctrl := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
 	// No sound card: aubridge stands in for the loudspeaker (nothing reads
 	// it), ausine for the microphone (it wants 48 kHz stereo; baresip
@@ -492,4 +492,30 @@ func goertzel(x []int16, rate int, f float64) float64 {
 		s1, s2 = float64(v)+c*s1-s2, s1
 	}
 	return s1*s1 + s2*s2 - c*s1*s2
+}
+
+// baresipPort returns a port P of 127.0.0.1 free for UDP and TCP, with
+// P+1 free for TCP: baresip's sip_listen binds UDP and TCP on P and its
+// SIP/TLS listener on P+1, and a port free for UDP alone once collided
+// with another test's TCP socket on P+1 ("sock_bind: Address already in
+// use", baresip exiting).
+func baresipPort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := freePort(t, "udp")
+		free := true
+		for _, q := range []int{p, p + 1} {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return p
+		}
+	}
+	t.Fatal("no port P with UDP P, TCP P and TCP P+1 free")
+	return 0
 }

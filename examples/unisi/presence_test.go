@@ -200,7 +200,7 @@ func TestBaresipVoicemailLamp(t *testing.T) {
 	e.start()
 	dir := t.TempDir()
 	config := fmt.Sprintf("poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:%d\nnet_interface\t\t127.0.0.1\nmodule_path\t\t%s\n"+
-		"module\t\t\tg711.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tmwi.so\nmodule_app\t\tmenu.so\n", freePort(t, "udp"), baresipModules)
+		"module\t\t\tg711.so\nmodule_tmp\t\taccount.so\nmodule_app\t\tmwi.so\nmodule_app\t\tmenu.so\n", baresipPort(t), baresipModules)
 	account := fmt.Sprintf("<sip:5002@voip.unisi.it>;auth_pass=unisi5002;outbound=\"sip:%s\";regint=600;mwi=yes\n", e.addr)
 	for file, body := range map[string]string{"config": config, "accounts": account, "contacts": ""} {
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
