@@ -6,17 +6,18 @@
 # binary varies by 15-30 % from run to run, so only alternated runs
 # compare. Each run is a fresh process on a fresh database (prepare.sh),
 # the bare pipeline (the configuration of compare.sh: the call services,
-# busy lamps, accounting and the guard off, [store] poll 0s), an unmeasured warm-up at 200/s for
-# 5 s, 5 s of rest, then the harness's KIND.sh (cps or reg) at RATE for
-# SECONDS. EXTRA_TOML is appended to the configuration (printf %b, so
-# '[registrar]\nwrite_back = "60s"' works). Env: SERVICES=1 (the services
-# on, as compare.sh's services-on server), PALIO_ENV (extra
-# environment for the example), PERF_SECONDS (perf record -g the
-# process that long, 3 s into the run; perf.data in the run's folder),
-# BENCH_DIR, BENCH_OUT.
+# busy lamps, accounting and the guard off, [store] poll 0s), an
+# unmeasured warm-up at 200/s for 5 s, 5 s of rest, then the harness's
+# KIND.sh (cps or reg) at RATE for SECONDS. EXTRA_TOML is appended to the
+# configuration (printf %b, so '[registrar]\nwrite_back = "60s"' works).
+# Env: SERVICES=1 (the services on, as compare.sh's services-on server),
+# PALIO_ENV (extra environment for the example), PERF_SECONDS (perf
+# record -g the process that long, 3 s into the run; perf.data in the
+# run's folder), BENCH_DIR, BENCH_OUT.
 # Prints one line per run: the label (A or B), the harness's final line,
-# for cps the 180s the caller received (ringing=), and the process's write system calls (syscw), minor page faults and
-# context switches over the run.
+# for cps the 180s the caller received (ringing=), and the process's
+# write system calls (syscw), minor page faults and context switches over
+# the run.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"

@@ -87,18 +87,7 @@ enabled = false
 # The bare pipeline: the services off (the services-on run below keeps
 # them on): the call services and busy lamps (until 2026-12-07 the bare
 # runs kept these two on), accounting and the guard.
-[features]
-enabled = false
-[presence]
-enabled = false
-[accounting]
-enabled = false
-[guard.flood]
-enabled = false
-[guard.auth]
-enabled = false
-[guard.fraud]
-enabled = false
+$bench_services_off
 TOML
 { cat "$work/bench.toml"; printf '[registrar]\nwrite_back = "%s"\n' "${WRITE_BACK:-60s}"; } > "$work/bench-wb.toml"
 # The services on: the same file without the sections that turn them off.
