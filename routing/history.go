@@ -45,21 +45,39 @@ func (r *Router) GatewayHistory(ctx context.Context, gwid string, n int) ([]Stat
 	return h, nil
 }
 
-// storeGatewayState returns the store write of a gateway state change:
-// the state, then, for an event (Kind set), the change in the gateway's
-// history. With ignoreGone, a gateway removed from the store since is not
-// an error.
-func (r *Router) storeGatewayState(ev Event, ignoreGone bool) func(context.Context) error {
+// storeGatewayState returns the store write of an operator's gateway
+// state change (SetGatewayEnabled): the state, then, for an event (Kind
+// set), the change in the gateway's history.
+func (r *Router) storeGatewayState(ev Event) func(context.Context) error {
 	return func(ctx context.Context) error {
-		err := r.store.SetGatewayState(ctx, ev.Gateway, ev.State)
-		if ignoreGone && errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil || ev.Kind == 0 {
+		if err := r.store.SetGatewayState(ctx, ev.Gateway, ev.State); err != nil || ev.Kind == 0 {
 			return err
 		}
-		return r.store.AddStateChange(ctx, StateChange{Gateway: ev.Gateway, Time: ev.Time, From: ev.Previous, To: ev.State,
-			Cause: ev.Cause, Reason: ev.Detail, Node: r.cfg.Node})
+		return r.storeGatewayHistory(ev)(ctx)
+	}
+}
+
+// storeFoundState returns the store write of a state change that probes,
+// calls or ClearInactive found: the state and its history entry, unless
+// an operator disabled the gateway in the store since the tables were
+// loaded (from the CLI, or on another node), which such a change must not
+// undo; the next reload applies that disable here. A gateway removed
+// from the store since is not an error.
+func (r *Router) storeFoundState(ev Event) func(context.Context) error {
+	return func(ctx context.Context) error {
+		stored, err := r.store.SetGatewayStateUnlessDisabled(ctx, ev.Gateway, ev.State)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case !stored:
+			r.m.stateRefused.Inc()
+			r.log.Info("routing: gateway "+ev.Gateway+" is disabled in the store: "+ev.String()+" not stored (the next reload disables it here)",
+				"gateway", ev.Gateway)
+			return nil
+		}
+		return r.storeGatewayHistory(ev)(ctx)
 	}
 }
 

@@ -53,6 +53,18 @@ func (s *MemStore) SetGatewayState(ctx context.Context, gwid string, state State
 	return s.updateGateway(ctx, gwid, "state", func(g *Gateway) { g.State = state })
 }
 
+// SetGatewayStateUnlessDisabled stores the state of gateway gwid unless
+// it is StateDisabled, and reports whether it did.
+func (s *MemStore) SetGatewayStateUnlessDisabled(ctx context.Context, gwid string, state State) (bool, error) {
+	stored := false
+	err := s.updateGateway(ctx, gwid, "state", func(g *Gateway) {
+		if g.State != StateDisabled {
+			g.State, stored = state, true
+		}
+	})
+	return stored, err
+}
+
 // SetCarrierState stores the state of carrier id.
 func (s *MemStore) SetCarrierState(ctx context.Context, id string, state State) error {
 	if err := ctx.Err(); err != nil {

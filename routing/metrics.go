@@ -16,6 +16,9 @@ type metrics struct {
 
 	gwState      *prometheus.GaugeVec   // gateway
 	stateChanges *prometheus.CounterVec // gateway, state
+	// stateRefused counts the found states (probes, calls) the store
+	// refused because an operator disabled the gateway there.
+	stateRefused prometheus.Counter
 	probes       *prometheus.CounterVec // gateway, result
 	gwCalls      *prometheus.GaugeVec   // gateway
 	crCalls      *prometheus.GaugeVec   // carrier
@@ -60,6 +63,10 @@ func newMetrics(reg prometheus.Registerer, shared bool) *metrics {
 			Name: "palio_routing_gateway_state_changes_total",
 			Help: "Gateway state changes, by the state entered.",
 		}, []string{"gateway", "state"}),
+		stateRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "palio_routing_gateway_state_refused_total",
+			Help: "Gateway states found by probes or calls that were not stored because an operator had disabled the gateway in the store (from the CLI or another node) since the last reload.",
+		}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "palio_routing_probes_total",
 			Help: "OPTIONS probes, by result: up (200 or a configured code), down (>= 400, timeout, transport error), other (ignored codes).",
@@ -130,6 +137,7 @@ func newMetrics(reg prometheus.Registerer, shared bool) *metrics {
 	m.attempts = promreg.Register(reg, m.attempts)
 	m.gwState = promreg.Register(reg, m.gwState)
 	m.stateChanges = promreg.Register(reg, m.stateChanges)
+	m.stateRefused = promreg.Register(reg, m.stateRefused)
 	m.probes = promreg.Register(reg, m.probes)
 	m.gwCalls = promreg.Register(reg, m.gwCalls)
 	m.crCalls = promreg.Register(reg, m.crCalls)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/palio-voip/palio/routing"
 	"github.com/palio-voip/palio/sip"
 	"github.com/palio-voip/palio/sip/siptest"
@@ -486,6 +488,71 @@ func TestGatewayHistory(t *testing.T) {
 	}
 	if h4, err := r.GatewayHistory(ctx, "g4", 0); err != nil || len(h4) != 0 {
 		t.Errorf("history of g4 (changed in the store, reloaded): got %+v %v, want none", h4, err)
+	}
+}
+
+// TestDisableElsewhereSurvivesProbes: an operator disables a gateway
+// from another process (the CLI, a Router of its own on the server's
+// store) while the server probes it. The server's next probe finds it up
+// again before the server reloads; that must not write the operator's
+// disable away: the store keeps it, the refusal is counted, the history
+// shows no probe change after the disable, and the reload applies it.
+func TestDisableElsewhereSurvivesProbes(t *testing.T) {
+	store := routing.NewMemStore(probeData())
+	reg := prometheus.NewRegistry()
+	srv, err := routing.New(routing.Config{Probe: fastProbes(), Node: "server", ReloadState: true}, store, routing.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	p := newFakePinger()
+	p.set("g1", 503)
+	for _, g := range []string{"g2", "g3", "g4"} {
+		p.set(g, 200)
+	}
+	if err := srv.StartProbing(p); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, srv, "g1", routing.StateInactive)
+
+	ctx := context.Background()
+	cli, err := routing.New(routing.Config{Node: "cli"}, store, routing.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cli.SetGatewayEnabled(ctx, "g1", false)
+	cli.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.set("g1", 200) // the server's probes find g1 up again
+	waitState(t, srv, "g1", routing.StateActive)
+	for deadline := time.Now().Add(5 * time.Second); metricValue(t, reg, "palio_routing_gateway_state_refused_total", nil) < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe's write of g1 active was not refused")
+		}
+	}
+	stored, err := store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stored.Gateways[0].State; got != routing.StateDisabled {
+		t.Errorf("stored g1 after the server's probe found it up: got %v, want disabled", got)
+	}
+	h, err := srv.GatewayHistory(ctx, "g1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Cause != routing.CauseOperator || h[0].Node != "cli" || h[0].To != routing.StateDisabled ||
+		h[1].Cause != routing.CauseProbe || h[1].To != routing.StateInactive {
+		t.Errorf("history of g1: got %+v, want the CLI's disable, then the probe's inactive", h)
+	}
+	if _, err := srv.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * fastProbes().Interval) // probes go on finding g1 up
+	if got := stateOf(srv, "g1"); got != routing.StateDisabled {
+		t.Errorf("g1 on the server after its reload: got %v, want disabled", got)
 	}
 }
 

@@ -153,7 +153,7 @@ func (r *Router) SetGatewayEnabled(ctx context.Context, gwid string, enabled boo
 	if prev != to {
 		ev = r.gatewayEvent(g, prev, to, CauseOperator, "")
 	}
-	return r.commit(ctx, ev, r.storeGatewayState(ev, false))
+	return r.commit(ctx, ev, r.storeGatewayState(ev))
 }
 
 // SetCarrierEnabled switches a carrier on or off, as SetGatewayEnabled does
@@ -251,7 +251,7 @@ func (r *Router) ClearInactive(ctx context.Context, persist bool) ([]string, err
 			r.events.post(job{ev: ev})
 			continue
 		}
-		write := r.storeGatewayState(ev, true)
+		write := r.storeFoundState(ev)
 		if r.cfg.LocalProbeState {
 			write = r.storeGatewayHistory(ev)
 		}
@@ -284,7 +284,7 @@ func (r *Router) transition(g *gateway, from, to State, cause Cause, detail stri
 	case r.cfg.LocalProbeState:
 		j.persist = r.storeGatewayHistory(ev)
 	default:
-		j.persist = r.storeGatewayState(ev, true) // removed from the store since: not an error
+		j.persist = r.storeFoundState(ev)
 	}
 	r.events.post(j)
 	return true

@@ -25,6 +25,14 @@ type Store interface {
 	// SetGatewayState stores the state of the gateway whose GWID is gwid,
 	// or fails with ErrNotFound.
 	SetGatewayState(ctx context.Context, gwid string, state State) error
+	// SetGatewayStateUnlessDisabled stores state as SetGatewayState
+	// does, unless the stored state is StateDisabled: what probes and
+	// calls find (StateActive, StateInactive) never undoes an operator's
+	// disable, made by another process (the CLI) or node since the
+	// Router last loaded the tables. It reports whether it stored state,
+	// or fails with ErrNotFound. The check and the write are one atomic
+	// step.
+	SetGatewayStateUnlessDisabled(ctx context.Context, gwid string, state State) (bool, error)
 	// SetCarrierState stores the state of the carrier whose CarrierID is
 	// id, or fails with ErrNotFound.
 	SetCarrierState(ctx context.Context, id string, state State) error

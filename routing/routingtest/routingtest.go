@@ -42,6 +42,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T, seed routing.Data) rout
 		{"OrderByID", shuffled(), testOrderByID},
 		{"ChannelLimits", limits(), testRoundTrip},
 		{"SetGatewayState", routingData(), testSetGatewayState},
+		{"SetGatewayStateUnlessDisabled", routingData(), testSetGatewayStateUnlessDisabled},
+		{"DisableAmidFoundStates", routingData(), testDisableAmidFoundStates},
 		{"SetCarrierState", routingData(), testSetCarrierState},
 		{"SetGatewayAddress", routingData(), testSetGatewayAddress},
 		{"SetGatewayTLS", routingData(), testSetGatewayTLS},
@@ -231,6 +233,76 @@ func testSetGatewayState(t *testing.T, s routing.Store, seed routing.Data) {
 	}
 }
 
+// testSetGatewayStateUnlessDisabled: a found state (a probe's, a call's)
+// is stored over active and inactive, never over an operator's disable.
+func testSetGatewayStateUnlessDisabled(t *testing.T, s routing.Store, seed routing.Data) {
+	want := sortedByID(seed)
+	for _, c := range []struct {
+		before, found routing.State
+		stored        bool
+	}{
+		{routing.StateActive, routing.StateInactive, true},
+		{routing.StateInactive, routing.StateInactive, true}, // the same state again
+		{routing.StateInactive, routing.StateActive, true},
+		{routing.StateDisabled, routing.StateActive, false},
+		{routing.StateDisabled, routing.StateInactive, false},
+	} {
+		if err := s.SetGatewayState(ctx(), "gw-a", c.before); err != nil {
+			t.Fatalf("SetGatewayState(gw-a, %v): %v", c.before, err)
+		}
+		stored, err := s.SetGatewayStateUnlessDisabled(ctx(), "gw-a", c.found)
+		if err != nil || stored != c.stored {
+			t.Errorf("SetGatewayStateUnlessDisabled(gw-a, %v) over %v: got %v, %v; want %v, nil", c.found, c.before, stored, err, c.stored)
+		}
+		want.Gateways[0].State = c.before
+		if c.stored {
+			want.Gateways[0].State = c.found
+		}
+		compare(t, fmt.Sprintf("Load after SetGatewayStateUnlessDisabled(gw-a, %v) over %v", c.found, c.before), mustLoad(t, s), want)
+	}
+}
+
+// testDisableAmidFoundStates: an operator's disable, written while
+// probes keep writing what they find, is never undone by them (the CLI
+// disables a gateway the server is probing).
+func testDisableAmidFoundStates(t *testing.T, s routing.Store, seed routing.Data) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	disabled := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				st := []routing.State{routing.StateActive, routing.StateInactive}[(w+n)%2]
+				if _, err := s.SetGatewayStateUnlessDisabled(ctx(), "gw-a", st); err != nil {
+					errs <- fmt.Errorf("SetGatewayStateUnlessDisabled(gw-a, %v): %w", st, err)
+					return
+				}
+				select {
+				case <-disabled:
+					if n > 40 {
+						return
+					}
+				default:
+				}
+			}
+		}()
+	}
+	if err := s.SetGatewayState(ctx(), "gw-a", routing.StateDisabled); err != nil {
+		t.Fatalf("SetGatewayState(gw-a, disabled): %v", err)
+	}
+	close(disabled)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := sortedByID(seed)
+	want.Gateways[0].State = routing.StateDisabled
+	compare(t, "Load after a disable amid found states", mustLoad(t, s), want)
+}
+
 func testSetCarrierState(t *testing.T, s routing.Store, seed routing.Data) {
 	if err := s.SetCarrierState(ctx(), "pstn", routing.StateDisabled); err != nil {
 		t.Fatalf("SetCarrierState(pstn, disabled): %v", err)
@@ -284,6 +356,9 @@ func testUnknownIDs(t *testing.T, s routing.Store, seed routing.Data) {
 		if err := s.SetGatewayState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
 			t.Errorf("SetGatewayState(%q): got %v, want ErrNotFound", id, err)
 		}
+		if _, err := s.SetGatewayStateUnlessDisabled(ctx(), id, routing.StateInactive); !errors.Is(err, routing.ErrNotFound) {
+			t.Errorf("SetGatewayStateUnlessDisabled(%q): got %v, want ErrNotFound", id, err)
+		}
 	}
 	for _, id := range []string{"gw-a", "PSTN", ""} {
 		if err := s.SetCarrierState(ctx(), id, routing.StateDisabled); !errors.Is(err, routing.ErrNotFound) {
@@ -319,6 +394,9 @@ func testCanceledContext(t *testing.T, s routing.Store, seed routing.Data) {
 	}
 	if err := s.SetGatewayState(c, "gw-a", routing.StateDisabled); !errors.Is(err, context.Canceled) {
 		t.Errorf("SetGatewayState with a cancelled context: got %v, want context.Canceled", err)
+	}
+	if _, err := s.SetGatewayStateUnlessDisabled(c, "gw-a", routing.StateInactive); !errors.Is(err, context.Canceled) {
+		t.Errorf("SetGatewayStateUnlessDisabled with a cancelled context: got %v, want context.Canceled", err)
 	}
 	if err := s.SetCarrierState(c, "pstn", routing.StateDisabled); !errors.Is(err, context.Canceled) {
 		t.Errorf("SetCarrierState with a cancelled context: got %v, want context.Canceled", err)

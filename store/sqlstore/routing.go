@@ -151,6 +151,33 @@ func (s *RoutingStore) SetGatewayState(ctx context.Context, gwid string, state r
 	return mustAffect(res, routing.ErrNotFound)
 }
 
+// SetGatewayStateUnlessDisabled stores a gateway's state unless it is
+// disabled (1), in one UPDATE; when no row changed, a second statement
+// tells a disabled gateway from an unknown one.
+func (s *RoutingStore) SetGatewayStateUnlessDisabled(ctx context.Context, gwid string, state routing.State) (bool, error) {
+	where := s.db.dialect.exact("gwid")
+	args := s.db.dialect.exactArgs(gwid)
+	res, err := s.db.w.ExecContext(ctx, "UPDATE dr_gateways SET state = ? WHERE "+where+" AND state <> ?",
+		append(append([]any{int(state)}, args...), int(routing.StateDisabled))...)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: gateway %s state: %w", gwid, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("sqlstore: gateway %s state: %w", gwid, err)
+	} else if n > 0 {
+		return true, nil
+	}
+	var one int
+	err = s.db.w.QueryRowContext(ctx, "SELECT 1 FROM dr_gateways WHERE "+where, args...).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, routing.ErrNotFound
+	case err != nil:
+		return false, fmt.Errorf("sqlstore: gateway %s state: %w", gwid, err)
+	}
+	return false, nil
+}
+
 // SetCarrierState stores a carrier's state.
 func (s *RoutingStore) SetCarrierState(ctx context.Context, id string, state routing.State) error {
 	res, err := s.db.w.ExecContext(ctx, "UPDATE dr_carriers SET state = ? WHERE "+s.db.dialect.exact("carrierid"), append([]any{int(state)}, s.db.dialect.exactArgs(id)...)...)
