@@ -307,8 +307,8 @@ type txWriter struct {
 	status   atomic.Int32
 	canceled atomic.Bool
 	// pending holds one of the overload's slots until a response comes
-	// from downstream (Call.progressed), one other than 100 goes upstream,
-	// or the handler returns.
+	// from downstream or T1 passes without one (Call.progressed), one
+	// other than 100 goes upstream, or the handler returns.
 	pending atomic.Bool
 	trying  bool // a 100 Trying was sent (under mu): one is enough
 	// answered is set when a 2xx to the INVITE ended its transaction

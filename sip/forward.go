@@ -260,7 +260,15 @@ func (b *branch) run(ctx context.Context) outcome {
 		tx.OnRetransmission(b.retransmitted)
 	}
 
-	timer := time.NewTimer(b.f.firstResponse)
+	// The timer first fires after T1 without a response: the request
+	// stops counting as pending (overload.go), as when a response comes;
+	// then at FirstResponse.
+	waitPending := b.call.isPending() && sipmsg.T1 < b.f.firstResponse
+	first := b.f.firstResponse
+	if waitPending {
+		first = sipmsg.T1
+	}
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	done := ctx.Done()
 	var giveUp <-chan time.Time
@@ -272,6 +280,7 @@ func (b *branch) run(ctx context.Context) outcome {
 			if code < 200 {
 				if !b.provisional {
 					b.provisional = true
+					waitPending = false
 					b.call.progressed() // downstream has it: no longer our queue's
 					if b.cancelPending {
 						b.sendCancel()
@@ -331,6 +340,12 @@ func (b *branch) run(ctx context.Context) outcome {
 			b.cancel(context.Cause(ctx))
 			giveUp = time.After(64 * sipmsg.T1)
 		case <-timer.C:
+			if waitPending {
+				waitPending = false
+				b.call.progressed() // a next hop silent for T1: not our queue either
+				timer.Reset(b.f.firstResponse - sipmsg.T1)
+				continue
+			}
 			if b.invite && b.provisional {
 				timedOut = true
 				b.reason = `SIP;cause=408;text="Timer C"`

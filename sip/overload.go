@@ -21,8 +21,11 @@ import (
 // refused, and still in the proxy's hands. An INVITE stops being pending
 // when the first response comes back from downstream (the next hop's 100
 // Trying: it has left our queues, and the time until the callee rings is
-// not our load), or when it is answered upstream; any other request when
-// it is answered. On a healthy server that number is the arrival rate
+// not our load), when T1 (500 ms) has passed since it was sent without
+// one (a next hop that does not answer at all: a trunk gone dark must not
+// fill the bound while the Forwarder waits FirstResponse for it, and turn
+// every new call away), or when it is answered upstream; any other
+// request when it is answered. On a healthy server that number is the arrival rate
 // times the time the proxy takes plus one round trip (milliseconds: 3000
 // calls/s give a dozen); when the server falls behind (CPU, the socket's
 // read loop, a slow stage), it is the queue, and by Little's law the
@@ -249,11 +252,16 @@ func (s *Server) refuseStateless(job statelessJob) {
 	_ = writeUDP(pc, responseAddr(req), s.overload.response(req))
 }
 
-// progressed tells the call's overload slot that a response came from
-// downstream (100 Trying included): the INVITE has left the proxy's queues,
-// and the time until the callee rings is not the proxy's load.
+// progressed gives back the call's overload slot: a response came from
+// downstream (100 Trying included), or none came within T1 (Forwarder):
+// the INVITE has left the proxy's queues, and how long the next hop then
+// takes is not the proxy's load.
 func (c *Call) progressed() {
 	if c != nil && c.pending != nil {
 		c.pending()
 	}
 }
+
+// isPending reports whether the call came with an overload slot, given
+// back since or not (progressed gives it back once).
+func (c *Call) isPending() bool { return c != nil && c.pending != nil }

@@ -3,6 +3,7 @@ package sip_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,84 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	}
 	if got := gathered(t, reg, "palio_sip_overload_refused_total"); got != 2 {
 		t.Errorf("palio_sip_overload_refused_total after the overload: got %v, want 2", got)
+	}
+}
+
+// TestOverloadDeadNextHop: an INVITE sent to a next hop that does not
+// answer at all (a trunk gone dark: no 100 Trying either) stops counting
+// as pending once T1 (500 ms) has passed without an answer, the time
+// after which its transaction retransmits: how long a dead hop keeps it
+// is not the proxy's load. Before 2026-12-07 it stayed pending until the
+// Forwarder gave up on it (FirstResponse, 32 s by default), so a trunk
+// gone dark made MaxPending calls to it pending within a busy minute and
+// the server refused every new call, to any destination, with 503. With
+// MaxPending 2 and two calls to a silent socket, a call to a phone is
+// refused at first and goes through after T1; the silent calls end 408.
+func TestOverloadDeadNextHop(t *testing.T) {
+	leakCheck(t)
+	reg := prometheus.NewRegistry()
+	p := siptest.NewProxy(t, siptest.ProxyConfig{
+		Forwarder: sip.ForwarderConfig{FirstResponse: 2 * time.Second},
+		Options:   []sip.Option{sip.WithOverload(sip.OverloadConfig{MaxPending: 2}), sip.WithRegisterer(reg)},
+	})
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.Addr("udp")))
+	ctx := ctxT(t, 10e9)
+
+	var held []*siptest.Call
+	for range 2 {
+		c, err := caller.Invite(ctx, "sip:trunk@"+dead.LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for gathered(t, reg, "palio_sip_pending_requests") != 2 {
+		if ctx.Err() != nil {
+			t.Fatal("the two calls to the dead hop never became pending")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sent := time.Now()
+	c, err := caller.Invite(ctx, "sip:5002@"+callee.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.WaitFinal(ctx); err != nil || res.StatusCode != 503 {
+		t.Fatalf("a call with 2 of 2 pending: got %v %v, want 503", res, err)
+	}
+	for gathered(t, reg, "palio_sip_pending_requests") != 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the calls to the dead hop stayed pending")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if waited := time.Since(sent); waited > 1500*time.Millisecond {
+		t.Errorf("pending went back to 0 after %v, want about T1 (500 ms), well before FirstResponse (2 s)", waited)
+	}
+	c, err = caller.Invite(ctx, "sip:5002@"+callee.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCode(ctx, 200); err != nil {
+		t.Fatalf("a call after T1: %v (codes %v)", err, c.Codes())
+	}
+	if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", res, err)
+	}
+	for i, h := range held {
+		res, err := h.WaitFinal(ctx)
+		if err != nil {
+			t.Fatalf("call %d to the dead hop: %v", i, err)
+		}
+		if res.StatusCode != 408 {
+			t.Errorf("call %d to the dead hop: got %d, want 408", i, res.StatusCode)
+		}
 	}
 }
 
