@@ -14,7 +14,9 @@
 // Gateway and Carrier add Channels, the trunk capacity (30 for a PRI),
 // which has no OpenSIPS column: SQL stores keep it in palio_dr_limits. A
 // Store loads them all (Load) and keeps gateway and carrier states
-// (SetGatewayState, SetCarrierState); NewMemStore keeps them in memory.
+// (SetGatewayState, SetCarrierState; SetGatewayStateUnlessDisabled for
+// what probes and calls find, which never undoes an operator's disable);
+// NewMemStore keeps them in memory.
 //
 // # Choosing the rule
 //

@@ -260,10 +260,11 @@ func (b *branch) run(ctx context.Context) outcome {
 		tx.OnRetransmission(b.retransmitted)
 	}
 
-	// The timer first fires after T1 without a response: the request
-	// stops counting as pending (overload.go), as when a response comes;
-	// then at FirstResponse.
-	waitPending := b.call.isPending() && sipmsg.T1 < b.f.firstResponse
+	// For an INVITE whose call holds an overload slot, the timer first
+	// fires after T1 without a response: the call stops counting as
+	// pending (overload.go), as when a response comes; then at
+	// FirstResponse.
+	waitPending := b.invite && b.call.isPending() && sipmsg.T1 < b.f.firstResponse
 	first := b.f.firstResponse
 	if waitPending {
 		first = sipmsg.T1
