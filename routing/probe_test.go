@@ -434,17 +434,16 @@ func TestClearInactive(t *testing.T) {
 	}
 }
 
-// TestGatewayHistory: the changes a Router makes (a probe taking a
-// gateway down, an operator disabling it) are recorded in the store's
-// history with their cause, reason and node, newest first; a change a
-// reload took from the store is not recorded again.
-func TestGatewayHistory(t *testing.T) {
-	store := routing.NewMemStore(probeData())
-	r, err := routing.New(routing.Config{Probe: fastProbes(), Node: "node-a", ReloadState: true}, store)
+// g1Down returns a Router on store, as a single server runs it (node
+// name node, ReloadState), probing with the fakePinger it returns, which
+// finds g1 answering 503 and the others 200; g1 is inactive already.
+func g1Down(t *testing.T, node string, store routing.Store, opts ...routing.Option) (*routing.Router, *fakePinger) {
+	t.Helper()
+	r, err := routing.New(routing.Config{Probe: fastProbes(), Node: node, ReloadState: true}, store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(r.Close)
 	p := newFakePinger()
 	p.set("g1", 503)
 	for _, g := range []string{"g2", "g3", "g4"} {
@@ -454,6 +453,16 @@ func TestGatewayHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, r, "g1", routing.StateInactive)
+	return r, p
+}
+
+// TestGatewayHistory: the changes a Router makes (a probe taking a
+// gateway down, an operator disabling it) are recorded in the store's
+// history with their cause, reason and node, newest first; a change a
+// reload took from the store is not recorded again.
+func TestGatewayHistory(t *testing.T) {
+	store := routing.NewMemStore(probeData())
+	r, _ := g1Down(t, "node-a", store)
 	ctx := context.Background()
 	if err := r.SetGatewayEnabled(ctx, "g1", false); err != nil {
 		t.Fatal(err)
@@ -465,6 +474,7 @@ func TestGatewayHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h []routing.StateChange
+	var err error
 	for deadline := time.Now().Add(5 * time.Second); len(h) < 2 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if h, err = r.GatewayHistory(ctx, "g1", 0); err != nil {
 			t.Fatal(err)
@@ -500,20 +510,7 @@ func TestGatewayHistory(t *testing.T) {
 func TestDisableElsewhereSurvivesProbes(t *testing.T) {
 	store := routing.NewMemStore(probeData())
 	reg := prometheus.NewRegistry()
-	srv, err := routing.New(routing.Config{Probe: fastProbes(), Node: "server", ReloadState: true}, store, routing.WithRegisterer(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	p := newFakePinger()
-	p.set("g1", 503)
-	for _, g := range []string{"g2", "g3", "g4"} {
-		p.set(g, 200)
-	}
-	if err := srv.StartProbing(p); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, srv, "g1", routing.StateInactive)
+	srv, p := g1Down(t, "server", store, routing.WithRegisterer(reg))
 
 	ctx := context.Background()
 	cli, err := routing.New(routing.Config{Node: "cli"}, store, routing.WithRegisterer(prometheus.NewRegistry()))
