@@ -21,6 +21,30 @@ import (
 
 func freePort(t *testing.T, network string) int {
 	t.Helper()
+	for {
+		n := ephemeralPort(t, network)
+		handedMu.Lock()
+		seen := handed[n]
+		handed[n] = true
+		handedMu.Unlock()
+		if !seen {
+			return n
+		}
+	}
+}
+
+// handed are the ports freePort returned in this test binary: the kernel
+// may give a port just closed again, and two servers of one test (a
+// cluster's nodes) must not be told the same one; the first would answer
+// the second's readiness check while the second fails to bind.
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
+
+// ephemeralPort returns a port the kernel has just given and taken back.
+func ephemeralPort(t *testing.T, network string) int {
+	t.Helper()
 	var addr string
 	switch network {
 	case "udp":
@@ -166,11 +190,16 @@ func (e *example) start() {
 // (its exit status).
 func (e *example) try() (code int, up bool) {
 	e.t.Helper()
+	// The pinger binds first: had it taken the server's port as its own,
+	// it would answer its own OPTIONS while the server fails to bind.
+	pinger := siptest.NewUA(e.t, siptest.WithUser("ping"))
+	defer pinger.Close()
+	if pinger.Addr() == e.addr {
+		e.addr = "127.0.0.1:" + strconv.Itoa(freePort(e.t, "udp"))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, e.globals(), e.stderr, e.stderr) }()
-	pinger := siptest.NewUA(e.t, siptest.WithUser("ping"))
-	defer pinger.Close()
 	for range 200 {
 		pctx, pcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		res, err := pinger.Options(pctx, "sip:"+e.addr)
