@@ -120,7 +120,7 @@ func TestClusterGatewayState(t *testing.T) {
 	gw := newACLGateway(t)
 	var nodes []*example
 	for i := range 2 {
-		cfg := mysqlConfig(dsn) + fmt.Sprintf("[routing]\nprobe_interval = \"100ms\"\nprobe_timeout = \"100ms\"\n[cluster]\nnode = \"node-%c\"\n[media]\npolicy = \"never\"\n", 'a'+i)
+		cfg := mysqlConfig(dsn) + fmt.Sprintf("[routing]\nprobe_interval = \"100ms\"\nprobe_timeout = \"1s\"\n[cluster]\nnode = \"node-%c\"\n[media]\npolicy = \"never\"\n", 'a'+i)
 		var e *example
 		if i == 0 {
 			e = newExample(t, cfg)
@@ -173,7 +173,7 @@ func TestClusterGatewayState(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the disable took %v to reach both nodes, want about the poll", d)
 	}
-	time.Sleep(500 * time.Millisecond) // B's probes answer; A's fail: neither undoes it
+	time.Sleep(1500 * time.Millisecond) // B's probes answer; A's fail: neither undoes it
 	for i, e := range nodes {
 		if st, _ := e.gatewayState(id); st != "1" {
 			t.Errorf("node %c: %s state %s after more probes, want 1 (disabled)", 'A'+i, id, st)
