@@ -264,7 +264,7 @@ func (b *branch) run(ctx context.Context) outcome {
 	// fires after T1 without a response: the call stops counting as
 	// pending (overload.go), as when a response comes; then at
 	// FirstResponse.
-	waitPending := b.invite && b.call.isPending() && sipmsg.T1 < b.f.firstResponse
+	waitPending := b.invite && b.call.hasSlot() && sipmsg.T1 < b.f.firstResponse
 	first := b.f.firstResponse
 	if waitPending {
 		first = sipmsg.T1

@@ -25,11 +25,11 @@ import (
 // one (a next hop that does not answer at all: a trunk gone dark must not
 // fill the bound while the Forwarder waits FirstResponse for it, and turn
 // every new call away), or when it is answered upstream; any other
-// request when it is answered. On a healthy server that number is the arrival rate
-// times the time the proxy takes plus one round trip (milliseconds: 3000
-// calls/s give a dozen); when the server falls behind (CPU, the socket's
-// read loop, a slow stage), it is the queue, and by Little's law the
-// delay each new call would see.
+// request when it is answered. On a healthy server that number is the
+// arrival rate times the time the proxy takes plus one round trip
+// (milliseconds: 3000 calls/s give a dozen); when the server falls behind
+// (CPU, the socket's read loop, a slow stage), it is the queue, and by
+// Little's law the delay each new call would see.
 // The pending count does not see the kernel's queue: the datagrams that
 // wait in a UDP listener's receive buffer because the read loop (one
 // goroutine a listener, parsing every message) is behind. MaxQueueDelay
@@ -262,6 +262,6 @@ func (c *Call) progressed() {
 	}
 }
 
-// isPending reports whether the call came with an overload slot, given
+// hasSlot reports whether the call came with an overload slot, given
 // back since or not (progressed gives it back once).
-func (c *Call) isPending() bool { return c != nil && c.pending != nil }
+func (c *Call) hasSlot() bool { return c != nil && c.pending != nil }
