@@ -3,6 +3,7 @@ package sip
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,9 +16,12 @@ import (
 // Request-URI points at us. A Local is immutable once the Server is built.
 type Local struct {
 	listens []localListen
-	hosts   map[string]struct{} // lower-case hosts that are us
+	hosts   map[string]struct{} // lower-case hosts that are us, on some port
 	domains map[string]struct{} // lower-case domains: us on any port
-	ports   map[int]struct{}
+	// ours holds each address that is us: a listener's bound and
+	// advertised host (every interface address for a wildcard one) with
+	// its bound and advertised port, by the listener's transport.
+	ours []localAddr
 }
 
 type localListen struct {
@@ -25,6 +29,14 @@ type localListen struct {
 	host    string // advertised host for Via and Record-Route
 	port    int    // advertised port
 	laddr   sipmsg.Addr
+}
+
+// localAddr is one host and port of ours and the transport listening
+// there ("" for any, as NewLocal declares them).
+type localAddr struct {
+	host    string // lower case, no brackets
+	port    int
+	network string
 }
 
 // NewLocal returns a Local for the given "host:port" addresses, for tests
@@ -38,8 +50,7 @@ func NewLocal(hostports ...string) *Local {
 			host, port = hp, "5060"
 		}
 		p, _ := strconv.Atoi(port)
-		l.hosts[strings.ToLower(host)] = struct{}{}
-		l.ports[p] = struct{}{}
+		l.add("", []string{host}, []int{p})
 	}
 	return l
 }
@@ -48,7 +59,20 @@ func newLocal() *Local {
 	return &Local{
 		hosts:   map[string]struct{}{},
 		domains: map[string]struct{}{},
-		ports:   map[int]struct{}{},
+	}
+}
+
+// add records every pair of hosts and ports as us over network.
+func (l *Local) add(network string, hosts []string, ports []int) {
+	for _, h := range hosts {
+		h = strings.ToLower(strings.Trim(h, "[]"))
+		l.hosts[h] = struct{}{}
+		for _, p := range ports {
+			a := localAddr{host: h, port: p, network: network}
+			if !slices.Contains(l.ours, a) {
+				l.ours = append(l.ours, a)
+			}
+		}
 	}
 }
 
@@ -60,6 +84,7 @@ func (l *Local) addListen(network string, bound net.Addr, advertise string) erro
 		return fmt.Errorf("sip: listener address %q: %w", bound, err)
 	}
 	port, _ := strconv.Atoi(bport)
+	ports := []int{port}
 	host := bhost
 	ip := net.ParseIP(bhost)
 	if advertise != "" {
@@ -74,15 +99,16 @@ func (l *Local) addListen(network string, bound net.Addr, advertise string) erro
 				return fmt.Errorf("sip: advertised address %q: bad port", advertise)
 			}
 			port = p
-			l.ports[p] = struct{}{}
+			ports = append(ports, p)
 		}
 	}
+	hosts := []string{host}
 	if ip != nil && ip.IsUnspecified() {
 		// A wildcard listener is reachable on every interface address.
 		if addrs, err := net.InterfaceAddrs(); err == nil {
 			for _, a := range addrs {
 				if n, ok := a.(*net.IPNet); ok {
-					l.hosts[strings.ToLower(n.IP.String())] = struct{}{}
+					hosts = append(hosts, n.IP.String())
 				}
 			}
 		}
@@ -90,12 +116,12 @@ func (l *Local) addListen(network string, bound net.Addr, advertise string) erro
 			return fmt.Errorf("sip: listener on wildcard address %s needs an advertised address", bound)
 		}
 	} else {
-		l.hosts[strings.ToLower(bhost)] = struct{}{}
+		hosts = append(hosts, bhost)
 	}
-	l.hosts[strings.ToLower(host)] = struct{}{}
-	l.ports[mustAtoi(bport)] = struct{}{}
+	network = strings.ToLower(network)
+	l.add(network, hosts, ports)
 	l.listens = append(l.listens, localListen{
-		network: strings.ToLower(network),
+		network: network,
 		host:    host,
 		port:    port,
 		laddr:   sipmsg.Addr{IP: ip, Port: mustAtoi(bport), Hostname: bhost},
@@ -120,9 +146,14 @@ func (l *Local) AddDomain(names ...string) {
 	}
 }
 
-// IsLocal reports whether u addresses this proxy: its host is one of our
-// listening or advertised hosts on one of our ports (the transport's
-// default port when u has none), or one of our domains.
+// IsLocal reports whether u addresses this proxy: it names one of our
+// domains, or the host and port (the transport's default port when u has
+// none) of one of our listeners, bound or advertised, over a transport
+// that listener serves. A transport parameter must name the listener's
+// (ws names a WS or WSS one, tls a TLS one); a URI without one is ours at
+// a UDP, TCP or TLS listener, never at a WebSocket one, which RFC 7118
+// URIs always name. So a phone on this host whose UDP port happens to be
+// the port of our WSS listener is not taken for us.
 func (l *Local) IsLocal(u *URI) bool {
 	if u == nil {
 		return false
@@ -138,8 +169,24 @@ func (l *Local) IsLocal(u *URI) bool {
 	if port == 0 {
 		port = sipmsg.DefaultPort(uriTransport(u))
 	}
-	_, ok := l.ports[port]
-	return ok
+	tp, named := u.UriParams.Get("transport")
+	tp = strings.ToLower(tp)
+	for _, a := range l.ours {
+		if a.host != host || a.port != port {
+			continue
+		}
+		switch {
+		case a.network == "":
+			return true
+		case named && tp != "":
+			if a.network == tp || tp == "ws" && a.network == "wss" {
+				return true
+			}
+		case a.network != "ws" && a.network != "wss":
+			return true
+		}
+	}
+	return false
 }
 
 // IsDomain reports whether host is one of the domains added with AddDomain
