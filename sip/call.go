@@ -54,8 +54,8 @@ type Call struct {
 	onEnd   []func(Dialog)
 	adopted bool // the dialog table has the call and will end it
 	ended   bool
-	abort   func(error) // cancels the INVITE's handling (set by the edge)
-	pending func()      // gives back the INVITE's overload slot (overload.go)
+	abort   func(error)      // cancels the INVITE's handling (set by the edge)
+	pending func(paced bool) // gives back the INVITE's overload slot (overload.go)
 	media   func() MediaStats
 }
 

@@ -54,11 +54,13 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	}
 	w := newTxWriter(s, req, tx)
 	if sheddable(req) {
-		if !s.overload.admit() {
+		at, ok := s.overload.admit()
+		if !ok {
 			s.overload.refused(req.Method)
 			s.rejectAtEdge(tx, req, s.overload.response(req))
 			return
 		}
+		w.admitted = at
 		w.pending.Store(true)
 		defer w.release()
 	}
@@ -72,7 +74,7 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		call = NewCall(req)
 		call.setAbort(cancel)
 		if w.pending.Load() {
-			call.pending = w.release
+			call.pending = w.releaseSlot
 		}
 		ctx = WithCall(ctx, call)
 		if s.callLog {
@@ -307,19 +309,31 @@ type txWriter struct {
 	status   atomic.Int32
 	canceled atomic.Bool
 	// pending holds one of the overload's slots until a response comes
-	// from downstream or T1 passes without one (Call.progressed), one
-	// other than 100 goes upstream, or the handler returns.
-	pending atomic.Bool
-	trying  bool // a 100 Trying was sent (under mu): one is enough
+	// from downstream (Call.progressed) or T1 passes without one
+	// (Call.stalled), one other than 100 goes upstream, or the handler
+	// returns.
+	pending  atomic.Bool
+	admitted int64 // when the slot was taken (unix nanoseconds)
+	trying   bool  // a 100 Trying was sent (under mu): one is enough
 	// answered is set when a 2xx to the INVITE ended its transaction
 	// (answer): the handler goes on with its context.
 	answered atomic.Bool
 }
 
-// release gives back the overload slot of the request, once.
-func (w *txWriter) release() {
+// release gives back the overload slot of the request, once: it has left
+// the proxy's hands (answered, or handed to the next hop).
+func (w *txWriter) release() { w.releaseSlot(true) }
+
+// releaseSlot gives back the overload slot once; paced tells whether the
+// time since admission is the proxy's pace (overload.release), not a
+// caller's CANCEL or a next hop silent for T1.
+func (w *txWriter) releaseSlot(paced bool) {
 	if w.pending.Load() && w.pending.CompareAndSwap(true, false) {
-		w.s.overload.release()
+		at := w.admitted
+		if !paced {
+			at = 0
+		}
+		w.s.overload.release(at)
 	}
 }
 
@@ -331,7 +345,7 @@ func newTxWriter(s *Server, req *Request, tx sipmsg.ServerTransaction) *txWriter
 // caller's CANCEL matched: the layer answers 487 by itself.
 func (w *txWriter) cancelled() {
 	w.canceled.Store(true)
-	w.release()
+	w.releaseSlot(false)
 	if w.status.CompareAndSwap(0, 487) { // not answered in the meantime (answer)
 		w.s.metrics.response(487)
 		w.s.dialogs.finish(w.req, 487)

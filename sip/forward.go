@@ -343,7 +343,7 @@ func (b *branch) run(ctx context.Context) outcome {
 		case <-timer.C:
 			if waitPending {
 				waitPending = false
-				b.call.progressed() // a next hop silent for T1: not our queue either
+				b.call.stalled() // a next hop silent for T1: not our queue either
 				timer.Reset(b.f.firstResponse - sipmsg.T1)
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +37,11 @@ import (
 // bounds that wait, measured from the kernel's receive timestamps
 // (queuedelay.go).
 //
-// Above MaxPending, or above MaxQueueDelay, a new initial request is refused at once with 503
-// Service Unavailable and Retry-After, sent once (no retransmission, its
-// transaction ended, as the shutdown's 503), before any stage runs.
+// Above MaxPending (unless the pending requests are a burst still
+// moving: MaxPendingDelay), or above MaxQueueDelay, a new initial request
+// is refused at once with 503 Service Unavailable and Retry-After, sent
+// once (no retransmission, its transaction ended, as the shutdown's 503),
+// before any stage runs.
 //
 // Never refused: in-dialog requests (a To tag: BYE, re-INVITE, the ACK),
 // ACK, CANCEL, responses, retransmissions of requests already taken (they
@@ -67,10 +70,38 @@ type OverloadConfig struct {
 	// beyond MaxPending (default DefaultMaxQueueDelay; negative: not
 	// measured). Linux only (the kernel's receive timestamps).
 	MaxQueueDelay time.Duration
+	// MaxPendingDelay tells a burst from a backlog. Above MaxPending, new
+	// initial requests are still admitted, up to BurstFactor × MaxPending,
+	// while the pending ones keep leaving quickly: the least time one
+	// took over the last 100 ms interval, from admission to the next
+	// hop's first response or our own answer, is under MaxPendingDelay
+	// (default DefaultMaxPendingDelay; negative: MaxPending is a hard
+	// bound). A collection pause or a slow moment of the next hop makes
+	// the count jump past MaxPending while requests still flow: those
+	// callers would have been refused 503 (a phone gives the call up, or
+	// retransmits 500 ms later); a machine that has fallen behind keeps
+	// every request waiting, so the least time rises and it refuses.
+	MaxPendingDelay time.Duration
 	// RetryAfter is the Retry-After of the 503 (default 5 s, rounded to
 	// whole seconds, at least 1 s).
 	RetryAfter time.Duration
 }
+
+// BurstFactor is how far above MaxPending the pending count may go in a
+// burst (OverloadConfig.MaxPendingDelay): a hard bound on the requests in
+// the proxy's hands whatever their pace.
+const BurstFactor = 4
+
+// DefaultMaxPendingDelay is the default OverloadConfig.MaxPendingDelay. A
+// healthy server hands an INVITE to its next hop, and gets its 100 Trying
+// back, in a millisecond or two on a LAN; when even the quickest request
+// of a 100 ms interval took 50 ms, every request waited that long. At
+// 2000 calls/s on a 2-core machine shared with SIPp, 20 ms still refused
+// calls in stalls the machine recovered from, 100 ms none; offered 3000
+// calls/s it could not carry, the median set-up time of the admitted
+// calls rose from 52 ms (a hard bound) to 110 ms at 50 ms and 158 ms at
+// 100 ms: 50 ms keeps it well under T1 (bench/overload.sh, 2026-12-07).
+const DefaultMaxPendingDelay = 50 * time.Millisecond
 
 // Check reports a setting WithOverload would misread: MaxPending below
 // -1 (only -1 means no bound: -5 is more likely a typo than a choice) and
@@ -116,6 +147,8 @@ type overload struct {
 	max        int64 // 0: no bound
 	maxDelay   int64 // nanoseconds; 0: not measured
 	queue      queueDelay
+	maxLeave   int64 // MaxPendingDelay, nanoseconds; 0: MaxPending is hard
+	leave      leaveDelay
 	retryAfter string
 	pending    atomic.Int64
 	shedding   atomic.Bool  // refused since the last "over" line
@@ -124,6 +157,7 @@ type overload struct {
 	unlogged   atomic.Int64 // refused since the last Warn line
 	log        *slog.Logger
 	shed       *prometheus.CounterVec
+	bursts     prometheus.Counter
 }
 
 func newOverload(cfg OverloadConfig) *overload {
@@ -140,6 +174,12 @@ func newOverload(cfg OverloadConfig) *overload {
 	case cfg.MaxQueueDelay > 0:
 		o.maxDelay = int64(cfg.MaxQueueDelay)
 	}
+	switch {
+	case cfg.MaxPendingDelay == 0:
+		o.maxLeave = int64(DefaultMaxPendingDelay)
+	case cfg.MaxPendingDelay > 0:
+		o.maxLeave = int64(cfg.MaxPendingDelay)
+	}
 	ra := cfg.RetryAfter
 	if ra <= 0 {
 		ra = 5 * time.Second
@@ -155,6 +195,10 @@ func (o *overload) init(log *slog.Logger, reg prometheus.Registerer) {
 		Name: "palio_sip_overload_refused_total",
 		Help: "Initial requests refused with 503 because too many were pending (OverloadConfig), by method.",
 	}, []string{"method"})
+	o.bursts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "palio_sip_overload_burst_admitted_total",
+		Help: "Initial requests admitted above MaxPending because the pending ones kept leaving within MaxPendingDelay (a burst, not a backlog).",
+	})
 	delay := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "palio_sip_udp_queue_delay_seconds",
 		Help: "The standing queue delay of the UDP listeners: the least time a datagram waited in the socket over the last 100 ms (OverloadConfig.MaxQueueDelay; 0 when not measured).",
@@ -163,32 +207,55 @@ func (o *overload) init(log *slog.Logger, reg prometheus.Registerer) {
 		Name: "palio_sip_pending_requests",
 		Help: "Initial requests received and not yet answered by more than 100 Trying (what OverloadConfig.MaxPending bounds).",
 	}, func() float64 { return float64(o.pending.Load()) })
+	leave := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "palio_sip_pending_delay_seconds",
+		Help: "The least time a pending request took to leave the proxy's hands (admission to the next hop's first response or our answer) over the last 100 ms; 0 when none left in the last 200 ms (OverloadConfig.MaxPendingDelay).",
+	}, func() float64 { return o.leave.standing(time.Now().UnixNano()).Seconds() })
 	if reg != nil {
-		reg.MustRegister(o.shed, pending, delay)
+		reg.MustRegister(o.shed, o.bursts, pending, delay, leave)
 	}
 }
 
 // admit takes a pending slot for a new initial request, or reports that
-// there is none left. A request admitted is released exactly once.
-func (o *overload) admit() bool {
+// there is none left. A request admitted is released exactly once, with
+// the time admit returned.
+func (o *overload) admit() (int64, bool) {
 	if o == nil { // a Server not made by NewServer (tests)
-		return true
+		return 0, true
 	}
+	now := time.Now().UnixNano()
+	return now, o.admitAt(now)
+}
+
+func (o *overload) admitAt(now int64) bool {
 	if o.maxDelay > 0 && time.Duration(o.queue.delay.Load()) > time.Duration(o.maxDelay) &&
-		o.queue.standing(time.Now().UnixNano()) > time.Duration(o.maxDelay) {
+		o.queue.standing(now) > time.Duration(o.maxDelay) {
 		return false
 	}
-	if o.pending.Add(1) <= o.max || o.max == 0 {
+	n := o.pending.Add(1)
+	if n <= o.max || o.max == 0 {
+		return true
+	}
+	if n <= BurstFactor*o.max && o.maxLeave > 0 && o.leave.moving(now, o.maxLeave) {
+		o.bursts.Inc()
 		return true
 	}
 	o.pending.Add(-1)
 	return false
 }
 
-// release gives back a slot taken by admit.
-func (o *overload) release() {
+// release gives back a slot taken by admit at admitted (unix
+// nanoseconds): the request has left the proxy's hands, and how long
+// that took counts towards MaxPendingDelay. admitted 0: it is given back
+// without telling anything of the proxy's pace (a caller's CANCEL, a next
+// hop silent for T1).
+func (o *overload) release(admitted int64) {
 	if o == nil {
 		return
+	}
+	if admitted != 0 && o.maxLeave > 0 {
+		now := time.Now().UnixNano()
+		o.leave.observe(now-admitted, now)
 	}
 	n := o.pending.Add(-1)
 	if o.shedding.Load() && n <= o.max/2 && o.shedding.CompareAndSwap(true, false) {
@@ -253,15 +320,71 @@ func (s *Server) refuseStateless(job statelessJob) {
 }
 
 // progressed gives back the call's overload slot: a response came from
-// downstream (100 Trying included), or none came within T1 (Forwarder):
-// the INVITE has left the proxy's queues, and how long the next hop then
-// takes is not the proxy's load.
+// downstream (100 Trying included): the INVITE has left the proxy's
+// queues, and how long the next hop then takes is not the proxy's load.
 func (c *Call) progressed() {
 	if c != nil && c.pending != nil {
-		c.pending()
+		c.pending(true)
+	}
+}
+
+// stalled gives back the call's overload slot when no response came
+// within T1 (Forwarder): the INVITE is out of the proxy's queues, but the
+// time it waited is the next hop's, not the proxy's pace.
+func (c *Call) stalled() {
+	if c != nil && c.pending != nil {
+		c.pending(false)
 	}
 }
 
 // hasSlot reports whether the call came with an overload slot, given
 // back since or not (progressed gives it back once).
 func (c *Call) hasSlot() bool { return c != nil && c.pending != nil }
+
+// leaveDelay is the pace at which pending requests leave the proxy's
+// hands: the least time one took (admission to release) over each 100 ms
+// interval, as queueDelay measures the socket's queue. Releases come from
+// every call's goroutine, so the current interval is under a mutex; the
+// published minimum is read without it.
+type leaveDelay struct {
+	mu         sync.Mutex
+	start, min int64 // the current interval (unix nanoseconds) and its least time
+	delay      atomic.Int64
+	at         atomic.Int64 // unix nanoseconds it was published
+}
+
+// observe takes the time d a request took to leave, released at now.
+func (l *leaveDelay) observe(d, now int64) {
+	l.mu.Lock()
+	if l.start == 0 || d < l.min {
+		l.min = d
+		if l.start == 0 {
+			l.start = now
+		}
+	}
+	if now-l.start >= int64(delayInterval) {
+		l.delay.Store(l.min)
+		l.at.Store(now)
+		l.start, l.min = now, d
+	}
+	l.mu.Unlock()
+}
+
+// moving reports whether requests are leaving at a pace under limit: a
+// minimum published within the last two intervals, and under it. None
+// published means none left for 200 ms: not moving.
+func (l *leaveDelay) moving(now, limit int64) bool {
+	if now-l.at.Load() > int64(2*delayInterval) {
+		return false
+	}
+	return l.delay.Load() < limit
+}
+
+// standing returns the minimum published within the last two intervals,
+// zero when none was.
+func (l *leaveDelay) standing(now int64) time.Duration {
+	if now-l.at.Load() > int64(2*delayInterval) {
+		return 0
+	}
+	return time.Duration(l.delay.Load())
+}

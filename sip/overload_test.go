@@ -123,6 +123,124 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	}
 }
 
+// TestOverloadBurstAdmitted: with MaxPending requests held in the
+// pipeline while other calls keep going through quickly, a new call above
+// MaxPending is admitted (a burst: requests still leave within
+// MaxPendingDelay) and counted; once nothing has left for two 100 ms
+// intervals, the next call above MaxPending is refused 503 (a backlog).
+func TestOverloadBurstAdmitted(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	hold := func(next sip.Handler) sip.Handler {
+		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			if r.Recipient.User == "hold" {
+				entered <- struct{}{}
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			return next.ServeSIP(ctx, w, r)
+		})
+	}
+	reg := prometheus.NewRegistry()
+	p := siptest.NewProxy(t, siptest.ProxyConfig{
+		Stages: []sip.Middleware{hold},
+		Options: []sip.Option{sip.WithRegisterer(reg), sip.WithOverload(sip.OverloadConfig{
+			MaxPending: 2, MaxPendingDelay: 5 * time.Second, MaxQueueDelay: -1})},
+	})
+	callee := siptest.NewUA(t, siptest.WithUser("5002"))
+	caller := siptest.NewUA(t, siptest.WithUser("5001"), siptest.WithProxy(p.Addr("udp")))
+	pacer := siptest.NewUA(t, siptest.WithUser("5003"), siptest.WithProxy(p.Addr("udp")))
+	ctx := ctxT(t, 20*time.Second)
+	call := func(ua *siptest.UA, user string) (*siptest.Call, int) {
+		c, err := ua.Invite(ctx, "sip:"+user+"@"+callee.Addr())
+		if err != nil {
+			t.Error(err)
+			return nil, 0
+		}
+		res, err := c.WaitFinal(ctx)
+		if err != nil {
+			t.Error(err)
+			return nil, 0
+		}
+		if res.StatusCode == 200 {
+			if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+				t.Errorf("BYE: %v %v", res, err)
+			}
+		}
+		return c, res.StatusCode
+	}
+
+	// The pacer's calls go through one after the other, publishing how
+	// quickly requests leave.
+	stop := make(chan struct{})
+	var paced sync.WaitGroup
+	paced.Add(1)
+	go func() {
+		defer paced.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, code := call(pacer, "5002"); code == 0 {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var held []*siptest.Call
+	for range 2 {
+		c, err := caller.Invite(ctx, "sip:hold@"+callee.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("a held INVITE never reached the stage")
+		}
+	}
+	// A loaded machine may stall the pacer for two intervals: a few tries.
+	code := 0
+	for try := 0; try < 5 && code != 200; try++ {
+		_, code = call(caller, "5002")
+	}
+	if code != 200 {
+		t.Errorf("a call above MaxPending while calls flow: got %d, want 200", code)
+	}
+	if got := gathered(t, reg, "palio_sip_overload_burst_admitted_total"); got < 1 {
+		t.Errorf("palio_sip_overload_burst_admitted_total: got %v, want at least 1", got)
+	}
+
+	close(stop)
+	paced.Wait()
+	for gathered(t, reg, "palio_sip_pending_requests") != 2 {
+		if ctx.Err() != nil {
+			t.Fatal("the pacer's calls stayed pending")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, code := call(caller, "5002"); code != 503 {
+		t.Errorf("a call above MaxPending with nothing leaving for 300 ms: got %d, want 503", code)
+	}
+	close(release)
+	for i, c := range held {
+		if err := c.WaitCode(ctx, 200); err != nil {
+			t.Fatalf("held call %d: %v", i, err)
+		}
+		if res, err := c.Bye(ctx); err != nil || res.StatusCode != 200 {
+			t.Errorf("held call %d BYE: %v %v", i, res, err)
+		}
+	}
+}
+
 // TestOverloadDeadNextHop: an INVITE sent to a next hop that does not
 // answer at all (a trunk gone dark: no 100 Trying either) stops counting
 // as pending once T1 (500 ms) has passed without an answer, the time

@@ -51,7 +51,7 @@ func TestQueueDelay(t *testing.T) {
 		}
 		now = time.Now().UnixNano()
 	}
-	if o.admit() {
+	if _, ok := o.admit(); ok {
 		t.Error("admitted with a standing queue delay over MaxQueueDelay")
 	}
 	if d := o.queue.standing(now + int64(3*delayInterval)); d != 0 {

@@ -133,12 +133,13 @@ func (s *Server) readFilter(props sipmsg.TransportReadProps, data []byte) ([]byt
 				// Every worker is busy (waiting for the database, say):
 				// do not hold up the socket's read loop, unless too many
 				// requests are pending already (overload.go).
-				if !s.overload.admit() {
+				at, ok := s.overload.admit()
+				if !ok {
 					s.refuseStateless(job)
 					return nil, nil
 				}
 				go func() {
-					defer s.overload.release()
+					defer s.overload.release(at)
 					s.serveStateless(job)
 				}()
 			}

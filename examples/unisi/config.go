@@ -192,6 +192,11 @@ type SIPConfig struct {
 	// Retry-After at once, calls in progress go on. 0: the library's
 	// default (sip.DefaultMaxPending); -1: no bound.
 	MaxPending int `toml:"max_pending"`
+	// MaxPendingDelay lets a burst past max_pending, up to four times it,
+	// while the pending requests keep leaving the router within it (the
+	// quickest of each 100 ms; sip.OverloadConfig.MaxPendingDelay; default
+	// 50ms; negative: max_pending is a hard bound).
+	MaxPendingDelay Duration `toml:"max_pending_delay"`
 	// MaxQueueDelay refuses new requests the same way while datagrams wait
 	// longer than this in the UDP socket before they are read (default
 	// 500ms; 100ms refuses sooner; negative: not measured; Linux only).
@@ -219,7 +224,8 @@ type SIPConfig struct {
 
 // overload is the SIP server's overload protection.
 func (c SIPConfig) overload() sip.OverloadConfig {
-	return sip.OverloadConfig{MaxPending: c.MaxPending, MaxQueueDelay: c.MaxQueueDelay.Duration, RetryAfter: c.RetryAfter.Duration}
+	return sip.OverloadConfig{MaxPending: c.MaxPending, MaxPendingDelay: c.MaxPendingDelay.Duration,
+		MaxQueueDelay: c.MaxQueueDelay.Duration, RetryAfter: c.RetryAfter.Duration}
 }
 
 // streams is the SIP server's StreamLimits: 0 in the file means off.
@@ -591,6 +597,7 @@ func defaultConfig() Config {
 			MaxConnections:      sip.DefaultMaxConns,
 			MaxConnectionsPerIP: sip.DefaultMaxConnsPerIP,
 			MaxPending:          sip.DefaultMaxPending,
+			MaxPendingDelay:     Duration{sip.DefaultMaxPendingDelay},
 			MaxQueueDelay:       Duration{sip.DefaultMaxQueueDelay},
 			RetryAfter:          Duration{5 * time.Second},
 		},
