@@ -13,9 +13,12 @@
 # Env: SERVICES=1 (the services on, as compare.sh's services-on server),
 # PALIO_ENV (extra environment for the example), PERF_SECONDS (perf
 # record -g the process that long, 3 s into the run; perf.data in the
-# run's folder), BENCH_DIR, BENCH_OUT.
+# run's folder), AB_HTTP_PORT (the example's HTTP port, 18765),
+# BENCH_DIR, BENCH_OUT.
 # Prints one line per run: the label (A or B), the harness's final line,
-# for cps the 180s the caller received (ringing=), and the process's
+# for cps the 180s the caller received (ringing=), the requests refused
+# by overload protection and admitted as a burst (refused=, bursts=:
+# /metrics), and the process's
 # write system calls (syscw), minor page faults and context switches over
 # the run.
 set -uo pipefail
@@ -32,6 +35,7 @@ for b in "$bin_a" "$bin_b"; do
 done
 bench_init ab
 out=$BENCH_OUT
+ab_http=127.0.0.1:${AB_HTTP_PORT:-18765} # /metrics, read after each run
 
 counters() { # PID -> "syscw minflt ctxsw"
   echo "$(awk '/syscw/{print $2}' "/proc/$1/io") $(awk '{print $10}' "/proc/$1/stat") \
@@ -47,7 +51,7 @@ one() { # LABEL BIN N
   { printf '%s\n%s\n[store]\npoll = "0s"\n' "$bench_common" "$off"
     [[ -n $extra ]] && printf '%b\n' "$extra"; } > "$w/bench.toml"
   if ss -H -lun "sport = :5060" | grep -q .; then echo "ab.sh: UDP 5060 busy" >&2; exit 1; fi
-  (cd "$w" && exec env ${PALIO_ENV:-} ./unisi -db unisi.db -http 127.0.0.1:0 -config bench.toml) > "$w/log" 2>&1 &
+  (cd "$w" && exec env ${PALIO_ENV:-} ./unisi -db unisi.db -http "$ab_http" -config bench.toml) > "$w/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do ss -H -lun "sport = :5060" | grep -q . && break; sleep 0.1; done
   sleep 1
@@ -60,6 +64,7 @@ one() { # LABEL BIN N
   fi
   line=$(BENCH_OUT=$w TARGET_PID=$pid "$B/$kind.sh" 127.0.0.1:5060 "$rate" "$secs" | tail -1)
   [[ $kind == cps ]] && line+=" ringing=$(BENCH_OUT=$w bench_ringing "$rate" "$secs")"
+  line+=" $(bench_overload "$ab_http")"
   read -r w1 f1 c1 <<<"$(counters "$pid")"
   [[ -n $pp ]] && wait "$pp"
   echo "$1 $line syscw=$((w1 - w0)) minflt=$((f1 - f0)) ctxsw=$((c1 - c0))" | tee -a "$out/ab.log"

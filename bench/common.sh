@@ -47,6 +47,18 @@ bench_ringing() {
   awk '$1 == "180" && $2 ~ /^<-/ {n = $3} END {print (n == "" ? "-" : n)}' "$d/uac.out"
 }
 
+# bench_overload HOST:PORT: "refused=N bursts=N", the initial requests
+# the example serving HTTP there refused 503 (overload protection) and
+# admitted above max_pending as a burst, from its /metrics; "-" for what
+# cannot be read.
+bench_overload() {
+  curl -s --max-time 5 "http://$1/metrics" | awk '
+    /^palio_sip_/ {up = 1}
+    /^palio_sip_overload_refused_total/ {r += $2}
+    /^palio_sip_overload_burst_admitted_total/ {b = $2}
+    END {printf "refused=%s bursts=%s\n", (up ? r + 0 : "-"), (b == "" ? "-" : b)}'
+}
+
 bench_services_off="$bench_features_off
 $bench_presence_off
 $bench_accounting_off

@@ -9,9 +9,12 @@
 # refused call is ACKed and counted failed at once, as a real caller
 # honouring Retry-After would give up, instead of retransmitting its
 # INVITE for 10 s. So cps.sh's "successful" is the goodput.
-# Prints cps.sh's line per phase and the router's refused count and RSS.
+# Prints cps.sh's line per phase and the router's refused count, the
+# requests it admitted above max_pending as a burst, and its RSS.
 # Env: BENCH_DIR (../../shared/bench), BENCH_OUT (/tmp/palio-bench),
 #      MAX_PENDING ([sip] max_pending; 0 = default, -1 = no bound),
+#      MAX_PENDING_DELAY ([sip] max_pending_delay; default 50ms, -1s: max_pending
+#      is a hard bound, as before 2026-12-07),
 #      MAX_QUEUE_DELAY ([sip] max_queue_delay; default 500ms, -1s = off),
 #      DB (a database prepare.sh made, copied; else one is prepared).
 set -uo pipefail
@@ -35,6 +38,7 @@ level = "warn"
 [sip]
 udp_buffer = 4194304
 max_pending = ${MAX_PENDING:-0}
+max_pending_delay = "${MAX_PENDING_DELAY:-50ms}"
 max_queue_delay = "${MAX_QUEUE_DELAY:-500ms}"
 [routing]
 probe_interval = "0s"
@@ -67,16 +71,15 @@ trap 'kill -TERM $pid $spid 2>/dev/null; wait $pid $spid 2>/dev/null' EXIT
 for _ in $(seq 1 100); do ss -H -lun "sport = :5060" | grep -q . && break; sleep 0.1; done
 sleep 1
 rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status"; }
-refused() { curl -s "http://$http/metrics" | awk '/^palio_sip_overload_refused_total/ { n += $2 } END { printf "%d", n }'; }
 echo "rss_mb_start=$(rss)"
 if [[ ${PPROF:-false} == true ]]; then
   ( sleep $((SECS / 2)); curl -s "http://$http/debug/pprof/goroutine?debug=1" > "$BENCH_OUT/goroutines.txt"
     curl -s "http://$http/debug/pprof/heap" > "$BENCH_OUT/heap.pprof"; curl -s "http://$http/debug/pprof/profile?seconds=5" > "$BENCH_OUT/cpu.pprof" ) &
 fi
 echo "high $(TARGET_PID=$pid "$BENCH_OUT/harness/cps.sh" 127.0.0.1:5060 "$RATE" "$SECS" 2>/dev/null | tail -1)"
-echo "after_high rss_mb=$(rss) refused=$(refused)"
+echo "after_high rss_mb=$(rss) $(bench_overload "$http")"
 sleep 2
 echo "low $(TARGET_PID=$pid "$BENCH_OUT/harness/cps.sh" 127.0.0.1:5060 "$LOW" 10 2>/dev/null | tail -1)"
-echo "after_low rss_mb=$(rss) refused=$(refused)"
+echo "after_low rss_mb=$(rss) $(bench_overload "$http")"
 grep -c "overloaded" "$BENCH_OUT/unisi.log" | sed 's/^/overload_log_lines=/'
 echo "raw runs: $BENCH_OUT"
