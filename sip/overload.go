@@ -343,30 +343,19 @@ func (c *Call) hasSlot() bool { return c != nil && c.pending != nil }
 
 // leaveDelay is the pace at which pending requests leave the proxy's
 // hands: the least time one took (admission to release) over each 100 ms
-// interval, as queueDelay measures the socket's queue. Releases come from
-// every call's goroutine, so the current interval is under a mutex; the
-// published minimum is read without it.
+// interval, measured as the socket's queue delay is (delayWindow,
+// queueDelay). Releases come from every call's goroutine, so the current
+// interval is under a mutex; the published minimum is read without it.
 type leaveDelay struct {
-	mu         sync.Mutex
-	start, min int64 // the current interval (unix nanoseconds) and its least time
-	delay      atomic.Int64
-	at         atomic.Int64 // unix nanoseconds it was published
+	mu  sync.Mutex
+	win delayWindow
+	pub queueDelay
 }
 
 // observe takes the time d a request took to leave, released at now.
 func (l *leaveDelay) observe(d, now int64) {
 	l.mu.Lock()
-	if l.start == 0 || d < l.min {
-		l.min = d
-		if l.start == 0 {
-			l.start = now
-		}
-	}
-	if now-l.start >= int64(delayInterval) {
-		l.delay.Store(l.min)
-		l.at.Store(now)
-		l.start, l.min = now, d
-	}
+	l.win.observe(&l.pub, d, now)
 	l.mu.Unlock()
 }
 
@@ -374,17 +363,12 @@ func (l *leaveDelay) observe(d, now int64) {
 // minimum published within the last two intervals, and under it. None
 // published means none left for 200 ms: not moving.
 func (l *leaveDelay) moving(now, limit int64) bool {
-	if now-l.at.Load() > int64(2*delayInterval) {
+	if now-l.pub.at.Load() > int64(2*delayInterval) {
 		return false
 	}
-	return l.delay.Load() < limit
+	return l.pub.delay.Load() < limit
 }
 
 // standing returns the minimum published within the last two intervals,
 // zero when none was.
-func (l *leaveDelay) standing(now int64) time.Duration {
-	if now-l.at.Load() > int64(2*delayInterval) {
-		return 0
-	}
-	return time.Duration(l.delay.Load())
-}
+func (l *leaveDelay) standing(now int64) time.Duration { return l.pub.standing(now) }

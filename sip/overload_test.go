@@ -16,6 +16,45 @@ import (
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
+// holdStage is a stage that keeps the requests held says it should in the
+// pipeline, each counted on entered, until release is closed (or its
+// transaction ends): they stay pending.
+func holdStage(held func(*sip.Request) bool, entered chan<- struct{}, release <-chan struct{}) sip.Middleware {
+	return func(next sip.Handler) sip.Handler {
+		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
+			if held(r) {
+				entered <- struct{}{}
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			return next.ServeSIP(ctx, w, r)
+		})
+	}
+}
+
+// holdCalls places n calls from ua to uri that a holdStage keeps, and
+// returns once each has entered it.
+func holdCalls(ctx context.Context, t *testing.T, ua *siptest.UA, uri string, n int, entered <-chan struct{}) []*siptest.Call {
+	t.Helper()
+	var held []*siptest.Call
+	for range n {
+		c, err := ua.Invite(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("a held INVITE never reached the stage")
+		}
+	}
+	return held
+}
+
 // TestOverloadRefusesNewRequests holds the pipeline busy (a stage that
 // waits) so that MaxPending initial requests are pending, and checks over
 // real sockets that the next INVITE, over UDP and over TCP, is refused at
@@ -27,19 +66,7 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 8)
 	var holding atomic.Bool
-	hold := func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			if holding.Load() {
-				entered <- struct{}{}
-				select {
-				case <-release:
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				}
-			}
-			return next.ServeSIP(ctx, w, r)
-		})
-	}
+	hold := holdStage(func(*sip.Request) bool { return holding.Load() }, entered, release)
 	reg := prometheus.NewRegistry()
 	p := siptest.NewProxy(t, siptest.ProxyConfig{
 		Stages:  []sip.Middleware{hold},
@@ -60,19 +87,7 @@ func TestOverloadRefusesNewRequests(t *testing.T) {
 	}
 
 	holding.Store(true)
-	var held []*siptest.Call
-	for range 2 {
-		c, err := caller.Invite(ctx, uri)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-		select {
-		case <-entered:
-		case <-ctx.Done():
-			t.Fatal("a held INVITE never reached the stage")
-		}
-	}
+	held := holdCalls(ctx, t, caller, uri, 2, entered)
 
 	for _, ua := range []*siptest.UA{caller, tcpCaller} {
 		c, err := ua.Invite(ctx, uri)
@@ -132,19 +147,7 @@ func TestOverloadBurstAdmitted(t *testing.T) {
 	leakCheck(t)
 	release := make(chan struct{})
 	entered := make(chan struct{}, 2)
-	hold := func(next sip.Handler) sip.Handler {
-		return sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, r *sip.Request) error {
-			if r.Recipient.User == "hold" {
-				entered <- struct{}{}
-				select {
-				case <-release:
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				}
-			}
-			return next.ServeSIP(ctx, w, r)
-		})
-	}
+	hold := holdStage(func(r *sip.Request) bool { return r.Recipient.User == "hold" }, entered, release)
 	reg := prometheus.NewRegistry()
 	p := siptest.NewProxy(t, siptest.ProxyConfig{
 		Stages: []sip.Middleware{hold},
@@ -193,19 +196,7 @@ func TestOverloadBurstAdmitted(t *testing.T) {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	var held []*siptest.Call
-	for range 2 {
-		c, err := caller.Invite(ctx, "sip:hold@"+callee.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-		select {
-		case <-entered:
-		case <-ctx.Done():
-			t.Fatal("a held INVITE never reached the stage")
-		}
-	}
+	held := holdCalls(ctx, t, caller, "sip:hold@"+callee.Addr(), 2, entered)
 	// A loaded machine may stall the pacer for two intervals: a few tries.
 	code := 0
 	for try := 0; try < 5 && code != 200; try++ {

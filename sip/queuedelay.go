@@ -20,7 +20,8 @@ import (
 // delayInterval is the interval whose minimum queue delay is published.
 const delayInterval = 100 * time.Millisecond
 
-// queueDelay is the latest published standing delay of the UDP listeners.
+// queueDelay is the latest published standing delay: of the UDP
+// listeners' queues, or of the pending requests (leaveDelay).
 type queueDelay struct {
 	delay atomic.Int64 // nanoseconds
 	at    atomic.Int64 // unix nanoseconds it was published
@@ -35,8 +36,8 @@ func (q *queueDelay) standing(now int64) time.Duration {
 	return time.Duration(q.delay.Load())
 }
 
-// delayWindow is one listener's current interval; only its read loop
-// touches it.
+// delayWindow is the current interval of a measure: one listener's, only
+// its read loop touching it, or leaveDelay's, under its mutex.
 type delayWindow struct {
 	start, min int64
 }
