@@ -150,10 +150,11 @@ func (l *Local) AddDomain(names ...string) {
 // domains, or the host and port (the transport's default port when u has
 // none) of one of our listeners, bound or advertised, over a transport
 // that listener serves. A transport parameter must name the listener's
-// (ws names a WS or WSS one, tls a TLS one); a URI without one is ours at
-// a UDP, TCP or TLS listener, never at a WebSocket one, which RFC 7118
-// URIs always name. So a phone on this host whose UDP port happens to be
-// the port of our WSS listener is not taken for us.
+// (ws names a WS or WSS one, tls or a sips URI's tcp a TLS one); a URI
+// without one is ours at a UDP, TCP or TLS listener, never at a
+// WebSocket one, which RFC 7118 URIs always name. So a phone on this
+// host whose UDP port happens to be the port of our WSS listener is not
+// taken for us.
 func (l *Local) IsLocal(u *URI) bool {
 	if u == nil {
 		return false
@@ -171,6 +172,9 @@ func (l *Local) IsLocal(u *URI) bool {
 	}
 	tp, named := u.UriParams.Get("transport")
 	tp = strings.ToLower(tp)
+	if tp == "tcp" && strings.EqualFold(u.Scheme, "sips") {
+		tp = "tls" // sips over TCP is TLS (RFC 3261 §26.2.2)
+	}
 	for _, a := range l.ours {
 		if a.host != host || a.port != port {
 			continue

@@ -41,6 +41,8 @@ func TestLocalIsLocal(t *testing.T) {
 		{"sip:127.0.0.1:5060;transport=tls", false},
 		{"sips:127.0.0.1", true},
 		{"sip:127.0.0.1:5061;transport=tls", true},
+		{"sips:127.0.0.1:5061;transport=tcp", true},
+		{"sip:127.0.0.1:5061;transport=tcp", false},
 		{"sip:5002@127.0.0.1:7443", false}, // a phone's UDP port, our WSS one
 		{"sip:127.0.0.1:7443;transport=ws", true},
 		{"sip:127.0.0.1:7443;transport=wss", true},
