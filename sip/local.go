@@ -170,7 +170,7 @@ func (l *Local) IsLocal(u *URI) bool {
 	if port == 0 {
 		port = sipmsg.DefaultPort(uriTransport(u))
 	}
-	tp, named := u.UriParams.Get("transport")
+	tp, _ := u.UriParams.Get("transport")
 	tp = strings.ToLower(tp)
 	if tp == "tcp" && strings.EqualFold(u.Scheme, "sips") {
 		tp = "tls" // sips over TCP is TLS (RFC 3261 §26.2.2)
@@ -182,7 +182,7 @@ func (l *Local) IsLocal(u *URI) bool {
 		switch {
 		case a.network == "":
 			return true
-		case named && tp != "":
+		case tp != "":
 			if a.network == tp || tp == "ws" && a.network == "wss" {
 				return true
 			}

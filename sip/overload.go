@@ -363,10 +363,7 @@ func (l *leaveDelay) observe(d, now int64) {
 // minimum published within the last two intervals, and under it. None
 // published means none left for 200 ms: not moving.
 func (l *leaveDelay) moving(now, limit int64) bool {
-	if now-l.pub.at.Load() > int64(2*delayInterval) {
-		return false
-	}
-	return l.pub.delay.Load() < limit
+	return l.pub.fresh(now) && l.pub.delay.Load() < limit
 }
 
 // standing returns the minimum published within the last two intervals,

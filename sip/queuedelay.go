@@ -30,11 +30,15 @@ type queueDelay struct {
 // standing returns the standing delay published within the last two
 // intervals (zero when none was: the queue has been empty or quiet).
 func (q *queueDelay) standing(now int64) time.Duration {
-	if now-q.at.Load() > int64(2*delayInterval) {
+	if !q.fresh(now) {
 		return 0
 	}
 	return time.Duration(q.delay.Load())
 }
+
+// fresh reports whether a delay was published within the last two
+// intervals.
+func (q *queueDelay) fresh(now int64) bool { return now-q.at.Load() <= int64(2*delayInterval) }
 
 // delayWindow is the current interval of a measure: one listener's, only
 // its read loop touching it, or leaveDelay's, under its mutex.
