@@ -67,7 +67,7 @@ type LocationOptions struct {
 	// transaction when writes come closer together than that (a busy
 	// registrar): it adds at most that much to a REGISTER's answer and
 	// saves most of a commit's cost per write. A write that comes alone
-	// is committed at once. Default 5 ms; negative: never wait.
+	// is committed at once. Default 10 ms; negative: never wait.
 	CommitDelay time.Duration
 	// WriteBack, when positive, turns write-through into write-back: Put
 	// and Delete return at once, their changes are seen by this store's
@@ -125,7 +125,7 @@ func (db *DB) Location(o LocationOptions) *LocationStore {
 		o.Batch = 256
 	}
 	if o.CommitDelay == 0 {
-		o.CommitDelay = 5 * time.Millisecond
+		o.CommitDelay = 10 * time.Millisecond
 	}
 	s := &LocationStore{db: db, batch: newBatcher(db.w, o.Batch, o.CommitDelay), ttl: o.CacheTTL, now: time.Now, seed: maphash.MakeSeed(),
 		putQuery: db.dialect.upsert("location", locationCols, []string{"username", "domain", "contact"}, locationCols[3:])}
