@@ -261,12 +261,12 @@ func (f *Features) forward(ctx context.Context, w sip.ResponseWriter, r *sip.Req
 func (f *Features) addHistory(req *sip.Request, user, domain, target, reason string) {
 	from := "<sip:" + user + "@" + domain + ">"
 	if f.cfg.Diversion == Diversion || f.cfg.Diversion == DiversionAndHistoryInfo {
-		counter := len(req.GetHeaders("Diversion")) + 1
+		counter := len(sip.HeadersNamed(req, "Diversion")) + 1
 		// The newest diversion first (RFC 5806 §4).
 		req.PrependHeader(sipmsg.NewHeader("Diversion", from+";reason="+reason+";counter="+strconv.Itoa(counter)))
 	}
 	if f.cfg.Diversion == HistoryInfo || f.cfg.Diversion == DiversionAndHistoryInfo {
-		n := len(req.GetHeaders("History-Info"))
+		n := len(sip.HeadersNamed(req, "History-Info"))
 		if n == 0 {
 			req.AppendHeader(sipmsg.NewHeader("History-Info", "<sip:"+user+"@"+domain+"?Reason=SIP%3Bcause%3D"+causeOf(reason)+">;index=1"))
 			n = 1
@@ -458,7 +458,7 @@ func anonymous(r *sip.Request) bool {
 			return true
 		}
 	}
-	for _, h := range r.GetHeaders("Privacy") {
+	for _, h := range sip.HeadersNamed(r, "Privacy") {
 		for v := range strings.SplitSeq(h.Value(), ";") {
 			switch strings.ToLower(strings.TrimSpace(v)) {
 			case "id", "user":

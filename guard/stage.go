@@ -131,7 +131,7 @@ func sourceOf(r *sip.Request) (netip.AddrPort, bool) {
 // read).
 func credentialsUser(r *sip.Request) (string, bool) {
 	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
-		for _, h := range r.GetHeaders(name) {
+		for _, h := range sip.HeadersNamed(r, name) {
 			if u, ok := DigestUsername(h.Value()); ok {
 				return u, true
 			}

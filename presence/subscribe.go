@@ -49,7 +49,7 @@ func (p *Presence) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Re
 		return &sip.StatusError{Code: 489, Response: res}
 	}
 	expires := p.cfg.DefaultExpires
-	if h := r.GetHeader("Expires"); h != nil {
+	if h := sip.FirstHeader(r, "Expires"); h != nil {
 		n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		if err != nil {
 			return sip.Reject(400, "Bad Expires")
@@ -81,9 +81,9 @@ func (p *Presence) ServeSIP(ctx context.Context, w sip.ResponseWriter, r *sip.Re
 
 // event returns the Event header's package and id parameter.
 func event(r *sip.Request) (pkg, id string) {
-	h := r.GetHeader("Event")
+	h := sip.FirstHeader(r, "Event")
 	if h == nil {
-		h = r.GetHeader("o")
+		h = sip.FirstHeader(r, "o")
 	}
 	if h == nil {
 		return "", ""
@@ -102,7 +102,7 @@ func event(r *sip.Request) (pkg, id string) {
 // accepts reports whether the SUBSCRIBE's Accept headers, if any, allow
 // the content type ct.
 func accepts(r *sip.Request, ct string) bool {
-	hs := r.GetHeaders("Accept")
+	hs := sip.HeadersNamed(r, "Accept")
 	if len(hs) == 0 {
 		return true
 	}
@@ -155,7 +155,7 @@ func (p *Presence) subscribe(ctx context.Context, w sip.ResponseWriter, r *sip.R
 	s.Event, s.EventID = pkg, eventID
 	s.RemoteCSeq = r.CSeq().SeqNo
 	s.Contact = s.contact.String()
-	for _, h := range r.GetHeaders("Record-Route") {
+	for _, h := range sip.HeadersNamed(r, "Record-Route") {
 		if rr, ok := h.(*sipmsg.RecordRouteHeader); ok {
 			s.routes = append(s.routes, *rr.Address.Clone())
 			s.RouteSet = append(s.RouteSet, rr.Address.String())

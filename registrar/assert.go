@@ -37,7 +37,7 @@ func stripIdentity(req *sip.Request) {
 // removed.
 func (r *Registrar) assertIdentity(ctx context.Context, req *sip.Request, id Identity) {
 	asserted := ""
-	for _, h := range req.GetHeaders(hdrPreferredIdentity) {
+	for _, h := range sip.HeadersNamed(req, hdrPreferredIdentity) {
 		for _, v := range splitAddresses(h.Value()) {
 			var u sip.URI
 			if _, err := sipmsg.ParseAddressValue(v, &u, nil); err != nil {

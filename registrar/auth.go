@@ -292,7 +292,7 @@ func claimedUser(req *sip.Request) string {
 // not be parsed.
 func findCredentials(req *sip.Request, name, realm string) (*credentials, string, bool) {
 	malformed := false
-	for _, h := range req.GetHeaders(name) {
+	for _, h := range sip.HeadersNamed(req, name) {
 		v := h.Value()
 		if !isDigest(v) {
 			continue
@@ -366,7 +366,7 @@ func callID(req *sip.Request) string {
 // consumeCredentials removes the credentials for realm from req, keeping
 // those meant for other proxies (OpenSIPS's consume_credentials).
 func consumeCredentials(req *sip.Request, name, realm string) {
-	hs := req.GetHeaders(name)
+	hs := sip.HeadersNamed(req, name)
 	if len(hs) == 0 {
 		return
 	}

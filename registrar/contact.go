@@ -63,7 +63,7 @@ func (r *Registrar) parseRegister(req *sip.Request) (*regRequest, error) {
 	reg := &regRequest{aor: r.AOR(to.Address), callID: string(*cid), cseq: cseq.SeqNo}
 
 	headerExpires, hasHeaderExpires := uint64(0), false
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sip.FirstHeader(req, "Expires"); h != nil {
 		v, err := parseDelta(h.Value())
 		if err != nil {
 			return nil, errBadRequest("Invalid Expires")
@@ -71,7 +71,7 @@ func (r *Registrar) parseRegister(req *sip.Request) (*regRequest, error) {
 		headerExpires, hasHeaderExpires = v, true
 	}
 
-	hs := req.GetHeaders("Contact")
+	hs := sip.HeadersNamed(req, "Contact")
 	reg.contacts = make([]regContact, 0, len(hs))
 	for _, h := range hs {
 		c, ok := h.(*sipmsg.ContactHeader)

@@ -260,7 +260,7 @@ func (en *dialogEnds) noteAnswer(local *Local, target Target, res *Response) {
 		contact = &c.Address
 	}
 	en.calleeHop = hop{target: targetOf(contact), nextHop: target.NextHop, transport: target.transport(nil)}
-	rrs := res.GetHeaders("Record-Route")
+	rrs := HeadersNamed(res, "Record-Route")
 	first, last := -1, -1
 	for i, h := range rrs {
 		if rr, ok := h.(*sipmsg.RecordRouteHeader); ok && local != nil && local.IsLocal(&rr.Address) {

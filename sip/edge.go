@@ -172,7 +172,7 @@ func validate(r *Request) error {
 		// compares equal only without case.
 		return errors.New("Bad Request: CSeq method mismatch")
 	}
-	for _, h := range r.GetHeaders("Via") {
+	for _, h := range r.Headers() {
 		if v, ok := h.(*sipmsg.ViaHeader); ok && !validVia(v) {
 			// Responses find their way back by the Vias, and a forwarded
 			// request carries them on: one whose sent-by is garbage

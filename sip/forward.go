@@ -174,7 +174,7 @@ func bestOutcome(outs []outcome) outcome {
 				continue
 			}
 			for _, name := range [...]string{"WWW-Authenticate", "Proxy-Authenticate"} {
-				for _, h := range o.res.GetHeaders(name) {
+				for _, h := range HeadersNamed(o.res, name) {
 					best.res.AppendHeader(sipmsg.HeaderClone(h))
 				}
 			}

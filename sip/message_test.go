@@ -3,6 +3,8 @@ package sip
 import (
 	"strings"
 	"testing"
+
+	sipmsg "github.com/emiago/sipgo/sip"
 )
 
 func TestURIString(t *testing.T) {
@@ -68,5 +70,98 @@ func TestStableBranch(t *testing.T) {
 		if (tt.got == base) != tt.same {
 			t.Errorf("%s: %q vs %q, want same=%v", tt.name, tt.got, base, tt.same)
 		}
+	}
+}
+
+// TestNewResponseAsSipgo checks NewResponse against sipgo's
+// NewResponseFromRequest, which it replaced on the hot path: the same
+// status line and headers in the same order, the To tag aside (ours is
+// the local tag, sipgo's a random UUID), for requests and codes that take
+// each of its branches (Record-Route copied or not, rport filled in, the
+// Timestamp of a 100, a To tag present already).
+func TestNewResponseAsSipgo(t *testing.T) {
+	const (
+		rr   = "Record-Route: <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:10.0.0.2;lr>\r\n"
+		vias = "Via: SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bK-a;rport\r\nv: SIP/2.0/TCP 10.0.0.8;branch=z9hG4bK-b\r\n"
+	)
+	req := func(method, extra, toTag string) string {
+		return method + " sip:5002@127.0.0.1 SIP/2.0\r\n" + vias + rr + extra +
+			"From: \"Ann\" <sip:5001@127.0.0.1>;tag=f1\r\nTo: <sip:5002@127.0.0.1>" + toTag + "\r\n" +
+			"Call-ID: c1@x\r\nCSeq: 7 " + method + "\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	}
+	cases := []struct {
+		name, raw string
+		code      int
+	}{
+		{"100 echoes Timestamp", req("INVITE", "Timestamp: 54.2\r\n", ""), 100},
+		{"180 of INVITE copies Record-Route", req("INVITE", "", ""), 180},
+		{"183 of INVITE copies Record-Route", req("INVITE", "", ""), 183},
+		{"200 of INVITE", req("INVITE", "", ""), 200},
+		{"486 of INVITE drops Record-Route", req("INVITE", "", ""), 486},
+		{"200 of REGISTER drops Record-Route", req("REGISTER", "", ""), 200},
+		{"401 of REGISTER", req("REGISTER", "", ""), 401},
+		{"200 of in-dialog BYE keeps the To tag", req("BYE", "", ";tag=t9"), 200},
+		{"202 of SUBSCRIBE", req("SUBSCRIBE", "", ""), 202},
+		{"180 of OPTIONS copies Record-Route", req("OPTIONS", "", ""), 180},
+		{"199 of OPTIONS drops Record-Route", req("OPTIONS", "", ""), 199},
+		{"404 without Timestamp echo", req("MESSAGE", "Timestamp: 1\r\n", ""), 404},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := parseRequest(t, c.raw)
+			got := NewResponse(r, c.code, "")
+			want := sipmsg.NewResponseFromRequest(r, c.code, ReasonPhrase(c.code), nil)
+			if tag := toTag(r); tag == "" && c.code != 100 {
+				want.To().Params.Add("tag", localTag(r))
+			}
+			if got.String() != want.String() {
+				t.Errorf("NewResponse:\n%s\nsipgo:\n%s", got, want)
+			}
+			if got.Destination() != r.Source() || got.Transport() != r.Transport() {
+				t.Errorf("destination %q transport %q, want %q %q", got.Destination(), got.Transport(), r.Source(), r.Transport())
+			}
+			if c.code != 100 && !isLocalTag(toTag(got)) && toTag(r) == "" {
+				t.Errorf("To tag %q is not a local tag", toTag(got))
+			}
+		})
+	}
+	// The request is left as it was: the response has copies.
+	r := parseRequest(t, req("INVITE", "", ""))
+	before := r.String()
+	res := NewResponse(r, 180, "")
+	res.Via().Params.Add("branch", "changed")
+	res.To().Params.Add("tag", "changed")
+	if r.String() != before {
+		t.Errorf("request changed:\n%s\nwas:\n%s", r, before)
+	}
+}
+
+func TestHeadersNamed(t *testing.T) {
+	r := parseRequest(t, "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK-1\r\n"+
+		"From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"+
+		"X-Thing: one\r\nx-thing: two\r\nX-THING: three\r\nX-Thin: no\r\nContent-Length: 0\r\n\r\n")
+	var vals []string
+	for _, h := range HeadersNamed(r, "x-Thing") {
+		vals = append(vals, h.Value())
+	}
+	if strings.Join(vals, ",") != "one,two,three" {
+		t.Errorf("HeadersNamed = %v", vals)
+	}
+	if h := FirstHeader(r, "X-THING"); h == nil || h.Value() != "one" {
+		t.Errorf("FirstHeader = %v", h)
+	}
+	if FirstHeader(r, "X-Missing") != nil || HeadersNamed(r, "X-Missing") != nil {
+		t.Error("a missing header was found")
+	}
+	for _, c := range []struct {
+		a, b string
+		eq   bool
+	}{{"Call-ID", "call-id", true}, {"CSEQ", "cseq", true}, {"Via", "Vib", false}, {"to", "To ", false}, {"[", "{", false}, {"@", "`", false}} {
+		if got := asciiFold(c.a, c.b); got != c.eq {
+			t.Errorf("asciiFold(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = FirstHeader(r, "x-thing") }); n != 0 {
+		t.Errorf("FirstHeader allocates %v times", n)
 	}
 }

@@ -230,7 +230,7 @@ func markReceived(b, r *Request) {
 // Vias into its answers, and answers without the caller's Via reached the
 // caller with no Via at all.
 func hideCallerVias(b *Request) {
-	vias := b.GetHeaders("Via")
+	vias := HeadersNamed(b, "Via")
 	mf := b.MaxForwards()
 	if len(vias) == 0 || mf == nil {
 		return
@@ -465,7 +465,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 
 // popLastRoute removes the last Route header of b and returns its URI.
 func popLastRoute(b *Request) URI {
-	routes := b.GetHeaders("Route")
+	routes := HeadersNamed(b, "Route")
 	last := routes[len(routes)-1].(*sipmsg.RouteHeader).Address
 	for range routes {
 		b.RemoveHeader("Route")
@@ -492,7 +492,7 @@ func upstream(res *Response) *Response {
 func cancelRequest(b *Request, reason string) *Request {
 	c := sipmsg.NewRequest(CANCEL, *b.Recipient.Clone())
 	c.AppendHeader(b.Via().Clone())
-	for _, h := range b.GetHeaders("Route") {
+	for _, h := range HeadersNamed(b, "Route") {
 		c.AppendHeader(sipmsg.HeaderClone(h))
 	}
 	mf := sipmsg.MaxForwardsHeader(70)
@@ -531,7 +531,7 @@ func (s *Server) dialogRequest(method Method, b *Request, res *Response, seq uin
 		target = c.Address
 	}
 	req := sipmsg.NewRequest(method, *target.Clone())
-	rrs := res.GetHeaders("Record-Route")
+	rrs := HeadersNamed(res, "Record-Route")
 	var first *URI
 	for i := len(rrs) - 1; i >= 0; i-- {
 		rr, ok := rrs[i].(*sipmsg.RecordRouteHeader)
