@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
@@ -220,8 +221,18 @@ func TestIPKey(t *testing.T) {
 }
 
 func TestSourceLimiter(t *testing.T) {
-	var l sourceLimiter
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	l := sourceLimiter{seed: maphash.MakeSeed()}
+	// Sources sharing a slot overwrite each other (by design): pick b so
+	// that the three lines of the steps below have a slot each.
+	a := netip.MustParseAddr("192.0.2.1")
+	var b netip.Addr
+	for i := 2; i < 255; i++ {
+		b = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		slots := map[uint64]bool{l.slot(a, kindUnparsable): true, l.slot(a, kindRefused): true, l.slot(b, kindUnparsable): true}
+		if len(slots) == 3 {
+			break
+		}
+	}
 	sec := int64(time.Second)
 	steps := []struct {
 		ip         netip.Addr
@@ -245,7 +256,7 @@ func TestSourceLimiter(t *testing.T) {
 		}
 	}
 	// Many sources at once: globalRate lines, then none until tokens refill.
-	var g sourceLimiter
+	g := sourceLimiter{seed: maphash.MakeSeed()}
 	allowed := 0
 	for i := range 200 {
 		ip := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})

@@ -358,10 +358,10 @@ type sourceSlot struct {
 }
 
 func (l *sourceLimiter) allow(ip netip.Addr, kind uint8, now int64) (bool, int) {
-	h := maphash.Comparable(l.seed, ip) ^ uint64(kind)*0x9e3779b97f4a7c15
+	i := l.slot(ip, kind)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := &l.slots[h%sourceSlots]
+	s := &l.slots[i]
 	if !s.used || s.ip != ip || s.kind != kind {
 		*s = sourceSlot{used: true, ip: ip, kind: kind}
 	}
@@ -372,6 +372,11 @@ func (l *sourceLimiter) allow(ip netip.Addr, kind uint8, now int64) (bool, int) 
 	n := s.suppressed
 	s.suppressed, s.next = 0, now+int64(lineInterval)
 	return true, n
+}
+
+// slot is the index of ip's line of kind in l.slots.
+func (l *sourceLimiter) slot(ip netip.Addr, kind uint8) uint64 {
+	return (maphash.Comparable(l.seed, ip) ^ uint64(kind)*0x9e3779b97f4a7c15) % sourceSlots
 }
 
 // take takes a token of the global bucket (globalRate a second, as many
