@@ -112,7 +112,8 @@ func NewResponse(r *Request, code int, reason string) *Response {
 				res.AppendHeader(sipmsg.HeaderClone(h))
 			}
 		}
-	} else if to != nil && !to.Params.Has("tag") {
+	} else if to != nil && toTag(r) == "" {
+		// An empty tag parameter is no tag: it is replaced.
 		to.Params.Add("tag", localTag(r))
 	}
 	res.SetBody(nil)

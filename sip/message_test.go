@@ -101,6 +101,7 @@ func TestNewResponseAsSipgo(t *testing.T) {
 		{"200 of REGISTER drops Record-Route", req("REGISTER", "", ""), 200},
 		{"401 of REGISTER", req("REGISTER", "", ""), 401},
 		{"200 of in-dialog BYE keeps the To tag", req("BYE", "", ";tag=t9"), 200},
+		{"an empty To tag is replaced", req("INVITE", "", ";tag"), 486},
 		{"202 of SUBSCRIBE", req("SUBSCRIBE", "", ""), 202},
 		{"180 of OPTIONS copies Record-Route", req("OPTIONS", "", ""), 180},
 		{"199 of OPTIONS drops Record-Route", req("OPTIONS", "", ""), 199},
@@ -164,4 +165,39 @@ func TestHeadersNamed(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = FirstHeader(r, "x-thing") }); n != 0 {
 		t.Errorf("FirstHeader allocates %v times", n)
 	}
+}
+
+// FuzzNewResponse checks NewResponse against sipgo's builder on any
+// request sipgo parses: no panic, and the same response but for the To
+// tag and the version (always SIP/2.0), for a provisional, a success and a
+// failure.
+func FuzzNewResponse(f *testing.F) {
+	f.Add([]byte(inviteMsg))
+	f.Add([]byte("REGISTER sip:b SIP/2.0\r\nv: SIP/2.0/UDP h;rport;branch=z9hG4bK-1\r\nRecord-Route: <sip:p;lr>\r\n" +
+		"f: <sip:a@b>;tag=1\r\nt: <sip:a@b>\r\ni: c\r\nCSeq: 1 REGISTER\r\nTimestamp: 2\r\nl: 0\r\n\r\n"))
+	f.Add([]byte("BYE sip:b SIP/2.0\r\nVia: SIP/2.0/TCP [::1]:5;branch=z9hG4bK-2\r\nFrom: <sip:a@b>;tag=1\r\n" +
+		"To: <sip:b@c>;tag=2\r\nCall-ID: d\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := sipmsg.ParseMessage(data)
+		if err != nil {
+			return
+		}
+		r, ok := m.(*Request)
+		if !ok {
+			return
+		}
+		r.SetSource("192.0.2.1:5070")
+		r.SetTransport("UDP")
+		for _, code := range []int{100, 183, 200, 486} {
+			got := NewResponse(r, code, "")
+			want := sipmsg.NewResponseFromRequest(r, code, ReasonPhrase(code), nil)
+			want.SipVersion = "SIP/2.0" // ours always says 2.0, as it did before
+			if to := want.To(); to != nil && toTag(r) == "" && code != 100 {
+				to.Params.Add("tag", localTag(r))
+			}
+			if got.String() != want.String() {
+				t.Fatalf("%d to %q:\nNewResponse:\n%s\nsipgo:\n%s", code, data, got, want)
+			}
+		}
+	})
 }
