@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -200,17 +201,27 @@ func newOfflineServer(t testing.TB, down *scripted, targets ...Target) *Server {
 }
 
 func parseRequest(t testing.TB, raw string) *Request {
-	m, err := sipmsg.ParseMessage([]byte(raw))
+	r, err := requestFrom([]byte(raw))
 	if err != nil {
-		t.Fatalf("parse: %v", err)
+		t.Fatal(err)
+	}
+	return r
+}
+
+// requestFrom parses data as a request received over UDP from
+// 127.0.0.1:5070, as the tests and fuzz targets feed the server.
+func requestFrom(data []byte) (*Request, error) {
+	m, err := sipmsg.ParseMessage(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
 	}
 	r, ok := m.(*Request)
 	if !ok {
-		t.Fatal("not a request")
+		return nil, errors.New("not a request")
 	}
 	r.SetSource("127.0.0.1:5070")
 	r.SetTransport("UDP")
-	return r
+	return r, nil
 }
 
 const inviteMsg = "INVITE sip:5002@127.0.0.1:5060 SIP/2.0\r\n" +

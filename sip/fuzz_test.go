@@ -80,16 +80,10 @@ func FuzzServeRequest(f *testing.F) {
 	down := &scripted{codes: []int{100, 180, 200}}
 	s := newOfflineServer(f, down, Target{URI: uas})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := sipmsg.ParseMessage(data)
+		r, err := requestFrom(data)
 		if err != nil {
 			return
 		}
-		r, ok := m.(*Request)
-		if !ok {
-			return
-		}
-		r.SetSource("127.0.0.1:5070")
-		r.SetTransport("UDP")
 		vias := len(r.GetHeaders("Via"))
 		down.mu.Lock()
 		before := len(down.sent)

@@ -178,16 +178,10 @@ func FuzzNewResponse(f *testing.F) {
 	f.Add([]byte("BYE sip:b SIP/2.0\r\nVia: SIP/2.0/TCP [::1]:5;branch=z9hG4bK-2\r\nFrom: <sip:a@b>;tag=1\r\n" +
 		"To: <sip:b@c>;tag=2\r\nCall-ID: d\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := sipmsg.ParseMessage(data)
+		r, err := requestFrom(data)
 		if err != nil {
 			return
 		}
-		r, ok := m.(*Request)
-		if !ok {
-			return
-		}
-		r.SetSource("192.0.2.1:5070")
-		r.SetTransport("UDP")
 		for _, code := range []int{100, 183, 200, 486} {
 			got := NewResponse(r, code, "")
 			want := sipmsg.NewResponseFromRequest(r, code, ReasonPhrase(code), nil)
