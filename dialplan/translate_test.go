@@ -3,6 +3,8 @@ package dialplan
 import (
 	"testing"
 	"time"
+
+	"github.com/palio-voip/palio/internal/race"
 )
 
 // monday is 2 March 2026, 09:00 UTC, a Monday.
@@ -266,7 +268,7 @@ func TestExplainVerdicts(t *testing.T) {
 }
 
 func TestTranslateDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
+	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool (regexp's matchers) drop items at random: allocation counts are not the program's")
 	}
 	rs, _ := Compile(append(unisiRules(t),

@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/httpauth": {},
 	"internal/daemon":   {},
 	"internal/procs":    {},
+	"internal/race":     {},
 
 	"snapshot":    {},
 	"alert":       {"internal/*"},

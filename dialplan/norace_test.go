@@ -1,5 +1,0 @@
-//go:build !race
-
-package dialplan
-
-const raceEnabled = false
