@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -29,7 +30,74 @@ type rawUDP struct {
 	// stamped: the socket has SO_TIMESTAMPNS set; each read then hands
 	// the datagram's receive time to onStamp.
 	onStamp func(ns int64)
+	// rd is the state of a read, kept with the socket: the function
+	// handed to the poller captures it, and a new one per datagram put
+	// it all on the heap (7 % of the bytes a call allocated). One read
+	// at a time (the socket's read loop); readMu makes sure of it.
+	readMu sync.Mutex
+	rd     *rawRead
 }
+
+// rawRead is what one recvmsg needs, and its results.
+type rawRead struct {
+	rsa   syscall.RawSockaddrAny
+	iov   syscall.Iovec
+	msg   syscall.Msghdr
+	oob   []byte
+	n     int
+	oobn  int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // rd.recv, bound once
+}
+
+func (rd *rawRead) recv(fd uintptr) bool {
+	for {
+		rd.msg.Namelen = uint32(syscall.SizeofSockaddrAny)
+		if len(rd.oob) > 0 {
+			rd.msg.SetControllen(len(rd.oob))
+		}
+		r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&rd.msg)), 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait until the poller finds it readable
+		}
+		rd.n, rd.oobn, rd.errno = int(r), int(rd.msg.Controllen), e
+		return true
+	}
+}
+
+// rawWrite is what one sendto needs, pooled: writes come from many
+// goroutines at once.
+type rawWrite struct {
+	sa    [syscall.SizeofSockaddrInet6]byte
+	salen uintptr
+	p     unsafe.Pointer
+	len   int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // w.send, bound once
+}
+
+func (w *rawWrite) send(fd uintptr) bool {
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(w.p), uintptr(w.len), 0, uintptr(unsafe.Pointer(&w.sa[0])), w.salen)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // the send buffer is full: wait until writable
+		}
+		w.errno = e
+		return true
+	}
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	w := &rawWrite{}
+	w.fn = w.send
+	return w
+}}
 
 func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 	rc, err := uc.SyscallConn()
@@ -67,51 +135,43 @@ func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *rawUDP) readAddrPort(b []byte) (int, netip.AddrPort, error) {
-	var (
-		rsa   syscall.RawSockaddrAny
-		n     int
-		oobn  int
-		errno syscall.Errno
-	)
-	var iov syscall.Iovec
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	rd := c.rd
+	if rd == nil {
+		rd = &rawRead{}
+		rd.fn = rd.recv
+		rd.msg.Name = (*byte)(unsafe.Pointer(&rd.rsa))
+		rd.msg.Iov = &rd.iov
+		rd.msg.Iovlen = 1
+		c.rd = rd
+	}
+	rd.iov = syscall.Iovec{}
 	if len(b) > 0 {
-		iov.Base = &b[0]
-		iov.SetLen(len(b))
+		rd.iov.Base = &b[0]
+		rd.iov.SetLen(len(b))
 	}
-	msg := syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&rsa)), Namelen: uint32(syscall.SizeofSockaddrAny), Iov: &iov, Iovlen: 1}
+	rd.oob = c.oob
+	rd.msg.Control = nil
+	rd.msg.Controllen = 0
 	if len(c.oob) > 0 {
-		msg.Control = &c.oob[0]
-		msg.SetControllen(len(c.oob))
+		rd.msg.Control = &c.oob[0]
 	}
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			msg.Namelen = uint32(syscall.SizeofSockaddrAny)
-			if len(c.oob) > 0 {
-				msg.SetControllen(len(c.oob))
-			}
-			r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&msg)), 0)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until the poller finds it readable
-			}
-			n, oobn, errno = int(r), int(msg.Controllen), e
-			return true
-		}
-	})
+	rd.n, rd.oobn, rd.errno = 0, 0, 0
+	err := c.rc.Read(rd.fn)
+	rd.iov.Base = nil // the caller's buffer is not ours to keep
 	if err != nil {
 		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
 	}
-	if errno != 0 {
-		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: errno}
+	if rd.errno != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: rd.errno}
 	}
 	if c.onStamp != nil {
-		if ts, ok := rxTimestamp(c.oob[:oobn]); ok {
+		if ts, ok := rxTimestamp(c.oob[:rd.oobn]); ok {
 			c.onStamp(ts)
 		}
 	}
-	return n, sockaddrToAddrPort(&rsa), nil
+	return rd.n, sockaddrToAddrPort(&rd.rsa), nil
 }
 
 // WriteTo sends one datagram to addr.
@@ -125,29 +185,20 @@ func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 // WriteToUDPAddrPort sends one datagram to ap.
 func (c *rawUDP) WriteToUDPAddrPort(b []byte, ap netip.AddrPort) (int, error) {
-	var sa [syscall.SizeofSockaddrInet6]byte
-	salen, ok := c.sockaddr(&sa, ap)
+	w := rawWrites.Get().(*rawWrite)
+	salen, ok := c.sockaddr(&w.sa, ap)
 	if !ok {
+		rawWrites.Put(w)
 		return c.UDPConn.WriteToUDPAddrPort(b, ap)
 	}
-	var p unsafe.Pointer
+	w.salen, w.p, w.len, w.errno = salen, nil, len(b), 0
 	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
+		w.p = unsafe.Pointer(&b[0])
 	}
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for {
-			_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(p), uintptr(len(b)), 0, uintptr(unsafe.Pointer(&sa[0])), salen)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // the send buffer is full: wait until writable
-			}
-			errno = e
-			return true
-		}
-	})
+	err := c.rc.Write(w.fn)
+	errno := w.errno
+	w.p = nil // the caller's buffer is not ours to keep
+	rawWrites.Put(w)
 	if err == nil && errno != 0 {
 		err = errno
 	}
