@@ -133,7 +133,7 @@ func (fl *Flows) Path(next Handler) Handler {
 func (fl *Flows) Relay(next Handler) Handler {
 	s := fl.f.s
 	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
-		rt := r.Route()
+		rt := topRoute(r)
 		if rt == nil || rt.Address.User == "" || !s.local.IsLocal(&rt.Address) {
 			return next.ServeSIP(ctx, w, r)
 		}
@@ -339,7 +339,7 @@ type routeHop struct {
 // of them that carries a Path's token. A forged token is a 403; a Record-
 // Route entry's token does not start requests (flow.dialog).
 func (s *Server) popOurRoutes(b *Request) (f flow, token string, n int, err error) {
-	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
+	for rt := topRoute(b); rt != nil && s.local.IsLocal(&rt.Address); rt = topRoute(b) {
 		g, ok, ferr := s.routeFlow(&rt.Address)
 		if ferr != nil {
 			return flow{}, "", n, ferr
@@ -380,7 +380,7 @@ func (s *Server) routeTarget(b, r *Request, t Target) (routeHop, error) {
 		viaPath = n < len(t.Route)
 	}
 	h := routeHop{}
-	if rt := b.Route(); rt != nil {
+	if rt := topRoute(b); rt != nil {
 		h.route = &rt.Address
 	}
 	switch {

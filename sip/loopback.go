@@ -137,7 +137,7 @@ func destinationHost(r *Request) (string, bool) {
 		return host, err == nil
 	}
 	u := &r.Recipient
-	if rt := r.Route(); rt != nil {
+	if rt := topRoute(r); rt != nil {
 		u = &rt.Address
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")

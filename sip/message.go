@@ -147,6 +147,17 @@ func FirstHeader(m interface{ Headers() []Header }, name string) Header {
 	return nil
 }
 
+// topRoute returns r's first Route entry, nil when r has none. sipgo's
+// Request.Route keeps only what it parsed, and allocates a header on each
+// call that finds none: most requests a proxy relays have no Route, and
+// those calls were 4 % of the bytes a call allocated.
+func topRoute(r *Request) *sipmsg.RouteHeader {
+	if FirstHeader(r, "Route") == nil {
+		return nil
+	}
+	return r.Route()
+}
+
 // asciiFold reports whether a and b are equal but for the case of ASCII
 // letters, as header field names compare (RFC 3261 §7.3.1).
 func asciiFold(a, b string) bool {

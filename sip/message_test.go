@@ -195,3 +195,19 @@ func FuzzNewResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestTopRoute: the first Route, or nil without allocating when there is
+// none (sipgo's Request.Route allocates a header on each such call).
+func TestTopRoute(t *testing.T) {
+	r := parseRequest(t, inviteMsg)
+	if topRoute(r) != nil {
+		t.Fatal("a Route in a request with none")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = topRoute(r) }); n != 0 {
+		t.Errorf("topRoute of a request without Route allocates %v times", n)
+	}
+	r.AppendHeader(sipmsg.NewHeader("route", "<sip:edge.example;lr>"))
+	if rt := topRoute(r); rt == nil || rt.Address.Host != "edge.example" {
+		t.Errorf("topRoute = %v, want edge.example (the name in any case)", rt)
+	}
+}

@@ -371,7 +371,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 			fl, flowToken = f, u.User
 		}
 	}
-	if b.Route() != nil && s.local.IsLocal(&b.Recipient) {
+	if topRoute(b) != nil && s.local.IsLocal(&b.Recipient) {
 		// The previous hop is a strict router: it put our Record-Route URI
 		// in the Request-URI and the remote target in the last Route.
 		u := b.Recipient
@@ -380,7 +380,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 		last = &u
 		popped = true
 	}
-	for rt := b.Route(); rt != nil && s.local.IsLocal(&rt.Address); rt = b.Route() {
+	for rt := topRoute(b); rt != nil && s.local.IsLocal(&rt.Address); rt = topRoute(b) {
 		u := rt.Address
 		check(&u)
 		last = &u
@@ -409,7 +409,7 @@ func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCa
 	next := &b.Recipient
 	var hopAddr, hopTransport string
 	hasHop := false
-	if rt := b.Route(); rt != nil {
+	if rt := topRoute(b); rt != nil {
 		next = &rt.Address
 	} else if flowToken != "" && !arrivedOver(r, fl) {
 		// Towards the phone at the end of a flow of ours (RFC 5626 §5.3):
