@@ -88,8 +88,9 @@ func (s *Server) handle(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 	r := req
 	if req.IsInvite() {
 		// The transaction layer reads tx.Origin() when the caller's CANCEL
-		// arrives (to build the 487); give the chain its own copy to edit.
-		r = req.Clone()
+		// arrives (to build the 487); give the chain its own copy to edit
+		// (a relay copy: its own header list, the fields shared).
+		r = relayCopy(req, &req.Recipient)
 		if !tx.OnCancel(func(*sipmsg.Request) {
 			w.cancelled()
 			cancel(ErrCanceled)

@@ -42,8 +42,11 @@ import "context"
 //     handler that answers, such as NotFound.
 //
 // The request belongs to the chain: a stage may rewrite its Request-URI
-// and headers before calling next (the Server hands the chain a private
-// copy of every INVITE). Facts a stage learns for the stages after it travel
+// and its list of header fields before calling next (the Server hands the
+// chain a private copy of every INVITE). The fields themselves are shared
+// with the server transaction's request and with the copies the Forwarder
+// has sent: a stage replaces a field (ReplaceHeader, or RemoveHeader and
+// AppendHeader) rather than editing it in place, or edits a Clone. Facts a stage learns for the stages after it travel
 // in ctx, behind NewContext/FromContext functions in the package that
 // produces them; the target set for the Forwarder travels under WithTargets.
 //

@@ -147,6 +147,33 @@ func FirstHeader(m interface{ Headers() []Header }, name string) Header {
 	return nil
 }
 
+// relayCopy returns the copy of r that one attempt to relay it works on,
+// with ruri as its Request-URI: a header list of its own, so that fields
+// can be added, removed and replaced on the copy alone, and its own top
+// Via, which markReceived writes into; the other header fields and the
+// body are r's own, shared (about a quarter of the bytes a full clone
+// allocates for a BYE or an ACK). So nothing may change a header field
+// of a relay copy, or of the request it was copied from, in place:
+// replace the field (ReplaceHeader, RemoveHeader and AppendHeader), or
+// work on a Clone, as the stages that edit the caller's From do.
+func relayCopy(r *Request, ruri *URI) *Request {
+	b := sipmsg.NewRequest(r.Method, *ruri)
+	b.SipVersion = r.SipVersion
+	top := true
+	for _, h := range r.Headers() {
+		if v, ok := h.(*sipmsg.ViaHeader); ok && top {
+			h, top = v.Clone(), false
+		}
+		b.AppendHeader(h)
+	}
+	b.SetBody(r.Body())
+	b.SetTransport(r.Transport())
+	b.SetSource(r.Source())
+	b.SetDestination(r.MessageData.Destination())
+	b.Laddr = r.Laddr
+	return b
+}
+
 // topRoute returns r's first Route entry, nil when r has none. sipgo's
 // Request.Route keeps only what it parsed, and allocates a header on each
 // call that finds none: most requests a proxy relays have no Route, and

@@ -196,6 +196,76 @@ func FuzzNewResponse(f *testing.F) {
 	})
 }
 
+// TestRelayCopy: the edits a relay makes to its copy (Request-URI, received
+// and rport in the caller's Via, Max-Forwards, the caller's Vias hidden,
+// our Via, a Route popped, a new body, a field added) leave the request it
+// was copied from as it was, on the wire and in its parsed fields.
+func TestRelayCopy(t *testing.T) {
+	raw := "INVITE sip:5002@voip.unisi.it SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bK-caller-1;rport\r\n" +
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-before\r\n" +
+		"Route: <sip:127.0.0.1:5060;lr>\r\n" +
+		"Route: <sip:gw.example;lr>\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: \"Alice\" <sip:5001@voip.unisi.it>;tag=caller\r\n" +
+		"To: <sip:5002@voip.unisi.it>\r\n" +
+		"Call-ID: relay-copy-1\r\n" +
+		"CSeq: 1 INVITE\r\n" +
+		"Contact: <sip:5001@10.0.0.9:5070>\r\n" +
+		"Content-Type: application/sdp\r\n" +
+		"Content-Length: 4\r\n\r\n" +
+		"v=0\n"
+	r := parseRequest(t, raw)
+	r.SetSource("192.0.2.7:40000")
+	before := r.String()
+	target, _ := ParseURI("sip:5002@10.0.0.2:5090;transport=udp")
+
+	b := relayCopy(r, &target)
+	target.UriParams.Add("transport", "tcp")
+	if got := b.Recipient.String(); got != "sip:5002@10.0.0.2:5090;transport=udp" {
+		t.Errorf("copy's Request-URI %s: changed with the target's", got)
+	}
+	if rt := topRoute(b); rt == nil || rt.Address.Host != "127.0.0.1" {
+		t.Fatalf("copy's top Route %v", rt)
+	}
+	b.RemoveHeader("Route")
+	if rt := topRoute(b); rt == nil || rt.Address.Host != "gw.example" {
+		t.Errorf("after popping one Route: %v, want gw.example", rt)
+	}
+	markReceived(b, r)
+	decMaxForwards(b, r)
+	hideCallerVias(b)
+	b.PrependHeader(&sipmsg.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "127.0.0.1", Port: 5060,
+		Params: sipmsg.HeaderParams{{K: "branch", V: "z9hG4bK-ours"}}})
+	b.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"))
+	b.AppendHeader(sipmsg.NewHeader("Diversion", "<sip:5002@voip.unisi.it>"))
+
+	if after := r.String(); after != before {
+		t.Errorf("the original changed:\n%s\nwas:\n%s", after, before)
+	}
+	if v := r.Via(); v.Params.Has("received") || v.Host != "10.0.0.9" {
+		t.Errorf("the original's top Via: %v", v)
+	}
+	if mf := r.MaxForwards(); mf == nil || mf.Val() != 70 {
+		t.Errorf("the original's Max-Forwards: %v", mf)
+	}
+	if cl := r.ContentLength(); cl == nil || *cl != 4 {
+		t.Errorf("the original's Content-Length: %v", cl)
+	}
+	wire := b.String()
+	for _, want := range []string{
+		"received=192.0.2.7", "rport=40000", "Max-Forwards: 69", "branch=z9hG4bK-ours",
+		"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-before", "Content-Length: 31", "Diversion: <sip:5002@voip.unisi.it>",
+	} {
+		if !strings.Contains(wire, want) {
+			t.Errorf("the copy lacks %q:\n%s", want, wire)
+		}
+	}
+	if strings.Contains(wire, "127.0.0.1:5060;lr") {
+		t.Errorf("the popped Route is still in the copy:\n%s", wire)
+	}
+}
+
 // TestTopRoute: the first Route, or nil without allocating when there is
 // none (sipgo's Request.Route allocates a header on each such call).
 func TestTopRoute(t *testing.T) {

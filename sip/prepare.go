@@ -293,8 +293,7 @@ func (e errNoListener) Error() string { return "sip: no listener for transport "
 // our Via and, for dialog-creating requests, our Record-Route (two of them,
 // RFC 5658, when the request changes transport).
 func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, error) {
-	b := r.Clone()
-	b.Recipient = *t.URI.Clone()
+	b := relayCopy(r, &t.URI)
 	// A preloaded Route to us (a phone's outbound proxy setting), then the
 	// target's route set (a binding's Path), without our own entries.
 	hop, err := s.routeTarget(b, r, t)
@@ -352,7 +351,7 @@ func (s *Server) prepare(r *Request, t Target, recordRoute bool) (*Request, erro
 // belongs to a dialog we routed (see DialogRelay) and returns the dialog
 // entry it matched, if any, and whether r came from the caller.
 func (s *Server) prepareInDialog(r *Request) (b *Request, e *dialogEntry, fromCaller bool, err error) {
-	b = r.Clone()
+	b = relayCopy(r, &r.Recipient)
 	popped, signed := false, false
 	var last *URI
 	var fl flow
