@@ -281,3 +281,35 @@ func TestTopRoute(t *testing.T) {
 		t.Errorf("topRoute = %v, want edge.example (the name in any case)", rt)
 	}
 }
+
+// FuzzRelayCopy compares relayCopy with sipgo's deep Clone on any request
+// sipgo parses: the same message on the wire, and the edits a relay makes
+// to the copy (received/rport, Max-Forwards, the caller's Vias hidden, a
+// Route popped, a new body) leave the original as it was.
+func FuzzRelayCopy(f *testing.F) {
+	f.Add([]byte(inviteMsg))
+	f.Add([]byte("BYE sip:b SIP/2.0\r\nVia: SIP/2.0/UDP h:5;rport;branch=z9hG4bK-2\r\nv: SIP/2.0/TCP [::1]:5;branch=z9hG4bK-1\r\n" +
+		"Route: <sip:p;lr>, <sip:q;lr>\r\nf: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\ni: d\r\nCSeq: 9 BYE\r\nl: 3\r\n\r\nabc"))
+	f.Add([]byte("ACK sip:b;transport=tcp SIP/2.0\r\nMax-Forwards: 0\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: d\r\nCSeq: 9 ACK\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := requestFrom(data)
+		if err != nil {
+			return
+		}
+		r.SetSource("192.0.2.7:40000")
+		before := r.String()
+		b := relayCopy(r, &r.Recipient)
+		if got, want := b.String(), r.Clone().String(); got != want {
+			t.Fatalf("%q:\nrelayCopy:\n%s\nClone:\n%s", data, got, want)
+		}
+		markReceived(b, r)
+		decMaxForwards(b, r)
+		hideCallerVias(b)
+		b.RemoveHeader("Route")
+		b.SetBody([]byte("v=0\r\n"))
+		b.Recipient.User = "changed"
+		if after := r.String(); after != before {
+			t.Fatalf("%q: the original changed:\n%s\nwas:\n%s", data, after, before)
+		}
+	})
+}
