@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -19,52 +20,61 @@ import (
 	"github.com/palio-voip/palio/sip/siptest"
 )
 
+// freePort returns a port free on 127.0.0.1 for both UDP and TCP, above
+// the kernel's ephemeral range (32768–60999 on Linux) and the tests' media
+// ports (baresip's 10000–19999, the relay's and media box's 20000–32399):
+// a port the kernel had just handed out and taken
+// back could be given again, between the check and the server's bind, as
+// the local port of another test's outgoing connection ("bind: address
+// already in use", seen in CI).
 func freePort(t *testing.T, network string) int {
 	t.Helper()
-	for {
-		n := ephemeralPort(t, network)
+	for range 1000 {
+		n := testPortMin + rand.IntN(testPortMax-testPortMin)
 		handedMu.Lock()
 		seen := handed[n]
+		handedMu.Unlock()
+		if seen || !portFree(n) {
+			continue
+		}
+		handedMu.Lock()
+		seen = handed[n]
 		handed[n] = true
 		handedMu.Unlock()
 		if !seen {
 			return n
 		}
 	}
+	t.Fatalf("no free %s port in %d-%d", network, testPortMin, testPortMax-1)
+	return 0
 }
 
-// handed are the ports freePort returned in this test binary: the kernel
-// may give a port just closed again, and two servers of one test (a
-// cluster's nodes) must not be told the same one; the first would answer
-// the second's readiness check while the second fails to bind.
+// The ports freePort chooses from.
+const testPortMin, testPortMax = 61000, 65536
+
+// handed are the ports freePort returned in this test binary: two servers
+// of one test (a cluster's nodes) must not be told the same one; the first
+// would answer the second's readiness check while the second fails to bind.
 var (
 	handedMu sync.Mutex
 	handed   = map[int]bool{}
 )
 
-// ephemeralPort returns a port the kernel has just given and taken back.
-func ephemeralPort(t *testing.T, network string) int {
-	t.Helper()
-	var addr string
-	switch network {
-	case "udp":
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = pc.LocalAddr().String()
-		pc.Close()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = l.Addr().String()
-		l.Close()
+// portFree reports whether port n can be bound on 127.0.0.1 over UDP and
+// TCP (a SIP listener takes both).
+func portFree(n int) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n))
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
 	}
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
+	defer pc.Close()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // syncBuffer is a goroutine-safe bytes.Buffer for the server's stderr.
