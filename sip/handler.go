@@ -46,9 +46,10 @@ import "context"
 // chain a private copy of every INVITE). The fields themselves are shared
 // with the server transaction's request and with the copies the Forwarder
 // has sent: a stage replaces a field (ReplaceHeader, or RemoveHeader and
-// AppendHeader) rather than editing it in place, or edits a Clone. Facts a stage learns for the stages after it travel
-// in ctx, behind NewContext/FromContext functions in the package that
-// produces them; the target set for the Forwarder travels under WithTargets.
+// AppendHeader) rather than editing it in place, or edits a Clone. Facts a
+// stage learns for the stages after it travel in ctx, behind
+// NewContext/FromContext functions in the package that produces them; the
+// target set for the Forwarder travels under WithTargets.
 //
 // ctx is cancelled when the caller CANCELs the request (context.Cause is
 // then ErrCanceled) or when the server transaction ends.

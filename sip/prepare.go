@@ -176,7 +176,7 @@ func checkMaxForwards(r *Request) error {
 }
 
 // decMaxForwards sets Max-Forwards on the copy b of r to one less than r's
-// (70 when r had none). It writes a new header: Clone shares this one.
+// (70 when r had none). It writes a new header: the relay copy shares r's.
 func decMaxForwards(b, r *Request) {
 	n := uint32(70)
 	if mf := r.MaxForwards(); mf != nil {

@@ -110,15 +110,11 @@ func TestRawUDP(t *testing.T) {
 // with their own datagram, whole: the pooled state of one write is never
 // another's.
 func TestRawUDPConcurrentWrites(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rawPacketConn(pc).(*rawUDP)
-	defer c.Close()
+	c := loopbackRawUDP(t)
 	const writers, each = 8, 50
 	peers := make([]net.PacketConn, writers)
 	for i := range peers {
+		var err error
 		if peers[i], err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
@@ -162,12 +158,7 @@ func TestRawUDPAllocs(t *testing.T) {
 	if race.Enabled {
 		t.Skip("the race detector makes sync.Pool drop items at random: allocation counts are not the program's")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := rawPacketConn(pc).(*rawUDP)
-	defer c.Close()
+	c := loopbackRawUDP(t)
 	self := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	msg := []byte("OPTIONS sip:x SIP/2.0")
 	buf := make([]byte, 1500)
@@ -183,15 +174,23 @@ func TestRawUDPAllocs(t *testing.T) {
 	}
 }
 
-// TestRawUDPWrongFamily: an IPv6 destination on an IPv4 socket is refused
-// as net refuses it, not written to a mangled address.
-func TestRawUDPWrongFamily(t *testing.T) {
+// loopbackRawUDP returns a raw UDP socket on 127.0.0.1, closed when the
+// test ends.
+func loopbackRawUDP(t *testing.T) *rawUDP {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := rawPacketConn(pc).(*rawUDP)
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestRawUDPWrongFamily: an IPv6 destination on an IPv4 socket is refused
+// as net refuses it, not written to a mangled address.
+func TestRawUDPWrongFamily(t *testing.T) {
+	c := loopbackRawUDP(t)
 	if _, err := c.WriteToUDPAddrPort([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:5060")); err == nil {
 		t.Error("an IPv6 destination on an IPv4 socket was accepted")
 	}

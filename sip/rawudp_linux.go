@@ -105,7 +105,11 @@ func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &rawUDP{UDPConn: uc, rc: rc}
+	c := &rawUDP{UDPConn: uc, rc: rc, rd: &rawRead{}}
+	c.rd.fn = c.rd.recv
+	c.rd.msg.Name = (*byte)(unsafe.Pointer(&c.rd.rsa))
+	c.rd.msg.Iov = &c.rd.iov
+	c.rd.msg.Iovlen = 1
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		var sa syscall.Sockaddr
@@ -139,14 +143,6 @@ func (c *rawUDP) readAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	rd := c.rd
-	if rd == nil {
-		rd = &rawRead{}
-		rd.fn = rd.recv
-		rd.msg.Name = (*byte)(unsafe.Pointer(&rd.rsa))
-		rd.msg.Iov = &rd.iov
-		rd.msg.Iovlen = 1
-		c.rd = rd
-	}
 	rd.iov = syscall.Iovec{}
 	if len(b) > 0 {
 		rd.iov.Base = &b[0]
