@@ -219,14 +219,17 @@ func (in *inputLog) limitedWarn(msg string, attrs ...slog.Attr) {
 	in.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
 }
 
+// addrPorter is a net.Addr that has its address and port at hand:
+// *net.UDPAddr, *net.TCPAddr and the raw UDP socket's *udpPeer.
+type addrPorter interface{ AddrPort() netip.AddrPort }
+
 func addrPortOf(a net.Addr) netip.AddrPort {
 	switch a := a.(type) {
-	case *net.UDPAddr:
-		return netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
-	case *net.TCPAddr:
-		return netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
 	case nil:
 		return netip.AddrPort{}
+	case addrPorter:
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap

@@ -3,7 +3,6 @@ package sip
 import (
 	"bytes"
 	"net"
-	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -216,8 +215,8 @@ func (b *malformedBudget) allow(now time.Time) bool {
 // from src to the UDP listener at local (see malformedReply), within the
 // budget. It reports whether it sent one.
 func (s *Server) answerMalformed(data []byte, src, local net.Addr) bool {
-	ua, ok := src.(*net.UDPAddr)
-	if !ok || ua == nil || local == nil {
+	ap := addrPortOf(src)
+	if !ap.IsValid() || local == nil {
 		return false
 	}
 	reply := malformedReply(data, newTag())
@@ -228,8 +227,7 @@ func (s *Server) answerMalformed(data []byte, src, local net.Addr) bool {
 	if pc == nil {
 		return false
 	}
-	ap := ua.AddrPort()
-	if writeDatagram(pc, reply, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())) != nil {
+	if writeDatagram(pc, reply, ap) != nil {
 		return false
 	}
 	s.metrics.response(400)

@@ -67,7 +67,7 @@ func TestRawUDP(t *testing.T) {
 			if _, err := c.WriteTo([]byte("SIP/2.0 200 OK"), from); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.(*rawUDP).WriteToUDPAddrPort([]byte("SIP/2.0 200 again"), from.(*net.UDPAddr).AddrPort()); err != nil {
+			if _, err := c.(*rawUDP).WriteToUDPAddrPort([]byte("SIP/2.0 200 again"), from.(addrPorter).AddrPort()); err != nil {
 				t.Fatal(err)
 			}
 			for _, want := range []string{"SIP/2.0 200 OK", "SIP/2.0 200 again"} {
@@ -166,7 +166,7 @@ func TestRawUDPAllocs(t *testing.T) {
 		if _, err := c.WriteToUDPAddrPort(msg, self); err != nil {
 			t.Fatal(err)
 		}
-		if n, _, err := c.readAddrPort(buf); err != nil || n != len(msg) {
+		if n, _, err := c.ReadFrom(buf); err != nil || n != len(msg) {
 			t.Fatalf("read %d, %v", n, err)
 		}
 	}); n != 0 {
@@ -243,3 +243,57 @@ func FuzzSockaddr(f *testing.F) {
 }
 
 func unsafePointer(rsa *syscall.RawSockaddrAny) unsafe.Pointer { return unsafe.Pointer(rsa) }
+
+// TestRawUDPPeers: datagrams from one source report one address, made
+// once, in net.UDPAddr's form; the cache of them stays within maxPeers
+// however many sources write.
+func TestRawUDPPeers(t *testing.T) {
+	c := loopbackRawUDP(t)
+	self := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	buf := make([]byte, 1500)
+	var first net.Addr
+	for i := range 3 {
+		if _, err := c.WriteToUDPAddrPort([]byte("x"), self); err != nil {
+			t.Fatal(err)
+		}
+		_, from, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from.String() != c.LocalAddr().String() || from.Network() != "udp" {
+			t.Fatalf("read from %s %q, want udp %q", from.Network(), from, c.LocalAddr())
+		}
+		if i == 0 {
+			first = from
+		} else if from != first {
+			t.Errorf("read %d reported a new address for the same source", i)
+		}
+	}
+	if got := addrPortOf(first); got != self {
+		t.Errorf("addrPortOf = %v, want %v", got, self)
+	}
+	// Written back through WriteTo, the address reaches the source.
+	if _, err := c.WriteTo([]byte("back"), first); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := c.ReadFrom(buf); err != nil || string(buf[:n]) != "back" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for i := range maxPeers + 10 {
+		c.peer(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5060))
+		if len(c.peers) > maxPeers {
+			t.Fatalf("%d addresses cached, more than %d", len(c.peers), maxPeers)
+		}
+	}
+	for _, tc := range []struct{ ap, want string }{
+		{"192.0.2.1:5060", "192.0.2.1:5060"},
+		{"[::ffff:192.0.2.1]:5060", "192.0.2.1:5060"},
+		{"[2001:db8::1]:5080", "[2001:db8::1]:5080"},
+	} {
+		if got := c.peer(netip.MustParseAddrPort(tc.ap)).String(); got != tc.want {
+			t.Errorf("%s reads as %q, want %q", tc.ap, got, tc.want)
+		}
+	}
+}

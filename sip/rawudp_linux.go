@@ -37,6 +37,53 @@ type rawUDP struct {
 	// makes sure of it.
 	readMu sync.Mutex
 	rd     *rawRead
+	// peers are the addresses ReadFrom handed out, by source (under
+	// readMu): a phone or a trunk sends from one address again and
+	// again, and an address and its string made per datagram were four
+	// allocations each time (sipgo's read loop takes the string as the
+	// message's source and its connection pool's key).
+	peers map[netip.AddrPort]*udpPeer
+}
+
+// maxPeers bounds rawUDP.peers: past it the cache starts over, so a
+// scan from many sources costs at worst what no cache did.
+const maxPeers = 4096
+
+// udpPeer is the source address of datagrams as ReadFrom reports it: a
+// net.Addr whose string is made once. It is shared by every datagram from
+// that source and never changed. AddrPort gives the address as
+// net.UDPAddr's does.
+type udpPeer struct {
+	ap netip.AddrPort
+	s  string
+}
+
+// Network is "udp".
+func (p *udpPeer) Network() string { return "udp" }
+
+// String is net.UDPAddr's form of the address ("192.0.2.1:5060", an
+// IPv4-mapped IPv6 source as its IPv4 address, "[2001:db8::1]:5060").
+func (p *udpPeer) String() string { return p.s }
+
+// AddrPort is the address and port.
+func (p *udpPeer) AddrPort() netip.AddrPort {
+	if p == nil {
+		return netip.AddrPort{}
+	}
+	return p.ap
+}
+
+// peer returns the udpPeer of ap, made once (called under readMu).
+func (c *rawUDP) peer(ap netip.AddrPort) *udpPeer {
+	if p := c.peers[ap]; p != nil {
+		return p
+	}
+	if len(c.peers) >= maxPeers {
+		clear(c.peers)
+	}
+	p := &udpPeer{ap: ap, s: net.UDPAddrFromAddrPort(ap).String()}
+	c.peers[ap] = p
+	return p
 }
 
 // rawRead is what one recvmsg needs, and its results.
@@ -105,7 +152,7 @@ func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &rawUDP{UDPConn: uc, rc: rc, rd: &rawRead{}}
+	c := &rawUDP{UDPConn: uc, rc: rc, rd: &rawRead{}, peers: make(map[netip.AddrPort]*udpPeer)}
 	c.rd.fn = c.rd.recv
 	c.rd.msg.Name = (*byte)(unsafe.Pointer(&c.rd.rsa))
 	c.rd.msg.Iov = &c.rd.iov
@@ -130,18 +177,19 @@ func newRawUDP(uc *net.UDPConn) (*rawUDP, error) {
 	return c, nil
 }
 
-// ReadFrom reads one datagram.
+// ReadFrom reads one datagram. Its source is a *udpPeer, the same one
+// for every datagram from that address while it stays in the cache.
 func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, ap, err := c.readAddrPort(b)
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	n, ap, err := c.readLocked(b)
 	if err != nil {
 		return n, nil, err
 	}
-	return n, net.UDPAddrFromAddrPort(ap), nil
+	return n, c.peer(ap), nil
 }
 
-func (c *rawUDP) readAddrPort(b []byte) (int, netip.AddrPort, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
+func (c *rawUDP) readLocked(b []byte) (int, netip.AddrPort, error) {
 	rd := c.rd
 	rd.iov = syscall.Iovec{}
 	if len(b) > 0 {
@@ -171,13 +219,15 @@ func (c *rawUDP) readAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return rd.n, sockaddrToAddrPort(&rd.rsa), nil
 }
 
-// WriteTo sends one datagram to addr.
+// WriteTo sends one datagram to addr (a *net.UDPAddr or a *udpPeer).
 func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
-		return c.UDPConn.WriteTo(b, addr)
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		return c.WriteToUDPAddrPort(b, a.AddrPort())
+	case *udpPeer:
+		return c.WriteToUDPAddrPort(b, a.ap)
 	}
-	return c.WriteToUDPAddrPort(b, ua.AddrPort())
+	return c.UDPConn.WriteTo(b, addr)
 }
 
 // WriteToUDPAddrPort sends one datagram to ap.
