@@ -13,8 +13,8 @@ import (
 // BenchmarkRecord is the cost a call's end pays on its goroutine: build
 // the record and queue it (the writer, batching into a memory store, runs
 // alongside, into a store that keeps nothing). Budget: 2 allocations
-// (the record id, the copy of the features list); about 0.6 µs on two
-// cores.
+// (the record id, the copy of the features list); about 0.35 µs on two
+// cores (0.57 when each record was handed to the writer over a channel).
 func BenchmarkRecord(b *testing.B) {
 	st := discard{accounting.NewMemStore()}
 	rec, err := accounting.New(accounting.Config{Queue: 1 << 20, BatchSize: 1000, FlushInterval: 10 * time.Millisecond}, st,

@@ -176,6 +176,37 @@ func TestCloseWritesQueue(t *testing.T) {
 	}
 }
 
+// TestBatchWrittenWhenFull: a full batch is written at once, without
+// waiting for the flush tick; fewer records wait for it (or for Close).
+func TestBatchWrittenWhenFull(t *testing.T) {
+	siptest.LeakCheck(t)
+	st := accounting.NewMemStore()
+	rec, err := accounting.New(accounting.Config{FlushInterval: time.Hour, BatchSize: 10}, st, accounting.WithLogger(siptest.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 3; round++ {
+		for i := range 10 {
+			rec.Record(ended(round*100 + i))
+		}
+		waitFor(t, fmt.Sprintf("batch %d written", round), func() bool { n, _ := count(t, st); return n == 10*round })
+	}
+	for i := range 5 {
+		rec.Record(ended(1000 + i))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n, _ := count(t, st); n != 30 {
+		t.Errorf("%d records written with half a batch queued and the flush an hour away, want 30", n)
+	}
+	if s := rec.Stats(); s.Queued != 5 || s.Written != 30 {
+		t.Errorf("stats %+v, want 5 queued and 30 written", s)
+	}
+	rec.Close()
+	if n, ids := count(t, st); n != 35 || len(ids) != 35 {
+		t.Errorf("after Close the store has %d records (%d distinct), want 35", n, len(ids))
+	}
+}
+
 // slowStore holds every write until released: a database that hangs.
 type slowStore struct {
 	*accounting.MemStore

@@ -109,6 +109,11 @@ func WithCarrier(fn func(gateway string) string) Option {
 // never holds up a call; what the store will not take goes to the spool
 // and is written when it answers again. Close writes what is queued
 // before it returns.
+//
+// The writer is woken when a batch is full and by its flush tick, not
+// per record: a record per call handed over a channel woke it for every
+// call (3000 wake-ups a second at 3000 calls/s, each a goroutine made
+// runnable and often a thread woken to run it).
 type Recorder struct {
 	cfg     Config
 	store   Store
@@ -118,9 +123,13 @@ type Recorder struct {
 	carrier func(string) string
 	rates   snapshot.Value[RateTable]
 
-	mu     sync.RWMutex // closed, against the queue's sends
+	// The queue: records waiting for the writer, oldest first, at most
+	// cfg.Queue of them.
+	mu     sync.Mutex
 	closed bool
-	q      chan *CDR
+	queue  []CDR
+	first  time.Time     // when the queue's oldest record came
+	full   chan struct{} // (capacity 1) a batch is waiting: wake the writer
 
 	// Counts for Stats.
 	pending atomic.Int64 // queued, not yet written, spooled or dropped
@@ -177,9 +186,7 @@ func New(cfg Config, store Store, opts ...Option) (*Recorder, error) {
 		}
 	}
 	r.setSpooled()
-	// Pointers: a queue of values would hold Queue records' worth of
-	// memory from the start (3.6 MB at the default 10 000), idle or not.
-	r.q = make(chan *CDR, cfg.Queue)
+	r.full = make(chan struct{}, 1)
 	go r.run()
 	return r, nil
 }
@@ -256,20 +263,58 @@ func (r *Recorder) Record(d sip.Dialog) {
 		d.Call.SetValue(recordedKey{r}, true)
 	}
 	c := fromDialog(d, r.cfg.InternalClasses, r.cfg.InternalSources)
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
 		r.drop(1, "the recorder is closed")
 		return
-	}
-	n := r.pending.Add(1)
-	select {
-	case r.q <- &c:
-		r.m.queued.Set(float64(n))
-	default:
-		r.pending.Add(-1)
+	case len(r.queue) >= r.cfg.Queue:
+		r.mu.Unlock()
 		r.drop(1, "the queue is full: the store is too slow")
+		return
 	}
+	if len(r.queue) == 0 {
+		r.first = time.Now()
+	}
+	r.queue = append(r.queue, c)
+	batch := len(r.queue) == r.cfg.BatchSize
+	n := r.pending.Add(1)
+	r.mu.Unlock()
+	r.m.queued.Set(float64(n))
+	if batch {
+		select {
+		case r.full <- struct{}{}:
+		default: // the writer has been told already
+		}
+	}
+}
+
+// take returns the records queued, if there are at least a batch of
+// them or the oldest waited half the flush interval (all of them: force),
+// and leaves spare, emptied, as the queue. A spare grown past a few
+// batches (by an outage) is let go, so that its memory is not held
+// while the store keeps up.
+func (r *Recorder) take(now time.Time, spare []CDR, force bool) []CDR {
+	if cap(spare) > 4*r.cfg.BatchSize {
+		spare = nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := len(r.queue)
+	if n == 0 || (!force && n < r.cfg.BatchSize && now.Sub(r.first) < r.cfg.FlushInterval/2) {
+		return spare[:0]
+	}
+	taken := r.queue
+	r.queue = spare[:0]
+	return taken
+}
+
+// queued is how many records wait in the queue.
+func (r *Recorder) queued() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
 }
 
 // drop counts records lost, and says so at most once a second.
@@ -315,56 +360,46 @@ func (r *Recorder) Close() error {
 	return nil
 }
 
-// run is the writer goroutine.
+// run is the writer goroutine. It takes the queue when a batch is full,
+// or at its tick when the oldest record has waited half FlushInterval,
+// and writes it in batches; the emptied slice becomes the next queue.
 func (r *Recorder) run() {
 	defer close(r.done)
 	tick := time.NewTicker(r.cfg.FlushInterval)
 	defer tick.Stop()
-	batch := make([]CDR, 0, r.cfg.BatchSize)
-	var first time.Time        // when the batch's first record came
+	var spare []CDR
 	r.retry(time.Now(), false) // a spool left by the last run
 	for {
+		now := time.Now()
 		select {
-		case c := <-r.q:
-			if len(batch) == 0 {
-				first = time.Now()
-			}
-			batch = append(batch, *c)
-			if len(batch) < r.cfg.BatchSize {
-				continue
-			}
-		case now := <-tick.C:
+		case <-r.full:
+		case now = <-tick.C:
 			r.retry(now, false)
-			if len(batch) == 0 || now.Sub(first) < r.cfg.FlushInterval/2 {
-				continue
-			}
 		case <-r.stop:
-			r.shutdown(batch)
+			r.shutdown(spare)
 			return
 		}
-		r.flush(batch)
-		batch = batch[:0]
+		taken := r.take(now, spare, false)
+		r.flushAll(taken)
+		clear(taken) // the records' strings are not the spare's to keep
+		spare = taken
+	}
+}
+
+// flushAll writes records in batches of at most BatchSize.
+func (r *Recorder) flushAll(records []CDR) {
+	for len(records) > 0 {
+		n := min(len(records), r.cfg.BatchSize)
+		r.flush(records[:n])
+		records = records[n:]
 	}
 }
 
 // shutdown writes what is left: the spool first when the store answers,
-// then the queue, in batches.
-func (r *Recorder) shutdown(batch []CDR) {
-	for {
-		select {
-		case c := <-r.q:
-			batch = append(batch, *c)
-			continue
-		default:
-		}
-		break
-	}
+// then the queue, in batches. Record no longer queues (closed is set).
+func (r *Recorder) shutdown(spare []CDR) {
 	r.retry(time.Now(), true)
-	for len(batch) > 0 {
-		n := min(len(batch), r.cfg.BatchSize)
-		r.flush(batch[:n])
-		batch = batch[n:]
-	}
+	r.flushAll(r.take(time.Now(), spare, true))
 	if n := r.sp.len(); n > 0 {
 		if r.cfg.Spool == "" {
 			r.m.dropped.Add(float64(n))
@@ -494,7 +529,7 @@ func (r *Recorder) retry(now time.Time, force bool) {
 		}
 		total += len(batch)
 		r.setSpooled()
-		if !force && len(r.q) > cap(r.q)/2 {
+		if !force && r.queued() > r.cfg.Queue/2 {
 			// The queue fills while the spool drains: serve it first.
 			r.nextRetry = time.Time{}
 			return
