@@ -274,65 +274,16 @@ func (b *branch) run(ctx context.Context) outcome {
 	done := ctx.Done()
 	var giveUp <-chan time.Time
 	timedOut := false
+	responses, answers := tx.Responses(), answersOf(tx)
 	for {
+		var res *Response
 		select {
-		case res := <-tx.Responses():
-			code := res.StatusCode
-			if code < 200 {
-				if !b.provisional {
-					b.provisional = true
-					waitPending = false
-					b.call.progressed() // downstream has it: no longer our queue's
-					if b.cancelPending {
-						b.sendCancel()
-					}
-				}
-				if !b.invite {
-					timer.Stop() // non-INVITE: the transaction's Timer F bounds it
-				} else if !timedOut && !b.cancelSent {
-					timer.Reset(b.f.timerC)
-				}
-				if code > 100 && !b.cancelSent {
-					if b.d != nil {
-						s.dialogs.noteCallee(b.d, b.t, res)
-					}
-					_ = b.w.WriteResponse(b.filtered(upstream(res)))
-					if b.d != nil {
-						s.dialogs.early(b.d, res)
-					}
-				}
-				continue
-			}
-			if code < 300 {
-				o := b.answered(res)
-				if o.answered && b.invite {
-					// The callee retransmits its 2xx until the caller's ACK
-					// reaches it, end to end: the stray-response path
-					// forwards those statelessly, so the transaction need
-					// not stay in Accepted for Timer M.
-					tx.Terminate()
-				}
-				if !b.invite {
-					// A non-INVITE's final response is retransmitted only
-					// when its request is; the request carries a stable
-					// branch (stableBranch), so a retransmission forwarded
-					// again meets the next hop's transaction: ours need not
-					// wait for Timer K holding the messages.
-					tx.Terminate()
-				}
-				return o
-			}
-			if !b.invite {
-				tx.Terminate() // as for a 2xx above
-			}
-			o := outcome{code: code, res: b.filtered(upstream(res))}
-			if timedOut {
-				o = outcome{code: 408, reason: "Request Timeout", err: errTimerC}
-			}
-			s.metrics.branch(outcomeLabel(code))
-			b.legEnded(o.code)
-			return o
+		case res = <-responses:
+		case res = <-answers:
 		case <-tx.Done():
+			if res = takeAnswer(answers); res != nil {
+				break // ended after handing its 2xx around sipgo (answerTap)
+			}
 			o := txOutcome(tx.Err(), timedOut)
 			b.legEnded(o.code)
 			return o
@@ -368,6 +319,66 @@ func (b *branch) run(ctx context.Context) outcome {
 			b.legEnded(o.code)
 			return o
 		}
+		if res == nil {
+			continue
+		}
+		code := res.StatusCode
+		if code < 200 {
+			if !b.provisional {
+				b.provisional = true
+				waitPending = false
+				b.call.progressed() // downstream has it: no longer our queue's
+				if b.cancelPending {
+					b.sendCancel()
+				}
+			}
+			if !b.invite {
+				timer.Stop() // non-INVITE: the transaction's Timer F bounds it
+			} else if !timedOut && !b.cancelSent {
+				timer.Reset(b.f.timerC)
+			}
+			if code > 100 && !b.cancelSent {
+				if b.d != nil {
+					s.dialogs.noteCallee(b.d, b.t, res)
+				}
+				_ = b.w.WriteResponse(b.filtered(upstream(res)))
+				if b.d != nil {
+					s.dialogs.early(b.d, res)
+				}
+			}
+			continue
+		}
+		if code < 300 {
+			o := b.answered(res)
+			if b.invite {
+				// The callee retransmits its 2xx until the caller's ACK
+				// reaches it, end to end: the stray-response path
+				// forwards those statelessly (or repeats our ACK of an
+				// answer hung up, hungup.go), so the transaction need not
+				// stay in Accepted for Timer M; over UDP it never got
+				// there (answerTap).
+				tx.Terminate()
+			}
+			if !b.invite {
+				// A non-INVITE's final response is retransmitted only
+				// when its request is; the request carries a stable
+				// branch (stableBranch), so a retransmission forwarded
+				// again meets the next hop's transaction: ours need not
+				// wait for Timer K holding the messages.
+				tx.Terminate()
+			}
+			return o
+		}
+		if !b.invite {
+			tx.Terminate() // as for a 2xx above
+		}
+		o := outcome{code: code, res: b.filtered(upstream(res))}
+		if timedOut {
+			o = outcome{code: 408, reason: "Request Timeout", err: errTimerC}
+		}
+		s.metrics.branch(outcomeLabel(code))
+		b.legEnded(o.code)
+		return o
 	}
 }
 
@@ -504,6 +515,7 @@ func (b *branch) hangup(res *Response) {
 	b.mu.Lock()
 	b.ack = ack
 	b.mu.Unlock()
+	s.hungUp.add(topBranch(b.req), ack, time.Now())
 	_ = s.tr.write(ack.Clone())
 	bye, err := s.dialogRequest(BYE, b.req, res, seq+1, b.t.NextHop)
 	if err != nil {

@@ -42,6 +42,12 @@ type lane struct {
 	txs     []laneTx
 	queue   []*Response
 	running bool // a goroutine is draining the queue
+	// answered: a 2xx to the lane's INVITE was queued. Later ones are
+	// the callee's retransmissions, which go the stray-response way
+	// (relayed statelessly, or our ACK repeated for an answer we hung
+	// up) and not to the transaction, which sipgo ends at once (Timer M
+	// is 0, see tuneSipgo) and which would drop them once ended.
+	answered bool
 }
 
 // laneTx is a transaction of a lane; tx is nil until sipgo returned it.
@@ -140,16 +146,24 @@ func (l *responseLanes) take(data []byte, source string) bool {
 	}
 	res.SetTransport("UDP")
 	res.SetSource(source)
+	answer := res.StatusCode >= 200 && res.StatusCode < 300 && res.CSeq().MethodName == INVITE
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	ln := l.m[string(branch)]
 	if ln == nil {
+		l.mu.Unlock()
 		return false // closed meanwhile: sipgo parses it again, rarely
 	}
+	if answer && ln.answered {
+		l.mu.Unlock()
+		l.stray(res)
+		return true
+	}
+	defer l.mu.Unlock()
 	if len(ln.queue) >= laneQueue {
 		l.dropped()
 		return true
 	}
+	ln.answered = ln.answered || answer
 	ln.queue = append(ln.queue, res)
 	l.startLocked(ln)
 	return true

@@ -209,3 +209,26 @@ func FuzzResponseLanes(f *testing.F) {
 		}
 	})
 }
+
+// TestLaneAnswerOnce: a lane hands its INVITE transaction one 2xx; the
+// callee's retransmissions of it go the stray-response way (relayed
+// statelessly), in order behind nothing.
+func TestLaneAnswerOnce(t *testing.T) {
+	const br = "z9hG4bK-lane-answer"
+	strays := newRecvLog()
+	l := newResponseLanes(strays.Receive, func() { t.Error("a response was dropped") })
+	rx := newRecvLog()
+	l.open(br, INVITE)
+	l.bind(br, INVITE, rx)
+	for _, c := range []int{180, 200, 200, 200} {
+		if !l.take(laneResponse(c, br, INVITE), "127.0.0.1:5090") {
+			t.Fatalf("%d not taken", c)
+		}
+	}
+	if got := rx.wait(t, 2); fmt.Sprint(got) != "[180 200]" {
+		t.Errorf("the transaction received %v, want [180 200]", got)
+	}
+	if got := strays.wait(t, 2); fmt.Sprint(got) != "[200 200]" {
+		t.Errorf("the stray path received %v, want the two retransmissions", got)
+	}
+}

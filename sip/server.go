@@ -119,10 +119,13 @@ type Server struct {
 	resolver *net.Resolver
 	metrics  *metrics
 
-	ua      *sipgo.UserAgent
-	sgs     *sipgo.Server
-	tr      transactor
-	local   *Local
+	ua    *sipgo.UserAgent
+	sgs   *sipgo.Server
+	tr    transactor
+	local *Local
+	// hungUp keeps the ACKs of answers the Forwarder hung up, for their
+	// retransmissions (hungup.go).
+	hungUp  hungUpAnswers
 	dialogs *Dialogs
 	rr      *routeSigner
 	flowKey []byte // keys the flow tokens of Flows (flow.go)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	sipmsg "github.com/emiago/sipgo/sip"
 )
@@ -25,6 +26,13 @@ import (
 func (s *Server) strayResponse(res *Response) {
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
 		if cs := res.CSeq(); cs != nil && cs.MethodName == INVITE {
+			if ack := s.hungUp.ackFor(topBranch(res), time.Now()); ack != nil {
+				// An answer we hung up, retransmitted: our ACK was lost.
+				if err := s.tr.write(ack.Clone()); err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
+					s.log.Debug("sip: ACK of a hung-up answer not repeated", "callid", callID(res), "error", err)
+				}
+				return
+			}
 			if err := s.forwardStateless(res); err == nil {
 				s.metrics.strayRelayed.Inc()
 				return
