@@ -118,7 +118,10 @@ func (s *Server) sendDetached(req *Request) {
 // transactor is the client side of the transaction layer, as the Forwarder
 // uses it. Tests and fuzzers substitute a scripted one.
 type transactor interface {
-	// request starts a client transaction for the prebuilt r.
+	// request starts a client transaction for the prebuilt r. An
+	// INVITE's transaction over UDP hands its 2xx on answersOf(tx), not
+	// on Responses (answerTap): whoever sends an INVITE this way reads
+	// both, as the Forwarder does.
 	request(ctx context.Context, r *Request) (sipmsg.ClientTransaction, error)
 	// write sends r without a transaction (ACK for a 2xx).
 	write(r *Request) error
