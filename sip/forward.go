@@ -350,23 +350,18 @@ func (b *branch) run(ctx context.Context) outcome {
 		}
 		if code < 300 {
 			o := b.answered(res)
-			if b.invite {
-				// The callee retransmits its 2xx until the caller's ACK
-				// reaches it, end to end: the stray-response path
-				// forwards those statelessly (or repeats our ACK of an
-				// answer hung up, hungup.go), so the transaction need not
-				// stay in Accepted for Timer M; over UDP it never got
-				// there (answerTap).
-				tx.Terminate()
-			}
-			if !b.invite {
-				// A non-INVITE's final response is retransmitted only
-				// when its request is; the request carries a stable
-				// branch (stableBranch), so a retransmission forwarded
-				// again meets the next hop's transaction: ours need not
-				// wait for Timer K holding the messages.
-				tx.Terminate()
-			}
+			// The transaction ends with its 2xx. An INVITE's callee
+			// retransmits its 2xx until the caller's ACK reaches it, end
+			// to end: the stray-response path forwards those statelessly
+			// (or repeats our ACK of an answer hung up, hungup.go), so the
+			// transaction need not stay in Accepted for Timer M; over UDP
+			// it never got there (answerTap). A non-INVITE's final
+			// response is retransmitted only when its request is; the
+			// request carries a stable branch (stableBranch), so a
+			// retransmission forwarded again meets the next hop's
+			// transaction: ours need not wait for Timer K holding the
+			// messages.
+			tx.Terminate()
 			return o
 		}
 		if !b.invite {

@@ -12,8 +12,9 @@ import (
 // INVITE they answer. A retransmission of such a 2xx means the callee
 // missed our ACK: it gets the ACK again (RFC 3261 §13.2.2.4) instead of
 // being relayed to a caller who cancelled. The INVITE's client
-// transaction does not keep this (sipgo ends it at the 2xx, Timer M
-// being 0; see tuneSipgo), so the stray-response path asks here. An ACK
+// transaction does not keep this (the Forwarder ends it at the 2xx, and
+// over UDP it never enters Accepted: answerTap), so the stray-response
+// path asks here. An ACK
 // is kept for 64*T1, as long as a callee retransmits its 2xx; at most
 // maxHungUp are kept (such answers are rare: a race of CANCEL and 200).
 type hungUpAnswers struct {

@@ -45,8 +45,8 @@ type lane struct {
 	// answered: a 2xx to the lane's INVITE was queued. Later ones are
 	// the callee's retransmissions, which go the stray-response way
 	// (relayed statelessly, or our ACK repeated for an answer we hung
-	// up) and not to the transaction, which sipgo ends at once (Timer M
-	// is 0, see tuneSipgo) and which would drop them once ended.
+	// up) and not to the transaction, which the Forwarder ends once it
+	// has the first (answerTap).
 	answered bool
 }
 
